@@ -1,0 +1,53 @@
+# fnas-hls: every target bootstraps the virtual environment it needs (.venv) on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+BOARD    ?= pynq
+SPACE    ?= fnas-mnist
+SPEC_MS  ?=
+EPISODES ?=
+BENCH    ?= full
+
+.PHONY: help venv test lint search sweep bench clean
+
+help:
+	@echo "make test                 lint + unit and end-to-end tests"
+	@echo "make search BOARD=pynq    the architecture search (see README)"
+	@echo "make sweep BOARD=pynq     latency of every architecture of SPACE on BOARD"
+	@echo "make bench [BENCH=quick]  benchmarks, as ratios measured side by side"
+
+# torch is pinned to the CPU build (2.13.0) that this machine keeps on disk: a plain `torch`
+# requirement would pull a CUDA build of several GB. The project itself asks for torch>=2.1,<3.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check fnas_hls tests bench
+
+test: lint
+	$(BIN)/python -m pytest -q -m "not slow"
+
+sweep: $(STAMP)
+	$(BIN)/fnas-hls sweep --space $(SPACE) --board $(BOARD) $(if $(SPEC_MS),--spec-ms $(SPEC_MS))
+
+search: $(STAMP)
+	@if $(BIN)/fnas-hls search --help >/dev/null 2>&1; then \
+		$(BIN)/fnas-hls search --board $(BOARD) $(if $(SPEC_MS),--spec-ms $(SPEC_MS)) $(if $(EPISODES),--episodes $(EPISODES)); \
+	else \
+		echo "fnas-hls search is not built yet (the search loop is the next milestone)."; \
+		echo "What exists now: the latency model and DSE over the whole FNAS MNIST space on $(BOARD):"; \
+		$(BIN)/fnas-hls sweep --space fnas-mnist --board $(BOARD) $(if $(SPEC_MS),--spec-ms $(SPEC_MS)); \
+	fi
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --mode $(BENCH)
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

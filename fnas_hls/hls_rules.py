@@ -1,0 +1,165 @@
+"""How Vivado HLS / Vitis HLS count cycles: the loop rules and every csynth constant, in one place.
+
+The performance model (``perf_model.py``) builds each kernel's latency from these functions only,
+and ``tests/test_hls_rules.py`` holds them to the real synthesis reports in
+``../shared/fixtures/hls_reports/``. In csynth's own counting:
+
+* a pipelined loop of ``trip`` iterations at initiation interval ``ii`` and pipeline ``depth``
+  takes ``(trip - 1) * ii + depth - 1`` cycles;
+* a sequential (not pipelined) loop takes ``trip * iteration_latency``;
+* a function (module) takes its body plus a small entry/exit constant;
+* stages that run side by side (ping-pong buffers) take the max of their parts.
+
+The achieved II of a pipelined loop is the largest of the target II, the memory-port bound
+(accesses per iteration to one BRAM bank over its ports) and the recurrence bound (latency of a
+loop-carried dependence over its distance in iterations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# --- csynth constants -------------------------------------------------------------------------
+#: Cycles a module adds around its body (ap_start to ap_done): a module whose body is one
+#: *pipelined* loop reports the loop's latency plus this (every such module in the fixture
+#: reports does, in Vivado HLS 2019.2 and Vitis HLS 2022.1 and 2024.2, Pipeline_* modules
+#: included). A body that is one *sequential* loop adds SEQUENTIAL_FUNCTION_OVERHEAD instead.
+FUNCTION_OVERHEAD = 2
+#: Ports of one block-RAM bank (true dual port).
+BRAM_PORTS = 2
+
+# --- depths of the pipelines in our own templates (templates/*.cpp.j2) ------------------------
+# These are the pipeline depths csynth gives the loops that fnas-hls renders; they are our
+# estimates until a synthesis report says otherwise (``fnas-hls compare`` checks them).
+#: m_axi read latency assumed by the rendered TCL (``config_interface -m_axi_latency``).
+MAXI_READ_LATENCY = 64
+#: Depth of a tile-load loop: address, m_axi read, zero-pad select, BRAM write.
+LOAD_DEPTH = MAXI_READ_LATENCY + 4
+#: Depth of a tile-store loop: BRAM read, bias/ReLU, m_axi write.
+STORE_DEPTH = 5
+#: Latency of one fixed-point multiply on a DSP48 (registered), and of one adder stage.
+FIXED_MUL_LATENCY = 3
+FIXED_ADD_LATENCY = 1
+#: Latency of a float32 multiply and add (Xilinx floating-point cores at 100-200 MHz).
+FLOAT_MUL_LATENCY = 4
+FLOAT_ADD_LATENCY = 5
+#: Latency of a float32 compare (max pooling in float).
+FLOAT_CMP_LATENCY = 2
+#: Cycles to read a value from an on-chip buffer (BRAM or LUTRAM) inside a pipeline.
+BUFFER_READ_LATENCY = 1
+#: Depth of the loop that writes the bias into a tile's accumulators.
+INIT_DEPTH = 2
+
+# --- further csynth constants measured on the fixture reports (tests/test_hls_rules.py) -------
+#: A module whose body is one sequential (not pipelined) loop reports the loop's latency plus
+#: this, one cycle less than FUNCTION_OVERHEAD (csynth's pipelined-loop latency already leaves
+#: out one cycle, the ``- 1`` of ``pipelined_loop``). Seen in store_output and compute_output
+#: (Vivado HLS 2019.2) and tiled_conv, tiled_conv_L1 and tiled_conv_L2 (Vitis HLS 2022.1).
+SEQUENTIAL_FUNCTION_OVERHEAD = 1
+#: Each sub-loop or sub-module call that a sequential loop's iteration runs one after another
+#: costs its own latency (a call: the callee module's latency) plus this. Exact where the body
+#: holds nothing else (Vivado HLS 2019.2, Vitis HLS 2022.1 and 2024.2 alike); any other work in
+#: the body adds to it. Vitis runs calls without a data dependence side by side (loads next
+#: to each other), and those cost ``overlapped`` of them, not their sum.
+SEQUENTIAL_BLOCK_OVERHEAD = 2
+#: Vitis HLS (2022.1 and 2024.2) reports a top function's interval as its latency plus this.
+#: (Sub-modules of Vitis HLS 2022.1 and modules of Vivado HLS 2019.2 report interval = latency.)
+TOP_INTERVAL_OVERHEAD = 1
+
+
+def pipelined_loop(trip: int, ii: int, depth: int) -> int:
+    """Latency of a pipelined loop in csynth's counting: ``(trip - 1) * ii + depth - 1``.
+
+    Works element-wise on numpy arrays too (the DSE evaluates whole grids of tilings at once).
+    Every fixture loop of depth >= 2 follows it to the cycle; Vitis HLS 2024.2 reports a one-stage
+    (depth 1) pipeline as ``trip * ii``, one cycle more (fnas-hls renders no such loop).
+    """
+    if np.ndim(trip) or np.ndim(ii) or np.ndim(depth):
+        return np.where(np.asarray(trip) > 0, (np.asarray(trip) - 1) * ii + depth - 1, 0)
+    if trip <= 0:
+        return 0
+    if ii < 1 or depth < 1:
+        raise ValueError(f"pipelined loop needs ii >= 1 and depth >= 1, got ii={ii}, depth={depth}")
+    return (trip - 1) * ii + depth - 1
+
+
+def sequential_loop(trip: int, iteration_latency: int) -> int:
+    """Latency of a loop that is not pipelined: ``trip * iteration_latency`` (element-wise on arrays)."""
+    if np.ndim(trip) or np.ndim(iteration_latency):
+        return np.where(np.asarray(trip) > 0, np.asarray(trip) * iteration_latency, 0)
+    if trip <= 0:
+        return 0
+    return trip * iteration_latency
+
+
+def function_latency(body: int) -> int:
+    """Latency of a module (function) whose body takes ``body`` cycles."""
+    return body + FUNCTION_OVERHEAD
+
+
+def sequential_function_latency(body: int) -> int:
+    """Latency of a module whose body is one sequential loop taking ``body`` cycles."""
+    return body + SEQUENTIAL_FUNCTION_OVERHEAD
+
+
+def sequential_block(latency: int) -> int:
+    """What one sub-loop or call (or one group of calls run side by side) adds to the iteration
+    of a sequential loop, or to a function body that runs such blocks one after another."""
+    return latency + SEQUENTIAL_BLOCK_OVERHEAD
+
+
+def overlapped(*stages: int) -> int:
+    """Stages that run side by side (ping-pong loads beside compute) take the longest of them."""
+    if any(np.ndim(s) for s in stages):
+        return np.maximum.reduce(np.broadcast_arrays(*stages))
+    return max(stages) if stages else 0
+
+
+def ii_memory_bound(accesses_per_bank: int, ports: int = BRAM_PORTS) -> int:
+    """II forced by ``accesses_per_bank`` reads/writes to one memory bank in each iteration."""
+    return max(1, -(-accesses_per_bank // ports))
+
+
+def ii_recurrence_bound(dependence_latency: int, distance: int) -> int:
+    """II forced by a loop-carried dependence: ``dependence_latency`` cycles over ``distance`` iterations."""
+    if np.any(np.asarray(distance) <= 0):
+        raise ValueError("dependence distance must be positive")
+    if np.ndim(distance) or np.ndim(dependence_latency):
+        return np.maximum(1, -(-np.asarray(dependence_latency) // np.asarray(distance)))
+    return max(1, -(-dependence_latency // distance))
+
+
+def achieved_ii(target: int = 1, *bounds: int) -> int:
+    """The II HLS reaches: the target or the tightest structural bound, whichever is larger."""
+    if any(np.ndim(b) for b in bounds):
+        return np.maximum.reduce(np.broadcast_arrays(target, *bounds))
+    return max((target, *bounds))
+
+
+@dataclass(frozen=True)
+class PipelinedLoop:
+    """One pipelined loop as the model sees it (the same fields csynth reports)."""
+
+    label: str
+    trip: int
+    ii: int
+    depth: int
+
+    @property
+    def latency(self) -> int:
+        return pipelined_loop(self.trip, self.ii, self.depth)
+
+
+@dataclass(frozen=True)
+class SequentialLoop:
+    """One loop that is not pipelined: ``trip`` iterations of ``iteration_latency`` cycles."""
+
+    label: str
+    trip: int
+    iteration_latency: int
+
+    @property
+    def latency(self) -> int:
+        return sequential_loop(self.trip, self.iteration_latency)

@@ -1,0 +1,306 @@
+"""The network IR: the one description of a CNN that every stage reads and writes.
+
+A ``Network`` is an input shape and an ordered tuple of layers (frozen dataclasses). Each layer
+reads the previous layer's output unless it names its ``inputs`` (only host layers imported from
+a branching ONNX graph do). Padding is always concrete here; loaders resolve ``same``/``valid``.
+Shapes are (channels, height, width); a flat vector of n features is (n, 1, 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from .errors import FnasError
+
+Pair = tuple[int, int]
+Pads = tuple[int, int, int, int]  # top, left, bottom, right
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A feature map: channels, height, width."""
+
+    c: int
+    h: int
+    w: int
+
+    @property
+    def size(self) -> int:
+        return self.c * self.h * self.w
+
+    def as_list(self) -> list[int]:
+        return [self.c, self.h, self.w]
+
+    def __str__(self) -> str:
+        return f"{self.c}x{self.h}x{self.w}"
+
+
+def _window_out(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int) -> int:
+    return (size + pad_lo + pad_hi - kernel) // stride + 1
+
+
+def same_padding(in_hw: Pair, kernel: Pair, stride: Pair) -> Pads:
+    """Padding that gives ``ceil(in / stride)`` outputs, the extra row/column at the end (SAME_UPPER)."""
+    pads_lo, pads_hi = [], []
+    for size, k, s in zip(in_hw, kernel, stride, strict=True):
+        out = -(-size // s)
+        total = max((out - 1) * s + k - size, 0)
+        pads_lo.append(total // 2)
+        pads_hi.append(total - total // 2)
+    return (pads_lo[0], pads_lo[1], pads_hi[0], pads_hi[1])
+
+
+@dataclass(frozen=True)
+class Conv:
+    """2-D convolution with optional bias and fused ReLU; ``groups`` splits channels."""
+
+    name: str
+    out: int
+    kernel: Pair
+    stride: Pair = (1, 1)
+    padding: Pads = (0, 0, 0, 0)
+    groups: int = 1
+    bias: bool = True
+    relu: bool = False
+    inputs: tuple[str, ...] = ()
+    weight: np.ndarray | None = field(default=None, compare=False, repr=False)  # (out, in/groups, kh, kw)
+    bias_value: np.ndarray | None = field(default=None, compare=False, repr=False)  # (out,)
+
+    op = "conv"
+
+    def out_shape(self, x: Shape) -> Shape:
+        kh, kw = self.kernel
+        sh, sw = self.stride
+        pt, pl, pb, pr = self.padding
+        if x.c % self.groups or self.out % self.groups:
+            raise FnasError(
+                f"layer '{self.name}': groups={self.groups} must divide input channels {x.c} "
+                f"and output channels {self.out}"
+            )
+        oh, ow = _window_out(x.h, kh, sh, pt, pb), _window_out(x.w, kw, sw, pl, pr)
+        if oh < 1 or ow < 1:
+            raise FnasError(
+                f"layer '{self.name}': kernel {kh}x{kw} with padding {list(self.padding)} does not fit "
+                f"its {x} input"
+            )
+        return Shape(self.out, oh, ow)
+
+    def params(self, x: Shape) -> int:
+        return self.out * (x.c // self.groups) * self.kernel[0] * self.kernel[1] + (
+            self.out if self.bias else 0
+        )
+
+    def macs(self, x: Shape) -> int:
+        y = self.out_shape(x)
+        return y.size * (x.c // self.groups) * self.kernel[0] * self.kernel[1]
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Max or average pooling over a window (average counts padding as zeros, ONNX's default)."""
+
+    name: str
+    kind: str  # "max" | "avg"
+    kernel: Pair
+    stride: Pair
+    padding: Pads = (0, 0, 0, 0)
+    relu: bool = False
+    inputs: tuple[str, ...] = ()
+
+    @property
+    def op(self) -> str:
+        return f"{self.kind}pool"
+
+    def out_shape(self, x: Shape) -> Shape:
+        pt, pl, pb, pr = self.padding
+        oh = _window_out(x.h, self.kernel[0], self.stride[0], pt, pb)
+        ow = _window_out(x.w, self.kernel[1], self.stride[1], pl, pr)
+        if oh < 1 or ow < 1:
+            raise FnasError(f"layer '{self.name}': pooling window {self.kernel} does not fit its {x} input")
+        return Shape(x.c, oh, ow)
+
+    def params(self, x: Shape) -> int:
+        return 0
+
+    def macs(self, x: Shape) -> int:
+        return 0
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool:
+    """Average over the whole height and width of each channel."""
+
+    name: str
+    inputs: tuple[str, ...] = ()
+
+    op = "gap"
+
+    def out_shape(self, x: Shape) -> Shape:
+        return Shape(x.c, 1, 1)
+
+    def params(self, x: Shape) -> int:
+        return 0
+
+    def macs(self, x: Shape) -> int:
+        return 0
+
+
+@dataclass(frozen=True)
+class Flatten:
+    """Reshape (C, H, W) to a vector of C*H*W features (C-order, as torch and ONNX do)."""
+
+    name: str
+    inputs: tuple[str, ...] = ()
+
+    op = "flatten"
+
+    def out_shape(self, x: Shape) -> Shape:
+        return Shape(x.size, 1, 1)
+
+    def params(self, x: Shape) -> int:
+        return 0
+
+    def macs(self, x: Shape) -> int:
+        return 0
+
+
+@dataclass(frozen=True)
+class Dense:
+    """Fully connected layer on the flattened input; optional bias and fused ReLU."""
+
+    name: str
+    out: int
+    bias: bool = True
+    relu: bool = False
+    inputs: tuple[str, ...] = ()
+    weight: np.ndarray | None = field(default=None, compare=False, repr=False)  # (out, in)
+    bias_value: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    op = "fc"
+
+    def out_shape(self, x: Shape) -> Shape:
+        return Shape(self.out, 1, 1)
+
+    def params(self, x: Shape) -> int:
+        return self.out * x.size + (self.out if self.bias else 0)
+
+    def macs(self, x: Shape) -> int:
+        return self.out * x.size
+
+
+@dataclass(frozen=True)
+class HostOp:
+    """An operator the FPGA back end does not implement; it runs on the host and costs no FPGA time."""
+
+    name: str
+    op_type: str
+    output: Shape
+    inputs: tuple[str, ...] = ()
+
+    op = "host"
+
+    def out_shape(self, x: Shape) -> Shape:
+        return self.output
+
+    def params(self, x: Shape) -> int:
+        return 0
+
+    def macs(self, x: Shape) -> int:
+        return 0
+
+
+Layer = Conv | Pool | GlobalAvgPool | Flatten | Dense | HostOp
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A layer with its inferred input and output shapes and its counts."""
+
+    layer: Layer
+    index: int
+    in_shape: Shape
+    out_shape: Shape
+    macs: int
+    params: int
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+
+@dataclass(frozen=True)
+class Network:
+    """A CNN: input shape and layers. Construction checks names and infers every shape."""
+
+    input: Shape
+    layers: tuple[Layer, ...]
+    name: str = "net"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(self.layers))
+        if not self.layers:
+            raise FnasError(f"network '{self.name}' has no layers")
+        seen: set[str] = set()
+        for layer in self.layers:
+            if not layer.name:
+                raise FnasError(f"network '{self.name}': a layer has an empty name")
+            if layer.name in seen:
+                raise FnasError(f"network '{self.name}': layer name '{layer.name}' is used twice")
+            seen.add(layer.name)
+        _ = self.info  # infer shapes now so a bad network fails at construction
+
+    @cached_property
+    def info(self) -> tuple[LayerInfo, ...]:
+        shapes: dict[str, Shape] = {}
+        out: list[LayerInfo] = []
+        prev = self.input
+        for i, layer in enumerate(self.layers):
+            if layer.inputs:
+                missing = [n for n in layer.inputs if n not in shapes]
+                if missing:
+                    raise FnasError(
+                        f"layer '{layer.name}' reads '{missing[0]}', which no earlier layer produces"
+                    )
+                x = shapes[layer.inputs[0]]
+            else:
+                x = prev
+            y = layer.out_shape(x)
+            out.append(LayerInfo(layer, i, x, y, layer.macs(x), layer.params(x)))
+            shapes[layer.name] = y
+            prev = y
+        return tuple(out)
+
+    def __iter__(self) -> Iterator[LayerInfo]:
+        return iter(self.info)
+
+    def __getitem__(self, name: str) -> LayerInfo:
+        for li in self.info:
+            if li.name == name:
+                return li
+        raise KeyError(name)
+
+    @property
+    def output(self) -> Shape:
+        return self.info[-1].out_shape
+
+    @property
+    def macs(self) -> int:
+        return sum(li.macs for li in self.info)
+
+    @property
+    def params(self) -> int:
+        return sum(li.params for li in self.info)
+
+    @property
+    def is_chain(self) -> bool:
+        """True when every layer reads the one before it (what the HLS back end renders)."""
+        names = [None] + [li.name for li in self.info]
+        return all(not li.layer.inputs or li.layer.inputs == (names[i],) for i, li in enumerate(self.info))
+
+    @property
+    def has_weights(self) -> bool:
+        return all(li.layer.weight is not None for li in self.info if isinstance(li.layer, (Conv, Dense)))

@@ -1,0 +1,453 @@
+"""The analytic performance model: cycles per function and loop label, as csynth will report them.
+
+It mirrors the kernels in ``templates/`` loop by loop (same function names, same loop labels);
+the loop rules and csynth constants come from ``hls_rules`` alone.
+
+The tiled convolution processing element of one layer (``<L>`` is the layer's C name)::
+
+    <L>:                                    function, the layer's processing element
+      TILE: for t < G*ceil(R/Tr)*ceil(C/Tc)*ceil(M/Tm)      sequential (group, row, col, out tile)
+        <L>_init()                          INIT: Tr*Tc, II 1: bias into the Tm accumulators
+        <L>_load_in(0) || <L>_load_w(0)     prologue: first input and weight tiles, side by side
+        TILE_IN: for i < ceil(N/Tn)         sequential, only when ceil(N/Tn) > 1
+          <L>_compute(i) || <L>_load_in(i+1) || <L>_load_w(i+1)   ping-pong buffers
+        <L>_store()                         STORE: Tm*Tr*Tc, II 1: ReLU, requantize, write
+    <L>_load_in:  LOAD_IN: Tn*((Tr-1)S+K)*((Tc-1)S+K), pipelined II 1, zero padding at borders
+    <L>_load_w:   LOAD_W: Tm*Tn*Kh*Kw, pipelined II 1
+    <L>_compute:  COMPUTE: Kh*Kw*Tr*Tc, pipelined, Tm x Tn MACs unrolled; the accumulator of
+                  one output is revisited every Tr*Tc iterations, so II = ceil(dep / (Tr*Tc))
+    <L>_init, <L>_store: as above
+
+When ceil(N/Tn) = 1 there is no TILE_IN loop: the tile computes straight after its prologue.
+Each call, or group of calls run side by side, in the body of a sequential loop is a "block"
+(``hls_rules.sequential_block``). A fully connected layer is the same element on a 1x1 map
+(R = C = Kh = Kw = 1). Pooling and global average pooling are single pipelined loops
+(``pool_cost``, ``gap_cost``); the top function calls the layers one after another.
+Each load or store port moves one word per cycle (II 1 over a scalar m_axi port).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from . import hls_rules as rules
+from . import resource_model as rm
+from .board import Board
+from .ir import Conv, Dense, Flatten, GlobalAvgPool, HostOp, LayerInfo, Pool
+from .precision import Precision
+from .resources import Resources
+from .tiling import Tiling
+
+
+def cdiv(a, b):
+    """Ceiling division, for ints and numpy arrays."""
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """What the conv element's cost depends on: per-group channels, output size, kernel, stride."""
+
+    groups: int
+    M: int  # output channels per group
+    N: int  # input channels per group
+    R: int  # output rows
+    C: int  # output columns
+    Kh: int
+    Kw: int
+    Sh: int = 1
+    Sw: int = 1
+
+    @classmethod
+    def of(cls, li: LayerInfo) -> ConvGeometry:
+        layer = li.layer
+        if isinstance(layer, Conv):
+            g = layer.groups
+            return cls(
+                g,
+                layer.out // g,
+                li.in_shape.c // g,
+                li.out_shape.h,
+                li.out_shape.w,
+                layer.kernel[0],
+                layer.kernel[1],
+                layer.stride[0],
+                layer.stride[1],
+            )
+        if isinstance(layer, Dense):
+            return cls(1, layer.out, li.in_shape.size, 1, 1, 1, 1)
+        raise TypeError(f"layer '{li.name}' ({layer.op}) is not a conv element")
+
+    @property
+    def macs(self) -> int:
+        return self.groups * self.M * self.N * self.R * self.C * self.Kh * self.Kw
+
+    def full(self) -> Tiling:
+        """The untiled design: one tile holds the whole layer."""
+        return Tiling(self.M, self.N, self.R, self.C)
+
+
+#: Layers the conv processing element implements, and so the DSE tiles.
+TILED_OPS = (Conv, Dense)
+
+
+def is_tiled(li: LayerInfo) -> bool:
+    return isinstance(li.layer, TILED_OPS)
+
+
+# --- the conv processing element, on scalars or on whole grids of tilings ----------------------
+
+
+class ConvTerms(NamedTuple):
+    """Every count of the conv element for one tiling (or, element-wise, for arrays of tilings)."""
+
+    tiles: object  # trip of TILE
+    n_in: object  # trip of TILE_IN (1 means no TILE_IN loop)
+    load_in_trip: object
+    load_in: object  # LOAD_IN loop latency
+    load_w_trip: object
+    load_w: object
+    compute_trip: object
+    compute_ii: object
+    compute_depth: object
+    compute: object  # COMPUTE loop latency
+    init_trip: object
+    init: object
+    store_trip: object
+    store: object
+    stage: object  # one TILE_IN iteration: compute beside the next loads
+    tile_in: object  # TILE_IN loop latency (or the lone compute call)
+    tile_iteration: object
+    cycles: object  # the layer function's latency
+    compute_cycles: object  # the COMPUTE loop alone, summed over all tiles
+    dsp: object
+    bram18k: object
+    lut: object
+    ff: object
+    ddr_words: object  # words moved between DDR and the element
+
+
+def compute_depth(Tn, prec: Precision):
+    """Pipeline depth of COMPUTE: buffer reads, multiply, adder tree over Tn, accumulate, write."""
+    tree = (
+        np.ceil(np.log2(np.maximum(Tn, 1))).astype(int) if np.ndim(Tn) else max(0, (int(Tn) - 1).bit_length())
+    )
+    return rules.BUFFER_READ_LATENCY + prec.mul_latency + tree * prec.add_latency + prec.add_latency + 1
+
+
+def accumulate_dependence(prec: Precision) -> int:
+    """Cycles from reading an accumulator to writing it back (read, add, write)."""
+    return rules.BUFFER_READ_LATENCY + prec.add_latency + 1
+
+
+def conv_terms(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision, dsp_per_mac: int) -> ConvTerms:
+    """The conv element's loop counts, latencies and resources; works on ints or numpy arrays."""
+    call = rules.function_latency
+    TRin = (Tr - 1) * g.Sh + g.Kh
+    TCin = (Tc - 1) * g.Sw + g.Kw
+    tiles = g.groups * cdiv(g.R, Tr) * cdiv(g.C, Tc) * cdiv(g.M, Tm)
+    n_in = cdiv(g.N, Tn)
+
+    load_in_trip = Tn * TRin * TCin
+    load_in = rules.pipelined_loop(load_in_trip, 1, rules.LOAD_DEPTH)
+    load_w_trip = Tm * Tn * g.Kh * g.Kw
+    load_w = rules.pipelined_loop(load_w_trip, 1, rules.LOAD_DEPTH)
+
+    compute_trip = g.Kh * g.Kw * Tr * Tc
+    depth = compute_depth(Tn, prec)
+    # The accumulator of one output is revisited Tr*Tc iterations later; a 1x1 kernel visits it once.
+    if g.Kh * g.Kw > 1:
+        ii = rules.achieved_ii(1, rules.ii_recurrence_bound(accumulate_dependence(prec), Tr * Tc))
+    else:
+        ii = 1
+    compute = rules.pipelined_loop(compute_trip, ii, depth)
+
+    init_trip = Tr * Tc
+    init = rules.pipelined_loop(init_trip, 1, rules.INIT_DEPTH)
+    store_trip = Tm * Tr * Tc
+    store = rules.pipelined_loop(store_trip, 1, rules.STORE_DEPTH)
+
+    block = rules.sequential_block
+    stage = block(rules.overlapped(call(compute), call(load_in), call(load_w)))
+    tile_in_loop = rules.sequential_loop(n_in, stage)
+    tile_in = (
+        np.where(n_in > 1, tile_in_loop, call(compute))
+        if np.ndim(n_in)
+        else (tile_in_loop if n_in > 1 else call(compute))
+    )
+    prologue = rules.overlapped(call(load_in), call(load_w))
+    tile_iteration = block(call(init)) + block(prologue) + block(tile_in) + block(call(store))
+    cycles = rules.sequential_function_latency(rules.sequential_loop(tiles, tile_iteration))
+    compute_cycles = tiles * n_in * compute
+
+    bits, acc = prec.bits, prec.acc_bits
+    bram = (
+        2 * Tn * rm.bram18k(TRin * TCin, bits)  # input tile, ping-pong, one bank per input channel
+        + 2 * Tm * Tn * rm.bram18k(g.Kh * g.Kw, bits)  # weights, ping-pong, one bank per MAC
+        + Tm * rm.bram18k(Tr * Tc, acc)  # accumulators, one bank per output channel
+    )
+    macs = Tm * Tn
+    lut = rm.LUT_PER_LAYER + 3 * rm.LUT_PER_AXI_PORT + macs * rm.LUT_PER_MAC[prec.name]
+    ff = rm.FF_PER_LAYER + 3 * rm.FF_PER_AXI_PORT + macs * rm.FF_PER_MAC[prec.name]
+    ddr_words = tiles * (n_in * (load_in_trip + load_w_trip) + store_trip)
+    return ConvTerms(
+        tiles,
+        n_in,
+        load_in_trip,
+        load_in,
+        load_w_trip,
+        load_w,
+        compute_trip,
+        ii,
+        depth,
+        compute,
+        init_trip,
+        init,
+        store_trip,
+        store,
+        stage,
+        tile_in,
+        tile_iteration,
+        cycles,
+        compute_cycles,
+        macs * dsp_per_mac,
+        bram,
+        lut,
+        ff,
+        ddr_words,
+    )
+
+
+def fnas_cycles(g: ConvGeometry, t: Tiling, i_p: float = 1, w_p: float = 1, o_p: float = 1) -> int:
+    """The FNAS paper's per-layer latency, with hotNAS's refinement (min(T, dim) and stride in tI, tO).
+
+    Lat = ceil(R/Tr) ceil(C/Tc) ceil(M/Tm) * max(ceil(N/Tn) * max(tI, tW, tComp), tO), with port
+    widths ``i_p``, ``w_p``, ``o_p`` in words per cycle (groups multiply the count).
+    """
+    tn, tr, tc, tm = min(t.Tn, g.N), min(t.Tr, g.R), min(t.Tc, g.C), min(t.Tm, g.M)
+    t_i = int(np.ceil(tn * ((tr - 1) * g.Sh + g.Kh) * ((tc - 1) * g.Sw + g.Kw) / i_p))
+    t_w = int(np.ceil(t.Tm * t.Tn * g.Kh * g.Kw / w_p))
+    t_comp = g.Kh * g.Kw * t.Tr * t.Tc
+    t_o = int(np.ceil(tm * tr * tc / o_p))
+    outer = cdiv(g.R, t.Tr) * cdiv(g.C, t.Tc) * cdiv(g.M, t.Tm) * g.groups
+    return outer * max(cdiv(g.N, t.Tn) * max(t_i, t_w, t_comp), t_o)
+
+
+# --- per-layer costs, with the breakdown the manifest and compare use -------------------------
+
+
+@dataclass(frozen=True)
+class LoopCost:
+    """One labelled loop: pipelined (ii, depth) or sequential (iteration_latency)."""
+
+    label: str
+    trip: int
+    latency: int
+    ii: int | None = None
+    depth: int | None = None
+    iteration_latency: int | None = None
+
+
+@dataclass(frozen=True)
+class FunctionCost:
+    """One rendered C function: latency of one call, calls per layer, and its loops."""
+
+    name: str
+    latency: int
+    calls: int
+    loops: tuple[LoopCost, ...]
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    name: str
+    op: str
+    tiling: Tiling | None
+    cycles: int
+    compute_cycles: int
+    fnas_cycles: int | None
+    bound: str  # "compute", "memory" (the element's ports), "ddr" (board bandwidth), or "none"
+    resources: Resources
+    functions: tuple[FunctionCost, ...]
+    ddr_bytes: int
+    ddr_cycles: int
+
+
+def _bound(cycles: int, compute_side: int, memory_side: int, ddr_cycles: int) -> str:
+    if ddr_cycles > cycles:
+        return "ddr"
+    return "compute" if compute_side >= memory_side else "memory"
+
+
+def conv_cost(
+    li: LayerInfo, cname: str, t: Tiling, board: Board, prec: Precision, clock_mhz: float | None = None
+) -> LayerCost:
+    """Cost of a conv or fully connected layer rendered as the tiled conv element with tiling ``t``."""
+    g = ConvGeometry.of(li)
+    dpm = board.dsps_per_mac(prec.name)
+    k = conv_terms(g, t.Tm, t.Tn, t.Tr, t.Tc, prec, dpm)
+    call = rules.function_latency
+    ints = {name: int(v) for name, v in k._asdict().items()}
+    k = ConvTerms(**ints)
+    calls_in = k.tiles * k.n_in
+    top_loops = [LoopCost("TILE", k.tiles, k.tiles * k.tile_iteration, iteration_latency=k.tile_iteration)]
+    if k.n_in > 1:
+        top_loops.append(LoopCost("TILE_IN", k.n_in, k.tile_in, iteration_latency=k.stage))
+    functions = (
+        FunctionCost(cname, k.cycles, 1, tuple(top_loops)),
+        FunctionCost(
+            f"{cname}_init",
+            call(k.init),
+            k.tiles,
+            (LoopCost("INIT", k.init_trip, k.init, 1, rules.INIT_DEPTH),),
+        ),
+        FunctionCost(
+            f"{cname}_load_in",
+            call(k.load_in),
+            calls_in,
+            (LoopCost("LOAD_IN", k.load_in_trip, k.load_in, 1, rules.LOAD_DEPTH),),
+        ),
+        FunctionCost(
+            f"{cname}_load_w",
+            call(k.load_w),
+            calls_in,
+            (LoopCost("LOAD_W", k.load_w_trip, k.load_w, 1, rules.LOAD_DEPTH),),
+        ),
+        FunctionCost(
+            f"{cname}_compute",
+            call(k.compute),
+            calls_in,
+            (LoopCost("COMPUTE", k.compute_trip, k.compute, k.compute_ii, k.compute_depth),),
+        ),
+        FunctionCost(
+            f"{cname}_store",
+            call(k.store),
+            k.tiles,
+            (LoopCost("STORE", k.store_trip, k.store, 1, rules.STORE_DEPTH),),
+        ),
+    )
+    ddr_bytes = k.ddr_words * prec.bits // 8
+    ddr_cycles = int(np.ceil(ddr_bytes / board.ddr_bytes_per_cycle(clock_mhz)))
+    bound = _bound(k.cycles, call(k.compute), max(call(k.load_in), call(k.load_w)), ddr_cycles)
+    return LayerCost(
+        name=li.name,
+        op=li.layer.op,
+        tiling=t,
+        cycles=k.cycles,
+        compute_cycles=k.compute_cycles,
+        fnas_cycles=fnas_cycles(g, t),
+        bound=bound,
+        resources=Resources(dsp=k.dsp, bram18k=k.bram18k, lut=k.lut, ff=k.ff),
+        functions=functions,
+        ddr_bytes=ddr_bytes,
+        ddr_cycles=ddr_cycles,
+    )
+
+
+def _single_loop_layer(
+    li: LayerInfo,
+    cname: str,
+    label: str,
+    trip: int,
+    ii: int,
+    depth: int,
+    words: int,
+    board: Board,
+    prec: Precision,
+    clock_mhz: float | None,
+    dsp: int = 0,
+) -> LayerCost:
+    loop = rules.pipelined_loop(trip, ii, depth)
+    cycles = rules.function_latency(loop)
+    ddr_bytes = words * prec.bits // 8
+    ddr_cycles = int(np.ceil(ddr_bytes / board.ddr_bytes_per_cycle(clock_mhz)))
+    return LayerCost(
+        name=li.name,
+        op=li.layer.op,
+        tiling=None,
+        cycles=cycles,
+        compute_cycles=0,
+        fnas_cycles=None,
+        bound=_bound(cycles, 0, cycles, ddr_cycles),
+        resources=Resources(
+            dsp=dsp,
+            lut=rm.LUT_PER_LAYER + 2 * rm.LUT_PER_AXI_PORT,
+            ff=rm.FF_PER_LAYER + 2 * rm.FF_PER_AXI_PORT,
+        ),
+        functions=(FunctionCost(cname, cycles, 1, (LoopCost(label, trip, loop, ii, depth),)),),
+        ddr_bytes=ddr_bytes,
+        ddr_cycles=ddr_cycles,
+    )
+
+
+def pool_cost(
+    li: LayerInfo, cname: str, board: Board, prec: Precision, clock_mhz: float | None = None
+) -> LayerCost:
+    """POOL: one pipelined loop over every (channel, output pixel, window tap), one read a cycle.
+
+    The running max (or sum) is carried from one tap to the next, so II is the compare (add) latency.
+    """
+    layer = li.layer
+    assert isinstance(layer, Pool)
+    kh, kw = layer.kernel
+    y = li.out_shape
+    trip = y.size * kh * kw
+    if layer.kind == "max":
+        op_latency = rules.FLOAT_CMP_LATENCY if prec.is_float else 1
+    else:
+        op_latency = prec.add_latency
+    ii = rules.ii_recurrence_bound(op_latency, 1)
+    depth = rules.LOAD_DEPTH + op_latency + prec.mul_latency + 1
+    dsp = 0 if layer.kind == "max" else board.dsps_per_mac(prec.name)
+    return _single_loop_layer(li, cname, "POOL", trip, ii, depth, trip + y.size, board, prec, clock_mhz, dsp)
+
+
+def gap_cost(
+    li: LayerInfo, cname: str, board: Board, prec: Precision, clock_mhz: float | None = None
+) -> LayerCost:
+    """GAP: one pipelined loop over every input value; the per-channel sum is carried (II = add latency)."""
+    x = li.in_shape
+    ii = rules.ii_recurrence_bound(prec.add_latency, 1)
+    depth = rules.LOAD_DEPTH + prec.add_latency + prec.mul_latency + 1
+    dsp = board.dsps_per_mac(prec.name)
+    return _single_loop_layer(li, cname, "GAP", x.size, ii, depth, x.size + x.c, board, prec, clock_mhz, dsp)
+
+
+def free_cost(li: LayerInfo) -> LayerCost:
+    """Flatten (a change of view) and host operators cost the FPGA nothing."""
+    bound = "host" if isinstance(li.layer, HostOp) else "none"
+    return LayerCost(li.name, li.layer.op, None, 0, 0, None, bound, Resources(), (), 0, 0)
+
+
+def layer_cost(
+    li: LayerInfo,
+    cname: str,
+    tiling: Tiling | None,
+    board: Board,
+    prec: Precision,
+    clock_mhz: float | None = None,
+) -> LayerCost:
+    """Cost of any IR layer; ``tiling`` is required for conv and fully connected layers."""
+    layer = li.layer
+    if isinstance(layer, (Conv, Dense)):
+        if tiling is None:
+            raise ValueError(f"layer '{li.name}' needs a tiling")
+        return conv_cost(li, cname, tiling, board, prec, clock_mhz)
+    if isinstance(layer, Pool):
+        return pool_cost(li, cname, board, prec, clock_mhz)
+    if isinstance(layer, GlobalAvgPool):
+        return gap_cost(li, cname, board, prec, clock_mhz)
+    if isinstance(layer, (Flatten, HostOp)):
+        return free_cost(li)
+    raise TypeError(type(layer))
+
+
+def top_latency(layer_cycles: list[int]) -> int:
+    """The top function calls each layer in turn (layers that cost nothing render no call)."""
+    return rules.function_latency(sum(rules.sequential_block(c) for c in layer_cycles if c))
+
+
+TOP_RESOURCES = Resources(lut=rm.LUT_TOP, ff=rm.FF_TOP)

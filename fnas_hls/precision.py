@@ -1,0 +1,34 @@
+"""The arithmetic a design uses: 16-bit fixed point (FNAS's choice) or float32."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import hls_rules
+from .errors import FnasError
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Word width of features and weights, accumulator width, and operator latencies."""
+
+    name: str
+    bits: int
+    acc_bits: int
+    is_float: bool
+    mul_latency: int
+    add_latency: int
+
+
+PRECISIONS: dict[str, Precision] = {
+    "fixed16": Precision("fixed16", 16, 32, False, hls_rules.FIXED_MUL_LATENCY, hls_rules.FIXED_ADD_LATENCY),
+    "float32": Precision("float32", 32, 32, True, hls_rules.FLOAT_MUL_LATENCY, hls_rules.FLOAT_ADD_LATENCY),
+}
+
+
+def get_precision(name: str) -> Precision:
+    """The precision called ``name``; FnasError naming the accepted ones otherwise."""
+    try:
+        return PRECISIONS[name]
+    except KeyError:
+        raise FnasError(f"unknown precision '{name}'; accepted: {', '.join(PRECISIONS)}") from None

@@ -1,0 +1,48 @@
+"""Shared test helpers: paths to the shared fixtures and small boards made on the fly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+FIXTURES = SHARED / "fixtures" / "hls_reports"
+
+
+def board_yaml(
+    name: str = "tiny",
+    dsp: int = 40,
+    bram18k: int = 30,
+    lut: int = 200_000,
+    ff: int = 400_000,
+    clock: int = 100,
+) -> str:
+    """A board file with the given resources (usable fraction 1) for DSE tests."""
+    return f"""name: {name}
+description: test board
+part: xc7z020clg400-1
+clock_mhz: {clock}
+dsp: {dsp}
+bram18k: {bram18k}
+lut: {lut}
+ff: {ff}
+uram: 0
+ddr_gbps: 4.2
+axi_width_bits: 64
+usable: {{dsp: 1.0, bram18k: 1.0, lut: 1.0, ff: 1.0, uram: 1.0}}
+"""
+
+
+@pytest.fixture
+def make_board(tmp_path):
+    """Write a test board YAML and load it: ``make_board(dsp=.., bram18k=..)``."""
+    from fnas_hls.board import load_board
+
+    def make(**kw):
+        path = tmp_path / f"{kw.get('name', 'tiny')}.yaml"
+        path.write_text(board_yaml(**kw))
+        return load_board(path)
+
+    return make

@@ -1,0 +1,157 @@
+"""The performance model: the FNAS formula, the conv element's loop nest by hand, and consistency."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fnas_hls import hls_rules as rules
+from fnas_hls.arch import parse_network_yaml
+from fnas_hls.board import load_board
+from fnas_hls.perf_model import ConvGeometry, conv_cost, conv_terms, fnas_cycles, layer_cost
+from fnas_hls.precision import get_precision
+from fnas_hls.resource_model import bram18k
+from fnas_hls.tiling import Tiling
+
+FIXED = get_precision("fixed16")
+FLOAT = get_precision("float32")
+
+
+def test_fnas_formula_known_vector():
+    # M=128, N=192, R=C=13, K=1, S=1; Tm=64, Tn=4, Tr=Tc=13; W_p=2, I_p=16, O_p=2 -> 16,224 cycles.
+    g = ConvGeometry(1, 128, 192, 13, 13, 1, 1)
+    assert fnas_cycles(g, Tiling(64, 4, 13, 13), i_p=16, w_p=2, o_p=2) == 16_224
+
+
+def test_fnas_formula_uses_min_of_tile_and_dimension():
+    g = ConvGeometry(1, 10, 3, 5, 5, 3, 3)
+    small = fnas_cycles(g, Tiling(10, 3, 5, 5))
+    # Tiles larger than the layer cost the same in tI/tO as the layer itself (hotNAS).
+    t_i = 3 * 7 * 7
+    t_w = 10 * 3 * 9
+    t_comp = 9 * 25
+    t_o = 10 * 25
+    assert small == max(max(t_i, t_w, t_comp), t_o)
+
+
+def test_conv_loop_nest_by_hand():
+    """A 3x3 conv, M=4, N=3, 6x6 output, tiled 2/2/3/3: every loop from the rules by hand."""
+    g = ConvGeometry(1, 4, 3, 6, 6, 3, 3)
+    k = conv_terms(g, 2, 2, 3, 3, FIXED, 1)
+    tiles = 1 * 2 * 2 * 2  # ceil(6/3) * ceil(6/3) * ceil(4/2)
+    n_in = 2  # ceil(3/2)
+    load_in = (2 * 5 * 5 - 1) + rules.LOAD_DEPTH - 1  # Tn * ((Tr-1)+K) * ((Tc-1)+K), II 1
+    load_w = (2 * 2 * 9 - 1) + rules.LOAD_DEPTH - 1
+    depth = rules.BUFFER_READ_LATENCY + FIXED.mul_latency + 1 * FIXED.add_latency + FIXED.add_latency + 1
+    # accumulator revisited every Tr*Tc = 9 iterations; dependence read+add+write = 3 cycles -> II 1
+    compute = (9 * 9 - 1) * 1 + depth - 1
+    init = (9 - 1) + rules.INIT_DEPTH - 1
+    store = (2 * 9 - 1) + rules.STORE_DEPTH - 1
+    f = rules.FUNCTION_OVERHEAD
+    blk = rules.SEQUENTIAL_BLOCK_OVERHEAD  # each block run in sequence in a sequential loop's body
+    stage = max(compute + f, load_in + f, load_w + f) + blk  # the calls of one TILE_IN iteration overlap
+    tile_iteration = (
+        (init + f + blk) + (max(load_in + f, load_w + f) + blk) + (n_in * stage + blk) + (store + f + blk)
+    )
+    assert (k.tiles, k.n_in) == (tiles, n_in)
+    assert (k.load_in, k.load_w, k.compute, k.init, k.store) == (load_in, load_w, compute, init, store)
+    assert k.compute_depth == depth and k.compute_ii == 1
+    assert k.tile_iteration == tile_iteration
+    assert k.cycles == tiles * tile_iteration + rules.SEQUENTIAL_FUNCTION_OVERHEAD
+    assert k.compute_cycles == tiles * n_in * compute
+    assert k.dsp == 4
+    # words: per tile, n_in * (input tile + weight tile) loads, then one output tile stored
+    assert k.ddr_words == tiles * (n_in * (50 + 36) + 18)
+
+
+def test_single_input_tile_has_no_tile_in_loop():
+    g = ConvGeometry(1, 4, 2, 6, 6, 3, 3)
+    k = conv_terms(g, 4, 2, 6, 6, FIXED, 1)
+    assert k.n_in == 1
+    assert k.tile_in == k.compute + rules.FUNCTION_OVERHEAD
+
+
+def test_small_spatial_tile_raises_compute_ii_by_the_accumulator_recurrence():
+    g = ConvGeometry(1, 4, 4, 6, 6, 3, 3)
+    fixed = conv_terms(g, 1, 1, 1, 1, FIXED, 1)
+    assert fixed.compute_ii == 3  # read + add + write = 3 cycles, revisited every iteration
+    flt = conv_terms(g, 1, 1, 1, 2, FLOAT, 5)
+    assert flt.compute_ii == -(-(rules.BUFFER_READ_LATENCY + FLOAT.add_latency + 1) // 2)
+    # a 1x1 kernel never revisits an accumulator within one compute call
+    assert conv_terms(ConvGeometry(1, 4, 4, 6, 6, 1, 1), 1, 1, 1, 1, FIXED, 1).compute_ii == 1
+
+
+def test_grid_evaluation_equals_scalar_evaluation():
+    g = ConvGeometry(2, 6, 5, 7, 9, 3, 2, 2, 1)
+    rng = np.random.default_rng(0)
+    Tm = rng.integers(1, 7, 50)
+    Tn = rng.integers(1, 6, 50)
+    Tr = rng.integers(1, 8, 50)
+    Tc = rng.integers(1, 10, 50)
+    grid = conv_terms(g, Tm, Tn, Tr, Tc, FLOAT, 5)
+    for i in range(50):
+        one = conv_terms(g, int(Tm[i]), int(Tn[i]), int(Tr[i]), int(Tc[i]), FLOAT, 5)
+        for name in one._fields:
+            assert int(
+                np.asarray(getattr(grid, name)).reshape(-1)[i]
+                if np.ndim(getattr(grid, name))
+                else getattr(grid, name)
+            ) == int(getattr(one, name)), name
+
+
+@pytest.mark.parametrize(
+    ("depth", "width", "expected"),
+    [
+        (64, 16, 0),  # 1024 bits: LUTRAM
+        (65, 16, 1),
+        (1024, 16, 1),
+        (1025, 16, 2),
+        (512, 32, 1),
+        (784, 32, 2),
+        (2048, 9, 1),
+        (100, 72, 2),
+    ],
+)
+def test_bram18k_shapes(depth, width, expected):
+    assert bram18k(depth, width) == expected
+
+
+def test_conv_cost_breakdown_and_resources():
+    net = parse_network_yaml("""
+input: [3, 16, 16]
+layers:
+  - {type: conv, out: 8, kernel: 3, padding: same, relu: true}
+  - {type: maxpool, kernel: 2}
+  - {type: gap}
+  - {type: fc, out: 10}
+""")
+    board = load_board("pynq")
+    c = conv_cost(net.info[0], "conv1", Tiling(4, 3, 8, 8), board, FIXED)
+    names = [f.name for f in c.functions]
+    assert names == ["conv1", "conv1_init", "conv1_load_in", "conv1_load_w", "conv1_compute", "conv1_store"]
+    labels = {lp.label for f in c.functions for lp in f.loops}
+    assert labels == {"TILE", "INIT", "LOAD_IN", "LOAD_W", "COMPUTE", "STORE"}  # ceil(3/3) = 1: no TILE_IN
+    assert c.resources.dsp == 12
+    # input 2 x 3 banks of 10x10 x 16 bit = 1600 bits -> 1 block each; weights 9x16 bits
+    # in LUTRAM, accumulators 4 banks of 64 x 32 bit = 2048 bits -> 1 block each
+    assert c.resources.bram18k == 2 * 3 * 1 + 0 + 4 * 1
+    # 2x2 spatial tiles x 2 output tiles x 1 input tile, each computing 9*64 iterations at II 1
+    assert c.compute_cycles == 8 * (9 * 64 - 1 + c.functions[4].loops[0].depth - 1)
+    assert c.fnas_cycles is not None and c.fnas_cycles > 0
+    assert c.bound in ("compute", "memory", "ddr")
+    fc = layer_cost(net.info[3], "fc1", Tiling(5, 8, 1, 1), board, FIXED)
+    assert fc.resources.dsp == 40
+    assert fc.functions[4].loops[0].trip == 1  # a 1x1 "conv" on a 1x1 map
+    pool = layer_cost(net.info[1], "pool1", None, board, FIXED)
+    assert pool.functions[0].loops[0].trip == 8 * 8 * 8 * 4
+    assert pool.cycles == rules.function_latency(
+        rules.pipelined_loop(8 * 8 * 8 * 4, 1, pool.functions[0].loops[0].depth)
+    )
+    gap = layer_cost(net.info[2], "gap1", None, board, get_precision("float32"))
+    assert gap.functions[0].loops[0].ii == FLOAT.add_latency  # carried float sum
+
+
+def test_float32_costs_five_dsps_per_mac():
+    net = parse_network_yaml("input: [4, 8, 8]\nlayers:\n  - {type: conv, out: 4, kernel: 3}\n")
+    c = conv_cost(net.info[0], "c", Tiling(2, 2, 6, 6), load_board("pynq"), FLOAT)
+    assert c.resources.dsp == 2 * 2 * 5
