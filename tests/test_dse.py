@@ -175,3 +175,13 @@ layers:
             tiled = [lc for lc, li in zip(a.layers, net.info, strict=True) if is_tiled(li)]
             assert all(lc.tiling is not None for lc in tiled)
             assert a.latency_cycles >= a.roofline_cycles
+
+
+def test_baseline_on_useful_factors_equals_exhaustive_enumeration():
+    """Enumerating only the useful tile sizes reaches FNAS-Design's exhaustive latency."""
+    space = load_space("fnas-mnist")
+    board = load_board("pynq")
+    net = space.build((0, 0, 1, 1, 0, 2, 1, 0))  # kernels 5, 7, 5, 7; filters 9, 18, 36, 9
+    quick = fnas_design_tilings(net, board, FIXED)
+    full = fnas_design_tilings(net, board, FIXED, exhaustive=True)
+    assert quick.cycles == full.cycles and quick.fits == full.fits

@@ -1,0 +1,183 @@
+"""``make bench``: the project's performance record, every figure a ratio or count from one run.
+
+Section ``dse``: the DSE against a faithful FNAS-Design baseline (DSPs and BRAM split in
+proportion to MACs, every integer tiling of each layer enumerated) over FNAS's MNIST space on
+pynq, side by side:
+
+* latency: the baseline's total latency over the DSE's, for every architecture of the space
+  (the baseline's tilings found by enumerating only the useful tile sizes, which reaches exactly
+  the exhaustive enumeration's latency; ``tests/test_dse.py`` checks that);
+* time: the exhaustive baseline and the DSE with cold caches on the same sample of
+  architectures, interleaved so that machine noise hits both alike; and the DSE's time per
+  architecture over the whole space with its per-layer caches warm, as a search runs it;
+* the latency found against the roofline bound (all MACs on every usable DSP every cycle).
+
+``--mode quick`` takes every 20th architecture and a smaller timing sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from fnas_hls.analysis import analyze
+from fnas_hls.board import load_board
+from fnas_hls.dse import _fnas_design_layer, choose_tilings, fnas_design_tilings, layer_front
+from fnas_hls.precision import get_precision
+from fnas_hls.space import load_space
+
+HERE = Path(__file__).resolve().parent
+
+
+def _clear_caches() -> None:
+    layer_front.cache_clear()
+    _fnas_design_layer.cache_clear()
+
+
+def bench_dse(mode: str, board_name: str = "pynq") -> dict:
+    space = load_space("fnas-mnist")
+    board = load_board(board_name)
+    prec = get_precision(space.precision)
+    archs = list(space.architectures())
+    if mode == "quick":
+        archs = archs[::20]
+    sample = archs[:: max(1, len(archs) // (6 if mode == "quick" else 30))]
+
+    # Timing, interleaved: exhaustive baseline vs DSE with cold caches, same architectures.
+    t_base, t_dse_cold, t_fast_cold = [], [], []
+    for choice in sample:
+        net = space.build(choice)
+        t0 = time.perf_counter()
+        fnas_design_tilings(net, board, prec, exhaustive=True)
+        t1 = time.perf_counter()
+        _clear_caches()
+        choose_tilings(net, board, prec)
+        t2 = time.perf_counter()
+        _clear_caches()
+        choose_tilings(net, board, prec, exact=False)
+        t3 = time.perf_counter()
+        t_base.append(t1 - t0)
+        t_dse_cold.append(t2 - t1)
+        t_fast_cold.append(t3 - t2)
+
+    # Latency over the whole space (DSE caches warm, as in a search).
+    _clear_caches()
+    ratios, roof, methods = [], [], {}
+    better = equal = worse = base_unfit = dse_unfit = 0
+    start = time.perf_counter()
+    dse_time = 0.0
+    for choice in archs:
+        net = space.build(choice)
+        t0 = time.perf_counter()
+        dse = choose_tilings(net, board, prec)
+        dse_time += time.perf_counter() - t0
+        base = fnas_design_tilings(net, board, prec)
+        methods[dse.method] = methods.get(dse.method, 0) + 1
+        if not dse.fits:
+            dse_unfit += 1
+            continue
+        if not base.fits:
+            base_unfit += 1
+            continue
+        ratios.append(base.cycles / dse.cycles)
+        better += base.cycles > dse.cycles
+        equal += base.cycles == dse.cycles
+        worse += base.cycles < dse.cycles
+    for choice in archs[:: max(1, len(archs) // 200)]:
+        a = analyze(space.build(choice), board, prec)
+        roof.append(a.latency_cycles / a.roofline_cycles)
+    wall = time.perf_counter() - start
+    return {
+        "space": space.name,
+        "board": board.name,
+        "architectures": len(archs),
+        "timing_sample": len(sample),
+        "baseline_exhaustive_s_per_arch": statistics.mean(t_base),
+        "dse_cold_s_per_arch": statistics.mean(t_dse_cold),
+        "speedup_cold": statistics.mean(t_base) / statistics.mean(t_dse_cold),
+        "dse_fast_cold_s_per_arch": statistics.mean(t_fast_cold),
+        "speedup_fast_cold": statistics.mean(t_base) / statistics.mean(t_fast_cold),
+        "dse_warm_s_per_arch": dse_time / len(archs),
+        "speedup_warm": statistics.mean(t_base) / (dse_time / len(archs)),
+        "latency_ratio_baseline_over_dse": {
+            "mean": statistics.mean(ratios),
+            "median": statistics.median(ratios),
+            "min": min(ratios),
+            "max": max(ratios),
+        },
+        "dse_better": better,
+        "dse_equal": equal,
+        "dse_worse": worse,
+        "baseline_does_not_fit_dse_does": base_unfit,
+        "dse_does_not_fit": dse_unfit,
+        "dse_methods": methods,
+        "latency_over_roofline_median": statistics.median(roof),
+        "seconds": wall,
+    }
+
+
+def dse_table(r: dict) -> str:
+    lat = r["latency_ratio_baseline_over_dse"]
+    rows = [
+        ("architectures (FNAS MNIST space, pynq)", f"{r['architectures']:,}"),
+        (
+            "baseline latency / DSE latency: mean (median, min, max)",
+            f"{lat['mean']:.3f} ({lat['median']:.3f}, {lat['min']:.3f}, {lat['max']:.3f})",
+        ),
+        (
+            "DSE better / equal / worse than baseline",
+            f"{r['dse_better']} / {r['dse_equal']} / {r['dse_worse']}",
+        ),
+        ("baseline design does not fit, DSE's does", f"{r['baseline_does_not_fit_dse_does']}"),
+        (
+            f"time per architecture, exhaustive baseline / DSE cold (sample of {r['timing_sample']})",
+            f"{r['speedup_cold']:.0f}x ({r['baseline_exhaustive_s_per_arch'] * 1e3:.0f} ms / "
+            f"{r['dse_cold_s_per_arch'] * 1e3:.1f} ms)",
+        ),
+        (
+            f"time per architecture, exhaustive baseline / fast DSE, cold (sample {r['timing_sample']})",
+            f"{r['speedup_fast_cold']:.0f}x ({r['dse_fast_cold_s_per_arch'] * 1e3:.1f} ms)",
+        ),
+        (
+            "time per architecture, exhaustive baseline / DSE warm (whole space)",
+            f"{r['speedup_warm']:.0f}x ({r['dse_warm_s_per_arch'] * 1e3:.1f} ms per architecture)",
+        ),
+        ("DSE latency / roofline bound (median)", f"{r['latency_over_roofline_median']:.2f}"),
+    ]
+    width = max(len(a) for a, _ in rows)
+    lines = [f"| {'figure'.ljust(width)} | value |", f"|{'-' * (width + 2)}|-------|"]
+    lines += [f"| {a.ljust(width)} | {b} |" for a, b in rows]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("quick", "full"), default="full")
+    parser.add_argument("--out", default=str(HERE / "results.json"))
+    args = parser.parse_args()
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    dse = bench_dse(args.mode)
+    results = {
+        "mode": args.mode,
+        "date": started,
+        "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
+        f"{__import__('os').cpu_count()} cores",
+        "dse": dse,
+    }
+    table = dse_table(dse)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    md = Path(args.out).with_suffix(".md")
+    md.write_text(
+        f"# fnas-hls benchmark ({args.mode}, {started}, {results['machine']})\n\n## DSE\n\n{table}\n"
+    )
+    print(md.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
