@@ -10,12 +10,15 @@ SPEC_MS  ?=
 EPISODES ?=
 BENCH    ?= full
 
-.PHONY: help venv test lint search sweep bench clean
+PROJECT  ?=
+
+.PHONY: help venv test lint search sweep compare bench clean
 
 help:
 	@echo "make test                 lint + unit and end-to-end tests"
 	@echo "make search BOARD=pynq    the architecture search (see README)"
 	@echo "make sweep BOARD=pynq     latency of every architecture of SPACE on BOARD"
+	@echo "make compare PROJECT=dir  predicted vs synthesized latency of an emitted project"
 	@echo "make bench [BENCH=quick]  benchmarks, as ratios measured side by side"
 
 # torch is pinned to the CPU build (2.13.0) that this machine keeps on disk: a plain `torch`
@@ -45,6 +48,10 @@ search: $(STAMP)
 		echo "What exists now: the latency model and DSE over the whole FNAS MNIST space on $(BOARD):"; \
 		$(BIN)/fnas-hls sweep --space fnas-mnist --board $(BOARD) $(if $(SPEC_MS),--spec-ms $(SPEC_MS)); \
 	fi
+
+compare: $(STAMP)
+	@test -n "$(PROJECT)" || { echo "usage: make compare PROJECT=<folder written by fnas-hls emit>"; exit 2; }
+	$(BIN)/fnas-hls compare $(PROJECT)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --mode $(BENCH)
