@@ -44,8 +44,8 @@ def arch(tmp_path):
     return p
 
 
-@pytest.fixture
-def onnx_model(tmp_path):
+@pytest.fixture(scope="module")
+def onnx_model(tmp_path_factory):
     model = nn.Sequential(
         nn.Conv2d(1, 8, 3, padding=1),
         nn.BatchNorm2d(8),
@@ -57,7 +57,7 @@ def onnx_model(tmp_path):
         nn.Linear(16 * 12 * 12, 10),
         nn.Softmax(dim=1),
     ).eval()
-    path = tmp_path / "net.onnx"
+    path = tmp_path_factory.mktemp("onnx") / "net.onnx"
     torch.onnx.export(
         model,
         torch.zeros(1, 1, 28, 28),
@@ -89,25 +89,11 @@ def test_analyze_yaml_on_every_board_writes_the_json(arch, tmp_path, capsys, boa
     assert data["resources"]["dsp"] <= data["budget"]["dsp"]
 
 
-def test_analyze_onnx_model(onnx_model, tmp_path, capsys):
+@pytest.mark.parametrize("board", [b.name for b in known_boards()])
+def test_analyze_onnx_model_on_every_board(onnx_model, tmp_path, capsys, board):
     out = tmp_path / "a.json"
-    assert (
-        main(
-            [
-                "analyze",
-                str(onnx_model),
-                "--board",
-                "pynq",
-                "--precision",
-                "float32",
-                "--clock-mhz",
-                "150",
-                "--json",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    args = ["analyze", str(onnx_model), "--board", board, "--precision", "float32", "--clock-mhz", "150"]
+    assert main([*args, "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "Softmax" in text  # the dropped final softmax is noted
     data = json.loads(out.read_text())
