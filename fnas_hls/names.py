@@ -1,4 +1,10 @@
-"""C identifiers for layer names, whatever the ONNX node was called."""
+"""C identifiers for layer names, whatever the ONNX node was called.
+
+The performance model and the HLS writer both name functions through ``c_identifiers``, so the
+model's function names are the rendered ones: each layer ``X`` owns ``X`` and ``X`` plus every
+suffix in ``FUNCTION_SUFFIXES``; no layer's names collide with another's or with the names the
+generated C++ keeps for itself (``RESERVED``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,13 @@ _C_KEYWORDS = frozenset(
     "volatile while bool true false class namespace template typename this new delete public private "
     "protected virtual operator friend using".split()
 )
+#: Sub-functions of one conv processing element (``perf_model``'s and the templates' names).
+FUNCTION_SUFFIXES = ("", "_init", "_load_in", "_load_w", "_compute", "_store")
+#: Names the generated C++ keeps for itself: main, stdint.h's, the testbench's, everything fnas_.
+RESERVED = re.compile(
+    r"^(main|fnas_\w*|FNAS_\w*|u?int\w*_t|U?INT\w*_(MAX|MIN|C)|SIZE_MAX|PTRDIFF_\w+|SIG_ATOMIC_\w+|"
+    r"WCHAR_\w+|WINT_\w+|TB_\w+|std|sum_t|acc_t|in|out|w)$"
+)
 
 
 def c_identifier(name: str) -> str:
@@ -21,19 +34,24 @@ def c_identifier(name: str) -> str:
         ident = "l_" + ident
     if ident in _C_KEYWORDS or keyword.iskeyword(ident):
         ident += "_"
+    if RESERVED.match(ident):
+        ident = "l_" + ident
     return ident
 
 
 def c_identifiers(names: list[str]) -> dict[str, str]:
-    """Unique C identifiers for ``names`` (a suffix tells apart names that sanitize alike)."""
+    """Unique C identifiers for ``names``: none of the functions they own collide (a suffix
+    ``_2``, ``_3`` ... tells apart names that would)."""
     out: dict[str, str] = {}
     used: set[str] = set()
     for name in names:
         base = c_identifier(name)
         ident, k = base, 1
-        while ident in used:
+        while any(ident + s in used for s in FUNCTION_SUFFIXES) or any(
+            ident == u + s for u in out.values() for s in FUNCTION_SUFFIXES
+        ):
             k += 1
             ident = f"{base}_{k}"
-        used.add(ident)
+        used.update(ident + s for s in FUNCTION_SUFFIXES)
         out[name] = ident
     return out

@@ -188,6 +188,7 @@ def conv_terms(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision, dsp_per_mac: in
         2 * Tn * rm.bram18k(TRin * TCin, bits)  # input tile, ping-pong, one bank per input channel
         + 2 * Tm * Tn * rm.bram18k(g.Kh * g.Kw, bits)  # weights, ping-pong, one bank per MAC
         + Tm * rm.bram18k(Tr * Tc, acc)  # accumulators, one bank per output channel
+        + Tm * rm.bram18k(g.groups * cdiv(g.M, Tm), rm.BIAS_BITS)  # bias ROM, cyclic by Tm
     )
     macs = Tm * Tn
     lut = rm.LUT_PER_LAYER + 3 * rm.LUT_PER_AXI_PORT + macs * rm.LUT_PER_MAC[prec.name]

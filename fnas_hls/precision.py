@@ -21,7 +21,9 @@ class Precision:
 
 
 PRECISIONS: dict[str, Precision] = {
-    "fixed16": Precision("fixed16", 16, 32, False, hls_rules.FIXED_MUL_LATENCY, hls_rules.FIXED_ADD_LATENCY),
+    # Accumulators: the writer renders int64 unless int32 provably cannot overflow, which real
+    # layers almost never allow, so the model budgets 64 bits.
+    "fixed16": Precision("fixed16", 16, 64, False, hls_rules.FIXED_MUL_LATENCY, hls_rules.FIXED_ADD_LATENCY),
     "float32": Precision("float32", 32, 32, True, hls_rules.FLOAT_MUL_LATENCY, hls_rules.FLOAT_ADD_LATENCY),
 }
 

@@ -13,6 +13,8 @@ import numpy as np
 BRAM18K_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
 #: Arrays (or partitioned banks) of at most this many bits are mapped to LUTRAM/registers.
 LUTRAM_MAX_BITS = 1024
+#: Width of a bias word in the on-chip bias ROM (int32 at the accumulator's scale; float32 too).
+BIAS_BITS = 32
 
 #: LUT and FF per unrolled multiply-accumulate, per precision (adder tree, operand registers;
 #: float32 includes the floating-point adder and multiplier cores' fabric part).

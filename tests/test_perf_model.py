@@ -133,8 +133,9 @@ layers:
     assert labels == {"TILE", "INIT", "LOAD_IN", "LOAD_W", "COMPUTE", "STORE"}  # ceil(3/3) = 1: no TILE_IN
     assert c.resources.dsp == 12
     # input 2 x 3 banks of 10x10 x 16 bit = 1600 bits -> 1 block each; weights 9x16 bits
-    # in LUTRAM, accumulators 4 banks of 64 x 32 bit = 2048 bits -> 1 block each
-    assert c.resources.bram18k == 2 * 3 * 1 + 0 + 4 * 1
+    # in LUTRAM, accumulators 4 banks of 64 x 64 bit -> 2 blocks (36 bits wide) each, bias ROM
+    # 4 banks of 2 x 32 bits in LUTRAM
+    assert c.resources.bram18k == 2 * 3 * 1 + 0 + 4 * 2 + 0
     # 2x2 spatial tiles x 2 output tiles x 1 input tile, each computing 9*64 iterations at II 1
     assert c.compute_cycles == 8 * (9 * 64 - 1 + c.functions[4].loops[0].depth - 1)
     assert c.fnas_cycles is not None and c.fnas_cycles > 0

@@ -1,0 +1,614 @@
+"""The HLS back end: a network with weights becomes a Vivado-HLS / Vitis-HLS project.
+
+Three steps, each a function:
+
+1. ``check_renderable``: the network is a chain of conv, pool, gap, flatten and fully connected
+   layers with weights, and its C names are usable (one FnasError line otherwise).
+2. ``build_context``: a pure function of the IR, the analysis (the DSE's tilings and the
+   performance model's breakdown) and the quantization plan, giving everything the templates in
+   ``templates/`` need; ``render_project`` renders them into a {relative path: text} mapping.
+3. ``write_project``: writes that mapping into a temporary folder next to the destination and
+   renames it into place, so that nothing is ever half-written; a folder that holds something
+   other than a previous fnas-hls project is replaced only with ``force``.
+
+``emit_project`` runs the three with the quantizer (``quantize``) and the bit-exact reference
+model (``reference``), which also gives the testbench's golden vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from . import __version__
+from . import hls_rules as rules
+from .analysis import Analysis, analyze
+from .board import Board, load_board
+from .errors import FnasError
+from .fixed_point import AVG_SHIFT, DataType, avg_multiplier, float_reciprocal
+from .float_model import run_float
+from .ir import Conv, Dense, Flatten, GlobalAvgPool, HostOp, Network, Pool
+from .names import FUNCTION_SUFFIXES, RESERVED, c_identifier, c_identifiers
+from .paths import data_dir
+from .perf_model import ConvGeometry, cdiv
+from .quantize import QuantPlan, quantize_network
+from .reference import Agreement, compare_outputs, run_reference
+from .tiling import Tiling, TilingPin
+
+#: Default number of test vectors in the testbench (taken from the calibration inputs).
+DEFAULT_TEST_VECTORS = 32
+#: Random calibration inputs used when none are given.
+RANDOM_CALIBRATION = 32
+MANIFEST = "manifest.json"
+
+
+# --- names and checks --------------------------------------------------------------------------
+
+
+def c_string(text: str) -> str:
+    """A C string literal of ``text`` that nothing can break out of (octal escapes)."""
+    out = []
+    for byte in str(text).encode("utf-8"):
+        ch = chr(byte)
+        if 32 <= byte < 127 and ch not in '"\\?':
+            out.append(ch)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def _md(text: str) -> str:
+    """A name for a Markdown table cell or code span."""
+    return re.sub(r"[\x00-\x1f`|\\<>]", "_", str(text))
+
+
+def check_renderable(net: Network) -> None:
+    """Raise one FnasError line when the back end cannot render ``net``."""
+    for li in net.info:
+        if isinstance(li.layer, HostOp):
+            raise FnasError(
+                f"network '{net.name}': layer '{li.name}' ({li.layer.op_type}) runs on the host; the HLS "
+                "back end renders only chains of conv, pooling, global pooling, flatten and fully "
+                "connected layers"
+            )
+    if not net.is_chain:
+        raise FnasError(
+            f"network '{net.name}' is not a chain (a layer reads other than the layer before it); the HLS "
+            "back end renders only chains"
+        )
+    for li in net.info:
+        if isinstance(li.layer, (Conv, Dense)) and li.layer.weight is None:
+            raise FnasError(
+                f"network '{net.name}' has no weights for layer '{li.name}'; emit needs a trained model "
+                "(ONNX with initializers)"
+            )
+    if all(isinstance(li.layer, Flatten) for li in net.info):
+        raise FnasError(f"network '{net.name}' has only flatten layers; there is nothing to render")
+
+
+def design_names(net: Network) -> tuple[dict[str, str], str]:
+    """Each layer's C name (as the analysis names it, see ``names.c_identifiers``) and the top
+    function's name, which no layer's functions take."""
+    cnames = c_identifiers([li.name for li in net.info])
+    owner = {cnames[li.name] + s for li in net.info for s in FUNCTION_SUFFIXES}
+    top = base = c_identifier(net.name) + "_top"
+    if RESERVED.match(top):
+        top = base = "net_top"
+    k = 1
+    while top in owner:
+        k += 1
+        top = f"{base}_{k}"
+    return cnames, top
+
+
+# --- context -----------------------------------------------------------------------------------
+
+
+def _rows(values: np.ndarray, dtype: DataType, per_line: int = 16, indent: str = "  ") -> str:
+    """Array initializer lines (no braces) of stored values."""
+    flat = np.asarray(values).reshape(-1)
+    if dtype.is_float:
+        f = flat.astype(np.float32)
+        if not np.all(np.isfinite(f)):
+            raise FnasError("a weight, bias or test value is not finite (inf or NaN); cannot render it")
+        items = [_float_literal(v) for v in f.tolist()]
+    else:
+        items = [str(int(v)) for v in flat.tolist()]
+    lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
+    return ",\n".join(indent + line for line in lines)
+
+
+def _float_literal(v: float) -> str:
+    s = f"{float(np.float32(v)):.9g}"
+    if not any(ch in s for ch in ".e"):
+        s += ".0"
+    return s + "f"
+
+
+def _bias_literal_rows(bias: np.ndarray, groups: int, M: int, MT: int, Tm: int, dtype: DataType) -> str:
+    padded = np.zeros((groups, MT * Tm), dtype=np.float64 if dtype.is_float else np.int64)
+    padded[:, :M] = np.asarray(bias).reshape(groups, M)
+    if dtype.is_float:
+        padded = padded.astype(np.float32)
+    return ",\n".join("  {\n" + _rows(row, dtype, indent="    ") + "\n  }" for row in padded)
+
+
+def build_context(
+    net: Network,
+    analysis: Analysis,
+    plan: QuantPlan,
+    test_stored: np.ndarray,
+    golden: np.ndarray,
+) -> dict[str, Any]:
+    """Everything the templates need: a pure function of IR, analysis, quantization and vectors."""
+    check_renderable(net)
+    cnames, top = design_names(net)
+    is_float = plan.precision == "float32"
+    costs = {lc.name: lc for lc in analysis.layers}
+    word = plan.input_type
+    layers: list[dict[str, Any]] = []
+    w_offset = 0
+    region = max([li.out_shape.size for li in net.info[:-1]], default=1)
+    rendered_idx = [i for i, li in enumerate(net.info) if not isinstance(li.layer, Flatten)]
+    last = rendered_idx[-1]
+    src, free = "input", ["fmap", f"fmap + {region}"]
+    for i, (li, lq) in enumerate(zip(net.info, plan.layers, strict=True)):
+        layer = li.layer
+        lc = costs[li.name]
+        d: dict[str, Any] = {
+            "name": li.name,
+            "name_c": c_string(li.name),
+            "name_md": _md(li.name),
+            "c_name": cnames[li.name],
+            "op": layer.op,
+            "in_shape": li.in_shape.as_list(),
+            "out_shape": li.out_shape.as_list(),
+            "in_frac": 0 if is_float else lq.in_type.frac,
+            "out_frac": 0 if is_float else lq.out_type.frac,
+            "relu": "true" if getattr(layer, "relu", False) else "false",
+            "cycles": f"{lc.cycles:,}",
+            "table_tiling": [0, 0, 0, 0],
+            "tiling_str": "-",
+            "tiling": None,
+        }
+        if isinstance(layer, Flatten):
+            d["kind"] = "flatten"
+            layers.append(d)
+            continue
+        # Feature-map buffers: input -> region A/B alternately -> output.
+        d["src"] = src
+        if i == last:
+            d["dst"] = "output"
+        else:
+            d["dst"] = free[0] if free[0] != src else free[1]
+        src = d["dst"]
+        if isinstance(layer, (Conv, Dense)):
+            g = ConvGeometry.of(li)
+            t = lc.tiling
+            assert t is not None
+            Tm, Tn, Tr, Tc = min(t.Tm, g.M), min(t.Tn, g.N), min(t.Tr, g.R), min(t.Tc, g.C)
+            MT, NT, RT, CT = cdiv(g.M, Tm), cdiv(g.N, Tn), cdiv(g.R, Tr), cdiv(g.C, Tc)
+            if isinstance(layer, Conv):
+                H, W, PT, PL = li.in_shape.h, li.in_shape.w, layer.padding[0], layer.padding[1]
+            else:
+                H = W = 1
+                PT = PL = 0
+            w_words = int(np.asarray(lq.weight).size)
+            d.update(
+                kind="conv",
+                G=g.groups, M=g.M, N=g.N, H=H, W=W, R=g.R, C=g.C,
+                KH=g.Kh, KW=g.Kw, SH=g.Sh, SW=g.Sw, PT=PT, PL=PL,
+                TM=Tm, TN=Tn, TR=Tr, TC=Tc,
+                TRIN=(Tr - 1) * g.Sh + g.Kh, TCIN=(Tc - 1) * g.Sw + g.Kw,
+                MT=MT, NT=NT, RT=RT, CT=CT, TILES=g.groups * MT * RT * CT,
+                acc_c_type=lq.acc_c_type,
+                shift=lq.shift if not is_float else 0,
+                round=(1 << (lq.shift - 1)) if (not is_float and lq.shift > 0) else 0,
+                bias_rows=_bias_literal_rows(lq.bias, g.groups, g.M, MT, Tm, lq.bias_type),
+                weight_rows=_rows(lq.weight, lq.w_type),
+                w_offset=w_offset,
+                w_words=w_words,
+                tiling={"Tm": Tm, "Tn": Tn, "Tr": Tr, "Tc": Tc},
+                table_tiling=[Tm, Tn, Tr, Tc],
+                tiling_str=f"{Tm}/{Tn}/{Tr}/{Tc}",
+            )  # fmt: skip
+            w_offset += w_words
+        else:
+            x, y = li.in_shape, li.out_shape
+            if isinstance(layer, Pool):
+                kind = f"{layer.kind}pool"
+                (kh, kw), (sh, sw), pads = layer.kernel, layer.stride, layer.padding
+            else:
+                assert isinstance(layer, GlobalAvgPool)
+                kind, kh, kw, sh, sw, pads = "gap", x.h, x.w, 1, 1, (0, 0, 0, 0)
+            count = kh * kw
+            d.update(
+                kind=kind, CH=x.c, H=x.h, W=x.w, OH=y.h, OW=y.w, KH=kh, KW=kw, SH=sh, SW=sw,
+                PT=pads[0], PL=pads[1],
+                recip=_float_literal(float_reciprocal(count)),
+                mul=avg_multiplier(count), avg_shift=AVG_SHIFT, avg_round=1 << (AVG_SHIFT - 1),
+                max_start="-3.40282347e+38f" if is_float else str(word.min_int),
+            )  # fmt: skip
+        layers.append(d)
+    rendered = [d for d in layers if d["kind"] != "flatten"]
+    out_lsb = 0.0 if is_float else plan.output_type.lsb
+    return {
+        "version": __version__,
+        "network": net.name,
+        "network_c_string": c_string(net.name),
+        "network_md": _md(net.name),
+        "top": top,
+        "board": analysis.board.name,
+        "part": analysis.board.part,
+        "clock_mhz": f"{analysis.clock_mhz:g}",
+        "period_ns": f"{1000.0 / analysis.clock_mhz:.4g}",
+        "maxi_latency": rules.MAXI_READ_LATENCY,
+        "precision": plan.precision,
+        "is_float": is_float,
+        "data_c_type": word.c_type,
+        "bias_c_type": "float" if is_float else "int32_t",
+        "data_min": word.min_int if not is_float else 0,
+        "data_max": word.max_int if not is_float else 0,
+        "layers": layers,
+        "rendered": rendered,
+        "in_words": net.input.size,
+        "in_shape": net.input.as_list(),
+        "out_words": net.output.size,
+        "weight_words": w_offset,
+        "fmap_words": 2 * region,
+        "vectors": int(len(test_stored)),
+        "input_rows": [_rows(v, word, per_line=10**9, indent="") for v in test_stored],
+        "golden_rows": [_rows(v, plan.output_type, per_line=10**9, indent="") for v in golden],
+        "out_lsb": repr(out_lsb),
+        "src_files": [f"src/{d['c_name']}.cpp" for d in rendered] + [f"src/{top}.cpp"],
+        "latency_cycles": f"{analysis.latency_cycles:,}",
+        "latency_ms": f"{analysis.latency_ms:.4f}",
+        "resources": ", ".join(
+            f"{k.upper()} {getattr(analysis.resources, k):,}" for k in ("dsp", "bram18k", "lut", "ff")
+        ),
+        "arithmetic_note": _arith_note(plan),
+        "arithmetic_md": _arith_md(plan),
+    }
+
+
+def _arith_note(plan: QuantPlan) -> str:
+    if plan.precision == "float32":
+        return "float32 throughout; every multiply and add in the reference model's order."
+    return (
+        "fixed16: int16 features and weights with per-tensor fractional bits, int32 biases, int32/int64 "
+        "accumulators, requantize = round half up by shift, ReLU, saturate (see fnas_hls/fixed_point.py)."
+    )
+
+
+def _arith_md(plan: QuantPlan) -> str:
+    if plan.precision == "float32":
+        return (
+            "float32 for features, weights, biases and accumulators. The C++ adds in the reference "
+            "model's order (the Tn products as a pairwise tree); compile without fused multiply-add "
+            "(`-ffp-contract=off`) to reproduce the golden outputs bit for bit."
+        )
+    lines = [
+        "16-bit fixed point: every tensor is int16 `q` standing for `q / 2^frac`; `frac` per tensor from "
+        f"the calibration ranges ({plan.calibration_size} inputs). Float to fixed rounds half up and "
+        "saturates. Products int16 x int16 accumulate in int32 or int64 (wide enough for the worst case), "
+        "from int32 biases at the accumulator's scale; the output is `(acc + 2^(shift-1)) >> shift`, "
+        "ReLU, saturated to int16. Average pooling: `(sum * round(2^32/k) + 2^31) >> 32`.",
+        "",
+        f"Input: frac {plan.input_type.frac}.",
+        "",
+        "| layer | in frac | weight frac | out frac | shift | accumulator |",
+        "|---|---|---|---|---|---|",
+    ]
+    for lq in plan.layers:
+        if lq.w_type is None:
+            continue
+        lines.append(
+            f"| {_md(lq.name)} | {lq.in_type.frac} | {lq.w_type.frac} | {lq.out_type.frac} | {lq.shift} | "
+            f"{lq.acc_c_type} |"
+        )
+    return "\n".join(lines)
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def render_project(ctx: Mapping[str, Any]) -> dict[str, str]:
+    """Render every template: {path relative to the project: text}."""
+    env = _env()
+    top = ctx["top"]
+
+    def r(name: str, **extra: Any) -> str:
+        return env.get_template(name).render(**ctx, **extra)
+
+    files = {
+        "src/fnas_types.h": r("fnas_types.h.j2"),
+        f"src/{top}.h": r("top.h.j2"),
+        f"src/{top}.cpp": r("top.cpp.j2"),
+        "src/weights.h": r("weights.h.j2"),
+        f"tb/tb_{top}.cpp": r("tb.cpp.j2"),
+        "tb/tb_data.h": r("tb_data.h.j2"),
+        "run_hls.tcl": r("run_hls.tcl.j2"),
+        "run_vitis.tcl": r("run_vitis.tcl.j2"),
+        "README.md": r("README.md.j2"),
+    }
+    for layer in ctx["rendered"]:
+        name = layer["c_name"]
+        if layer["kind"] == "conv":
+            header, body = "conv_layer.h.j2", "conv_layer.cpp.j2"
+        elif layer["kind"] == "gap":
+            header, body = "pool_layer.h.j2", "gap_layer.cpp.j2"
+        else:
+            header, body = "pool_layer.h.j2", "pool_layer.cpp.j2"
+        files[f"src/{name}.h"] = r(header, l=layer)
+        files[f"src/{name}.cpp"] = r(body, l=layer)
+    return files
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def is_project(folder: Path) -> bool:
+    """True when ``folder`` holds an fnas-hls project (its manifest names the tool's version)."""
+    try:
+        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "fnas_hls_version" in data
+
+
+def check_out_dir(out_dir: Path, force: bool) -> None:
+    """FnasError when ``out_dir`` cannot receive a project (a file, or a folder holding other things)."""
+    if out_dir.exists() or out_dir.is_symlink():
+        if not out_dir.is_dir():
+            raise FnasError(f"-o {out_dir}: is a file, not a folder; give a new or empty folder")
+        if any(out_dir.iterdir()) and not is_project(out_dir) and not force:
+            raise FnasError(
+                f"-o {out_dir}: the folder holds files that are not an fnas-hls project; give a new or empty "
+                "folder, or pass --force to replace it"
+            )
+
+
+def write_project(out_dir: Path, files: Mapping[str, str | bytes], force: bool = False) -> None:
+    """Write ``files`` into a temporary folder beside ``out_dir``, then rename it into place."""
+    out_dir = Path(out_dir)
+    check_out_dir(out_dir, force)
+    parent = out_dir.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
+    except OSError as exc:
+        raise FnasError(f"-o {out_dir}: cannot write in '{parent}': {exc.strerror or exc}") from None
+    old: Path | None = None
+    try:
+        for rel, content in files.items():
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=parent))
+            old.rmdir()
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and old.exists() and not out_dir.exists():
+            old.rename(out_dir)
+        raise FnasError(f"-o {out_dir}: cannot write the project: {exc.strerror or exc}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and old.exists() and not out_dir.exists():
+            old.rename(out_dir)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# --- the whole back end ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmitResult:
+    """What ``emit_project`` wrote and what it measured."""
+
+    project_dir: Path
+    top: str
+    analysis: Analysis
+    plan: QuantPlan
+    agreement: Agreement  # reference model against the float model, on calibration + test inputs
+    tilings: dict[str, Tiling]
+    manifest: dict[str, Any]
+    files: tuple[str, ...]
+    seconds: float
+    notes: tuple[str, ...] = field(default=())
+
+
+def _inputs(net: Network, x: np.ndarray | None, what: str) -> np.ndarray | None:
+    if x is None:
+        return None
+    a = np.asarray(x, dtype=np.float32)
+    shape = tuple(net.input.as_list())
+    if a.shape == shape:
+        a = a[None]
+    elif a.ndim == 3 and shape[0] == 1 and a.shape[1:] == shape[1:]:
+        a = a[:, None]
+    if a.ndim != 4 or a.shape[1:] != shape or len(a) == 0:
+        raise FnasError(
+            f"{what}: inputs have shape {list(a.shape)}; expected (n, {', '.join(map(str, shape))}) "
+            f"for network '{net.name}'"
+        )
+    if not np.all(np.isfinite(a)):
+        raise FnasError(f"{what}: inputs hold inf or NaN")
+    return a
+
+
+def _manifest(
+    net: Network,
+    ctx: Mapping[str, Any],
+    analysis: Analysis,
+    plan: QuantPlan,
+    agreement: Agreement,
+    notes: Iterable[str],
+) -> dict[str, Any]:
+    quant = {lq.name: lq for lq in plan.layers}
+    a_layers = {entry["name"]: entry for entry in analysis.to_json()["layers"]}
+    layers = []
+    for d in ctx["layers"]:
+        lq = quant[d["name"]]
+        entry = {
+            "name": d["name"],
+            "c_name": d["c_name"],
+            "op": d["op"],
+            "in_shape": d["in_shape"],
+            "out_shape": d["out_shape"],
+            "tiling": d["tiling"],
+            "frac_bits": None if plan.precision == "float32" else lq.to_json(),
+            "functions": [f["name"] for f in a_layers[d["name"]]["functions"]],
+            "cycles": a_layers[d["name"]]["cycles"],
+        }
+        if d["kind"] == "conv":
+            entry.update(weight_offset=d["w_offset"], weight_words=d["w_words"], accumulator=lq.acc_c_type)
+        layers.append(entry)
+    return {
+        "fnas_hls_version": __version__,
+        "network": net.name,
+        "top": ctx["top"],
+        "board": analysis.board.name,
+        "part": analysis.board.part,
+        "clock_mhz": analysis.clock_mhz,
+        "precision": plan.precision,
+        "input_shape": net.input.as_list(),
+        "output_size": net.output.size,
+        "input_frac": plan.input_type.frac,
+        "output_frac": plan.output_type.frac,
+        "layers": layers,
+        "predicted": {
+            "latency_cycles": analysis.latency_cycles,
+            "latency_ms": analysis.latency_ms,
+            "resources": analysis.to_json()["resources"],
+            "fits": analysis.fits,
+        },
+        "testbench": {"vectors": ctx["vectors"], "file": "tb/vectors.npz"},
+        "reference_vs_float": agreement.to_json(),
+        "calibration_inputs": plan.calibration_size,
+        "notes": list(notes),
+        "files": {
+            "sources": ctx["src_files"],
+            "testbench": f"tb/tb_{ctx['top']}.cpp",
+            "vivado_hls": "run_hls.tcl",
+            "vitis_hls": "run_vitis.tcl",
+        },
+        "analysis": analysis.to_json(),
+    }
+
+
+def _npz_bytes(**arrays: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def emit_project(
+    net: Network,
+    board: Board | str,
+    out_dir: Path,
+    precision: str = "fixed16",
+    calibration: np.ndarray | None = None,
+    pins: Iterable[TilingPin] = (),
+    clock_mhz: float | None = None,
+    force: bool = False,
+    test_inputs: np.ndarray | None = None,
+) -> EmitResult:
+    """Write the HLS project of ``net`` (with weights) for ``board`` into ``out_dir``.
+
+    ``calibration``: float inputs (n, C, H, W) that choose the fractional bits; the testbench's
+    vectors are ``test_inputs``, or the first ``DEFAULT_TEST_VECTORS`` calibration inputs. Without
+    calibration, ``RANDOM_CALIBRATION`` standard-normal inputs are used (and a note says so).
+    """
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    check_renderable(net)
+    design_names(net)
+    check_out_dir(out_dir, force)
+    if precision not in ("fixed16", "float32"):
+        raise FnasError(f"unknown precision '{precision}'; accepted: fixed16, float32")
+    board = load_board(board) if isinstance(board, str) else board
+    notes: list[str] = []
+    calib = _inputs(net, calibration, "calibration")
+    tests = _inputs(net, test_inputs, "test inputs")
+    if calib is None:
+        rng = np.random.default_rng(0)
+        calib = rng.standard_normal((RANDOM_CALIBRATION, *net.input.as_list())).astype(np.float32)
+        notes.append(
+            f"no calibration data: fractional bits chosen from {RANDOM_CALIBRATION} random standard-normal "
+            "inputs; give real inputs for a design that fits your data"
+        )
+    if tests is None:
+        tests = calib[:DEFAULT_TEST_VECTORS]
+    analysis = analyze(net, board, precision, clock_mhz, pins)
+    notes.extend(analysis.notes)
+    if not analysis.fits:
+        notes.append(f"the design does not fit {board.name}: over budget in {', '.join(analysis.over)}")
+    tilings = {lc.name: lc.tiling for lc in analysis.layers if lc.tiling is not None}
+    plan = quantize_network(net, precision, calib)
+    test_stored = plan.input_type.quantize(tests)
+    ref_all = run_reference(net, plan, tilings, plan.input_type.quantize(calib))
+    float_all = run_float(net, calib)
+    if test_inputs is None:  # the test vectors are the first calibration inputs
+        golden, float_out = ref_all[: len(tests)], float_all[: len(tests)]
+    else:
+        golden, float_out = run_reference(net, plan, tilings, test_stored), run_float(net, tests)
+        ref_all, float_all = np.concatenate([ref_all, golden]), np.concatenate([float_all, float_out])
+    agreement = compare_outputs(plan.output_type.dequantize(ref_all), float_all, plan.output_type.lsb)
+    ctx = build_context(net, analysis, plan, test_stored, golden)
+    files: dict[str, str | bytes] = dict(render_project(ctx))
+    manifest = _manifest(net, ctx, analysis, plan, agreement, notes)
+    files[MANIFEST] = json.dumps(manifest, indent=2) + "\n"
+    files["tb/vectors.npz"] = _npz_bytes(
+        inputs=tests,
+        inputs_stored=test_stored,
+        golden=golden,
+        float_outputs=float_out,
+        output_frac=np.array(plan.output_type.frac if plan.output_type.frac is not None else 0),
+        is_float=np.array(plan.precision == "float32"),
+    )
+    write_project(out_dir, files, force)
+    return EmitResult(
+        project_dir=out_dir,
+        top=ctx["top"],
+        analysis=analysis,
+        plan=plan,
+        agreement=agreement,
+        tilings=tilings,
+        manifest=manifest,
+        files=tuple(sorted(files)),
+        seconds=time.perf_counter() - start,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,156 @@
+"""Post-training quantization: per-tensor number formats chosen from a calibration set.
+
+``quantize_network(net, precision, calibration)`` runs the float model on the calibration inputs,
+reads the largest magnitude of the input, of each layer's weights and of each layer's output, and
+picks every tensor's format by the rules stated once in ``fixed_point`` (the module docstring).
+For ``float32`` every tensor is float32 and the weights are stored as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import FnasError
+from .fixed_point import (
+    BIAS_BITS,
+    FLOAT32,
+    SHIFT_MAX,
+    WORD_BITS,
+    DataType,
+    acc_bits_needed,
+    frac_for_range,
+)
+from .float_model import run_float_trace
+from .ir import Conv, Dense, Network
+from .names import c_identifiers
+
+PRECISIONS = ("fixed16", "float32")
+
+
+@dataclass(frozen=True)
+class LayerQuant:
+    """One layer's number formats and stored parameters.
+
+    ``weight`` and ``bias`` are the stored values (integers as int64, or float32), weight in the
+    IR's layout ((out, in/groups, kh, kw) or (out, in)); bias has one entry per output channel
+    (zeros when the layer has none). ``shift`` is the requantization shift (fixed point only).
+    """
+
+    name: str
+    c_name: str
+    op: str
+    in_type: DataType
+    out_type: DataType
+    w_type: DataType | None = None
+    bias_type: DataType | None = None
+    acc_bits: int | None = None
+    shift: int | None = None
+    weight: np.ndarray | None = None
+    bias: np.ndarray | None = None
+
+    @property
+    def acc_c_type(self) -> str:
+        if self.in_type.is_float:
+            return "float"
+        return "int32_t" if self.acc_bits == 32 else "int64_t"
+
+    def to_json(self) -> dict:
+        d = {
+            "in_frac": self.in_type.frac,
+            "out_frac": self.out_type.frac,
+        }
+        if self.w_type is not None:
+            d.update(
+                w_frac=self.w_type.frac,
+                acc_frac=self.bias_type.frac,
+                acc_bits=self.acc_bits,
+                shift=self.shift,
+            )
+        return d
+
+
+@dataclass(frozen=True)
+class QuantPlan:
+    precision: str
+    input_type: DataType
+    layers: tuple[LayerQuant, ...]
+    calibration_size: int
+
+    @property
+    def output_type(self) -> DataType:
+        return self.layers[-1].out_type
+
+    @property
+    def data_c_type(self) -> str:
+        return self.input_type.c_type
+
+    def __getitem__(self, name: str) -> LayerQuant:
+        for lq in self.layers:
+            if lq.name == name:
+                return lq
+        raise KeyError(name)
+
+
+def _max_abs(a: np.ndarray | None) -> float:
+    return 0.0 if a is None or a.size == 0 else float(np.max(np.abs(a)))
+
+
+def quantize_network(net: Network, precision: str, calibration: np.ndarray) -> QuantPlan:
+    """Choose every tensor's number format from ``calibration`` (float inputs, (n, C, H, W))."""
+    if precision not in PRECISIONS:
+        raise FnasError(f"unknown precision '{precision}'; accepted: {', '.join(PRECISIONS)}")
+    trace = run_float_trace(net, calibration)  # also checks that every layer has weights
+    cnames = c_identifiers([li.name for li in net.info])
+    is_float = precision == "float32"
+    word = (lambda frac: FLOAT32) if is_float else (lambda frac: DataType.fixed(WORD_BITS, frac))
+    in_type = word(frac_for_range(_max_abs(calibration)))
+    input_type = in_type
+    layers: list[LayerQuant] = []
+    for li, y in zip(net.info, trace, strict=True):
+        layer = li.layer
+        common = dict(name=li.name, c_name=cnames[li.name], op=layer.op, in_type=in_type)
+        if not isinstance(layer, (Conv, Dense)):
+            layers.append(LayerQuant(out_type=in_type, **common))  # pooling keeps the input's format
+            continue
+        w = np.asarray(layer.weight, dtype=np.float64)
+        b = np.zeros(layer.out) if layer.bias_value is None else np.asarray(layer.bias_value, np.float64)
+        if is_float:
+            layers.append(
+                LayerQuant(
+                    out_type=FLOAT32,
+                    w_type=FLOAT32,
+                    bias_type=FLOAT32,
+                    weight=w.astype(np.float32),
+                    bias=b.astype(np.float32),
+                    **common,
+                )
+            )
+            continue
+        w_frac = frac_for_range(_max_abs(w))
+        bias_limit = (1 << (BIAS_BITS - 1)) - 1
+        while _max_abs(b) * 2.0 ** (in_type.frac + w_frac) > bias_limit:
+            w_frac -= 1
+        acc_frac = in_type.frac + w_frac
+        out_frac = min(frac_for_range(_max_abs(y)), acc_frac)
+        out_frac = max(out_frac, acc_frac - SHIFT_MAX)
+        w_type = DataType.fixed(WORD_BITS, w_frac)
+        bias_type = DataType.fixed(BIAS_BITS, acc_frac)
+        wq = w_type.quantize(w)
+        bq = bias_type.quantize(b)
+        out_type = DataType.fixed(WORD_BITS, out_frac)
+        layers.append(
+            LayerQuant(
+                out_type=out_type,
+                w_type=w_type,
+                bias_type=bias_type,
+                acc_bits=acc_bits_needed(wq, bq, in_type),
+                shift=acc_frac - out_frac,
+                weight=wq,
+                bias=bq,
+                **common,
+            )
+        )
+        in_type = out_type
+    return QuantPlan(precision, input_type, tuple(layers), int(np.asarray(calibration).shape[0]))

@@ -1,0 +1,155 @@
+"""Bad input to the HLS back end: each gets one clear FnasError line, and nothing half-written."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from fnas_hls import csim
+from fnas_hls.arch import network_from_dict
+from fnas_hls.board import load_board
+from fnas_hls.csim import run_csim
+from fnas_hls.errors import FnasError
+from fnas_hls.float_model import with_random_weights
+from fnas_hls.hls_writer import emit_project
+from fnas_hls.ir import HostOp, Network, Shape
+
+needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+
+ARCH = {
+    "name": "small",
+    "input": [1, 8, 8],
+    "layers": [
+        {"type": "conv", "out": 4, "kernel": 3, "padding": 1, "relu": True},
+        {"type": "maxpool", "kernel": 2, "stride": 2},
+        {"type": "fc", "out": 3},
+    ],
+}
+
+
+@pytest.fixture
+def net():
+    return with_random_weights(network_from_dict(ARCH))
+
+
+def _one_line(exc: pytest.ExceptionInfo) -> str:
+    msg = str(exc.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_missing_weights(tmp_path):
+    with pytest.raises(FnasError) as exc:
+        emit_project(network_from_dict(ARCH), load_board("pynq"), tmp_path / "p")
+    assert _one_line(exc) == (
+        "network 'small' has no weights for layer 'conv1'; "
+        "emit needs a trained model (ONNX with initializers)"
+    )
+    assert not (tmp_path / "p").exists()
+
+
+def test_host_op(net, tmp_path):
+    host = HostOp("topk", "TopK", Shape(3, 1, 1))
+    bad = Network(net.input, (*net.layers, host), net.name)
+    with pytest.raises(FnasError, match="'topk' \\(TopK\\) runs on the host"):
+        emit_project(bad, load_board("pynq"), tmp_path / "p")
+
+
+def test_not_a_chain(net, tmp_path):
+    conv = net.layers[0]
+    from dataclasses import replace
+
+    second = replace(conv, name="conv_b", out=4, kernel=(1, 1), padding=(0, 0, 0, 0))
+    third = replace(conv, name="conv_c", out=4, kernel=(1, 1), padding=(0, 0, 0, 0), inputs=("conv1",))
+    w = np.ones((4, 4, 1, 1), np.float32)
+    bad = Network(net.input, (conv, replace(second, weight=w), replace(third, weight=w)), "branchy")
+    with pytest.raises(FnasError, match="is not a chain"):
+        emit_project(bad, load_board("pynq"), tmp_path / "p")
+
+
+def test_bad_calibration_shape(net, tmp_path):
+    with pytest.raises(FnasError, match=r"calibration: inputs have shape \[5, 2, 8, 8\]"):
+        emit_project(net, load_board("pynq"), tmp_path / "p", calibration=np.zeros((5, 2, 8, 8)))
+
+
+def test_reserved_and_colliding_c_names_are_renamed(net, tmp_path):
+    from dataclasses import replace
+
+    from fnas_hls.names import c_identifiers
+
+    # 'main' is reserved; 'c_init' would collide with the init function of a conv layer named 'c'.
+    layers = (replace(net.layers[0], name="main"), *net.layers[1:])
+    names = c_identifiers(["main", "c", "c_init", "c/init"])
+    assert names == {"main": "l_main", "c": "c", "c_init": "c_init_2", "c/init": "c_init_3"}
+    result = emit_project(Network(net.input, layers, net.name), load_board("pynq"), tmp_path / "p")
+    assert "l_main(" in (result.project_dir / "src" / f"{result.top}.cpp").read_text()
+
+
+def test_folder_holding_other_files(net, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    with pytest.raises(FnasError) as exc:
+        emit_project(net, load_board("pynq"), out)
+    assert "not an fnas-hls project" in _one_line(exc) and "--force" in str(exc.value)
+    assert (out / "thesis.tex").read_text() == "precious"
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]  # no temporary folder left behind
+    emit_project(net, load_board("pynq"), out, force=True)
+    assert (out / "manifest.json").is_file() and not (out / "thesis.tex").exists()
+
+
+def test_previous_project_is_replaced(net, tmp_path):
+    out = tmp_path / "p"
+    emit_project(net, load_board("pynq"), out)
+    (out / "stale.txt").write_text("old run")
+    emit_project(net, load_board("pynq"), out, precision="float32")
+    assert not (out / "stale.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]
+
+
+def test_output_is_a_file(net, tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(FnasError, match="is a file"):
+        emit_project(net, load_board("pynq"), tmp_path / "f")
+
+
+def test_csim_not_a_project(tmp_path):
+    with pytest.raises(FnasError, match="not an fnas-hls project"):
+        run_csim(tmp_path)
+    with pytest.raises(FnasError, match="is not a folder"):
+        run_csim(tmp_path / "nope")
+
+
+def test_csim_without_compiler(net, tmp_path, monkeypatch):
+    emit_project(net, load_board("pynq"), tmp_path / "p")
+    monkeypatch.setattr(csim, "CXX", "/nonexistent/bin/g++")
+    with pytest.raises(FnasError) as exc:
+        run_csim(tmp_path / "p")
+    assert "C++ compiler '/nonexistent/bin/g++' not found" in _one_line(exc)
+    monkeypatch.setattr(csim, "CXX", "g++")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(FnasError, match="C\\+\\+ compiler 'g\\+\\+' not found"):
+        run_csim(tmp_path / "p")
+
+
+@needs_gxx
+def test_csim_broken_source(net, tmp_path):
+    emit_project(net, load_board("pynq"), tmp_path / "p")
+    src = tmp_path / "p" / "src" / "conv1.cpp"
+    src.write_text(src.read_text() + "\nthis is not C++;\n")
+    with pytest.raises(FnasError) as exc:
+        run_csim(tmp_path / "p", opt="-O0")
+    msg = _one_line(exc)
+    assert msg.startswith("csim: g++ failed on src/conv1.cpp:") and "error" in msg and "csim.log" in msg
+
+
+@needs_gxx
+def test_csim_detects_a_wrong_kernel(net, tmp_path):
+    """A kernel that computes something else fails the bit-exact check (the check can fail)."""
+    emit_project(net, load_board("pynq"), tmp_path / "p")
+    src = tmp_path / "p" / "src" / "conv1.cpp"
+    src.write_text(src.read_text().replace("if (fnas_cfg::RELU && v < 0) v = 0;", "if (v < 0) v = 1;"))
+    res = run_csim(tmp_path / "p", opt="-O0")
+    assert not res.bit_exact and res.differing_outputs > 0 and res.verdict.startswith("FNAS-CSIM FAIL")
