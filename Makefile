@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 BOARD    ?= pynq
-SPACE    ?= fnas-mnist
+SPACE    ?=
+OUT      ?=
 SPEC_MS  ?=
 EPISODES ?=
 BENCH    ?= full
@@ -16,8 +17,8 @@ PROJECT  ?=
 
 help:
 	@echo "make test                 lint + unit and end-to-end tests"
-	@echo "make search BOARD=pynq    the architecture search (see README)"
-	@echo "make sweep BOARD=pynq     latency of every architecture of SPACE on BOARD"
+	@echo "make search BOARD=pynq    the architecture search [SPACE= SPEC_MS= EPISODES= OUT= RESUME=1 FORCE=1]"
+	@echo "make sweep BOARD=pynq     latency of every architecture of SPACE (default fnas-mnist) on BOARD"
 	@echo "make compare PROJECT=dir  predicted vs synthesized latency of an emitted project"
 	@echo "make bench [BENCH=quick]  benchmarks, as ratios measured side by side"
 
@@ -38,16 +39,14 @@ test: lint
 	$(BIN)/python -m pytest -q -m "not slow"
 
 sweep: $(STAMP)
-	$(BIN)/fnas-hls sweep --space $(SPACE) --board $(BOARD) $(if $(SPEC_MS),--spec-ms $(SPEC_MS))
+	$(BIN)/fnas-hls sweep --space $(or $(SPACE),fnas-mnist) --board $(BOARD) $(if $(SPEC_MS),--spec-ms $(SPEC_MS))
 
+# The main job: the search on the embedded default space (scikit-learn's digits), leaving
+# runs/<space>-<board>/ (RESUME=1 continues an interrupted run, FORCE=1 starts it afresh).
 search: $(STAMP)
-	@if $(BIN)/fnas-hls search --help >/dev/null 2>&1; then \
-		$(BIN)/fnas-hls search --board $(BOARD) $(if $(SPEC_MS),--spec-ms $(SPEC_MS)) $(if $(EPISODES),--episodes $(EPISODES)); \
-	else \
-		echo "fnas-hls search is not built yet (the search loop is the next milestone)."; \
-		echo "What exists now: the latency model and DSE over the whole FNAS MNIST space on $(BOARD):"; \
-		$(BIN)/fnas-hls sweep --space fnas-mnist --board $(BOARD) $(if $(SPEC_MS),--spec-ms $(SPEC_MS)); \
-	fi
+	$(BIN)/fnas-hls search --space $(or $(SPACE),digits) --board $(BOARD) \
+		$(if $(SPEC_MS),--spec-ms $(SPEC_MS)) $(if $(EPISODES),--episodes $(EPISODES)) \
+		$(if $(OUT),--out $(OUT)) $(if $(RESUME),--resume) $(if $(FORCE),--force)
 
 compare: $(STAMP)
 	@test -n "$(PROJECT)" || { echo "usage: make compare PROJECT=<folder written by fnas-hls emit>"; exit 2; }

@@ -11,7 +11,7 @@ from . import __version__
 from .errors import FnasError
 
 #: Sub-command modules, in the order ``fnas-hls --help`` lists them.
-COMMANDS = ("analyze", "sweep", "boards", "report", "compare", "emit", "csim")
+COMMANDS = ("analyze", "sweep", "boards", "report", "compare", "emit", "csim", "search")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,8 @@ head:                           # layers after the searched ones, in the archite
 board: pynq
 spec_ms: 8
 precision: fixed16
-train: {...}                    # training settings, read by the trainer
+train: {...}                    # training settings (fnas_hls.settings.TrainSettings)
+search: {...}                   # search settings (fnas_hls.settings.SearchSettings)
 ```
 
 Decisions: ``kernel``, ``filters``, ``stride`` and ``pool`` (``none``, ``max`` or ``avg``: a 2x2
@@ -35,6 +36,7 @@ from .errors import FnasError
 from .ir import Network
 from .paths import data_dir
 from .precision import PRECISIONS
+from .settings import SearchSettings, TrainSettings, parse_search_settings, parse_train_settings
 from .yaml_io import LINE, load_yaml, strip_lines, where
 
 DECISIONS = ("kernel", "filters", "stride", "pool")
@@ -78,6 +80,8 @@ class SearchSpace:
     search: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     description: str = ""
     source: str = ""
+    train_settings: TrainSettings = field(default_factory=TrainSettings, compare=False)
+    search_settings: SearchSettings = field(default_factory=SearchSettings, compare=False)
 
     @property
     def steps(self) -> tuple[Decision, ...]:
@@ -218,6 +222,8 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
         search=strip_lines(doc.get("search", {})),
         description=str(doc.get("description", "")),
         source=src,
+        train_settings=parse_train_settings(doc.get("train"), src),
+        search_settings=parse_search_settings(doc.get("search"), src),
     )
     # Fail now, naming the file, if the fixed parts cannot make a network at all.
     space.build(tuple(0 for _ in space.steps))

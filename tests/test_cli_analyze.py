@@ -260,7 +260,8 @@ def test_sweep_bad_space(tmp_path, capsys, text, message):
 
 def test_sweep_unknown_space_lists_known(capsys):
     assert main(["sweep", "--space", "nosuch"]) == 2
-    assert "known spaces: fnas-mnist" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown search space 'nosuch'; known spaces:" in err and "fnas-mnist" in err and "digits" in err
 
 
 def test_fnas_mnist_space_is_the_papers():

@@ -1,0 +1,239 @@
+"""``fnas-hls search --space S --board B``: the hardware-aware architecture search (FNAS)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+from ..board import load_board
+from ..errors import FnasError
+from ..precision import PRECISIONS
+from ..search.loop import Progress
+from ..search.run import run_search
+from ..search.rundir import RunConfig, load_run_config
+from ..settings import REWARDS, STRATEGIES
+from ..space import load_space
+
+DEFAULT_SPACE = "digits"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "search",
+        help="hardware-aware architecture search: prune children that break the latency spec, train the rest",
+        description="Sample CNNs from a search space with an LSTM controller (REINFORCE) or at random, "
+        "predict each one's latency on the board, prune those that break the spec, train the rest, and "
+        "leave the best one (weights, ONNX, HLS project) and a report in the run folder.",
+    )
+    p.add_argument("--space", default=None, help=f"search space name or YAML (default: {DEFAULT_SPACE})")
+    p.add_argument("--board", default=None, help="board name or YAML (default: the space's)")
+    p.add_argument("--spec-ms", type=float, default=None, help="latency spec in ms (default: the space's)")
+    p.add_argument("--episodes", type=int, default=None, help="children to sample (default: the space's)")
+    p.add_argument(
+        "--epochs", type=int, default=None, help="training epochs per child (default: the space's)"
+    )
+    p.add_argument("--strategy", choices=STRATEGIES, default=None, help="rl (controller) or random")
+    p.add_argument("--reward", choices=REWARDS, default=None, help="fnas (default) or soft (MnasNet)")
+    p.add_argument(
+        "--hw-unaware",
+        action="store_true",
+        help="accuracy-only NAS: train every child, check latency only afterwards",
+    )
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--precision", choices=sorted(PRECISIONS), default=None, help="default: the space's")
+    p.add_argument("--data-dir", default=None, help="folder of the MNIST / CIFAR-10 files")
+    p.add_argument("--out", default=None, help="run folder (default: runs/<space>-<board>[-...])")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--force", action="store_true", help="start over in an --out that holds something")
+    p.add_argument(
+        "--no-hls", action="store_true", help="skip the HLS project and C simulation of the winner"
+    )
+    p.set_defaults(handler=run)
+
+
+def _default_out(cfg: RunConfig) -> Path:
+    name = f"{cfg.space.name}-{cfg.board.name}"
+    if cfg.search.strategy != "rl":
+        name += f"-{cfg.search.strategy}"
+    if not cfg.hw_aware:
+        name += "-hwunaware"
+    if cfg.seed:
+        name += f"-seed{cfg.seed}"
+    return Path("runs") / name
+
+
+def _check_positive(args: argparse.Namespace) -> None:
+    if args.spec_ms is not None and args.spec_ms <= 0:
+        raise FnasError(f"--spec-ms must be positive, got {args.spec_ms:g}")
+    for flag in ("episodes", "epochs"):
+        v = getattr(args, flag)
+        if v is not None and v < 1:
+            raise FnasError(f"--{flag} must be at least 1, got {v}")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig of a new run: the space's settings, overridden by the options given."""
+    space = load_space(args.space or DEFAULT_SPACE)
+    board = load_board(args.board or space.board)
+    spec = args.spec_ms if args.spec_ms is not None else space.spec_ms
+    if spec is None:
+        raise FnasError(f"{space.source}: the space has no 'spec_ms'; pass --spec-ms")
+    if not space.dataset:
+        raise FnasError(f"{space.source}: the space has no 'dataset' to train on")
+    search = space.search_settings
+    for field in ("episodes", "strategy", "reward"):
+        if getattr(args, field) is not None:
+            search = replace(search, **{field: getattr(args, field)})
+    train = space.train_settings
+    if args.epochs is not None:
+        train = replace(train, epochs=args.epochs)
+    return RunConfig(
+        space=space,
+        board=board,
+        spec_ms=float(spec),
+        precision=args.precision or space.precision,
+        seed=args.seed if args.seed is not None else 0,
+        hw_aware=not args.hw_unaware,
+        train=train,
+        search=search,
+        data_dir=args.data_dir,
+    )
+
+
+def resume_config(args: argparse.Namespace, out: Path) -> RunConfig:
+    """The run's own config; ``--episodes`` may extend it, other differing options are an error."""
+    cfg = load_run_config(out)
+    given = {
+        "--spec-ms": (args.spec_ms, cfg.spec_ms),
+        "--epochs": (args.epochs, cfg.train.epochs),
+        "--strategy": (args.strategy, cfg.search.strategy),
+        "--reward": (args.reward, cfg.search.reward),
+        "--seed": (args.seed, cfg.seed),
+        "--precision": (args.precision, cfg.precision),
+        "--hw-unaware": (True if args.hw_unaware else None, not cfg.hw_aware),
+    }
+    for flag, (mine, theirs) in given.items():
+        if mine is not None and mine != theirs:
+            raise FnasError(
+                f"--resume continues {out} with its own config.yaml, where {flag} is {theirs}; "
+                f"drop {flag} {mine} (only --episodes may change on resume)"
+            )
+    if args.board is not None and load_board(args.board).name != cfg.board.name:
+        raise FnasError(f"--resume continues {out} on board {cfg.board.name}; drop --board {args.board}")
+    if args.episodes is not None:
+        cfg = replace(cfg, search=replace(cfg.search, episodes=args.episodes))
+    if args.data_dir is not None:
+        cfg = replace(cfg, data_dir=args.data_dir)
+    return cfg
+
+
+class ProgressBar:
+    """Children done, pruned, best accuracy so far and time left, on one refreshed line (a tty) or one
+    line per child (a log)."""
+
+    def __init__(self, stream: TextIO | None = None, width: int = 24) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty()
+        self.width = width
+
+    def __call__(self, p: Progress) -> None:
+        filled = int(self.width * p.done / max(p.total, 1))
+        bar = "#" * filled + "-" * (self.width - filled)
+        best = f"{p.best_accuracy:.4f}" if p.best_accuracy is not None else "-"
+        left = _clock(p.eta_seconds) if p.eta_seconds is not None else "?"
+        text = (
+            f"[{bar}] {p.done}/{p.total} children | trained {p.trained} pruned {p.pruned} "
+            f"failed {p.failed} | best acc {best} | {_clock(p.seconds)} elapsed, {left} left"
+        )
+        if self.tty:
+            end = "\n" if p.done == p.total else ""
+            print(f"\r{text}\x1b[K", end=end, file=self.stream, flush=True)
+        else:
+            r = p.record
+            what = (
+                "pruned"
+                if r.get("pruned")
+                else ("failed" if r.get("failed") else f"acc {r.get('accuracy', 0):.4f}")
+            )
+            lat = r.get("latency_ms")
+            lat_text = f"{lat:.4f} ms" if lat is not None else "invalid"
+            print(f"{text} | child {r.get('key')}: {lat_text}, {what}", file=self.stream, flush=True)
+
+
+def repeat_command(cfg: RunConfig, out: Path) -> str:
+    """The command line that repeats this run from scratch."""
+    parts = ["fnas-hls", "search", "--space", cfg.space.source, "--board", cfg.board.name]
+    parts += ["--spec-ms", f"{cfg.spec_ms:g}", "--episodes", str(cfg.search.episodes)]
+    parts += ["--epochs", str(cfg.train.epochs), "--strategy", cfg.search.strategy]
+    parts += ["--reward", cfg.search.reward, "--seed", str(cfg.seed), "--precision", cfg.precision]
+    if not cfg.hw_aware:
+        parts.append("--hw-unaware")
+    if cfg.data_dir:
+        parts += ["--data-dir", cfg.data_dir]
+    parts += ["--out", str(out), "--force"]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_positive(args)
+    if args.resume and args.force:
+        raise FnasError("--resume and --force contradict each other; give one")
+    if args.resume:
+        if args.out is None:
+            cfg_new = config_from_args(args)
+            out = _default_out(cfg_new)
+        else:
+            out = Path(args.out)
+        cfg = resume_config(args, out)
+    else:
+        cfg = config_from_args(args)
+        out = Path(args.out) if args.out else _default_out(cfg)
+    command = repeat_command(cfg, out)
+    try:
+        outcome = run_search(
+            cfg,
+            out,
+            resume=args.resume,
+            force=args.force,
+            progress=ProgressBar(),
+            command=command,
+            hls=not args.no_hls,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; the log and checkpoint are in {out}/; continue with --resume --out {out}",
+            file=sys.stderr,
+        )
+        raise
+    recs = outcome.records
+    trained = sum(1 for r in recs if not r["pruned"] and not r["cached"] and not r["failed"])
+    pruned = sum(1 for r in recs if r["pruned"])
+    print(f"{len(recs)} episodes in {outcome.seconds:.1f} s: {trained} trained, {pruned} pruned")
+    if outcome.best is None:
+        print(f"report: {outcome.report}")
+        raise FnasError(
+            f"no trained child meets the {cfg.spec_ms:g} ms spec on {cfg.board.name}; see {outcome.report} "
+            "(raise --episodes or --spec-ms)"
+        )
+    b = outcome.best
+    print(
+        f"best: {b.key} val acc {b.val_accuracy:.4f}, test acc {b.test_accuracy:.4f}, "
+        f"{b.latency_ms:.4f} ms (spec {cfg.spec_ms:g} ms)"
+    )
+    same = "matches" if b.onnx.get("matches_torch") else "DIFFERS FROM"
+    print(f"best/: {b.folder}  (model.onnx {same} torch)")
+    print(
+        f"hls: {b.hls.get('status')}"
+        + (f", csim bit exact {b.hls['csim'].get('bit_exact')}" if "csim" in b.hls else "")
+    )
+    print(f"report: {outcome.report}")
+    return 0

@@ -1,0 +1,104 @@
+"""Search strategies: propose an architecture, learn from its reward, checkpoint as a state dict.
+
+- ``ReinforceStrategy``: the LSTM controller trained with REINFORCE, a moving-average baseline of
+  the rewards, an entropy bonus and optional epsilon exploration (FNAS, after NAS and ENAS).
+- ``RandomStrategy``: uniform random choices (the baseline every NAS paper compares against).
+
+Both are deterministic given the seed: the sampling generator's state is in the state dict, so a
+resumed search proposes exactly what the uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import torch
+
+from ..settings import SearchSettings
+from .controller import Controller
+
+
+class Strategy(Protocol):
+    def propose(self) -> tuple[int, ...]: ...
+
+    def feedback(self, choice: tuple[int, ...], reward: float) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class ReinforceStrategy:
+    """REINFORCE on the controller: loss = -(reward - baseline) * log p(choice) - beta * entropy."""
+
+    def __init__(self, num_choices: Sequence[int], settings: SearchSettings, seed: int) -> None:
+        self.settings = settings
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.controller = Controller(num_choices, settings.hidden)
+        self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=settings.controller_lr)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.baseline: float | None = None
+
+    def propose(self) -> tuple[int, ...]:
+        return self.controller.sample(self.generator, self.settings.epsilon)
+
+    def feedback(self, choice: tuple[int, ...], reward: float) -> dict[str, float]:
+        """One policy-gradient step on ``choice`` with ``reward``; the baseline moves after it."""
+        baseline = reward if self.baseline is None else self.baseline
+        advantage = reward - baseline
+        log_prob, entropy = self.controller.score(choice)
+        loss = -advantage * log_prob - self.settings.entropy_weight * entropy
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        decay = self.settings.baseline_decay
+        self.baseline = baseline * decay + (1 - decay) * reward if self.baseline is not None else reward
+        return {"advantage": advantage, "baseline": self.baseline, "entropy": float(entropy.detach())}
+
+    def state_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(
+            {
+                "kind": "rl",
+                "controller": self.controller.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(),
+                "baseline": self.baseline,
+            }
+        )
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.controller.load_state_dict(state["controller"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.baseline = state["baseline"]
+
+
+class RandomStrategy:
+    """Uniform random architectures; learns nothing."""
+
+    def __init__(self, num_choices: Sequence[int], seed: int) -> None:
+        self.num_choices = tuple(num_choices)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def propose(self) -> tuple[int, ...]:
+        return tuple(int(torch.randint(n, (), generator=self.generator)) for n in self.num_choices)
+
+    def feedback(self, choice: tuple[int, ...], reward: float) -> dict[str, float]:
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"kind": "random", "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+
+
+def make_strategy(kind: str, num_choices: Sequence[int], settings: SearchSettings, seed: int) -> Strategy:
+    if kind == "rl":
+        return ReinforceStrategy(num_choices, settings, seed)
+    if kind == "random":
+        return RandomStrategy(num_choices, seed)
+    raise ValueError(f"unknown strategy {kind!r}")

@@ -1,0 +1,58 @@
+"""One whole search, as named steps into ``runs/<name>/``: prepare, search, best, report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..datasets import load_dataset
+from .finalize import BestResult, finalize_best
+from .loop import Progress, Search, best_record, set_threads
+from .report import write_report
+from .rundir import RunConfig, prepare_new, update_config
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    out: Path
+    records: list[dict[str, Any]]
+    best: BestResult | None
+    report: Path
+    seconds: float
+    replayed: int  # log lines replayed on --resume without training
+
+
+def run_search(
+    cfg: RunConfig,
+    out: Path,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+    command: str = "",
+    hls: bool = True,
+) -> SearchOutcome:
+    """Run (or, with ``resume``, continue) the search of ``cfg`` in ``out`` and finish its best child."""
+    set_threads(cfg.train.threads)
+    # Step 0: the data, before anything is written (a missing dataset fails here, naming its folder).
+    t = cfg.train
+    data = load_dataset(cfg.space.dataset, cfg.data_dir, cfg.seed, t.val_fraction, t.test_fraction)
+    # Step 1: the run folder (config.yaml, space.yaml), or the one being resumed.
+    if resume:
+        update_config(out, cfg)
+    else:
+        prepare_new(out, cfg, force, command)
+    # Step 2: the episodes; children.jsonl and controller.pt grow as they finish.
+    search = Search(cfg, out, progress, data)
+    replayed = search.restore() if resume else 0
+    records = search.run()
+    # Step 3: best/ for the most accurate child that meets the spec.
+    winner = best_record(records)
+    best = None
+    if winner is not None:
+        best = finalize_best(out, cfg, winner, data, hls=hls)
+    # Step 4: report.md and the plots.
+    report = write_report(out, cfg, records, best, search.seconds)
+    return SearchOutcome(out, records, best, report, search.seconds, replayed)

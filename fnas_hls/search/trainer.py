@@ -1,0 +1,97 @@
+"""Train one child network (torch, CPU) and score it by validation accuracy.
+
+The best validation accuracy over the epochs is the child's accuracy and its weights are the ones
+kept (as the FNAS paper's code does). Training is deterministic given the seed: the weights'
+initialisation and the batch order come from it, and the global torch RNG is left as it was.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..datasets import Dataset, Split
+from ..ir import Network
+from ..settings import TrainSettings
+from ..torch_model import TorchNetwork
+
+
+class ChildFailed(Exception):
+    """Training a child went wrong in a way that says something about the child (a NaN loss)."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    accuracy: float  # best validation accuracy
+    best_epoch: int
+    epochs: int  # epochs run
+    seconds: float
+    state: dict[str, torch.Tensor]  # the TorchNetwork's weights at the best epoch
+    train_loss: float
+
+
+def _tensors(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(np.ascontiguousarray(split.x)), torch.from_numpy(np.ascontiguousarray(split.y))
+
+
+@torch.no_grad()
+def accuracy(model: torch.nn.Module, split: Split, batch_size: int = 1024) -> float:
+    """Top-1 accuracy of ``model`` on ``split``."""
+    model.eval()
+    x, y = _tensors(split)
+    correct = 0
+    for i in range(0, len(y), batch_size):
+        correct += int((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum())
+    return correct / max(len(y), 1)
+
+
+def train_child(net: Network, data: Dataset, settings: TrainSettings, seed: int) -> TrainResult:
+    """Train ``net`` on ``data.train``; its accuracy is the best on ``data.val`` over the epochs."""
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = TorchNetwork(net)
+    gen = torch.Generator().manual_seed(seed)
+    x, y = _tensors(data.train)
+    if settings.train_subset is not None and settings.train_subset < len(y):
+        pick = torch.randperm(len(y), generator=gen)[: settings.train_subset]
+        x, y = x[pick], y[pick]
+    if settings.optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(
+            model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+        )
+    else:
+        opt = torch.optim.SGD(
+            model.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+        )
+    best, best_epoch, best_state = -1.0, 0, None
+    loss_value = math.nan
+    epoch = 0
+    for epoch in range(1, settings.epochs + 1):
+        model.train()
+        order = torch.randperm(len(y), generator=gen)
+        total, count = 0.0, 0
+        for i in range(0, len(y), settings.batch_size):
+            idx = order[i : i + settings.batch_size]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            if not torch.isfinite(loss):
+                raise ChildFailed(f"loss became {float(loss.detach())} in epoch {epoch}")
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+        loss_value = total / max(count, 1)
+        acc = accuracy(model, data.val)
+        if acc > best:
+            best, best_epoch, best_state = acc, epoch, copy.deepcopy(model.state_dict())
+        if settings.patience is not None and epoch - best_epoch >= settings.patience:
+            break
+    assert best_state is not None
+    return TrainResult(best, best_epoch, epoch, time.perf_counter() - start, best_state, loss_value)
