@@ -172,3 +172,41 @@ def test_hostile_truncated_or_unknown_report(tmp_path, capsys, content, message)
 def test_not_a_project(tmp_path, capsys):
     assert main(["compare", str(tmp_path)]) == 2
     assert "no manifest.json" in capsys.readouterr().err
+
+
+def test_emitted_project_with_hand_made_vitis_report(tmp_path, capsys):
+    """emit a real project, write csynth reports for it as Vitis HLS names modules and loops, with
+    two known deviations (a missed II on conv2's COMPUTE and 40% more DSP), and compare."""
+    from fnas_hls.float_model import with_random_weights
+    from fnas_hls.hls_writer import emit_project
+
+    net = with_random_weights(parse_network_yaml(NET))
+    result = emit_project(net, load_board("pynq"), tmp_path / "proj")
+    project = result.project_dir
+    manifest = json.loads((project / "manifest.json").read_text())
+    top, data = manifest["top"], manifest["analysis"]
+    report = project / f"{top}_prj" / "solution1" / "syn" / "report"  # where run_hls.tcl puts it
+    report.mkdir(parents=True)
+    res = dict(data["resources"])
+    res["dsp"] = res["dsp"] * 14 // 10
+    (report / "csynth.xml").write_text(module_xml(top, data["latency_cycles"], [], res))
+    for layer in data["layers"]:
+        for fn in layer["functions"]:
+            loops = [dict(lp) for lp in fn["loops"]]
+            latency = fn["latency"]
+            for lp in [lp for lp in loops if lp.get("ii") is not None]:
+                if fn["name"] == "conv2_compute":
+                    extra = (lp["trip"] - 1) * 3
+                    lp["ii"], lp["latency"] = lp["ii"] + 3, lp["latency"] + extra
+                    latency += extra
+                sub = f"{fn['name']}_Pipeline_{lp['label']}"
+                (report / f"{sub}_csynth.xml").write_text(module_xml(sub, lp["latency"] + 2, [lp]))
+            seq = [lp for lp in loops if lp.get("ii") is None]
+            (report / f"{fn['name']}_csynth.xml").write_text(module_xml(fn["name"], latency, seq))
+    assert main(["compare", str(project)]) == 1
+    out = capsys.readouterr().out
+    c = compare(project)
+    assert {r.name for r in c.failures} == {"conv2_compute", "conv2_compute/COMPUTE", "dsp"}
+    assert len(c.ii_missed) == 1 and "conv2_compute/COMPUTE" in c.ii_missed[0]
+    assert not c.missing
+    assert "FAIL: 3 of" in out
