@@ -12,15 +12,17 @@ pynq, side by side:
   architecture over the whole space with its per-layer caches warm, as a search runs it;
 * the latency found against the roofline bound (all MACs on every usable DSP every cycle).
 
-``--mode quick`` takes every 20th architecture and a smaller timing sample.
+``--mode quick`` takes every 20th architecture, a smaller timing sample, one spec and short searches.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +32,7 @@ from fnas_hls.board import load_board
 from fnas_hls.dse import _fnas_design_layer, choose_tilings, fnas_design_tilings, layer_front
 from fnas_hls.precision import get_precision
 from fnas_hls.space import load_space
+from fnas_hls.sweep import sweep
 
 HERE = Path(__file__).resolve().parent
 
@@ -149,32 +152,87 @@ def dse_table(r: dict) -> str:
         ),
         ("DSE latency / roofline bound (median)", f"{r['latency_over_roofline_median']:.2f}"),
     ]
+    return md_table(rows)
+
+
+def md_table(rows: list[tuple[str, str]]) -> str:
+    """Two-column Markdown table of (figure, value) rows."""
     width = max(len(a) for a, _ in rows)
     lines = [f"| {'figure'.ljust(width)} | value |", f"|{'-' * (width + 2)}|-------|"]
     lines += [f"| {a.ljust(width)} | {b} |" for a, b in rows]
     return "\n".join(lines)
 
 
+def bench_model(mode: str) -> dict:
+    """The performance model alone: architectures predicted per second over whole spaces (DSE included)."""
+    out = {}
+    for name in ("fnas-mnist", "digits") if mode == "full" else ("digits",):
+        space = load_space(name)
+        r = sweep(space, load_board(space.board), jobs=os.cpu_count())
+        out.setdefault("spaces", {})[name] = {
+            "architectures": len(r.cycles),
+            "seconds": r.seconds,
+            "architectures_per_second": len(r.cycles) / r.seconds,
+            "meet_spec": int(r.meets_spec.sum()),
+            "spec_ms": r.spec_ms,
+        }
+    return out
+
+
+def model_table(r: dict) -> str:
+    return md_table(
+        [
+            (
+                f"`fnas-hls sweep` of {name} on pynq ({d['architectures']:,} architectures, DSE included)",
+                f"{d['architectures_per_second']:,.0f} per second ({d['seconds']:.1f} s; "
+                f"{d['meet_spec']:,} meet {d['spec_ms']:g} ms)",
+            )
+            for name, d in r["spaces"].items()
+        ]
+    )
+
+
+SECTIONS = ("dse", "model", "hls", "search")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("quick", "full"), default="full")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run")
     parser.add_argument("--out", default=str(HERE / "results.json"))
     args = parser.parse_args()
+    from bench.hls_bench import bench_hls, hls_rows
+    from bench.search_bench import bench_search, search_table
+
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    dse = bench_dse(args.mode)
-    results = {
-        "mode": args.mode,
-        "date": started,
-        "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
-        f"{__import__('os').cpu_count()} cores",
-        "dse": dse,
+    machine = (
+        f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} cores"
+    )
+    runs = {
+        "dse": (lambda: bench_dse(args.mode), dse_table, "DSE against FNAS-Design"),
+        "model": (lambda: bench_model(args.mode), model_table, "Performance model throughput"),
+        "hls": (
+            bench_hls,
+            lambda d: md_table(hls_rows(d)),
+            "Reference model and C simulation",
+        ),
+        "search": (lambda: bench_search(args.mode), search_table, "FNAS's claims: search side by side"),
     }
-    table = dse_table(dse)
+    results: dict = {"mode": args.mode, "date": started, "machine": machine}
+    parts = [f"# fnas-hls benchmark ({args.mode}, {started}, {machine})"]
+    for name in args.only:
+        fn, table, title = runs[name]
+        t0 = time.perf_counter()
+        print(f"bench: {name} ...", file=sys.stderr, flush=True)
+        data = fn()
+        data["section_seconds"] = time.perf_counter() - t0
+        results[name] = data
+        parts.append(f"## {title}\n\n{table(data)}")
+        print(f"bench: {name} done in {data['section_seconds']:.0f} s", file=sys.stderr, flush=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     md = Path(args.out).with_suffix(".md")
-    md.write_text(
-        f"# fnas-hls benchmark ({args.mode}, {started}, {results['machine']})\n\n## DSE\n\n{table}\n"
-    )
+    md.write_text("\n\n".join(parts) + "\n")
     print(md.read_text())
     return 0
 
