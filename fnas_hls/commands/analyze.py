@@ -27,6 +27,17 @@ def add_target_options(parser: argparse.ArgumentParser, board_required: bool = T
     parser.add_argument("--clock-mhz", type=float, default=None, help="clock (default: the board's)")
 
 
+def add_tiling_option(parser: argparse.ArgumentParser) -> None:
+    """``--tiling LAYER:Tm=..`` (repeatable), shared by the commands that run the DSE."""
+    parser.add_argument(
+        "--tiling",
+        action="append",
+        default=[],
+        metavar="LAYER:Tm=..,Tn=..,Tr=..,Tc=..",
+        help="pin a layer's tiling ('all:' for every layer; 'full' = whole dimension); repeatable",
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "analyze",
@@ -36,13 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL", help="architecture .yaml or .onnx file")
     add_target_options(p)
-    p.add_argument(
-        "--tiling",
-        action="append",
-        default=[],
-        metavar="LAYER:Tm=..,Tn=..,Tr=..,Tc=..",
-        help="pin a layer's tiling ('all:' for every layer; 'full' = whole dimension); repeatable",
-    )
+    add_tiling_option(p)
     p.add_argument(
         "--allow-host-ops",
         action="store_true",

@@ -11,7 +11,7 @@ from ..board import load_board
 from ..errors import FnasError
 from ..model_io import load_model
 from ..tiling import parse_tiling_specs
-from .analyze import add_target_options
+from .analyze import add_target_options, add_tiling_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,13 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_target_options(p)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="project folder to write")
-    p.add_argument(
-        "--tiling",
-        action="append",
-        default=[],
-        metavar="LAYER:Tm=..,Tn=..,Tr=..,Tc=..",
-        help="pin a layer's tiling ('all:' for every layer; 'full' = whole dimension); repeatable",
-    )
+    add_tiling_option(p)
     p.add_argument(
         "--calibration",
         metavar="FILE.npy",
