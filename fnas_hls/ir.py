@@ -1,8 +1,9 @@
 """The network IR: the one description of a CNN that every stage reads and writes.
 
 A ``Network`` is an input shape and an ordered tuple of layers (frozen dataclasses). Each layer
-reads the previous layer's output unless it names its ``inputs`` (only host layers imported from
-a branching ONNX graph do). Padding is always concrete here; loaders resolve ``same``/``valid``.
+reads the previous layer's output unless it names its ``inputs``: other layers, or ``INPUT``, the
+network's input (only layers imported from a branching ONNX graph do). Padding is always concrete
+here; loaders resolve ``same``/``valid``.
 Shapes are (channels, height, width); a flat vector of n features is (n, 1, 1).
 """
 
@@ -15,6 +16,9 @@ from functools import cached_property
 import numpy as np
 
 from .errors import FnasError
+
+#: The name by which a layer's ``inputs`` refer to the network's input (no layer may take it).
+INPUT = "@input"
 
 Pair = tuple[int, int]
 Pads = tuple[int, int, int, int]  # top, left, bottom, right
@@ -246,8 +250,10 @@ class Network:
             raise FnasError(f"network '{self.name}' has no layers")
         seen: set[str] = set()
         for layer in self.layers:
-            if not layer.name:
-                raise FnasError(f"network '{self.name}': a layer has an empty name")
+            if not layer.name or layer.name == INPUT:
+                raise FnasError(
+                    f"network '{self.name}': a layer has the name {layer.name!r}, which is reserved"
+                )
             if layer.name in seen:
                 raise FnasError(f"network '{self.name}': layer name '{layer.name}' is used twice")
             seen.add(layer.name)
@@ -255,7 +261,7 @@ class Network:
 
     @cached_property
     def info(self) -> tuple[LayerInfo, ...]:
-        shapes: dict[str, Shape] = {}
+        shapes: dict[str, Shape] = {INPUT: self.input}
         out: list[LayerInfo] = []
         prev = self.input
         for i, layer in enumerate(self.layers):
@@ -298,7 +304,7 @@ class Network:
     @property
     def is_chain(self) -> bool:
         """True when every layer reads the one before it (what the HLS back end renders)."""
-        names = [None] + [li.name for li in self.info]
+        names = [INPUT] + [li.name for li in self.info]
         return all(not li.layer.inputs or li.layer.inputs == (names[i],) for i, li in enumerate(self.info))
 
     @property

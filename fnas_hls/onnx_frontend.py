@@ -33,6 +33,7 @@ from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_t
 
 from .errors import FnasError
 from .ir import (
+    INPUT,
     Conv,
     Dense,
     Flatten,
@@ -283,17 +284,11 @@ class _Importer:
         """Append ``layer`` reading ``ins``, infer and check its output shape, record ``tensor``."""
         count = len(self.layers)
         producers = [v.producer for v in ins]
-        if -1 in producers and (count > 0 or len(producers) > 1):
-            raise self.error(
-                node,
-                layer.name,
-                "reads the network input after other layers; the IR reads the input only in its first "
-                "layer (pass --allow-host-ops to load a graph that branches at its input)",
-            )
+        names = [INPUT if p == -1 else self.layers[p].name for p in producers]
         if len(producers) > 1:
-            layer = replace(layer, inputs=tuple(self.layers[p].name for p in producers))
-        elif producers[0] != count - 1:
-            layer = replace(layer, inputs=(self.layers[producers[0]].name,))
+            layer = replace(layer, inputs=tuple(names))
+        elif producers[0] != count - 1:  # reads other than the layer before it (-1: the input)
+            layer = replace(layer, inputs=(names[0],))
         try:
             shape = layer.out_shape(ins[0].shape)
         except FnasError as exc:
@@ -365,7 +360,7 @@ def _import(
             raise FnasError(f"initializer '{tensor.name}' cannot be read ({_first_line(exc)})") from None
         imp.consts[tensor.name] = _Const(tuple(value.shape), value)
     nodes = _normalize(imp, graph)
-    _find_input(imp, graph, nodes, allow_host_ops)
+    _find_input(imp, graph, nodes)
 
     for name, node in nodes:
         if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
@@ -502,14 +497,8 @@ _PARAM_INPUTS: dict[str, tuple[int, ...]] = {
 }
 
 
-def _find_input(
-    imp: _Importer, graph: onnx.GraphProto, nodes: list[tuple[str, onnx.NodeProto]], allow_host_ops: bool
-) -> None:
-    """Find the one real graph input; inputs read only as weights become shape-only constants.
-
-    The IR names no input tensor, so with host operators allowed, an input that several nodes read
-    (a graph branching at once) gets a first host layer, an Identity, that the branches can name.
-    """
+def _find_input(imp: _Importer, graph: onnx.GraphProto, nodes: list[tuple[str, onnx.NodeProto]]) -> None:
+    """Find the one real graph input; inputs read only as weights become shape-only constants."""
     candidates = [vi for vi in graph.input if vi.name not in imp.consts]
     as_param: dict[str, bool] = {}
     for _, node in nodes:
@@ -541,17 +530,7 @@ def _find_input(
     if dims and dims[0]:
         imp.batch = dims[0]
     imp.input_name = vi.name
-    readers = [node for node in imp.readers.get(vi.name, []) if node.op_type != "Shape"]
-    if allow_host_ops and len(readers) > 1:
-        taken = {name for name, _ in nodes}
-        name = vi.name
-        while name in taken:
-            name += "_"
-        imp.layers.append(HostOp(name, "Identity", found[0]))
-        imp.note(f"host layer '{name}' (Identity) names the input, which {len(readers)} nodes read")
-        imp.produce(vi.name, _Value(0, found[0], found[1]))
-    else:
-        imp.produce(vi.name, _Value(-1, found[0], found[1]))
+    imp.produce(vi.name, _Value(-1, found[0], found[1]))
 
 
 def _all_stored(imp: _Importer, node: onnx.NodeProto) -> bool:

@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from fnas_hls.errors import FnasError
-from fnas_hls.ir import Conv, Dense, Flatten, GlobalAvgPool, HostOp, Network, Pool, Shape
+from fnas_hls.ir import INPUT, Conv, Dense, Flatten, GlobalAvgPool, HostOp, Network, Pool, Shape
 from fnas_hls.onnx_frontend import ImportResult, load_onnx, network_from_model
 
 # ------------------------------------------------------------------------------------ helpers
@@ -633,21 +633,22 @@ def test_external_weights_outside_the_folder_are_refused(tmp_path: Path) -> None
         load_onnx(path)
 
 
-def test_branches_at_the_input_get_an_identity_host_layer() -> None:
+def test_branches_at_the_input_name_the_network_input() -> None:
     nodes = [
         helper.make_node("Conv", ["x", "w"], ["a"], name="c1"),
         helper.make_node("Conv", ["x", "w"], ["b"], name="c2"),
         helper.make_node("Concat", ["a", "b"], ["y"], name="cat", axis=1),
     ]
     model = make_model(nodes, [vi("x", [1, 2, 5, 5])], [vi("y", [1, 6, 3, 3])], {"w": rand(3, 2, 3, 3)})
-    with pytest.raises(FnasError, match=r"node 'c2' \(Conv\): reads the network input after other layers"):
+    with pytest.raises(FnasError, match=r"unsupported ONNX operator 'Concat' at node 'cat'"):
         network_from_model(model, "b")
     result = network_from_model(model, "b", allow_host_ops=True)
     net = result.network
-    assert [li.name for li in net] == ["x", "c1", "c2", "cat"]
-    assert net["x"].layer == HostOp("x", "Identity", Shape(2, 5, 5))
-    assert net["c1"].layer.inputs == () and net["c2"].layer.inputs == ("x",)
+    assert [li.name for li in net] == ["c1", "c2", "cat"]
+    assert net["c1"].layer.inputs == () and net["c2"].layer.inputs == (INPUT,)
+    assert net["c2"].in_shape == Shape(2, 5, 5)
     assert net["cat"].layer.inputs == ("c1", "c2") and net.output == Shape(6, 3, 3)
+    assert not net.is_chain
 
 
 def _after_conv(op: str, inputs: list[str], inits: dict[str, np.ndarray], out_dims: list, **attrs):
