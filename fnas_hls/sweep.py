@@ -81,7 +81,7 @@ class SweepResult:
             "latency_ms_percentiles": pct,
             "seconds": self.seconds,
             "architectures_per_second": n / self.seconds if self.seconds else None,
-            "dse": "exact" if self.exact else "fast (Lagrange + local search where BRAM binds)",
+            "dse": "exact" if self.exact else "fast (Lagrange + local search where BRAM binds, no exact DP)",
         }
 
 
@@ -118,7 +118,7 @@ def sweep(
     clock_mhz: float | None = None,
     spec_ms: float | None = None,
     jobs: int | None = None,
-    exact: bool = False,
+    exact: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> SweepResult:
     """Predict every architecture of ``space`` on ``board`` (in ``jobs`` processes)."""

@@ -24,11 +24,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_target_options(p, board_required=False)
     p.add_argument("--spec-ms", type=float, default=None, help="latency spec in ms (default: the space's)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
-    p.add_argument(
-        "--exact",
-        action="store_true",
-        help="exact DSE where BRAM binds (slower); default: Lagrange + local search there",
-    )
     p.add_argument("--json", metavar="OUT", help="write the summary and every architecture's latency as JSON")
     p.set_defaults(handler=run)
 
@@ -46,9 +41,7 @@ def run(args: argparse.Namespace) -> int:
         if tty:
             print(f"\rsweep: {done:,}/{total:,} architectures", end="", file=sys.stderr, flush=True)
 
-    result = sweep(
-        space, board, args.precision, args.clock_mhz, args.spec_ms, args.jobs, args.exact, progress
-    )
+    result = sweep(space, board, args.precision, args.clock_mhz, args.spec_ms, args.jobs, progress=progress)
     if tty:
         print(file=sys.stderr)
     if args.json:
