@@ -28,7 +28,8 @@ def _as_batch(net: Network, x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a))
 
 
-def _layer(layer, x: torch.Tensor) -> torch.Tensor:
+def run_layer(layer, x: torch.Tensor) -> torch.Tensor:
+    """One IR layer (not a host operator) in float32 on ``x`` (n, C, H, W), its own weights."""
     if isinstance(layer, Conv):
         pt, pl, pb, pr = layer.padding
         w = torch.from_numpy(np.asarray(layer.weight, dtype=np.float32))
@@ -69,7 +70,7 @@ def run_float_trace(net: Network, x: np.ndarray) -> list[np.ndarray]:
     with torch.no_grad():
         t = _as_batch(net, x)
         for li in net.info:
-            t = _layer(li.layer, t)
+            t = run_layer(li.layer, t)
             outs.append(t.numpy().copy())
     return outs
 

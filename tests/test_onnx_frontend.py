@@ -15,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from fnas_hls.errors import FnasError
+from fnas_hls.float_model import run_layer
 from fnas_hls.ir import INPUT, Conv, Dense, Flatten, GlobalAvgPool, HostOp, Network, Pool, Shape
 from fnas_hls.onnx_frontend import ImportResult, load_onnx, network_from_model
 
@@ -61,7 +62,8 @@ def torch_counts(model: nn.Module, x: torch.Tensor) -> tuple[int, int, torch.Ten
 
 
 def run_ir(net: Network, x: torch.Tensor) -> torch.Tensor:
-    """Run the IR with its own weights through torch.nn.functional (flat tensors as [N, C, 1, 1])."""
+    """Run the IR with its own weights (float_model.run_layer, plus the host Add/Relu of branching
+    graphs; flat tensors as [N, C, 1, 1])."""
     outs: dict[str, torch.Tensor] = {}
     prev = x
     for li in net:
@@ -71,29 +73,7 @@ def run_ir(net: Network, x: torch.Tensor) -> torch.Tensor:
             assert layer.op_type in ("Add", "Relu"), layer.op_type
             y = ins[0] + ins[1] if layer.op_type == "Add" else torch.relu(ins[0])
         else:
-            inp = outs[layer.inputs[0]] if layer.inputs else prev
-            if isinstance(layer, Conv):
-                pt, pl, pb, pr = layer.padding
-                w = torch.from_numpy(layer.weight)
-                b = None if layer.bias_value is None else torch.from_numpy(layer.bias_value)
-                y = F.conv2d(F.pad(inp, (pl, pr, pt, pb)), w, b, stride=layer.stride, groups=layer.groups)
-            elif isinstance(layer, Pool):
-                pt, pl, pb, pr = layer.padding
-                if layer.kind == "max":
-                    y = F.max_pool2d(F.pad(inp, (pl, pr, pt, pb), value=-np.inf), layer.kernel, layer.stride)
-                else:
-                    y = F.avg_pool2d(F.pad(inp, (pl, pr, pt, pb)), layer.kernel, layer.stride)
-            elif isinstance(layer, GlobalAvgPool):
-                y = inp.mean(dim=(2, 3), keepdim=True)
-            elif isinstance(layer, Flatten):
-                y = inp.reshape(inp.shape[0], -1, 1, 1)
-            else:
-                assert isinstance(layer, Dense)
-                b = None if layer.bias_value is None else torch.from_numpy(layer.bias_value)
-                y = F.linear(inp.reshape(inp.shape[0], -1), torch.from_numpy(layer.weight), b)
-                y = y.reshape(y.shape[0], -1, 1, 1)
-            if getattr(layer, "relu", False):
-                y = torch.relu(y)
+            y = run_layer(layer, outs[layer.inputs[0]] if layer.inputs else prev)
         assert tuple(y.shape[1:]) == (li.out_shape.c, li.out_shape.h, li.out_shape.w), li.name
         outs[layer.name] = y
         prev = y
