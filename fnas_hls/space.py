@@ -76,8 +76,6 @@ class SearchSpace:
     board: str = "pynq"
     spec_ms: float | None = None
     precision: str = "fixed16"
-    train: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-    search: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     description: str = ""
     source: str = ""
     train_settings: TrainSettings = field(default_factory=TrainSettings, compare=False)
@@ -204,9 +202,6 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
     spec = doc.get("spec_ms")
     if spec is not None and (isinstance(spec, bool) or not isinstance(spec, (int, float)) or spec <= 0):
         raise FnasError(f"{where(src, doc)}: field 'spec_ms' must be a positive number, got {spec!r}")
-    for key in ("train", "search"):
-        if key in doc and not isinstance(doc[key], dict):
-            raise FnasError(f"{where(src, doc)}: field '{key}' must be a mapping")
     space = SearchSpace(
         name=str(doc.get("name", path.stem)),
         dataset=str(doc.get("dataset", "")),
@@ -218,8 +213,6 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
         board=str(doc.get("board", "pynq")),
         spec_ms=float(spec) if spec is not None else None,
         precision=precision,
-        train=strip_lines(doc.get("train", {})),
-        search=strip_lines(doc.get("search", {})),
         description=str(doc.get("description", "")),
         source=src,
         train_settings=parse_train_settings(doc.get("train"), src),
