@@ -22,12 +22,12 @@ EXAMPLE = HERE.parent / "examples" / "mnist-cnn.yaml"
 
 def bench_hls(board_name: str = "pynq", precision: str = "fixed16") -> dict:
     t0 = time.perf_counter()
-    from fnas_hls.arch import load_network_yaml
-    from fnas_hls.board import load_board
-    from fnas_hls.csim import run_csim
-    from fnas_hls.float_model import with_random_weights
-    from fnas_hls.hls_writer import emit_project
-    from fnas_hls.reference import run_reference
+    from fnas_hls.backend.csim import run_csim
+    from fnas_hls.backend.float_model import with_random_weights
+    from fnas_hls.backend.hls_writer import emit_project
+    from fnas_hls.backend.reference import run_reference
+    from fnas_hls.boards import load_board
+    from fnas_hls.network.arch import load_network_yaml
 
     import_s = time.perf_counter() - t0
     net = with_random_weights(load_network_yaml(EXAMPLE), seed=0)

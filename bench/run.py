@@ -28,11 +28,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from fnas_hls.analysis import analyze
-from fnas_hls.board import load_board
-from fnas_hls.dse import _fnas_design_layer, choose_tilings, fnas_design_tilings, layer_front
+from fnas_hls.boards import load_board
+from fnas_hls.dse.sequential import (
+    _fnas_design_layer,
+    choose_tilings,
+    fnas_design_tilings,
+    layer_front,
+)
 from fnas_hls.precision import get_precision
-from fnas_hls.space import load_space
-from fnas_hls.sweep import sweep
+from fnas_hls.search.space import load_space
+from fnas_hls.search.sweep import sweep
 
 HERE = Path(__file__).resolve().parent
 

@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from fnas_hls.board import load_board
-from fnas_hls.datasets import DEFAULT_DIRS, MNIST_FILES
-from fnas_hls.space import load_space
-from fnas_hls.sweep import sweep
+from fnas_hls.boards import load_board
+from fnas_hls.search.datasets import DEFAULT_DIRS, MNIST_FILES
+from fnas_hls.search.space import load_space
+from fnas_hls.search.sweep import sweep
 
 STRATEGIES = {
     "fnas": ["--strategy", "rl"],

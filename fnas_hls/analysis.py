@@ -6,14 +6,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .board import Board
-from .dse import choose_tilings
-from .ir import HostOp, Network
-from .names import c_identifiers
-from .perf_model import TOP_RESOURCES, LayerCost, is_tiled, layer_cost, top_latency
-from .precision import Precision, get_precision
-from .resources import Resources
-from .tiling import TilingPin, pins_for_layers
+from fnas_hls.boards import Board
+from fnas_hls.dse.sequential import choose_tilings
+from fnas_hls.model.sequential import TOP_RESOURCES, LayerCost, is_tiled, layer_cost, top_latency
+from fnas_hls.model.tiling import TilingPin, pins_for_layers
+from fnas_hls.network.ir import HostOp, Network
+from fnas_hls.network.names import c_identifiers
+from fnas_hls.precision import Precision, get_precision
+from fnas_hls.resources import Resources
 
 
 @dataclass(frozen=True)

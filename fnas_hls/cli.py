@@ -7,8 +7,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .errors import FnasError
+from fnas_hls import __version__
+from fnas_hls.errors import FnasError
 
 #: Sub-command modules, in the order ``fnas-hls --help`` lists them.
 COMMANDS = ("analyze", "sweep", "boards", "report", "compare", "emit", "csim", "search")

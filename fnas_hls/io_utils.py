@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import FnasError
+from fnas_hls.errors import FnasError
 
 
 def write_text_atomic(out: str | Path, text: str, what: str = "--json") -> None:

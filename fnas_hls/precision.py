@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import hls_rules
-from .errors import FnasError
+from fnas_hls.errors import FnasError
+from fnas_hls.model import hls_rules
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from .errors import FnasError
+from fnas_hls.errors import FnasError
 
 #: Key under which ``load_yaml`` records the 1-based line of each mapping.
 LINE = "__line__"

@@ -38,7 +38,7 @@ usable: {{dsp: 1.0, bram18k: 1.0, lut: 1.0, ff: 1.0, uram: 1.0}}
 @pytest.fixture
 def make_board(tmp_path):
     """Write a test board YAML and load it: ``make_board(dsp=.., bram18k=..)``."""
-    from fnas_hls.board import load_board
+    from fnas_hls.boards import load_board
 
     def make(**kw):
         path = tmp_path / f"{kw.get('name', 'tiny')}.yaml"

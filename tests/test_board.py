@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fnas_hls.board import Board, Usable, board_table, known_boards, load_board, load_board_file
+from fnas_hls.boards import Board, Usable, board_table, known_boards, load_board, load_board_file
 from fnas_hls.cli import main
 from fnas_hls.errors import FnasError
 from fnas_hls.paths import data_dir

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from fnas_hls.board import known_boards
+from fnas_hls.boards import known_boards
 from fnas_hls.cli import main
 
 ARCH = """input: [1, 28, 28]
@@ -265,7 +265,7 @@ def test_sweep_unknown_space_lists_known(capsys):
 
 
 def test_fnas_mnist_space_is_the_papers():
-    from fnas_hls.space import load_space
+    from fnas_hls.search.space import load_space
 
     s = load_space("fnas-mnist")
     assert s.size == 3**8

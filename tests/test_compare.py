@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from fnas_hls.analysis import analyze
-from fnas_hls.arch import parse_network_yaml
-from fnas_hls.board import load_board
+from fnas_hls.boards import load_board
 from fnas_hls.cli import main
-from fnas_hls.compare import compare
+from fnas_hls.network.arch import parse_network_yaml
+from fnas_hls.reports.compare import compare
 
 NET = """name: small
 input: [3, 16, 16]
@@ -177,8 +177,8 @@ def test_not_a_project(tmp_path, capsys):
 def test_emitted_project_with_hand_made_vitis_report(tmp_path, capsys):
     """emit a real project, write csynth reports for it as Vitis HLS names modules and loops, with
     two known deviations (a missed II on conv2's COMPUTE and 40% more DSP), and compare."""
-    from fnas_hls.float_model import with_random_weights
-    from fnas_hls.hls_writer import emit_project
+    from fnas_hls.backend.float_model import with_random_weights
+    from fnas_hls.backend.hls_writer import emit_project
 
     net = with_random_weights(parse_network_yaml(NET))
     result = emit_project(net, load_board("pynq"), tmp_path / "proj")

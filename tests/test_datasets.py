@@ -9,8 +9,8 @@ import struct
 import numpy as np
 import pytest
 
-from fnas_hls.datasets import load_dataset
 from fnas_hls.errors import FnasError
+from fnas_hls.search.datasets import load_dataset
 
 
 def test_digits_split_is_deterministic_and_disjoint():

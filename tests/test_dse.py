@@ -6,14 +6,20 @@ import numpy as np
 import pytest
 
 from fnas_hls.analysis import analyze
-from fnas_hls.arch import parse_network_yaml
-from fnas_hls.board import load_board
-from fnas_hls.dse import _pareto, choose_tilings, fixed_resources, fnas_design_tilings, useful_factors
+from fnas_hls.boards import load_board
+from fnas_hls.dse.sequential import (
+    _pareto,
+    choose_tilings,
+    fixed_resources,
+    fnas_design_tilings,
+    useful_factors,
+)
 from fnas_hls.errors import FnasError
-from fnas_hls.perf_model import ConvGeometry, conv_terms, is_tiled
+from fnas_hls.model.sequential import ConvGeometry, conv_terms, is_tiled
+from fnas_hls.model.tiling import Tiling, parse_tiling_spec
+from fnas_hls.network.arch import parse_network_yaml
 from fnas_hls.precision import get_precision
-from fnas_hls.space import load_space
-from fnas_hls.tiling import Tiling, parse_tiling_spec
+from fnas_hls.search.space import load_space
 
 FIXED = get_precision("fixed16")
 
@@ -156,7 +162,7 @@ def test_tiling_spec_errors():
 
 
 def test_every_tiled_layer_gets_a_tiling_on_every_board():
-    from fnas_hls.board import known_boards
+    from fnas_hls.boards import known_boards
 
     net = parse_network_yaml("""
 input: [3, 32, 32]

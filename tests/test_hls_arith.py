@@ -9,9 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from fnas_hls.arch import network_from_dict
-from fnas_hls.board import load_board
-from fnas_hls.fixed_point import (
+from fnas_hls.backend.fixed_point import (
     FLOAT32,
     DataType,
     acc_bits_needed,
@@ -20,9 +18,11 @@ from fnas_hls.fixed_point import (
     requantize,
     tree_sum,
 )
-from fnas_hls.float_model import run_float
-from fnas_hls.ir import Conv, Dense, Network
-from fnas_hls.quantize import quantize_network
+from fnas_hls.backend.float_model import run_float
+from fnas_hls.backend.quantize import quantize_network
+from fnas_hls.boards import load_board
+from fnas_hls.network.arch import network_from_dict
+from fnas_hls.network.ir import Conv, Dense, Network
 
 
 def test_quantize_rounds_half_up_and_saturates():
@@ -111,8 +111,8 @@ def test_trained_model_top1_agreement(tmp_path):
     pytest.importorskip("sklearn")
     from sklearn.datasets import load_digits
 
-    from fnas_hls.csim import run_csim
-    from fnas_hls.hls_writer import emit_project
+    from fnas_hls.backend.csim import run_csim
+    from fnas_hls.backend.hls_writer import emit_project
 
     d = load_digits()
     x = (d.images.astype(np.float32) / 16.0)[:, None]

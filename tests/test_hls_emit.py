@@ -16,13 +16,13 @@ import pytest
 import torch
 from torch import nn
 
-from fnas_hls.arch import network_from_dict
-from fnas_hls.board import load_board
-from fnas_hls.csim import run_csim
-from fnas_hls.float_model import run_float, with_random_weights
-from fnas_hls.hls_writer import emit_project
-from fnas_hls.ir import Conv, Dense, Flatten, GlobalAvgPool, Network, Pool
-from fnas_hls.tiling import parse_tiling_specs
+from fnas_hls.backend.csim import run_csim
+from fnas_hls.backend.float_model import run_float, with_random_weights
+from fnas_hls.backend.hls_writer import emit_project
+from fnas_hls.boards import load_board
+from fnas_hls.model.tiling import parse_tiling_specs
+from fnas_hls.network.arch import network_from_dict
+from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, Network, Pool
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
 

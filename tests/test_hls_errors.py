@@ -7,14 +7,14 @@ import shutil
 import numpy as np
 import pytest
 
-from fnas_hls import csim
-from fnas_hls.arch import network_from_dict
-from fnas_hls.board import load_board
-from fnas_hls.csim import run_csim
+from fnas_hls.backend import csim
+from fnas_hls.backend.csim import run_csim
+from fnas_hls.backend.float_model import with_random_weights
+from fnas_hls.backend.hls_writer import emit_project
+from fnas_hls.boards import load_board
 from fnas_hls.errors import FnasError
-from fnas_hls.float_model import with_random_weights
-from fnas_hls.hls_writer import emit_project
-from fnas_hls.ir import HostOp, Network, Shape
+from fnas_hls.network.arch import network_from_dict
+from fnas_hls.network.ir import HostOp, Network, Shape
 
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
 
@@ -77,7 +77,7 @@ def test_bad_calibration_shape(net, tmp_path):
 def test_reserved_and_colliding_c_names_are_renamed(net, tmp_path):
     from dataclasses import replace
 
-    from fnas_hls.names import c_identifiers
+    from fnas_hls.network.names import c_identifiers
 
     # 'main' is reserved; 'c_init' would collide with the init function of a conv layer named 'c'.
     layers = (replace(net.layers[0], name="main"), *net.layers[1:])

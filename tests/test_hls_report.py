@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from fnas_hls import hls_report
 from fnas_hls.cli import main
 from fnas_hls.errors import FnasError
-from fnas_hls.hls_report import (
+from fnas_hls.reports import hls_report
+from fnas_hls.reports.hls_report import (
     CosimReport,
     ReportResources,
     SynthesisReport,

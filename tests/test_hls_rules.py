@@ -1,4 +1,4 @@
-"""The csynth counting rules of ``fnas_hls.hls_rules``, held to every loop of every fixture report.
+"""The csynth counting rules of ``fnas_hls.model.hls_rules``, held to every loop of every fixture report.
 
 Every loop of every report file under ../shared/fixtures/hls_reports (each .xml and .rpt on its
 own, so the same loop is checked in every form a tool wrote it) is one test case:
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from fnas_hls import hls_rules as rules
-from fnas_hls.hls_report import LoopReport, ModuleReport, SynthesisReport, load_report, load_solution
+from fnas_hls.model import hls_rules as rules
+from fnas_hls.reports.hls_report import LoopReport, ModuleReport, SynthesisReport, load_report, load_solution
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "hls_reports"
 HJL = "HJL2020-s__FPGAZYNQ_TESTCONV"

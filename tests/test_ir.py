@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from fnas_hls.arch import load_network_yaml, network_to_yaml, parse_network_yaml
 from fnas_hls.errors import FnasError
-from fnas_hls.ir import Conv, Network, Shape, same_padding
+from fnas_hls.network.arch import load_network_yaml, network_to_yaml, parse_network_yaml
+from fnas_hls.network.ir import Conv, Network, Shape, same_padding
 
 EXAMPLE = """
 input: [1, 28, 28]

@@ -14,10 +14,10 @@ import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from fnas_hls.backend.float_model import run_layer
 from fnas_hls.errors import FnasError
-from fnas_hls.float_model import run_layer
-from fnas_hls.ir import INPUT, Conv, Dense, Flatten, GlobalAvgPool, HostOp, Network, Pool, Shape
-from fnas_hls.onnx_frontend import ImportResult, load_onnx, network_from_model
+from fnas_hls.network.ir import INPUT, Conv, Dense, Flatten, GlobalAvgPool, HostOp, Network, Pool, Shape
+from fnas_hls.network.onnx_frontend import ImportResult, load_onnx, network_from_model
 
 # ------------------------------------------------------------------------------------ helpers
 

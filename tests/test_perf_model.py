@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fnas_hls import hls_rules as rules
-from fnas_hls.arch import parse_network_yaml
-from fnas_hls.board import load_board
-from fnas_hls.perf_model import ConvGeometry, conv_cost, conv_terms, fnas_cycles, layer_cost
+from fnas_hls.boards import load_board
+from fnas_hls.model import hls_rules as rules
+from fnas_hls.model.resource_model import bram18k
+from fnas_hls.model.sequential import ConvGeometry, conv_cost, conv_terms, fnas_cycles, layer_cost
+from fnas_hls.model.tiling import Tiling
+from fnas_hls.network.arch import parse_network_yaml
 from fnas_hls.precision import get_precision
-from fnas_hls.resource_model import bram18k
-from fnas_hls.tiling import Tiling
 
 FIXED = get_precision("fixed16")
 FLOAT = get_precision("float32")

@@ -9,7 +9,7 @@ from fnas_hls.errors import FnasError
 from fnas_hls.search.controller import Controller
 from fnas_hls.search.policy import RandomStrategy, ReinforceStrategy
 from fnas_hls.search.rewards import fnas_reward, soft_reward
-from fnas_hls.settings import SearchSettings, parse_search_settings, parse_train_settings
+from fnas_hls.search.settings import SearchSettings, parse_search_settings, parse_train_settings
 
 
 def test_controller_samples_valid_choices_deterministically():
@@ -93,7 +93,7 @@ def test_settings_validation_names_file_and_field():
 
 
 def test_space_yaml_settings_errors(tmp_path):
-    from fnas_hls.space import load_space
+    from fnas_hls.search.space import load_space
 
     bad = tmp_path / "s.yaml"
     bad.write_text(

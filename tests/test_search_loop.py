@@ -9,16 +9,16 @@ from dataclasses import replace
 import pytest
 import torch
 
-from fnas_hls.arch import network_from_dict
-from fnas_hls.board import load_board
+from fnas_hls.boards import load_board
 from fnas_hls.errors import FnasError
+from fnas_hls.network.arch import network_from_dict
+from fnas_hls.network.torch_model import TorchNetwork
 from fnas_hls.search import trainer
 from fnas_hls.search.loop import predict
 from fnas_hls.search.run import run_search
 from fnas_hls.search.rundir import RunConfig, read_log
-from fnas_hls.settings import TrainSettings
-from fnas_hls.space import load_space
-from fnas_hls.torch_model import TorchNetwork
+from fnas_hls.search.settings import TrainSettings
+from fnas_hls.search.space import load_space
 
 SPACE = """name: tiny
 dataset: digits
@@ -149,7 +149,7 @@ def test_failing_child_is_logged_and_penalised(tiny, tmp_path, monkeypatch):
 def test_real_nan_loss_fails_the_child(tmp_path):
     space = load_space("digits")
     net = space.build(tuple(0 for _ in space.steps))
-    from fnas_hls.datasets import load_dataset
+    from fnas_hls.search.datasets import load_dataset
 
     data = load_dataset("digits", seed=0)
     bad = replace(data, train=replace(data.train, x=data.train.x * math.nan))

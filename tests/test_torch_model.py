@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fnas_hls.arch import parse_network_yaml
-from fnas_hls.onnx_frontend import load_onnx
-from fnas_hls.torch_model import TorchNetwork, export_onnx, network_with_weights
+from fnas_hls.network.arch import parse_network_yaml
+from fnas_hls.network.onnx_frontend import load_onnx
+from fnas_hls.network.torch_model import TorchNetwork, export_onnx, network_with_weights
 
 ARCH = """
 name: roundtrip

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..analysis import analyze, format_table
-from ..board import load_board
-from ..io_utils import write_json_atomic
-from ..model_io import load_model
-from ..precision import PRECISIONS
-from ..tiling import parse_tiling_specs
+from fnas_hls.analysis import analyze, format_table
+from fnas_hls.boards import load_board
+from fnas_hls.io_utils import write_json_atomic
+from fnas_hls.model.tiling import parse_tiling_specs
+from fnas_hls.network.model_io import load_model
+from fnas_hls.precision import PRECISIONS
 
 
 def add_target_options(parser: argparse.ArgumentParser, board_required: bool = True) -> None:
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     pins = parse_tiling_specs(args.tiling)
     board = load_board(args.board)
     if args.clock_mhz is not None and args.clock_mhz <= 0:
-        from ..errors import FnasError
+        from fnas_hls.errors import FnasError
 
         raise FnasError(f"--clock-mhz must be positive, got {args.clock_mhz:g}")
     model = load_model(args.model, allow_host_ops=args.allow_host_ops)

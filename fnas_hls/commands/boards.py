@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from ..board import Board, board_table, known_boards, load_board
-from ..io_utils import write_text_atomic
+from fnas_hls.boards import Board, board_table, known_boards, load_board
+from fnas_hls.io_utils import write_text_atomic
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

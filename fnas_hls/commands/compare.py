@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..compare import DEFAULT_TOLERANCE, compare, format_comparison
-from ..errors import FnasError
-from ..io_utils import write_json_atomic
+from fnas_hls.errors import FnasError
+from fnas_hls.io_utils import write_json_atomic
+from fnas_hls.reports.compare import DEFAULT_TOLERANCE, compare, format_comparison
 
 #: Exit status when a figure is beyond the tolerance (2 is kept for errors in the input).
 EXIT_OVER_TOLERANCE = 1

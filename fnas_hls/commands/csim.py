@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..io_utils import write_json_atomic
+from fnas_hls.io_utils import write_json_atomic
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..csim import run_csim
+    from fnas_hls.backend.csim import run_csim
 
     result = run_csim(args.project)
     if args.json:

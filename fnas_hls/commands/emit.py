@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..board import load_board
-from ..errors import FnasError
-from ..model_io import load_model
-from ..tiling import parse_tiling_specs
-from .analyze import add_target_options, add_tiling_option
+from fnas_hls.boards import load_board
+from fnas_hls.commands.analyze import add_target_options, add_tiling_option
+from fnas_hls.errors import FnasError
+from fnas_hls.model.tiling import parse_tiling_specs
+from fnas_hls.network.model_io import load_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,7 +51,7 @@ def _load_npy(path: str) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..hls_writer import emit_project  # imports torch; only when emitting
+    from fnas_hls.backend.hls_writer import emit_project  # imports torch; only when emitting
 
     pins = parse_tiling_specs(args.tiling)
     board = load_board(args.board)

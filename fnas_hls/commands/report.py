@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import FnasError
-from ..hls_report import (
+from fnas_hls.errors import FnasError
+from fnas_hls.io_utils import write_text_atomic
+from fnas_hls.reports.hls_report import (
     CosimReport,
     LoopReport,
     ModuleReport,
@@ -18,7 +19,6 @@ from ..hls_report import (
     load_report,
     load_solution,
 )
-from ..io_utils import write_text_atomic
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -9,14 +9,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from ..board import load_board
-from ..errors import FnasError
-from ..precision import PRECISIONS
-from ..search.loop import Progress
-from ..search.run import run_search
-from ..search.rundir import RunConfig, load_run_config
-from ..settings import REWARDS, STRATEGIES
-from ..space import load_space
+from fnas_hls.boards import load_board
+from fnas_hls.errors import FnasError
+from fnas_hls.precision import PRECISIONS
+from fnas_hls.search.loop import Progress
+from fnas_hls.search.run import run_search
+from fnas_hls.search.rundir import RunConfig, load_run_config
+from fnas_hls.search.settings import REWARDS, STRATEGIES
+from fnas_hls.search.space import load_space
 
 DEFAULT_SPACE = "digits"
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..board import load_board
-from ..errors import FnasError
-from ..io_utils import write_json_atomic
-from ..space import load_space
-from ..sweep import format_sweep, sweep
-from .analyze import add_target_options
+from fnas_hls.boards import load_board
+from fnas_hls.commands.analyze import add_target_options
+from fnas_hls.errors import FnasError
+from fnas_hls.io_utils import write_json_atomic
+from fnas_hls.search.space import load_space
+from fnas_hls.search.sweep import format_sweep, sweep
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

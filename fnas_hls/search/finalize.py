@@ -6,10 +6,10 @@
    ``weights.pt``; measures the float test accuracy;
 2. exports ``model.onnx`` (TorchScript exporter), checks it with ``onnx.checker`` and runs it with
    ``onnx.reference.ReferenceEvaluator`` against torch on real validation inputs;
-3. reads the ONNX file back through ``fnas_hls.onnx_frontend.load_onnx`` (the IR with weights) and
+3. reads the ONNX file back through ``fnas_hls.network.onnx_frontend.load_onnx`` (the IR with weights) and
    checks it is the same network;
-4. emits the HLS project into ``best/hls/`` (``fnas_hls.hls_writer.emit_project``, calibrated on
-   training images), C-simulates it (``fnas_hls.csim.run_csim``) and measures the quantized
+4. emits the HLS project into ``best/hls/`` (``fnas_hls.backend.hls_writer.emit_project``, calibrated on
+   training images), C-simulates it (``fnas_hls.backend.csim.run_csim``) and measures the quantized
    accuracy of the bit-exact reference model on the test split;
 5. writes ``summary.json`` with every number above.
 """
@@ -27,13 +27,13 @@ import onnx
 import torch
 from onnx.reference import ReferenceEvaluator
 
-from ..arch import network_from_dict, network_to_yaml
-from ..datasets import Dataset
-from ..io_utils import write_json_atomic, write_text_atomic
-from ..onnx_frontend import load_onnx
-from ..torch_model import TorchNetwork, export_onnx
-from .rundir import RunConfig
-from .trainer import accuracy
+from fnas_hls.io_utils import write_json_atomic, write_text_atomic
+from fnas_hls.network.arch import network_from_dict, network_to_yaml
+from fnas_hls.network.onnx_frontend import load_onnx
+from fnas_hls.network.torch_model import TorchNetwork, export_onnx
+from fnas_hls.search.datasets import Dataset
+from fnas_hls.search.rundir import RunConfig
+from fnas_hls.search.trainer import accuracy
 
 ONNX_CHECK_SAMPLES = 64
 CALIBRATION_SAMPLES = 256
@@ -125,9 +125,9 @@ def check_onnx(model: TorchNetwork, path: Path, x: np.ndarray) -> dict[str, Any]
 def emit_and_csim(net: Any, cfg: RunConfig, project: Path, data: Dataset) -> dict[str, Any]:
     """The HLS project of ``net`` (with weights), its C simulation and the quantized test accuracy."""
     try:
-        from ..csim import run_csim
-        from ..hls_writer import emit_project
-        from ..reference import run_reference
+        from fnas_hls.backend.csim import run_csim
+        from fnas_hls.backend.hls_writer import emit_project
+        from fnas_hls.backend.reference import run_reference
     except ImportError as exc:  # the HLS back end is not in this checkout
         return {"status": f"not available ({exc})"}
     calib = data.train.x[:CALIBRATION_SAMPLES]

@@ -27,15 +27,15 @@ from typing import Any
 
 import torch
 
-from ..analysis import Analysis, analyze
-from ..arch import network_to_dict
-from ..datasets import Dataset, load_dataset
-from ..errors import FnasError
-from ..ir import Network
-from . import trainer
-from .policy import Strategy, make_strategy
-from .rewards import child_reward, moving_average
-from .rundir import (
+from fnas_hls.analysis import Analysis, analyze
+from fnas_hls.errors import FnasError
+from fnas_hls.network.arch import network_to_dict
+from fnas_hls.network.ir import Network
+from fnas_hls.search import trainer
+from fnas_hls.search.datasets import Dataset, load_dataset
+from fnas_hls.search.policy import Strategy, make_strategy
+from fnas_hls.search.rewards import child_reward, moving_average
+from fnas_hls.search.rundir import (
     CHECKPOINT,
     LogWriter,
     RunConfig,

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 import torch
 
-from ..settings import SearchSettings
-from .controller import Controller
+from fnas_hls.search.controller import Controller
+from fnas_hls.search.settings import SearchSettings
 
 
 class Strategy(Protocol):

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from ..io_utils import write_text_atomic
-from .finalize import BestResult
-from .loop import best_record
-from .rundir import RunConfig
+from fnas_hls.io_utils import write_text_atomic
+from fnas_hls.search.finalize import BestResult
+from fnas_hls.search.loop import best_record
+from fnas_hls.search.rundir import RunConfig
 
 TOP = 10
 

@@ -12,7 +12,7 @@ A child that failed to train gets the penalty.
 
 from __future__ import annotations
 
-from ..settings import SearchSettings
+from fnas_hls.search.settings import SearchSettings
 
 
 def fnas_reward(

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..datasets import load_dataset
-from .finalize import BestResult, finalize_best
-from .loop import Progress, Search, best_record, set_threads
-from .report import write_report
-from .rundir import RunConfig, prepare_new, update_config
+from fnas_hls.search.datasets import load_dataset
+from fnas_hls.search.finalize import BestResult, finalize_best
+from fnas_hls.search.loop import Progress, Search, best_record, set_threads
+from fnas_hls.search.report import write_report
+from fnas_hls.search.rundir import RunConfig, prepare_new, update_config
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,17 @@ from typing import Any
 import torch
 import yaml
 
-from ..board import Board, load_board
-from ..errors import FnasError
-from ..io_utils import write_text_atomic
-from ..settings import SearchSettings, TrainSettings, parse_search_settings, parse_train_settings
-from ..space import SearchSpace, load_space
-from ..yaml_io import load_yaml
+from fnas_hls.boards import Board, load_board
+from fnas_hls.errors import FnasError
+from fnas_hls.io_utils import write_text_atomic
+from fnas_hls.search.settings import (
+    SearchSettings,
+    TrainSettings,
+    parse_search_settings,
+    parse_train_settings,
+)
+from fnas_hls.search.space import SearchSpace, load_space
+from fnas_hls.yaml_io import load_yaml
 
 MARKER = "fnas_hls_run"
 CONFIG = "config.yaml"

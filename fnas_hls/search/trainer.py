@@ -16,10 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..datasets import Dataset, Split
-from ..ir import Network
-from ..settings import TrainSettings
-from ..torch_model import TorchNetwork
+from fnas_hls.network.ir import Network
+from fnas_hls.network.torch_model import TorchNetwork
+from fnas_hls.search.datasets import Dataset, Split
+from fnas_hls.search.settings import TrainSettings
 
 
 class ChildFailed(Exception):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FnasError
+from fnas_hls.errors import FnasError
 
 DATASETS = ("digits", "mnist", "cifar10")
 DEFAULT_DIRS = {"mnist": Path("data/mnist"), "cifar10": Path("data/cifar-10-batches-py")}

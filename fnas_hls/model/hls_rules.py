@@ -1,6 +1,6 @@
 """How Vivado HLS / Vitis HLS count cycles: the loop rules and every csynth constant, in one place.
 
-The performance model (``perf_model.py``) builds each kernel's latency from these functions only,
+The performance model (``model/sequential.py``) builds each kernel's latency from these functions only,
 and ``tests/test_hls_rules.py`` holds them to the real synthesis reports in
 ``../shared/fixtures/hls_reports/``. In csynth's own counting:
 
@@ -30,7 +30,7 @@ FUNCTION_OVERHEAD = 2
 #: Ports of one block-RAM bank (true dual port).
 BRAM_PORTS = 2
 
-# --- depths of the pipelines in our own templates (templates/*.cpp.j2) ------------------------
+# --- depths of the pipelines in our own templates (templates/<style>/*.cpp.j2) ------------------------
 # These are the pipeline depths csynth gives the loops that fnas-hls renders; they are our
 # estimates until a synthesis report says otherwise (``fnas-hls compare`` checks them).
 #: m_axi read latency assumed by the rendered TCL (``config_interface -m_axi_latency``).

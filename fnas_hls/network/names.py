@@ -17,7 +17,7 @@ _C_KEYWORDS = frozenset(
     "volatile while bool true false class namespace template typename this new delete public private "
     "protected virtual operator friend using".split()
 )
-#: Sub-functions of one conv processing element (``perf_model``'s and the templates' names).
+#: Sub-functions of one conv processing element (``model.sequential``'s and the templates' names).
 FUNCTION_SUFFIXES = ("", "_init", "_load_in", "_load_w", "_compute", "_store")
 #: Names the generated C++ keeps for itself: main, stdint.h's, the testbench's, everything fnas_.
 RESERVED = re.compile(

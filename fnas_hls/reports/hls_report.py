@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import FnasError
-from .resources import Resources
+from fnas_hls.errors import FnasError
+from fnas_hls.resources import Resources
 
 #: Largest report file read; csynth reports of big designs reach a few MiB.
 MAX_REPORT_BYTES = 64 * 1024 * 1024

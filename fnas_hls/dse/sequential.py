@@ -3,7 +3,7 @@ board and the total latency is least.
 
 1. Per layer, every *useful* value of each factor is enumerated: for a factor over a dimension D,
    only the smallest value giving each tile count ceil(D/T) (a larger one costs more and saves no
-   tile). The whole grid is costed at once by ``perf_model.conv_terms`` (numpy) and cut to its
+   tile). The whole grid is costed at once by ``model.sequential.conv_terms`` (numpy) and cut to its
    Pareto front in (cycles, DSP, BRAM). Fronts are cached per layer shape.
 2. Layers are combined by dynamic programming over DSPs (a min-plus product per layer): exact
    whenever the best design within the DSP budget also fits BRAM, LUT and FF.
@@ -25,12 +25,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from .board import Board
-from .ir import LayerInfo, Network
-from .perf_model import ConvGeometry, conv_terms, is_tiled, layer_cost
-from .precision import Precision
-from .resources import Resources
-from .tiling import FACTORS, Tiling, TilingPin
+from fnas_hls.boards import Board
+from fnas_hls.model.sequential import ConvGeometry, conv_terms, is_tiled, layer_cost
+from fnas_hls.model.tiling import FACTORS, Tiling, TilingPin
+from fnas_hls.network.ir import LayerInfo, Network
+from fnas_hls.precision import Precision
+from fnas_hls.resources import Resources
 
 #: Largest (DSP x BRAM states) x tilings the exact DP may take (about 0.1 s of numpy).
 EXACT_DP_CELLS = 40_000_000
@@ -325,7 +325,7 @@ def _improve(fronts: list[Front], picked: list[int], room: Resources) -> list[in
 
 def fixed_resources(net: Network, board: Board, prec: Precision) -> Resources:
     """Resources of the layers the DSE does not tile (pooling, GAP) plus the top function."""
-    from .perf_model import TOP_RESOURCES
+    from fnas_hls.model.sequential import TOP_RESOURCES
 
     total = TOP_RESOURCES
     for li in net.info:

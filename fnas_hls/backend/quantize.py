@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import FnasError
-from .fixed_point import (
+from fnas_hls.backend.fixed_point import (
     BIAS_BITS,
     FLOAT32,
     SHIFT_MAX,
@@ -22,9 +21,10 @@ from .fixed_point import (
     acc_bits_needed,
     frac_for_range,
 )
-from .float_model import run_float_trace
-from .ir import Conv, Dense, Network
-from .names import c_identifiers
+from fnas_hls.backend.float_model import run_float_trace
+from fnas_hls.errors import FnasError
+from fnas_hls.network.ir import Conv, Dense, Network
+from fnas_hls.network.names import c_identifiers
 
 PRECISIONS = ("fixed16", "float32")
 

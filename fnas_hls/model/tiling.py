@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import FnasError
+from fnas_hls.errors import FnasError
 
 FACTORS = ("Tm", "Tn", "Tr", "Tc")
 

@@ -1,6 +1,6 @@
 """The analytic performance model: cycles per function and loop label, as csynth will report them.
 
-It mirrors the kernels in ``templates/`` loop by loop (same function names, same loop labels);
+It mirrors the kernels in ``templates/sequential/`` loop by loop (same function names, same loop labels);
 the loop rules and csynth constants come from ``hls_rules`` alone.
 
 The tiled convolution processing element of one layer (``<L>`` is the layer's C name)::
@@ -33,13 +33,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import hls_rules as rules
-from . import resource_model as rm
-from .board import Board
-from .ir import Conv, Dense, Flatten, GlobalAvgPool, HostOp, LayerInfo, Pool
-from .precision import Precision
-from .resources import Resources
-from .tiling import Tiling
+from fnas_hls.boards import Board
+from fnas_hls.model import hls_rules as rules
+from fnas_hls.model import resource_model as rm
+from fnas_hls.model.tiling import Tiling
+from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, HostOp, LayerInfo, Pool
+from fnas_hls.precision import Precision
+from fnas_hls.resources import Resources
 
 
 def cdiv(a, b):

@@ -15,8 +15,8 @@ head:                           # layers after the searched ones, in the archite
 board: pynq
 spec_ms: 8
 precision: fixed16
-train: {...}                    # training settings (fnas_hls.settings.TrainSettings)
-search: {...}                   # search settings (fnas_hls.settings.SearchSettings)
+train: {...}                    # training settings (fnas_hls.search.settings.TrainSettings)
+search: {...}                   # search settings (fnas_hls.search.settings.SearchSettings)
 ```
 
 Decisions: ``kernel``, ``filters``, ``stride`` and ``pool`` (``none``, ``max`` or ``avg``: a 2x2
@@ -31,13 +31,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .arch import network_from_dict
-from .errors import FnasError
-from .ir import Network
-from .paths import data_dir
-from .precision import PRECISIONS
-from .settings import SearchSettings, TrainSettings, parse_search_settings, parse_train_settings
-from .yaml_io import LINE, load_yaml, strip_lines, where
+from fnas_hls.errors import FnasError
+from fnas_hls.network.arch import network_from_dict
+from fnas_hls.network.ir import Network
+from fnas_hls.paths import data_dir
+from fnas_hls.precision import PRECISIONS
+from fnas_hls.search.settings import (
+    SearchSettings,
+    TrainSettings,
+    parse_search_settings,
+    parse_train_settings,
+)
+from fnas_hls.yaml_io import LINE, load_yaml, strip_lines, where
 
 DECISIONS = ("kernel", "filters", "stride", "pool")
 POOL_CHOICES = ("none", "max", "avg")

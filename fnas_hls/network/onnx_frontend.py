@@ -31,8 +31,8 @@ import onnx
 from onnx import numpy_helper
 from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_tensor, uses_external_data
 
-from .errors import FnasError
-from .ir import (
+from fnas_hls.errors import FnasError
+from fnas_hls.network.ir import (
     INPUT,
     Conv,
     Dense,

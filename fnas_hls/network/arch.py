@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from .errors import FnasError
-from .ir import (
+from fnas_hls.errors import FnasError
+from fnas_hls.network.ir import (
     Conv,
     Dense,
     Flatten,
@@ -33,7 +33,7 @@ from .ir import (
     Shape,
     same_padding,
 )
-from .yaml_io import LINE, load_yaml, parse_yaml, where
+from fnas_hls.yaml_io import LINE, load_yaml, parse_yaml, where
 
 #: Fields each layer type accepts (``type`` and ``name`` are accepted by all).
 LAYER_FIELDS: dict[str, tuple[str, ...]] = {

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import FnasError
-from .hls_writer import MANIFEST, is_project
-from .reference import compare_outputs
+from fnas_hls.backend.hls_writer import MANIFEST, is_project
+from fnas_hls.backend.reference import compare_outputs
+from fnas_hls.errors import FnasError
 
 #: The C++ compiler (a name on PATH or a path); tests point it elsewhere.
 CXX = "g++"

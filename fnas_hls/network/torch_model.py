@@ -3,7 +3,7 @@
 ``TorchNetwork(net)`` runs exactly what the IR says (asymmetric padding as an explicit pad, a
 global average pooling before a dense layer as a mean over height and width, a dense layer on a
 feature map flattens it first), so that its ONNX export (``export_onnx``) reads back through
-``fnas_hls.onnx_frontend.load_onnx`` into an equal network with the same layer names.
+``fnas_hls.network.onnx_frontend.load_onnx`` into an equal network with the same layer names.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ir import Conv, Dense, Flatten, GlobalAvgPool, HostOp, Layer, Network, Pool
+from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, HostOp, Layer, Network, Pool
 
 #: The ONNX operator each IR layer exports as (its "main" node, which gets the layer's name).
 _MAIN_OPS = {

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .fixed_point import avg_div, float_reciprocal, requantize, tree_sum
-from .float_model import run_float
-from .ir import Conv, Dense, Flatten, GlobalAvgPool, LayerInfo, Network, Pool
-from .perf_model import ConvGeometry, cdiv
-from .quantize import LayerQuant, QuantPlan
-from .tiling import Tiling
+from fnas_hls.backend.fixed_point import avg_div, float_reciprocal, requantize, tree_sum
+from fnas_hls.backend.float_model import run_float
+from fnas_hls.backend.quantize import LayerQuant, QuantPlan
+from fnas_hls.model.sequential import ConvGeometry, cdiv
+from fnas_hls.model.tiling import Tiling
+from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, LayerInfo, Network, Pool
 
 #: The most negative float32, the start of a float max-pool (the kernels avoid <cmath>'s INFINITY).
 FLOAT_LOWEST = np.float32(-3.4028234663852886e38)

@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from .errors import FnasError
-from .paths import data_dir
-from .resources import Resources
+from fnas_hls.errors import FnasError
+from fnas_hls.paths import data_dir
+from fnas_hls.resources import Resources
 
 #: Resource kinds, in the order of ``Resources`` (and of ``usable``).
 RESOURCE_KINDS = tuple(f.name for f in fields(Resources))

@@ -15,7 +15,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .errors import FnasError
+from fnas_hls.errors import FnasError
 
 #: The name by which a layer's ``inputs`` refer to the network's input (no layer may take it).
 INPUT = "@input"

@@ -11,14 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from .board import Board, load_board
-from .dse import choose_tilings
-from .errors import FnasError
-from .ir import Network
-from .names import c_identifier
-from .perf_model import is_tiled, layer_cost, top_latency
-from .precision import Precision, get_precision
-from .space import SearchSpace, load_space
+from fnas_hls.boards import Board, load_board
+from fnas_hls.dse.sequential import choose_tilings
+from fnas_hls.errors import FnasError
+from fnas_hls.model.sequential import is_tiled, layer_cost, top_latency
+from fnas_hls.network.ir import Network
+from fnas_hls.network.names import c_identifier
+from fnas_hls.precision import Precision, get_precision
+from fnas_hls.search.space import SearchSpace, load_space
 
 
 def predict(

@@ -36,8 +36,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from .errors import FnasError
-from .yaml_io import LINE, where
+from fnas_hls.errors import FnasError
+from fnas_hls.yaml_io import LINE, where
 
 OPTIMIZERS = ("adam", "sgd")
 STRATEGIES = ("rl", "random")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .arch import load_network_yaml
-from .errors import FnasError
-from .ir import Network
+from fnas_hls.errors import FnasError
+from fnas_hls.network.arch import load_network_yaml
+from fnas_hls.network.ir import Network
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ def load_model(path: str | Path, allow_host_ops: bool = False) -> LoadedModel:
     if suffix in (".yaml", ".yml"):
         return LoadedModel(load_network_yaml(p))
     if suffix == ".onnx":
-        from .onnx_frontend import load_onnx  # onnx is imported only when needed
+        from fnas_hls.network.onnx_frontend import load_onnx  # onnx is imported only when needed
 
         result = load_onnx(p, allow_host_ops=allow_host_ops)
         return LoadedModel(result.network, tuple(result.notes))

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import FnasError
-from .ir import Conv, Dense, Flatten, GlobalAvgPool, Network, Pool
+from fnas_hls.errors import FnasError
+from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, Network, Pool
 
 
 def _as_batch(net: Network, x: np.ndarray) -> torch.Tensor:

@@ -18,8 +18,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import FnasError
-from .hls_report import LoopReport, ModuleReport, SynthesisReport, load_cosim, load_report, load_solution
+from fnas_hls.errors import FnasError
+from fnas_hls.reports.hls_report import (
+    LoopReport,
+    ModuleReport,
+    SynthesisReport,
+    load_cosim,
+    load_report,
+    load_solution,
+)
 
 #: Default tolerance, in percent, of |predicted - reported| / reported.
 DEFAULT_TOLERANCE = 10.0

@@ -31,20 +31,20 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from . import __version__
-from . import hls_rules as rules
-from .analysis import Analysis, analyze
-from .board import Board, load_board
-from .errors import FnasError
-from .fixed_point import AVG_SHIFT, DataType, avg_multiplier, float_reciprocal
-from .float_model import run_float
-from .ir import Conv, Dense, Flatten, GlobalAvgPool, HostOp, Network, Pool
-from .names import FUNCTION_SUFFIXES, RESERVED, c_identifier, c_identifiers
-from .paths import data_dir
-from .perf_model import ConvGeometry, cdiv
-from .quantize import QuantPlan, quantize_network
-from .reference import Agreement, compare_outputs, run_reference
-from .tiling import Tiling, TilingPin
+from fnas_hls import __version__
+from fnas_hls.analysis import Analysis, analyze
+from fnas_hls.backend.fixed_point import AVG_SHIFT, DataType, avg_multiplier, float_reciprocal
+from fnas_hls.backend.float_model import run_float
+from fnas_hls.backend.quantize import QuantPlan, quantize_network
+from fnas_hls.backend.reference import Agreement, compare_outputs, run_reference
+from fnas_hls.boards import Board, load_board
+from fnas_hls.errors import FnasError
+from fnas_hls.model import hls_rules as rules
+from fnas_hls.model.sequential import ConvGeometry, cdiv
+from fnas_hls.model.tiling import Tiling, TilingPin
+from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, HostOp, Network, Pool
+from fnas_hls.network.names import FUNCTION_SUFFIXES, RESERVED, c_identifier, c_identifiers
+from fnas_hls.paths import data_dir
 
 #: Default number of test vectors in the testbench (taken from the calibration inputs).
 DEFAULT_TEST_VECTORS = 32
@@ -287,7 +287,8 @@ def _arith_note(plan: QuantPlan) -> str:
         return "float32 throughout; every multiply and add in the reference model's order."
     return (
         "fixed16: int16 features and weights with per-tensor fractional bits, int32 biases, int32/int64 "
-        "accumulators, requantize = round half up by shift, ReLU, saturate (see fnas_hls/fixed_point.py)."
+        "accumulators, requantize = round half up by shift, ReLU, saturate "
+        "(see fnas_hls/backend/fixed_point.py)."
     )
 
 
@@ -345,8 +346,8 @@ def render_project(ctx: Mapping[str, Any]) -> dict[str, str]:
 
     files = {
         "src/fnas_types.h": r("fnas_types.h.j2"),
-        f"src/{top}.h": r("top.h.j2"),
-        f"src/{top}.cpp": r("top.cpp.j2"),
+        f"src/{top}.h": r("sequential/top.h.j2"),
+        f"src/{top}.cpp": r("sequential/top.cpp.j2"),
         "src/weights.h": r("weights.h.j2"),
         f"tb/tb_{top}.cpp": r("tb.cpp.j2"),
         "tb/tb_data.h": r("tb_data.h.j2"),
@@ -357,11 +358,11 @@ def render_project(ctx: Mapping[str, Any]) -> dict[str, str]:
     for layer in ctx["rendered"]:
         name = layer["c_name"]
         if layer["kind"] == "conv":
-            header, body = "conv_layer.h.j2", "conv_layer.cpp.j2"
+            header, body = "sequential/conv_layer.h.j2", "sequential/conv_layer.cpp.j2"
         elif layer["kind"] == "gap":
-            header, body = "pool_layer.h.j2", "gap_layer.cpp.j2"
+            header, body = "sequential/pool_layer.h.j2", "sequential/gap_layer.cpp.j2"
         else:
-            header, body = "pool_layer.h.j2", "pool_layer.cpp.j2"
+            header, body = "sequential/pool_layer.h.j2", "sequential/pool_layer.cpp.j2"
         files[f"src/{name}.h"] = r(header, l=layer)
         files[f"src/{name}.cpp"] = r(body, l=layer)
     return files
