@@ -137,11 +137,20 @@ def _float_literal(v: float) -> str:
 
 
 def _bias_literal_rows(bias: np.ndarray, groups: int, M: int, MT: int, Tm: int, dtype: DataType) -> str:
+    """The bias ROM's initializer as [group][output-channel tile][m] (zeros past M), so that the
+    conv element's INIT indexes it [g][mt][m], m a compile-time bank per unrolled copy."""
     padded = np.zeros((groups, MT * Tm), dtype=np.float64 if dtype.is_float else np.int64)
     padded[:, :M] = np.asarray(bias).reshape(groups, M)
     if dtype.is_float:
         padded = padded.astype(np.float32)
-    return ",\n".join("  {\n" + _rows(row, dtype, indent="    ") + "\n  }" for row in padded)
+    tiles = padded.reshape(groups, MT, Tm)
+
+    def block(rows: list[str], indent: str) -> str:
+        return f"{indent}{{\n" + ",\n".join(rows) + f"\n{indent}}}"
+
+    return ",\n".join(
+        block([block([_rows(t, dtype, indent="      ")], "    ") for t in group], "  ") for group in tiles
+    )
 
 
 def build_context(

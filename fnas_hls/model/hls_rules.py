@@ -33,12 +33,49 @@ BRAM_PORTS = 2
 # --- depths of the pipelines in our own templates (templates/<style>/*.cpp.j2) ------------------------
 # These are the pipeline depths csynth gives the loops that fnas-hls renders; they are our
 # estimates until a synthesis report says otherwise (``fnas-hls compare`` checks them).
-#: m_axi read latency assumed by the rendered TCL (``config_interface -m_axi_latency``).
-MAXI_READ_LATENCY = 64
-#: Depth of a tile-load loop: address, m_axi read, zero-pad select, BRAM write.
-LOAD_DEPTH = MAXI_READ_LATENCY + 4
-#: Depth of a tile-store loop: BRAM read, bias/ReLU, m_axi write.
-STORE_DEPTH = 5
+#: m_axi latency the rendered design declares: ``latency=`` on every ``#pragma HLS INTERFACE
+#: m_axi`` of the top function (templates/sequential/top.cpp.j2), which Vivado HLS 2019.2 and
+#: Vitis HLS both accept; 64 is Vitis HLS's own default (UG1399 2020.2, "Options for Controlling
+#: AXI4 Burst Behavior": "Default latency in Vitis HLS is 64"). The one setting covers reads and
+#: writes alike: the design issues a request this many cycles before the data (a read) or the
+#: write response is expected (same section), so a pipeline that waits for either is this much deeper.
+MAXI_LATENCY = 64
+#: The read side's name for MAXI_LATENCY (model/dataflow.py uses it).
+MAXI_READ_LATENCY = MAXI_LATENCY
+#: Depth, at m_axi latency 0, of a pipelined II-1 loop that moves one word per iteration through
+#: an m_axi port under a condition (zero padding, edge tiles), so that csynth infers no burst. The
+#: fixture reports show every such loop, all at m_axi latency 0 (the "Latency" column of each
+#: csynth.rpt's M_AXI table), and name them in "Inferred Bursts and Widening Missed" as "Access
+#: load/store is in the conditional branch" (tests/test_sequential_csynth.py finds them by that):
+#:
+#: * loads: 13 in Ritarka__8893Lab2/{PartB_baseline,PartC_optimized}/csynth.rpt and
+#:   tiled_conv_Pipeline_INPUT_BUFFER_DEPTH_INPUT_BUFFER_HEIGHT_INPUT_BUFFER_WIDTH_csynth.xml;
+#:   15 in sharc-lab__FPGA_ECE8893/csynth.rpt (tiled_conv_L1_Pipeline_INPUT_BUFFER_HEIGHT_INPUT_
+#:   BUFFER_WIDTH and tiled_conv_L2_Pipeline_INPUT_BUFFER_DEPTH_INPUT_BUFFER_HEIGHT_INPUT_BUFFER_WIDTH).
+#:   The 13 split as 4 address stages, 7 of read request and 1 of read data at latency 0, and
+#:   1 BRAM write (Ritarka/8893Lab2 fdffcca, PartB/proj/solution1/.autopilot/db/
+#:   tiled_conv_Pipeline_INPUT_BUFFER_..._WIDTH.verbose.sched.rpt).
+#: * stores: 22 in Ritarka__8893Lab2/{PartB_baseline,PartC_optimized}/csynth.rpt and
+#:   tiled_conv_Pipeline_OUTPUT_BUFFER_DEPTH_OUTPUT_BUFFER_HEIGHT_OUTPUT_BUFFER_WIDTH_csynth.xml;
+#:   24 (tiled_conv_L1_Pipeline_OUTPUT_BUFFER_...) and 12 (tiled_conv_L2_Pipeline_OUTPUT_BUFFER_...)
+#:   in sharc-lab__FPGA_ECE8893/csynth.rpt. The 22 split as 15 of index and address arithmetic
+#:   (a 15-cycle urem by the tile width that csynth adds for a row-wise burst), 1 write request,
+#:   1 write and 5 of write response at latency 0 (same .autopilot folder, the OUTPUT_BUFFER module's
+#:   verbose.sched.rpt); the 12 stores an 8x4x4 tile, powers of two, where a urem is a bit mask.
+#:
+#: Our LOAD_IN / LOAD_W (address from run-time tile origins times constant map sizes, the
+#: bound checks, the m_axi read, the zero select, the BRAM write) do what these loops do, and
+#: STORE does more (accumulator read, round, shift, ReLU, clamp, three bound checks; csynth may
+#: add the same row-burst divider, as TC is rarely a power of two), so each takes the deepest
+#: fixture loop of its kind (the shallowest fixture loops are 2 and 12 cycles less).
+MAXI_COND_LOAD_DEPTH_AT_LATENCY_0 = 15
+MAXI_COND_STORE_DEPTH_AT_LATENCY_0 = 24
+#: Depth of a tile-load loop (LOAD_IN, LOAD_W): the fixtures' depth at latency 0 plus the
+#: MAXI_LATENCY cycles the read now waits for its data.
+LOAD_DEPTH = MAXI_COND_LOAD_DEPTH_AT_LATENCY_0 + MAXI_LATENCY
+#: Depth of the tile-store loop (STORE): the fixtures' depth at latency 0 plus the MAXI_LATENCY
+#: cycles the write response now takes (each non-burst write waits for its response in the pipeline).
+STORE_DEPTH = MAXI_COND_STORE_DEPTH_AT_LATENCY_0 + MAXI_LATENCY
 #: Latency of one fixed-point multiply on a DSP48 (registered), and of one adder stage.
 FIXED_MUL_LATENCY = 3
 FIXED_ADD_LATENCY = 1

@@ -7,20 +7,29 @@ The tiled convolution processing element of one layer (``<L>`` is the layer's C 
 
     <L>:                                    function, the layer's processing element
       TILE: for t < G*ceil(R/Tr)*ceil(C/Tc)*ceil(M/Tm)      sequential (group, row, col, out tile)
-        <L>_init()                          INIT: Tr*Tc, II 1: bias into the Tm accumulators
-        <L>_load_in(0) || <L>_load_w(0)     prologue: first input and weight tiles, side by side
+        <L>_init() || <L>_load_in(0) || <L>_load_w(0)
+                                            prologue, side by side: bias into the Tm accumulators
+                                            (INIT: Tr*Tc, II 1), first input and weight tiles
         TILE_IN: for i < ceil(N/Tn)         sequential, only when ceil(N/Tn) > 1
-          <L>_compute(i) || <L>_load_in(i+1) || <L>_load_w(i+1)   ping-pong buffers
+          <L>_compute(i) || <L>_load_in(i+1) || <L>_load_w(i+1)   ping-pong buffers, one block
+                                            (the last iteration loads an all-zero dummy tile)
         <L>_store()                         STORE: Tm*Tr*Tc, II 1: ReLU, requantize, write
     <L>_load_in:  LOAD_IN: Tn*((Tr-1)S+K)*((Tc-1)S+K), pipelined II 1, zero padding at borders
     <L>_load_w:   LOAD_W: Tm*Tn*Kh*Kw, pipelined II 1
     <L>_compute:  COMPUTE: Kh*Kw*Tr*Tc, pipelined, Tm x Tn MACs unrolled; the accumulator of
-                  one output is revisited every Tr*Tc iterations, so II = ceil(dep / (Tr*Tc))
+                  one output is revisited every Tr*Tc iterations, so II = ceil(dep / (Tr*Tc));
+                  a 1x1 kernel never revisits it (the template says so to HLS), so II 1
     <L>_init, <L>_store: as above
 
 When ceil(N/Tn) = 1 there is no TILE_IN loop: the tile computes straight after its prologue.
 Each call, or group of calls run side by side, in the body of a sequential loop is a "block"
-(``hls_rules.sequential_block``). A fully connected layer is the same element on a 1x1 map
+(``hls_rules.sequential_block``). Calls side by side are calls in one basic block with no data
+dependence between them, the shape every overlap in the fixture reports has: the prologue's
+three calls write three different buffers, and each TILE_IN iteration's compute reads one half
+of the ping-pong buffers while its loads write the other half. So the next tile's loads are
+not under a condition of their own: on the last iteration they load input channels past N,
+which the loads' bound checks turn into zeros without touching DDR.
+A fully connected layer is the same element on a 1x1 map
 (R = C = Kh = Kw = 1). Pooling and global average pooling are single pipelined loops
 (``pool_cost``, ``gap_cost``); the top function calls the layers one after another.
 Each load or store port moves one word per cycle (II 1 over a scalar m_axi port).
@@ -158,7 +167,10 @@ def conv_terms(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision, dsp_per_mac: in
 
     compute_trip = g.Kh * g.Kw * Tr * Tc
     depth = compute_depth(Tn, prec)
-    # The accumulator of one output is revisited Tr*Tc iterations later; a 1x1 kernel visits it once.
+    # The accumulator of one output is revisited Tr*Tc iterations later; a 1x1 kernel visits it
+    # once per call, and the template's DEPENDENCE pragma (inter RAW false) tells HLS so, which it
+    # cannot prove from the hand-rolled r*TC+c index: without it, II would be the whole
+    # read-add-write latency (ii_recurrence_bound at distance 1).
     if g.Kh * g.Kw > 1:
         ii = rules.achieved_ii(1, rules.ii_recurrence_bound(accumulate_dependence(prec), Tr * Tc))
     else:
@@ -178,8 +190,10 @@ def conv_terms(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision, dsp_per_mac: in
         if np.ndim(n_in)
         else (tile_in_loop if n_in > 1 else call(compute))
     )
-    prologue = rules.overlapped(call(load_in), call(load_w))
-    tile_iteration = block(call(init)) + block(prologue) + block(tile_in) + block(call(store))
+    # init writes the accumulators, the loads the first input and weight tiles: no dependence,
+    # one basic block, so csynth runs all three side by side.
+    prologue = rules.overlapped(call(init), call(load_in), call(load_w))
+    tile_iteration = block(prologue) + block(tile_in) + block(call(store))
     cycles = rules.sequential_function_latency(rules.sequential_loop(tiles, tile_iteration))
     compute_cycles = tiles * n_in * compute
 
@@ -188,7 +202,7 @@ def conv_terms(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision, dsp_per_mac: in
         2 * Tn * rm.bram18k(TRin * TCin, bits)  # input tile, ping-pong, one bank per input channel
         + 2 * Tm * Tn * rm.bram18k(g.Kh * g.Kw, bits)  # weights, ping-pong, one bank per MAC
         + Tm * rm.bram18k(Tr * Tc, acc)  # accumulators, one bank per output channel
-        + Tm * rm.bram18k(g.groups * cdiv(g.M, Tm), rm.BIAS_BITS)  # bias ROM, cyclic by Tm
+        + Tm * rm.bram18k(g.groups * cdiv(g.M, Tm), rm.BIAS_BITS)  # bias ROM, one bank per unrolled m
     )
     macs = Tm * Tn
     lut = rm.LUT_PER_LAYER + 3 * rm.LUT_PER_AXI_PORT + macs * rm.LUT_PER_MAC[prec.name]
