@@ -1,19 +1,60 @@
-"""Analyze a network on a board: DSE tilings, then the performance model for every layer."""
+"""Analyze a network on a board in an accelerator style: the style's DSE, then its model.
+
+``sequential``: one tiled element per layer, layers one after another (``dse.sequential``,
+``model.sequential``). ``dataflow``: every layer a process of one DATAFLOW region, all at once
+(``dse.dataflow``, ``model.dataflow``). ``auto``: both, and the fastest that fits.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fnas_hls.boards import Board
+from fnas_hls.dse.dataflow import choose_parallelism
 from fnas_hls.dse.sequential import choose_tilings
+from fnas_hls.errors import FnasError
+from fnas_hls.model import dataflow as df
 from fnas_hls.model.sequential import TOP_RESOURCES, LayerCost, is_tiled, layer_cost, top_latency
-from fnas_hls.model.tiling import TilingPin, pins_for_layers
-from fnas_hls.network.ir import HostOp, Network
-from fnas_hls.network.names import c_identifiers
+from fnas_hls.model.tiling import Tiling, TilingPin, pins_for_layers
+from fnas_hls.network.ir import Flatten, HostOp, Network
+from fnas_hls.network.names import c_identifiers, design_names
 from fnas_hls.precision import Precision, get_precision
 from fnas_hls.resources import Resources
+
+#: The accelerator styles, and ``auto`` (the fastest that fits).
+STYLES = ("sequential", "dataflow")
+STYLE_CHOICES = (*STYLES, "auto")
+
+
+@dataclass(frozen=True)
+class StyleOutcome:
+    """How one style did on a network (``auto`` compares them)."""
+
+    style: str
+    latency_cycles: int | None  # None where the style cannot build the network
+    fits: bool
+    why: str = ""  # why it does not fit, or cannot build the network
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "style": self.style,
+            "latency_cycles": self.latency_cycles,
+            "fits": self.fits,
+            "why": self.why,
+        }
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A stream FIFO of a dataflow region, between two processes."""
+
+    src: str
+    dst: str
+    depth: int
+    peak: int
+    bram18k: int
 
 
 @dataclass(frozen=True)
@@ -32,6 +73,12 @@ class Analysis:
     dse_method: str
     notes: tuple[str, ...]
     macs: int
+    style: str = "sequential"
+    interval_cycles: int | None = None  # dataflow: a new image every interval
+    csynth_latency_cycles: int | None = None  # dataflow: what csynth reports (it cannot see the overlap)
+    streams: tuple[Stream, ...] = ()
+    over_detail: str = ""  # what is over budget, buffer by buffer
+    styles: tuple[StyleOutcome, ...] = ()  # every style tried (auto)
 
     @property
     def latency_ms(self) -> float:
@@ -54,7 +101,13 @@ class Analysis:
             "part": self.board.part,
             "clock_mhz": self.clock_mhz,
             "precision": self.precision.name,
+            "style": self.style,
             "latency_cycles": self.latency_cycles,
+            "interval_cycles": self.interval_cycles,
+            "csynth_latency_cycles": self.csynth_latency_cycles,
+            "streams": [vars(s) for s in self.streams],
+            "styles": [s.to_json() for s in self.styles],
+            "over_detail": self.over_detail,
             "latency_ms": self.latency_ms,
             "fits": self.fits,
             "over_budget": self.over,
@@ -68,7 +121,10 @@ class Analysis:
                 {
                     "name": lc.name,
                     "op": lc.op,
-                    "tiling": lc.tiling.as_dict() if lc.tiling else None,
+                    "tiling": lc.tiling.as_dict() if lc.tiling and self.style == "sequential" else None,
+                    "parallelism": {"Pm": lc.tiling.Tm, "Pn": lc.tiling.Tn}
+                    if lc.tiling and self.style == "dataflow"
+                    else None,
                     "cycles": lc.cycles,
                     "ms": lc.cycles / (self.clock_mhz * 1e3),
                     "compute_cycles": lc.compute_cycles,
@@ -104,9 +160,80 @@ def analyze(
     precision: str | Precision = "fixed16",
     clock_mhz: float | None = None,
     pins: Iterable[TilingPin] = (),
+    style: str = "sequential",
 ) -> Analysis:
-    """Choose tilings (honouring ``pins``) and predict every layer's cycles and resources."""
+    """Choose the design of ``style`` (honouring ``pins``) and predict its cycles and resources.
+
+    ``auto`` analyzes every style and returns the fastest that fits (else the sequential one);
+    its ``styles`` says how each did.
+    """
+    if style not in STYLE_CHOICES:
+        raise FnasError(f"unknown style '{style}'; accepted: {', '.join(STYLE_CHOICES)}")
     prec = get_precision(precision) if isinstance(precision, str) else precision
+    pins = tuple(pins)
+    if style == "sequential":
+        return _analyze_sequential(net, board, prec, clock_mhz, pins)
+    if style == "dataflow":
+        why = dataflow_unsupported(net)
+        if why:
+            raise FnasError(f"--style dataflow: {why}")
+        return _analyze_dataflow(net, board, prec, clock_mhz, pins)
+    results = [_analyze_sequential(net, board, prec, clock_mhz, pins)]
+    outcomes = [_outcome(results[0])]
+    why = dataflow_unsupported(net)
+    if why:
+        outcomes.append(StyleOutcome("dataflow", None, False, why))
+    else:
+        results.append(_analyze_dataflow(net, board, prec, clock_mhz, pins))
+        outcomes.append(_outcome(results[1]))
+    fitting = [a for a in results if a.fits]
+    best = min(fitting, key=lambda a: a.latency_cycles) if fitting else results[0]
+    return replace(best, styles=tuple(outcomes))
+
+
+def _outcome(a: Analysis) -> StyleOutcome:
+    return StyleOutcome(a.style, a.latency_cycles, a.fits, "" if a.fits else a.over_detail)
+
+
+def dataflow_unsupported(net: Network) -> str:
+    """Why the dataflow style cannot build ``net`` (empty when it can)."""
+    for li in net.info:
+        if isinstance(li.layer, HostOp):
+            return (
+                f"layer '{li.name}' ({li.layer.op_type}) runs on the host; a dataflow region holds "
+                "FPGA layers only"
+            )
+    if not net.is_chain:
+        return f"network '{net.name}' is not a chain; the dataflow style streams chains only"
+    if all(isinstance(li.layer, Flatten) for li in net.info):
+        return f"network '{net.name}' has no layer to run"
+    return ""
+
+
+def _pin_notes(
+    layer_pins: dict[str, TilingPin], chosen: dict[str, Tiling], factors: tuple[str, ...]
+) -> list[str]:
+    notes = []
+    for name, pin in layer_pins.items():
+        t = chosen[name]
+        for f in factors:
+            v = pin.factor(f)
+            if isinstance(v, int) and v != getattr(t, f):
+                notes.append(f"layer '{name}': pinned {f}={v} clipped to the dimension, {getattr(t, f)}")
+    return notes
+
+
+def _host_notes(net: Network) -> list[str]:
+    return [
+        f"host layer '{li.name}' ({li.layer.op_type}) runs on the host, no FPGA cost"
+        for li in net.info
+        if isinstance(li.layer, HostOp)
+    ]
+
+
+def _analyze_sequential(
+    net: Network, board: Board, prec: Precision, clock_mhz: float | None, pins: tuple[TilingPin, ...]
+) -> Analysis:
     clock = float(clock_mhz or board.clock_mhz)
     tiled = [li.name for li in net.info if is_tiled(li)]
     layer_pins = pins_for_layers(pins, tiled)
@@ -119,17 +246,8 @@ def analyze(
     for lc in costs:
         resources = resources + lc.resources
     budget = board.budget()
-    notes = [
-        f"host layer '{li.name}' ({li.layer.op_type}) runs on the host, no FPGA cost"
-        for li in net.info
-        if isinstance(li.layer, HostOp)
-    ]
-    for name, pin in layer_pins.items():
-        t = dse.tilings[name]
-        for f in ("Tm", "Tn", "Tr", "Tc"):
-            v = pin.factor(f)
-            if isinstance(v, int) and v != getattr(t, f):
-                notes.append(f"layer '{name}': pinned {f}={v} clipped to the dimension, {getattr(t, f)}")
+    notes = _host_notes(net) + _pin_notes(layer_pins, dse.tilings, ("Tm", "Tn", "Tr", "Tc"))
+    fits = resources.fits_in(budget)
     return Analysis(
         network=net.name,
         board=board,
@@ -139,21 +257,125 @@ def analyze(
         latency_cycles=top_latency([lc.cycles for lc in costs]),
         resources=resources,
         budget=budget,
-        fits=resources.fits_in(budget),
+        fits=fits,
         dse_method=dse.method,
         notes=tuple(notes),
         macs=net.macs,
+        style="sequential",
+        over_detail="" if fits else _over_line(resources, budget, []),
+    )
+
+
+def _over_line(resources: Resources, budget: Resources, buffers: list[tuple[str, str, int]]) -> str:
+    """One line: each resource over budget and by how much, and the largest buffers behind BRAM."""
+    parts = []
+    for name in resources.over(budget):
+        used, avail = getattr(resources, name), getattr(budget, name)
+        parts.append(f"{name.upper()} {used:,} of {avail:,} usable ({used - avail:,} over)")
+    line = "; ".join(parts)
+    if "bram18k" in resources.over(budget) and buffers:
+        top = sorted(buffers, key=lambda b: -b[2])[:2]
+        line += "; largest: " + ", ".join(f"layer '{layer}' {what} {n:,} BRAM18K" for layer, what, n in top)
+    return line
+
+
+#: Rounds of the dataflow DSE: the FIFOs' block RAM is known only once the schedule is.
+DATAFLOW_FIFO_ROUNDS = 3
+
+
+def _analyze_dataflow(
+    net: Network, board: Board, prec: Precision, clock_mhz: float | None, pins: tuple[TilingPin, ...]
+) -> Analysis:
+    clock = float(clock_mhz or board.clock_mhz)
+    infos = list(net.info)
+    cnames, top = design_names([li.name for li in infos], net.name)
+    tiled = [li.name for li in infos if is_tiled(li)]
+    layer_pins = pins_for_layers(pins, tiled)
+    budget = board.budget()
+    dpm = board.dsps_per_mac(prec.name)
+    geoms = {li.name: df.WindowGeometry.of(li) for li in infos if is_tiled(li)}
+    # What the DSE does not size: pooling, GAP, the movers (and, after a first round, the FIFOs).
+    fixed_region = df.region(infos, cnames, top, {n: Tiling(1, 1, 1, 1) for n in tiled}, prec, board, clock)
+    fixed = TOP_RESOURCES
+    floor = 0
+    for p in fixed_region.processes:
+        if p.layer not in geoms:
+            fixed = fixed + p.resources + Resources(lut=df.LUT_PER_STREAM, ff=df.FF_PER_STREAM)
+            floor = max(floor, p.cycles)
+    fifo_bram = 0
+    for _ in range(DATAFLOW_FIFO_ROUNDS):
+        room = Resources(
+            dsp=budget.dsp - fixed.dsp,
+            bram18k=budget.bram18k - fixed.bram18k - fifo_bram,
+            lut=budget.lut - fixed.lut - df.LUT_PER_STREAM * len(geoms),
+            ff=budget.ff - fixed.ff - df.FF_PER_STREAM * len(geoms),
+        )
+        dse = choose_parallelism(geoms, prec, dpm, room, floor, layer_pins)
+        reg = df.region(infos, cnames, top, dse.parallelism, prec, board, clock)
+        if sum(reg.fifo_bram18k) <= fifo_bram:
+            break
+        fifo_bram = sum(reg.fifo_bram18k)
+    resources = TOP_RESOURCES
+    for lc in reg.layer_costs:
+        resources = resources + lc.resources
+    fits = resources.fits_in(budget)
+    buffers = [(p.layer or p.name, what, n) for p in reg.processes for what, n in p.buffers]
+    names = [p.layer or p.name for p in reg.processes]
+    buffers += [(names[i], "stream FIFO to the next process", n) for i, n in enumerate(reg.fifo_bram18k)]
+    streams = tuple(
+        Stream(names[i], names[i + 1], d, pk, b)
+        for i, (d, pk, b) in enumerate(
+            zip(reg.schedule.fifo_depths, reg.schedule.fifo_peaks, reg.fifo_bram18k, strict=True)
+        )
+    )
+    notes = _pin_notes(layer_pins, dse.parallelism, ("Tm", "Tn"))
+    notes += [f"layer '{n}': --tiling Tr/Tc do not apply to the dataflow style (one output pixel at a time)"
+              for n, pin in layer_pins.items() if pin.Tr is not None or pin.Tc is not None]  # fmt: skip
+    return Analysis(
+        network=net.name,
+        board=board,
+        precision=prec,
+        clock_mhz=clock,
+        layers=reg.layer_costs,
+        latency_cycles=reg.schedule.latency,
+        resources=resources,
+        budget=budget,
+        fits=fits,
+        dse_method=dse.method,
+        notes=tuple(notes),
+        macs=net.macs,
+        style="dataflow",
+        interval_cycles=reg.schedule.interval,
+        csynth_latency_cycles=reg.csynth_latency,
+        streams=streams,
+        over_detail="" if fits else _over_line(resources, budget, buffers),
     )
 
 
 def format_table(a: Analysis) -> str:
     """The per-layer table with totals and utilisation that ``fnas-hls analyze`` prints."""
-    head = ("layer", "op", "tiling Tm/Tn/Tr/Tc", "cycles", "ms", "bound", "DSP", "BRAM18K")
+    dataflow = a.style == "dataflow"
+    head = (
+        "layer",
+        "op",
+        "MACs Pm/Pn" if dataflow else "tiling Tm/Tn/Tr/Tc",
+        "cycles",
+        "ms",
+        "bound",
+        "DSP",
+        "BRAM18K",
+    )
+
+    def par(t: Tiling | None) -> str:
+        if t is None:
+            return "-"
+        return f"{t.Tm}/{t.Tn}" if dataflow else str(t)
+
     rows = [
         (
             lc.name,
             lc.op,
-            str(lc.tiling) if lc.tiling else "-",
+            par(lc.tiling),
             f"{lc.cycles:,}",
             f"{lc.cycles / (a.clock_mhz * 1e3):.4f}",
             lc.bound,
@@ -183,7 +405,8 @@ def format_table(a: Analysis) -> str:
         )
 
     out = [
-        f"{a.network} on {a.board.name} ({a.board.part}), {a.precision.name}, {a.clock_mhz:g} MHz",
+        f"{a.network} on {a.board.name} ({a.board.part}), {a.style} style, {a.precision.name}, "
+        f"{a.clock_mhz:g} MHz",
         line(head),
         "  ".join("-" * w for w in widths),
         *[line(r) for r in rows[:-1]],
@@ -198,8 +421,28 @@ def format_table(a: Analysis) -> str:
         out.append(f"{name.upper():8s} {used:>9,} / {avail:>9,} usable ({pct:5.1f}%){flag}")
     out.append(
         f"latency  {a.latency_cycles:,} cycles = {a.latency_ms:.4f} ms; "
-        f"roofline bound {a.roofline_cycles:,} cycles; "
+        f"roofline bound {a.roofline_cycles:,} cycles ({a.latency_cycles / max(a.roofline_cycles, 1):.2f}x); "
         f"{'fits' if a.fits else 'does NOT fit'} the board (DSE: {a.dse_method})"
     )
+    if dataflow:
+        out.append(
+            f"interval {a.interval_cycles:,} cycles (a new image every "
+            f"{a.interval_cycles / (a.clock_mhz * 1e3):.4f} ms: the slowest process); csynth will report "
+            f"{a.csynth_latency_cycles:,} (the sum of the processes: it does not see them overlap)"
+        )
+        out.append("streams  " + ", ".join(f"{s.src}->{s.dst} {s.depth}" for s in a.streams))
+    if not a.fits and a.over_detail:
+        out.append(f"over budget: {a.over_detail}")
+    for s in a.styles:
+        lat = (
+            "cannot build it"
+            if s.latency_cycles is None
+            else f"{s.latency_cycles:,} cycles = {s.latency_cycles / (a.clock_mhz * 1e3):.4f} ms"
+        )
+        state = (
+            "fits" if s.fits else f"does not fit ({s.why})" if s.latency_cycles is not None else f"({s.why})"
+        )
+        chosen = "  <- chosen" if s.style == a.style else ""
+        out.append(f"style {s.style:10s} {lat}, {state}{chosen}")
     out.extend(f"note: {n}" for n in a.notes)
     return "\n".join(out)

@@ -73,7 +73,7 @@ def onnx_model(tmp_path_factory):
 @pytest.mark.parametrize("board", [b.name for b in known_boards()])
 def test_analyze_yaml_on_every_board_writes_the_json(arch, tmp_path, capsys, board):
     out = tmp_path / "a.json"
-    assert main(["analyze", str(arch), "--board", board, "--json", str(out)]) == 0
+    assert main(["analyze", str(arch), "--board", board, "--style", "sequential", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "conv1" in text and "total" in text and "DSP" in text
     data = json.loads(out.read_text())
@@ -93,6 +93,7 @@ def test_analyze_yaml_on_every_board_writes_the_json(arch, tmp_path, capsys, boa
 def test_analyze_onnx_model_on_every_board(onnx_model, tmp_path, capsys, board):
     out = tmp_path / "a.json"
     args = ["analyze", str(onnx_model), "--board", board, "--precision", "float32", "--clock-mhz", "150"]
+    args += ["--style", "sequential"]
     assert main([*args, "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "Softmax" in text  # the dropped final softmax is noted
@@ -115,6 +116,8 @@ def test_analyze_with_pinned_tiling(arch, tmp_path):
                 "conv1:Tm=6,Tn=1,Tr=full,Tc=7",
                 "--tiling",
                 "all:Tn=1",
+                "--style",
+                "sequential",
                 "--json",
                 str(out),
             ]
@@ -123,6 +126,37 @@ def test_analyze_with_pinned_tiling(arch, tmp_path):
     )
     conv1 = json.loads(out.read_text())["layers"][0]
     assert conv1["tiling"] == {"Tm": 6, "Tn": 1, "Tr": 28, "Tc": 7}
+
+
+def test_analyze_auto_picks_the_fastest_style_and_says_so(arch, tmp_path, capsys):
+    out = tmp_path / "a.json"
+    assert main(["analyze", str(arch), "--board", "pynq", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    data = json.loads(out.read_text())
+    styles = {s["style"]: s for s in data["styles"]}
+    assert set(styles) == {"sequential", "dataflow"}
+    fitting = [s for s in styles.values() if s["fits"]]
+    best = min(fitting, key=lambda s: s["latency_cycles"])
+    assert data["style"] == best["style"] and data["latency_cycles"] == best["latency_cycles"]
+    assert f"{best['style']} style" in text and "<- chosen" in text
+    for s in styles.values():
+        assert f"style {s['style']}" in text
+
+
+def test_analyze_dataflow_json_has_the_region(arch, tmp_path, capsys):
+    out = tmp_path / "a.json"
+    assert main(["analyze", str(arch), "--board", "pynq", "--style", "dataflow", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["style"] == "dataflow" and "MACs Pm/Pn" in text and "interval" in text
+    names = [l["name"] for l in data["layers"]]
+    assert names[0].endswith("_read") and names[-1].endswith("_write")
+    assert [n for n in names[1:-1]] == ["conv1", "pool1", "conv2", "gap1", "fc1"]
+    conv = data["layers"][1]
+    assert conv["tiling"] is None and set(conv["parallelism"]) == {"Pm", "Pn"}
+    assert data["interval_cycles"] == max(l["cycles"] for l in data["layers"])
+    assert data["interval_cycles"] <= data["latency_cycles"] < data["csynth_latency_cycles"]
+    assert len(data["streams"]) == len(names) - 1 and all(s["depth"] >= 2 for s in data["streams"])
 
 
 @pytest.mark.parametrize(
@@ -221,7 +255,7 @@ head:
   - {type: gap}
   - {type: fc, out: 10}
 board: pynq
-spec_ms: 0.05
+spec_ms: 0.02
 """
 
 
@@ -231,11 +265,13 @@ def test_sweep_small_space(tmp_path, capsys):
     out = tmp_path / "s.json"
     assert main(["sweep", "--space", str(space), "--board", "pynq", "--json", str(out), "--jobs", "1"]) == 0
     text = capsys.readouterr().out
-    assert "64 architectures" in text and "meet the 0.05 ms spec" in text
+    assert "64 architectures" in text and "meet the 0.02 ms spec" in text
+    assert "style chosen: " in text  # the default style is auto
     data = json.loads(out.read_text())
     assert data["architectures"] == 64 == len(data["architectures_detail"])
     lat = [a["latency_ms"] for a in data["architectures_detail"]]
-    meets = sum(1 for a in data["architectures_detail"] if a["fits"] and a["latency_ms"] <= 0.05)
+    meets = sum(1 for a in data["architectures_detail"] if a["fits"] and a["latency_ms"] <= 0.02)
+    assert {a["style"] for a in data["architectures_detail"]} <= {"sequential", "dataflow"}
     assert data["meet_spec"] == meets
     assert 0 < meets < 64  # the spec splits this space
     assert min(lat) > 0
@@ -247,7 +283,7 @@ def test_sweep_small_space(tmp_path, capsys):
         (SPACE.replace("layers: 2", "layers: zero"), "field 'layers' must be a positive integer"),
         (SPACE.replace("pool: [none, max]", "pool: [none, big]"), "choices.pool has 'big'"),
         (SPACE.replace("  kernel: [3, 5]\n", "  dilation: [1]\n"), "unknown decision 'dilation'"),
-        (SPACE.replace("spec_ms: 0.05", "spec_ms: -1"), "field 'spec_ms' must be a positive number"),
+        (SPACE.replace("spec_ms: 0.02", "spec_ms: -1"), "field 'spec_ms' must be a positive number"),
         (SPACE.replace("board: pynq", "bored: pynq"), "unknown field 'bored'"),
     ],
 )

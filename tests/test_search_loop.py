@@ -78,7 +78,7 @@ class FakeTrainer:
         if self.spec_ms is not None:
             from fnas_hls.analysis import analyze
 
-            a = analyze(net, load_board("pynq"), "fixed16")
+            a = analyze(net, load_board("pynq"), "fixed16", style="auto")  # as the search does
             assert a.fits and a.latency_ms <= self.spec_ms, "a child that breaks the spec was trained"
         if any(f in key for f in self.fail) or macs % 7 == 3 and "nan" in self.fail:
             raise trainer.ChildFailed("loss became nan in epoch 1")

@@ -33,6 +33,7 @@ import numpy as np
 
 from fnas_hls import __version__
 from fnas_hls.analysis import Analysis, analyze
+from fnas_hls.backend.dataflow_context import dataflow_layers
 from fnas_hls.backend.fixed_point import AVG_SHIFT, DataType, avg_multiplier, float_reciprocal
 from fnas_hls.backend.float_model import run_float
 from fnas_hls.backend.quantize import QuantPlan, quantize_network
@@ -42,8 +43,8 @@ from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.tiling import Tiling, TilingPin
-from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, HostOp, Network, Pool
-from fnas_hls.network.names import FUNCTION_SUFFIXES, RESERVED, c_identifier, c_identifiers
+from fnas_hls.network import names
+from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, HostOp, Network, Pool, Shape
 from fnas_hls.paths import data_dir
 
 #: Default number of test vectors in the testbench (taken from the calibration inputs).
@@ -98,18 +99,8 @@ def check_renderable(net: Network) -> None:
 
 
 def design_names(net: Network) -> tuple[dict[str, str], str]:
-    """Each layer's C name (as the analysis names it, see ``names.c_identifiers``) and the top
-    function's name, which no layer's functions take."""
-    cnames = c_identifiers([li.name for li in net.info])
-    owner = {cnames[li.name] + s for li in net.info for s in FUNCTION_SUFFIXES}
-    top = base = c_identifier(net.name) + "_top"
-    if RESERVED.match(top):
-        top = base = "net_top"
-    k = 1
-    while top in owner:
-        k += 1
-        top = f"{base}_{k}"
-    return cnames, top
+    """Each layer's C name (as the analysis names it) and the top function's name."""
+    return names.design_names([li.name for li in net.info], net.name)
 
 
 # --- context -----------------------------------------------------------------------------------
@@ -250,9 +241,14 @@ def build_context(
                 max_start="-3.40282347e+38f" if is_float else str(word.min_int),
             )  # fmt: skip
         layers.append(d)
+    style_ctx: dict[str, Any] = {}
+    if analysis.style == "dataflow":
+        style_ctx = dataflow_layers(net, analysis, plan, layers, _rows)
     rendered = [d for d in layers if d["kind"] != "flatten"]
     out_lsb = 0.0 if is_float else plan.output_type.lsb
     return {
+        "style": analysis.style,
+        **style_ctx,
         "version": __version__,
         "network": net.name,
         "network_c_string": c_string(net.name),
@@ -353,25 +349,27 @@ def render_project(ctx: Mapping[str, Any]) -> dict[str, str]:
     def r(name: str, **extra: Any) -> str:
         return env.get_template(name).render(**ctx, **extra)
 
+    style = ctx["style"]
     files = {
         "src/fnas_types.h": r("fnas_types.h.j2"),
-        f"src/{top}.h": r("sequential/top.h.j2"),
-        f"src/{top}.cpp": r("sequential/top.cpp.j2"),
-        "src/weights.h": r("weights.h.j2"),
+        f"src/{top}.h": r(f"{style}/top.h.j2"),
+        f"src/{top}.cpp": r(f"{style}/top.cpp.j2"),
         f"tb/tb_{top}.cpp": r("tb.cpp.j2"),
         "tb/tb_data.h": r("tb_data.h.j2"),
         "run_hls.tcl": r("run_hls.tcl.j2"),
         "run_vitis.tcl": r("run_vitis.tcl.j2"),
         "README.md": r("README.md.j2"),
     }
+    if style == "sequential":  # the dataflow style keeps its weights in each layer's ROM
+        files["src/weights.h"] = r("weights.h.j2")
     for layer in ctx["rendered"]:
         name = layer["c_name"]
         if layer["kind"] == "conv":
-            header, body = "sequential/conv_layer.h.j2", "sequential/conv_layer.cpp.j2"
+            header, body = f"{style}/conv_layer.h.j2", f"{style}/conv_layer.cpp.j2"
         elif layer["kind"] == "gap":
-            header, body = "sequential/pool_layer.h.j2", "sequential/gap_layer.cpp.j2"
+            header, body = f"{style}/pool_layer.h.j2", f"{style}/gap_layer.cpp.j2"
         else:
-            header, body = "sequential/pool_layer.h.j2", "sequential/pool_layer.cpp.j2"
+            header, body = f"{style}/pool_layer.h.j2", f"{style}/pool_layer.cpp.j2"
         files[f"src/{name}.h"] = r(header, l=layer)
         files[f"src/{name}.cpp"] = r(body, l=layer)
     return files
@@ -517,7 +515,16 @@ def _manifest(
         "input_frac": plan.input_type.frac,
         "output_frac": plan.output_type.frac,
         "layers": layers,
+        "style": analysis.style,
+        "layout": "HWC (channels last), packed AXI beats" if analysis.style == "dataflow" else "CHW",
+        "streams": [
+            {"name": s["name"], "from": s["src"], "to": s["dst"], "depth": s["depth"]}
+            for s in ctx.get("streams", [])
+        ],
         "predicted": {
+            "style": analysis.style,
+            "interval_cycles": analysis.interval_cycles,
+            "csynth_latency_cycles": analysis.csynth_latency_cycles,
             "latency_cycles": analysis.latency_cycles,
             "latency_ms": analysis.latency_ms,
             "resources": analysis.to_json()["resources"],
@@ -535,6 +542,12 @@ def _manifest(
         },
         "analysis": analysis.to_json(),
     }
+
+
+def _to_hwc(x: np.ndarray, shape: Shape) -> np.ndarray:
+    """(n, C*H*W) or (n, C, H, W) values in CHW order, as (n, H*W*C) channels last."""
+    a = np.asarray(x)
+    return a.reshape(len(a), shape.c, shape.h, shape.w).transpose(0, 2, 3, 1).reshape(len(a), -1)
 
 
 def _npz_bytes(**arrays: np.ndarray) -> bytes:
@@ -555,6 +568,7 @@ def emit_project(
     clock_mhz: float | None = None,
     force: bool = False,
     test_inputs: np.ndarray | None = None,
+    style: str = "sequential",
 ) -> EmitResult:
     """Write the HLS project of ``net`` (with weights) for ``board`` into ``out_dir``.
 
@@ -582,21 +596,37 @@ def emit_project(
         )
     if tests is None:
         tests = calib[:DEFAULT_TEST_VECTORS]
-    analysis = analyze(net, board, precision, clock_mhz, pins)
+    analysis = analyze(net, board, precision, clock_mhz, pins, style)
     notes.extend(analysis.notes)
+    dataflow = analysis.style == "dataflow"
     if not analysis.fits:
+        if dataflow:
+            raise FnasError(
+                f"--style dataflow: network '{net.name}' does not fit on chip on {board.name}: "
+                f"{analysis.over_detail}"
+            )
         notes.append(f"the design does not fit {board.name}: over budget in {', '.join(analysis.over)}")
     tilings = {lc.name: lc.tiling for lc in analysis.layers if lc.tiling is not None}
+    if dataflow:  # the reference model runs the same arithmetic on whole rows (the order of a sum is Pn's)
+        shapes = {li.name: li.out_shape for li in net.info}
+        tilings = {n: Tiling(t.Tm, t.Tn, shapes[n].h, shapes[n].w) for n, t in tilings.items()}
     plan = quantize_network(net, precision, calib)
     test_stored = plan.input_type.quantize(tests)
-    ref_all = run_reference(net, plan, tilings, plan.input_type.quantize(calib))
+
+    def reference(xq: np.ndarray) -> np.ndarray:
+        return run_reference(net, plan, tilings, xq, stream_order=dataflow)
+
+    ref_all = reference(plan.input_type.quantize(calib))
     float_all = run_float(net, calib)
     if test_inputs is None:  # the test vectors are the first calibration inputs
         golden, float_out = ref_all[: len(tests)], float_all[: len(tests)]
     else:
-        golden, float_out = run_reference(net, plan, tilings, test_stored), run_float(net, tests)
+        golden, float_out = reference(test_stored), run_float(net, tests)
         ref_all, float_all = np.concatenate([ref_all, golden]), np.concatenate([float_all, float_out])
     agreement = compare_outputs(plan.output_type.dequantize(ref_all), float_all, plan.output_type.lsb)
+    if dataflow:  # the testbench's vectors as the AXI ports carry them: channels last
+        test_stored = _to_hwc(test_stored, net.input)
+        golden, float_out = _to_hwc(golden, net.output), _to_hwc(float_out, net.output)
     ctx = build_context(net, analysis, plan, test_stored, golden)
     files: dict[str, str | bytes] = dict(render_project(ctx))
     manifest = _manifest(net, ctx, analysis, plan, agreement, notes)

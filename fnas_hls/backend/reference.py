@@ -17,13 +17,14 @@ for float32 every add is done in the kernel's order, so the C++ agrees bit for b
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from fnas_hls.backend.fixed_point import avg_div, float_reciprocal, requantize, tree_sum
 from fnas_hls.backend.float_model import run_float
 from fnas_hls.backend.quantize import LayerQuant, QuantPlan
+from fnas_hls.model.dataflow import dense_input_maps, hwc_order
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.tiling import Tiling
 from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, LayerInfo, Network, Pool
@@ -169,14 +170,23 @@ def _gap(x: np.ndarray, lq: LayerQuant) -> np.ndarray:
 
 
 def run_reference_trace(
-    net: Network, plan: QuantPlan, tilings: Mapping[str, Tiling], xq: np.ndarray
+    net: Network, plan: QuantPlan, tilings: Mapping[str, Tiling], xq: np.ndarray, stream_order: bool = False
 ) -> list[np.ndarray]:
-    """Every layer's stored output (int64 integers or float32) for stored inputs ``xq`` (n, C, H, W)."""
+    """Every layer's stored output (int64 integers or float32) for stored inputs ``xq`` (n, C, H, W).
+
+    ``stream_order``: a fully connected layer sums its inputs in the order the dataflow style
+    streams them (HWC, ``model.dataflow.hwc_order``), not in the IR's CHW order.
+    """
     x = np.asarray(xq, dtype=np.float32 if plan.input_type.is_float else np.int64)
+    maps = dense_input_maps(net) if stream_order else {}
     outs = []
     for li, lq in zip(net.info, plan.layers, strict=True):
         layer = li.layer
-        if isinstance(layer, (Conv, Dense)):
+        if isinstance(layer, Dense) and li.name in maps:
+            order = hwc_order(maps[li.name])
+            xs = x.reshape(x.shape[0], -1)[:, order].reshape(x.shape[0], -1, 1, 1)
+            x = _conv(xs, li, tilings[li.name], replace(lq, weight=np.asarray(lq.weight)[:, order]))
+        elif isinstance(layer, (Conv, Dense)):
             x = _conv(x, li, tilings[li.name], lq)
         elif isinstance(layer, Pool):
             x = _pool(x, li, lq)
@@ -190,9 +200,11 @@ def run_reference_trace(
     return outs
 
 
-def run_reference(net: Network, plan: QuantPlan, tilings: Mapping[str, Tiling], xq: np.ndarray) -> np.ndarray:
-    """The stored outputs (n, outputs) of the design for stored inputs ``xq``."""
-    y = run_reference_trace(net, plan, tilings, xq)[-1]
+def run_reference(
+    net: Network, plan: QuantPlan, tilings: Mapping[str, Tiling], xq: np.ndarray, stream_order: bool = False
+) -> np.ndarray:
+    """The stored outputs (n, outputs) of the design for stored inputs ``xq``, in CHW order."""
+    y = run_reference_trace(net, plan, tilings, xq, stream_order)[-1]
     return y.reshape(y.shape[0], -1)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from fnas_hls.analysis import analyze, format_table
+from fnas_hls.analysis import STYLE_CHOICES, analyze, format_table
 from fnas_hls.boards import load_board
 from fnas_hls.io_utils import write_json_atomic
 from fnas_hls.model.tiling import parse_tiling_specs
@@ -38,16 +38,30 @@ def add_tiling_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_style_option(parser: argparse.ArgumentParser, default: str = "auto") -> None:
+    """``--style sequential|dataflow|auto``, shared by the commands that build an accelerator."""
+    parser.add_argument(
+        "--style",
+        choices=STYLE_CHOICES,
+        default=default,
+        help="accelerator style: sequential (one tiled element per layer, layers in turn), dataflow "
+        "(every layer a process of one DATAFLOW region, all at once, streams between them) or auto "
+        f"(the fastest that fits; default: {default})",
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "analyze",
         help="predict latency and resources of a CNN on a board (DSE picks each layer's tiling)",
-        description="Choose each conv/fc layer's loop tiling (Tm, Tn, Tr, Tc) for the board and predict "
+        description="Build the network as an accelerator for the board (--style; auto: the fastest style "
+        "that fits), choose each conv/fc layer's tiling (sequential) or parallelism (dataflow) and predict "
         "cycles per layer, function and loop as Vivado/Vitis HLS will report them.",
     )
     p.add_argument("model", metavar="MODEL", help="architecture .yaml or .onnx file")
     add_target_options(p)
     add_tiling_option(p)
+    add_style_option(p)
     p.add_argument(
         "--allow-host-ops",
         action="store_true",
@@ -66,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         raise FnasError(f"--clock-mhz must be positive, got {args.clock_mhz:g}")
     model = load_model(args.model, allow_host_ops=args.allow_host_ops)
     start = time.perf_counter()
-    result = analyze(model.network, board, args.precision or "fixed16", args.clock_mhz, pins)
+    result = analyze(model.network, board, args.precision or "fixed16", args.clock_mhz, pins, args.style)
     seconds = time.perf_counter() - start
     if args.json:
         data = result.to_json()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from fnas_hls.boards import load_board
-from fnas_hls.commands.analyze import add_target_options, add_tiling_option
+from fnas_hls.commands.analyze import add_style_option, add_target_options, add_tiling_option
 from fnas_hls.errors import FnasError
 from fnas_hls.model.tiling import parse_tiling_specs
 from fnas_hls.network.model_io import load_model
@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_target_options(p)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="project folder to write")
     add_tiling_option(p)
+    add_style_option(p)
     p.add_argument(
         "--calibration",
         metavar="FILE.npy",
@@ -68,13 +69,14 @@ def run(args: argparse.Namespace) -> int:
         pins=pins,
         clock_mhz=args.clock_mhz,
         force=args.force,
+        style=args.style,
     )
     for note in (*model.notes, *result.notes):
         print(f"note: {note}")
     a, ag = result.analysis, result.agreement
     print(
         f"wrote {result.project_dir} (top {result.top}, {len(result.files)} files): {model.network.name} on "
-        f"{a.board.name}, {result.plan.precision}, predicted {a.latency_cycles:,} cycles = "
+        f"{a.board.name}, {a.style} style, {result.plan.precision}, predicted {a.latency_cycles:,} cycles = "
         f"{a.latency_ms:.4f} ms; "
         f"reference vs float on {ag.samples} inputs: max abs error {ag.max_abs_error:.4g}, top-1 agreement "
         f"{100 * ag.top1_agreement:.1f}% ({result.seconds:.2f} s)"

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+from fnas_hls.analysis import STYLE_CHOICES
 from fnas_hls.boards import load_board
 from fnas_hls.errors import FnasError
 from fnas_hls.precision import PRECISIONS
@@ -44,6 +45,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="accuracy-only NAS: train every child, check latency only afterwards",
     )
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument(
+        "--style",
+        choices=STYLE_CHOICES,
+        default=None,
+        help="accelerator style of every child; auto (default) co-explores it: a child's latency is "
+        "that of its fastest style that fits",
+    )
     p.add_argument("--precision", choices=sorted(PRECISIONS), default=None, help="default: the space's")
     p.add_argument("--data-dir", default=None, help="folder of the MNIST / CIFAR-10 files")
     p.add_argument("--out", default=None, help="run folder (default: runs/<space>-<board>[-...])")
@@ -101,6 +109,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         train=train,
         search=search,
         data_dir=args.data_dir,
+        style=args.style or "auto",
     )
 
 
@@ -115,6 +124,7 @@ def resume_config(args: argparse.Namespace, out: Path) -> RunConfig:
         "--seed": (args.seed, cfg.seed),
         "--precision": (args.precision, cfg.precision),
         "--hw-unaware": (True if args.hw_unaware else None, not cfg.hw_aware),
+        "--style": (args.style, cfg.style),
     }
     for flag, (mine, theirs) in given.items():
         if mine is not None and mine != theirs:

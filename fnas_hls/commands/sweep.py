@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from fnas_hls.boards import load_board
-from fnas_hls.commands.analyze import add_target_options
+from fnas_hls.commands.analyze import add_style_option, add_target_options
 from fnas_hls.errors import FnasError
 from fnas_hls.io_utils import write_json_atomic
 from fnas_hls.search.space import load_space
@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--space", required=True, help="search space name (search/*.yaml) or YAML path")
     add_target_options(p, board_required=False)
+    add_style_option(p)
     p.add_argument("--spec-ms", type=float, default=None, help="latency spec in ms (default: the space's)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--json", metavar="OUT", help="write the summary and every architecture's latency as JSON")
@@ -41,15 +42,34 @@ def run(args: argparse.Namespace) -> int:
         if tty:
             print(f"\rsweep: {done:,}/{total:,} architectures", end="", file=sys.stderr, flush=True)
 
-    result = sweep(space, board, args.precision, args.clock_mhz, args.spec_ms, args.jobs, progress=progress)
+    result = sweep(
+        space,
+        board,
+        args.precision,
+        args.clock_mhz,
+        args.spec_ms,
+        args.jobs,
+        progress=progress,
+        style=args.style,
+    )
     if tty:
         print(file=sys.stderr)
     if args.json:
         data = result.summary()
         data["architectures_detail"] = [
-            {"choice": space.describe(choice), "latency_ms": float(ms) if c >= 0 else None, "fits": bool(f)}
-            for choice, c, ms, f in zip(
-                space.architectures(), result.cycles, result.latency_ms, result.fits, strict=True
+            {
+                "choice": space.describe(choice),
+                "latency_ms": float(ms) if c >= 0 else None,
+                "fits": bool(f),
+                "style": str(s) or None,
+            }
+            for choice, c, ms, f, s in zip(
+                space.architectures(),
+                result.cycles,
+                result.latency_ms,
+                result.fits,
+                result.styles,
+                strict=True,
             )
         ]
         write_json_atomic(args.json, data)

@@ -106,6 +106,39 @@ SEQUENTIAL_BLOCK_OVERHEAD = 2
 TOP_INTERVAL_OVERHEAD = 1
 
 
+# --- the dataflow style (templates/dataflow/, model/dataflow.py) --------------------------------
+#: Depth of a line-buffer fill step: FIFO read, pad select, line-buffer write (our estimate).
+DF_FILL_DEPTH = 3
+#: Depth of an output step: row-buffer read, FIFO write (our estimate).
+DF_WRITE_DEPTH = 2
+#: Stages a conv's MAC step adds after the accumulate: requantize (round, shift, ReLU, saturate)
+#: and the row-buffer write (our estimate).
+DF_REQUANT_DEPTH = 2
+#: Depth of the region's input and output movers around their m_axi burst (our estimate; the
+#: read side waits the m_axi read latency once per burst, not per word).
+DF_MOVER_DEPTH = 4
+#: Words a stream FIFO holds beyond the occupancy the schedule derives: one for the cycle between
+#: a write and the read that frees it, one for the pipelines' rounding of burst ends.
+FIFO_MARGIN = 2
+#: Stream FIFOs of at most this many words are shift registers (SRL) in LUTs, not block RAM
+#: (Vitis HLS maps small FIFOs to SRLs; UG1399 "config_storage", fifo impl auto).
+FIFO_SRL_MAX_WORDS = 64
+
+
+def dataflow_region_csynth(process_latencies: list[int]) -> tuple[int, int]:
+    """What csynth *reports* for a DATAFLOW region of processes: (latency, interval).
+
+    csynth does not model the overlap of stream-connected processes: it reports the region's
+    latency as the sum of its processes' latencies and its interval as the largest of them
+    (AMD Vitis HLS tutorial XD261, "Version 3 Performance": "Its Latency is 2114 which is the sum
+    of all the latencies of its subfunctions/processes", "The II ... is matching the longest II
+    of its subfunctions/processes"; Xilinx/Vitis-HLS-Introductory-Examples#8: "the synthesis
+    report will not show the effects of the dataflow optimization"). The latency one image
+    really takes comes from co-simulation, and the model's stream schedule predicts that.
+    """
+    return sum(process_latencies), max(process_latencies, default=0)
+
+
 def pipelined_loop(trip: int, ii: int, depth: int) -> int:
     """Latency of a pipelined loop in csynth's counting: ``(trip - 1) * ii + depth - 1``.
 

@@ -55,3 +55,22 @@ def c_identifiers(names: list[str]) -> dict[str, str]:
         used.update(ident + s for s in FUNCTION_SUFFIXES)
         out[name] = ident
     return out
+
+
+#: Functions of the top level: the top itself and the dataflow region's input and output movers.
+TOP_SUFFIXES = ("", "_read", "_write")
+
+
+def design_names(layer_names: list[str], network_name: str) -> tuple[dict[str, str], str]:
+    """Each layer's C name (``c_identifiers``) and the top function's name, chosen so that no
+    function of the top (``TOP_SUFFIXES``) is a layer's."""
+    cnames = c_identifiers(layer_names)
+    owner = {cnames[n] + s for n in layer_names for s in FUNCTION_SUFFIXES}
+    top = base = c_identifier(network_name) + "_top"
+    if RESERVED.match(top):
+        top = base = "net_top"
+    k = 1
+    while any(top + s in owner for s in TOP_SUFFIXES):
+        k += 1
+        top = f"{base}_{k}"
+    return cnames, top

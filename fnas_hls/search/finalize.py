@@ -93,7 +93,9 @@ def finalize_best(
     imported = load_onnx(best / "model.onnx").network
     result.onnx["reimport_same_network"] = imported == net
     if hls:
-        result.hls = emit_and_csim(imported, cfg, best / "hls", data)
+        # the style the search predicted the winner in (auto chose it per child)
+        style = record.get("style") or (cfg.style if cfg.style != "auto" else "sequential")
+        result.hls = emit_and_csim(imported, cfg, best / "hls", data, style)
     else:
         result.hls = {"status": "skipped"}
     result.seconds = time.perf_counter() - start
@@ -122,8 +124,11 @@ def check_onnx(model: TorchNetwork, path: Path, x: np.ndarray) -> dict[str, Any]
     }
 
 
-def emit_and_csim(net: Any, cfg: RunConfig, project: Path, data: Dataset) -> dict[str, Any]:
-    """The HLS project of ``net`` (with weights), its C simulation and the quantized test accuracy."""
+def emit_and_csim(
+    net: Any, cfg: RunConfig, project: Path, data: Dataset, style: str = "auto"
+) -> dict[str, Any]:
+    """The HLS project of ``net`` (with weights) in ``style``, its C simulation and the quantized
+    test accuracy."""
     try:
         from fnas_hls.backend.csim import run_csim
         from fnas_hls.backend.hls_writer import emit_project
@@ -133,12 +138,13 @@ def emit_and_csim(net: Any, cfg: RunConfig, project: Path, data: Dataset) -> dic
     calib = data.train.x[:CALIBRATION_SAMPLES]
     tests = data.test.x[:CSIM_VECTORS]
     emitted = emit_project(
-        net, cfg.board, project, cfg.precision, calibration=calib, force=True, test_inputs=tests
+        net, cfg.board, project, cfg.precision, calibration=calib, force=True, test_inputs=tests, style=style
     )
     sim = run_csim(project)
     plan = emitted.plan
     x, y = data.test.x[:QUANT_TEST_SAMPLES], data.test.y[:QUANT_TEST_SAMPLES]
-    outputs = run_reference(net, plan, emitted.tilings, plan.input_type.quantize(x))
+    stream = emitted.analysis.style == "dataflow"
+    outputs = run_reference(net, plan, emitted.tilings, plan.input_type.quantize(x), stream_order=stream)
     quant_acc = float(np.mean(np.asarray(outputs).reshape(len(x), -1).argmax(1) == y))
     return {
         "status": "emitted",

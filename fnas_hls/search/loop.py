@@ -72,6 +72,7 @@ class _Prediction:
     dsp: int | None
     bram18k: int | None
     error: str | None = None
+    style: str | None = None
 
 
 def child_key(choice: tuple[int, ...]) -> str:
@@ -85,9 +86,16 @@ def child_seed(seed: int, key: str) -> int:
 
 
 def predict(net: Network, cfg: RunConfig) -> _Prediction:
-    a: Analysis = analyze(net, cfg.board, cfg.precision)
-    tiling = {lc.name: lc.tiling.as_dict() for lc in a.layers if lc.tiling is not None}
-    return _Prediction(a.latency_ms, a.latency_cycles, a.fits, tiling, a.resources.dsp, a.resources.bram18k)
+    a: Analysis = analyze(net, cfg.board, cfg.precision, style=cfg.style)
+    if a.style == "dataflow":
+        tiling = {
+            lc.name: {"Pm": lc.tiling.Tm, "Pn": lc.tiling.Tn} for lc in a.layers if lc.tiling is not None
+        }
+    else:
+        tiling = {lc.name: lc.tiling.as_dict() for lc in a.layers if lc.tiling is not None}
+    return _Prediction(
+        a.latency_ms, a.latency_cycles, a.fits, tiling, a.resources.dsp, a.resources.bram18k, style=a.style
+    )
 
 
 class Search:
@@ -179,6 +187,7 @@ class Search:
         self.predictions[key] = pred
         meets = pred.fits and pred.latency_ms is not None and pred.latency_ms <= cfg.spec_ms
         record.update(
+            style=pred.style,
             tiling=pred.tiling,
             latency_ms=pred.latency_ms,
             cycles=pred.cycles,

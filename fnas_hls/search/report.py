@@ -138,13 +138,14 @@ def top_table(records: list[dict[str, Any]], n: int = TOP) -> list[str]:
     """Markdown rows of the ``n`` most accurate trained children (any latency)."""
     trained = sorted(unique_trained(records), key=lambda r: (-r["accuracy"], r["latency_ms"]))[:n]
     rows = [
-        "| rank | episode | architecture (per layer: kernel, filters, pool) | latency ms | meets spec | "
-        "DSP | BRAM18K | val acc | reward |",
-        "|---:|---:|---|---:|:---:|---:|---:|---:|---:|",
+        "| rank | episode | architecture (per layer: kernel, filters, pool) | style | latency ms | "
+        "meets spec | DSP | BRAM18K | val acc | reward |",
+        "|---:|---:|---|---|---:|:---:|---:|---:|---:|---:|",
     ]
     for i, r in enumerate(trained, 1):
         rows.append(
-            f"| {i} | {r['episode']} | {arch_summary(r)} | {r['latency_ms']:.4f} | "
+            f"| {i} | {r['episode']} | {arch_summary(r)} | {r.get('style') or 'sequential'} | "
+            f"{r['latency_ms']:.4f} | "
             f"{'yes' if r['meets_spec'] else 'no'} | {r['dsp']} | {r['bram18k']} | {r['accuracy']:.4f} | "
             f"{r['reward']:+.4f} |"
         )

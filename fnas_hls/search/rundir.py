@@ -57,6 +57,7 @@ class RunConfig:
     train: TrainSettings
     search: SearchSettings
     data_dir: str | None = None
+    style: str = "auto"  # the accelerator style (analysis.STYLE_CHOICES); auto: the fastest that fits
 
     def to_dict(self, space_file: str = SPACE) -> dict[str, Any]:
         return {
@@ -70,6 +71,7 @@ class RunConfig:
             "precision": self.precision,
             "seed": self.seed,
             "hw_aware": self.hw_aware,
+            "style": self.style,
             "data_dir": self.data_dir,
             "train": self.train.as_dict(),
             "search": self.search.as_dict(),
@@ -140,7 +142,16 @@ def load_run_config(out: Path) -> RunConfig:
         train=parse_train_settings(doc.get("train"), src),
         search=parse_search_settings(doc.get("search"), src),
         data_dir=doc.get("data_dir"),
+        style=_style(doc.get("style", "sequential"), src),  # runs before styles were sequential
     )
+
+
+def _style(value: object, src: str) -> str:
+    from fnas_hls.analysis import STYLE_CHOICES
+
+    if value not in STYLE_CHOICES:
+        raise FnasError(f"{src}: field 'style' is {value!r}; accepted: {', '.join(STYLE_CHOICES)}")
+    return str(value)
 
 
 def update_config(out: Path, cfg: RunConfig) -> None:

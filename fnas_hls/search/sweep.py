@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from fnas_hls.analysis import analyze
 from fnas_hls.boards import Board, load_board
 from fnas_hls.dse.sequential import choose_tilings
 from fnas_hls.errors import FnasError
@@ -22,16 +23,24 @@ from fnas_hls.search.space import SearchSpace, load_space
 
 
 def predict(
-    net: Network, board: Board, prec: Precision, clock_mhz: float | None = None, exact: bool = True
-) -> tuple[int, bool]:
-    """Total cycles and whether the design fits, for one network (the DSE plus untiled layers)."""
+    net: Network,
+    board: Board,
+    prec: Precision,
+    clock_mhz: float | None = None,
+    exact: bool = True,
+    style: str = "sequential",
+) -> tuple[int, bool, str]:
+    """Cycles, whether the design fits, and its style, for one network in ``style``."""
+    if style != "sequential":
+        a = analyze(net, board, prec, clock_mhz, style=style)
+        return a.latency_cycles, a.fits, a.style
     dse = choose_tilings(net, board, prec, exact=exact)
     fixed = [
         layer_cost(li, c_identifier(li.name), None, board, prec, clock_mhz).cycles
         for li in net.info
         if not is_tiled(li)
     ]
-    return top_latency([dse.cycles, *fixed]), dse.fits
+    return top_latency([dse.cycles, *fixed]), dse.fits, "sequential"
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,8 @@ class SweepResult:
     fits: np.ndarray
     seconds: float
     exact: bool
+    style: str = "sequential"  # what was asked
+    styles: np.ndarray | None = None  # per architecture, the style of its design
 
     @property
     def valid(self) -> np.ndarray:
@@ -82,32 +93,41 @@ class SweepResult:
             "seconds": self.seconds,
             "architectures_per_second": n / self.seconds if self.seconds else None,
             "dse": "exact" if self.exact else "fast (Lagrange + local search where BRAM binds, no exact DP)",
+            "style": self.style,
+            "styles_chosen": (
+                {s: int(np.sum(self.styles[self.valid] == s)) for s in np.unique(self.styles[self.valid])}
+                if self.styles is not None
+                else {}
+            ),
         }
 
 
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(space_src: str, board_src: str, precision: str, clock: float, exact: bool) -> None:
+def _init_worker(
+    space_src: str, board_src: str, precision: str, clock: float, exact: bool, style: str
+) -> None:
     _WORKER.update(
         space=load_space(space_src),
         board=load_board(board_src),
         prec=get_precision(precision),
         clock=clock,
         exact=exact,
+        style=style,
     )
 
 
-def _run_chunk(chunk: list[tuple[int, ...]]) -> list[tuple[int, bool]]:
+def _run_chunk(chunk: list[tuple[int, ...]]) -> list[tuple[int, bool, str]]:
     w = _WORKER
     out = []
     for choice in chunk:
         try:
             net = w["space"].build(choice)
         except FnasError:
-            out.append((-1, False))
+            out.append((-1, False, ""))
             continue
-        out.append(predict(net, w["board"], w["prec"], w["clock"], w["exact"]))
+        out.append(predict(net, w["board"], w["prec"], w["clock"], w["exact"], w["style"]))
     return out
 
 
@@ -120,6 +140,7 @@ def sweep(
     jobs: int | None = None,
     exact: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    style: str = "sequential",
 ) -> SweepResult:
     """Predict every architecture of ``space`` on ``board`` (in ``jobs`` processes)."""
     prec_name = precision or space.precision
@@ -129,8 +150,8 @@ def sweep(
     chunk = max(1, min(256, len(archs) // (jobs * 8) or 1))
     chunks = [archs[i : i + chunk] for i in range(0, len(archs), chunk)]
     start = time.perf_counter()
-    results: list[tuple[int, bool]] = []
-    init = (space.source, str(board.source), prec_name, clock, exact)
+    results: list[tuple[int, bool, str]] = []
+    init = (space.source, str(board.source), prec_name, clock, exact, style)
     if jobs == 1 or len(archs) < 64:
         _init_worker(*init)
         mapped = map(_run_chunk, chunks)
@@ -153,10 +174,12 @@ def sweep(
         precision=prec_name,
         clock_mhz=clock,
         spec_ms=spec_ms if spec_ms is not None else space.spec_ms,
-        cycles=np.array([c for c, _ in results], dtype=np.int64),
-        fits=np.array([f for _, f in results], dtype=bool),
+        cycles=np.array([c for c, _, _ in results], dtype=np.int64),
+        fits=np.array([f for _, f, _ in results], dtype=bool),
         seconds=seconds,
         exact=exact,
+        style=style,
+        styles=np.array([s for _, _, s in results]),
     )
 
 
@@ -184,6 +207,10 @@ def format_sweep(r: SweepResult, bins: int = 12) -> str:
     if invalid:
         lines.append(f"{invalid} architectures are not valid networks (e.g. pooled below 1x1)")
     lines.append(f"fit the board: {s['fit_board']:,}")
+    if r.style == "auto" and s["styles_chosen"]:
+        lines.append(
+            "style chosen: " + ", ".join(f"{k} {v:,}" for k, v in sorted(s["styles_chosen"].items()))
+        )
     if r.spec_ms is not None:
         lines.append(
             f"meet the {r.spec_ms:g} ms spec and fit: {s['meet_spec']:,} "

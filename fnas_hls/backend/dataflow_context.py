@@ -1,0 +1,105 @@
+"""What the ``dataflow`` templates (``templates/dataflow/``) need beyond the shared context.
+
+Every count comes from ``model.dataflow`` (``WindowGeometry``, ``conv_stage``, ``pool_stage``,
+``gap_ii``), so the rendered constants are the modelled ones. Feature maps stream in raster
+order with channels innermost (HWC): a fully connected layer after a map therefore reads its
+input in HWC order, and its weight columns are permuted to match (``model.dataflow.stream_dense_weight``), as
+the reference model does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fnas_hls.analysis import Analysis
+from fnas_hls.backend.quantize import QuantPlan
+from fnas_hls.model import dataflow as df
+from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, Network, Pool
+
+#: Stored value of a padded position of a max pool in float32 (the most negative float).
+FLOAT_LOWEST_LITERAL = "-3.40282347e+38f"
+
+
+def _weight_rom(w: np.ndarray, g: df.WindowGeometry, Pm: int, Pn: int, MT: int, NT: int) -> np.ndarray:
+    """[G*MT*NT*Kh*Kw][Pm][Pn]: row ((g*MT + mt)*NT + nt)*Kh*Kw + kh*Kw + kw, zeros past M and N."""
+    w = np.asarray(w).reshape(g.G, g.M, g.N, g.Kh, g.Kw)
+    pad = np.zeros((g.G, MT * Pm, NT * Pn, g.Kh, g.Kw), dtype=w.dtype)
+    pad[:, : g.M, : g.N] = w
+    rom = pad.reshape(g.G, MT, Pm, NT, Pn, g.Kh, g.Kw).transpose(0, 1, 3, 5, 6, 2, 4)
+    return rom.reshape(-1, Pm, Pn)
+
+
+def _bias_rom(b: np.ndarray, g: df.WindowGeometry, Pm: int, MT: int) -> np.ndarray:
+    pad = np.zeros((g.G, MT * Pm), dtype=np.asarray(b).dtype)
+    pad[:, : g.M] = np.asarray(b).reshape(g.G, g.M)
+    return pad.reshape(-1, Pm)
+
+
+def dataflow_layers(
+    net: Network, analysis: Analysis, plan: QuantPlan, layers: list[dict[str, Any]], rows: Any
+) -> dict[str, Any]:
+    """Add the dataflow fields to each rendered layer of ``layers`` (in place); return the
+    top-level fields (streams, beats). ``rows(values, dtype)`` renders an initializer."""
+    prec = analysis.precision
+    board = analysis.board
+    dpm = board.dsps_per_mac(prec.name)
+    is_float = prec.is_float
+    maps = df.dense_input_maps(net)
+    costs = {lc.name: lc for lc in analysis.layers}
+    streams = [
+        {"name": f"s{i}", "src": s.src, "dst": s.dst, "depth": s.depth, "peak": s.peak}
+        for i, s in enumerate(analysis.streams)
+    ]
+    k = 0
+    for li, lq, d in zip(net.info, plan.layers, layers, strict=True):
+        layer = li.layer
+        if isinstance(layer, Flatten):
+            continue
+        d["src"], d["dst"] = streams[k]["name"], streams[k + 1]["name"]
+        k += 1
+        if isinstance(layer, (Conv, Dense)):
+            g = df.WindowGeometry.of(li)
+            par = costs[li.name].tiling
+            assert par is not None
+            Pm, Pn = min(par.Tm, g.M), min(par.Tn, g.N)
+            s = df.ConvStage(*(int(v) for v in df.conv_stage(g, Pm, Pn, prec, dpm)))
+            w = lq.weight
+            if isinstance(layer, Dense):
+                w = df.stream_dense_weight(w, maps[li.name])
+            d.update(
+                G=g.G, M=g.M, N=g.N, H=g.H, W=g.W, R=g.R, C=g.C, KH=g.Kh, KW=g.Kw, SH=g.Sh, SW=g.Sw,
+                PT=g.pt, PL=g.pl, PM=Pm, PN=Pn, MT=s.MT, NT=s.NT, WU=g.wu, WQ=g.wq, LBR=g.lb_rows,
+                PRIME_TRIP=g.prime, FILL_TRIP=g.fill_row, FILL_START=s.row_trip - g.fill_row,
+                MAC_TRIP=s.mac, OUT_TRIP=s.out, OUT_START=s.out_start, ROW_TRIP=s.row_trip,
+                ROW_II=s.row_ii, DRAIN_TRIP=g.drain, w_reshape=bool(s.w_reshape),
+                weight_rom=rows(_weight_rom(w, g, Pm, Pn, s.MT, s.NT), lq.w_type),
+                bias_rom=rows(_bias_rom(lq.bias, g, Pm, s.MT), lq.bias_type),
+                tiling={"Pm": Pm, "Pn": Pn}, table_tiling=[Pm, Pn, 0, 0], tiling_str=f"{Pm}/{Pn}",
+            )  # fmt: skip
+        elif isinstance(layer, Pool):
+            g = df.WindowGeometry.of(li)
+            ps = df.pool_stage(g, layer.kind, prec)
+            if layer.kind == "max":
+                pad = FLOAT_LOWEST_LITERAL if is_float else str(plan.input_type.min_int)
+            else:
+                pad = "0"
+            d.update(
+                WU=g.wu, WQ=g.wq, LBR=g.lb_rows, PRIME_TRIP=g.prime, FILL_TRIP=g.fill_row,
+                FILL_START=ps.row_trip - g.fill_row, POOL_TRIP=ps.taps, ROW_TRIP=ps.row_trip,
+                ROW_II=ps.row_ii, DRAIN_TRIP=g.drain, pad=pad,
+            )  # fmt: skip
+        else:
+            assert isinstance(layer, GlobalAvgPool)
+            d["GAP_II"] = df.gap_ii(li.in_shape.c, prec)
+    P = board.axi_words_per_cycle(prec.bits)
+    x, y = net.input, net.output
+    return {
+        "streams": streams,
+        "beat_words": P,
+        "axi_bits": board.axi_width_bits,
+        "in_beats": -(-x.size // P),
+        "out_beats": -(-y.size // P),
+        "in_shape_hwc": [x.h, x.w, x.c],
+    }

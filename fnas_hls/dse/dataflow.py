@@ -1,0 +1,139 @@
+"""The dataflow style's DSE: each layer's parallelism (Pm output x Pn input channels), so that the
+region's slowest process is as fast as the board's DSPs and block RAM allow.
+
+All processes of the region run at once, so one image takes about the slowest process's time
+(plus the rows each layer waits for before it can start) and a new image can start every
+interval: the objective is the interval, the largest process latency, not the sum. Per layer,
+every useful (Pm, Pn) (``dse.sequential.useful_factors``) is costed at once with
+``model.dataflow.conv_stage`` and cut to its Pareto front in (cycles, DSP, BRAM). The smallest
+feasible interval is found by bisection over the candidates' cycle counts: for a target T each
+layer takes its cheapest design no slower than T (fewest DSPs, then fewest BRAM; or fewest BRAM,
+then DSPs, when BRAM binds), and T is feasible when the sums fit. Larger T never needs more, so
+the bisection is exact for the one-resource case and a close heuristic for two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from fnas_hls.dse.sequential import _pareto, _pin_values
+from fnas_hls.model.dataflow import WindowGeometry, conv_stage
+from fnas_hls.model.tiling import Tiling, TilingPin
+from fnas_hls.precision import Precision
+from fnas_hls.resources import Resources
+
+
+@dataclass(frozen=True)
+class StageFront:
+    """Pareto-optimal (Pm, Pn) of one layer's process."""
+
+    pm: np.ndarray
+    pn: np.ndarray
+    cycles: np.ndarray
+    dsp: np.ndarray
+    bram18k: np.ndarray
+    lut: np.ndarray
+    ff: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.cycles)
+
+
+@lru_cache(maxsize=4096)
+def stage_front(
+    g: WindowGeometry, prec: Precision, dsp_per_mac: int, pin: TilingPin | None = None
+) -> StageFront:
+    """Every useful (Pm, Pn) of a conv/fc process, cut to the Pareto front, sorted by cycles."""
+    from fnas_hls.model.sequential import ConvGeometry
+
+    cg = ConvGeometry(g.G, g.M, g.N, g.R, g.C, g.Kh, g.Kw, g.Sh, g.Sw)
+    pm, pn = np.meshgrid(_pin_values(cg, "Tm", pin), _pin_values(cg, "Tn", pin), indexing="ij")
+    pm, pn = pm.ravel(), pn.ravel()
+    s = conv_stage(g, pm, pn, prec, dsp_per_mac)
+    shape = pm.shape
+    cyc, dsp, bram, lut, ff = (
+        np.broadcast_to(np.asarray(v, dtype=np.int64), shape)
+        for v in (s.cycles, s.dsp, s.bram18k, s.lut, s.ff)
+    )
+    idx = _pareto(cyc, dsp, bram)
+    idx = idx[np.argsort(cyc[idx], kind="stable")]
+    return StageFront(pm[idx], pn[idx], cyc[idx], dsp[idx], bram[idx], lut[idx], ff[idx])
+
+
+@dataclass(frozen=True)
+class ParallelismResult:
+    parallelism: dict[str, Tiling]  # Tm = Pm, Tn = Pn (Tr = Tc = 1: one output pixel at a time)
+    interval: int  # the slowest conv/fc process (cycles)
+    resources: Resources  # of the conv/fc processes
+    fits: bool
+    method: str  # "bisection", or "min-resources" when nothing fits
+
+
+def _pick(f: StageFront, target: int, bram_first: bool) -> int:
+    ok = np.flatnonzero(f.cycles <= target)
+    if not len(ok):
+        return -1
+    keys = (f.dsp[ok], f.bram18k[ok]) if not bram_first else (f.bram18k[ok], f.dsp[ok])
+    return int(ok[np.lexsort((keys[1], keys[0]))[0]])
+
+
+def _sum(fronts: list[StageFront], picks: list[int]) -> Resources:
+    return Resources(
+        dsp=sum(int(f.dsp[j]) for f, j in zip(fronts, picks, strict=True)),
+        bram18k=sum(int(f.bram18k[j]) for f, j in zip(fronts, picks, strict=True)),
+        lut=sum(int(f.lut[j]) for f, j in zip(fronts, picks, strict=True)),
+        ff=sum(int(f.ff[j]) for f, j in zip(fronts, picks, strict=True)),
+    )
+
+
+def choose_parallelism(
+    layers: Mapping[str, WindowGeometry],
+    prec: Precision,
+    dsp_per_mac: int,
+    room: Resources,
+    floor_cycles: int = 0,
+    pins: Mapping[str, TilingPin] | None = None,
+) -> ParallelismResult:
+    """(Pm, Pn) per conv/fc layer for the least interval within ``room``; ``floor_cycles`` is the
+    slowest process the DSE does not size (pooling, the movers): no layer need beat it."""
+    pins = pins or {}
+    names = list(layers)
+    fronts = [stage_front(layers[n], prec, dsp_per_mac, pins.get(n)) for n in names]
+    if not fronts:
+        return ParallelismResult({}, 0, Resources(), True, "bisection")
+
+    def result(picks: list[int], method: str) -> ParallelismResult:
+        res = _sum(fronts, picks)
+        par = {
+            n: Tiling(int(f.pm[j]), int(f.pn[j]), 1, 1) for n, f, j in zip(names, fronts, picks, strict=True)
+        }
+        interval = max(int(f.cycles[j]) for f, j in zip(fronts, picks, strict=True))
+        return ParallelismResult(par, interval, res, res.fits_in(room), method)
+
+    def feasible(target: int) -> list[int] | None:
+        for bram_first in (False, True):
+            picks = [_pick(f, target, bram_first) for f in fronts]
+            if min(picks) < 0:
+                return None
+            if _sum(fronts, picks).fits_in(room):
+                return picks
+        return None
+
+    targets = np.unique(np.concatenate([f.cycles for f in fronts]))
+    targets = targets[targets >= min(int(max(f.cycles.min() for f in fronts)), max(floor_cycles, 0))]
+    lo, hi = 0, len(targets) - 1
+    if feasible(int(targets[hi])) is None:  # even the slowest designs do not fit
+        return result([int(np.lexsort((f.cycles, f.bram18k, f.dsp))[0]) for f in fronts], "min-resources")
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if feasible(int(targets[mid])) is not None:
+            hi = mid
+        else:
+            lo = mid + 1
+    picks = feasible(int(targets[lo]))
+    assert picks is not None
+    return result(picks, "bisection")

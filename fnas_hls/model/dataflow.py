@@ -1,0 +1,700 @@
+"""The ``dataflow`` accelerator style's model: every layer a process of one DATAFLOW region.
+
+It mirrors ``templates/dataflow/`` loop by loop (same process names, same loop labels); the loop
+rules and csynth constants come from ``hls_rules`` alone. Feature maps stream between the
+processes one word at a time in raster order, channels innermost (HWC); weights and biases are
+ROMs inside each layer's process; nothing but the input and the output touches DDR.
+
+The region, in order (``<top>`` is the top function, ``<L>`` a layer's C name)::
+
+    <top>_read:  READ: ceil(IN/P) beats, II P      the input over one m_axi burst of P-word beats
+    <L> (conv / fully connected, Pm x Pn MACs):
+      PRIME: Kh*WQ*N, II 1                        the first Kh padded input rows into the line buffer
+      ROWS: for r < R                             sequential
+        ROW: max(FILL, MAC, OUT), II = add recurrence
+             one step of each, side by side in one pipeline:
+             FILL = Sh*WQ*N (R > 1)   one word of the next Sh padded rows into the line buffer,
+                                      in the loop's last FILL iterations (the row computes first)
+             MAC  = C*G*MT*NT*Kh*Kw   Pm x Pn MACs of output row r (accumulators in registers)
+             OUT  = C*M               one output word of row r from the row buffer, from
+                                      iteration D on (``out_start``: each word is computed by then)
+      DRAIN: rows no output needs, II 1           (only where there are any)
+    <L> (max / average pooling): PRIME, ROWS of ROW = max(FILL, OW*CH*Kh*Kw) writing each
+         window's result as it completes, DRAIN
+    <L> (global average pooling): GAP: H*W*CH, then GAP_OUT: CH
+    <top>_write: WRITE: ceil(OUT/P) beats, II P   the output over one m_axi burst
+
+``WQ = max((C-1)*Sw + Kw, pl + W)`` padded columns per row; ``MT = ceil(M/Pm)``, ``NT =
+ceil(N/Pn)`` per group. A fully connected layer is the conv process on a 1x1 map whose N is its
+input size. The line buffer holds Kh + Sh rows, so the next rows fill while row r computes.
+
+Two latencies come out: what csynth reports for the region (``hls_rules.dataflow_region_csynth``:
+the sum of the process latencies, the largest as the interval), and what one image really takes
+with the processes overlapped, from the stream schedule (``schedule``). The schedule is exact at
+the granularity of stream segments: a process's pipelined loop stalls when a word it reads has
+not been written yet (every producer writes at most one word per cycle and every reader reads at
+most one, so a segment's worst word is its last, or a producer segment's last); FIFOs are sized
+from the same schedule so that no writer ever finds its FIFO full (no back-pressure), which is
+what makes the schedule valid and the design deadlock-free without co-simulation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from fnas_hls.boards import Board
+from fnas_hls.model import hls_rules as rules
+from fnas_hls.model import resource_model as rm
+from fnas_hls.model.sequential import (
+    TILED_OPS,
+    FunctionCost,
+    LayerCost,
+    LoopCost,
+    accumulate_dependence,
+    cdiv,
+    compute_depth,
+    free_cost,
+)
+from fnas_hls.model.tiling import Tiling
+from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, HostOp, LayerInfo, Network, Pool, Shape
+from fnas_hls.precision import Precision
+from fnas_hls.resources import Resources
+
+#: LUT and FF of one stream FIFO's control (estimates, as in ``resource_model``).
+LUT_PER_STREAM = 120
+FF_PER_STREAM = 150
+
+
+# --- geometry ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowGeometry:
+    """A window operator over a streamed map: conv (per-group M, N), pooling (M = N = channels)."""
+
+    G: int
+    M: int  # output channels per group
+    N: int  # input channels per group
+    H: int
+    W: int
+    R: int
+    C: int
+    Kh: int
+    Kw: int
+    Sh: int
+    Sw: int
+    pt: int
+    pl: int
+
+    @classmethod
+    def of(cls, li: LayerInfo) -> WindowGeometry:
+        layer = li.layer
+        x, y = li.in_shape, li.out_shape
+        if isinstance(layer, Conv):
+            g = layer.groups
+            return cls(
+                g,
+                layer.out // g,
+                x.c // g,
+                x.h,
+                x.w,
+                y.h,
+                y.w,
+                *layer.kernel,
+                *layer.stride,
+                layer.padding[0],
+                layer.padding[1],
+            )
+        if isinstance(layer, Dense):
+            return cls(1, layer.out, x.size, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0)
+        if isinstance(layer, Pool):
+            return cls(
+                1,
+                x.c,
+                x.c,
+                x.h,
+                x.w,
+                y.h,
+                y.w,
+                *layer.kernel,
+                *layer.stride,
+                layer.padding[0],
+                layer.padding[1],
+            )
+        raise TypeError(f"layer '{li.name}' ({layer.op}) is not a window operator")
+
+    @property
+    def n_total(self) -> int:
+        return self.G * self.N
+
+    @property
+    def m_total(self) -> int:
+        return self.G * self.M
+
+    @property
+    def wu(self) -> int:
+        """Padded columns the windows use."""
+        return (self.C - 1) * self.Sw + self.Kw
+
+    @property
+    def wq(self) -> int:
+        """Padded columns a fill walks per row: every real column, and every used one."""
+        return max(self.wu, self.pl + self.W)
+
+    @property
+    def lb_rows(self) -> int:
+        return self.Kh + self.Sh
+
+    @property
+    def fill_row(self) -> int:
+        """Positions the ROW loop fills (Sh padded rows), none for a single output row."""
+        return self.Sh * self.wq * self.n_total if self.R > 1 else 0
+
+    @property
+    def prime(self) -> int:
+        return self.Kh * self.wq * self.n_total
+
+    @property
+    def rows_filled(self) -> int:
+        """Padded rows PRIME and the ROW loops walk."""
+        return self.Kh + (self.R * self.Sh if self.R > 1 else 0)
+
+    @property
+    def first_drained_row(self) -> int:
+        return min(self.H, max(0, self.rows_filled - self.pt))
+
+    @property
+    def drain(self) -> int:
+        return (self.H - self.first_drained_row) * self.W * self.n_total
+
+
+# --- the stream layout -----------------------------------------------------------------------
+
+
+def hwc_order(shape: Shape) -> np.ndarray:
+    """For each position of the HWC stream of a (C, H, W) map, its index in CHW order."""
+    return np.arange(shape.size).reshape(shape.c, shape.h, shape.w).transpose(1, 2, 0).ravel()
+
+
+def stream_dense_weight(weight: np.ndarray, map_shape: Shape) -> np.ndarray:
+    """A fully connected layer's (out, in) weights with the columns in the stream's HWC order."""
+    return np.asarray(weight)[:, hwc_order(map_shape)]
+
+
+def dense_input_maps(net: Network) -> dict[str, Shape]:
+    """The map (C, H, W) whose stream each fully connected layer reads (through any flatten)."""
+    out: dict[str, Shape] = {}
+    stream = net.input
+    for li in net.info:
+        if isinstance(li.layer, Dense):
+            out[li.name] = stream
+        if not isinstance(li.layer, Flatten):
+            stream = li.out_shape
+    return out
+
+
+# --- a process, as its loops ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Stream words ``k0..k1`` (inclusive) moved by one loop, the first at cycle ``o0`` after the
+    loop starts and the last at ``o1`` (with no stall)."""
+
+    k0: int
+    k1: int
+    o0: int
+    o1: int
+
+
+@dataclass(frozen=True)
+class LoopRun:
+    """One run of a pipelined loop inside a process, with the stream words it reads and writes."""
+
+    label: str
+    trip: int
+    ii: int
+    depth: int
+    reads: tuple[Segment, ...] = ()
+    writes: tuple[Segment, ...] = ()
+
+    @property
+    def latency(self) -> int:
+        return rules.pipelined_loop(self.trip, self.ii, self.depth)
+
+
+@dataclass(frozen=True)
+class Process:
+    """One process of the region: its loop runs in order, its csynth latency and its breakdown."""
+
+    name: str
+    layer: str | None  # the IR layer, None for the movers
+    op: str
+    runs: tuple[LoopRun, ...]
+    cycles: int
+    functions: tuple[FunctionCost, ...]
+    resources: Resources
+    in_words: int
+    out_words: int
+    buffers: tuple[tuple[str, int], ...] = ()  # (buffer, BRAM18K) for the fit report
+
+
+def _rows_segments(
+    first_row: int,
+    rows: int,
+    row_words: int,
+    base_iter: int,
+    stride_iters: int,
+    lead_iters: int,
+    ii: int,
+    k_base: int = 0,
+) -> list[Segment]:
+    """Reads of whole input rows ``first_row..`` whose words sit at iterations ``base_iter +
+    j*stride_iters + lead_iters + (0..row_words-1)``."""
+    out = []
+    for j in range(rows):
+        k0 = k_base + (first_row + j) * row_words
+        it = base_iter + j * stride_iters + lead_iters
+        out.append(Segment(k0, k0 + row_words - 1, it * ii, (it + row_words - 1) * ii))
+    return out
+
+
+def _fill_reads(g: WindowGeometry, p0: int, rows: int, ii: int, first_iter: int = 0) -> list[Segment]:
+    """Reads of a fill over padded rows ``p0..p0+rows-1`` from iteration ``first_iter`` on: the
+    real rows' words, contiguous."""
+    nt = g.n_total
+    out = []
+    for j in range(rows):
+        i = p0 + j - g.pt
+        if 0 <= i < g.H:
+            out += _rows_segments(i, 1, g.W * nt, first_iter + j * g.wq * nt, 0, g.pl * nt, ii)
+    return out
+
+
+def _function(loops: list[int]) -> int:
+    """A process function whose body runs ``loops`` one after another."""
+    return rules.function_latency(sum(rules.sequential_block(x) for x in loops))
+
+
+class ConvStage(NamedTuple):
+    """The conv process's counts for one (Pm, Pn), or element-wise for arrays of them."""
+
+    MT: object
+    NT: object
+    mac: object
+    out: object
+    out_start: object  # OUT's first iteration: every word it reads is computed by then
+    row_trip: object
+    row_ii: object
+    row_depth: object
+    prime: object
+    row: object
+    rows: object
+    drain: object
+    cycles: object
+    dsp: object
+    w_reshape: object  # the weight ROM as one wide bank per output lane (else one bank per MAC)
+    bram_weights: object
+    bram_line: object
+    bram_out: object
+    bram_bias: object
+    bram18k: object
+    lut: object
+    ff: object
+
+
+def out_start(g: WindowGeometry, Pm, MT, NT, row_depth, row_ii):
+    """The first iteration of OUT in the ROW loop: output word k (pixel c, channel g*M+m) is read
+    at iteration ``out_start + k``, after the MAC steps of its group (pixel c, group g, lane block
+    m // Pm) have ended and its result is in the row buffer. The binding word is the first of a
+    group; (group end - word index) is linear in (c, g, m // Pm), so its largest value sits at a
+    corner of the ranges."""
+    B = NT * g.Kh * g.Kw  # MAC iterations per group
+    coef = ((g.G * MT * B - g.m_total, g.C - 1), (MT * B - g.M, g.G - 1), (B - Pm, MT - 1))
+    d = B - 1 + cdiv(row_depth, row_ii)
+    for a, extent in coef:
+        d = d + np.maximum(a, 0) * extent
+    return d
+
+
+def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, dsp_per_mac: int) -> ConvStage:
+    """Cycles and resources of the conv process with Pm x Pn MACs; works on ints or numpy arrays."""
+    MT, NT = cdiv(g.M, Pm), cdiv(g.N, Pn)
+    mac = g.C * g.G * MT * NT * g.Kh * g.Kw
+    out = g.C * g.m_total
+    # The Pm accumulators are registers revisited every iteration: the add is the recurrence.
+    row_ii = rules.ii_recurrence_bound(prec.add_latency, 1)
+    row_depth = compute_depth(Pn, prec) + rules.DF_REQUANT_DEPTH
+    start = out_start(g, Pm, MT, NT, row_depth, row_ii)
+    row_trip = np.maximum(np.maximum(mac, start + out), g.fill_row)
+    prime = rules.pipelined_loop(g.prime, 1, rules.DF_FILL_DEPTH)
+    row = rules.pipelined_loop(row_trip, row_ii, row_depth)
+    rows = rules.sequential_loop(g.R, rules.sequential_block(row))
+    drain = rules.pipelined_loop(g.drain, 1, rules.DF_FILL_DEPTH)
+    blocks = rules.sequential_block(prime) + rules.sequential_block(rows)
+    if g.drain:
+        blocks = blocks + rules.sequential_block(drain)
+    cycles = rules.function_latency(blocks)
+    bits = prec.bits
+    depth_w = g.G * MT * NT * g.Kh * g.Kw
+    banked = Pn * rm.bram18k(depth_w, bits)  # one ROM bank per MAC
+    wide = rm.bram18k(depth_w, Pn * bits)  # one bank of Pn-word rows per output lane
+    reshape = wide < banked
+    bram_w = Pm * np.minimum(banked, wide)
+    bram_line = Pn * rm.bram18k(g.lb_rows * g.wu * g.G * NT, bits)  # one bank per unrolled channel
+    bram_out = Pm * rm.bram18k(g.C * g.G * MT, bits)  # the row buffer, one bank per output lane
+    bram_bias = Pm * rm.bram18k(g.G * MT, rm.BIAS_BITS)
+    macs = Pm * Pn
+    return ConvStage(
+        MT, NT, mac, out, start, row_trip, row_ii, row_depth, prime, row, rows, drain, cycles,
+        macs * dsp_per_mac, reshape, bram_w, bram_line, bram_out, bram_bias,
+        bram_w + bram_line + bram_out + bram_bias,
+        rm.LUT_PER_LAYER + macs * rm.LUT_PER_MAC[prec.name],
+        rm.FF_PER_LAYER + macs * rm.FF_PER_MAC[prec.name],
+    )  # fmt: skip
+
+
+def conv_process(li: LayerInfo, cname: str, Pm: int, Pn: int, prec: Precision, board: Board) -> Process:
+    g = WindowGeometry.of(li)
+    Pm, Pn = min(Pm, g.M), min(Pn, g.N)
+    s = ConvStage(*(int(v) for v in conv_stage(g, Pm, Pn, prec, board.dsps_per_mac(prec.name))))
+    runs = [LoopRun("PRIME", g.prime, 1, rules.DF_FILL_DEPTH, tuple(_fill_reads(g, 0, g.Kh, 1)))]
+    out_row = g.C * g.m_total
+    lag = rules.DF_WRITE_DEPTH - 1
+    for r in range(g.R):
+        reads = _fill_reads(g, g.Kh + r * g.Sh, g.Sh, s.row_ii, s.row_trip - g.fill_row) if g.fill_row else []
+        o0 = s.out_start * s.row_ii + lag
+        w = Segment(r * out_row, (r + 1) * out_row - 1, o0, o0 + (out_row - 1) * s.row_ii)
+        runs.append(LoopRun("ROW", s.row_trip, s.row_ii, s.row_depth, tuple(reads), (w,)))
+    loops = [
+        LoopCost("PRIME", g.prime, s.prime, 1, rules.DF_FILL_DEPTH),
+        LoopCost("ROWS", g.R, s.rows, iteration_latency=rules.sequential_block(s.row)),
+        LoopCost("ROW", s.row_trip, s.row, s.row_ii, s.row_depth),
+    ]
+    if g.drain:
+        i0 = g.first_drained_row
+        segs = _rows_segments(i0, g.H - i0, g.W * g.n_total, 0, g.W * g.n_total, 0, 1)
+        runs.append(LoopRun("DRAIN", g.drain, 1, rules.DF_FILL_DEPTH, tuple(segs)))
+        loops.append(LoopCost("DRAIN", g.drain, s.drain, 1, rules.DF_FILL_DEPTH))
+    res = Resources(dsp=s.dsp, bram18k=s.bram18k, lut=s.lut, ff=s.ff)
+    buffers = (
+        ("weight ROM", s.bram_weights),
+        ("line buffer", s.bram_line),
+        ("row buffer", s.bram_out),
+        ("bias ROM", s.bram_bias),
+    )
+    fn = FunctionCost(cname, s.cycles, 1, tuple(loops))
+    return Process(cname, li.name, li.layer.op, tuple(runs), s.cycles, (fn,), res,
+                   li.in_shape.size, li.out_shape.size, buffers)  # fmt: skip
+
+
+class PoolStage(NamedTuple):
+    """The pooling process's counts."""
+
+    taps: int  # POOL_TRIP: C * CH * Kh * Kw window taps per output row
+    row_trip: int
+    row_ii: int
+    row_depth: int
+
+
+def pool_stage(g: WindowGeometry, kind: str, prec: Precision) -> PoolStage:
+    """One window tap per iteration; the running max (sum) is carried, so II is its latency."""
+    taps = g.C * g.n_total * g.Kh * g.Kw
+    op = (rules.FLOAT_CMP_LATENCY if prec.is_float else 1) if kind == "max" else prec.add_latency
+    ii = rules.ii_recurrence_bound(op, 1)
+    depth = rules.BUFFER_READ_LATENCY + op + (prec.mul_latency + 1 if kind == "avg" else 0) + 1
+    return PoolStage(taps, max(taps, g.fill_row), ii, depth)
+
+
+def pool_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Process:
+    layer = li.layer
+    assert isinstance(layer, Pool)
+    g = WindowGeometry.of(li)
+    ch = g.n_total
+    win = g.Kh * g.Kw
+    mac, row_trip, ii, depth = pool_stage(g, layer.kind, prec)
+    prime = rules.pipelined_loop(g.prime, 1, rules.DF_FILL_DEPTH)
+    row = rules.pipelined_loop(row_trip, ii, depth)
+    rows = rules.sequential_loop(g.R, rules.sequential_block(row))
+    drain = rules.pipelined_loop(g.drain, 1, rules.DF_FILL_DEPTH)
+    cycles = _function([prime, rows] + ([drain] if g.drain else []))
+    runs = [LoopRun("PRIME", g.prime, 1, rules.DF_FILL_DEPTH, tuple(_fill_reads(g, 0, g.Kh, 1)))]
+    out_row = g.C * ch
+    for r in range(g.R):
+        reads = _fill_reads(g, g.Kh + r * g.Sh, g.Sh, ii, row_trip - g.fill_row) if g.fill_row else []
+        w = Segment(
+            r * out_row, (r + 1) * out_row - 1, (win - 1) * ii + depth - 1, (mac - 1) * ii + depth - 1
+        )
+        runs.append(LoopRun("ROW", row_trip, ii, depth, tuple(reads), (w,)))
+    loops = [
+        LoopCost("PRIME", g.prime, prime, 1, rules.DF_FILL_DEPTH),
+        LoopCost("ROWS", g.R, rows, iteration_latency=rules.sequential_block(row)),
+        LoopCost("ROW", row_trip, row, ii, depth),
+    ]
+    if g.drain:
+        i0 = g.first_drained_row
+        runs.append(
+            LoopRun(
+                "DRAIN",
+                g.drain,
+                1,
+                rules.DF_FILL_DEPTH,
+                tuple(_rows_segments(i0, g.H - i0, g.W * ch, 0, g.W * ch, 0, 1)),
+            )
+        )
+        loops.append(LoopCost("DRAIN", g.drain, drain, 1, rules.DF_FILL_DEPTH))
+    bram_line = rm.bram18k(g.lb_rows * g.wu * ch, prec.bits)
+    dsp = 0 if layer.kind == "max" else board.dsps_per_mac(prec.name)
+    res = Resources(dsp=dsp, bram18k=bram_line, lut=rm.LUT_PER_LAYER, ff=rm.FF_PER_LAYER)
+    return Process(
+        cname,
+        li.name,
+        layer.op,
+        tuple(runs),
+        cycles,
+        (FunctionCost(cname, cycles, 1, tuple(loops)),),
+        res,
+        li.in_shape.size,
+        li.out_shape.size,
+        (("line buffer", bram_line),),
+    )
+
+
+def gap_ii(channels: int, prec: Precision) -> int:
+    """GAP's II: a channel's accumulator is revisited every ``channels`` iterations."""
+    return rules.ii_recurrence_bound(accumulate_dependence(prec), channels)
+
+
+def gap_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Process:
+    x = li.in_shape
+    trip = x.size
+    ii = gap_ii(x.c, prec)
+    depth = rules.BUFFER_READ_LATENCY + prec.add_latency + 1
+    out_depth = rules.BUFFER_READ_LATENCY + prec.mul_latency + rules.DF_WRITE_DEPTH
+    gap = rules.pipelined_loop(trip, ii, depth)
+    out = rules.pipelined_loop(x.c, 1, out_depth)
+    cycles = _function([gap, out])
+    row = x.w * x.c
+    reads = tuple(
+        Segment(i * row, (i + 1) * row - 1, i * row * ii, ((i + 1) * row - 1) * ii) for i in range(x.h)
+    )
+    runs = (
+        LoopRun("GAP", trip, ii, depth, reads),
+        LoopRun(
+            "GAP_OUT", x.c, 1, out_depth, (), (Segment(0, x.c - 1, out_depth - 1, x.c - 1 + out_depth - 1),)
+        ),
+    )
+    loops = (LoopCost("GAP", trip, gap, ii, depth), LoopCost("GAP_OUT", x.c, out, 1, out_depth))
+    bram = rm.bram18k(x.c, prec.acc_bits)
+    res = Resources(dsp=board.dsps_per_mac(prec.name), bram18k=bram, lut=rm.LUT_PER_LAYER, ff=rm.FF_PER_LAYER)
+    return Process(
+        cname,
+        li.name,
+        "gap",
+        runs,
+        cycles,
+        (FunctionCost(cname, cycles, 1, loops),),
+        res,
+        x.size,
+        x.c,
+        (("accumulators", bram),),
+    )
+
+
+def mover_process(name: str, words: int, row_words: int, words_per_beat: int, reading: bool) -> Process:
+    """``<top>_read`` (DDR to stream) or ``<top>_write`` (stream to DDR): one burst of beats."""
+    P = words_per_beat
+    beats = cdiv(words, P)
+    depth = rules.DF_MOVER_DEPTH + (rules.MAXI_READ_LATENCY if reading else 0)
+    loop = rules.pipelined_loop(beats, P, depth)
+    cycles = rules.function_latency(loop)
+    label = "READ" if reading else "WRITE"
+    rows = cdiv(words, row_words)
+    # Word k moves in cycle k of the burst (P words per beat, one beat every P cycles).
+    lag = depth - 1 if reading else 0
+    segs = tuple(
+        Segment(
+            i * row_words,
+            min(words, (i + 1) * row_words) - 1,
+            i * row_words + lag,
+            min(words, (i + 1) * row_words) - 1 + lag,
+        )
+        for i in range(rows)
+    )
+    run = LoopRun(label, beats, P, depth, () if reading else segs, segs if reading else ())
+    fn = FunctionCost(name, cycles, 1, (LoopCost(label, beats, loop, P, depth),))
+    res = Resources(lut=rm.LUT_PER_AXI_PORT, ff=rm.FF_PER_AXI_PORT)
+    return Process(name, None, "read" if reading else "write", (run,), cycles, (fn,), res, words, words)
+
+
+# --- the schedule -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When each process ends for one image, and the FIFO depth of each stream."""
+
+    ends: tuple[int, ...]  # per process, cycles after the region starts
+    latency: int  # the region's latency for one image (the last process's end)
+    interval: int  # the largest process latency: a new image every ``interval`` cycles
+    fifo_depths: tuple[int, ...]  # per stream between process i and i+1
+    fifo_peaks: tuple[int, ...]  # the schedule's largest occupancy of each stream
+
+
+def schedule(procs: list[Process]) -> Schedule:
+    """The stream schedule of a chain of processes started together (no back-pressure)."""
+    ends: list[int] = []
+    fifo_depths: list[int] = []
+    fifo_peaks: list[int] = []
+    prev_wk: np.ndarray | None = None  # producer: word index at segment ends
+    prev_wt: np.ndarray | None = None  # producer: the time that word is written
+    for proc in procs:
+        t = 0
+        wk: list[int] = []
+        wt: list[int] = []
+        rk: list[int] = []
+        rt: list[int] = []
+        for run in proc.runs:
+            b = t
+            shift = 0
+            read_marks: list[tuple[int, int]] = []  # (first offset of a segment, shift once it is read)
+            for seg in run.reads:
+                assert prev_wk is not None and prev_wt is not None
+                # Words whose availability can bind: the segment's last, and producer segment ends inside.
+                inner = prev_wk[(prev_wk >= seg.k0) & (prev_wk <= seg.k1)]
+                cand = np.unique(np.concatenate([inner, [seg.k1]]))
+                avail = np.interp(cand, prev_wk, prev_wt) + 1
+                rate = (seg.o1 - seg.o0) / max(seg.k1 - seg.k0, 1)
+                offs = seg.o0 + (cand - seg.k0) * rate
+                first = max(b + seg.o0 + shift, float(np.interp(seg.k0, prev_wk, prev_wt)) + 1)
+                shift = max(shift, int(np.ceil(np.max(avail - (b + offs)))))
+                rk += [seg.k0, seg.k1]
+                rt += [int(first), b + seg.o1 + shift]
+                read_marks.append((seg.o0, shift))
+            for seg in run.writes:
+                # A write waits for every read segment begun before it (conservative within a segment).
+                s_at = max([s for o, s in read_marks if o <= seg.o1], default=0)
+                wk += [seg.k0, seg.k1]
+                wt += [b + seg.o0 + s_at, b + seg.o1 + s_at]
+            t = b + run.latency + shift + rules.SEQUENTIAL_BLOCK_OVERHEAD
+        ends.append(t + rules.FUNCTION_OVERHEAD - rules.SEQUENTIAL_BLOCK_OVERHEAD * (len(proc.runs) == 1))
+        if prev_wk is not None:
+            peak = _fifo_peak(prev_wk, prev_wt, np.asarray(rk, float), np.asarray(rt, float))
+            fifo_peaks.append(peak)
+            fifo_depths.append(peak + rules.FIFO_MARGIN)
+        if wk:
+            order = np.argsort(np.asarray(wk), kind="stable")
+            prev_wk = np.asarray(wk, dtype=np.float64)[order]
+            prev_wt = np.maximum.accumulate(np.asarray(wt, dtype=np.float64)[order])
+        else:
+            prev_wk = prev_wt = None
+    latency = max(ends, default=0)  # the region is done when its last process is
+    interval = max((p.cycles for p in procs), default=0)
+    return Schedule(tuple(ends), latency, interval, tuple(fifo_depths), tuple(fifo_peaks))
+
+
+def _fifo_peak(wk: np.ndarray, wt: np.ndarray, rk: np.ndarray, rt: np.ndarray) -> int:
+    """Largest number of words written and not yet read, at every segment end and start."""
+    if not len(rk):
+        return int(wk.max() + 1) if len(wk) else 0
+    order = np.argsort(rk, kind="stable")
+    rk, rt = rk[order], np.maximum.accumulate(rt[order])
+    times = np.concatenate([wt, rt - 1])
+    written = np.floor(np.interp(times, wt, wk + 1, left=0, right=wk[-1] + 1))
+    read = np.floor(np.interp(times, rt, rk + 1, left=0, right=rk[-1] + 1))
+    # Just before a read segment starts nothing of it is read yet.
+    return int(max(0, np.max(written - read)))
+
+
+# --- the whole region -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Region:
+    """The dataflow design of a network: its processes, schedule and resources."""
+
+    processes: tuple[Process, ...]
+    schedule: Schedule
+    fifo_bram18k: tuple[int, ...]
+    csynth_latency: int
+    csynth_interval: int
+    layer_costs: tuple[LayerCost, ...] = field(default=())
+
+
+def fifo_bram18k(depth: int, bits: int) -> int:
+    if depth <= rules.FIFO_SRL_MAX_WORDS:
+        return 0
+    return rm.bram18k(depth, bits) if depth * bits > rm.LUTRAM_MAX_BITS else 0
+
+
+def is_process(li: LayerInfo) -> bool:
+    """Layers that become a process (flatten is a change of view of the stream)."""
+    return not isinstance(li.layer, (Flatten, HostOp))
+
+
+def layer_process(li: LayerInfo, cname: str, par: Tiling | None, prec: Precision, board: Board) -> Process:
+    layer = li.layer
+    if isinstance(layer, TILED_OPS):
+        if par is None:
+            raise ValueError(f"layer '{li.name}' needs its parallelism")
+        return conv_process(li, cname, par.Tm, par.Tn, prec, board)
+    if isinstance(layer, Pool):
+        return pool_process(li, cname, prec, board)
+    if isinstance(layer, GlobalAvgPool):
+        return gap_process(li, cname, prec, board)
+    raise TypeError(f"layer '{li.name}' ({layer.op}) has no dataflow process")
+
+
+def region(
+    infos: list[LayerInfo],
+    cnames: dict[str, str],
+    top: str,
+    parallelism: dict[str, Tiling],
+    prec: Precision,
+    board: Board,
+    clock_mhz: float | None = None,
+) -> Region:
+    """Processes, schedule and FIFOs of the region that runs ``infos`` (a chain) on ``board``."""
+    P = board.axi_words_per_cycle(prec.bits)
+    first, last = infos[0].in_shape, infos[-1].out_shape
+    procs = [mover_process(f"{top}_read", first.size, first.w * first.c, P, True)]
+    for li in infos:
+        if is_process(li):
+            procs.append(layer_process(li, cnames[li.name], parallelism.get(li.name), prec, board))
+    procs.append(mover_process(f"{top}_write", last.size, last.w * last.c, P, False))
+    sched = schedule(procs)
+    fifos = tuple(fifo_bram18k(d, prec.bits) for d in sched.fifo_depths)
+    lat, interval = rules.dataflow_region_csynth([p.cycles for p in procs])
+    costs = []
+    free = {li.name: free_cost(li) for li in infos if not is_process(li)}
+    order = [li.name for li in infos]
+    for i, p in enumerate(procs):
+        res = p.resources + Resources(
+            bram18k=fifos[i] if i < len(fifos) else 0, lut=LUT_PER_STREAM, ff=FF_PER_STREAM
+        )
+        par = parallelism.get(p.layer) if p.layer else None
+        costs.append(
+            LayerCost(
+                name=p.layer or p.name,
+                op=p.op,
+                tiling=par,
+                cycles=p.cycles,
+                compute_cycles=0,
+                fnas_cycles=None,
+                bound="stream",
+                resources=res,
+                functions=p.functions,
+                ddr_bytes=(p.in_words * prec.bits // 8) if p.op in ("read", "write") else 0,
+                ddr_cycles=0,
+            )
+        )
+    # Flatten (a change of view of the stream) costs nothing; it keeps its place in the list.
+    for name, lc in free.items():
+        here = order.index(name)
+        later = (j for j, c in enumerate(costs) if c.name in order and order.index(c.name) > here)
+        at = next(later, len(costs) - 1)  # a trailing flatten: before the output mover
+        costs.insert(at, lc)
+    return Region(tuple(procs), sched, fifos, lat, interval, tuple(costs))

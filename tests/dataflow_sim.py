@@ -1,0 +1,200 @@
+"""A word-level event simulation of a dataflow region, written from the templates' control flow.
+
+It is a second, independent statement of what ``templates/dataflow/`` does: for every iteration
+of every loop of every process, which stream word it reads (if any) and which words it writes,
+taken from the kernels' own conditions (``t >= FILL_START``, real positions of the padded map,
+``OUT_START <= t < OUT_START + OUT_TRIP``, one window result every Kh*Kw taps...), not from the
+model's stream segments. Each pipelined loop issues iteration i at
+``max(issue[i-1] + II, time its read word was written + 1)``: a blocking read stalls the whole
+pipeline. FIFOs are unbounded here; the test then checks that the occupancy the simulation
+sees never exceeds the depth the model chose, which is what makes the simulated timeline the
+real one (no writer ever waits) and the design deadlock-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fnas_hls.model import dataflow as df
+from fnas_hls.model import hls_rules as rules
+
+
+@dataclass
+class SimResult:
+    ends: list[int]
+    latency: int
+    peaks: list[int]  # largest occupancy of each stream
+
+
+class _Loop:
+    """One run of a pipelined loop: the words its iterations read and write."""
+
+    def __init__(self, trip: int, ii: int, depth: int):
+        self.trip, self.ii, self.depth = trip, ii, depth
+        self.reads: list[tuple[int, int, int]] = []  # (iteration, word, cycles after issue)
+        self.writes: list[tuple[int, int, int]] = []  # (iteration, word, cycles after issue)
+
+    def read(self, it: int, word: int, lead: int = 0) -> None:
+        if word >= 0:
+            self.reads.append((it, word, lead))
+
+
+def _positions(g: df.WindowGeometry):
+    """Every padded position a fill walks, in order: (is real)."""
+    real = []
+    p = 0
+    while True:
+        for q in range(g.wq):
+            r = (0 <= p - g.pt < g.H) and (0 <= q - g.pl < g.W)
+            real.extend([r] * g.n_total)
+        p += 1
+        yield from real
+        real = []
+
+
+class _Fill:
+    def __init__(self, g: df.WindowGeometry):
+        self.pos = _positions(g)
+        self.word = 0
+
+    def step(self) -> int:
+        if next(self.pos):
+            self.word += 1
+            return self.word - 1
+        return -1
+
+
+def _conv_loops(li, pm: int, pn: int, prec) -> list[_Loop]:
+    g = df.WindowGeometry.of(li)
+    # The rendered constants are the model's (conv_stage); the control flow below is the kernel's.
+    s = df.ConvStage(*(int(v) for v in df.conv_stage(g, min(pm, g.M), min(pn, g.N), prec, 1)))
+    fill = _Fill(g)
+    loops = []
+    lp = _Loop(g.prime, 1, rules.DF_FILL_DEPTH)
+    for t in range(g.prime):
+        lp.read(t, fill.step())
+    loops.append(lp)
+    word = 0
+    for _r in range(g.R):
+        lp = _Loop(s.row_trip, s.row_ii, s.row_depth)
+        for t in range(s.row_trip):
+            if g.fill_row and t >= s.row_trip - g.fill_row:
+                lp.read(t, fill.step())
+            if s.out_start <= t < s.out_start + s.out:
+                lp.writes.append((t, word, rules.DF_WRITE_DEPTH - 1))
+                word += 1
+        loops.append(lp)
+    return loops + _drain(g, fill)
+
+
+def _drain(g: df.WindowGeometry, fill: _Fill) -> list[_Loop]:
+    left = g.H * g.W * g.n_total - fill.word
+    if not left:
+        return []
+    assert left == g.drain
+    lp = _Loop(left, 1, rules.DF_FILL_DEPTH)
+    for t in range(left):
+        lp.read(t, fill.word + t)
+    return [lp]
+
+
+def _pool_loops(li, prec) -> list[_Loop]:
+    g = df.WindowGeometry.of(li)
+    taps, row_trip, ii, depth = df.pool_stage(g, li.layer.kind, prec)
+    win = g.Kh * g.Kw
+    fill = _Fill(g)
+    lp = _Loop(g.prime, 1, rules.DF_FILL_DEPTH)
+    for t in range(g.prime):
+        lp.read(t, fill.step())
+    loops = [lp]
+    word = 0
+    for _r in range(g.R):
+        lp = _Loop(row_trip, ii, depth)
+        for t in range(row_trip):
+            if g.fill_row and t >= row_trip - g.fill_row:
+                lp.read(t, fill.step())
+            if t < taps and t % win == win - 1:
+                lp.writes.append((t, word, depth - 1))
+                word += 1
+        loops.append(lp)
+    return loops + _drain(g, fill)
+
+
+def _gap_loops(li, prec) -> list[_Loop]:
+    x = li.in_shape
+    a = _Loop(x.size, df.gap_ii(x.c, prec), rules.BUFFER_READ_LATENCY + prec.add_latency + 1)
+    for t in range(x.size):
+        a.read(t, t)
+    od = rules.BUFFER_READ_LATENCY + prec.mul_latency + rules.DF_WRITE_DEPTH
+    b = _Loop(x.c, 1, od)
+    b.writes = [(c, c, od - 1) for c in range(x.c)]
+    return [a, b]
+
+
+def _mover_loops(words: int, P: int, reading: bool) -> list[_Loop]:
+    beats = -(-words // P)
+    depth = rules.DF_MOVER_DEPTH + (rules.MAXI_READ_LATENCY if reading else 0)
+    lp = _Loop(beats, P, depth)
+    for k in range(words):
+        b, j = divmod(k, P)
+        if reading:
+            lp.writes.append((b, k, depth - 1 + j))  # word j of a beat in cycle j of its iteration
+        else:
+            lp.read(b, k, j)
+    return [lp]
+
+
+def simulate(infos, region: df.Region, parallelism, prec, P: int) -> SimResult:
+    """Run the region's processes in order over unbounded FIFOs, word by word."""
+    layer_of = {li.name: li for li in infos}
+    procs = region.processes
+    avail = None  # write time of each word of the stream into the current process
+    ends, peaks = [], []
+    for i, p in enumerate(procs):
+        if i == 0:
+            loops = _mover_loops(p.out_words, P, True)
+        elif i == len(procs) - 1:
+            loops = _mover_loops(p.in_words, P, False)
+        else:
+            li = layer_of[p.layer]
+            if p.op in ("conv", "fc"):
+                loops = _conv_loops(li, parallelism[p.layer].Tm, parallelism[p.layer].Tn, prec)
+            elif p.op == "gap":
+                loops = _gap_loops(li, prec)
+            else:
+                loops = _pool_loops(li, prec)
+        t = 0
+        out_time: dict[int, int] = {}
+        read_time: list[tuple[int, int]] = []
+        for lp in loops:
+            need = np.full(lp.trip, t, dtype=np.int64)
+            if lp.reads:
+                assert avail is not None
+                its, words, leads = (np.array(c, dtype=np.int64) for c in zip(*lp.reads, strict=True))
+                np.maximum.at(need, its, avail[words] + 1 - leads)
+            idx = np.arange(lp.trip, dtype=np.int64)
+            issue = idx * lp.ii + np.maximum.accumulate(need - idx * lp.ii)
+            for it, k, lag in lp.writes:
+                out_time[k] = int(issue[it]) + lag
+            read_time += [(k, int(issue[it]) + lead) for it, k, lead in lp.reads]
+            end = int(issue[-1]) + lp.depth - 1 if lp.trip else t
+            t = end + rules.SEQUENTIAL_BLOCK_OVERHEAD
+        ends.append(t + rules.FUNCTION_OVERHEAD - rules.SEQUENTIAL_BLOCK_OVERHEAD * (len(loops) == 1))
+        if avail is not None:
+            peaks.append(_peak(avail, read_time))
+        avail = np.array([out_time[k] for k in range(len(out_time))], dtype=np.int64) if out_time else None
+    return SimResult(ends, max(ends), peaks)
+
+
+def _peak(write_t: np.ndarray, reads: list[tuple[int, int]]) -> int:
+    """Largest number of words written (at or before t) and not yet read (after t)."""
+    rt = np.full(len(write_t), np.iinfo(np.int64).max)
+    for k, t in reads:
+        rt[k] = t
+    # For the mover that reads a beat at once, words of a beat count as read at the beat's time.
+    events = np.concatenate([write_t, rt[rt < np.iinfo(np.int64).max]])
+    w = np.searchsorted(np.sort(write_t), events, side="right")
+    r = np.searchsorted(np.sort(rt), events, side="right")
+    return int(np.max(w - r)) if len(events) else 0

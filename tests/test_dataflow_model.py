@@ -1,0 +1,208 @@
+"""The dataflow style's model: loop counts by hand, the stream schedule against a word-level event
+simulation of the kernels' control flow (``dataflow_sim``), FIFO depths, the DSE and the fit report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from dataflow_sim import simulate
+
+from fnas_hls.analysis import analyze
+from fnas_hls.boards import load_board
+from fnas_hls.errors import FnasError
+from fnas_hls.model import dataflow as df
+from fnas_hls.model import hls_rules as rules
+from fnas_hls.network.arch import network_from_dict
+from fnas_hls.network.names import design_names
+from fnas_hls.precision import get_precision
+from fnas_hls.search.space import load_space
+
+PYNQ = load_board("pynq")
+FIXED = get_precision("fixed16")
+
+
+def net(layers, shape, name="t"):
+    return network_from_dict({"name": name, "input": shape, "layers": layers})
+
+
+def test_conv_counts_by_hand():
+    """conv 4->6 k3 same on 10x8, Pm=3, Pn=2: every trip of the loop nest, worked out by hand."""
+    n = net([{"type": "conv", "out": 6, "kernel": 3, "padding": "same"}], [4, 10, 8])
+    g = df.WindowGeometry.of(n.info[0])
+    assert (g.wu, g.wq, g.lb_rows) == (10, 10, 4)  # (8-1)*1+3 = 10 padded columns, 3 + 1 rows
+    assert g.prime == 3 * 10 * 4 and g.fill_row == 1 * 10 * 4 and g.drain == 0
+    s = df.conv_stage(g, 3, 2, FIXED, 1)
+    assert (s.MT, s.NT) == (2, 2)
+    assert s.mac == 8 * 2 * 2 * 9  # C * MT * NT * Kh * Kw
+    assert s.out == 8 * 6
+    # Word k of a row is read at out_start + k; its group ends at ((c*MT + q) + 1) * NT*9 - 1.
+    depth = s.row_depth
+    need = max(((c * 2 + q) + 1) * 18 - 1 - (c * 6 + q * 3) for c in range(8) for q in range(2))
+    assert s.out_start == need + depth
+    assert s.row_trip == max(s.mac, s.out_start + s.out, g.fill_row)
+    row = rules.pipelined_loop(s.row_trip, 1, depth)
+    prime = rules.pipelined_loop(120, 1, rules.DF_FILL_DEPTH)
+    assert s.cycles == rules.function_latency(
+        rules.sequential_block(prime) + rules.sequential_block(10 * rules.sequential_block(row))
+    )
+    assert s.dsp == 6
+
+
+def test_out_start_lets_every_word_be_computed_first():
+    """For many shapes, the first OUT iteration is the least one after which every output word's
+    MAC group has ended (brute force over every word)."""
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        G, M, N = (int(rng.integers(1, 4)), int(rng.integers(1, 9)), int(rng.integers(1, 9)))
+        K, C = int(rng.integers(1, 4)), int(rng.integers(1, 6))
+        Pm, Pn = int(rng.integers(1, M + 1)), int(rng.integers(1, N + 1))
+        g = df.WindowGeometry(G, M, N, 4, C, 4, C, K, K, 1, 1, 0, 0)
+        MT, NT = -(-M // Pm), -(-N // Pn)
+        B = NT * K * K
+        worst = max(
+            ((c * G + gi) * MT + m // Pm + 1) * B - 1 - (c * G * M + gi * M + m)
+            for c in range(C)
+            for gi in range(G)
+            for m in range(M)
+        )
+        assert df.out_start(g, Pm, MT, NT, 7, 1) == worst + 7
+
+
+NETS = {
+    "chain": (
+        [3, 12, 11],
+        [
+            {"type": "conv", "out": 8, "kernel": 3, "padding": "same", "relu": True},
+            {"type": "maxpool", "kernel": 2, "stride": 2},
+            {"type": "conv", "out": 6, "kernel": 3, "stride": 2, "padding": 1, "relu": True},
+            {"type": "gap"},
+            {"type": "fc", "out": 5},
+        ],
+    ),
+    "k5_flatten_fc": (
+        [1, 14, 14],
+        [
+            {"type": "conv", "out": 9, "kernel": 5, "padding": "same", "relu": True},
+            {"type": "conv", "out": 12, "kernel": 5, "padding": "same", "relu": True},
+            {"type": "maxpool", "kernel": 2, "stride": 2},
+            {"type": "flatten"},
+            {"type": "fc", "out": 10},
+        ],
+    ),
+    "k11_s4_valid_drain": (
+        [3, 27, 25],
+        [
+            {"type": "conv", "out": 5, "kernel": 11, "stride": 4, "padding": "valid", "relu": True},
+            {"type": "conv", "out": 6, "kernel": 3, "padding": "valid", "relu": True},
+            {"type": "gap"},
+        ],
+    ),
+    "groups_avgpool": (
+        [6, 9, 8],
+        [
+            {"type": "conv", "out": 6, "kernel": 3, "padding": "same", "groups": 3, "relu": True},
+            {"type": "avgpool", "kernel": 3, "stride": 2, "padding": 1},
+            {"type": "fc", "out": 4},
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("precision", ["fixed16", "float32"])
+@pytest.mark.parametrize("case", sorted(NETS))
+def test_schedule_against_event_simulation(case, precision):
+    """The model's latency is the simulated one or a little above (it is conservative where a
+    write follows a stalled read inside one loop), and no FIFO ever holds more than its depth."""
+    shape, layers = NETS[case]
+    n = net(layers, shape, case)
+    board = load_board("zcu102")
+    prec = get_precision(precision)
+    a = analyze(n, board, precision, style="dataflow")
+    par = {lc.name: lc.tiling for lc in a.layers if lc.tiling is not None}
+    cnames, top = design_names([li.name for li in n.info], n.name)
+    reg = df.region(list(n.info), cnames, top, par, prec, board)
+    sim = simulate(list(n.info), reg, par, prec, board.axi_words_per_cycle(prec.bits))
+    assert reg.schedule.latency >= sim.latency
+    assert reg.schedule.latency <= sim.latency * 1.03 + 10
+    for model_end, sim_end in zip(reg.schedule.ends, sim.ends, strict=True):
+        assert model_end >= sim_end
+    assert len(sim.peaks) == len(reg.schedule.fifo_depths)
+    for peak, depth in zip(sim.peaks, reg.schedule.fifo_depths, strict=True):
+        assert peak <= depth
+
+
+def test_schedule_on_a_search_space_sample():
+    """Four 28x28 layers of FNAS's MNIST space: the pipelined region against the simulation."""
+    sp = load_space("fnas-mnist")
+    n = sp.build((0, 0, 1, 1, 0, 2, 1, 0))
+    a = analyze(n, PYNQ, style="dataflow")
+    par = {lc.name: lc.tiling for lc in a.layers if lc.tiling is not None}
+    cnames, top = design_names([li.name for li in n.info], n.name)
+    reg = df.region(list(n.info), cnames, top, par, FIXED, PYNQ)
+    sim = simulate(list(n.info), reg, par, FIXED, 4)
+    assert sim.latency <= reg.schedule.latency <= sim.latency * 1.03
+    assert all(p <= d for p, d in zip(sim.peaks, reg.schedule.fifo_depths, strict=True))
+    # All layers at once: far below the sum of the processes (what csynth reports).
+    assert a.latency_cycles < 0.8 * a.csynth_latency_cycles
+    assert a.interval_cycles == max(p.cycles for p in reg.processes)
+
+
+def test_csynth_region_rule():
+    assert rules.dataflow_region_csynth([10, 30, 20]) == (60, 30)
+
+
+def test_dse_balances_the_stages():
+    """With DSPs to spare, the slowest process sets the interval and the DSE does not starve it:
+    the bottleneck's cycles are within one useful step of the best a layer alone could reach."""
+    sp = load_space("fnas-mnist")
+    n = sp.build((0, 1, 0, 1, 0, 1, 0, 1))
+    a = analyze(n, PYNQ, style="dataflow")
+    assert a.fits
+    convs = [lc for lc in a.layers if lc.op == "conv"]
+    assert a.interval_cycles == max(lc.cycles for lc in a.layers)
+    # Balanced: no conv layer is more than 2x faster than the bottleneck with DSPs it does not need.
+    assert a.resources.dsp <= a.budget.dsp
+    assert max(lc.cycles for lc in convs) / min(lc.cycles for lc in convs) < 2.5
+
+
+def test_dataflow_beats_sequential_on_the_mnist_cnn():
+    from fnas_hls.network.arch import load_network_yaml
+
+    n = load_network_yaml("examples/mnist-cnn.yaml")
+    seq = analyze(n, PYNQ, style="sequential")
+    dfl = analyze(n, PYNQ, style="dataflow")
+    auto = analyze(n, PYNQ, style="auto")
+    assert dfl.latency_cycles < seq.latency_cycles
+    assert auto.style == "dataflow" and auto.latency_cycles == dfl.latency_cycles
+    assert {s.style for s in auto.styles} == {"sequential", "dataflow"}
+
+
+def test_too_big_for_chip_is_reported_by_buffer():
+    """A layer whose weights cannot stay on chip: the analysis names the buffer and the excess."""
+    big = {"type": "conv", "out": 64, "kernel": 7}
+    n = net([{**big, "padding": "same"}, big], [64, 20, 20])
+    a = analyze(n, PYNQ, style="dataflow")
+    assert not a.fits
+    assert "BRAM18K" in a.over_detail and "over" in a.over_detail
+    assert "weight ROM" in a.over_detail and "layer 'conv" in a.over_detail
+    auto = analyze(n, PYNQ, style="auto")
+    assert auto.style == "sequential"
+
+
+def test_dataflow_refuses_host_layers_and_branches():
+    from dataclasses import replace
+
+    from fnas_hls.network.ir import HostOp, Network, Shape
+
+    chain = net([{"type": "conv", "out": 2, "kernel": 1}, {"type": "fc", "out": 3}], [1, 4, 4])
+    assert analyze(chain, PYNQ, style="dataflow").style == "dataflow"
+    host = Network(chain.input, (chain.layers[0], HostOp("sm", "Softmax", Shape(2, 4, 4))), name="h")
+    with pytest.raises(FnasError, match="layer 'sm' \\(Softmax\\) runs on the host"):
+        analyze(host, PYNQ, style="dataflow")
+    assert analyze(host, PYNQ, style="auto").style == "sequential"
+    branch = Network(chain.input, (chain.layers[0], replace(chain.layers[1], inputs=("@input",))), name="b")
+    assert not branch.is_chain
+    with pytest.raises(FnasError, match="not a chain"):
+        analyze(branch, PYNQ, style="dataflow")
+    with pytest.raises(FnasError, match="unknown style 'fast'"):
+        analyze(chain, PYNQ, style="fast")
