@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from fnas_hls.boards import Board
-from fnas_hls.dse.dataflow import choose_parallelism
+from fnas_hls.dse.dataflow import ParallelismResult, choose_parallelism
 from fnas_hls.dse.sequential import choose_tilings
 from fnas_hls.errors import FnasError
 from fnas_hls.model import dataflow as df
@@ -295,29 +295,35 @@ def _analyze_dataflow(
     dpm = board.dsps_per_mac(prec.name)
     geoms = {li.name: df.WindowGeometry.of(li) for li in infos if is_tiled(li)}
     # What the DSE does not size: pooling, GAP, the movers (and, after a first round, the FIFOs).
-    fixed_region = df.region(infos, cnames, top, {n: Tiling(1, 1, 1, 1) for n in tiled}, prec, board, clock)
     fixed = TOP_RESOURCES
     floor = 0
-    for p in fixed_region.processes:
-        if p.layer not in geoms:
-            fixed = fixed + p.resources + Resources(lut=df.LUT_PER_STREAM, ff=df.FF_PER_STREAM)
-            floor = max(floor, p.cycles)
-    fifo_bram = 0
-    for _ in range(DATAFLOW_FIFO_ROUNDS):
-        room = Resources(
-            dsp=budget.dsp - fixed.dsp,
-            bram18k=budget.bram18k - fixed.bram18k - fifo_bram,
-            lut=budget.lut - fixed.lut - df.LUT_PER_STREAM * len(geoms),
-            ff=budget.ff - fixed.ff - df.FF_PER_STREAM * len(geoms),
-        )
-        dse = choose_parallelism(geoms, prec, dpm, room, floor, layer_pins)
-        reg = df.region(infos, cnames, top, dse.parallelism, prec, board, clock)
-        if sum(reg.fifo_bram18k) <= fifo_bram:
-            break
-        fifo_bram = sum(reg.fifo_bram18k)
-    resources = TOP_RESOURCES
-    for lc in reg.layer_costs:
-        resources = resources + lc.resources
+    for p in df.fixed_processes(infos, cnames, top, prec, board):
+        fixed = fixed + p.resources + Resources(lut=df.LUT_PER_STREAM, ff=df.FF_PER_STREAM)
+        floor = max(floor, p.cycles)
+    def design(waits: dict[str, float] | None) -> tuple[ParallelismResult, df.Region, Resources]:
+        fifo_bram = 0
+        for _ in range(DATAFLOW_FIFO_ROUNDS):
+            room = Resources(
+                dsp=budget.dsp - fixed.dsp,
+                bram18k=budget.bram18k - fixed.bram18k - fifo_bram,
+                lut=budget.lut - fixed.lut - df.LUT_PER_STREAM * len(geoms),
+                ff=budget.ff - fixed.ff - df.FF_PER_STREAM * len(geoms),
+            )
+            dse = choose_parallelism(geoms, prec, dpm, room, floor, layer_pins, waits)
+            reg = df.region(infos, cnames, top, dse.parallelism, prec, board, clock)
+            if sum(reg.fifo_bram18k) <= fifo_bram:
+                break
+            fifo_bram = sum(reg.fifo_bram18k)
+        resources = TOP_RESOURCES
+        for lc in reg.layer_costs:
+            resources = resources + lc.resources
+        return dse, reg, resources
+
+    # The latency-aware design first; where its faster producers need FIFOs that do not fit, the
+    # least-interval one.
+    dse, reg, resources = design(df.consumer_waits(infos))
+    if not resources.fits_in(budget):
+        dse, reg, resources = design(None)
     fits = resources.fits_in(budget)
     buffers = [(p.layer or p.name, what, n) for p in reg.processes for what, n in p.buffers]
     names = [p.layer or p.name for p in reg.processes]

@@ -7,9 +7,10 @@ interval: the objective is the interval, the largest process latency, not the su
 every useful (Pm, Pn) (``dse.sequential.useful_factors``) is costed at once with
 ``model.dataflow.conv_stage`` and cut to its Pareto front in (cycles, DSP, BRAM). The smallest
 feasible interval is found by bisection over the candidates' cycle counts: for a target T each
-layer takes its cheapest design no slower than T (fewest DSPs, then fewest BRAM; or fewest BRAM,
-then DSPs, when BRAM binds), and T is feasible when the sums fit. Larger T never needs more, so
-the bisection is exact for the one-resource case and a close heuristic for two.
+layer takes its cheapest design no slower than T (fewest DSPs, then fewest BRAM), and where the
+sums do not fit, a DP over DSPs of the least total BRAM decides whether any choice no slower than
+T fits both budgets (exact; LUT and FF are checked after). A larger T never needs more, so the
+bisection finds the least feasible interval.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from fnas_hls.model.dataflow import WindowGeometry, conv_stage
 from fnas_hls.model.tiling import Tiling, TilingPin
 from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources
+
+#: Intervals above the least one the latency refinement tries.
+LATENCY_TARGETS = 12
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,38 @@ def _pick(f: StageFront, target: int, bram_first: bool) -> int:
     return int(ok[np.lexsort((keys[1], keys[0]))[0]])
 
 
+def _two_budget_dp(fronts: list[StageFront], target: int, room: Resources) -> list[int] | None:
+    """Per layer one design no slower than ``target`` with total DSP and BRAM within ``room``,
+    LUT and FF checked after: min-plus DP over DSPs of the least total BRAM."""
+    size = max(room.dsp, 0) + 1
+    best = np.full(size, np.inf)
+    best[0] = 0.0
+    choice: list[np.ndarray] = []
+    for f in fronts:
+        ok = np.flatnonzero((f.cycles <= target) & (f.dsp < size))
+        new = np.full(size, np.inf)
+        arg = np.full(size, -1, dtype=np.int64)
+        for j in ok:
+            d, b = int(f.dsp[j]), float(f.bram18k[j])
+            cand = np.full(size, np.inf)
+            cand[d:] = best[: size - d] + b
+            better = cand < new
+            new[better], arg[better] = cand[better], j
+        best = new
+        choice.append(arg)
+    ok = np.flatnonzero(best <= room.bram18k)
+    if not len(ok):
+        return None
+    at = int(ok[np.argmin(best[ok])])
+    picks: list[int] = []
+    for f, arg in zip(reversed(fronts), reversed(choice), strict=True):
+        j = int(arg[at])
+        picks.append(j)
+        at -= int(f.dsp[j])
+    picks = picks[::-1]
+    return picks if _sum(fronts, picks).fits_in(room) else None
+
+
 def _sum(fronts: list[StageFront], picks: list[int]) -> Resources:
     return Resources(
         dsp=sum(int(f.dsp[j]) for f, j in zip(fronts, picks, strict=True)),
@@ -97,9 +133,15 @@ def choose_parallelism(
     room: Resources,
     floor_cycles: int = 0,
     pins: Mapping[str, TilingPin] | None = None,
+    waits: Mapping[str, float] | None = None,
 ) -> ParallelismResult:
     """(Pm, Pn) per conv/fc layer for the least interval within ``room``; ``floor_cycles`` is the
-    slowest process the DSE does not size (pooling, the movers): no layer need beat it."""
+    slowest process the DSE does not size (pooling, the movers): no layer need beat it.
+
+    With ``waits`` (per layer: how many of its row times its consumer waits before starting, over
+    its rows), the least interval is a start: the next ``LATENCY_TARGETS`` intervals are tried with
+    the resources left given to the layers others wait for, and the design with the least
+    latency estimate, slowest process + sum of waits, is kept."""
     pins = pins or {}
     names = list(layers)
     fronts = [stage_front(layers[n], prec, dsp_per_mac, pins.get(n)) for n in names]
@@ -115,13 +157,14 @@ def choose_parallelism(
         return ParallelismResult(par, interval, res, res.fits_in(room), method)
 
     def feasible(target: int) -> list[int] | None:
-        for bram_first in (False, True):
-            picks = [_pick(f, target, bram_first) for f in fronts]
-            if min(picks) < 0:
-                return None
-            if _sum(fronts, picks).fits_in(room):
-                return picks
-        return None
+        """A design no slower than ``target`` within the DSPs and BRAM, if there is one: per layer its
+        cheapest designs, then a DP over DSPs of the least BRAM (exact for the two budgets)."""
+        picks = [_pick(f, target, False) for f in fronts]
+        if min(picks) < 0:
+            return None
+        if _sum(fronts, picks).fits_in(room):
+            return picks
+        return _two_budget_dp(fronts, target, room)
 
     targets = np.unique(np.concatenate([f.cycles for f in fronts]))
     targets = targets[targets >= min(int(max(f.cycles.min() for f in fronts)), max(floor_cycles, 0))]
@@ -136,4 +179,43 @@ def choose_parallelism(
             lo = mid + 1
     picks = feasible(int(targets[lo]))
     assert picks is not None
-    return result(picks, "bisection")
+    if waits is None:
+        return result(picks, "bisection")
+    # One image's latency is about the slowest process plus, for each layer, the rows its consumer
+    # waits for before it can start (``waits``: row times of that layer). A slightly larger
+    # interval can buy a shorter latency: spend what is left on the layers others wait for.
+    w = np.array([waits.get(n, 0.0) for n in names])
+
+    def proxy(ps: list[int]) -> float:
+        c = np.array([float(f.cycles[j]) for f, j in zip(fronts, ps, strict=True)])
+        return float(c.max() + np.dot(w, c))
+
+    def upgrade(ps: list[int]) -> list[int]:
+        ps = list(ps)
+        for i in np.argsort(-w * np.array([float(f.cycles[j]) for f, j in zip(fronts, ps, strict=True)])):
+            f = fronts[i]
+            used = _sum(fronts, ps)
+            mine = (int(f.dsp[ps[i]]), int(f.bram18k[ps[i]]), int(f.lut[ps[i]]), int(f.ff[ps[i]]))
+            left = (
+                room.dsp - used.dsp + mine[0],
+                room.bram18k - used.bram18k + mine[1],
+                room.lut - used.lut + mine[2],
+                room.ff - used.ff + mine[3],
+            )
+            ok = np.flatnonzero(
+                (f.dsp <= left[0]) & (f.bram18k <= left[1]) & (f.lut <= left[2]) & (f.ff <= left[3])
+            )
+            if len(ok):
+                ps[i] = int(ok[np.argmin(f.cycles[ok])])
+        return ps
+
+    best, best_cost = picks, proxy(picks)
+    for target in targets[lo : lo + LATENCY_TARGETS]:
+        cand = feasible(int(target))
+        if cand is None:
+            continue
+        cand = upgrade(cand)
+        cost = proxy(cand)
+        if cost < best_cost:
+            best, best_cost = cand, cost
+    return result(best, "bisection+latency")

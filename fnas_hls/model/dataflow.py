@@ -40,6 +40,9 @@ what makes the schedule valid and the design deadlock-free without co-simulation
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -544,35 +547,48 @@ class Schedule:
     fifo_peaks: tuple[int, ...]  # the schedule's largest occupancy of each stream
 
 
+def _avail(pk: list[float], pt: list[float], k: float) -> float:
+    """Time word ``k`` is written, from the producer's segment ends (linear inside a segment)."""
+    i = bisect.bisect_left(pk, k)
+    if i < len(pk) and pk[i] == k:
+        return pt[i]
+    if i == 0:
+        return pt[0]
+    if i == len(pk):
+        return pt[-1]
+    k0, k1, t0, t1 = pk[i - 1], pk[i], pt[i - 1], pt[i]
+    return t0 + (t1 - t0) * (k - k0) / (k1 - k0)
+
+
 def schedule(procs: list[Process]) -> Schedule:
     """The stream schedule of a chain of processes started together (no back-pressure)."""
     ends: list[int] = []
     fifo_depths: list[int] = []
     fifo_peaks: list[int] = []
-    prev_wk: np.ndarray | None = None  # producer: word index at segment ends
-    prev_wt: np.ndarray | None = None  # producer: the time that word is written
-    for proc in procs:
+    pk: list[float] = []  # producer: word index at its write segments' ends, increasing
+    pt: list[float] = []  # producer: the time that word is written
+    for n_proc, proc in enumerate(procs):
         t = 0
-        wk: list[int] = []
-        wt: list[int] = []
-        rk: list[int] = []
-        rt: list[int] = []
+        wk: list[float] = []
+        wt: list[float] = []
+        rk: list[float] = []
+        rt: list[float] = []
         for run in proc.runs:
             b = t
             shift = 0
             read_marks: list[tuple[int, int]] = []  # (first offset of a segment, shift once it is read)
             for seg in run.reads:
-                assert prev_wk is not None and prev_wt is not None
-                # Words whose availability can bind: the segment's last, and producer segment ends inside.
-                inner = prev_wk[(prev_wk >= seg.k0) & (prev_wk <= seg.k1)]
-                cand = np.unique(np.concatenate([inner, [seg.k1]]))
-                avail = np.interp(cand, prev_wk, prev_wt) + 1
+                # Words whose availability can bind: the segment's last, and producer segment ends inside
+                # (every producer writes at most a word a cycle, every reader reads at most one).
                 rate = (seg.o1 - seg.o0) / max(seg.k1 - seg.k0, 1)
-                offs = seg.o0 + (cand - seg.k0) * rate
-                first = max(b + seg.o0 + shift, float(np.interp(seg.k0, prev_wk, prev_wt)) + 1)
-                shift = max(shift, int(np.ceil(np.max(avail - (b + offs)))))
+                lo, hi = bisect.bisect_left(pk, seg.k0), bisect.bisect_right(pk, seg.k1)
+                need = _avail(pk, pt, seg.k1) + 1 - (b + seg.o1)
+                for i in range(lo, hi):
+                    need = max(need, pt[i] + 1 - (b + seg.o0 + (pk[i] - seg.k0) * rate))
+                first = max(b + seg.o0 + shift, _avail(pk, pt, seg.k0) + 1)
+                shift = max(shift, math.ceil(need))
                 rk += [seg.k0, seg.k1]
-                rt += [int(first), b + seg.o1 + shift]
+                rt += [first, b + seg.o1 + shift]
                 read_marks.append((seg.o0, shift))
             for seg in run.writes:
                 # A write waits for every read segment begun before it (conservative within a segment).
@@ -581,16 +597,12 @@ def schedule(procs: list[Process]) -> Schedule:
                 wt += [b + seg.o0 + s_at, b + seg.o1 + s_at]
             t = b + run.latency + shift + rules.SEQUENTIAL_BLOCK_OVERHEAD
         ends.append(t + rules.FUNCTION_OVERHEAD - rules.SEQUENTIAL_BLOCK_OVERHEAD * (len(proc.runs) == 1))
-        if prev_wk is not None:
-            peak = _fifo_peak(prev_wk, prev_wt, np.asarray(rk, float), np.asarray(rt, float))
+        if n_proc:
+            peak = _fifo_peak(np.asarray(pk), np.asarray(pt), np.asarray(rk), np.asarray(rt))
             fifo_peaks.append(peak)
             fifo_depths.append(peak + rules.FIFO_MARGIN)
-        if wk:
-            order = np.argsort(np.asarray(wk), kind="stable")
-            prev_wk = np.asarray(wk, dtype=np.float64)[order]
-            prev_wt = np.maximum.accumulate(np.asarray(wt, dtype=np.float64)[order])
-        else:
-            prev_wk = prev_wt = None
+        # Writes come in word order; a time never goes back (a later word is never written earlier).
+        pk, pt = wk, list(itertools.accumulate(wt, max))
     latency = max(ends, default=0)  # the region is done when its last process is
     interval = max((p.cycles for p in procs), default=0)
     return Schedule(tuple(ends), latency, interval, tuple(fifo_depths), tuple(fifo_peaks))
@@ -648,6 +660,38 @@ def layer_process(li: LayerInfo, cname: str, par: Tiling | None, prec: Precision
     raise TypeError(f"layer '{li.name}' ({layer.op}) has no dataflow process")
 
 
+def consumer_waits(infos: list[LayerInfo]) -> dict[str, float]:
+    """Per conv/fc layer, the share of its own latency its consumer waits before it can start: the
+    padded rows the consumer's PRIME needs (its Kh less its top padding) over the layer's rows.
+    The DSE's latency estimate (``dse.dataflow``); the schedule is what the analysis reports."""
+    out: dict[str, float] = {}
+    chain = [li for li in infos if is_process(li)]
+    for li, nxt in zip(chain, chain[1:], strict=False):
+        if isinstance(li.layer, TILED_OPS) and isinstance(nxt.layer, (Conv, Pool)):
+            g = WindowGeometry.of(nxt)
+            out[li.name] = max(g.Kh - g.pt, 1) / max(li.out_shape.h, 1)
+    return out
+
+
+def movers(infos: list[LayerInfo], top: str, prec: Precision, board: Board) -> tuple[Process, Process]:
+    """``<top>_read`` and ``<top>_write`` of the region that runs ``infos``."""
+    P = board.axi_words_per_cycle(prec.bits)
+    first, last = infos[0].in_shape, infos[-1].out_shape
+    return (
+        mover_process(f"{top}_read", first.size, first.w * first.c, P, True),
+        mover_process(f"{top}_write", last.size, last.w * last.c, P, False),
+    )
+
+
+def fixed_processes(
+    infos: list[LayerInfo], cnames: dict[str, str], top: str, prec: Precision, board: Board
+) -> list[Process]:
+    """The processes whose design does not depend on the DSE: the movers, pooling, GAP."""
+    fixed = [layer_process(li, cnames[li.name], None, prec, board) for li in infos
+             if is_process(li) and not isinstance(li.layer, TILED_OPS)]  # fmt: skip
+    return [*movers(infos, top, prec, board), *fixed]
+
+
 def region(
     infos: list[LayerInfo],
     cnames: dict[str, str],
@@ -658,13 +702,12 @@ def region(
     clock_mhz: float | None = None,
 ) -> Region:
     """Processes, schedule and FIFOs of the region that runs ``infos`` (a chain) on ``board``."""
-    P = board.axi_words_per_cycle(prec.bits)
-    first, last = infos[0].in_shape, infos[-1].out_shape
-    procs = [mover_process(f"{top}_read", first.size, first.w * first.c, P, True)]
+    read, write = movers(infos, top, prec, board)
+    procs = [read]
     for li in infos:
         if is_process(li):
             procs.append(layer_process(li, cnames[li.name], parallelism.get(li.name), prec, board))
-    procs.append(mover_process(f"{top}_write", last.size, last.w * last.c, P, False))
+    procs.append(write)
     sched = schedule(procs)
     fifos = tuple(fifo_bram18k(d, prec.bits) for d in sched.fifo_depths)
     lat, interval = rules.dataflow_region_csynth([p.cycles for p in procs])

@@ -146,7 +146,9 @@ def pipelined_loop(trip: int, ii: int, depth: int) -> int:
     Every fixture loop of depth >= 2 follows it to the cycle; Vitis HLS 2024.2 reports a one-stage
     (depth 1) pipeline as ``trip * ii``, one cycle more (fnas-hls renders no such loop).
     """
-    if np.ndim(trip) or np.ndim(ii) or np.ndim(depth):
+    if not (type(trip) is int and type(ii) is int and type(depth) is int) and (
+        np.ndim(trip) or np.ndim(ii) or np.ndim(depth)
+    ):
         return np.where(np.asarray(trip) > 0, (np.asarray(trip) - 1) * ii + depth - 1, 0)
     if trip <= 0:
         return 0
