@@ -173,7 +173,7 @@ def bench_model(mode: str) -> dict:
     out = {}
     for name in ("fnas-mnist", "digits") if mode == "full" else ("digits",):
         space = load_space(name)
-        r = sweep(space, load_board(space.board), jobs=os.cpu_count())
+        r = sweep(space, load_board(space.board), jobs=os.cpu_count(), style="auto")
         out.setdefault("spaces", {})[name] = {
             "architectures": len(r.cycles),
             "seconds": r.seconds,
@@ -197,7 +197,7 @@ def model_table(r: dict) -> str:
     )
 
 
-SECTIONS = ("dse", "model", "hls", "search")
+SECTIONS = ("dse", "styles", "model", "hls", "search")
 
 
 def main() -> int:
@@ -208,6 +208,7 @@ def main() -> int:
     args = parser.parse_args()
     from bench.hls_bench import bench_hls, hls_rows
     from bench.search_bench import bench_search, search_table
+    from bench.styles_bench import bench_styles, styles_table
 
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     machine = (
@@ -216,6 +217,7 @@ def main() -> int:
     )
     runs = {
         "dse": (lambda: bench_dse(args.mode), dse_table, "DSE against FNAS-Design"),
+        "styles": (lambda: bench_styles(args.mode), styles_table, "Accelerator styles side by side"),
         "model": (lambda: bench_model(args.mode), model_table, "Performance model throughput"),
         "hls": (
             bench_hls,

@@ -131,7 +131,7 @@ def _bench_space(
 ) -> dict[str, Any]:
     space = load_space(space_name)
     b = load_board(board)
-    dist = sweep(space, b, jobs=os.cpu_count())
+    dist = sweep(space, b, jobs=os.cpu_count(), style="auto")  # the style the searches use
     lat = dist.latency_ms[dist.valid & dist.fits]
     if specs is None:
         quantiles = (0.5,) if mode == "quick" else (0.25, 0.5, 0.75)

@@ -178,17 +178,35 @@ def analyze(
         if why:
             raise FnasError(f"--style dataflow: {why}")
         return _analyze_dataflow(net, board, prec, clock_mhz, pins)
-    results = [_analyze_sequential(net, board, prec, clock_mhz, pins)]
-    outcomes = [_outcome(results[0])]
+    results: list[Analysis] = []
+    outcomes: list[StyleOutcome] = []
     why = dataflow_unsupported(net)
     if why:
         outcomes.append(StyleOutcome("dataflow", None, False, why))
     else:
         results.append(_analyze_dataflow(net, board, prec, clock_mhz, pins))
-        outcomes.append(_outcome(results[1]))
+        outcomes.append(_outcome(results[0]))
+    bound = sequential_lower_bound(net, board, prec)
+    if results and results[0].fits and results[0].latency_cycles < bound:
+        # No sequential design can be as fast: its layers take turns on DSPs split among them.
+        outcomes.insert(
+            0, StyleOutcome("sequential", None, True, f"not analyzed: at least {bound:,} cycles, slower")
+        )
+    else:
+        results.insert(0, _analyze_sequential(net, board, prec, clock_mhz, pins))
+        outcomes.insert(0, _outcome(results[0]))
     fitting = [a for a in results if a.fits]
     best = min(fitting, key=lambda a: a.latency_cycles) if fitting else results[0]
     return replace(best, styles=tuple(outcomes))
+
+
+def sequential_lower_bound(net: Network, board: Board, prec: Precision) -> int:
+    """Cycles no sequential design of ``net`` can beat: its layers run one after another, each on
+    the DSPs it holds, so with P MACs split as p_i the compute alone takes sum(MACs_i / p_i), least
+    at p_i proportional to sqrt(MACs_i): (sum of sqrt(MACs_i))^2 / P."""
+    macs_per_cycle = max(board.budget().dsp // board.dsps_per_mac(prec.name), 1)
+    roots = sum(li.macs**0.5 for li in net.info if is_tiled(li))
+    return int(roots * roots / macs_per_cycle)
 
 
 def _outcome(a: Analysis) -> StyleOutcome:
@@ -440,15 +458,12 @@ def format_table(a: Analysis) -> str:
     if not a.fits and a.over_detail:
         out.append(f"over budget: {a.over_detail}")
     for s in a.styles:
-        lat = (
-            "cannot build it"
-            if s.latency_cycles is None
-            else f"{s.latency_cycles:,} cycles = {s.latency_cycles / (a.clock_mhz * 1e3):.4f} ms"
-        )
-        state = (
-            "fits" if s.fits else f"does not fit ({s.why})" if s.latency_cycles is not None else f"({s.why})"
-        )
         chosen = "  <- chosen" if s.style == a.style else ""
+        if s.latency_cycles is None:  # not built, or not needed
+            out.append(f"style {s.style:10s} {s.why}{chosen}")
+            continue
+        lat = f"{s.latency_cycles:,} cycles = {s.latency_cycles / (a.clock_mhz * 1e3):.4f} ms"
+        state = "fits" if s.fits else f"does not fit ({s.why})"
         out.append(f"style {s.style:10s} {lat}, {state}{chosen}")
     out.extend(f"note: {n}" for n in a.notes)
     return "\n".join(out)

@@ -206,3 +206,22 @@ def test_dataflow_refuses_host_layers_and_branches():
         analyze(branch, PYNQ, style="dataflow")
     with pytest.raises(FnasError, match="unknown style 'fast'"):
         analyze(chain, PYNQ, style="fast")
+
+
+def test_sequential_lower_bound_holds_so_auto_may_skip_it():
+    """auto skips the sequential analysis only where it provably loses: the bound is below every
+    sequential design's latency, on a sample of both spaces and on several boards."""
+    from fnas_hls.analysis import sequential_lower_bound
+
+    for space_name, board_name in (("fnas-mnist", "pynq"), ("digits", "pynq"), ("digits", "zcu102")):
+        sp = load_space(space_name)
+        board = load_board(board_name)
+        archs = list(sp.architectures())
+        for choice in archs[:: len(archs) // 25]:
+            n = sp.build(choice)
+            seq = analyze(n, board, style="sequential")
+            assert sequential_lower_bound(n, board, FIXED) <= seq.latency_cycles
+            auto = analyze(n, board, style="auto")
+            both = (seq, analyze(n, board, style="dataflow"))
+            best = min((a for a in both if a.fits), key=lambda a: a.latency_cycles)
+            assert auto.latency_cycles == best.latency_cycles and auto.style == best.style
