@@ -26,7 +26,12 @@ TOP = "small_top"
 
 
 def module_xml(
-    name: str, latency: int, loops: list[dict], res: dict | None = None, top: str | None = None
+    name: str,
+    latency: int,
+    loops: list[dict],
+    res: dict | None = None,
+    top: str | None = None,
+    interval: int | None = None,
 ) -> str:
     """A csynth.xml as Vivado HLS 2019.2 writes it for one module."""
 
@@ -39,6 +44,7 @@ def module_xml(
         return f"<{lp['label']}>{inner}</{lp['label']}>"
 
     res = res or {"dsp": 0, "bram18k": 0, "ff": 0, "lut": 0}
+    ii = latency if interval is None else interval
     return f"""<profile>
 <ReportVersion><Version>2019.2</Version></ReportVersion>
 <UserAssignments><unit>ns</unit><ProductFamily>zynq</ProductFamily><Part>xc7z020-clg400-1</Part>
@@ -47,8 +53,8 @@ def module_xml(
 <PerformanceEstimates><SummaryOfTimingAnalysis><unit>ns</unit><EstimatedClockPeriod>8.5</EstimatedClockPeriod>
 </SummaryOfTimingAnalysis><SummaryOfOverallLatency><unit>clock cycles</unit>
 <Best-caseLatency>{latency}</Best-caseLatency><Average-caseLatency>{latency}</Average-caseLatency>
-<Worst-caseLatency>{latency}</Worst-caseLatency><Interval-min>{latency}</Interval-min>
-<Interval-max>{latency}</Interval-max></SummaryOfOverallLatency>
+<Worst-caseLatency>{latency}</Worst-caseLatency><Interval-min>{ii}</Interval-min>
+<Interval-max>{ii}</Interval-max></SummaryOfOverallLatency>
 <SummaryOfLoopLatency>{"".join(loop_xml(lp) for lp in loops)}</SummaryOfLoopLatency></PerformanceEstimates>
 <AreaEstimates><Resources><BRAM_18K>{res["bram18k"]}</BRAM_18K><DSP48E>{res["dsp"]}</DSP48E><FF>{res["ff"]}</FF>
 <LUT>{res["lut"]}</LUT><URAM>0</URAM></Resources><AvailableResources><BRAM_18K>280</BRAM_18K>
@@ -210,3 +216,46 @@ def test_emitted_project_with_hand_made_vitis_report(tmp_path, capsys):
     assert len(c.ii_missed) == 1 and "conv2_compute/COMPUTE" in c.ii_missed[0]
     assert not c.missing
     assert "FAIL: 3 of" in out
+
+
+def test_dataflow_project_against_a_hand_made_report(tmp_path, capsys):
+    """A dataflow project: csynth reports the region as the sum of its processes (interval: the
+    slowest); a report that says so passes, and one whose conv1 ROW loop misses its II fails on
+    exactly that loop, its process, the region's sum and (conv1 is then the slowest) its interval."""
+    from fnas_hls.backend.float_model import with_random_weights
+    from fnas_hls.backend.hls_writer import emit_project
+
+    net = with_random_weights(parse_network_yaml(NET))
+    project = emit_project(net, load_board("pynq"), tmp_path / "proj", style="dataflow").project_dir
+    manifest = json.loads((project / "manifest.json").read_text())
+    top, data = manifest["top"], manifest["analysis"]
+    assert data["style"] == "dataflow"
+    report = project / f"{top}_prj" / "solution1" / "syn" / "report"
+    report.mkdir(parents=True)
+
+    def write(deviate: bool) -> None:
+        total, slowest = 0, 0
+        for layer in data["layers"]:
+            for fn in layer["functions"]:
+                loops = [dict(lp) for lp in fn["loops"]]
+                latency = fn["latency"]
+                if deviate and fn["name"] == "conv1":
+                    row = next(lp for lp in loops if lp["label"] == "ROW")
+                    extra = (row["trip"] - 1) * row["ii"]
+                    row["ii"], row["latency"] = 2 * row["ii"], row["latency"] + extra
+                    rows = next(lp for lp in loops if lp["label"] == "ROWS")
+                    rows["latency"] += extra * rows["trip"]
+                    latency += extra * rows["trip"]
+                total, slowest = total + latency, max(slowest, latency)
+                (report / f"{fn['name']}_csynth.xml").write_text(module_xml(fn["name"], latency, loops))
+        res = dict(data["resources"])
+        (report / "csynth.xml").write_text(module_xml(top, total, [], res, interval=slowest))
+
+    write(False)
+    c = compare(project)
+    assert c.ok and not c.missing, [r for r in c.failures]
+    write(True)
+    c = compare(project)
+    region = {f"{top} (csynth: sum of the processes)", f"{top} interval (the slowest process)"}
+    assert {r.name for r in c.failures} == region | {"conv1", "conv1/ROW", "conv1/ROWS"}
+    assert len(c.ii_missed) == 1 and "conv1/ROW" in c.ii_missed[0]
