@@ -9,6 +9,7 @@ SPACE    ?=
 OUT      ?=
 SPEC_MS  ?=
 EPISODES ?=
+STYLE    ?=
 BENCH    ?= full
 
 PROJECT  ?=
@@ -17,7 +18,7 @@ PROJECT  ?=
 
 help:
 	@echo "make test                 lint + unit and end-to-end tests"
-	@echo "make search BOARD=pynq    the architecture search [SPACE= SPEC_MS= EPISODES= OUT= RESUME=1 FORCE=1]"
+	@echo "make search BOARD=pynq    the architecture search [SPACE= SPEC_MS= EPISODES= STYLE= OUT= RESUME=1 FORCE=1]"
 	@echo "make sweep BOARD=pynq     latency of every architecture of SPACE (default fnas-mnist) on BOARD"
 	@echo "make compare PROJECT=dir  predicted vs synthesized latency of an emitted project"
 	@echo "make bench [BENCH=quick]  benchmarks, as ratios measured side by side"
@@ -46,7 +47,7 @@ sweep: $(STAMP)
 search: $(STAMP)
 	$(BIN)/fnas-hls search --space $(or $(SPACE),digits) --board $(BOARD) \
 		$(if $(SPEC_MS),--spec-ms $(SPEC_MS)) $(if $(EPISODES),--episodes $(EPISODES)) \
-		$(if $(OUT),--out $(OUT)) $(if $(RESUME),--resume) $(if $(FORCE),--force)
+		$(if $(STYLE),--style $(STYLE)) $(if $(OUT),--out $(OUT)) $(if $(RESUME),--resume) $(if $(FORCE),--force)
 
 compare: $(STAMP)
 	@test -n "$(PROJECT)" || { echo "usage: make compare PROJECT=<folder written by fnas-hls emit>"; exit 2; }

@@ -107,6 +107,11 @@ def test_pruning_never_trains_a_violating_child(tiny, tmp_path, monkeypatch):
     for r in trained:
         assert r["latency_ms"] <= cfg.spec_ms and r["accuracy"] is not None
         assert r["latency_ms"] == pytest.approx(lat[r["key"]])
+    # style auto: each child's latency is that of its fastest style that fits, and the log says which
+    assert cfg.style == "auto" and {r["style"] for r in recs} <= {"sequential", "dataflow"}
+    for r in recs:
+        key = "Pm" if r["style"] == "dataflow" else "Tm"
+        assert all(key in t for t in r["tiling"].values())
     # a child seen twice is trained once
     assert len(fake.calls) == len({r["key"] for r in trained})
     assert outcome.best is not None and outcome.best.latency_ms <= cfg.spec_ms

@@ -727,7 +727,7 @@ def region(
                 cycles=p.cycles,
                 compute_cycles=0,
                 fnas_cycles=None,
-                bound="stream",
+                bound="interval" if p.cycles == interval else "stream",  # the slowest sets the pace
                 resources=res,
                 functions=p.functions,
                 ddr_bytes=(p.in_words * prec.bits // 8) if p.op in ("read", "write") else 0,
