@@ -52,6 +52,16 @@ def test_dataflow_emit_csim_bit_exact(case, precision, tmp_path):
                 assert entry["tiling"]["Pm"] <= pin.Tm
     top = (tmp_path / "prj" / "src" / f"{res.top}.cpp").read_text()
     assert "#pragma HLS DATAFLOW" in top and top.count("#pragma HLS STREAM") == len(manifest["streams"])
+    # OUT reads the row buffer no sooner than the MAC pipeline's depth after it was written, and says so.
+    from fnas_hls.model import dataflow as df
+
+    for li in net.info:
+        if li.layer.op in ("conv", "fc"):
+            t = par[li.name]
+            s = df.conv_stage(df.WindowGeometry.of(li), t.Tm, t.Tn, res.analysis.precision, 1)
+            code = (tmp_path / "prj" / "src" / f"{entry_cname(manifest, li.name)}.cpp").read_text()
+            distance = -(-int(s.row_depth) // int(s.row_ii))
+            assert f"DEPENDENCE variable=ob inter RAW distance={distance} true" in code
     with torch.no_grad():
         want = _torch_module(net)(torch.from_numpy(tests)).numpy()
     if precision == "float32":
@@ -62,6 +72,10 @@ def test_dataflow_emit_csim_bit_exact(case, precision, tmp_path):
         y = net.output
         hwc = vec["golden"].reshape(-1, y.h, y.w, y.c).transpose(0, 3, 1, 2).reshape(len(tests), -1)
         _within_quantization_error(res.plan.output_type.dequantize(hwc), want)
+
+
+def entry_cname(manifest: dict, name: str) -> str:
+    return next(e["c_name"] for e in manifest["layers"] if e["name"] == name)
 
 
 @pytest.mark.parametrize("case", sorted(SPREAD))
