@@ -122,9 +122,7 @@ class Analysis:
                     "name": lc.name,
                     "op": lc.op,
                     "tiling": lc.tiling.as_dict() if lc.tiling and self.style == "sequential" else None,
-                    "parallelism": {"Pm": lc.tiling.Tm, "Pn": lc.tiling.Tn}
-                    if lc.tiling and self.style == "dataflow"
-                    else None,
+                    "parallelism": lc.tiling.as_dict() if lc.tiling and self.style == "dataflow" else None,
                     "cycles": lc.cycles,
                     "ms": lc.cycles / (self.clock_mhz * 1e3),
                     "compute_cycles": lc.compute_cycles,
@@ -229,15 +227,16 @@ def dataflow_unsupported(net: Network) -> str:
 
 
 def _pin_notes(
-    layer_pins: dict[str, TilingPin], chosen: dict[str, Tiling], factors: tuple[str, ...]
+    layer_pins: dict[str, TilingPin], chosen: dict[str, Any], factors: dict[str, str]
 ) -> list[str]:
+    """Notes for pinned factors (``factors``: the pin's name to the design's) clipped to a dimension."""
     notes = []
     for name, pin in layer_pins.items():
         t = chosen[name]
-        for f in factors:
+        for f, mine in factors.items():
             v = pin.factor(f)
-            if isinstance(v, int) and v != getattr(t, f):
-                notes.append(f"layer '{name}': pinned {f}={v} clipped to the dimension, {getattr(t, f)}")
+            if isinstance(v, int) and v != getattr(t, mine):
+                notes.append(f"layer '{name}': pinned {f}={v} clipped to the dimension, {getattr(t, mine)}")
     return notes
 
 
@@ -264,7 +263,7 @@ def _analyze_sequential(
     for lc in costs:
         resources = resources + lc.resources
     budget = board.budget()
-    notes = _host_notes(net) + _pin_notes(layer_pins, dse.tilings, ("Tm", "Tn", "Tr", "Tc"))
+    notes = _host_notes(net) + _pin_notes(layer_pins, dse.tilings, {f: f for f in ("Tm", "Tn", "Tr", "Tc")})
     fits = resources.fits_in(budget)
     return Analysis(
         network=net.name,
@@ -302,7 +301,12 @@ DATAFLOW_FIFO_ROUNDS = 3
 
 
 def _analyze_dataflow(
-    net: Network, board: Board, prec: Precision, clock_mhz: float | None, pins: tuple[TilingPin, ...]
+    net: Network,
+    board: Board,
+    prec: Precision,
+    clock_mhz: float | None,
+    pins: tuple[TilingPin, ...],
+    latency_refinement: bool = True,
 ) -> Analysis:
     clock = float(clock_mhz or board.clock_mhz)
     infos = list(net.info)
@@ -329,19 +333,24 @@ def _analyze_dataflow(
             )
             dse = choose_parallelism(geoms, prec, dpm, room, floor, layer_pins, waits)
             reg = df.region(infos, cnames, top, dse.parallelism, prec, board, clock)
-            if sum(reg.fifo_bram18k) <= fifo_bram:
-                break
-            fifo_bram = sum(reg.fifo_bram18k)
+            need = sum(reg.fifo_bram18k)
+            if need <= fifo_bram or dse.resources.bram18k + need <= budget.bram18k - fixed.bram18k:
+                break  # the FIFOs fit beside this design
+            fifo_bram = need
         resources = TOP_RESOURCES
         for lc in reg.layer_costs:
             resources = resources + lc.resources
         return dse, reg, resources
 
-    # The latency-aware design first; where its faster producers need FIFOs that do not fit, the
-    # least-interval one.
-    dse, reg, resources = design(df.consumer_waits(infos))
-    if not resources.fits_in(budget):
-        dse, reg, resources = design(None)
+    # The least-interval design, and the latency-aware one where it fits (its faster producers may
+    # need FIFOs that do not) and its scheduled latency is less.
+    dse, reg, resources = design(None)
+    if latency_refinement:
+        alt = design(df.consumer_waits(infos))
+        if alt[2].fits_in(budget) and (
+            not resources.fits_in(budget) or alt[1].schedule.latency < reg.schedule.latency
+        ):
+            dse, reg, resources = alt
     fits = resources.fits_in(budget)
     buffers = [(p.layer or p.name, what, n) for p in reg.processes for what, n in p.buffers]
     names = [p.layer or p.name for p in reg.processes]
@@ -352,7 +361,7 @@ def _analyze_dataflow(
             zip(reg.schedule.fifo_depths, reg.schedule.fifo_peaks, reg.fifo_bram18k, strict=True)
         )
     )
-    notes = _pin_notes(layer_pins, dse.parallelism, ("Tm", "Tn"))
+    notes = _pin_notes(layer_pins, dse.parallelism, {"Tm": "Pm", "Tn": "Pn"})
     notes += [f"layer '{n}': --tiling Tr/Tc do not apply to the dataflow style (one output pixel at a time)"
               for n, pin in layer_pins.items() if pin.Tr is not None or pin.Tc is not None]  # fmt: skip
     return Analysis(
@@ -382,7 +391,7 @@ def format_table(a: Analysis) -> str:
     head = (
         "layer",
         "op",
-        "MACs Pm/Pn" if dataflow else "tiling Tm/Tn/Tr/Tc",
+        "MACs Pm/Pn/Pk" if dataflow else "tiling Tm/Tn/Tr/Tc",
         "cycles",
         "ms",
         "bound",
@@ -390,10 +399,8 @@ def format_table(a: Analysis) -> str:
         "BRAM18K",
     )
 
-    def par(t: Tiling | None) -> str:
-        if t is None:
-            return "-"
-        return f"{t.Tm}/{t.Tn}" if dataflow else str(t)
+    def par(t: Tiling | df.Parallelism | None) -> str:
+        return "-" if t is None else str(t)
 
     rows = [
         (

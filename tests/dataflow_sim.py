@@ -66,10 +66,11 @@ class _Fill:
         return -1
 
 
-def _conv_loops(li, pm: int, pn: int, prec) -> list[_Loop]:
+def _conv_loops(li, par: df.Parallelism, prec) -> list[_Loop]:
     g = df.WindowGeometry.of(li)
     # The rendered constants are the model's (conv_stage); the control flow below is the kernel's.
-    s = df.ConvStage(*(int(v) for v in df.conv_stage(g, min(pm, g.M), min(pn, g.N), prec, 1)))
+    pm, pn, pk = min(par.Pm, g.M), min(par.Pn, g.N), min(par.Pk, g.Kw)
+    s = df.ConvStage(*(int(v) for v in df.conv_stage(g, pm, pn, prec, 1, pk)))
     fill = _Fill(g)
     loops = []
     lp = _Loop(g.prime, 1, rules.DF_FILL_DEPTH)
@@ -135,7 +136,8 @@ def _gap_loops(li, prec) -> list[_Loop]:
 
 def _mover_loops(words: int, P: int, reading: bool) -> list[_Loop]:
     beats = -(-words // P)
-    depth = rules.DF_MOVER_DEPTH + (rules.MAXI_READ_LATENCY if reading else 0)
+    # the read waits the m_axi latency for its first beat, the write for its last response
+    depth = rules.DF_MOVER_DEPTH + rules.MAXI_LATENCY
     lp = _Loop(beats, P, depth)
     for k in range(words):
         b, j = divmod(k, P)
@@ -160,7 +162,7 @@ def simulate(infos, region: df.Region, parallelism, prec, P: int) -> SimResult:
         else:
             li = layer_of[p.layer]
             if p.op in ("conv", "fc"):
-                loops = _conv_loops(li, parallelism[p.layer].Tm, parallelism[p.layer].Tn, prec)
+                loops = _conv_loops(li, parallelism[p.layer], prec)
             elif p.op == "gap":
                 loops = _gap_loops(li, prec)
             else:

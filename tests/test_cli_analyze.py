@@ -148,12 +148,12 @@ def test_analyze_dataflow_json_has_the_region(arch, tmp_path, capsys):
     assert main(["analyze", str(arch), "--board", "pynq", "--style", "dataflow", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     data = json.loads(out.read_text())
-    assert data["style"] == "dataflow" and "MACs Pm/Pn" in text and "interval" in text
+    assert data["style"] == "dataflow" and "MACs Pm/Pn/Pk" in text and "interval" in text
     names = [l["name"] for l in data["layers"]]
     assert names[0].endswith("_read") and names[-1].endswith("_write")
     assert [n for n in names[1:-1]] == ["conv1", "pool1", "conv2", "gap1", "fc1"]
     conv = data["layers"][1]
-    assert conv["tiling"] is None and set(conv["parallelism"]) == {"Pm", "Pn"}
+    assert conv["tiling"] is None and set(conv["parallelism"]) == {"Pm", "Pn", "Pk"}
     assert data["interval_cycles"] == max(l["cycles"] for l in data["layers"])
     assert data["interval_cycles"] <= data["latency_cycles"] < data["csynth_latency_cycles"]
     assert len(data["streams"]) == len(names) - 1 and all(s["depth"] >= 2 for s in data["streams"])
@@ -255,7 +255,7 @@ head:
   - {type: gap}
   - {type: fc, out: 10}
 board: pynq
-spec_ms: 0.02
+spec_ms: 0.011
 """
 
 
@@ -265,12 +265,12 @@ def test_sweep_small_space(tmp_path, capsys):
     out = tmp_path / "s.json"
     assert main(["sweep", "--space", str(space), "--board", "pynq", "--json", str(out), "--jobs", "1"]) == 0
     text = capsys.readouterr().out
-    assert "64 architectures" in text and "meet the 0.02 ms spec" in text
+    assert "64 architectures" in text and "meet the 0.011 ms spec" in text
     assert "style chosen: " in text  # the default style is auto
     data = json.loads(out.read_text())
     assert data["architectures"] == 64 == len(data["architectures_detail"])
     lat = [a["latency_ms"] for a in data["architectures_detail"]]
-    meets = sum(1 for a in data["architectures_detail"] if a["fits"] and a["latency_ms"] <= 0.02)
+    meets = sum(1 for a in data["architectures_detail"] if a["fits"] and a["latency_ms"] <= 0.011)
     assert {a["style"] for a in data["architectures_detail"]} <= {"sequential", "dataflow"}
     assert data["meet_spec"] == meets
     assert 0 < meets < 64  # the spec splits this space
@@ -283,7 +283,7 @@ def test_sweep_small_space(tmp_path, capsys):
         (SPACE.replace("layers: 2", "layers: zero"), "field 'layers' must be a positive integer"),
         (SPACE.replace("pool: [none, max]", "pool: [none, big]"), "choices.pool has 'big'"),
         (SPACE.replace("  kernel: [3, 5]\n", "  dilation: [1]\n"), "unknown decision 'dilation'"),
-        (SPACE.replace("spec_ms: 0.02", "spec_ms: -1"), "field 'spec_ms' must be a positive number"),
+        (SPACE.replace("spec_ms: 0.011", "spec_ms: -1"), "field 'spec_ms' must be a positive number"),
         (SPACE.replace("board: pynq", "bored: pynq"), "unknown field 'bored'"),
     ],
 )

@@ -45,7 +45,7 @@ def test_dataflow_emit_csim_bit_exact(case, precision, tmp_path):
     par = {lc.name: lc.tiling for lc in res.analysis.layers if lc.tiling is not None}
     for entry in manifest["layers"]:
         t = par.get(entry["name"])
-        assert entry["tiling"] == (None if t is None else {"Pm": t.Tm, "Pn": t.Tn})
+        assert entry["tiling"] == (None if t is None else t.as_dict())
     for pin in parse_tiling_specs(pins):  # the pinned Tm, Tn are the rendered Pm, Pn (clipped)
         for entry in manifest["layers"]:
             if entry["tiling"] and isinstance(pin.Tm, int):
@@ -58,7 +58,7 @@ def test_dataflow_emit_csim_bit_exact(case, precision, tmp_path):
     for li in net.info:
         if li.layer.op in ("conv", "fc"):
             t = par[li.name]
-            s = df.conv_stage(df.WindowGeometry.of(li), t.Tm, t.Tn, res.analysis.precision, 1)
+            s = df.conv_stage(df.WindowGeometry.of(li), t.Pm, t.Pn, res.analysis.precision, 1, t.Pk)
             code = (tmp_path / "prj" / "src" / f"{entry_cname(manifest, li.name)}.cpp").read_text()
             distance = -(-int(s.row_depth) // int(s.row_ii))
             assert f"DEPENDENCE variable=ob inter RAW distance={distance} true" in code

@@ -22,13 +22,16 @@ from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, Network, Po
 FLOAT_LOWEST_LITERAL = "-3.40282347e+38f"
 
 
-def _weight_rom(w: np.ndarray, g: df.WindowGeometry, Pm: int, Pn: int, MT: int, NT: int) -> np.ndarray:
-    """[G*MT*NT*Kh*Kw][Pm][Pn]: row ((g*MT + mt)*NT + nt)*Kh*Kw + kh*Kw + kw, zeros past M and N."""
+def _weight_rom(
+    w: np.ndarray, g: df.WindowGeometry, p: df.Parallelism, MT: int, NT: int, KT: int
+) -> np.ndarray:
+    """[G*MT*NT*Kh*KT][Pm][Pk*Pn]: row (((g*MT + mt)*NT + nt)*Kh + kh)*KT + kt, element j*Pn + n of
+    lane i the weight of output mt*Pm + i, input nt*Pn + n, tap (kh, kt*Pk + j); zeros past M, N, Kw."""
     w = np.asarray(w).reshape(g.G, g.M, g.N, g.Kh, g.Kw)
-    pad = np.zeros((g.G, MT * Pm, NT * Pn, g.Kh, g.Kw), dtype=w.dtype)
-    pad[:, : g.M, : g.N] = w
-    rom = pad.reshape(g.G, MT, Pm, NT, Pn, g.Kh, g.Kw).transpose(0, 1, 3, 5, 6, 2, 4)
-    return rom.reshape(-1, Pm, Pn)
+    pad = np.zeros((g.G, MT * p.Pm, NT * p.Pn, g.Kh, KT * p.Pk), dtype=w.dtype)
+    pad[:, : g.M, : g.N, :, : g.Kw] = w
+    rom = pad.reshape(g.G, MT, p.Pm, NT, p.Pn, g.Kh, KT, p.Pk).transpose(0, 1, 3, 5, 6, 2, 7, 4)
+    return rom.reshape(-1, p.Pm, p.Pk * p.Pn)
 
 
 def _bias_rom(b: np.ndarray, g: df.WindowGeometry, Pm: int, MT: int) -> np.ndarray:
@@ -63,21 +66,24 @@ def dataflow_layers(
             g = df.WindowGeometry.of(li)
             par = costs[li.name].tiling
             assert par is not None
-            Pm, Pn = min(par.Tm, g.M), min(par.Tn, g.N)
-            s = df.ConvStage(*(int(v) for v in df.conv_stage(g, Pm, Pn, prec, dpm)))
+            p = df.Parallelism(min(par.Pm, g.M), min(par.Pn, g.N), min(par.Pk, g.Kw))
+            Pm, Pn, Pk = p.Pm, p.Pn, p.Pk
+            s = df.ConvStage(*(int(v) for v in df.conv_stage(g, Pm, Pn, prec, dpm, Pk)))
+            KT = -(-g.Kw // Pk)
             w = lq.weight
             if isinstance(layer, Dense):
                 w = df.stream_dense_weight(w, maps[li.name])
             d.update(
                 G=g.G, M=g.M, N=g.N, H=g.H, W=g.W, R=g.R, C=g.C, KH=g.Kh, KW=g.Kw, SH=g.Sh, SW=g.Sw,
-                PT=g.pt, PL=g.pl, PM=Pm, PN=Pn, MT=s.MT, NT=s.NT, WU=g.wu, WQ=g.wq, LBR=g.lb_rows,
+                PT=g.pt, PL=g.pl, PM=Pm, PN=Pn, PK=Pk, KT=KT, MT=s.MT, NT=s.NT, WU=g.wu, WQ=g.wq,
+                LBR=g.lb_rows,
                 PRIME_TRIP=g.prime, FILL_TRIP=g.fill_row, FILL_START=s.row_trip - g.fill_row,
                 MAC_TRIP=s.mac, OUT_TRIP=s.out, OUT_START=s.out_start, ROW_TRIP=s.row_trip,
                 ROW_II=s.row_ii, OB_DISTANCE=-(-s.row_depth // s.row_ii), DRAIN_TRIP=g.drain,
                 w_reshape=bool(s.w_reshape),
-                weight_rom=rows(_weight_rom(w, g, Pm, Pn, s.MT, s.NT), lq.w_type),
+                weight_rom=rows(_weight_rom(w, g, p, s.MT, s.NT, KT), lq.w_type),
                 bias_rom=rows(_bias_rom(lq.bias, g, Pm, s.MT), lq.bias_type),
-                tiling={"Pm": Pm, "Pn": Pn}, table_tiling=[Pm, Pn, 0, 0], tiling_str=f"{Pm}/{Pn}",
+                tiling=p.as_dict(), table_tiling=[Pm, Pn, Pk, 0], tiling_str=str(p),
             )  # fmt: skip
         elif isinstance(layer, Pool):
             g = df.WindowGeometry.of(li)

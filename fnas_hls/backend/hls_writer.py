@@ -197,6 +197,8 @@ def build_context(
             g = ConvGeometry.of(li)
             t = lc.tiling
             assert t is not None
+            if not isinstance(t, Tiling):  # a dataflow layer's parallelism: dataflow_layers sets its fields
+                t = Tiling(t.Pm, t.Pn, g.R, g.C)
             Tm, Tn, Tr, Tc = min(t.Tm, g.M), min(t.Tn, g.N), min(t.Tr, g.R), min(t.Tc, g.C)
             MT, NT, RT, CT = cdiv(g.M, Tm), cdiv(g.N, Tn), cdiv(g.R, Tr), cdiv(g.C, Tc)
             if isinstance(layer, Conv):
@@ -609,7 +611,7 @@ def emit_project(
     tilings = {lc.name: lc.tiling for lc in analysis.layers if lc.tiling is not None}
     if dataflow:  # the reference model runs the same arithmetic on whole rows (the order of a sum is Pn's)
         shapes = {li.name: li.out_shape for li in net.info}
-        tilings = {n: Tiling(t.Tm, t.Tn, shapes[n].h, shapes[n].w) for n, t in tilings.items()}
+        tilings = {n: Tiling(t.Pm, t.Pn, shapes[n].h, shapes[n].w) for n, t in tilings.items()}
     plan = quantize_network(net, precision, calib)
     test_stored = plan.input_type.quantize(tests)
 

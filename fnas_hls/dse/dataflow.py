@@ -1,10 +1,11 @@
-"""The dataflow style's DSE: each layer's parallelism (Pm output x Pn input channels), so that the
+"""The dataflow style's DSE: each layer's parallelism (Pm output x Pn input channels x Pk kernel
+columns), so that the
 region's slowest process is as fast as the board's DSPs and block RAM allow.
 
 All processes of the region run at once, so one image takes about the slowest process's time
 (plus the rows each layer waits for before it can start) and a new image can start every
 interval: the objective is the interval, the largest process latency, not the sum. Per layer,
-every useful (Pm, Pn) (``dse.sequential.useful_factors``) is costed at once with
+every useful (Pm, Pn, Pk) (``dse.sequential.useful_factors``) is costed at once with
 ``model.dataflow.conv_stage`` and cut to its Pareto front in (cycles, DSP, BRAM). The smallest
 feasible interval is found by bisection over the candidates' cycle counts: for a target T each
 layer takes its cheapest design no slower than T (fewest DSPs, then fewest BRAM), and where the
@@ -21,9 +22,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from fnas_hls.dse.sequential import _pareto, _pin_values
-from fnas_hls.model.dataflow import WindowGeometry, conv_stage
-from fnas_hls.model.tiling import Tiling, TilingPin
+from fnas_hls.dse.sequential import _pareto, _pin_values, useful_factors
+from fnas_hls.model.dataflow import Parallelism, WindowGeometry, conv_stage
+from fnas_hls.model.tiling import TilingPin
 from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources
 
@@ -37,6 +38,7 @@ class StageFront:
 
     pm: np.ndarray
     pn: np.ndarray
+    pk: np.ndarray
     cycles: np.ndarray
     dsp: np.ndarray
     bram18k: np.ndarray
@@ -51,13 +53,17 @@ class StageFront:
 def stage_front(
     g: WindowGeometry, prec: Precision, dsp_per_mac: int, pin: TilingPin | None = None
 ) -> StageFront:
-    """Every useful (Pm, Pn) of a conv/fc process, cut to the Pareto front, sorted by cycles."""
+    """Every useful (Pm, Pn, Pk) of a conv/fc process, cut to the Pareto front, sorted by cycles.
+
+    Kernel columns are unrolled (Pk > 1) in fixed point only: the fixed-point sum may add a row of
+    taps in any order, a float one must keep the reference model's."""
     from fnas_hls.model.sequential import ConvGeometry
 
     cg = ConvGeometry(g.G, g.M, g.N, g.R, g.C, g.Kh, g.Kw, g.Sh, g.Sw)
-    pm, pn = np.meshgrid(_pin_values(cg, "Tm", pin), _pin_values(cg, "Tn", pin), indexing="ij")
-    pm, pn = pm.ravel(), pn.ravel()
-    s = conv_stage(g, pm, pn, prec, dsp_per_mac)
+    taps = np.array([1]) if prec.is_float else useful_factors(g.Kw)
+    pm, pn, pk = np.meshgrid(_pin_values(cg, "Tm", pin), _pin_values(cg, "Tn", pin), taps, indexing="ij")
+    pm, pn, pk = pm.ravel(), pn.ravel(), pk.ravel()
+    s = conv_stage(g, pm, pn, prec, dsp_per_mac, pk)
     shape = pm.shape
     cyc, dsp, bram, lut, ff = (
         np.broadcast_to(np.asarray(v, dtype=np.int64), shape)
@@ -65,12 +71,12 @@ def stage_front(
     )
     idx = _pareto(cyc, dsp, bram)
     idx = idx[np.argsort(cyc[idx], kind="stable")]
-    return StageFront(pm[idx], pn[idx], cyc[idx], dsp[idx], bram[idx], lut[idx], ff[idx])
+    return StageFront(pm[idx], pn[idx], pk[idx], cyc[idx], dsp[idx], bram[idx], lut[idx], ff[idx])
 
 
 @dataclass(frozen=True)
 class ParallelismResult:
-    parallelism: dict[str, Tiling]  # Tm = Pm, Tn = Pn (Tr = Tc = 1: one output pixel at a time)
+    parallelism: dict[str, Parallelism]
     interval: int  # the slowest conv/fc process (cycles)
     resources: Resources  # of the conv/fc processes
     fits: bool
@@ -92,18 +98,19 @@ def _two_budget_dp(fronts: list[StageFront], target: int, room: Resources) -> li
     best = np.full(size, np.inf)
     best[0] = 0.0
     choice: list[np.ndarray] = []
+    at = np.arange(size)
     for f in fronts:
         ok = np.flatnonzero((f.cycles <= target) & (f.dsp < size))
-        new = np.full(size, np.inf)
-        arg = np.full(size, -1, dtype=np.int64)
-        for j in ok:
-            d, b = int(f.dsp[j]), float(f.bram18k[j])
-            cand = np.full(size, np.inf)
-            cand[d:] = best[: size - d] + b
-            better = cand < new
-            new[better], arg[better] = cand[better], j
-        best = new
-        choice.append(arg)
+        if not len(ok):
+            return None
+        # Of the designs with one DSP count only the one with the least BRAM can be in an optimum.
+        ok = ok[np.lexsort((f.bram18k[ok], f.dsp[ok]))]
+        ok = ok[np.r_[True, f.dsp[ok][1:] != f.dsp[ok][:-1]]]
+        src = at[None, :] - f.dsp[ok][:, None]  # (designs, DSP totals)
+        vals = np.where(src >= 0, best[np.maximum(src, 0)] + f.bram18k[ok][:, None], np.inf)
+        k = np.argmin(vals, axis=0)
+        best = vals[k, at]
+        choice.append(np.where(np.isfinite(best), ok[k], -1))
     ok = np.flatnonzero(best <= room.bram18k)
     if not len(ok):
         return None
@@ -151,7 +158,8 @@ def choose_parallelism(
     def result(picks: list[int], method: str) -> ParallelismResult:
         res = _sum(fronts, picks)
         par = {
-            n: Tiling(int(f.pm[j]), int(f.pn[j]), 1, 1) for n, f, j in zip(names, fronts, picks, strict=True)
+            n: Parallelism(int(f.pm[j]), int(f.pn[j]), int(f.pk[j]))
+            for n, f, j in zip(names, fronts, picks, strict=True)
         }
         interval = max(int(f.cycles[j]) for f, j in zip(fronts, picks, strict=True))
         return ParallelismResult(par, interval, res, res.fits_in(room), method)

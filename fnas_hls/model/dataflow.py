@@ -61,7 +61,6 @@ from fnas_hls.model.sequential import (
     compute_depth,
     free_cost,
 )
-from fnas_hls.model.tiling import Tiling
 from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, HostOp, LayerInfo, Network, Pool, Shape
 from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources
@@ -172,6 +171,21 @@ class WindowGeometry:
     @property
     def drain(self) -> int:
         return (self.H - self.first_drained_row) * self.W * self.n_total
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    """A conv/fc process's MACs per cycle: Pm output channels x Pn input channels x Pk kernel columns."""
+
+    Pm: int
+    Pn: int
+    Pk: int = 1
+
+    def as_dict(self) -> dict[str, int]:
+        return {"Pm": self.Pm, "Pn": self.Pn, "Pk": self.Pk}
+
+    def __str__(self) -> str:
+        return f"{self.Pm}/{self.Pn}/{self.Pk}"
 
 
 # --- the stream layout -----------------------------------------------------------------------
@@ -309,13 +323,13 @@ class ConvStage(NamedTuple):
     ff: object
 
 
-def out_start(g: WindowGeometry, Pm, MT, NT, row_depth, row_ii):
+def out_start(g: WindowGeometry, Pm, MT, NT, row_depth, row_ii, KT=None):
     """The first iteration of OUT in the ROW loop: output word k (pixel c, channel g*M+m) is read
     at iteration ``out_start + k``, after the MAC steps of its group (pixel c, group g, lane block
     m // Pm) have ended and its result is in the row buffer. The binding word is the first of a
     group; (group end - word index) is linear in (c, g, m // Pm), so its largest value sits at a
     corner of the ranges."""
-    B = NT * g.Kh * g.Kw  # MAC iterations per group
+    B = NT * g.Kh * (g.Kw if KT is None else KT)  # MAC iterations per group
     coef = ((g.G * MT * B - g.m_total, g.C - 1), (MT * B - g.M, g.G - 1), (B - Pm, MT - 1))
     d = B - 1 + cdiv(row_depth, row_ii)
     for a, extent in coef:
@@ -323,15 +337,15 @@ def out_start(g: WindowGeometry, Pm, MT, NT, row_depth, row_ii):
     return d
 
 
-def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, dsp_per_mac: int) -> ConvStage:
-    """Cycles and resources of the conv process with Pm x Pn MACs; works on ints or numpy arrays."""
-    MT, NT = cdiv(g.M, Pm), cdiv(g.N, Pn)
-    mac = g.C * g.G * MT * NT * g.Kh * g.Kw
+def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, dsp_per_mac: int, Pk=1) -> ConvStage:
+    """Cycles and resources of the conv process with Pm x Pn x Pk MACs (ints or numpy arrays)."""
+    MT, NT, KT = cdiv(g.M, Pm), cdiv(g.N, Pn), cdiv(g.Kw, Pk)
+    mac = g.C * g.G * MT * NT * g.Kh * KT
     out = g.C * g.m_total
     # The Pm accumulators are registers revisited every iteration: the add is the recurrence.
     row_ii = rules.ii_recurrence_bound(prec.add_latency, 1)
-    row_depth = compute_depth(Pn, prec) + rules.DF_REQUANT_DEPTH
-    start = out_start(g, Pm, MT, NT, row_depth, row_ii)
+    row_depth = compute_depth(Pn * Pk, prec) + rules.DF_REQUANT_DEPTH  # one tree over Pn x Pk
+    start = out_start(g, Pm, MT, NT, row_depth, row_ii, KT)
     row_trip = np.maximum(np.maximum(mac, start + out), g.fill_row)
     prime = rules.pipelined_loop(g.prime, 1, rules.DF_FILL_DEPTH)
     row = rules.pipelined_loop(row_trip, row_ii, row_depth)
@@ -342,15 +356,16 @@ def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, dsp_per_mac: int) -> 
         blocks = blocks + rules.sequential_block(drain)
     cycles = rules.function_latency(blocks)
     bits = prec.bits
-    depth_w = g.G * MT * NT * g.Kh * g.Kw
-    banked = Pn * rm.bram18k(depth_w, bits)  # one ROM bank per MAC
-    wide = rm.bram18k(depth_w, Pn * bits)  # one bank of Pn-word rows per output lane
+    depth_w = g.G * MT * NT * g.Kh * KT
+    banked = Pn * Pk * rm.bram18k(depth_w, bits)  # one ROM bank per MAC
+    wide = rm.bram18k(depth_w, Pn * Pk * bits)  # one bank of Pn*Pk-word rows per output lane
     reshape = wide < banked
     bram_w = Pm * np.minimum(banked, wide)
-    bram_line = Pn * rm.bram18k(g.lb_rows * g.wu * g.G * NT, bits)  # one bank per unrolled channel
+    # one bank per unrolled channel and kernel column (columns cyclic over Pk banks)
+    bram_line = Pn * Pk * rm.bram18k(g.lb_rows * cdiv(g.wu, Pk) * g.G * NT, bits)
     bram_out = Pm * rm.bram18k(g.C * g.G * MT, bits)  # the row buffer, one bank per output lane
     bram_bias = Pm * rm.bram18k(g.G * MT, rm.BIAS_BITS)
-    macs = Pm * Pn
+    macs = Pm * Pn * Pk
     return ConvStage(
         MT, NT, mac, out, start, row_trip, row_ii, row_depth, prime, row, rows, drain, cycles,
         macs * dsp_per_mac, reshape, bram_w, bram_line, bram_out, bram_bias,
@@ -360,10 +375,10 @@ def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, dsp_per_mac: int) -> 
     )  # fmt: skip
 
 
-def conv_process(li: LayerInfo, cname: str, Pm: int, Pn: int, prec: Precision, board: Board) -> Process:
+def conv_process(li: LayerInfo, cname: str, par: Parallelism, prec: Precision, board: Board) -> Process:
     g = WindowGeometry.of(li)
-    Pm, Pn = min(Pm, g.M), min(Pn, g.N)
-    s = ConvStage(*(int(v) for v in conv_stage(g, Pm, Pn, prec, board.dsps_per_mac(prec.name))))
+    Pm, Pn, Pk = min(par.Pm, g.M), min(par.Pn, g.N), min(par.Pk, g.Kw)
+    s = ConvStage(*(int(v) for v in conv_stage(g, Pm, Pn, prec, board.dsps_per_mac(prec.name), Pk)))
     runs = [LoopRun("PRIME", g.prime, 1, rules.DF_FILL_DEPTH, tuple(_fill_reads(g, 0, g.Kh, 1)))]
     out_row = g.C * g.m_total
     lag = rules.DF_WRITE_DEPTH - 1
@@ -511,7 +526,8 @@ def mover_process(name: str, words: int, row_words: int, words_per_beat: int, re
     """``<top>_read`` (DDR to stream) or ``<top>_write`` (stream to DDR): one burst of beats."""
     P = words_per_beat
     beats = cdiv(words, P)
-    depth = rules.DF_MOVER_DEPTH + (rules.MAXI_READ_LATENCY if reading else 0)
+    # the read waits the m_axi latency for its first beat, the write for its last response
+    depth = rules.DF_MOVER_DEPTH + rules.MAXI_LATENCY
     loop = rules.pipelined_loop(beats, P, depth)
     cycles = rules.function_latency(loop)
     label = "READ" if reading else "WRITE"
@@ -647,12 +663,14 @@ def is_process(li: LayerInfo) -> bool:
     return not isinstance(li.layer, (Flatten, HostOp))
 
 
-def layer_process(li: LayerInfo, cname: str, par: Tiling | None, prec: Precision, board: Board) -> Process:
+def layer_process(
+    li: LayerInfo, cname: str, par: Parallelism | None, prec: Precision, board: Board
+) -> Process:
     layer = li.layer
     if isinstance(layer, TILED_OPS):
         if par is None:
             raise ValueError(f"layer '{li.name}' needs its parallelism")
-        return conv_process(li, cname, par.Tm, par.Tn, prec, board)
+        return conv_process(li, cname, par, prec, board)
     if isinstance(layer, Pool):
         return pool_process(li, cname, prec, board)
     if isinstance(layer, GlobalAvgPool):
@@ -696,7 +714,7 @@ def region(
     infos: list[LayerInfo],
     cnames: dict[str, str],
     top: str,
-    parallelism: dict[str, Tiling],
+    parallelism: dict[str, Parallelism],
     prec: Precision,
     board: Board,
     clock_mhz: float | None = None,

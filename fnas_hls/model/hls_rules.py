@@ -114,8 +114,9 @@ DF_WRITE_DEPTH = 2
 #: Stages a conv's MAC step adds after the accumulate: requantize (round, shift, ReLU, saturate)
 #: and the row-buffer write (our estimate).
 DF_REQUANT_DEPTH = 2
-#: Depth of the region's input and output movers around their m_axi burst (our estimate; the
-#: read side waits the m_axi read latency once per burst, not per word).
+#: Depth of the region's input and output movers around their m_axi burst (our estimate); each
+#: adds MAXI_LATENCY once per burst, not per word: the reader for its first beat, the writer for
+#: the response to its last.
 DF_MOVER_DEPTH = 4
 #: Words a stream FIFO holds beyond the occupancy the schedule derives: one for the cycle between
 #: a write and the read that frees it, one for the pipelines' rounding of burst ends.

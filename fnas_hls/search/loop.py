@@ -87,12 +87,7 @@ def child_seed(seed: int, key: str) -> int:
 
 def predict(net: Network, cfg: RunConfig) -> _Prediction:
     a: Analysis = analyze(net, cfg.board, cfg.precision, style=cfg.style)
-    if a.style == "dataflow":
-        tiling = {
-            lc.name: {"Pm": lc.tiling.Tm, "Pn": lc.tiling.Tn} for lc in a.layers if lc.tiling is not None
-        }
-    else:
-        tiling = {lc.name: lc.tiling.as_dict() for lc in a.layers if lc.tiling is not None}
+    tiling = {lc.name: lc.tiling.as_dict() for lc in a.layers if lc.tiling is not None}
     return _Prediction(
         a.latency_ms, a.latency_cycles, a.fits, tiling, a.resources.dsp, a.resources.bram18k, style=a.style
     )
