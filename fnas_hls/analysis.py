@@ -322,6 +322,8 @@ def _analyze_dataflow(
     for p in df.fixed_processes(infos, cnames, top, prec, board):
         fixed = fixed + p.resources + Resources(lut=df.LUT_PER_STREAM, ff=df.FF_PER_STREAM)
         floor = max(floor, p.cycles)
+    regions: dict[tuple, df.Region] = {}
+
     def design(waits: dict[str, float] | None) -> tuple[ParallelismResult, df.Region, Resources]:
         fifo_bram = 0
         for _ in range(DATAFLOW_FIFO_ROUNDS):
@@ -332,7 +334,10 @@ def _analyze_dataflow(
                 ff=budget.ff - fixed.ff - df.FF_PER_STREAM * len(geoms),
             )
             dse = choose_parallelism(geoms, prec, dpm, room, floor, layer_pins, waits)
-            reg = df.region(infos, cnames, top, dse.parallelism, prec, board, clock)
+            key = tuple(sorted(dse.parallelism.items()))
+            if key not in regions:  # the refinement often keeps the least-interval design
+                regions[key] = df.region(infos, cnames, top, dse.parallelism, prec, board, clock)
+            reg = regions[key]
             need = sum(reg.fifo_bram18k)
             if need <= fifo_bram or dse.resources.bram18k + need <= budget.bram18k - fixed.bram18k:
                 break  # the FIFOs fit beside this design

@@ -44,6 +44,7 @@ import bisect
 import itertools
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -128,47 +129,47 @@ class WindowGeometry:
             )
         raise TypeError(f"layer '{li.name}' ({layer.op}) is not a window operator")
 
-    @property
+    @cached_property
     def n_total(self) -> int:
         return self.G * self.N
 
-    @property
+    @cached_property
     def m_total(self) -> int:
         return self.G * self.M
 
-    @property
+    @cached_property
     def wu(self) -> int:
         """Padded columns the windows use."""
         return (self.C - 1) * self.Sw + self.Kw
 
-    @property
+    @cached_property
     def wq(self) -> int:
         """Padded columns a fill walks per row: every real column, and every used one."""
         return max(self.wu, self.pl + self.W)
 
-    @property
+    @cached_property
     def lb_rows(self) -> int:
         return self.Kh + self.Sh
 
-    @property
+    @cached_property
     def fill_row(self) -> int:
         """Positions the ROW loop fills (Sh padded rows), none for a single output row."""
         return self.Sh * self.wq * self.n_total if self.R > 1 else 0
 
-    @property
+    @cached_property
     def prime(self) -> int:
         return self.Kh * self.wq * self.n_total
 
-    @property
+    @cached_property
     def rows_filled(self) -> int:
         """Padded rows PRIME and the ROW loops walk."""
         return self.Kh + (self.R * self.Sh if self.R > 1 else 0)
 
-    @property
+    @cached_property
     def first_drained_row(self) -> int:
         return min(self.H, max(0, self.rows_filled - self.pt))
 
-    @property
+    @cached_property
     def drain(self) -> int:
         return (self.H - self.first_drained_row) * self.W * self.n_total
 
