@@ -263,3 +263,20 @@ def test_sequential_lower_bound_holds_so_auto_may_skip_it():
             both = (seq, analyze(n, board, style="dataflow"))
             best = min((a for a in both if a.fits), key=lambda a: a.latency_cycles)
             assert auto.latency_cycles == best.latency_cycles and auto.style == best.style
+
+
+def test_sweep_predicts_what_analyze_says():
+    """The sweep's fast sequential prediction is the analysis's latency to the cycle, so that auto
+    over a sweep and auto per network agree."""
+    from fnas_hls.search.sweep import predict
+
+    sp = load_space("fnas-mnist")
+    archs = list(sp.architectures())
+    for choice in archs[:: len(archs) // 20]:
+        n = sp.build(choice)
+        cycles, fits, style = predict(n, PYNQ, FIXED)
+        a = analyze(n, PYNQ, style="sequential")
+        assert (cycles, fits, style) == (a.latency_cycles, a.fits, "sequential")
+        cycles, fits, style = predict(n, PYNQ, FIXED, style="auto")
+        a = analyze(n, PYNQ, style="auto")
+        assert (cycles, fits, style) == (a.latency_cycles, a.fits, a.style)
