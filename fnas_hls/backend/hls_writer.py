@@ -155,6 +155,7 @@ def build_context(
     check_renderable(net)
     cnames, top = design_names(net)
     is_float = plan.precision == "float32"
+    sequential = analysis.style == "sequential"
     costs = {lc.name: lc for lc in analysis.layers}
     word = plan.input_type
     layers: list[dict[str, Any]] = []
@@ -217,8 +218,11 @@ def build_context(
                 acc_c_type=lq.acc_c_type,
                 shift=lq.shift if not is_float else 0,
                 round=(1 << (lq.shift - 1)) if (not is_float and lq.shift > 0) else 0,
-                bias_rows=_bias_literal_rows(lq.bias, g.groups, g.M, MT, Tm, lq.bias_type),
-                weight_rows=_rows(lq.weight, lq.w_type),
+                # the sequential style's initializers (the dataflow style renders its own ROMs)
+                bias_rows=(
+                    _bias_literal_rows(lq.bias, g.groups, g.M, MT, Tm, lq.bias_type) if sequential else ""
+                ),
+                weight_rows=_rows(lq.weight, lq.w_type) if sequential else "",
                 w_offset=w_offset,
                 w_words=w_words,
                 tiling={"Tm": Tm, "Tn": Tn, "Tr": Tr, "Tc": Tc},

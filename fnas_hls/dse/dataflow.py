@@ -83,12 +83,12 @@ class ParallelismResult:
     method: str  # "bisection", or "min-resources" when nothing fits
 
 
-def _pick(f: StageFront, target: int, bram_first: bool) -> int:
+def _pick(f: StageFront, target: int) -> int:
+    """The design no slower than ``target`` with the fewest DSPs, then the fewest BRAM."""
     ok = np.flatnonzero(f.cycles <= target)
     if not len(ok):
         return -1
-    keys = (f.dsp[ok], f.bram18k[ok]) if not bram_first else (f.bram18k[ok], f.dsp[ok])
-    return int(ok[np.lexsort((keys[1], keys[0]))[0]])
+    return int(ok[np.lexsort((f.bram18k[ok], f.dsp[ok]))[0]])
 
 
 def _two_budget_dp(fronts: list[StageFront], target: int, room: Resources) -> list[int] | None:
@@ -167,7 +167,7 @@ def choose_parallelism(
     def feasible(target: int) -> list[int] | None:
         """A design no slower than ``target`` within the DSPs and BRAM, if there is one: per layer its
         cheapest designs, then a DP over DSPs of the least BRAM (exact for the two budgets)."""
-        picks = [_pick(f, target, False) for f in fronts]
+        picks = [_pick(f, target) for f in fronts]
         if min(picks) < 0:
             return None
         if _sum(fronts, picks).fits_in(room):

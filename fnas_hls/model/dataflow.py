@@ -96,37 +96,12 @@ class WindowGeometry:
     def of(cls, li: LayerInfo) -> WindowGeometry:
         layer = li.layer
         x, y = li.in_shape, li.out_shape
-        if isinstance(layer, Conv):
-            g = layer.groups
-            return cls(
-                g,
-                layer.out // g,
-                x.c // g,
-                x.h,
-                x.w,
-                y.h,
-                y.w,
-                *layer.kernel,
-                *layer.stride,
-                layer.padding[0],
-                layer.padding[1],
-            )
         if isinstance(layer, Dense):
             return cls(1, layer.out, x.size, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0)
-        if isinstance(layer, Pool):
-            return cls(
-                1,
-                x.c,
-                x.c,
-                x.h,
-                x.w,
-                y.h,
-                y.w,
-                *layer.kernel,
-                *layer.stride,
-                layer.padding[0],
-                layer.padding[1],
-            )
+        if isinstance(layer, (Conv, Pool)):  # a pool is a window over each channel alone
+            g, m = (layer.groups, layer.out) if isinstance(layer, Conv) else (1, x.c)
+            pt, pl = layer.padding[0], layer.padding[1]
+            return cls(g, m // g, x.c // g, x.h, x.w, y.h, y.w, *layer.kernel, *layer.stride, pt, pl)
         raise TypeError(f"layer '{li.name}' ({layer.op}) is not a window operator")
 
     @cached_property
@@ -268,13 +243,12 @@ def _rows_segments(
     stride_iters: int,
     lead_iters: int,
     ii: int,
-    k_base: int = 0,
 ) -> list[Segment]:
     """Reads of whole input rows ``first_row..`` whose words sit at iterations ``base_iter +
     j*stride_iters + lead_iters + (0..row_words-1)``."""
     out = []
     for j in range(rows):
-        k0 = k_base + (first_row + j) * row_words
+        k0 = (first_row + j) * row_words
         it = base_iter + j * stride_iters + lead_iters
         out.append(Segment(k0, k0 + row_words - 1, it * ii, (it + row_words - 1) * ii))
     return out
@@ -352,10 +326,7 @@ def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, dsp_per_mac: int, Pk=
     row = rules.pipelined_loop(row_trip, row_ii, row_depth)
     rows = rules.sequential_loop(g.R, rules.sequential_block(row))
     drain = rules.pipelined_loop(g.drain, 1, rules.DF_FILL_DEPTH)
-    blocks = rules.sequential_block(prime) + rules.sequential_block(rows)
-    if g.drain:
-        blocks = blocks + rules.sequential_block(drain)
-    cycles = rules.function_latency(blocks)
+    cycles = _function([prime, rows] + ([drain] if g.drain else []))
     bits = prec.bits
     depth_w = g.G * MT * NT * g.Kh * KT
     banked = Pn * Pk * rm.bram18k(depth_w, bits)  # one ROM bank per MAC
@@ -654,9 +625,8 @@ class Region:
 
 
 def fifo_bram18k(depth: int, bits: int) -> int:
-    if depth <= rules.FIFO_SRL_MAX_WORDS:
-        return 0
-    return rm.bram18k(depth, bits) if depth * bits > rm.LUTRAM_MAX_BITS else 0
+    """Block RAM of a stream FIFO: none for a shift register or LUTRAM (``rm.bram18k``)."""
+    return 0 if depth <= rules.FIFO_SRL_MAX_WORDS else rm.bram18k(depth, bits)
 
 
 def is_process(li: LayerInfo) -> bool:
