@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from fnas_hls.errors import FnasError
+from fnas_hls.search import datasets
 from fnas_hls.search.datasets import load_dataset
 
 
@@ -65,3 +66,98 @@ def test_missing_files_say_where(tmp_path):
         (tmp_path / n).write_bytes(_idx(np.zeros(3, np.uint8)))
     with pytest.raises(FnasError, match=r"not an idx file"):
         load_dataset("mnist", tmp_path)
+
+
+def _write_mnist(folder, n_train=20, n_test=5, gz=True, labels_train=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    files = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte": (
+            labels_train if labels_train is not None else rng.integers(0, 10, n_train, dtype=np.uint8)
+        ),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    for name, arr in files.items():
+        raw = _idx(arr)
+        if gz:
+            (folder / f"{name}.gz").write_bytes(gzip.compress(raw))
+        else:
+            (folder / name).write_bytes(raw)
+    return files
+
+
+@pytest.fixture
+def fashion_dirs(tmp_path, monkeypatch):
+    """Point fashion-mnist's default folders (the repo's data/ and the Debian package's) at tmp_path."""
+    local, system = tmp_path / "data" / "fashion-mnist", tmp_path / "usr" / "fashion-mnist"
+    monkeypatch.setitem(datasets.DEFAULT_DIRS, "fashion-mnist", local)
+    monkeypatch.setitem(datasets.SYSTEM_DIRS, "fashion-mnist", system)
+    return local, system
+
+
+def test_fashion_mnist_search_order(fashion_dirs, tmp_path):
+    local, system = fashion_dirs
+    _write_mnist(system, n_train=12)
+    assert datasets.dataset_folder("fashion-mnist") == system
+    d = load_dataset("fashion-mnist", seed=0, val_fraction=0.25)
+    assert d.name == "fashion-mnist" and d.shape == (1, 28, 28) and len(d.train) + len(d.val) == 12
+    _write_mnist(local, n_train=16, gz=False)  # data/fashion-mnist/ comes before the package's folder
+    assert datasets.dataset_folder("fashion-mnist") == local
+    assert len(load_dataset("fashion-mnist", seed=0).test) == 5
+    given = tmp_path / "mine"
+    _write_mnist(given, n_train=8)  # --data-dir comes first
+    assert len(load_dataset("fashion-mnist", given, seed=0, val_fraction=0.25).train) == 6
+
+
+def test_fashion_mnist_absent_everywhere_says_where_and_how(fashion_dirs):
+    local, system = fashion_dirs
+    assert not datasets.dataset_available("fashion-mnist")
+    with pytest.raises(FnasError) as err:
+        load_dataset("fashion-mnist")
+    text = str(err.value)
+    assert "\n" not in text
+    assert f"{local}/" in text and f"{system}/" in text
+    assert "apt-get install dataset-fashion-mnist" in text and "--data-dir" in text
+
+
+def test_truncated_idx_file_is_named(tmp_path):
+    _write_mnist(tmp_path, gz=False)
+    path = tmp_path / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(FnasError, match=rf"{path}: idx file holds .* data bytes"):
+        load_dataset("fashion-mnist", tmp_path)
+    gz = tmp_path / "g"
+    _write_mnist(gz)
+    cut = gz / "train-labels-idx1-ubyte.gz"
+    cut.write_bytes(cut.read_bytes()[:-8])  # a gzip stream cut short
+    with pytest.raises(FnasError, match=rf"{cut}: cannot read idx file"):
+        load_dataset("fashion-mnist", gz)
+
+
+def test_mismatched_idx_files_are_named(tmp_path):
+    _write_mnist(tmp_path, n_train=20, labels_train=np.zeros(19, np.uint8))
+    with pytest.raises(FnasError, match=r"train-labels-idx1-ubyte.gz: \[19\] labels for the 20 images"):
+        load_dataset("fashion-mnist", tmp_path)
+    other = tmp_path / "o"
+    _write_mnist(other, labels_train=np.full(20, 12, np.uint8))
+    with pytest.raises(FnasError, match=r"train-labels-idx1-ubyte.gz: label 12 is not a class 0-9"):
+        load_dataset("fashion-mnist", other)
+    wrong = tmp_path / "w"
+    _write_mnist(wrong)
+    (wrong / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx(np.zeros((5, 8, 8), np.uint8))))
+    with pytest.raises(FnasError, match=r"t10k-images-idx3-ubyte.gz: images \[5, 8, 8\], expected"):
+        load_dataset("fashion-mnist", wrong)
+
+
+@pytest.mark.skipif(
+    not datasets.dataset_available("fashion-mnist"),
+    reason="Fashion-MNIST not installed: apt-get install dataset-fashion-mnist (CI installs it)",
+)
+def test_fashion_mnist_real_files():
+    d = load_dataset("fashion-mnist", seed=0, val_fraction=0.1)
+    assert d.shape == (1, 28, 28) and d.classes == 10
+    assert len(d.train) == 54_000 and len(d.val) == 6_000 and len(d.test) == 10_000
+    assert d.train.x.dtype == np.float32 and d.train.x.min() == 0.0 and d.train.x.max() == 1.0
+    assert np.bincount(d.test.y, minlength=10).tolist() == [1000] * 10  # the test split is balanced

@@ -4,6 +4,9 @@
   a search runs on a fresh machine with no download), split by seed.
 - ``mnist``: the standard idx files (``train-images-idx3-ubyte`` ... ``t10k-labels-idx1-ubyte``,
   optionally ``.gz``) from a folder, ``data/mnist/`` by default.
+- ``fashion-mnist``: Zalando's Fashion-MNIST in the same four idx files (60,000 + 10,000 28x28
+  images), from ``--data-dir``, else ``data/fashion-mnist/``, else the folder of the Debian package
+  ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist/``).
 - ``cifar10``: the python pickle batches (``data_batch_1`` ... ``data_batch_5``, ``test_batch``) from
   a folder, ``data/cifar-10-batches-py/`` by default.
 
@@ -23,8 +26,20 @@ import numpy as np
 
 from fnas_hls.errors import FnasError
 
-DATASETS = ("digits", "mnist", "cifar10")
-DEFAULT_DIRS = {"mnist": Path("data/mnist"), "cifar10": Path("data/cifar-10-batches-py")}
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
+DEFAULT_DIRS = {
+    "mnist": Path("data/mnist"),
+    "fashion-mnist": Path("data/fashion-mnist"),
+    "cifar10": Path("data/cifar-10-batches-py"),
+}
+# Folders searched after DEFAULT_DIRS when no --data-dir is given, with how to fill them.
+SYSTEM_DIRS = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
+INSTALL_HINTS = {
+    "mnist": "the standard idx files, optionally .gz",
+    "fashion-mnist": "install them with `apt-get install dataset-fashion-mnist` (Debian), or put the "
+    "four idx files, optionally .gz, in data/fashion-mnist/",
+    "cifar10": "the python version of CIFAR-10",
+}
 MNIST_FILES = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -63,7 +78,7 @@ def load_dataset(
     val_fraction: float = 0.1,
     test_fraction: float = 0.2,
 ) -> Dataset:
-    """Dataset ``name`` (``digits``, ``mnist``, ``cifar10``), split with ``seed``."""
+    """Dataset ``name`` (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``), split with ``seed``."""
     if name == "digits":
         x, y = _digits()
         rng = np.random.default_rng(seed)
@@ -71,15 +86,50 @@ def load_dataset(
         n_test = int(round(len(y) * test_fraction))
         test, rest = order[:n_test], order[n_test:]
         return _with_val("digits", x[rest], y[rest], Split(x[test], y[test]), seed, val_fraction, 10)
-    if name == "mnist":
-        folder = Path(data_dir) if data_dir is not None else DEFAULT_DIRS["mnist"]
-        xtr, ytr, xte, yte = _mnist(folder)
-        return _with_val("mnist", xtr, ytr, Split(xte, yte), seed, val_fraction, 10)
+    if name in ("mnist", "fashion-mnist"):
+        folder = dataset_folder(name, data_dir)
+        xtr, ytr, xte, yte = _mnist(name, folder)
+        return _with_val(name, xtr, ytr, Split(xte, yte), seed, val_fraction, 10)
     if name == "cifar10":
-        folder = Path(data_dir) if data_dir is not None else DEFAULT_DIRS["cifar10"]
+        folder = dataset_folder("cifar10", data_dir)
         xtr, ytr, xte, yte = _cifar10(folder)
         return _with_val("cifar10", xtr, ytr, Split(xte, yte), seed, val_fraction, 10)
     raise FnasError(f"unknown dataset '{name}'; accepted: {', '.join(DATASETS)}")
+
+
+def _has_files(name: str, folder: Path) -> bool:
+    if name == "cifar10":
+        return all((folder / f).is_file() for f in CIFAR_FILES)
+    return all(_find(folder, f) is not None for f in MNIST_FILES)
+
+
+def dataset_folder(name: str, data_dir: str | Path | None = None) -> Path:
+    """The folder dataset ``name`` is read from: ``data_dir`` when given, else the first of its
+    default folders that holds its files; FnasError naming every folder tried when none does."""
+    if data_dir is not None:
+        return Path(data_dir)
+    candidates = [DEFAULT_DIRS[name]] + ([SYSTEM_DIRS[name]] if name in SYSTEM_DIRS else [])
+    for folder in candidates:
+        if _has_files(name, folder):
+            return folder
+    if len(candidates) == 1:
+        return candidates[0]  # the loader names the files missing there
+    files = CIFAR_FILES if name == "cifar10" else MNIST_FILES
+    tried = " nor in ".join(f"{c}/" for c in candidates)
+    raise FnasError(
+        f"dataset '{name}': its files ({', '.join(files)}) are neither in {tried}; "
+        f"{INSTALL_HINTS[name]}, or pass --data-dir FOLDER"
+    )
+
+
+def dataset_available(name: str, data_dir: str | Path | None = None) -> bool:
+    """Whether ``load_dataset(name, data_dir)`` finds all of its files (digits always does)."""
+    if name == "digits":
+        return True
+    try:
+        return _has_files(name, dataset_folder(name, data_dir))
+    except FnasError:
+        return False
 
 
 def _with_val(
@@ -119,19 +169,22 @@ def _missing(dataset: str, folder: Path, files: tuple[str, ...], missing: list[s
     )
 
 
-def _mnist(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _mnist(dataset: str, folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     paths = {name: _find(folder, name) for name in MNIST_FILES}
     missing = [n for n, p in paths.items() if p is None]
     if missing:
-        raise _missing("mnist", folder, MNIST_FILES, missing, "the standard idx files, optionally .gz")
-    arrays = [read_idx(paths[n]) for n in MNIST_FILES]  # type: ignore[arg-type]
-    xtr, ytr, xte, yte = arrays
+        raise _missing(dataset, folder, MNIST_FILES, missing, INSTALL_HINTS[dataset])
+    xtr, ytr, xte, yte = (read_idx(paths[n]) for n in MNIST_FILES)  # type: ignore[arg-type]
     for images, labels, which in ((xtr, ytr, "train"), (xte, yte, "t10k")):
-        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        image_file, label_file = paths[f"{which}-images-idx3-ubyte"], paths[f"{which}-labels-idx1-ubyte"]
+        if images.ndim != 3 or images.shape[1:] != (28, 28):
+            raise FnasError(f"{image_file}: images {list(images.shape)}, expected (N, 28, 28)")
+        if labels.ndim != 1 or len(images) != len(labels):
             raise FnasError(
-                f"dataset 'mnist' in {folder}/: {which} images {list(images.shape)} and labels "
-                f"{list(labels.shape)} do not match (expected (N, 28, 28) images and N labels)"
+                f"{label_file}: {list(labels.shape)} labels for the {len(images)} images of {image_file}"
             )
+        if labels.size and int(labels.max()) > 9:
+            raise FnasError(f"{label_file}: label {int(labels.max())} is not a class 0-9")
     scale = np.float32(1.0 / 255.0)
     return (
         (xtr.astype(np.float32) * scale)[:, None],
@@ -186,7 +239,7 @@ def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _cifar10(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     missing = [n for n in CIFAR_FILES if not (folder / n).is_file()]
     if missing:
-        raise _missing("cifar10", folder, CIFAR_FILES, missing, "the python version of CIFAR-10")
+        raise _missing("cifar10", folder, CIFAR_FILES, missing, INSTALL_HINTS["cifar10"])
     parts = [_cifar_batch(folder / n) for n in CIFAR_FILES[:-1]]
     xte, yte = _cifar_batch(folder / CIFAR_FILES[-1])
     xtr = np.concatenate([p[0] for p in parts])
