@@ -10,6 +10,7 @@ OUT      ?=
 SPEC_MS  ?=
 EPISODES ?=
 STYLE    ?=
+DEVICE   ?=
 BENCH    ?= full
 
 PROJECT  ?=
@@ -18,7 +19,7 @@ PROJECT  ?=
 
 help:
 	@echo "make test                 lint + unit and end-to-end tests"
-	@echo "make search BOARD=pynq    the architecture search [SPACE= SPEC_MS= EPISODES= STYLE= OUT= RESUME=1 FORCE=1]"
+	@echo "make search BOARD=pynq    the architecture search on digits [SPACE=fashion SPEC_MS= EPISODES= STYLE= DEVICE= OUT= RESUME=1 FORCE=1]"
 	@echo "make sweep BOARD=pynq     latency of every architecture of SPACE (default fnas-mnist) on BOARD"
 	@echo "make compare PROJECT=dir  predicted vs synthesized latency of an emitted project"
 	@echo "make bench [BENCH=quick]  benchmarks, as ratios measured side by side"
@@ -44,10 +45,11 @@ sweep: $(STAMP)
 
 # The main job: the search on the embedded default space (scikit-learn's digits), leaving
 # runs/<space>-<board>/ (RESUME=1 continues an interrupted run, FORCE=1 starts it afresh).
+# SPACE=fashion searches on Fashion-MNIST (apt-get install dataset-fashion-mnist, or data/fashion-mnist/).
 search: $(STAMP)
 	$(BIN)/fnas-hls search --space $(or $(SPACE),digits) --board $(BOARD) \
 		$(if $(SPEC_MS),--spec-ms $(SPEC_MS)) $(if $(EPISODES),--episodes $(EPISODES)) \
-		$(if $(STYLE),--style $(STYLE)) $(if $(OUT),--out $(OUT)) $(if $(RESUME),--resume) $(if $(FORCE),--force)
+		$(if $(STYLE),--style $(STYLE)) $(if $(DEVICE),--device $(DEVICE)) $(if $(OUT),--out $(OUT)) $(if $(RESUME),--resume) $(if $(FORCE),--force)
 
 compare: $(STAMP)
 	@test -n "$(PROJECT)" || { echo "usage: make compare PROJECT=<folder written by fnas-hls emit>"; exit 2; }

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from fnas_hls.cli import main
+from fnas_hls.search.datasets import dataset_available
 
 SPACE = """name: tiny
 dataset: digits
@@ -107,6 +108,19 @@ def test_search_errors(tmp_path, capsys):
     assert "train-images-idx3-ubyte" in err and str(tmp_path) in err
     assert main(["search", "--space", "digits", "--spec-ms", "-1"]) == 2
     assert "--spec-ms" in capsys.readouterr().err
+    assert main(["search", "--space", "digits", "--train-subset", "0"]) == 2
+    assert "--train-subset must be at least 1" in capsys.readouterr().err
+
+
+def test_search_on_cuda_without_one_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "run"
+    assert main(["search", "--space", "digits", "--device", "cuda", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--device cuda" in err and "Traceback" not in err
+    assert not out.exists()
 
 
 @pytest.mark.slow
@@ -132,3 +146,51 @@ def test_default_search_random_and_unaware(tmp_path):
         if extra == ["--hw-unaware"]:
             assert not any(r["pruned"] for r in recs)
         assert np.isfinite([r["reward"] for r in recs]).all()
+
+
+needs_fashion = pytest.mark.skipif(
+    not dataset_available("fashion-mnist"),
+    reason="Fashion-MNIST is not installed: apt-get install dataset-fashion-mnist, or put its four idx "
+    "files in data/fashion-mnist/ (CI installs the package)",
+)
+
+
+@needs_fashion
+def test_search_fashion_on_the_real_files(tmp_path, capsys):
+    """`fnas-hls search --space fashion` on the Debian package's files: short, but the whole way."""
+    out = tmp_path / "fashion"
+    args = ["search", "--space", "fashion", "--episodes", "3", "--epochs", "2", "--train-subset", "2000"]
+    rc = main(args + ["--spec-ms", "100", "--seed", "1", "--out", str(out)])
+    text = capsys.readouterr()
+    assert rc == 0, text.err
+    assert "dataset fashion-mnist from" in text.err and "children train on cpu" in text.err
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["dataset"] == "fashion-mnist" and cfg["train"]["train_subset"] == 2000
+    recs = [json.loads(line) for line in (out / "children.jsonl").read_text().splitlines()]
+    assert len(recs) == 3 and all(r["accuracy"] is not None for r in recs)
+    assert all(r["arch"]["input"] == [1, 28, 28] for r in recs)
+    # 2,000 images, two epochs: far from trained, but well above chance (10%) on real images
+    assert max(r["accuracy"] for r in recs) > 0.2
+    summary = json.loads((out / "best" / "summary.json").read_text())
+    assert summary["onnx"]["matches_torch"] and summary["hls"]["csim"]["bit_exact"]
+    report = (out / "report.md").read_text()
+    assert (
+        "accuracy_latency.png" in report and "Pareto" in report and (out / "accuracy_latency.png").is_file()
+    )
+
+
+@pytest.mark.slow
+@needs_fashion
+def test_fnas_mnist_space_trains_on_real_28x28_files(tmp_path):
+    """FNAS's own MNIST space (kernels up to 14) on real 28x28 idx files via --data-dir: a few children,
+    one epoch, a subset. (The MNIST files are not packaged; Fashion-MNIST's are the same format.)"""
+    from fnas_hls.search.datasets import dataset_folder
+
+    out = tmp_path / "fnas-mnist"
+    args = ["search", "--space", "fnas-mnist", "--data-dir", str(dataset_folder("fashion-mnist"))]
+    args += ["--episodes", "3", "--epochs", "1", "--train-subset", "1000", "--spec-ms", "1000"]
+    args += ["--out", str(out), "--no-hls"]
+    assert main(args) == 0
+    recs = [json.loads(line) for line in (out / "children.jsonl").read_text().splitlines()]
+    assert len(recs) == 3 and any(r["accuracy"] is not None for r in recs)
+    assert all(r["latency_ms"] is not None for r in recs)

@@ -8,7 +8,7 @@ import torch
 from fnas_hls.errors import FnasError
 from fnas_hls.search.controller import Controller
 from fnas_hls.search.policy import RandomStrategy, ReinforceStrategy
-from fnas_hls.search.rewards import fnas_reward, soft_reward
+from fnas_hls.search.rewards import child_reward, fnas_reward, pruned_reward, soft_reward
 from fnas_hls.search.settings import SearchSettings, parse_search_settings, parse_train_settings
 
 
@@ -79,6 +79,20 @@ def test_rewards():
     assert fnas_reward(0.95, 10.0, 10.0, 0.9, 0.02, 0.1) == pytest.approx(0.05)
     assert soft_reward(0.9, 10.0, 10.0) == pytest.approx(0.9)
     assert soft_reward(0.9, 5.0, 10.0) > 0.9 > soft_reward(0.9, 20.0, 10.0)
+
+
+def test_distance_reward_tells_how_far_over_the_spec():
+    s = SearchSettings(penalty=-0.1, distance_weight=0.05)
+    # the paper's penalty is flat: a child 1.1x over the spec and one 30x over look alike
+    assert pruned_reward("fnas", 1.1, 1.0, s) == pruned_reward("fnas", 30.0, 1.0, s) == -0.1
+    assert pruned_reward("distance", 2.0, 1.0, s) == pytest.approx(-0.15)  # one doubling over
+    assert pruned_reward("distance", 8.0, 1.0, s) == pytest.approx(-0.25)  # three
+    near, far = pruned_reward("distance", 1.1, 1.0, s), pruned_reward("distance", 30.0, 1.0, s)
+    assert -0.1 > near > far
+    # no latency (not a network), or under the spec but not on the board: the plain penalty
+    assert pruned_reward("distance", None, 1.0, s) == pruned_reward("distance", 0.5, 1.0, s) == -0.1
+    # a child that meets the spec is rewarded as under fnas
+    assert child_reward("distance", 0.9, 0.5, 1.0, 0.8, s) == child_reward("fnas", 0.9, 0.5, 1.0, 0.8, s)
 
 
 def test_settings_validation_names_file_and_field():

@@ -69,7 +69,7 @@ class FakeTrainer:
         self.fail = fail
         self.stop_after = stop_after
 
-    def __call__(self, net, data, settings, seed):
+    def __call__(self, net, data, settings, seed, device="cpu"):
         key = net.name
         if self.stop_after is not None and len(self.calls) >= self.stop_after:
             raise KeyboardInterrupt
@@ -118,6 +118,43 @@ def test_pruning_never_trains_a_violating_child(tiny, tmp_path, monkeypatch):
     assert (tmp_path / "run" / "best" / "model.onnx").is_file()
 
 
+def test_distance_reward_penalises_by_how_far_over(tiny, tmp_path, monkeypatch):
+    cfg, _ = tiny
+    cfg = replace(cfg, search=replace(cfg.search, episodes=16, reward="distance", strategy="random"))
+    _run(cfg, tmp_path / "run", monkeypatch, FakeTrainer(spec_ms=cfg.spec_ms))
+    recs = read_log(tmp_path / "run")
+    pruned = [r for r in recs if r["pruned"]]
+    assert len({round(r["latency_ms"], 6) for r in pruned}) > 1
+    for r in pruned:  # every violator below the flat penalty, the further over the lower
+        want = cfg.search.penalty - cfg.search.distance_weight * math.log2(r["latency_ms"] / cfg.spec_ms)
+        assert r["reward"] == pytest.approx(want) and r["reward"] < cfg.search.penalty
+    assert all(r["accuracy"] is not None for r in recs if not r["pruned"])
+
+
+def test_device_auto_is_the_cpu_without_cuda_and_cuda_without_one_is_an_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert trainer.resolve_device("auto") == "cpu" and trainer.resolve_device("cpu") == "cpu"
+    with pytest.raises(FnasError, match=r"--device cuda: torch .* sees no CUDA device.*--device cpu"):
+        trainer.resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert trainer.resolve_device("auto") == "cuda"
+
+
+def test_training_on_an_explicit_device_returns_cpu_weights():
+    space = load_space("digits")
+    net = space.build((0,) * len(space.steps))
+    from fnas_hls.search.datasets import load_dataset
+
+    data = load_dataset("digits", seed=0)
+    settings = TrainSettings(epochs=1, train_subset=128, batch_size=64)
+    a = trainer.train_child(net, data, settings, seed=3, device="cpu")
+    b = trainer.train_child(net, data, settings, seed=3)
+    assert a.accuracy == b.accuracy  # same seed, same result
+    assert all(v.device.type == "cpu" for v in a.state.values())
+    for k in a.state:
+        assert torch.equal(a.state[k], b.state[k])
+
+
 def test_hw_unaware_trains_everything(tiny, tmp_path, monkeypatch):
     cfg, _ = tiny
     cfg = replace(cfg, hw_aware=False, search=replace(cfg.search, episodes=8, strategy="random"))
@@ -132,7 +169,7 @@ def test_failing_child_is_logged_and_penalised(tiny, tmp_path, monkeypatch):
     cfg, _ = tiny
     cfg = replace(cfg, hw_aware=False, search=replace(cfg.search, episodes=10, strategy="random"))
 
-    def flaky(net, data, settings, seed):
+    def flaky(net, data, settings, seed, device="cpu"):
         if net.info[0].layer.kernel == (3, 3):
             raise RuntimeError("out of memory (simulated)")
         if net.info[0].layer.out == 8:

@@ -9,15 +9,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+import torch
+
 from fnas_hls.analysis import STYLE_CHOICES
 from fnas_hls.boards import load_board
 from fnas_hls.errors import FnasError
 from fnas_hls.precision import PRECISIONS
+from fnas_hls.search.datasets import dataset_folder
 from fnas_hls.search.loop import Progress
 from fnas_hls.search.run import run_search
 from fnas_hls.search.rundir import RunConfig, load_run_config
 from fnas_hls.search.settings import REWARDS, STRATEGIES
 from fnas_hls.search.space import load_space
+from fnas_hls.search.trainer import DEVICES, resolve_device
 
 DEFAULT_SPACE = "digits"
 
@@ -38,7 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--epochs", type=int, default=None, help="training epochs per child (default: the space's)"
     )
     p.add_argument("--strategy", choices=STRATEGIES, default=None, help="rl (controller) or random")
-    p.add_argument("--reward", choices=REWARDS, default=None, help="fnas (default) or soft (MnasNet)")
+    p.add_argument(
+        "--reward",
+        choices=REWARDS,
+        default=None,
+        help="fnas (the paper's flat penalty), distance (the penalty grows with how far over the spec a "
+        "child is), soft (MnasNet); default: the space's",
+    )
     p.add_argument(
         "--hw-unaware",
         action="store_true",
@@ -53,7 +63,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "that of its fastest style that fits",
     )
     p.add_argument("--precision", choices=sorted(PRECISIONS), default=None, help="default: the space's")
-    p.add_argument("--data-dir", default=None, help="folder of the MNIST / CIFAR-10 files")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder of the dataset's files (mnist, fashion-mnist: the four idx files; cifar10: the python "
+        "batches); default: data/<dataset>/, and for fashion-mnist then /usr/share/datasets/fashion-mnist/",
+    )
+    p.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=None,
+        help="where children train: auto (default) takes a CUDA device when torch sees one, else the CPU",
+    )
+    p.add_argument(
+        "--train-subset",
+        type=int,
+        default=None,
+        help="train each child on this many (seeded) training images (default: the space's)",
+    )
     p.add_argument("--out", default=None, help="run folder (default: runs/<space>-<board>[-...])")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--force", action="store_true", help="start over in an --out that holds something")
@@ -77,10 +104,10 @@ def _default_out(cfg: RunConfig) -> Path:
 def _check_positive(args: argparse.Namespace) -> None:
     if args.spec_ms is not None and args.spec_ms <= 0:
         raise FnasError(f"--spec-ms must be positive, got {args.spec_ms:g}")
-    for flag in ("episodes", "epochs"):
+    for flag in ("episodes", "epochs", "train_subset"):
         v = getattr(args, flag)
         if v is not None and v < 1:
-            raise FnasError(f"--{flag} must be at least 1, got {v}")
+            raise FnasError(f"--{flag.replace('_', '-')} must be at least 1, got {v}")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -99,6 +126,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     train = space.train_settings
     if args.epochs is not None:
         train = replace(train, epochs=args.epochs)
+    if args.train_subset is not None:
+        train = replace(train, train_subset=args.train_subset)
     return RunConfig(
         space=space,
         board=board,
@@ -110,6 +139,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         search=search,
         data_dir=args.data_dir,
         style=args.style or "auto",
+        device=args.device or "auto",
     )
 
 
@@ -119,6 +149,7 @@ def resume_config(args: argparse.Namespace, out: Path) -> RunConfig:
     given = {
         "--spec-ms": (args.spec_ms, cfg.spec_ms),
         "--epochs": (args.epochs, cfg.train.epochs),
+        "--train-subset": (args.train_subset, cfg.train.train_subset),
         "--strategy": (args.strategy, cfg.search.strategy),
         "--reward": (args.reward, cfg.search.reward),
         "--seed": (args.seed, cfg.seed),
@@ -138,6 +169,8 @@ def resume_config(args: argparse.Namespace, out: Path) -> RunConfig:
         cfg = replace(cfg, search=replace(cfg.search, episodes=args.episodes))
     if args.data_dir is not None:
         cfg = replace(cfg, data_dir=args.data_dir)
+    if args.device is not None:  # where it trains is the machine's business, not the run's
+        cfg = replace(cfg, device=args.device)
     return cfg
 
 
@@ -179,6 +212,8 @@ def repeat_command(cfg: RunConfig, out: Path) -> str:
     parts = ["fnas-hls", "search", "--space", cfg.space.source, "--board", cfg.board.name]
     parts += ["--spec-ms", f"{cfg.spec_ms:g}", "--episodes", str(cfg.search.episodes)]
     parts += ["--epochs", str(cfg.train.epochs), "--strategy", cfg.search.strategy]
+    if cfg.train.train_subset is not None:
+        parts += ["--train-subset", str(cfg.train.train_subset)]
     parts += ["--reward", cfg.search.reward, "--seed", str(cfg.seed), "--precision", cfg.precision]
     if not cfg.hw_aware:
         parts.append("--hw-unaware")
@@ -186,6 +221,19 @@ def repeat_command(cfg: RunConfig, out: Path) -> str:
         parts += ["--data-dir", cfg.data_dir]
     parts += ["--out", str(out), "--force"]
     return " ".join(shlex.quote(p) for p in parts)
+
+
+def _banner(cfg: RunConfig, out: Path) -> str:
+    """One line before the search starts: what it trains on, where, and where it writes."""
+    name = cfg.space.dataset
+    source = "scikit-learn" if name == "digits" else f"{dataset_folder(name, cfg.data_dir)}/"
+    threads = cfg.train.threads if cfg.train.threads is not None else torch.get_num_threads()
+    device = resolve_device(cfg.device)
+    where = f"{device} ({threads} thread{'s' if threads != 1 else ''})" if device == "cpu" else device
+    return (
+        f"search: space {cfg.space.name} on {cfg.board.name}, spec {cfg.spec_ms:g} ms, style {cfg.style}; "
+        f"dataset {name} from {source}; children train on {where}; run folder {out}/"
+    )
 
 
 def _clock(seconds: float) -> str:
@@ -208,6 +256,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = config_from_args(args)
         out = Path(args.out) if args.out else _default_out(cfg)
     command = repeat_command(cfg, out)
+    print(_banner(cfg, out), file=sys.stderr, flush=True)
     try:
         outcome = run_search(
             cfg,

@@ -34,7 +34,7 @@ from fnas_hls.network.ir import Network
 from fnas_hls.search import trainer
 from fnas_hls.search.datasets import Dataset, load_dataset
 from fnas_hls.search.policy import Strategy, make_strategy
-from fnas_hls.search.rewards import child_reward, moving_average
+from fnas_hls.search.rewards import child_reward, moving_average, pruned_reward
 from fnas_hls.search.rundir import (
     CHECKPOINT,
     LogWriter,
@@ -116,6 +116,7 @@ class Search:
         self.results: dict[str, dict[str, Any]] = {}  # key -> training outcome
         self.predictions: dict[str, _Prediction] = {}
         self.data = data
+        self.device = trainer.resolve_device(cfg.device)
         self.start = time.perf_counter()
         self.elapsed_before = 0.0
 
@@ -193,7 +194,8 @@ class Search:
         )
         if cfg.hw_aware and not meets:
             record.update(pruned=True, cached=False, failed=False, error=None, accuracy=None)
-            record.update(best_epoch=None, train_seconds=0.0, reward=cfg.search.penalty)
+            reward = pruned_reward(cfg.search.reward, pred.latency_ms, cfg.spec_ms, cfg.search)
+            record.update(best_epoch=None, train_seconds=0.0, reward=reward)
             record["seconds"] = time.perf_counter() - t0
             return record
         logged = any(r["key"] == key and not r["pruned"] for r in self.records)
@@ -238,7 +240,7 @@ class Search:
                 )
         t0 = time.perf_counter()
         try:
-            result = trainer.train_child(net, self.data, cfg.train, child_seed(cfg.seed, key))
+            result = trainer.train_child(net, self.data, cfg.train, child_seed(cfg.seed, key), self.device)
         except Exception as exc:  # noqa: BLE001 - any failure of one child is logged, the search goes on
             return {
                 "failed": True,

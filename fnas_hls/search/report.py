@@ -18,6 +18,11 @@ from fnas_hls.search.loop import best_record
 from fnas_hls.search.rundir import RunConfig
 
 TOP = 10
+PLOT_CAPTIONS = {
+    "reward.png": "reward of every episode and its moving average",
+    "accuracy_latency.png": "validation accuracy against predicted latency: trained children, pruned "
+    "ones as ticks, the spec line and the Pareto front",
+}
 
 
 def arch_summary(record: dict[str, Any]) -> str:
@@ -231,7 +236,7 @@ def write_report(
         lines.append("")
     if plots and records:
         files = plot(out, cfg, records)
-        lines += ["## Plots", ""] + [f"![{f}]({f})" for f in files] + [""]
+        lines += ["## Plots", ""] + [f"![{PLOT_CAPTIONS.get(f, f)}]({f})" for f in files] + [""]
     path = out / "report.md"
     write_text_atomic(path, "\n".join(lines), "report.md")
     return path

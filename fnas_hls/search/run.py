@@ -12,6 +12,7 @@ from fnas_hls.search.finalize import BestResult, finalize_best
 from fnas_hls.search.loop import Progress, Search, best_record, set_threads
 from fnas_hls.search.report import write_report
 from fnas_hls.search.rundir import RunConfig, prepare_new, update_config
+from fnas_hls.search.trainer import resolve_device
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ def run_search(
 ) -> SearchOutcome:
     """Run (or, with ``resume``, continue) the search of ``cfg`` in ``out`` and finish its best child."""
     set_threads(cfg.train.threads)
+    resolve_device(cfg.device)  # --device cuda on a machine without one fails before anything is written
     # Step 0: the data, before anything is written (a missing dataset fails here, naming its folder).
     t = cfg.train
     data = load_dataset(cfg.space.dataset, cfg.data_dir, cfg.seed, t.val_fraction, t.test_fraction)

@@ -58,6 +58,7 @@ class RunConfig:
     search: SearchSettings
     data_dir: str | None = None
     style: str = "auto"  # the accelerator style (analysis.STYLE_CHOICES); auto: the fastest that fits
+    device: str = "auto"  # where children train (trainer.DEVICES); auto: cuda when present, else cpu
 
     def to_dict(self, space_file: str = SPACE) -> dict[str, Any]:
         return {
@@ -73,6 +74,7 @@ class RunConfig:
             "hw_aware": self.hw_aware,
             "style": self.style,
             "data_dir": self.data_dir,
+            "device": self.device,
             "train": self.train.as_dict(),
             "search": self.search.as_dict(),
         }
@@ -142,6 +144,7 @@ def load_run_config(out: Path) -> RunConfig:
         train=parse_train_settings(doc.get("train"), src),
         search=parse_search_settings(doc.get("search"), src),
         data_dir=doc.get("data_dir"),
+        device=_device(doc.get("device", "auto"), src),
         style=_style(doc.get("style", "sequential"), src),  # runs before styles were sequential
     )
 
@@ -151,6 +154,14 @@ def _style(value: object, src: str) -> str:
 
     if value not in STYLE_CHOICES:
         raise FnasError(f"{src}: field 'style' is {value!r}; accepted: {', '.join(STYLE_CHOICES)}")
+    return str(value)
+
+
+def _device(value: object, src: str) -> str:
+    from fnas_hls.search.trainer import DEVICES
+
+    if value not in DEVICES:
+        raise FnasError(f"{src}: field 'device' is {value!r}; accepted: {', '.join(DEVICES)}")
     return str(value)
 
 

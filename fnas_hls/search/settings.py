@@ -16,7 +16,7 @@ train:                  # how each child is trained (torch, CPU)
 search:                 # the controller and the reward
   episodes: 40
   strategy: rl          # rl | random
-  reward: fnas          # fnas | soft
+  reward: fnas          # fnas | distance | soft
   hidden: 64            # controller LSTM size
   controller_lr: 0.01
   entropy_weight: 0.01
@@ -25,6 +25,7 @@ search:                 # the controller and the reward
   penalty: -0.1         # reward of a pruned (or failed) child
   latency_weight: 0.02  # fnas reward: weight of the latency headroom term
   clip: 0.1             # fnas reward: clipped to [-clip, clip]
+  distance_weight: 0.05 # distance reward: penalty lowered by this per doubling of latency over the spec
   soft_weight: -0.07    # soft reward: accuracy * (latency / spec) ** soft_weight
 ```
 
@@ -41,7 +42,7 @@ from fnas_hls.yaml_io import LINE, where
 
 OPTIMIZERS = ("adam", "sgd")
 STRATEGIES = ("rl", "random")
-REWARDS = ("fnas", "soft")
+REWARDS = ("fnas", "distance", "soft")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class SearchSettings:
     latency_weight: float = 0.02
     clip: float = 0.1
     soft_weight: float = -0.07
+    distance_weight: float = 0.05
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -112,6 +114,7 @@ _SEARCH = {
     "latency_weight": ("num>=0", None),
     "clip": ("num+", None),
     "soft_weight": ("num", None),
+    "distance_weight": ("num>=0", None),
 }
 
 

@@ -1,13 +1,14 @@
-"""Train one child network (torch, CPU) and score it by validation accuracy.
+"""Train one child network (torch, on the CPU or a CUDA device) and score it by validation accuracy.
 
 The best validation accuracy over the epochs is the child's accuracy and its weights are the ones
-kept (as the FNAS paper's code does). Training is deterministic given the seed: the weights'
-initialisation and the batch order come from it, and the global torch RNG is left as it was.
+kept (as the FNAS paper's code does). Training is deterministic given the seed on the CPU: the
+weights' initialisation, the training subset and the batch order come from it (drawn on the CPU
+whatever the device), and the global torch RNG is left as it was. On CUDA the same seed gives the
+same initialisation and batch order; cuDNN's kernels may still round differently.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fnas_hls.errors import FnasError
 from fnas_hls.network.ir import Network
 from fnas_hls.network.torch_model import TorchNetwork
 from fnas_hls.search.datasets import Dataset, Split
@@ -36,32 +38,57 @@ class TrainResult:
     train_loss: float
 
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str) -> str:
+    """``auto``: ``cuda`` when torch sees a CUDA device, else ``cpu``; ``cuda`` without one: FnasError."""
+    if device not in DEVICES:
+        raise FnasError(f"--device {device}: accepted: {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise FnasError(
+            f"--device cuda: torch {torch.__version__} ({build}) sees no CUDA device on this machine; "
+            "use --device cpu (or auto)"
+        )
+    return device
+
+
 def _tensors(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(np.ascontiguousarray(split.x)), torch.from_numpy(np.ascontiguousarray(split.y))
 
 
 @torch.no_grad()
 def accuracy(model: torch.nn.Module, split: Split, batch_size: int = 1024) -> float:
-    """Top-1 accuracy of ``model`` on ``split``."""
+    """Top-1 accuracy of ``model`` on ``split`` (on the device the model's parameters are on)."""
     model.eval()
+    device = next(model.parameters()).device
     x, y = _tensors(split)
     correct = 0
     for i in range(0, len(y), batch_size):
-        correct += int((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum())
+        logits = model(x[i : i + batch_size].to(device))
+        correct += int((logits.argmax(1).cpu() == y[i : i + batch_size]).sum())
     return correct / max(len(y), 1)
 
 
-def train_child(net: Network, data: Dataset, settings: TrainSettings, seed: int) -> TrainResult:
-    """Train ``net`` on ``data.train``; its accuracy is the best on ``data.val`` over the epochs."""
+def train_child(
+    net: Network, data: Dataset, settings: TrainSettings, seed: int, device: str = "cpu"
+) -> TrainResult:
+    """Train ``net`` on ``data.train`` on ``device`` (``cpu`` or ``cuda``); its accuracy is the best
+    on ``data.val`` over the epochs, and its weights come back on the CPU."""
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = TorchNetwork(net)
+    model.to(device)
     gen = torch.Generator().manual_seed(seed)
     x, y = _tensors(data.train)
     if settings.train_subset is not None and settings.train_subset < len(y):
         pick = torch.randperm(len(y), generator=gen)[: settings.train_subset]
         x, y = x[pick], y[pick]
+    x, y = x.to(device), y.to(device)
     if settings.optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(
             model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
@@ -78,7 +105,7 @@ def train_child(net: Network, data: Dataset, settings: TrainSettings, seed: int)
         order = torch.randperm(len(y), generator=gen)
         total, count = 0.0, 0
         for i in range(0, len(y), settings.batch_size):
-            idx = order[i : i + settings.batch_size]
+            idx = order[i : i + settings.batch_size].to(device)
             loss = F.cross_entropy(model(x[idx]), y[idx])
             if not torch.isfinite(loss):
                 raise ChildFailed(f"loss became {float(loss.detach())} in epoch {epoch}")
@@ -90,7 +117,8 @@ def train_child(net: Network, data: Dataset, settings: TrainSettings, seed: int)
         loss_value = total / max(count, 1)
         acc = accuracy(model, data.val)
         if acc > best:
-            best, best_epoch, best_state = acc, epoch, copy.deepcopy(model.state_dict())
+            best, best_epoch = acc, epoch
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         if settings.patience is not None and epoch - best_epoch >= settings.patience:
             break
     assert best_state is not None
