@@ -12,7 +12,13 @@ pynq, side by side:
   architecture over the whole space with its per-layer caches warm, as a search runs it;
 * the latency found against the roofline bound (all MACs on every usable DSP every cycle).
 
-``--mode quick`` takes every 20th architecture, a smaller timing sample, one spec and short searches.
+Sections ``styles``, ``model`` and ``hls``: the accelerator styles side by side, the model's
+throughput, the reference model and C simulation (``bench/styles_bench.py``, ``bench/hls_bench.py``).
+Section ``search``: FNAS's claims on Fashion-MNIST over seeds and specs (``bench/search_bench.py``).
+
+``--mode quick`` takes every 20th architecture, a smaller timing sample, one spec, one seed and
+short searches. ``--only SECTION ...`` runs some sections and keeps the others' last record in
+``results.json``; each section in ``results.md`` says when and in which mode it ran.
 """
 
 from __future__ import annotations
@@ -205,7 +211,12 @@ def main() -> int:
     parser.add_argument("--mode", choices=("quick", "full"), default="full")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run")
     parser.add_argument("--out", default=str(HERE / "results.json"))
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite results.md from results.json (no run)"
+    )
     args = parser.parse_args()
+    if args.render:
+        args.only = []
     from bench.hls_bench import bench_hls, hls_rows
     from bench.search_bench import bench_search, search_table
     from bench.styles_bench import bench_styles, styles_table
@@ -226,17 +237,34 @@ def main() -> int:
         ),
         "search": (lambda: bench_search(args.mode), search_table, "FNAS's claims: search side by side"),
     }
-    results: dict = {"mode": args.mode, "date": started, "machine": machine}
-    parts = [f"# fnas-hls benchmark ({args.mode}, {started}, {machine})"]
+    # A run of some sections keeps the others' last record (each section says when and how it ran).
+    results: dict = {}
+    out = Path(args.out)
+    if set(args.only) != set(SECTIONS) and out.is_file():
+        results = json.loads(out.read_text())
+        for name in SECTIONS:  # a record from before sections carried their own date
+            if isinstance(results.get(name), dict):
+                results[name].setdefault("date", results.get("date"))
+                results[name].setdefault("mode", results.get("mode"))
+    if not args.render:
+        results.update({"mode": args.mode, "date": started, "machine": machine})
     for name in args.only:
-        fn, table, title = runs[name]
+        fn, _, _ = runs[name]
         t0 = time.perf_counter()
         print(f"bench: {name} ...", file=sys.stderr, flush=True)
         data = fn()
         data["section_seconds"] = time.perf_counter() - t0
+        data["date"], data["mode"], data["machine"] = started, args.mode, machine
         results[name] = data
-        parts.append(f"## {title}\n\n{table(data)}")
         print(f"bench: {name} done in {data['section_seconds']:.0f} s", file=sys.stderr, flush=True)
+    parts = [f"# fnas-hls benchmark ({machine})"]
+    for name in SECTIONS:
+        if name not in results:
+            continue
+        data = results[name]
+        _, table, title = runs[name]
+        when = f"{data['mode']} run, {data['date']}"
+        parts.append(f"## {title}\n\n_{when}, {data['section_seconds']:.0f} s._\n\n{table(data)}")
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     md = Path(args.out).with_suffix(".md")
     md.write_text("\n\n".join(parts) + "\n")
