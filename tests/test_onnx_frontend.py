@@ -499,8 +499,14 @@ def test_pooling_modes() -> None:
         _pool_model("AveragePool", kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=1), "p"
     )
     assert net.network.layers[0] == Pool("p", "avg", (3, 3), (1, 1), (1, 1, 1, 1))
-    with pytest.raises(FnasError, match="count_include_pad=0 are not supported"):
-        network_from_model(_pool_model("AveragePool", kernel_shape=[3, 3], pads=[1, 1, 1, 1]), "p")
+    no_pad_count = _pool_model("AveragePool", kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    with pytest.raises(
+        FnasError, match=r"'AveragePool' at node 'p' \(pads \[1, 1, 1, 1\] with count_include_pad=0"
+    ):
+        network_from_model(no_pad_count, "p")
+    # with --allow-host-ops it is a host layer with its shape, not an error
+    host = network_from_model(no_pad_count, "p", allow_host_ops=True).network
+    assert host.layers[0] == HostOp("p", "AveragePool", Shape(2, 8, 8))
     net = network_from_model(_pool_model("MaxPool", kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1), "p")
     assert net.network.output == Shape(2, 4, 4)  # ceil equals floor here
     with pytest.raises(FnasError, match=r"node 'p' \(MaxPool\): ceil_mode=1 gives a 4x4 output"):
@@ -681,3 +687,67 @@ def test_relu_or_batchnorm_that_cannot_fuse_is_unsupported() -> None:
         FnasError, match=r"'BatchNormalization' at node 'bn' \(a BatchNormalization is folded"
     ):
         network_from_model(model, "r")
+
+
+def test_a_large_constant_of_shape_weight_loads_as_a_shape() -> None:
+    """Model-zoo chains (AlexNet, VGG) fill their weights with ConstantOfShape: the shape is kept,
+    never materialised, and the layer it feeds loads without weights."""
+    big = [64, 300_000]  # 19.2 M elements, over what the importer evaluates
+    nodes = [
+        helper.make_node("Constant", [], ["shape"], value=numpy_helper.from_array(np.array(big, np.int64))),
+        helper.make_node("ConstantOfShape", ["shape"], ["w"], name="fill"),
+        helper.make_node("Gemm", ["x", "w"], ["y"], name="fc", transB=1),
+    ]
+    result = network_from_model(make_model(nodes, [vi("x", [1, 300_000])], [vi("y", [1, 64])]), "m")
+    (layer,) = result.network.layers
+    assert isinstance(layer, Dense) and layer.out == 64 and layer.weight is None
+    assert any("ConstantOfShape node(s) too large to evaluate (first: 'fill')" in n for n in result.notes)
+
+
+def _shuffle_model(groups: int, perm: list[int]) -> onnx.ModelProto:
+    c, h = 8, 4
+    nodes = [
+        helper.make_node("Reshape", ["x", "s5"], ["r5"], name="split"),
+        helper.make_node("Transpose", ["r5"], ["t5"], name="swap", perm=perm),
+        helper.make_node("Reshape", ["t5", "s4"], ["r4"], name="merge"),
+        helper.make_node("Conv", ["r4", "w"], ["y"], name="c"),
+    ]
+    inits = {
+        "s5": np.array([1, groups, c // groups, h, h], np.int64),
+        "s4": np.array([1, c, h, h], np.int64),
+        "w": rand(3, c, 1, 1),
+    }
+    return make_model(nodes, [vi("x", [1, c, h, h])], [vi("y", [1, 3, h, h])], inits)
+
+
+def test_a_channel_shuffle_is_one_host_layer() -> None:
+    result = network_from_model(_shuffle_model(2, [0, 2, 1, 3, 4]), "m", allow_host_ops=True)
+    shuffle, conv = result.network.layers
+    assert shuffle == HostOp("split", "ChannelShuffle", Shape(8, 4, 4)) and isinstance(conv, Conv)
+    assert result.network.output == Shape(3, 4, 4)
+    with pytest.raises(FnasError, match=r"'Reshape' at node 'split' \(a channel shuffle in 2 groups"):
+        network_from_model(_shuffle_model(2, [0, 2, 1, 3, 4]), "m")
+    # another transpose is not a shuffle: the 5-D reshape cannot be a host layer, as before
+    with pytest.raises(FnasError, match=r"node 'split' \(Reshape\): the shape of its output"):
+        network_from_model(_shuffle_model(2, [0, 1, 2, 4, 3]), "m", allow_host_ops=True)
+
+
+_LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
+_ZOO = ("bvlc_alexnet", "vgg19", "zfnet512", "resnet50", "squeezenet", "densenet121")
+_ZOO += ("inception_v1", "inception_v2", "shufflenet")
+
+
+@pytest.mark.parametrize("name", _ZOO)
+def test_the_onnx_model_zoo_graphs_load_with_host_ops(name: str) -> None:
+    """The onnx wheel's nine light model-zoo graphs: each loads, shapes only, no operator an error."""
+    path = _LIGHT / f"light_{name}.onnx"
+    if not path.is_file():
+        pytest.skip(f"{path} is not in this onnx wheel")
+    net = load_onnx(path, allow_host_ops=True).network
+    fpga = [li for li in net if not isinstance(li.layer, HostOp)]
+    assert len(fpga) >= 10 and net.output.size == 1000  # ImageNet classes
+    if name == "vgg19":  # a plain chain: it also loads without host operators
+        assert not any(isinstance(li.layer, HostOp) for li in load_onnx(path).network)
+    if name in ("bvlc_alexnet", "zfnet512"):  # chains but for LRN
+        with pytest.raises(FnasError, match="unsupported ONNX operator 'LRN'"):
+            load_onnx(path)

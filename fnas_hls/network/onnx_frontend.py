@@ -189,9 +189,12 @@ class _Value:
 class _HostOnly(Exception):
     """The node is an operator, or a form of one, that the FPGA back end does not implement."""
 
-    def __init__(self, reason: str | None = None) -> None:
+    def __init__(
+        self, reason: str | None = None, pattern: tuple[str, list[onnx.NodeProto], str] | None = None
+    ) -> None:
         super().__init__(reason or "")
         self.reason = reason
+        self.pattern = pattern  # (its op name, the nodes it spans after this one, its output tensor)
 
 
 class _Importer:
@@ -211,6 +214,8 @@ class _Importer:
         self.layers: list[Layer] = []
         self.notes: list[str] = []
         self.batch = 1
+        self.shape_only: list[str] = []  # constant nodes kept as shapes, too large to evaluate
+        self.done: set[int] = set()  # nodes already taken by a pattern handled at an earlier node
 
     # errors and notes
     def error(self, node: onnx.NodeProto, name: str, message: str) -> FnasError:
@@ -334,6 +339,18 @@ class _Importer:
         self.add_layer(node, HostOp(name, node.op_type, shape), ins, used[0], rank)
         self.note(f"host layer '{name}' ({node.op_type})")
 
+    def host_pattern(
+        self, node: onnx.NodeProto, name: str, op: str, rest: list[onnx.NodeProto], tensor: str
+    ) -> None:
+        """Turn ``node`` and the ``rest`` of a known pattern into one HostOp ``op`` producing ``tensor``."""
+        x = self.data(node, name)
+        found = _feature_shape(self.dims.get(tensor))
+        if found is None:
+            raise self.error(node, name, f"the shape of the {op}'s output '{tensor}' cannot be inferred")
+        self.add_layer(node, HostOp(name, op, found[0]), [x], tensor, found[1])
+        self.done.update(id(n) for n in rest)
+        self.note(f"host layer '{name}' ({op}: {node.op_type} and {len(rest)} node(s) after it)")
+
 
 def _import(
     model: onnx.ModelProto, source: str, allow_host_ops: bool, notes: tuple[str, ...]
@@ -363,12 +380,20 @@ def _import(
     _find_input(imp, graph, nodes)
 
     for name, node in nodes:
+        if id(node) in imp.done:
+            continue
         if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
             value = _constant_value(imp, node, name)
             imp.consts[node.output[0]] = _Const(tuple(value.shape), value)
             continue
         if node.domain in ("", "ai.onnx") and node.op_type in _CONST_OPS and _all_stored(imp, node):
             xs = [imp.consts[t].value if t else None for t in node.input]
+            if node.op_type == "ConstantOfShape" and xs and xs[0] is not None:
+                dims = tuple(int(d) for d in np.ravel(xs[0]))
+                if math.prod(dims) > _MAX_FOLDED:  # a weight fill: its shape is all analysis needs
+                    imp.consts[node.output[0]] = _Const(dims, None)
+                    imp.shape_only.append(name)
+                    continue
             try:
                 value = np.asarray(_CONST_OPS[node.op_type](xs, _attrs(node)))
             except Exception as exc:
@@ -394,7 +419,15 @@ def _import(
                     f"unsupported ONNX operator '{op}' at node '{name}' ({why}supported: "
                     f"{', '.join(SUPPORTED_OPS)}); pass --allow-host-ops to run it on the host"
                 ) from None
-            imp.host(node, name)
+            if exc.pattern is not None:
+                imp.host_pattern(node, name, *exc.pattern)
+            else:
+                imp.host(node, name)
+    if imp.shape_only:
+        imp.note(
+            f"{len(imp.shape_only)} ConstantOfShape node(s) too large to evaluate (first: "
+            f"'{imp.shape_only[0]}') kept as shapes only; the layers they feed have no weights"
+        )
 
     outputs = imp.output_names
     if len(outputs) != 1:
@@ -884,11 +917,9 @@ def _pool(imp: _Importer, node: onnx.NodeProto, name: str, kind: str) -> None:
     kernel = _pair(imp, node, name, a, "kernel_shape", (1, 1))
     stride, pads = _window(imp, node, name, a, x, kernel)
     if kind == "avg" and any(pads) and not a.get("count_include_pad", 0):
-        raise imp.error(
-            node,
-            name,
-            f"pads {list(pads)} with count_include_pad=0 are not supported: the accelerator's average "
-            "counts padding as zeros; accepted: count_include_pad=1 or no padding",
+        raise _HostOnly(
+            f"pads {list(pads)} with count_include_pad=0: the accelerator's average counts padding "
+            "as zeros; accepted on the FPGA: count_include_pad=1 or no padding"
         )
     layer = Pool(name, kind, kernel, stride, _plus(pads, x.pad))
     if a.get("ceil_mode", 0):
@@ -958,7 +989,38 @@ def _reshape(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
     elif dims == [imp.batch, s.c, 1, 1] and x.rank == 2:
         imp.alias(node.input[0], node.output[0], replace(x, rank=4))
     else:
+        shuffle = _channel_shuffle(imp, node, x, dims)
+        if shuffle is not None:
+            raise _HostOnly(
+                f"a channel shuffle in {dims[1]} groups (Reshape, Transpose, Reshape)",
+                ("ChannelShuffle", shuffle, shuffle[-1].output[0]),
+            )
         raise _HostOnly(f"reshapes {in_dims} to {dims}; only a flatten to [N, C*H*W] is supported")
+
+
+def _channel_shuffle(
+    imp: _Importer, node: onnx.NodeProto, x: _Value, dims: list[int]
+) -> list[onnx.NodeProto] | None:
+    """The Transpose and Reshape after ``node`` when the three are a channel shuffle (ShuffleNet):
+    [N, C, H, W] -> [N, g, C/g, H, W] -> swap axes 1 and 2 -> [N, C, H, W]; else None."""
+    s = x.shape
+    if x.rank != 4 or len(dims) != 5 or dims[1] * dims[2] != s.c or dims[3:] != [s.h, s.w]:
+        return None
+    readers = imp.readers.get(node.output[0], [])
+    if len(readers) != 1 or node.output[0] in imp.outputs:
+        return None
+    t = readers[0]
+    if t.op_type != "Transpose" or list(_attrs(t).get("perm", [])) != [0, 2, 1, 3, 4]:
+        return None
+    after = imp.readers.get(t.output[0], [])
+    if len(after) != 1 or t.output[0] in imp.outputs or after[0].op_type != "Reshape":
+        return None
+    back = after[0]
+    target = imp.consts.get(back.input[1]) if len(back.input) > 1 else None
+    if target is None or target.value is None:
+        return None
+    out = _reshape_dims([imp.batch, dims[2], dims[1], s.h, s.w], target.value, 0)
+    return [t, back] if out == [imp.batch, s.c, s.h, s.w] else None
 
 
 def _squeeze_like(imp: _Importer, node: onnx.NodeProto, name: str, squeeze: bool) -> None:
