@@ -9,13 +9,16 @@ Loading goes in three steps, like every loader here:
 3. walk the nodes in their (topological) order, one handler per operator from ``_HANDLERS``,
    tracking which IR layer produces each tensor. Small shape computations (``Shape`` ->
    ``Gather`` -> ``Concat`` feeding a ``Reshape``, the pads of a ``Pad``) are evaluated on the
-   spot with numpy (``_CONST_OPS``).
+   spot with numpy (``_CONST_OPS``); a ConstantOfShape too large for that (a model zoo's weight
+   fill) is kept as a shape without a value.
 
 Handlers fold what the accelerator does inside a layer into that layer: a ReLU into the Conv,
 Gemm/MatMul or pooling before it, a BatchNormalization or a constant bias Add into the Conv or
 Dense before it, a zero Pad into the padding of the Conv or average pooling after it. An operator
 the back end lacks is an error naming it and its node, or, with ``allow_host_ops``, a ``HostOp``
-layer that names the layers it reads (so a branching graph loads, but is no longer a chain).
+layer that names the layers it reads (so a branching graph loads, but is no longer a chain). A
+known multi-node pattern the back end lacks (a channel shuffle: Reshape, Transpose, Reshape) is one
+host layer, not three.
 """
 
 from __future__ import annotations
