@@ -751,3 +751,18 @@ def test_the_onnx_model_zoo_graphs_load_with_host_ops(name: str) -> None:
     if name in ("bvlc_alexnet", "zfnet512"):  # chains but for LRN
         with pytest.raises(FnasError, match="unsupported ONNX operator 'LRN'"):
             load_onnx(path)
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_control_flow_is_one_line_naming_node_and_op(allow: bool) -> None:
+    branch = helper.make_graph(
+        [helper.make_node("Relu", ["r"], ["b"])], "branch", [], [vi("b", [1, 2, 4, 4])]
+    )
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["r"], name="conv"),
+        helper.make_node("Constant", [], ["cond"], value=numpy_helper.from_array(np.array(True))),
+        helper.make_node("If", ["cond"], ["y"], name="choose", then_branch=branch, else_branch=branch),
+    ]
+    model = make_model(nodes, [vi("x", [1, 2, 4, 4])], [vi("y", [1, 2, 4, 4])], {"w": rand(2, 2, 1, 1)})
+    with pytest.raises(FnasError, match=r"^m: node 'choose' \(If\): control flow runs neither on the FPGA"):
+        network_from_model(model, "m", allow_host_ops=allow)

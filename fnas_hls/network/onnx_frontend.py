@@ -403,6 +403,13 @@ def _import(
                 raise imp.error(node, name, f"cannot evaluate it on constants ({_first_line(exc)})") from None
             imp.consts[node.output[0]] = _Const(tuple(value.shape), value)
             continue
+        if node.op_type in _CONTROL_FLOW and node.domain in ("", "ai.onnx"):
+            raise imp.error(
+                node,
+                name,
+                "control flow runs neither on the FPGA nor as a host layer (a host layer has one "
+                "fixed output shape); export the model without it",
+            )
         handler = _HANDLERS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
         try:
             if handler is None:
@@ -490,6 +497,7 @@ def _normalize(imp: _Importer, graph: onnx.GraphProto) -> list[tuple[str, onnx.N
         if any(t in needed for t in node.output):
             kept.append((name, node))
             needed.update(t for t in node.input if t)
+            needed.update(_subgraph_reads(node))
     kept.reverse()
 
     rename: dict[str, str] = {}
@@ -520,6 +528,17 @@ def _normalize(imp: _Importer, graph: onnx.GraphProto) -> list[tuple[str, onnx.N
     for t in imp.output_names:
         imp.refs[t] = imp.refs.get(t, 0) + 1
     return nodes
+
+
+def _subgraph_reads(node: onnx.NodeProto) -> set[str]:
+    """The tensors that the subgraphs of ``node`` (If, Loop, Scan) read, from their outer scope too."""
+    reads: set[str] = set()
+    for attr in node.attribute:
+        for g in (*([attr.g] if attr.HasField("g") else []), *attr.graphs):
+            for inner in g.node:
+                reads.update(t for t in inner.input if t)
+                reads.update(_subgraph_reads(inner))
+    return reads
 
 
 _PARAM_INPUTS: dict[str, tuple[int, ...]] = {
@@ -1211,6 +1230,9 @@ _HANDLERS: dict[str, _Handler] = {
     "LogSoftmax": _softmax,
     "Shape": _shape,
 }
+
+#: Operators with subgraphs: an error with or without host operators.
+_CONTROL_FLOW = ("If", "Loop", "Scan")
 
 #: The operators named in the unsupported-operator error.
 SUPPORTED_OPS: tuple[str, ...] = (*_HANDLERS, "Dropout", "Identity", "Constant")
