@@ -189,15 +189,18 @@ class _Value:
     pad: Pads | None = None  # zero padding of a Pad node, waiting for the Conv/AveragePool reading it
 
 
+#: A known multi-node pattern run as one host layer: its op name, the nodes after the first that
+#: it spans, its output tensor.
+_Pattern = tuple[str, list[onnx.NodeProto], str]
+
+
 class _HostOnly(Exception):
     """The node is an operator, or a form of one, that the FPGA back end does not implement."""
 
-    def __init__(
-        self, reason: str | None = None, pattern: tuple[str, list[onnx.NodeProto], str] | None = None
-    ) -> None:
+    def __init__(self, reason: str | None = None, pattern: _Pattern | None = None) -> None:
         super().__init__(reason or "")
         self.reason = reason
-        self.pattern = pattern  # (its op name, the nodes it spans after this one, its output tensor)
+        self.pattern = pattern
 
 
 class _Importer:
@@ -317,8 +320,10 @@ class _Importer:
         self.produce(tensor, value)
         return value
 
-    def host(self, node: onnx.NodeProto, name: str) -> None:
-        """Turn ``node`` into a HostOp layer (its output shape must be known from the graph)."""
+    def host(self, node: onnx.NodeProto, name: str, pattern: _Pattern | None = None) -> None:
+        """Turn ``node`` into a HostOp layer (its output shape must be known from the graph); with a
+        ``pattern`` (its op name, the nodes after ``node`` it spans, its output tensor), turn ``node``
+        and those nodes into one."""
         tensors = [t for t in node.input if t and t not in self.consts]
         if not tensors:
             raise self.error(node, name, "reads only constants; expected at least one computed tensor")
@@ -327,32 +332,26 @@ class _Importer:
             if t not in self.values:
                 raise self.error(node, name, f"reads '{t}', which no earlier node produces")
             ins.append(self.values[t])
-        used = [t for t in node.output if t and self.refs.get(t, 0) > 0]
-        if len(used) != 1:
-            raise self.error(node, name, f"has {len(used)} used outputs; a host layer has exactly one")
-        found = _feature_shape(self.dims.get(used[0]))
+        if pattern is None:
+            used = [t for t in node.output if t and self.refs.get(t, 0) > 0]
+            if len(used) != 1:
+                raise self.error(node, name, f"has {len(used)} used outputs; a host layer has exactly one")
+            op, rest, tensor = node.op_type, [], used[0]
+        else:
+            op, rest, tensor = pattern
+        found = _feature_shape(self.dims.get(tensor))
         if found is None:
             raise self.error(
                 node,
                 name,
-                f"the shape of its output '{used[0]}' cannot be inferred as [N, C, H, W] or [N, C] "
-                f"(got {self.dims.get(used[0])}), so it cannot run as a host layer",
+                f"the shape of its output '{tensor}' cannot be inferred as [N, C, H, W] or [N, C] "
+                f"(got {self.dims.get(tensor)}), so it cannot run as a host layer",
             )
         shape, rank = found
-        self.add_layer(node, HostOp(name, node.op_type, shape), ins, used[0], rank)
-        self.note(f"host layer '{name}' ({node.op_type})")
-
-    def host_pattern(
-        self, node: onnx.NodeProto, name: str, op: str, rest: list[onnx.NodeProto], tensor: str
-    ) -> None:
-        """Turn ``node`` and the ``rest`` of a known pattern into one HostOp ``op`` producing ``tensor``."""
-        x = self.data(node, name)
-        found = _feature_shape(self.dims.get(tensor))
-        if found is None:
-            raise self.error(node, name, f"the shape of the {op}'s output '{tensor}' cannot be inferred")
-        self.add_layer(node, HostOp(name, op, found[0]), [x], tensor, found[1])
+        self.add_layer(node, HostOp(name, op, shape), ins, tensor, rank)
         self.done.update(id(n) for n in rest)
-        self.note(f"host layer '{name}' ({op}: {node.op_type} and {len(rest)} node(s) after it)")
+        spans = f": {node.op_type} and {len(rest)} node(s) after it" if rest else ""
+        self.note(f"host layer '{name}' ({op}{spans})")
 
 
 def _import(
@@ -429,10 +428,7 @@ def _import(
                     f"unsupported ONNX operator '{op}' at node '{name}' ({why}supported: "
                     f"{', '.join(SUPPORTED_OPS)}); pass --allow-host-ops to run it on the host"
                 ) from None
-            if exc.pattern is not None:
-                imp.host_pattern(node, name, *exc.pattern)
-            else:
-                imp.host(node, name)
+            imp.host(node, name, exc.pattern)
     if imp.shape_only:
         imp.note(
             f"{len(imp.shape_only)} ConstantOfShape node(s) too large to evaluate (first: "
@@ -606,7 +602,7 @@ def _constant_value(imp: _Importer, node: onnx.NodeProto, name: str) -> np.ndarr
 # ------------------------------------------------------------------------- constant evaluation
 
 
-_MAX_FOLDED = 1 << 24  # elements; a hostile ConstantOfShape must not exhaust memory
+_MAX_FOLDED = 1 << 24  # elements; a larger ConstantOfShape is kept as a shape, never filled
 
 
 def _axes(xs: list[np.ndarray | None], a: dict[str, Any]) -> list[int] | None:
@@ -687,9 +683,7 @@ def _ev_div(xs: list[np.ndarray | None], a: dict[str, Any]) -> np.ndarray:
 
 
 def _ev_constant_of_shape(xs: list[np.ndarray | None], a: dict[str, Any]) -> np.ndarray:
-    assert xs[0] is not None
-    if math.prod(int(d) for d in np.ravel(xs[0])) > _MAX_FOLDED:
-        raise ValueError(f"a constant of shape {np.ravel(xs[0]).tolist()} is too large to evaluate")
+    assert xs[0] is not None  # no larger than _MAX_FOLDED: the walk keeps those as shapes
     fill = np.asarray(a.get("value", np.zeros(1, dtype=np.float32))).reshape(-1)[0]
     return np.full(tuple(int(d) for d in np.ravel(xs[0])), fill, dtype=np.asarray(fill).dtype)
 
