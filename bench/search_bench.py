@@ -311,14 +311,11 @@ def search_table(r: dict[str, Any]) -> str:
 def claims_table(rows: list[dict[str, Any]]) -> list[str]:
     """Each of FNAS's claims against what the bench measured, and whether it holds (mean over seeds)."""
 
-    def mean(s: dict[str, Any]) -> float | None:
-        return s["mean"]
-
     out = ["| claim | paper | here, per spec (loose to tight) | holds? |", "|---|---|---|---|"]
     by_spec = sorted(rows, key=lambda row: -row["spec_ms"])
-    speed = [mean(row["fnas"]["speedup_hw_unaware"]) for row in by_spec]
-    best = max((v for v in speed if v is not None), default=None)
     seeds = [row["fnas"]["speedup_hw_unaware"] for row in by_spec]
+    speed = [s["mean"] for s in seeds]
+    best = max((v for v in speed if v is not None), default=None)
     top = max((s["max"] for s in seeds if s["max"] is not None), default=None)
     beat = sum(v is not None and v >= 11.13 for s in seeds for v in s["values"])
     runs = sum(len(s["values"]) for s in seeds)
@@ -336,15 +333,15 @@ def claims_table(rows: list[dict[str, Any]]) -> list[str]:
         + ", ".join(_f(v, ".2f", "x") for v in speed)
         + f" | {verdict} |"
     )
-    lost = [mean(row["fnas"]["accuracy_given_up"]) for row in by_spec]
+    lost = [row["fnas"]["accuracy_given_up"]["mean"] for row in by_spec]
     bad = [row["spec_ms"] for row, v in zip(by_spec, lost, strict=True) if v is None or v >= 0.01]
     out.append(
         "| accuracy FNAS gives up against hw-unaware | < 1 point | "
         + ", ".join(_f(None if v is None else 100 * v, ".2f", " points") for v in lost)
         + f" | {'yes' if not bad else 'no at ' + ', '.join(f'{b:.4g} ms' for b in bad)} |"
     )
-    price = [mean(row["spec_price"]) for row in by_spec]
-    loss = [mean(row["fnas"]["search_loss"]) for row in by_spec]
+    price = [row["spec_price"]["mean"] for row in by_spec]
+    loss = [row["fnas"]["search_loss"]["mean"] for row in by_spec]
     out.append(
         "| of which the spec's price (no search wins it back) / FNAS's search | | "
         + ", ".join(
@@ -353,7 +350,7 @@ def claims_table(rows: list[dict[str, Any]]) -> list[str]:
         )
         + " points | |"
     )
-    over = [mean(row["hw_unaware_over_spec"]) for row in by_spec]
+    over = [row["hw_unaware_over_spec"]["mean"] for row in by_spec]
     out.append(
         "| hw-unaware winner's latency over the spec | 7.81x | "
         + ", ".join(_f(v, ".2f", "x") for v in over)
