@@ -20,12 +20,13 @@ from fnas_hls.analysis import analyze
 from fnas_hls.boards import load_board
 from fnas_hls.dse.dataflow import stage_front
 from fnas_hls.dse.sequential import _fnas_design_layer, fnas_design_tilings, layer_front
+from fnas_hls.dse.shared import _layer_table
 from fnas_hls.network.arch import load_network_yaml
 from fnas_hls.precision import get_precision
 from fnas_hls.search.space import load_space
 from fnas_hls.search.sweep import sweep
 
-STYLES = ("sequential", "dataflow")
+STYLES = ("sequential", "dataflow", "shared")
 
 
 def _stats(x: np.ndarray) -> dict:
@@ -68,11 +69,11 @@ def _space(name: str, mode: str, spec_ms: float | None) -> dict:
             "meets_spec": float((fit[s] & (ms <= spec)).mean()),
             "warm_s_per_arch": warm[s],
         }
-    # auto is the fastest style that fits: check it against the two styles' own analyses
-    best = np.where(fit["dataflow"] & (~fit["sequential"] | (cyc["dataflow"] < cyc["sequential"])), 1, 0)
-    want = np.where(best == 1, cyc["dataflow"], cyc["sequential"])
+    # auto is the fastest style that fits: check it against the styles' own analyses
+    fitting = np.stack([np.where(fit[s], cyc[s], np.inf) for s in STYLES])
+    want = np.where(np.isfinite(fitting.min(axis=0)), fitting.min(axis=0), cyc["sequential"])
     out["styles"]["auto"]["agrees_with_the_styles"] = bool(np.all(want == cyc["auto"]))
-    out["styles"]["auto"]["chose_dataflow"] = float(np.mean(chosen["auto"][fit["auto"]] == "dataflow"))
+    out["styles"]["auto"]["chose"] = {s: float(np.mean(chosen["auto"][fit["auto"]] == s)) for s in STYLES}
     return out
 
 
@@ -82,16 +83,17 @@ def _timing(mode: str) -> dict:
     prec = get_precision(space.precision)
     archs = list(space.architectures())
     sample = archs[:: max(1, len(archs) // (6 if mode == "quick" else 30))]
-    t = {"fnas_design_exhaustive": [], "sequential": [], "dataflow": [], "auto": []}
+    t = {"fnas_design_exhaustive": [], **{s: [] for s in (*STYLES, "auto")}}
     for choice in sample:
         net = space.build(choice)
         t0 = time.perf_counter()
         fnas_design_tilings(net, board, prec, exhaustive=True)
         t["fnas_design_exhaustive"].append(time.perf_counter() - t0)
-        for style in ("sequential", "dataflow", "auto"):
+        for style in (*STYLES, "auto"):
             layer_front.cache_clear()
             _fnas_design_layer.cache_clear()
             stage_front.cache_clear()
+            _layer_table.cache_clear()
             t0 = time.perf_counter()
             analyze(net, board, prec, style=style)
             t[style].append(time.perf_counter() - t0)
@@ -130,10 +132,13 @@ def styles_table(r: dict) -> str:
     for name in ("fnas-mnist", "digits"):
         d = r[name]
         label = f"{name} ({d['architectures']:,} on {d['board']}, spec {d['spec_ms']:g} ms)"
-        for style in (*STYLES, "auto"):
+        for style in [st for st in (*STYLES, "auto") if st in d["styles"]]:  # older records: two styles
             s = d["styles"][style]
             lr = s["latency_over_roofline"]
-            extra = f" (dataflow for {100 * s['chose_dataflow']:.0f}%)" if style == "auto" else ""
+            extra = ""
+            if style == "auto":
+                chose = s.get("chose", {"dataflow": s.get("chose_dataflow", 0.0)})  # older records
+                extra = " (" + ", ".join(f"{k} {100 * v:.0f}%" for k, v in chose.items() if v) + ")"
             lines.append(
                 f"| {label} | {style}{extra} | {100 * s['fits']:.1f}% | {lr['median']:.2f}x | "
                 f"{lr['p90']:.2f}x | {100 * s['meets_spec']:.1f}% |"
@@ -160,7 +165,7 @@ def styles_table(r: dict) -> str:
     for style, sp in t["speedup_over_fnas_design"].items():
         lines.append(f"| {style}, cold | {t['seconds_per_arch'][style] * 1e3:.1f} | {sp:.0f}x |")
     base = t["seconds_per_arch"]["fnas_design_exhaustive"]
-    for style in (*STYLES, "auto"):
+    for style in [st for st in (*STYLES, "auto") if st in r["fnas-mnist"]["styles"]]:
         w = r["fnas-mnist"]["styles"][style]["warm_s_per_arch"]
         lines.append(f"| {style}, warm (the space's sweep, per core) | {w * 1e3:.1f} | {base / w:.0f}x |")
     return "\n".join(lines)

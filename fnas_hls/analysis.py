@@ -2,7 +2,8 @@
 
 ``sequential``: one tiled element per layer, layers one after another (``dse.sequential``,
 ``model.sequential``). ``dataflow``: every layer a process of one DATAFLOW region, all at once
-(``dse.dataflow``, ``model.dataflow``). ``auto``: both, and the fastest that fits.
+(``dse.dataflow``, ``model.dataflow``). ``shared``: one tiled engine for the whole board that every
+layer uses in turn (``dse.shared``, ``model.shared``). ``auto``: each, and the fastest that fits.
 """
 
 from __future__ import annotations
@@ -14,9 +15,18 @@ from typing import Any
 from fnas_hls.boards import Board
 from fnas_hls.dse.dataflow import ParallelismResult, choose_parallelism
 from fnas_hls.dse.sequential import choose_tilings
+from fnas_hls.dse.shared import choose_engine
 from fnas_hls.errors import FnasError
 from fnas_hls.model import dataflow as df
-from fnas_hls.model.sequential import TOP_RESOURCES, LayerCost, is_tiled, layer_cost, top_latency
+from fnas_hls.model import shared as sh
+from fnas_hls.model.sequential import (
+    TOP_RESOURCES,
+    ConvGeometry,
+    LayerCost,
+    is_tiled,
+    layer_cost,
+    top_latency,
+)
 from fnas_hls.model.tiling import Tiling, TilingPin, pins_for_layers
 from fnas_hls.network.ir import Flatten, HostOp, Network
 from fnas_hls.network.names import c_identifiers, design_names
@@ -24,7 +34,7 @@ from fnas_hls.precision import Precision, get_precision
 from fnas_hls.resources import Resources
 
 #: The accelerator styles, and ``auto`` (the fastest that fits).
-STYLES = ("sequential", "dataflow")
+STYLES = ("sequential", "dataflow", "shared")
 STYLE_CHOICES = (*STYLES, "auto")
 
 
@@ -79,6 +89,7 @@ class Analysis:
     streams: tuple[Stream, ...] = ()
     over_detail: str = ""  # what is over budget, buffer by buffer
     styles: tuple[StyleOutcome, ...] = ()  # every style tried (auto)
+    engine: sh.Engine | None = None  # shared: the one engine every tiled layer runs on
 
     @property
     def latency_ms(self) -> float:
@@ -107,6 +118,7 @@ class Analysis:
             "csynth_latency_cycles": self.csynth_latency_cycles,
             "streams": [vars(s) for s in self.streams],
             "styles": [s.to_json() for s in self.styles],
+            "engine": vars(self.engine) if self.engine else None,
             "over_detail": self.over_detail,
             "latency_ms": self.latency_ms,
             "fits": self.fits,
@@ -121,7 +133,7 @@ class Analysis:
                 {
                     "name": lc.name,
                     "op": lc.op,
-                    "tiling": lc.tiling.as_dict() if lc.tiling and self.style == "sequential" else None,
+                    "tiling": lc.tiling.as_dict() if lc.tiling and self.style != "dataflow" else None,
                     "parallelism": lc.tiling.as_dict() if lc.tiling and self.style == "dataflow" else None,
                     "cycles": lc.cycles,
                     "ms": lc.cycles / (self.clock_mhz * 1e3),
@@ -176,6 +188,8 @@ def analyze(
         if why:
             raise FnasError(f"--style dataflow: {why}")
         return _analyze_dataflow(net, board, prec, clock_mhz, pins)
+    if style == "shared":
+        return _analyze_shared(net, board, prec, clock_mhz, pins)
     results: list[Analysis] = []
     outcomes: list[StyleOutcome] = []
     why = dataflow_unsupported(net)
@@ -184,8 +198,14 @@ def analyze(
     else:
         results.append(_analyze_dataflow(net, board, prec, clock_mhz, pins))
         outcomes.append(_outcome(results[0]))
+
+    def fastest_fit() -> int | None:
+        return min((a.latency_cycles for a in results if a.fits), default=None)
+
+    # A style is analyzed only where it could beat the fastest fitting design so far.
     bound = sequential_lower_bound(net, board, prec)
-    if results and results[0].fits and results[0].latency_cycles < bound:
+    best_so_far = fastest_fit()
+    if best_so_far is not None and best_so_far < bound:
         # No sequential design can be as fast: its layers take turns on DSPs split among them.
         outcomes.insert(
             0, StyleOutcome("sequential", None, True, f"not analyzed: at least {bound:,} cycles, slower")
@@ -193,9 +213,24 @@ def analyze(
     else:
         results.insert(0, _analyze_sequential(net, board, prec, clock_mhz, pins))
         outcomes.insert(0, _outcome(results[0]))
+    bound = shared_lower_bound(net, board, prec)
+    best_so_far = fastest_fit()
+    if best_so_far is not None and best_so_far < bound:
+        outcomes.append(
+            StyleOutcome("shared", None, True, f"not analyzed: at least {bound:,} cycles, slower")
+        )
+    else:
+        results.append(_analyze_shared(net, board, prec, clock_mhz, pins))
+        outcomes.append(_outcome(results[-1]))
     fitting = [a for a in results if a.fits]
     best = min(fitting, key=lambda a: a.latency_cycles) if fitting else results[0]
     return replace(best, styles=tuple(outcomes))
+
+
+def shared_lower_bound(net: Network, board: Board, prec: Precision) -> int:
+    """Cycles no shared engine can beat: every MAC on every usable DSP, every cycle."""
+    macs = sum(li.macs for li in net.info if is_tiled(li))
+    return sh.min_engine_cycles(macs, board.budget().dsp, board.dsps_per_mac(prec.name))
 
 
 def sequential_lower_bound(net: Network, board: Board, prec: Precision) -> int:
@@ -262,8 +297,25 @@ def _analyze_sequential(
     resources = TOP_RESOURCES
     for lc in costs:
         resources = resources + lc.resources
-    budget = board.budget()
     notes = _host_notes(net) + _pin_notes(layer_pins, dse.tilings, {f: f for f in ("Tm", "Tn", "Tr", "Tc")})
+    return _layers_in_turn(net, board, prec, clock, costs, resources, dse.method, notes, "sequential")
+
+
+def _layers_in_turn(
+    net: Network,
+    board: Board,
+    prec: Precision,
+    clock: float,
+    costs: tuple[LayerCost, ...],
+    resources: Resources,
+    method: str,
+    notes: list[str],
+    style: str,
+    buffers: list[tuple[str, str, int]] | None = None,
+    engine: sh.Engine | None = None,
+) -> Analysis:
+    """The analysis of a design whose top calls its layers one after another (sequential, shared)."""
+    budget = board.budget()
     fits = resources.fits_in(budget)
     return Analysis(
         network=net.name,
@@ -275,11 +327,47 @@ def _analyze_sequential(
         resources=resources,
         budget=budget,
         fits=fits,
-        dse_method=dse.method,
+        dse_method=method,
         notes=tuple(notes),
         macs=net.macs,
-        style="sequential",
-        over_detail="" if fits else _over_line(resources, budget, []),
+        style=style,
+        over_detail="" if fits else _over_line(resources, budget, buffers or []),
+        engine=engine,
+    )
+
+
+def _analyze_shared(
+    net: Network, board: Board, prec: Precision, clock_mhz: float | None, pins: tuple[TilingPin, ...]
+) -> Analysis:
+    clock = float(clock_mhz or board.clock_mhz)
+    infos = list(net.info)
+    tiled = [li for li in infos if is_tiled(li)]
+    layer_pins = pins_for_layers(pins, [li.name for li in tiled])
+    dse = choose_engine(net, board, prec, layer_pins)
+    cnames = c_identifiers([li.name for li in infos])
+    engine = None
+    resources = TOP_RESOURCES
+    if tiled:
+        engine = sh.make_engine(
+            dse.Tm, dse.Tn, [(ConvGeometry.of(li), *dse.tiles[li.name]) for li in tiled], board, prec
+        )
+        resources = resources + engine.resources(prec, board.dsps_per_mac(prec.name))
+    costs = sh.shared_layer_costs(infos, cnames, engine, dse.tiles, board, prec, clock)
+    for lc in costs:
+        resources = resources + lc.resources
+    chosen = {lc.name: lc.tiling for lc in costs if lc.tiling is not None}
+    notes = _host_notes(net) + _pin_notes(layer_pins, chosen, {f: f for f in ("Tm", "Tn", "Tr", "Tc")})
+    buffers = []
+    if engine:
+        notes.insert(
+            0,
+            f"one engine of Tm x Tn = {engine.Tm} x {engine.Tn} MACs for all {len(tiled)} conv/fc layers; "
+            f"buffers for the largest tile: input {engine.in_words:,} words a channel, accumulators "
+            f"{engine.acc_words:,}, kernel {engine.k_words}",
+        )
+        buffers = [("engine", what, n) for what, n in engine.buffers(prec)]
+    return _layers_in_turn(
+        net, board, prec, clock, costs, resources, dse.method, notes, "shared", buffers, engine
     )
 
 
@@ -407,6 +495,7 @@ def format_table(a: Analysis) -> str:
     def par(t: Tiling | df.Parallelism | None) -> str:
         return "-" if t is None else str(t)
 
+    on_engine = a.engine is not None
     rows = [
         (
             lc.name,
@@ -415,11 +504,16 @@ def format_table(a: Analysis) -> str:
             f"{lc.cycles:,}",
             f"{lc.cycles / (a.clock_mhz * 1e3):.4f}",
             lc.bound,
-            str(lc.resources.dsp),
-            str(lc.resources.bram18k),
+            "engine" if on_engine and lc.tiling else str(lc.resources.dsp),
+            "engine" if on_engine and lc.tiling else str(lc.resources.bram18k),
         )
         for lc in a.layers
     ]
+    if a.engine is not None:  # the one engine's resources, counted once
+        e = a.engine.resources(a.precision, a.board.dsps_per_mac(a.precision.name))
+        rows.append(
+            ("engine", "", f"{a.engine.Tm}/{a.engine.Tn}/-/-", "", "", "", str(e.dsp), str(e.bram18k))
+        )
     rows.append(
         (
             "total",

@@ -134,7 +134,7 @@ def test_analyze_auto_picks_the_fastest_style_and_says_so(arch, tmp_path, capsys
     text = capsys.readouterr().out
     data = json.loads(out.read_text())
     styles = {s["style"]: s for s in data["styles"]}
-    assert set(styles) == {"sequential", "dataflow"}
+    assert set(styles) == {"sequential", "dataflow", "shared"}
     fitting = [s for s in styles.values() if s["fits"] and s["latency_cycles"] is not None]
     best = min(fitting, key=lambda s: s["latency_cycles"])
     assert data["style"] == best["style"] and data["latency_cycles"] == best["latency_cycles"]
@@ -271,7 +271,7 @@ def test_sweep_small_space(tmp_path, capsys):
     assert data["architectures"] == 64 == len(data["architectures_detail"])
     lat = [a["latency_ms"] for a in data["architectures_detail"]]
     meets = sum(1 for a in data["architectures_detail"] if a["fits"] and a["latency_ms"] <= 0.011)
-    assert {a["style"] for a in data["architectures_detail"]} <= {"sequential", "dataflow"}
+    assert {a["style"] for a in data["architectures_detail"]} <= {"sequential", "dataflow", "shared"}
     assert data["meet_spec"] == meets
     assert 0 < meets < 64  # the spec splits this space
     assert min(lat) > 0

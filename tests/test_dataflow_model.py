@@ -212,7 +212,7 @@ def test_dataflow_beats_sequential_on_the_mnist_cnn():
     auto = analyze(n, PYNQ, style="auto")
     assert dfl.latency_cycles < seq.latency_cycles
     assert auto.style == "dataflow" and auto.latency_cycles == dfl.latency_cycles
-    assert {s.style for s in auto.styles} == {"sequential", "dataflow"}
+    assert {s.style for s in auto.styles} == {"sequential", "dataflow", "shared"}
 
 
 def test_too_big_for_chip_is_reported_by_buffer():
@@ -224,7 +224,7 @@ def test_too_big_for_chip_is_reported_by_buffer():
     assert "BRAM18K" in a.over_detail and "over" in a.over_detail
     assert "weight ROM" in a.over_detail and "layer 'conv" in a.over_detail
     auto = analyze(n, PYNQ, style="auto")
-    assert auto.style == "sequential"
+    assert auto.style in ("sequential", "shared") and auto.fits  # a style with its maps in DDR
 
 
 def test_dataflow_refuses_host_layers_and_branches():
@@ -247,9 +247,9 @@ def test_dataflow_refuses_host_layers_and_branches():
 
 
 def test_sequential_lower_bound_holds_so_auto_may_skip_it():
-    """auto skips the sequential analysis only where it provably loses: the bound is below every
-    sequential design's latency, on a sample of both spaces and on several boards."""
-    from fnas_hls.analysis import sequential_lower_bound
+    """auto skips the sequential (or shared) analysis only where it provably loses: each bound is
+    below every design's latency of its style, on a sample of both spaces and on several boards."""
+    from fnas_hls.analysis import sequential_lower_bound, shared_lower_bound
 
     for space_name, board_name in (("fnas-mnist", "pynq"), ("digits", "pynq"), ("digits", "zcu102")):
         sp = load_space(space_name)
@@ -259,9 +259,11 @@ def test_sequential_lower_bound_holds_so_auto_may_skip_it():
             n = sp.build(choice)
             seq = analyze(n, board, style="sequential")
             assert sequential_lower_bound(n, board, FIXED) <= seq.latency_cycles
+            shared = analyze(n, board, style="shared")
+            assert shared_lower_bound(n, board, FIXED) <= shared.latency_cycles
             auto = analyze(n, board, style="auto")
-            both = (seq, analyze(n, board, style="dataflow"))
-            best = min((a for a in both if a.fits), key=lambda a: a.latency_cycles)
+            every = (seq, analyze(n, board, style="dataflow"), shared)
+            best = min((a for a in every if a.fits), key=lambda a: a.latency_cycles)
             assert auto.latency_cycles == best.latency_cycles and auto.style == best.style
 
 

@@ -38,6 +38,7 @@ from fnas_hls.backend.fixed_point import AVG_SHIFT, DataType, avg_multiplier, fl
 from fnas_hls.backend.float_model import run_float
 from fnas_hls.backend.quantize import QuantPlan, quantize_network
 from fnas_hls.backend.reference import Agreement, compare_outputs, run_reference
+from fnas_hls.backend.shared_context import shared_layers
 from fnas_hls.boards import Board, load_board
 from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
@@ -250,7 +251,13 @@ def build_context(
     style_ctx: dict[str, Any] = {}
     if analysis.style == "dataflow":
         style_ctx = dataflow_layers(net, analysis, plan, layers, _rows)
+    elif analysis.style == "shared":
+        style_ctx = shared_layers(net, analysis, plan, layers, _rows)
     rendered = [d for d in layers if d["kind"] != "flatten"]
+    if analysis.style == "shared":  # the conv layers are calls of the one engine
+        src_files = [f"src/{d['c_name']}.cpp" for d in rendered if d["kind"] != "conv"] + ["src/engine.cpp"]
+    else:
+        src_files = [f"src/{d['c_name']}.cpp" for d in rendered]
     out_lsb = 0.0 if is_float else plan.output_type.lsb
     return {
         "style": analysis.style,
@@ -282,7 +289,7 @@ def build_context(
         "input_rows": [_rows(v, word, per_line=10**9, indent="") for v in test_stored],
         "golden_rows": [_rows(v, plan.output_type, per_line=10**9, indent="") for v in golden],
         "out_lsb": repr(out_lsb),
-        "src_files": [f"src/{d['c_name']}.cpp" for d in rendered] + [f"src/{top}.cpp"],
+        "src_files": [*src_files, f"src/{top}.cpp"],
         "latency_cycles": f"{analysis.latency_cycles:,}",
         "latency_ms": f"{analysis.latency_ms:.4f}",
         "resources": ", ".join(
@@ -368,14 +375,21 @@ def render_project(ctx: Mapping[str, Any]) -> dict[str, str]:
     }
     if style == "sequential":  # the dataflow style keeps its weights in each layer's ROM
         files["src/weights.h"] = r("weights.h.j2")
+    if style == "shared":  # one engine for every conv and fc layer; pooling as the sequential style's
+        files["src/weights.h"] = r("shared/weights.h.j2")
+        files["src/engine.h"] = r("shared/engine.h.j2")
+        files["src/engine.cpp"] = r("shared/engine.cpp.j2")
+    units = "sequential" if style == "shared" else style  # the templates of the per-layer units
     for layer in ctx["rendered"]:
         name = layer["c_name"]
+        if style == "shared" and layer["kind"] == "conv":
+            continue
         if layer["kind"] == "conv":
-            header, body = f"{style}/conv_layer.h.j2", f"{style}/conv_layer.cpp.j2"
+            header, body = f"{units}/conv_layer.h.j2", f"{units}/conv_layer.cpp.j2"
         elif layer["kind"] == "gap":
-            header, body = f"{style}/pool_layer.h.j2", f"{style}/gap_layer.cpp.j2"
+            header, body = f"{units}/pool_layer.h.j2", f"{units}/gap_layer.cpp.j2"
         else:
-            header, body = f"{style}/pool_layer.h.j2", f"{style}/pool_layer.cpp.j2"
+            header, body = f"{units}/pool_layer.h.j2", f"{units}/pool_layer.cpp.j2"
         files[f"src/{name}.h"] = r(header, l=layer)
         files[f"src/{name}.cpp"] = r(body, l=layer)
     return files

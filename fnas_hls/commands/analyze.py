@@ -45,7 +45,8 @@ def add_style_option(parser: argparse.ArgumentParser, default: str = "auto") -> 
         choices=STYLE_CHOICES,
         default=default,
         help="accelerator style: sequential (one tiled element per layer, layers in turn), dataflow "
-        "(every layer a process of one DATAFLOW region, all at once, streams between them) or auto "
+        "(every layer a process of one DATAFLOW region, all at once, streams between them), shared (one "
+        "tiled engine sized for the board, every layer on it in turn) or auto "
         f"(the fastest that fits; default: {default})",
     )
 

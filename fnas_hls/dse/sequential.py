@@ -334,6 +334,20 @@ def fixed_resources(net: Network, board: Board, prec: Precision) -> Resources:
     return total
 
 
+def room_for_tiled(net: Network, board: Board, prec: Precision) -> tuple[Resources, Resources]:
+    """What the untiled layers and the top take (``fixed_resources``), and what they leave of the
+    board's budget for the tiled layers."""
+    budget = board.budget()
+    fixed = fixed_resources(net, board, prec)
+    room = Resources(
+        dsp=max(budget.dsp - fixed.dsp, 0),
+        bram18k=budget.bram18k - fixed.bram18k,
+        lut=budget.lut - fixed.lut,
+        ff=budget.ff - fixed.ff,
+    )
+    return fixed, room
+
+
 def choose_tilings(
     net: Network,
     board: Board,
@@ -348,13 +362,7 @@ def choose_tilings(
     """
     pins = pins or {}
     budget = board.budget()
-    fixed = fixed_resources(net, board, prec)
-    room = Resources(
-        dsp=max(budget.dsp - fixed.dsp, 0),
-        bram18k=budget.bram18k - fixed.bram18k,
-        lut=budget.lut - fixed.lut,
-        ff=budget.ff - fixed.ff,
-    )
+    fixed, room = room_for_tiled(net, board, prec)
     pairs = _fronts(net, board, prec, pins, room.dsp)
     if not pairs:
         return DseResult({}, 0, Resources(), fixed.fits_in(budget), "dp")

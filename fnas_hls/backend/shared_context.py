@@ -1,0 +1,97 @@
+"""What the ``shared`` templates (``templates/shared/``) need beyond the common context.
+
+Every conv and fully connected layer becomes a descriptor of the one engine (``model.shared``):
+the engine's (TM, TN) for all, the layer's own (TR, TC). The weights are packed for the engine's
+weight port in its tile order, and every layer's biases go into the engine's one ROM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from fnas_hls.analysis import Analysis
+from fnas_hls.backend.quantize import QuantPlan
+from fnas_hls.model.sequential import ConvGeometry, cdiv
+from fnas_hls.network.ir import Network
+
+
+def pack_weights(w: np.ndarray, g: ConvGeometry, Tm: int, Tn: int, beat_words: int) -> np.ndarray:
+    """[G*MT*NT*taps*WB][beat_words]: the beats of block (g, mt, nt), tap k, lane j = the weight of
+    output mt*Tm + j // Tn, input nt*Tn + j % Tn (zeros past M, N and the last lane)."""
+    taps = g.Kh * g.Kw
+    MT, NT = cdiv(g.M, Tm), cdiv(g.N, Tn)
+    pad = np.zeros((g.groups, MT * Tm, NT * Tn, taps), dtype=np.asarray(w).dtype)
+    pad[:, : g.M, : g.N] = np.asarray(w).reshape(g.groups, g.M, g.N, taps)
+    lanes = pad.reshape(g.groups, MT, Tm, NT, Tn, taps).transpose(0, 1, 3, 5, 2, 4).reshape(-1, Tm * Tn)
+    wb = cdiv(Tm * Tn, beat_words)
+    beats = np.zeros((len(lanes), wb * beat_words), dtype=lanes.dtype)
+    beats[:, : Tm * Tn] = lanes
+    return beats.reshape(-1, beat_words)
+
+
+def shared_layers(
+    net: Network,
+    analysis: Analysis,
+    plan: QuantPlan,
+    layers: list[dict[str, Any]],
+    rows: Callable[..., str],
+) -> dict[str, Any]:
+    """Fill each conv/fc layer's descriptor fields in ``layers``; return the engine's context."""
+    e = analysis.engine
+    assert e is not None, "a shared design has an engine"
+    infos = {li.name: li for li in net.info}
+    quant = {lq.name: lq for lq in plan.layers}
+    is_float = plan.precision == "float32"
+    bias_blocks, beat_rows = [], []
+    bias_row = w_beat = 0
+    acc_types = set()
+    for d in layers:
+        if d["kind"] != "conv":
+            continue
+        li, lq = infos[d["name"]], quant[d["name"]]
+        g = ConvGeometry.of(li)
+        Tr, Tc = d["TR"], d["TC"]
+        MT, NT = cdiv(g.M, e.Tm), cdiv(g.N, e.Tn)
+        RT, CT = cdiv(g.R, Tr), cdiv(g.C, Tc)
+        bias = np.zeros((g.groups, MT * e.Tm), dtype=np.float32 if is_float else np.int64)
+        bias[:, : g.M] = np.asarray(lq.bias).reshape(g.groups, g.M)
+        bias_blocks.append((bias.reshape(-1, e.Tm), lq.bias_type))
+        beats = pack_weights(lq.weight, g, e.Tm, e.Tn, e.beat_words)
+        beat_rows.append(
+            ",\n".join("  {" + rows(b, lq.w_type, per_line=10**9, indent="") + "}" for b in beats)
+        )
+        d.update(
+            TM=e.Tm, TN=e.Tn, MT=MT, NT=NT, RT=RT, CT=CT, TILES=g.groups * MT * RT * CT,
+            NL=min(e.Tn, g.N), ML=min(e.Tm, g.M), bias_row=bias_row, w_beat=w_beat, w_beats=len(beats),
+            weight_rows=beat_rows[-1],
+            tiling={"Tm": e.Tm, "Tn": e.Tn, "Tr": Tr, "Tc": Tc},
+            table_tiling=[e.Tm, e.Tn, Tr, Tc],
+            tiling_str=f"{e.Tm}/{e.Tn}/{Tr}/{Tc}",
+        )  # fmt: skip
+        bias_row += len(bias_blocks[-1][0])
+        w_beat += len(beats)
+        acc_types.add(lq.acc_c_type)
+    acc = "float" if is_float else ("int64_t" if "int64_t" in acc_types else "int32_t")
+    bias_rows = ",\n".join(
+        "  {" + rows(r, dtype, per_line=10**9, indent="") + "}" for b, dtype in bias_blocks for r in b
+    )
+    return {
+        "engine": {
+            "TM": e.Tm,
+            "TN": e.Tn,
+            "IN_WORDS": e.in_words,
+            "K_WORDS": e.k_words,
+            "ACC_WORDS": e.acc_words,
+            "BIAS_TILES": max(bias_row, 1),
+            "MIN_TRTC": e.min_trtc,
+            "WBEAT": e.beat_words,
+            "WB": e.w_beats,
+            "acc_c_type": acc,
+            "bias_rows": bias_rows or "  {0}",
+        },
+        "weight_beats": w_beat,
+        "axi_bits": analysis.board.axi_width_bits,
+    }

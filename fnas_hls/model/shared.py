@@ -1,0 +1,293 @@
+"""The ``shared`` style's model: one tiled conv engine for the whole board, reused by every layer.
+
+The engine follows Zhang et al. (FPGA'15, "Optimizing FPGA-based Accelerator Design for Deep
+Convolutional Neural Networks"): one (Tm, Tn) for every conv and fully connected layer, so that
+all the board's DSPs serve each layer in turn; feature maps and weights live in DDR; each layer
+runs with its own (Tr, Tc), and loads, computation and stores of successive tiles overlap. It
+mirrors ``templates/shared/`` loop by loop (same function names and labels); the loop rules and
+csynth constants are ``hls_rules``'. One call per layer; a *step* is one input-channel tile of one
+output tile, and there are T = G*ceil(R/Tr)*ceil(C/Tc)*ceil(M/Tm) output tiles of ceil(N/Tn) steps::
+
+    fnas_engine(in, out, w, layer):          function, the one engine (ALLOCATION limit 1)
+      engine_load_in(0) || engine_load_w(0)  prologue, side by side
+      STEP: for s < T*ceil(N/Tn)             sequential, run-time trip
+        engine_compute(s) || engine_load_in(s+1) || engine_load_w(s+1) || engine_store(tile before)
+                                             ping-pong input and weight buffers, ping-pong
+                                             accumulators; the store writes the previous output
+                                             tile during the first step of the next; calls that have
+                                             nothing to do run with trip 0 (the last step's loads,
+                                             the store in any other step)
+      engine_store(last tile)
+    engine_load_in:  LOAD_IN: min(Tn, N)*((Tr-1)S+K)*((Tc-1)S+K) words, II 1, one word a
+                     cycle (zero padding and edge tiles under a condition, as the sequential
+                     style's: csynth infers no burst)
+    engine_load_w:   LOAD_W: Kh*Kw*ceil(Tm*Tn/B) beats, II 1: the weights come over a port as
+                     wide as the board's AXI, B = axi_width_bits / word bits words a beat, packed
+                     by the host in the engine's tile order
+    engine_compute:  COMPUTE: Kh*Kw*Tr*Tc, pipelined, Tm x Tn MACs unrolled, starting from the
+                     bias in a tile's first step; an accumulator is revisited every Tr*Tc
+                     iterations, and the template declares the smallest such distance of any layer
+                     (MIN_TRTC; 1x1 kernels revisit none), so II = ceil(dependence / MIN_TRTC)
+    engine_store:    STORE: min(Tm, M)*Tr*Tc words, II 1: ReLU, requantize, write
+
+The engine's buffers are sized for the largest tile any layer takes (input tile, kernel,
+accumulators). Pooling and global average pooling keep the sequential style's per-layer units
+(``model.sequential.pool_cost``, ``gap_cost``); the top calls the layers in turn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+from typing import NamedTuple
+
+import numpy as np
+
+from fnas_hls.boards import Board
+from fnas_hls.model import hls_rules as rules
+from fnas_hls.model import resource_model as rm
+from fnas_hls.model.sequential import (
+    ConvGeometry,
+    FunctionCost,
+    LayerCost,
+    LoopCost,
+    _bound,
+    accumulate_dependence,
+    cdiv,
+    compute_depth,
+    is_tiled,
+    layer_cost,
+)
+from fnas_hls.model.tiling import Tiling
+from fnas_hls.network.ir import LayerInfo
+from fnas_hls.precision import Precision
+from fnas_hls.resources import Resources
+
+#: The engine's C name (every conv and fully connected layer calls it).
+ENGINE = "fnas_engine"
+#: Cycles of a call whose loop runs zero times (the last TILE_IN iteration's loads).
+EMPTY_CALL = rules.function_latency(0)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The one tiled engine: its unroll (Tm, Tn), its buffers' sizes and its weight port."""
+
+    Tm: int
+    Tn: int
+    in_words: int  # input tile buffer, per input channel: the largest ((Tr-1)S+K)*((Tc-1)S+K)
+    k_words: int  # weight buffer, per MAC: the largest Kh*Kw
+    acc_words: int  # accumulators, per output channel: the largest Tr*Tc
+    bias_tiles: int  # rows of the bias ROM: every layer's G*ceil(M/Tm)
+    min_trtc: int  # the least Tr*Tc of a layer with a kernel larger than 1x1 (0: none)
+    beat_words: int  # words in one beat of the weight port
+
+    @property
+    def macs(self) -> int:
+        return self.Tm * self.Tn
+
+    @property
+    def w_beats(self) -> int:
+        """Beats of the weight port per kernel tap: the Tm*Tn weights of one tap, packed."""
+        return cdiv(self.Tm * self.Tn, self.beat_words)
+
+    def compute_ii(self, prec: Precision) -> int:
+        """COMPUTE's II, one for every layer (one pipeline): the accumulate's recurrence over the
+        distance the template declares; with no kernel larger than 1x1, no accumulator is revisited."""
+        if self.min_trtc <= 0:
+            return 1
+        return int(rules.ii_recurrence_bound(accumulate_dependence(prec), self.min_trtc))
+
+    def buffers(self, prec: Precision) -> list[tuple[str, int]]:
+        """The engine's on-chip memories and their block RAMs."""
+        bits, acc = prec.bits, prec.acc_bits
+        return [
+            ("input tiles", 2 * self.Tn * rm.bram18k(self.in_words, bits)),  # ping-pong, a bank a channel
+            ("weight tiles", 2 * self.macs * rm.bram18k(self.k_words, bits)),  # ping-pong, a bank per MAC
+            ("accumulators", 2 * self.Tm * rm.bram18k(self.acc_words, acc)),  # ping-pong, a bank per m
+            ("bias ROM", self.Tm * rm.bram18k(self.bias_tiles, rm.BIAS_BITS)),  # a bank per unrolled m
+        ]
+
+    def resources(self, prec: Precision, dsp_per_mac: int) -> Resources:
+        return Resources(
+            dsp=self.macs * dsp_per_mac,
+            bram18k=int(sum(n for _, n in self.buffers(prec))),
+            lut=rm.LUT_PER_LAYER + 3 * rm.LUT_PER_AXI_PORT + self.macs * rm.LUT_PER_MAC[prec.name],
+            ff=rm.FF_PER_LAYER + 3 * rm.FF_PER_AXI_PORT + self.macs * rm.FF_PER_MAC[prec.name],
+        )
+
+
+class EngineTerms(NamedTuple):
+    """The engine's counts for one layer at (Tr, Tc); element-wise on numpy arrays of them."""
+
+    tiles: object
+    n_in: object
+    steps: object  # trip of STEP: tiles * n_in
+    load_in_trip: object
+    load_in: object
+    load_w_trip: object
+    load_w: object
+    compute_trip: object
+    compute_ii: object
+    compute_depth: object
+    compute: object
+    store_trip: object
+    store: object
+    prologue: object
+    step: object  # a step that loads the next tiles (and stores none)
+    store_step: object  # a step that also stores the previous output tile
+    last_step: object
+    step_loop: object  # STEP's latency
+    cycles: object
+    compute_cycles: object
+    in_words: object  # the input tile this layer needs, per channel
+    acc_words: object  # its accumulators, per output channel
+    ddr_words: object
+
+
+def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision) -> EngineTerms:
+    """One layer on the engine: every loop's trip and latency (Tr, Tc may be arrays)."""
+    call, block, side = rules.function_latency, rules.sequential_block, rules.overlapped
+    TRin = (Tr - 1) * g.Sh + g.Kh
+    TCin = (Tc - 1) * g.Sw + g.Kw
+    taps = g.Kh * g.Kw
+    tiles = g.groups * cdiv(g.R, Tr) * cdiv(g.C, Tc) * cdiv(g.M, e.Tm)
+    n_in = cdiv(g.N, e.Tn)
+    steps = tiles * n_in
+    load_in_trip = min(e.Tn, g.N) * TRin * TCin
+    load_in = rules.pipelined_loop(load_in_trip, 1, rules.LOAD_DEPTH)
+    load_w_trip = taps * e.w_beats
+    load_w = rules.pipelined_loop(load_w_trip, 1, rules.LOAD_DEPTH)
+    compute_trip = taps * Tr * Tc
+    ii = e.compute_ii(prec)
+    depth = compute_depth(e.Tn, prec)
+    compute = rules.pipelined_loop(compute_trip, ii, depth)
+    store_trip = min(e.Tm, g.M) * Tr * Tc
+    store = rules.pipelined_loop(store_trip, 1, rules.STORE_DEPTH)
+    cc, ci, cw, cs = call(compute), call(load_in), call(load_w), call(store)
+    prologue = block(side(ci, cw))
+    step = block(side(cc, ci, cw, EMPTY_CALL))
+    store_step = block(side(cc, ci, cw, cs))
+    # The last step loads nothing; it stores the tile before when every tile is one step.
+    last_store = (tiles > 1) & (n_in == 1)
+    last_step = block(side(cc, EMPTY_CALL, EMPTY_CALL, np.where(last_store, cs, EMPTY_CALL)))
+    # Stores run in the first step of every tile but the first; the last step is its own case.
+    store_steps = tiles - 1 - last_store
+    step_loop = store_steps * store_step + (steps - 1 - store_steps) * step + last_step
+    cycles = call(prologue + block(step_loop) + block(cs))
+    ddr_words = tiles * (n_in * load_in_trip + store_trip) + steps * load_w_trip * e.beat_words
+    if not np.ndim(cycles):
+        last_step, step_loop, cycles = int(last_step), int(step_loop), int(cycles)
+    return EngineTerms(
+        tiles, n_in, steps, load_in_trip, load_in, load_w_trip, load_w, compute_trip, ii, depth, compute,
+        store_trip, store, prologue, step, store_step, last_step, step_loop, cycles,
+        steps * compute, TRin * TCin, Tr * Tc, ddr_words,
+    )  # fmt: skip
+
+
+def zhang_compute_cycles(g: ConvGeometry, t: Tiling, pipeline_depth: int) -> int:
+    """Zhang et al.'s computation cycles of a layer: ceil(M/Tm) ceil(N/Tn) ceil(R/Tr) ceil(C/Tc)
+    (Tr Tc K^2 + P), P the pipeline's depth (times the groups, each its own convolution)."""
+    outer = g.groups * cdiv(g.M, t.Tm) * cdiv(g.N, t.Tn) * cdiv(g.R, t.Tr) * cdiv(g.C, t.Tc)
+    return outer * (t.Tr * t.Tc * g.Kh * g.Kw + pipeline_depth)
+
+
+def make_engine(
+    Tm: int, Tn: int, layers: list[tuple[ConvGeometry, int, int]], board: Board, prec: Precision
+) -> Engine:
+    """The engine (Tm, Tn) whose buffers hold every ``(geometry, Tr, Tc)`` it is to run."""
+    in_words = max(((tr - 1) * g.Sh + g.Kh) * ((tc - 1) * g.Sw + g.Kw) for g, tr, tc in layers)
+    trtc = [tr * tc for g, tr, tc in layers if g.Kh * g.Kw > 1]
+    return Engine(
+        Tm=Tm,
+        Tn=Tn,
+        in_words=in_words,
+        k_words=max(g.Kh * g.Kw for g, _, _ in layers),
+        acc_words=max(tr * tc for _, tr, tc in layers),
+        bias_tiles=sum(g.groups * cdiv(g.M, Tm) for g, _, _ in layers),
+        min_trtc=min(trtc) if trtc else 0,
+        beat_words=board.axi_words_per_cycle(prec.bits),
+    )
+
+
+def engine_layer_cost(
+    li: LayerInfo, e: Engine, Tr: int, Tc: int, board: Board, prec: Precision, clock_mhz: float | None = None
+) -> LayerCost:
+    """One conv or fully connected layer's call of the engine (its resources are the engine's,
+    counted once for the design, so none here)."""
+    g = ConvGeometry.of(li)
+    Tr, Tc = min(Tr, g.R), min(Tc, g.C)
+    k = EngineTerms(*(int(v) for v in engine_terms(g, e, Tr, Tc, prec)))
+    functions = (
+        FunctionCost(
+            ENGINE,
+            k.cycles,
+            1,
+            (LoopCost("STEP", k.steps, k.step_loop, iteration_latency=k.step),),
+        ),
+        FunctionCost(
+            f"{ENGINE}_load_in",
+            rules.function_latency(k.load_in),
+            k.steps,  # the prologue's and every step's but the last (whose loads are empty)
+            (LoopCost("LOAD_IN", k.load_in_trip, k.load_in, 1, rules.LOAD_DEPTH),),
+        ),
+        FunctionCost(
+            f"{ENGINE}_load_w",
+            rules.function_latency(k.load_w),
+            k.steps,
+            (LoopCost("LOAD_W", k.load_w_trip, k.load_w, 1, rules.LOAD_DEPTH),),
+        ),
+        FunctionCost(
+            f"{ENGINE}_compute",
+            rules.function_latency(k.compute),
+            k.steps,
+            (LoopCost("COMPUTE", k.compute_trip, k.compute, k.compute_ii, k.compute_depth),),
+        ),
+        FunctionCost(
+            f"{ENGINE}_store",
+            rules.function_latency(k.store),
+            k.tiles,
+            (LoopCost("STORE", k.store_trip, k.store, 1, rules.STORE_DEPTH),),
+        ),
+    )
+    ddr_bytes = k.ddr_words * prec.bits // 8
+    ddr_cycles = int(np.ceil(ddr_bytes / board.ddr_bytes_per_cycle(clock_mhz)))
+    call = rules.function_latency
+    bound = _bound(k.cycles, call(k.compute), max(call(k.load_in), call(k.load_w)), ddr_cycles)
+    return LayerCost(
+        name=li.name,
+        op=li.layer.op,
+        tiling=Tiling(e.Tm, e.Tn, Tr, Tc),
+        cycles=k.cycles,
+        compute_cycles=k.compute_cycles,
+        fnas_cycles=None,
+        bound=bound,
+        resources=Resources(),
+        functions=functions,
+        ddr_bytes=ddr_bytes,
+        ddr_cycles=ddr_cycles,
+    )
+
+
+def shared_layer_costs(
+    infos: list[LayerInfo],
+    cnames: dict[str, str],
+    e: Engine | None,
+    tiles: dict[str, tuple[int, int]],
+    board: Board,
+    prec: Precision,
+    clock_mhz: float | None = None,
+) -> tuple[LayerCost, ...]:
+    """Every layer's cost: the tiled ones on the engine at their (Tr, Tc), the rest as the
+    sequential style's units (pooling, GAP) or free (flatten, host)."""
+    return tuple(
+        engine_layer_cost(li, e, *tiles[li.name], board, prec, clock_mhz)
+        if is_tiled(li)
+        else layer_cost(li, cnames[li.name], None, board, prec, clock_mhz)
+        for li in infos
+    )
+
+
+def min_engine_cycles(macs: int, dsp_budget: int, dsp_per_mac: int) -> int:
+    """No engine on ``dsp_budget`` DSPs computes ``macs`` MACs in fewer cycles."""
+    return ceil(macs / max(dsp_budget // dsp_per_mac, 1))

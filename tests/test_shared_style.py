@@ -1,0 +1,204 @@
+"""The ``shared`` style: one tiled engine for every layer (Zhang et al., FPGA'15), its model, DSE,
+templates and C simulation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from fnas_hls.analysis import analyze
+from fnas_hls.backend.shared_context import pack_weights
+from fnas_hls.boards import load_board
+from fnas_hls.cli import main
+from fnas_hls.errors import FnasError
+from fnas_hls.model import hls_rules as rules
+from fnas_hls.model.sequential import ConvGeometry, cdiv, compute_depth
+from fnas_hls.model.shared import EMPTY_CALL, Engine, engine_terms, zhang_compute_cycles
+from fnas_hls.model.tiling import Tiling, parse_tiling_specs
+from fnas_hls.network.arch import load_network_yaml
+from fnas_hls.network.onnx_frontend import load_onnx
+from fnas_hls.precision import get_precision
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_hls_emit import SPREAD, net_of  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ALEXNET = ROOT / "examples" / "alexnet-227.yaml"
+#: Zhang et al. (FPGA'15) measured AlexNet's conv layers on the VC707 at 100 MHz in this time.
+ZHANG_MS = 21.61
+
+
+def _steps_by_hand(g: ConvGeometry, e: Engine, Tr: int, Tc: int, prec) -> int:
+    """The engine's cycles for one layer, walking its STEP loop one step at a time (the template's
+    control flow, written out), against which the closed form of ``engine_terms`` is held."""
+    call, block, side = rules.function_latency, rules.sequential_block, rules.overlapped
+    TRin, TCin = (Tr - 1) * g.Sh + g.Kh, (Tc - 1) * g.Sw + g.Kw
+    ii = e.compute_ii(prec)
+    cc = call(rules.pipelined_loop(g.Kh * g.Kw * Tr * Tc, ii, int(compute_depth(e.Tn, prec))))
+    ci = call(rules.pipelined_loop(min(e.Tn, g.N) * TRin * TCin, 1, rules.LOAD_DEPTH))
+    cw = call(rules.pipelined_loop(g.Kh * g.Kw * e.w_beats, 1, rules.LOAD_DEPTH))
+    cs = call(rules.pipelined_loop(min(e.Tm, g.M) * Tr * Tc, 1, rules.STORE_DEPTH))
+    tiles = g.groups * cdiv(g.R, Tr) * cdiv(g.C, Tc) * cdiv(g.M, e.Tm)
+    nt_count = cdiv(g.N, e.Tn)
+    steps = tiles * nt_count
+    loop = 0
+    for s in range(steps):
+        nt = s % nt_count
+        last = s + 1 == steps
+        load_i, load_w = (EMPTY_CALL, EMPTY_CALL) if last else (ci, cw)
+        store = cs if (nt == 0 and s > 0) else EMPTY_CALL
+        loop += block(side(cc, load_i, load_w, store))
+    return call(block(side(ci, cw)) + block(loop) + block(cs))
+
+
+@pytest.mark.parametrize(
+    "geom,tm,tn,tr,tc",
+    [
+        (ConvGeometry(1, 10, 7, 9, 8, 3, 3), 4, 3, 4, 3),  # several tiles of several steps
+        (ConvGeometry(1, 10, 3, 9, 8, 3, 3), 4, 3, 4, 3),  # one step a tile: the last step stores
+        (ConvGeometry(2, 6, 5, 5, 5, 5, 5, 2, 2), 8, 2, 5, 5),  # groups, M < Tm
+        (ConvGeometry(1, 3, 2, 1, 1, 1, 1), 4, 4, 1, 1),  # one tile of one step
+        (ConvGeometry(1, 40, 90, 1, 1, 1, 1), 16, 7, 1, 1),  # fully connected
+    ],
+)
+@pytest.mark.parametrize("precision", ["fixed16", "float32"])
+def test_engine_closed_form_walks_the_steps(geom, tm, tn, tr, tc, precision):
+    prec = get_precision(precision)
+    e = Engine(tm, tn, 1, 1, 1, 1, min_trtc=tr * tc if geom.Kh > 1 else 0, beat_words=4)
+    k = engine_terms(geom, e, tr, tc, prec)
+    assert k.cycles == _steps_by_hand(geom, e, tr, tc, prec)
+    # the vectorized form (the DSE's) gives the same
+    vec = engine_terms(geom, e, np.array([tr, tr]), np.array([tc, tc]), prec)
+    assert list(np.asarray(vec.cycles)) == [k.cycles, k.cycles]
+
+
+def test_alexnet_on_vc707_follows_zhang_compute_cycles(tmp_path, capsys):
+    """Zhang's own case: AlexNet (227x227, grouped layers) on the VC707 in float32 at <64, 7>."""
+    out = tmp_path / "a.json"
+    argv = ["analyze", str(ALEXNET), "--board", "vc707", "--precision", "float32", "--clock-mhz", "100"]
+    assert main([*argv, "--style", "shared", "--tiling", "all:Tm=64,Tn=7", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "shared style" in text and "64 x 7 MACs" in text
+    data = json.loads(out.read_text())
+    assert data["fits"] and data["engine"]["Tm"] == 64 and data["engine"]["Tn"] == 7
+    net = load_network_yaml(ALEXNET)
+    prec = get_precision("float32")
+    # The paper's P: COMPUTE's depth in csynth's counting (a pipelined loop takes trip + depth - 2).
+    P = int(compute_depth(7, prec)) - 2
+    convs = [entry for entry in data["layers"] if entry["op"] == "conv"]
+    assert len(convs) == 5
+    for entry in convs:
+        g = ConvGeometry.of(net[entry["name"]])
+        t = Tiling(**entry["tiling"])
+        assert (t.Tm, t.Tn) == (64, 7)
+        assert entry["compute_cycles"] == zhang_compute_cycles(g, t, P)
+        assert entry["compute_cycles"] <= entry["cycles"]
+    # conv1: one group, M = 96 in 2 output tiles, N = 3 in one input tile, 11x11 taps
+    c1 = convs[0]
+    t1 = Tiling(**c1["tiling"])
+    assert c1["compute_cycles"] == 2 * cdiv(55, t1.Tr) * cdiv(55, t1.Tc) * (t1.Tr * t1.Tc * 121 + P)
+    # what the README compares with the paper's measurement: the conv layers' predicted time
+    conv_ms = sum(entry["ms"] for entry in convs)
+    assert ZHANG_MS * 0.9 <= conv_ms <= ZHANG_MS * 1.25, conv_ms
+
+
+def test_a_per_layer_engine_pin_is_one_line(tmp_path):
+    net = load_network_yaml(ALEXNET)
+    with pytest.raises(FnasError, match=r"one \(Tm, Tn\) for every layer.*conv1"):
+        analyze(net, load_board("vc707"), "float32", pins=parse_tiling_specs(["conv1:Tm=32"]), style="shared")
+    # per-layer row and column tiles are the style's own: they are honoured
+    a = analyze(
+        net, load_board("vc707"), "float32", pins=parse_tiling_specs(["conv3:Tr=7,Tc=13"]), style="shared"
+    )
+    assert a.layers[4].tiling.Tr == 7 and a.layers[4].tiling.Tc == 13
+
+
+def test_the_engine_is_sized_for_the_largest_tile_and_fits():
+    net = load_network_yaml(ALEXNET)
+    board = load_board("vc707")
+    a = analyze(net, board, "float32", style="shared")
+    assert a.fits and a.engine is not None
+    e = a.engine
+    tiles = [(ConvGeometry.of(net[lc.name]), lc.tiling) for lc in a.layers if lc.tiling]
+    assert e.in_words == max(((t.Tr - 1) * g.Sh + g.Kh) * ((t.Tc - 1) * g.Sw + g.Kw) for g, t in tiles)
+    assert e.acc_words == max(t.Tr * t.Tc for _, t in tiles) and e.k_words == 121
+    assert e.macs * board.dsps_per_mac("float32") <= a.budget.dsp
+    assert a.resources.fits_in(a.budget)
+    # the DSE's engine is at least as fast as Zhang's <64, 7> with the same freedom per layer
+    pinned = analyze(net, board, "float32", pins=parse_tiling_specs(["all:Tm=64,Tn=7"]), style="shared")
+    assert a.latency_cycles <= pinned.latency_cycles
+
+
+def test_pack_weights_lanes():
+    g = ConvGeometry(2, 3, 5, 4, 4, 2, 2)
+    w = np.arange(2 * 3 * 5 * 4).reshape(6, 5, 2, 2)
+    beats = pack_weights(w, g, Tm=2, Tn=3, beat_words=4)
+    MT, NT, taps = 2, 2, 4
+    wb = 2  # ceil(2*3 / 4)
+    assert beats.shape == (2 * MT * NT * taps * wb, 4)
+    for gi in range(2):
+        for mt in range(MT):
+            for nt in range(NT):
+                for k in range(taps):
+                    row = (((gi * MT + mt) * NT + nt) * taps + k) * wb
+                    lanes = beats[row : row + wb].reshape(-1)
+                    for j in range(2 * 3):
+                        m, n = mt * 2 + j // 3, nt * 3 + j % 3
+                        want = w[gi * 3 + m, n].reshape(-1)[k] if m < 3 and n < 5 else 0
+                        assert lanes[j] == want
+                    assert not lanes[6:].any()  # the last beat's spare lanes
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+@pytest.mark.parametrize("precision", ["fixed16", "float32"])
+@pytest.mark.parametrize("case", sorted(SPREAD))
+def test_shared_emit_csim_bit_exact(case, precision, tmp_path):
+    from fnas_hls.backend.csim import run_csim
+    from fnas_hls.backend.hls_writer import emit_project
+
+    shape, layers, pins = SPREAD[case]
+    net = net_of(layers, shape, name=case)
+    rng = np.random.default_rng(2)
+    calib = rng.standard_normal((24, *shape)).astype(np.float32)
+    tests = rng.standard_normal((6, *shape)).astype(np.float32)
+    pinned = parse_tiling_specs(pins)
+    res = emit_project(
+        net, load_board("pynq"), tmp_path / "p", precision, calib, pinned, test_inputs=tests, style="shared"
+    )
+    out = run_csim(tmp_path / "p", opt="-O1")
+    assert out.bit_exact and out.vectors == 6, out.verdict
+    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    assert manifest["style"] == "shared" and "src/engine.cpp" in manifest["files"]["sources"]
+    e = res.analysis.engine
+    top = (tmp_path / "p" / "src" / f"{res.top}.cpp").read_text()
+    assert "ALLOCATION function instances=fnas_engine limit=1" in top
+    convs = [lc for lc in res.analysis.layers if lc.tiling is not None]
+    assert top.count("fnas_engine(") == len(convs)
+    header = (tmp_path / "p" / "src" / "engine.h").read_text()
+    assert f"const int TM = {e.Tm}, TN = {e.Tn};" in header
+    for entry, lc in zip(manifest["layers"], res.analysis.layers, strict=True):
+        assert entry["tiling"] == (lc.tiling.as_dict() if lc.tiling else None)
+
+
+_LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
+
+
+@pytest.mark.parametrize(
+    "name", ["resnet50", "inception_v1", pytest.param("densenet121", marks=pytest.mark.slow)]
+)
+def test_model_zoo_graphs_too_big_for_an_element_a_layer_fit_on_the_shared_engine(name):
+    path = _LIGHT / f"light_{name}.onnx"
+    if not path.is_file():
+        pytest.skip(f"{path} is not in this onnx wheel")
+    net = load_onnx(path, allow_host_ops=True).network
+    board = load_board("zcu102")
+    a = analyze(net, board, "fixed16", style="auto")
+    assert a.style == "shared" and a.fits
+    seq = {s.style: s for s in a.styles}["sequential"]
+    assert not seq.fits  # an element per layer does not fit: the reason for the style
