@@ -57,16 +57,21 @@ def test_host_op(net, tmp_path):
         emit_project(bad, load_board("pynq"), tmp_path / "p")
 
 
-def test_not_a_chain(net, tmp_path):
+def test_a_branching_network_is_not_for_the_dataflow_style(net, tmp_path):
     conv = net.layers[0]
     from dataclasses import replace
 
     second = replace(conv, name="conv_b", out=4, kernel=(1, 1), padding=(0, 0, 0, 0))
     third = replace(conv, name="conv_c", out=4, kernel=(1, 1), padding=(0, 0, 0, 0), inputs=("conv1",))
     w = np.ones((4, 4, 1, 1), np.float32)
-    bad = Network(net.input, (conv, replace(second, weight=w), replace(third, weight=w)), "branchy")
-    with pytest.raises(FnasError, match="is not a chain"):
-        emit_project(bad, load_board("pynq"), tmp_path / "p")
+    branchy = Network(net.input, (conv, replace(second, weight=w), replace(third, weight=w)), "branchy")
+    # the dataflow style streams chains only: one line, nothing written
+    with pytest.raises(FnasError, match="--style dataflow: network 'branchy' is not a chain"):
+        emit_project(branchy, load_board("pynq"), tmp_path / "p", style="dataflow")
+    assert not (tmp_path / "p").exists()
+    # the styles with their maps in DDR render it
+    res = emit_project(branchy, load_board("pynq"), tmp_path / "p", style="auto")
+    assert res.analysis.style in ("sequential", "shared")
 
 
 def test_bad_calibration_shape(net, tmp_path):

@@ -14,9 +14,21 @@ import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from fnas_hls.backend.float_model import run_layer
+from fnas_hls.backend.float_model import run_float, run_layer, run_merge
 from fnas_hls.errors import FnasError
-from fnas_hls.network.ir import INPUT, Conv, Dense, Flatten, GlobalAvgPool, HostOp, Network, Pool, Shape
+from fnas_hls.network.ir import (
+    INPUT,
+    Add,
+    Concat,
+    Conv,
+    Dense,
+    Flatten,
+    GlobalAvgPool,
+    HostOp,
+    Network,
+    Pool,
+    Shape,
+)
 from fnas_hls.network.onnx_frontend import ImportResult, load_onnx, network_from_model
 
 # ------------------------------------------------------------------------------------ helpers
@@ -62,8 +74,8 @@ def torch_counts(model: nn.Module, x: torch.Tensor) -> tuple[int, int, torch.Ten
 
 
 def run_ir(net: Network, x: torch.Tensor) -> torch.Tensor:
-    """Run the IR with its own weights (float_model.run_layer, plus the host Add/Relu of branching
-    graphs; flat tensors as [N, C, 1, 1])."""
+    """Run the IR with its own weights (float_model.run_layer and run_merge, plus host Add/Relu
+    layers; flat tensors as [N, C, 1, 1])."""
     outs: dict[str, torch.Tensor] = {}
     prev = x
     for li in net:
@@ -72,6 +84,8 @@ def run_ir(net: Network, x: torch.Tensor) -> torch.Tensor:
             ins = [outs[n] for n in layer.inputs] if layer.inputs else [prev]
             assert layer.op_type in ("Add", "Relu"), layer.op_type
             y = ins[0] + ins[1] if layer.op_type == "Add" else torch.relu(ins[0])
+        elif isinstance(layer, (Add, Concat)):
+            y = run_merge(layer, [outs[n] if n != INPUT else x for n in li.sources])
         else:
             y = run_layer(layer, outs[layer.inputs[0]] if layer.inputs else prev)
         assert tuple(y.shape[1:]) == (li.out_shape.c, li.out_shape.h, li.out_shape.w), li.name
@@ -349,26 +363,38 @@ class ResBlock(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
-def test_resnet_block_needs_host_ops(tmp_path: Path) -> None:
+def test_resnet_block_adds_on_the_fpga(tmp_path: Path) -> None:
+    """The residual Add (and the ReLU after it) is an IR layer, not a host operator."""
     model = ResBlock().eval()
     path = export(model, (1, 3, 16, 16), tmp_path / "res.onnx")
-    with pytest.raises(FnasError, match=r"unsupported ONNX operator 'Add' at node '/Add'.*--allow-host-ops"):
-        load_onnx(path)
-
-    result = load_onnx(path, allow_host_ops=True)
+    result = load_onnx(path)
     net = result.network
     assert not net.is_chain
-    assert [li.layer.op for li in net] == ["conv", "conv", "conv", "host", "host", "gap", "flatten", "fc"]
-    stem, conv1, conv2, add, relu = net.layers[:5]
+    assert [li.layer.op for li in net] == ["conv", "conv", "conv", "add", "gap", "flatten", "fc"]
+    stem, conv1, conv2, add = net.layers[:4]
     assert stem.relu and conv1.relu and not conv2.relu  # stem's output has two readers, still fused
-    assert isinstance(add, HostOp) and add.op_type == "Add" and add.output == Shape(8, 16, 16)
+    assert isinstance(add, Add) and add.relu and net[add.name].out_shape == Shape(8, 16, 16)
     assert set(add.inputs) == {stem.name, conv2.name}
     assert conv1.inputs == () and conv2.inputs == ()
-    assert isinstance(relu, HostOp) and relu.op_type == "Relu"
-    assert f"host layer '{add.name}' (Add)" in result.notes
     x = torch.randn(1, 3, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(run_ir(net, x), model(x), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            torch.from_numpy(run_float(net, x.numpy())), model(x), atol=1e-5, rtol=1e-5
+        )
+
+
+def test_an_add_that_broadcasts_is_a_host_layer() -> None:
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["a"], name="c1"),
+        helper.make_node("GlobalAveragePool", ["a"], ["g"], name="gap"),
+        helper.make_node("Add", ["a", "g"], ["y"], name="add"),
+    ]
+    model = make_model(nodes, [vi("x", [1, 2, 5, 5])], [vi("y", [1, 3, 3, 3])], {"w": rand(3, 2, 3, 3)})
+    with pytest.raises(FnasError, match=r"'Add' at node 'add'.*broadcasts"):
+        network_from_model(model, "b")
+    net = network_from_model(model, "b", allow_host_ops=True).network
+    assert isinstance(net.layers[-1], HostOp) and net.layers[-1].op_type == "Add"
 
 
 def test_layer_reading_an_earlier_layer_names_it() -> None:
@@ -626,11 +652,10 @@ def test_branches_at_the_input_name_the_network_input() -> None:
         helper.make_node("Concat", ["a", "b"], ["y"], name="cat", axis=1),
     ]
     model = make_model(nodes, [vi("x", [1, 2, 5, 5])], [vi("y", [1, 6, 3, 3])], {"w": rand(3, 2, 3, 3)})
-    with pytest.raises(FnasError, match=r"unsupported ONNX operator 'Concat' at node 'cat'"):
-        network_from_model(model, "b")
-    result = network_from_model(model, "b", allow_host_ops=True)
+    result = network_from_model(model, "b")  # a channel Concat is an IR layer: no host operator
     net = result.network
     assert [li.name for li in net] == ["c1", "c2", "cat"]
+    assert isinstance(net["cat"].layer, Concat) and net.output == Shape(6, 3, 3)
     assert net["c1"].layer.inputs == () and net["c2"].layer.inputs == (INPUT,)
     assert net["c2"].in_shape == Shape(2, 5, 5)
     assert net["cat"].layer.inputs == ("c1", "c2") and net.output == Shape(6, 3, 3)
@@ -650,11 +675,11 @@ def _after_conv(op: str, inputs: list[str], inits: dict[str, np.ndarray], out_di
     [
         ("Reshape", ["a", "s"], {"s": np.array([1, 4, 2, 8])}, [1, 4, 2, 8], {}),
         ("Pad", ["a", "p"], {"p": np.array([0, 0, 1, 1, 0, 0, 1, 1])}, [1, 4, 6, 6], {"mode": "reflect"}),
-        ("Add", ["a", "a"], {}, [1, 4, 4, 4], {}),
+        ("Concat", ["a", "a"], {}, [1, 4, 4, 8], {"axis": 3}),
         ("Sigmoid", ["a"], {}, [1, 4, 4, 4], {}),
         ("Flatten", ["a"], {}, [4, 16], {"axis": 0}),
     ],
-    ids=["reshape4d", "reflect-pad", "add-two-tensors", "sigmoid", "flatten-axis0"],
+    ids=["reshape4d", "reflect-pad", "concat-width", "sigmoid", "flatten-axis0"],
 )
 def test_unsupported_forms_name_op_and_node(op, inputs, inits, out_dims, attrs) -> None:
     model = _after_conv(op, inputs, inits, out_dims, **attrs)

@@ -1,8 +1,8 @@
 """The network in float, with ``torch.nn.functional``: what the quantized design is measured against.
 
 ``run_float(net, x)`` gives the output, ``run_float_trace(net, x)`` every layer's output (the
-quantizer reads the activation ranges from it). Only chains of conv, pool, gap, flatten and fully
-connected layers with their weights run here (what the HLS back end renders).
+quantizer reads the activation ranges from it). Conv, pool, gap, flatten, fully connected, residual
+add and concat layers with their weights run here (what the HLS back end renders), in any DAG.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from fnas_hls.errors import FnasError
-from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, Network, Pool
+from fnas_hls.network.ir import INPUT, Add, Concat, Conv, Dense, Flatten, GlobalAvgPool, Network, Pool
 
 
 def _as_batch(net: Network, x: np.ndarray) -> torch.Tensor:
@@ -28,8 +28,18 @@ def _as_batch(net: Network, x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a))
 
 
+def run_merge(layer: Add | Concat, xs: list[torch.Tensor]) -> torch.Tensor:
+    """A residual sum (in ``inputs`` order) or a channel concatenation, in float32."""
+    if isinstance(layer, Concat):
+        return torch.cat(xs, dim=1)
+    y = xs[0]
+    for x in xs[1:]:
+        y = y + x
+    return F.relu(y) if layer.relu else y
+
+
 def run_layer(layer, x: torch.Tensor) -> torch.Tensor:
-    """One IR layer (not a host operator) in float32 on ``x`` (n, C, H, W), its own weights."""
+    """One IR layer that reads one map (not a host operator) in float32 on ``x`` (n, C, H, W)."""
     if isinstance(layer, Conv):
         pt, pl, pb, pr = layer.padding
         w = torch.from_numpy(np.asarray(layer.weight, dtype=np.float32))
@@ -68,9 +78,13 @@ def run_float_trace(net: Network, x: np.ndarray) -> list[np.ndarray]:
             )
     outs = []
     with torch.no_grad():
-        t = _as_batch(net, x)
+        maps = {INPUT: _as_batch(net, x)}
         for li in net.info:
-            t = run_layer(li.layer, t)
+            if isinstance(li.layer, (Add, Concat)):
+                t = run_merge(li.layer, [maps[n] for n in li.sources])
+            else:
+                t = run_layer(li.layer, maps[li.sources[0]])
+            maps[li.name] = t
             outs.append(t.numpy().copy())
     return outs
 

@@ -2,8 +2,10 @@
 
 Three steps, each a function:
 
-1. ``check_renderable``: the network is a chain of conv, pool, gap, flatten and fully connected
-   layers with weights, and its C names are usable (one FnasError line otherwise).
+1. ``check_renderable``: the network (a chain, or a DAG with residual adds and concats) has only
+   conv, pool, gap, flatten, fully connected, add and concat layers, with weights, and its C names
+   are usable (one FnasError line otherwise). Maps live in DDR at places ``feature_map_places``
+   reuses once no later layer reads them; the dataflow style streams chains only.
 2. ``build_context``: a pure function of the IR, the analysis (the DSE's tilings and the
    performance model's breakdown) and the quantization plan, giving everything the templates in
    ``templates/`` need; ``render_project`` renders them into a {relative path: text} mapping.
@@ -45,7 +47,19 @@ from fnas_hls.model import hls_rules as rules
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.tiling import Tiling, TilingPin
 from fnas_hls.network import names
-from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, HostOp, Network, Pool, Shape
+from fnas_hls.network.ir import (
+    INPUT,
+    Add,
+    Concat,
+    Conv,
+    Dense,
+    Flatten,
+    GlobalAvgPool,
+    HostOp,
+    Network,
+    Pool,
+    Shape,
+)
 from fnas_hls.paths import data_dir
 
 #: Default number of test vectors in the testbench (taken from the calibration inputs).
@@ -81,14 +95,9 @@ def check_renderable(net: Network) -> None:
         if isinstance(li.layer, HostOp):
             raise FnasError(
                 f"network '{net.name}': layer '{li.name}' ({li.layer.op_type}) runs on the host; the HLS "
-                "back end renders only chains of conv, pooling, global pooling, flatten and fully "
-                "connected layers"
+                "back end renders conv, pooling, global pooling, flatten, fully connected, residual add "
+                "and concat layers"
             )
-    if not net.is_chain:
-        raise FnasError(
-            f"network '{net.name}' is not a chain (a layer reads other than the layer before it); the HLS "
-            "back end renders only chains"
-        )
     for li in net.info:
         if isinstance(li.layer, (Conv, Dense)) and li.layer.weight is None:
             raise FnasError(
@@ -97,6 +106,39 @@ def check_renderable(net: Network) -> None:
             )
     if all(isinstance(li.layer, Flatten) for li in net.info):
         raise FnasError(f"network '{net.name}' has only flatten layers; there is nothing to render")
+
+
+def feature_map_places(net: Network) -> tuple[dict[str, str], int]:
+    """Where each map lives in DDR, as a C expression: the network's ``input``, its ``output`` (the
+    last layer's), or a place in the ``fmap`` region; a flatten is its source's place. Places are
+    reused once no later layer reads them (first fit), so a chain takes two; returns the places
+    and the words the fmap region needs."""
+    infos = net.info
+    root = {INPUT: INPUT}
+    last_read: dict[str, int] = {}
+    for i, li in enumerate(infos):
+        root[li.name] = root[li.sources[0]] if isinstance(li.layer, Flatten) else li.name
+        for src in li.sources:
+            last_read[root[src]] = i
+    final = root[infos[-1].name]
+    offset: dict[str, int] = {}
+    live: list[tuple[int, int, str]] = []  # (start, end, map)
+    for i, li in enumerate(infos):
+        if root[li.name] != li.name or li.name == final:
+            continue
+        live = [b for b in live if last_read.get(b[2], -1) >= i]
+        size = li.out_shape.size
+        start = 0
+        for lo, hi, _ in sorted(live):
+            if start + size <= lo:
+                break
+            start = max(start, hi)
+        offset[li.name] = start
+        live.append((start, start + size, li.name))
+    places = {INPUT: "input", final: "output"}
+    places.update({n: (f"fmap + {o}" if o else "fmap") for n, o in offset.items()})
+    words = max([offset[n] + net[n].out_shape.size for n in offset], default=1)
+    return {n: places[root[n]] for n in root}, max(words, 1)
 
 
 def design_names(net: Network) -> tuple[dict[str, str], str]:
@@ -161,11 +203,8 @@ def build_context(
     word = plan.input_type
     layers: list[dict[str, Any]] = []
     w_offset = 0
-    region = max([li.out_shape.size for li in net.info[:-1]], default=1)
-    rendered_idx = [i for i, li in enumerate(net.info) if not isinstance(li.layer, Flatten)]
-    last = rendered_idx[-1]
-    src, free = "input", ["fmap", f"fmap + {region}"]
-    for i, (li, lq) in enumerate(zip(net.info, plan.layers, strict=True)):
+    where, fmap_words = feature_map_places(net)
+    for li, lq in zip(net.info, plan.layers, strict=True):
         layer = li.layer
         lc = costs[li.name]
         d: dict[str, Any] = {
@@ -188,13 +227,28 @@ def build_context(
             d["kind"] = "flatten"
             layers.append(d)
             continue
-        # Feature-map buffers: input -> region A/B alternately -> output.
-        d["src"] = src
-        if i == last:
-            d["dst"] = "output"
-        else:
-            d["dst"] = free[0] if free[0] != src else free[1]
-        src = d["dst"]
+        # Feature maps in DDR: the input, places in the fmap region, the output.
+        d["src"] = ", ".join(where[n] for n in li.sources)
+        d["dst"] = where[li.name]
+        if isinstance(layer, Add):
+            d.update(
+                kind="add", WORDS=li.out_shape.size, inputs=len(li.sources),
+                aligns=list(lq.aligns) if not is_float else [0] * len(li.sources),
+                shift=lq.shift or 0, round=(1 << (lq.shift - 1)) if (lq.shift or 0) > 0 else 0,
+            )  # fmt: skip
+            layers.append(d)
+            continue
+        if isinstance(layer, Concat):
+            offsets = np.cumsum([0] + [x.size for x in li.in_shapes]).tolist()
+            d.update(
+                kind="concat",
+                parts=[
+                    {"words": x.size, "offset": offsets[j], "shift": 0 if is_float else lq.aligns[j]}
+                    for j, x in enumerate(li.in_shapes)
+                ],
+            )
+            layers.append(d)
+            continue
         if isinstance(layer, (Conv, Dense)):
             g = ConvGeometry.of(li)
             t = lc.tiling
@@ -284,7 +338,7 @@ def build_context(
         "in_shape": net.input.as_list(),
         "out_words": net.output.size,
         "weight_words": w_offset,
-        "fmap_words": 2 * region,
+        "fmap_words": fmap_words,
         "vectors": int(len(test_stored)),
         "input_rows": [_rows(v, word, per_line=10**9, indent="") for v in test_stored],
         "golden_rows": [_rows(v, plan.output_type, per_line=10**9, indent="") for v in golden],
@@ -386,6 +440,8 @@ def render_project(ctx: Mapping[str, Any]) -> dict[str, str]:
             continue
         if layer["kind"] == "conv":
             header, body = f"{units}/conv_layer.h.j2", f"{units}/conv_layer.cpp.j2"
+        elif layer["kind"] in ("add", "concat"):  # maps in DDR: the sequential style's units
+            header, body = "sequential/merge_layer.h.j2", f"sequential/{layer['kind']}_layer.cpp.j2"
         elif layer["kind"] == "gap":
             header, body = f"{units}/pool_layer.h.j2", f"{units}/gap_layer.cpp.j2"
         else:

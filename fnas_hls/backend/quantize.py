@@ -23,7 +23,7 @@ from fnas_hls.backend.fixed_point import (
 )
 from fnas_hls.backend.float_model import run_float_trace
 from fnas_hls.errors import FnasError
-from fnas_hls.network.ir import Conv, Dense, Network
+from fnas_hls.network.ir import INPUT, Add, Concat, Conv, Dense, Network
 from fnas_hls.network.names import c_identifiers
 
 PRECISIONS = ("fixed16", "float32")
@@ -43,6 +43,8 @@ class LayerQuant:
     op: str
     in_type: DataType
     out_type: DataType
+    in_types: tuple[DataType, ...] = ()  # add, concat: every input's format
+    aligns: tuple[int, ...] = ()  # add: left shifts to the finest input's scale; concat: right shifts
     w_type: DataType | None = None
     bias_type: DataType | None = None
     acc_bits: int | None = None
@@ -105,52 +107,87 @@ def quantize_network(net: Network, precision: str, calibration: np.ndarray) -> Q
     cnames = c_identifiers([li.name for li in net.info])
     is_float = precision == "float32"
     word = (lambda frac: FLOAT32) if is_float else (lambda frac: DataType.fixed(WORD_BITS, frac))
-    in_type = word(frac_for_range(_max_abs(calibration)))
-    input_type = in_type
+    input_type = word(frac_for_range(_max_abs(calibration)))
+    types = {INPUT: input_type}  # each map's format, by the layer that writes it
     layers: list[LayerQuant] = []
     for li, y in zip(net.info, trace, strict=True):
         layer = li.layer
+        in_type = types[li.sources[0]]
         common = dict(name=li.name, c_name=cnames[li.name], op=layer.op, in_type=in_type)
-        if not isinstance(layer, (Conv, Dense)):
-            layers.append(LayerQuant(out_type=in_type, **common))  # pooling keeps the input's format
-            continue
-        w = np.asarray(layer.weight, dtype=np.float64)
-        b = np.zeros(layer.out) if layer.bias_value is None else np.asarray(layer.bias_value, np.float64)
-        if is_float:
-            layers.append(
-                LayerQuant(
-                    out_type=FLOAT32,
-                    w_type=FLOAT32,
-                    bias_type=FLOAT32,
-                    weight=w.astype(np.float32),
-                    bias=b.astype(np.float32),
-                    **common,
-                )
-            )
-            continue
-        w_frac = frac_for_range(_max_abs(w))
-        bias_limit = (1 << (BIAS_BITS - 1)) - 1
-        while _max_abs(b) * 2.0 ** (in_type.frac + w_frac) > bias_limit:
-            w_frac -= 1
-        acc_frac = in_type.frac + w_frac
-        out_frac = min(frac_for_range(_max_abs(y)), acc_frac)
-        out_frac = max(out_frac, acc_frac - SHIFT_MAX)
-        w_type = DataType.fixed(WORD_BITS, w_frac)
-        bias_type = DataType.fixed(BIAS_BITS, acc_frac)
-        wq = w_type.quantize(w)
-        bq = bias_type.quantize(b)
-        out_type = DataType.fixed(WORD_BITS, out_frac)
-        layers.append(
-            LayerQuant(
-                out_type=out_type,
-                w_type=w_type,
-                bias_type=bias_type,
-                acc_bits=acc_bits_needed(wq, bq, in_type),
-                shift=acc_frac - out_frac,
-                weight=wq,
-                bias=bq,
-                **common,
-            )
-        )
-        in_type = out_type
+        if isinstance(layer, (Add, Concat)):
+            lq = _merge_quant(layer, tuple(types[n] for n in li.sources), _max_abs(y), is_float, common)
+        elif not isinstance(layer, (Conv, Dense)):
+            lq = LayerQuant(out_type=in_type, **common)  # pooling keeps the input's format
+        else:
+            lq = _tiled_quant(layer, in_type, _max_abs(y), is_float, common)
+        layers.append(lq)
+        types[li.name] = lq.out_type
     return QuantPlan(precision, input_type, tuple(layers), int(np.asarray(calibration).shape[0]))
+
+
+def _merge_quant(
+    layer: Add | Concat, ins: tuple[DataType, ...], y_max: float, is_float: bool, common: dict
+) -> LayerQuant:
+    """An add sums its inputs at the finest input scale (each shifted left to it), then rounds to
+    its output format like a conv's accumulator; a concat rounds each input to its output format,
+    the coarsest of the inputs' and its own range's, so that no input saturates."""
+    if is_float:
+        return LayerQuant(out_type=FLOAT32, in_types=ins, aligns=(0,) * len(ins), **common)
+    fracs = [t.frac for t in ins]
+    if isinstance(layer, Add):
+        finest = max(fracs)
+        out_frac = max(min(frac_for_range(y_max), finest), finest - SHIFT_MAX)
+        return LayerQuant(
+            out_type=DataType.fixed(WORD_BITS, out_frac),
+            in_types=ins,
+            aligns=tuple(finest - f for f in fracs),
+            shift=finest - out_frac,
+            acc_bits=64,
+            **common,
+        )
+    out_frac = min(frac_for_range(y_max), *fracs)
+    return LayerQuant(
+        out_type=DataType.fixed(WORD_BITS, out_frac),
+        in_types=ins,
+        aligns=tuple(f - out_frac for f in fracs),
+        **common,
+    )
+
+
+def _tiled_quant(
+    layer: Conv | Dense, in_type: DataType, y_max: float, is_float: bool, common: dict
+) -> LayerQuant:
+    """A conv or fully connected layer: weights, bias, accumulator and output formats."""
+    w = np.asarray(layer.weight, dtype=np.float64)
+    b = np.zeros(layer.out) if layer.bias_value is None else np.asarray(layer.bias_value, np.float64)
+    if is_float:
+        return LayerQuant(
+            out_type=FLOAT32,
+            w_type=FLOAT32,
+            bias_type=FLOAT32,
+            weight=w.astype(np.float32),
+            bias=b.astype(np.float32),
+            **common,
+        )
+    w_frac = frac_for_range(_max_abs(w))
+    bias_limit = (1 << (BIAS_BITS - 1)) - 1
+    while _max_abs(b) * 2.0 ** (in_type.frac + w_frac) > bias_limit:
+        w_frac -= 1
+    acc_frac = in_type.frac + w_frac
+    out_frac = min(frac_for_range(y_max), acc_frac)
+    out_frac = max(out_frac, acc_frac - SHIFT_MAX)
+    w_type = DataType.fixed(WORD_BITS, w_frac)
+    bias_type = DataType.fixed(BIAS_BITS, acc_frac)
+    wq = w_type.quantize(w)
+    bq = bias_type.quantize(b)
+    out_type = DataType.fixed(WORD_BITS, out_frac)
+    return LayerQuant(
+        out_type=out_type,
+        w_type=w_type,
+        bias_type=bias_type,
+        acc_bits=acc_bits_needed(wq, bq, in_type),
+        shift=acc_frac - out_frac,
+        weight=wq,
+        bias=bq,
+        **common,
+    )

@@ -5,7 +5,9 @@ order (TILE over group, row tile, column tile, output-channel tile; the bias int
 accumulators; TILE_IN over input-channel tiles with zero-filled edge tiles; COMPUTE over kh, kw
 with the Tn products of one output summed as the kernel's pairwise tree; STORE: requantize, ReLU,
 saturate, in-bounds outputs only), vectorised over the batch and the unrolled Tm x Tn MACs and the
-Tr x Tc tile. Pooling and global pooling use the kernels' integer formulas (``fixed_point``).
+Tr x Tc tile. Pooling and global pooling use the kernels' integer formulas (``fixed_point``); a
+residual add shifts its inputs to the finest one's scale, sums and requantizes; a concat rounds
+each input to its format. Layers read their inputs by name, so DAGs run as well as chains.
 The C++ testbench's golden vectors come from here, and ``fnas-hls csim`` holds the C++ to them.
 
 For fixed point the integer sums cannot overflow (``fixed_point.acc_bits_needed``), so the
@@ -27,7 +29,18 @@ from fnas_hls.backend.quantize import LayerQuant, QuantPlan
 from fnas_hls.model.dataflow import dense_input_maps, hwc_order
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.tiling import Tiling
-from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, LayerInfo, Network, Pool
+from fnas_hls.network.ir import (
+    INPUT,
+    Add,
+    Concat,
+    Conv,
+    Dense,
+    Flatten,
+    GlobalAvgPool,
+    LayerInfo,
+    Network,
+    Pool,
+)
 
 #: The most negative float32, the start of a float max-pool (the kernels avoid <cmath>'s INFINITY).
 FLOAT_LOWEST = np.float32(-3.4028234663852886e38)
@@ -169,6 +182,29 @@ def _gap(x: np.ndarray, lq: LayerQuant) -> np.ndarray:
     return y.reshape(B, C, 1, 1)
 
 
+def _add(xs: list[np.ndarray], layer: Add, lq: LayerQuant) -> np.ndarray:
+    """ADD: each input shifted left to the finest input's scale, summed in ``inputs`` order, then
+    requantized like an accumulator (round half up, ReLU, saturate); float32 adds in order."""
+    if lq.out_type.is_float:
+        y = xs[0]
+        for x in xs[1:]:
+            y = y + x
+        return _relu(y, layer.relu)
+    acc = np.zeros(xs[0].shape, dtype=np.int64)
+    for x, a in zip(xs, lq.aligns, strict=True):
+        acc = acc + (np.asarray(x, dtype=np.int64) << a)
+    return requantize(acc, lq.shift, layer.relu, lq.out_type)
+
+
+def _concat(xs: list[np.ndarray], lq: LayerQuant) -> np.ndarray:
+    """CONCAT: each input rounded to the output's format (half up; never saturates), stacked."""
+    if lq.out_type.is_float:
+        return np.concatenate(xs, axis=1)
+    return np.concatenate(
+        [requantize(x, a, False, lq.out_type) for x, a in zip(xs, lq.aligns, strict=True)], axis=1
+    )
+
+
 def run_reference_trace(
     net: Network, plan: QuantPlan, tilings: Mapping[str, Tiling], xq: np.ndarray, stream_order: bool = False
 ) -> list[np.ndarray]:
@@ -177,12 +213,18 @@ def run_reference_trace(
     ``stream_order``: a fully connected layer sums its inputs in the order the dataflow style
     streams them (HWC, ``model.dataflow.hwc_order``), not in the IR's CHW order.
     """
-    x = np.asarray(xq, dtype=np.float32 if plan.input_type.is_float else np.int64)
+    x0 = np.asarray(xq, dtype=np.float32 if plan.input_type.is_float else np.int64)
     maps = dense_input_maps(net) if stream_order else {}
+    values = {INPUT: x0}
     outs = []
     for li, lq in zip(net.info, plan.layers, strict=True):
         layer = li.layer
-        if isinstance(layer, Dense) and li.name in maps:
+        x = values[li.sources[0]]
+        if isinstance(layer, Add):
+            x = _add([values[n] for n in li.sources], layer, lq)
+        elif isinstance(layer, Concat):
+            x = _concat([values[n] for n in li.sources], lq)
+        elif isinstance(layer, Dense) and li.name in maps:
             order = hwc_order(maps[li.name])
             xs = x.reshape(x.shape[0], -1)[:, order].reshape(x.shape[0], -1, 1, 1)
             x = _conv(xs, li, tilings[li.name], replace(lq, weight=np.asarray(lq.weight)[:, order]))
@@ -196,6 +238,7 @@ def run_reference_trace(
             x = x.reshape(x.shape[0], -1, 1, 1)
         else:
             raise TypeError(f"layer '{li.name}' ({layer.op}) has no reference kernel")
+        values[li.name] = x
         outs.append(x)
     return outs
 

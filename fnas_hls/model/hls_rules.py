@@ -29,6 +29,8 @@ import numpy as np
 FUNCTION_OVERHEAD = 2
 #: Ports of one block-RAM bank (true dual port).
 BRAM_PORTS = 2
+#: Reads one m_axi adapter issues per cycle (one AXI read channel; writes have their own).
+MAXI_PORTS = 1
 
 # --- depths of the pipelines in our own templates (templates/<style>/*.cpp.j2) ------------------------
 # These are the pipeline depths csynth gives the loops that fnas-hls renders; they are our
@@ -88,6 +90,8 @@ FLOAT_CMP_LATENCY = 2
 BUFFER_READ_LATENCY = 1
 #: Depth of the loop that writes the bias into a tile's accumulators.
 INIT_DEPTH = 2
+#: Stages an add or concat spends after its reads: round, shift, ReLU, saturate (our estimate).
+REQUANT_DEPTH = 2
 
 # --- further csynth constants measured on the fixture reports (tests/test_hls_rules.py) -------
 #: A module whose body is one sequential (not pipelined) loop reports the loop's latency plus

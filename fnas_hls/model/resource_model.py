@@ -25,6 +25,9 @@ LUT_PER_AXI_PORT = 1200
 FF_PER_AXI_PORT = 1800
 LUT_PER_LAYER = 900
 FF_PER_LAYER = 1100
+#: DSP48 slices of one float32 adder (Floating-Point Operator, full DSP usage; PG060). A fixed-point
+#: add is fabric.
+DSP_PER_FLOAT_ADD = 2
 #: LUT and FF of the top function: AXI-Lite control, interconnect.
 LUT_TOP = 1500
 FF_TOP = 2000

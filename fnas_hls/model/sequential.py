@@ -31,7 +31,9 @@ not under a condition of their own: on the last iteration they load input channe
 which the loads' bound checks turn into zeros without touching DDR.
 A fully connected layer is the same element on a 1x1 map
 (R = C = Kh = Kw = 1). Pooling and global average pooling are single pipelined loops
-(``pool_cost``, ``gap_cost``); the top function calls the layers one after another.
+(``pool_cost``, ``gap_cost``); a residual add is one loop ADD over its words, reading every input
+through the one map port (II = the number of inputs), a concat one loop CONCAT_<i> per input
+(``add_cost``, ``concat_cost``); the top function calls the layers one after another.
 Each load or store port moves one word per cycle (II 1 over a scalar m_axi port).
 """
 
@@ -46,7 +48,7 @@ from fnas_hls.boards import Board
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
 from fnas_hls.model.tiling import Tiling
-from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, HostOp, LayerInfo, Pool
+from fnas_hls.network.ir import Add, Concat, Conv, Dense, Flatten, GlobalAvgPool, HostOp, LayerInfo, Pool
 from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources
 
@@ -376,7 +378,22 @@ def _single_loop_layer(
     dsp: int = 0,
 ) -> LayerCost:
     loop = rules.pipelined_loop(trip, ii, depth)
-    cycles = rules.function_latency(loop)
+    loops = (LoopCost(label, trip, loop, ii, depth),)
+    return _unit_cost(li, cname, loops, rules.function_latency(loop), words, board, prec, clock_mhz, dsp)
+
+
+def _unit_cost(
+    li: LayerInfo,
+    cname: str,
+    loops: tuple[LoopCost, ...],
+    cycles: int,
+    words: int,
+    board: Board,
+    prec: Precision,
+    clock_mhz: float | None,
+    dsp: int = 0,
+) -> LayerCost:
+    """A layer that is one function of ``loops`` (no tiling): pooling, GAP, add, concat."""
     ddr_bytes = words * prec.bits // 8
     ddr_cycles = int(np.ceil(ddr_bytes / board.ddr_bytes_per_cycle(clock_mhz)))
     return LayerCost(
@@ -392,7 +409,7 @@ def _single_loop_layer(
             lut=rm.LUT_PER_LAYER + 2 * rm.LUT_PER_AXI_PORT,
             ff=rm.FF_PER_LAYER + 2 * rm.FF_PER_AXI_PORT,
         ),
-        functions=(FunctionCost(cname, cycles, 1, (LoopCost(label, trip, loop, ii, depth),)),),
+        functions=(FunctionCost(cname, cycles, 1, loops),),
         ddr_bytes=ddr_bytes,
         ddr_cycles=ddr_cycles,
     )
@@ -431,6 +448,41 @@ def gap_cost(
     return _single_loop_layer(li, cname, "GAP", x.size, ii, depth, x.size + x.c, board, prec, clock_mhz, dsp)
 
 
+def add_cost(
+    li: LayerInfo, cname: str, board: Board, prec: Precision, clock_mhz: float | None = None
+) -> LayerCost:
+    """ADD: one pipelined loop over the map's words; each iteration reads one word of every input
+    through the one feature-map port, so II is the number of inputs; shifts align fixed-point
+    inputs, the sum is requantized like an accumulator."""
+    k = len(li.sources)
+    words = li.out_shape.size
+    depth = rules.LOAD_DEPTH + (k - 1) * prec.add_latency + rules.REQUANT_DEPTH
+    ii = rules.ii_memory_bound(k, ports=rules.MAXI_PORTS)
+    dsp = (k - 1) * rm.DSP_PER_FLOAT_ADD if prec.is_float else 0
+    return _single_loop_layer(
+        li, cname, "ADD", words, ii, depth, (k + 1) * words, board, prec, clock_mhz, dsp
+    )
+
+
+def concat_cost(
+    li: LayerInfo, cname: str, board: Board, prec: Precision, clock_mhz: float | None = None
+) -> LayerCost:
+    """CONCAT_<i>: one pipelined loop per input, in order, copying its words (rounded to the
+    output's format) to its channels' place in the output (CHW: one contiguous block each)."""
+    loops = []
+    for i, x in enumerate(li.in_shapes):
+        trip = x.size
+        loops.append(
+            LoopCost(f"CONCAT_{i}", trip, rules.pipelined_loop(trip, 1, CONCAT_DEPTH), 1, CONCAT_DEPTH)
+        )
+    cycles = rules.function_latency(sum(rules.sequential_block(lp.latency) for lp in loops))
+    return _unit_cost(li, cname, tuple(loops), cycles, 2 * li.out_shape.size, board, prec, clock_mhz)
+
+
+#: Depth of a CONCAT loop: the conditional-free read, the rounding shift and saturation, the write.
+CONCAT_DEPTH = rules.LOAD_DEPTH + rules.REQUANT_DEPTH
+
+
 def free_cost(li: LayerInfo) -> LayerCost:
     """Flatten (a change of view) and host operators cost the FPGA nothing."""
     bound = "host" if isinstance(li.layer, HostOp) else "none"
@@ -455,6 +507,10 @@ def layer_cost(
         return pool_cost(li, cname, board, prec, clock_mhz)
     if isinstance(layer, GlobalAvgPool):
         return gap_cost(li, cname, board, prec, clock_mhz)
+    if isinstance(layer, Add):
+        return add_cost(li, cname, board, prec, clock_mhz)
+    if isinstance(layer, Concat):
+        return concat_cost(li, cname, board, prec, clock_mhz)
     if isinstance(layer, (Flatten, HostOp)):
         return free_cost(li)
     raise TypeError(type(layer))

@@ -1,9 +1,10 @@
 """The network IR: the one description of a CNN that every stage reads and writes.
 
-A ``Network`` is an input shape and an ordered tuple of layers (frozen dataclasses). Each layer
-reads the previous layer's output unless it names its ``inputs``: other layers, or ``INPUT``, the
-network's input (only layers imported from a branching ONNX graph do). Padding is always concrete
-here; loaders resolve ``same``/``valid``.
+A ``Network`` is an input shape and an ordered tuple of layers (frozen dataclasses): a DAG in
+topological order. Each layer reads the previous layer's output unless it names its ``inputs``:
+earlier layers, or ``INPUT``, the network's input (layers imported from a branching ONNX graph
+do). ``Add`` (a residual sum) and ``Concat`` (channels stacked) read two or more. Padding is always
+concrete here; loaders resolve ``same``/``valid``.
 Shapes are (channels, height, width); a flat vector of n features is (n, 1, 1).
 """
 
@@ -217,7 +218,68 @@ class HostOp:
         return 0
 
 
-Layer = Conv | Pool | GlobalAvgPool | Flatten | Dense | HostOp
+@dataclass(frozen=True)
+class Add:
+    """The element-wise sum of two or more maps of one shape (a residual connection); optional ReLU."""
+
+    name: str
+    inputs: tuple[str, ...] = ()
+    relu: bool = False
+
+    op = "add"
+
+    def combine(self, shapes: tuple[Shape, ...]) -> Shape:
+        if len(shapes) < 2:
+            raise FnasError(f"layer '{self.name}' (add) reads {len(shapes)} map(s); it needs two or more")
+        if any(s != shapes[0] for s in shapes):
+            raise FnasError(
+                f"layer '{self.name}' (add) sums maps of different shapes: {', '.join(map(str, shapes))}"
+            )
+        return shapes[0]
+
+    def out_shape(self, x: Shape) -> Shape:
+        return x
+
+    def params(self, x: Shape) -> int:
+        return 0
+
+    def macs(self, x: Shape) -> int:
+        return 0
+
+
+@dataclass(frozen=True)
+class Concat:
+    """Two or more maps of one height and width stacked along the channels, in ``inputs`` order."""
+
+    name: str
+    inputs: tuple[str, ...] = ()
+
+    op = "concat"
+
+    def combine(self, shapes: tuple[Shape, ...]) -> Shape:
+        if len(shapes) < 2:
+            raise FnasError(f"layer '{self.name}' (concat) reads {len(shapes)} map(s); it needs two or more")
+        if any((s.h, s.w) != (shapes[0].h, shapes[0].w) for s in shapes):
+            raise FnasError(
+                f"layer '{self.name}' (concat) stacks maps of different heights or widths: "
+                f"{', '.join(map(str, shapes))}"
+            )
+        return Shape(sum(s.c for s in shapes), shapes[0].h, shapes[0].w)
+
+    def out_shape(self, x: Shape) -> Shape:
+        return x
+
+    def params(self, x: Shape) -> int:
+        return 0
+
+    def macs(self, x: Shape) -> int:
+        return 0
+
+
+#: Layers that read two or more maps, and combine them.
+MERGE_OPS = (Add, Concat)
+
+Layer = Conv | Pool | GlobalAvgPool | Flatten | Dense | HostOp | Add | Concat
 
 
 @dataclass(frozen=True)
@@ -230,6 +292,8 @@ class LayerInfo:
     out_shape: Shape
     macs: int
     params: int
+    sources: tuple[str, ...] = ()  # the layers (or INPUT) it reads, in order
+    in_shapes: tuple[Shape, ...] = ()  # their shapes
 
     @property
     def name(self) -> str:
@@ -263,21 +327,23 @@ class Network:
     def info(self) -> tuple[LayerInfo, ...]:
         shapes: dict[str, Shape] = {INPUT: self.input}
         out: list[LayerInfo] = []
-        prev = self.input
+        prev = INPUT
         for i, layer in enumerate(self.layers):
-            if layer.inputs:
-                missing = [n for n in layer.inputs if n not in shapes]
-                if missing:
-                    raise FnasError(
-                        f"layer '{layer.name}' reads '{missing[0]}', which no earlier layer produces"
-                    )
-                x = shapes[layer.inputs[0]]
+            sources = layer.inputs or (prev,)
+            missing = [n for n in sources if n not in shapes]
+            if missing:
+                raise FnasError(f"layer '{layer.name}' reads '{missing[0]}', which no earlier layer produces")
+            xs = tuple(shapes[n] for n in sources)
+            if isinstance(layer, MERGE_OPS):
+                y = layer.combine(xs)
+            elif len(xs) > 1 and not isinstance(layer, HostOp):
+                raise FnasError(f"layer '{layer.name}' ({layer.op}) reads {len(xs)} maps; it takes one")
             else:
-                x = prev
-            y = layer.out_shape(x)
-            out.append(LayerInfo(layer, i, x, y, layer.macs(x), layer.params(x)))
+                y = layer.out_shape(xs[0])
+            x = xs[0]
+            out.append(LayerInfo(layer, i, x, y, layer.macs(x), layer.params(x), sources, xs))
             shapes[layer.name] = y
-            prev = y
+            prev = layer.name
         return tuple(out)
 
     def __iter__(self) -> Iterator[LayerInfo]:
@@ -300,6 +366,14 @@ class Network:
     @property
     def params(self) -> int:
         return sum(li.params for li in self.info)
+
+    def readers(self) -> dict[str, list[str]]:
+        """Each layer's name (and INPUT) to the layers that read its output, in order."""
+        out: dict[str, list[str]] = {INPUT: [], **{li.name: [] for li in self.info}}
+        for li in self.info:
+            for src in li.sources:
+                out[src].append(li.name)
+        return out
 
     @property
     def is_chain(self) -> bool:

@@ -37,6 +37,9 @@ from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_t
 from fnas_hls.errors import FnasError
 from fnas_hls.network.ir import (
     INPUT,
+    MERGE_OPS,
+    Add,
+    Concat,
     Conv,
     Dense,
     Flatten,
@@ -301,7 +304,10 @@ class _Importer:
         elif producers[0] != count - 1:  # reads other than the layer before it (-1: the input)
             layer = replace(layer, inputs=(names[0],))
         try:
-            shape = layer.out_shape(ins[0].shape)
+            if isinstance(layer, MERGE_OPS):
+                shape = layer.combine(tuple(v.shape for v in ins))
+            else:
+                shape = layer.out_shape(ins[0].shape)
         except FnasError as exc:
             raise self.error(node, layer.name, str(exc)) from None
         declared = self.dims.get(tensor)
@@ -843,10 +849,10 @@ def _conv(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
 
 def _relu(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
     x = imp.data(node, name)
-    index = imp.fusable(node.input[0], x, (Conv, Dense, Pool))
+    index = imp.fusable(node.input[0], x, (Conv, Dense, Pool, Add))
     if index is None:
         raise _HostOnly(
-            "a ReLU is fused only into the Conv, Gemm/MatMul or pooling right before it, "
+            "a ReLU is fused only into the Conv, Gemm/MatMul, pooling or residual Add right before it, "
             "when nothing else reads that layer's output"
         )
     imp.layers[index] = replace(imp.layers[index], relu=True)
@@ -1111,8 +1117,11 @@ def _matmul(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
 
 def _add(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
     data = [i for i, t in enumerate(node.input[:2]) if t in imp.values]
+    if len(data) == 2 and len(node.input) == 2:
+        _sum(imp, node, name)
+        return
     if len(data) != 1 or len(node.input) != 2:
-        raise _HostOnly("it adds two computed tensors; only a constant bias after a Conv or MatMul is folded")
+        raise _HostOnly("only two computed tensors, or a constant bias after a Conv or MatMul, are added")
     tensor = node.input[data[0]]
     x = imp.values[tensor]
     c = imp.param(node, name, 1 - data[0], "bias")
@@ -1134,6 +1143,36 @@ def _add(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
     imp.layers[index] = replace(layer, bias=True, weight=weight, bias_value=bias)
     imp.note(f"folded Add '{name}' into {layer.op} '{layer.name}' as its bias")
     imp.produce(node.output[0], x)
+
+
+def _merge_inputs(imp: _Importer, node: onnx.NodeProto, name: str) -> list[_Value]:
+    """The computed tensors a Sum/Add/Concat reads (two or more, none padded, no constant)."""
+    ins = [t for t in node.input if t]
+    if len(ins) < 2 or any(t not in imp.values for t in ins):
+        raise _HostOnly("it reads a constant or fewer than two computed tensors")
+    values = [imp.values[t] for t in ins]
+    if any(v.pad is not None for v in values) or len({v.rank for v in values}) != 1:
+        raise _HostOnly("it reads a padded tensor or tensors of different ranks")
+    return values
+
+
+def _sum(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
+    """Sum, or Add of two computed tensors: a residual connection, on the FPGA when shapes agree."""
+    values = _merge_inputs(imp, node, name)
+    if any(v.shape != values[0].shape for v in values):
+        raise _HostOnly(
+            f"it broadcasts ({', '.join(str(v.shape) for v in values)}); only equal shapes are added"
+        )
+    imp.add_layer(node, Add(name), values, node.output[0], values[0].rank)
+
+
+def _concat(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
+    values = _merge_inputs(imp, node, name)
+    rank = values[0].rank
+    axis = int(_attrs(node).get("axis", 1))
+    if axis % rank != 1:
+        raise _HostOnly(f"it concatenates along axis {axis}; only channels (axis 1) are supported")
+    imp.add_layer(node, Concat(name), values, node.output[0], rank)
 
 
 def _pad(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
@@ -1219,6 +1258,8 @@ _HANDLERS: dict[str, _Handler] = {
     "Gemm": _gemm,
     "MatMul": _matmul,
     "Add": _add,
+    "Sum": _sum,
+    "Concat": _concat,
     "Pad": _pad,
     "Softmax": _softmax,
     "LogSoftmax": _softmax,

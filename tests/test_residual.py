@@ -1,0 +1,275 @@
+"""Residual Add and channel Concat on the FPGA: the IR as a DAG, import, quantization, the model,
+the rendered units and the C simulation, for a torch ResNet basic block and a SqueezeNet fire module."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+from fnas_hls.analysis import analyze
+from fnas_hls.backend.float_model import run_float
+from fnas_hls.backend.hls_writer import emit_project, feature_map_places
+from fnas_hls.backend.quantize import quantize_network
+from fnas_hls.boards import load_board
+from fnas_hls.cli import main
+from fnas_hls.errors import FnasError
+from fnas_hls.model import hls_rules as rules
+from fnas_hls.network.ir import INPUT, Add, Concat, Conv, HostOp, Network, Shape
+from fnas_hls.network.onnx_frontend import load_onnx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_onnx_frontend import export  # noqa: E402
+
+needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+
+
+class BasicBlock(nn.Module):
+    """A ResNet basic block (Conv-BN-ReLU, Conv-BN, + identity, ReLU) between a stem and a head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv1 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(8)
+        self.fc = nn.Linear(8, 5)
+        with torch.no_grad():  # batch-norm statistics other than the identity
+            for bn in (self.bn1, self.bn2):
+                bn.running_mean.uniform_(-0.2, 0.2)
+                bn.running_var.uniform_(0.5, 2.0)
+                bn.weight.uniform_(0.5, 1.5)
+                bn.bias.uniform_(-0.2, 0.2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.stem(x))
+        y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        x = torch.relu(x + y)
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+class Fire(nn.Module):
+    """A SqueezeNet fire module (squeeze 1x1, expand 1x1 and 3x3, concat) between a stem and a head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.squeeze = nn.Conv2d(8, 4, 1)
+        self.expand1 = nn.Conv2d(4, 6, 1)
+        self.expand3 = nn.Conv2d(4, 6, 3, padding=1)
+        self.fc = nn.Linear(12 * 5 * 5, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = torch.relu(self.squeeze(torch.relu(self.stem(x))))
+        x = torch.cat([torch.relu(self.expand1(s)), torch.relu(self.expand3(s))], 1)
+        x = nn.functional.max_pool2d(x, 2)
+        return self.fc(torch.flatten(x, 1))
+
+
+SHAPE = (1, 3, 10, 10)
+MODELS = {"basic_block": BasicBlock, "fire": Fire}
+
+
+def _onnx(name: str, tmp_path: Path) -> tuple[nn.Module, Path]:
+    torch.manual_seed(0)
+    model = MODELS[name]().eval()
+    return model, export(model, SHAPE, tmp_path / f"{name}.onnx")
+
+
+def _net(layers, shape=(4, 5, 5)) -> Network:
+    return Network(Shape(*shape), tuple(layers), "t")
+
+
+# --- the IR -------------------------------------------------------------------------------------
+
+
+def test_add_and_concat_infer_their_shapes():
+    c1 = Conv("a", out=4, kernel=(3, 3), padding=(1, 1, 1, 1))
+    c2 = Conv("b", out=6, kernel=(1, 1), inputs=(INPUT,))
+    net = _net(
+        [c1, c2, Concat("cat", inputs=("a", "b")), Conv("c", out=4, kernel=(1, 1)), Add("s", ("a", "c"))]
+    )
+    assert net["cat"].out_shape == Shape(10, 5, 5) and net["cat"].sources == ("a", "b")
+    assert net["s"].out_shape == Shape(4, 5, 5) and net["s"].in_shapes == (Shape(4, 5, 5),) * 2
+    assert net.readers()["a"] == ["cat", "s"] and not net.is_chain
+
+
+def test_bad_merges_are_one_line():
+    c1 = Conv("a", out=4, kernel=(3, 3))
+    with pytest.raises(FnasError, match=r"layer 's' \(add\) sums maps of different shapes: 4x3x3, 4x5x5"):
+        _net([c1, Add("s", ("a", INPUT))])
+    with pytest.raises(FnasError, match=r"layer 'cat' \(concat\) stacks maps of different heights"):
+        _net([c1, Concat("cat", ("a", INPUT))])
+    with pytest.raises(FnasError, match=r"layer 's' \(add\) reads 1 map\(s\); it needs two or more"):
+        _net([c1, Add("s")])
+    with pytest.raises(FnasError, match=r"layer 'c' \(conv\) reads 2 maps; it takes one"):
+        _net([c1, Conv("c", out=2, kernel=(1, 1), inputs=("a", INPUT))])
+
+
+# --- import and the float model -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_torch_blocks_import_with_their_merges_on_the_fpga(name, tmp_path):
+    model, path = _onnx(name, tmp_path)
+    result = load_onnx(path)  # no host operators needed
+    net = result.network
+    assert not any(isinstance(li.layer, HostOp) for li in net)
+    merge = [li.layer for li in net if isinstance(li.layer, (Add, Concat))]
+    assert len(merge) == 1
+    if name == "basic_block":
+        assert isinstance(merge[0], Add) and merge[0].relu  # the ReLU after the sum is fused
+        assert sum(isinstance(li.layer, Conv) for li in net) == 3  # both batch norms folded
+    else:
+        assert isinstance(merge[0], Concat) and net[merge[0].name].out_shape == Shape(12, 10, 10)
+    x = torch.randn(4, *SHAPE[1:])
+    with torch.no_grad():
+        want = model(x).numpy()
+    np.testing.assert_allclose(run_float(net, x.numpy()), want, rtol=1e-4, atol=1e-5)
+
+
+# --- quantization -------------------------------------------------------------------------------
+
+
+def test_an_add_aligns_inputs_of_different_formats_and_a_concat_rounds_to_one():
+    rng = np.random.default_rng(0)
+    wa = rng.standard_normal((4, 4, 1, 1)).astype(np.float32) * 8  # a wide range: a coarse format
+    wb = rng.standard_normal((4, 4, 1, 1)).astype(np.float32) * 0.1  # a narrow one: a fine format
+    net = _net(
+        [
+            Conv("a", out=4, kernel=(1, 1), weight=wa, bias=False),
+            Conv("b", out=4, kernel=(1, 1), inputs=(INPUT,), weight=wb, bias=False),
+            Add("s", ("a", "b")),
+            Concat("cat", ("a", "b")),
+        ]
+    )
+    plan = quantize_network(net, "fixed16", rng.standard_normal((8, 4, 5, 5)).astype(np.float32))
+    fa, fb = plan["a"].out_type.frac, plan["b"].out_type.frac
+    assert fb > fa
+    s = plan["s"]
+    assert s.in_types[0].frac == fa and s.in_types[1].frac == fb
+    assert s.aligns == (fb - fa, 0) and s.shift == fb - s.out_type.frac >= 0
+    cat = plan["cat"]
+    assert cat.out_type.frac <= fa and cat.aligns == (fa - cat.out_type.frac, fb - cat.out_type.frac)
+
+
+# --- the model ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("precision", ["fixed16", "float32"])
+def test_merge_costs_follow_their_loops(precision):
+    net = _net([Conv("a", out=4, kernel=(1, 1)), Add("s", ("a", INPUT)), Concat("cat", ("s", "a", INPUT))])
+    for style in ("sequential", "shared"):
+        a = analyze(net, load_board("pynq"), precision, style=style)
+        costs = {lc.name: lc for lc in a.layers}
+        add = costs["s"].functions[0].loops[0]
+        assert (add.label, add.trip, add.ii) == ("ADD", 100, 2)  # two reads on the one port
+        assert costs["s"].cycles == rules.function_latency(add.latency)
+        loops = costs["cat"].functions[0].loops
+        assert [(lp.label, lp.trip, lp.ii) for lp in loops] == [
+            ("CONCAT_0", 100, 1),
+            ("CONCAT_1", 100, 1),
+            ("CONCAT_2", 100, 1),
+        ]
+        want = rules.function_latency(sum(rules.sequential_block(lp.latency) for lp in loops))
+        assert costs["cat"].cycles == want
+        assert a.latency_cycles > costs["s"].cycles + costs["cat"].cycles
+    with pytest.raises(FnasError, match=r"--style dataflow: network 't' is not a chain"):
+        analyze(net, load_board("pynq"), precision, style="dataflow")
+
+
+def test_resnet50_adds_run_on_the_fpga():
+    path = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light" / "light_resnet50.onnx"
+    if not path.is_file():
+        pytest.skip(f"{path} is not in this onnx wheel")
+    net = load_onnx(path).network  # no host operator at all now
+    adds = [li for li in net if isinstance(li.layer, Add)]
+    assert len(adds) == 16 and all(li.layer.relu for li in adds)
+    a = analyze(net, load_board("zcu102"), "fixed16", style="shared")
+    assert a.fits
+    costs = {lc.name: lc for lc in a.layers}
+    assert all(costs[li.name].cycles > 0 and costs[li.name].bound != "host" for li in adds)
+
+
+# --- emit and C simulation ----------------------------------------------------------------------
+
+
+def _span(net: Network, where: dict[str, str], name: str) -> tuple[int, int] | None:
+    """The words of the fmap region a map takes (None: the input or the output port)."""
+    w = where[name]
+    if not w.startswith("fmap"):
+        return None
+    start = int(w.split("+")[1]) if "+" in w else 0
+    return start, start + net[name].out_shape.size
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_feature_maps_are_placed_without_overlapping_a_live_one(name, tmp_path):
+    _, path = _onnx(name, tmp_path)
+    net = load_onnx(path).network
+    where, words = feature_map_places(net)
+    assert where[INPUT] == "input" and where[net.info[-1].name] == "output"
+    for i, li in enumerate(net.info):
+        mine = _span(net, where, li.name)
+        if mine is None or li.layer.op == "flatten":
+            continue
+        assert mine[1] <= words
+        # no map written before this layer and read by it or after it may share its words
+        later = {s for lj in net.info[i:] for s in lj.sources} - {INPUT}
+        for other in later:
+            theirs = _span(net, where, other)
+            if theirs is not None and net[other].index < i:
+                assert mine[1] <= theirs[0] or theirs[1] <= mine[0], (li.name, other)
+
+
+@needs_gxx
+@pytest.mark.parametrize("precision", ["fixed16", "float32"])
+@pytest.mark.parametrize("style", ["sequential", "shared"])
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_blocks_emit_and_csim_bit_exact(name, style, precision, tmp_path):
+    from fnas_hls.backend.csim import run_csim
+
+    model, path = _onnx(name, tmp_path)
+    net = load_onnx(path).network
+    rng = np.random.default_rng(1)
+    calib = rng.standard_normal((16, *SHAPE[1:])).astype(np.float32)
+    res = emit_project(net, load_board("pynq"), tmp_path / "p", precision, calib, style=style)
+    out = run_csim(tmp_path / "p", opt="-O1")
+    assert out.bit_exact and out.vectors == 16, out.verdict
+    assert res.analysis.style == style
+    merge = "add" if name == "basic_block" else "concat"
+    assert any(f"({merge})" in p.read_text() for p in (tmp_path / "p" / "src").glob("*.h"))
+    # the reference (so the C++) against torch, within what the quantization costs
+    with torch.no_grad():
+        want = model(torch.from_numpy(calib)).numpy()
+    vec = np.load(tmp_path / "p" / "tb" / "vectors.npz")
+    got = vec["golden"].astype(np.float64) * (
+        1.0 if precision == "float32" else 2.0 ** -int(vec["output_frac"])
+    )
+    assert np.max(np.abs(got - want)) < (1e-4 if precision == "float32" else 0.05)
+
+
+def test_a_branching_network_in_the_dataflow_style_is_one_line(tmp_path, capsys):
+    _, path = _onnx("fire", tmp_path)
+    code = main(["emit", str(path), "--board", "pynq", "--style", "dataflow", "-o", str(tmp_path / "p")])
+    err = capsys.readouterr().err
+    assert code != 0 and "not a chain" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "p").exists()
+
+
+@needs_gxx
+def test_the_cli_emits_a_fire_module_in_the_fastest_style_and_csim_passes(tmp_path, capsys):
+    _, path = _onnx("fire", tmp_path)
+    assert main(["emit", str(path), "--board", "pynq", "-o", str(tmp_path / "p")]) == 0
+    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    assert manifest["style"] in ("sequential", "shared")  # auto: the dataflow style takes chains only
+    assert main(["csim", str(tmp_path / "p")]) == 0
+    assert "csim PASS: bit-exact with the reference model (0 differing outputs" in capsys.readouterr().out
