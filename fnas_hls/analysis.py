@@ -346,7 +346,7 @@ def _analyze_shared(
     dse = choose_engine(net, board, prec, layer_pins)
     cnames = c_identifiers([li.name for li in infos])
     engine = None
-    resources = TOP_RESOURCES
+    resources = TOP_RESOURCES + sh.merge_units(infos, prec, board)
     if tiled:
         engine = sh.make_engine(
             dse.Tm, dse.Tn, [(ConvGeometry.of(li), *dse.tiles[li.name]) for li in tiled], board, prec

@@ -24,6 +24,7 @@ from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.network.ir import INPUT, Add, Concat, Conv, HostOp, Network, Shape
 from fnas_hls.network.onnx_frontend import load_onnx
+from fnas_hls.resources import Resources
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_onnx_frontend import export  # noqa: E402
@@ -167,23 +168,40 @@ def test_an_add_aligns_inputs_of_different_formats_and_a_concat_rounds_to_one():
 @pytest.mark.parametrize("precision", ["fixed16", "float32"])
 def test_merge_costs_follow_their_loops(precision):
     net = _net([Conv("a", out=4, kernel=(1, 1)), Add("s", ("a", INPUT)), Concat("cat", ("s", "a", INPUT))])
-    for style in ("sequential", "shared"):
-        a = analyze(net, load_board("pynq"), precision, style=style)
-        costs = {lc.name: lc for lc in a.layers}
-        add = costs["s"].functions[0].loops[0]
-        assert (add.label, add.trip, add.ii) == ("ADD", 100, 2)  # two reads on the one port
-        assert costs["s"].cycles == rules.function_latency(add.latency)
-        loops = costs["cat"].functions[0].loops
-        assert [(lp.label, lp.trip, lp.ii) for lp in loops] == [
-            ("CONCAT_0", 100, 1),
-            ("CONCAT_1", 100, 1),
-            ("CONCAT_2", 100, 1),
-        ]
-        want = rules.function_latency(sum(rules.sequential_block(lp.latency) for lp in loops))
-        assert costs["cat"].cycles == want
-        assert a.latency_cycles > costs["s"].cycles + costs["cat"].cycles
+    board = load_board("pynq")
+    # sequential: a unit per layer, ADD at II 2 (two reads on the one map port), a CONCAT loop per input
+    a = analyze(net, board, precision, style="sequential")
+    costs = {lc.name: lc for lc in a.layers}
+    add = costs["s"].functions[0].loops[0]
+    assert (costs["s"].functions[0].name, add.label, add.trip, add.ii) == ("s", "ADD", 100, 2)
+    assert costs["s"].cycles == rules.function_latency(add.latency)
+    loops = costs["cat"].functions[0].loops
+    assert [(lp.label, lp.trip, lp.ii) for lp in loops] == [(f"CONCAT_{i}", 100, 1) for i in range(3)]
+    assert costs["cat"].cycles == rules.function_latency(
+        sum(rules.sequential_block(lp.latency) for lp in loops)
+    )
+    assert costs["s"].resources.lut > 0 and costs["cat"].resources.lut > 0
+    # shared: the same ADD loop as a call of the add unit; a concat is one copy-unit call per input
+    b = analyze(net, board, precision, style="shared")
+    shared = {lc.name: lc for lc in b.layers}
+    assert shared["s"].functions[0].name == "fnas_add2" and shared["s"].cycles == costs["s"].cycles
+    calls = shared["cat"].functions
+    assert [(f.name, f.loops[0].label, f.loops[0].trip) for f in calls] == [("fnas_copy", "COPY", 100)] * 3
+    blocks = sum(rules.sequential_block(f.latency) for f in calls)
+    assert (
+        shared["cat"].cycles == blocks - rules.SEQUENTIAL_BLOCK_OVERHEAD
+    )  # the top adds one block per layer
+    assert shared["s"].resources == shared["cat"].resources == Resources()  # the units count once:
+    two = _net([Conv("a", out=4, kernel=(1, 1)), Concat("c1", ("a", INPUT)), Concat("c2", ("c1", INPUT))])
+    more = analyze(two, board, precision, style="shared")
+    one = analyze(
+        _net([Conv("a", out=4, kernel=(1, 1)), Concat("c1", ("a", INPUT))]), board, precision, style="shared"
+    )
+    assert more.resources.lut - more.engine.resources(more.precision, 1).lut == (
+        one.resources.lut - one.engine.resources(one.precision, 1).lut
+    )
     with pytest.raises(FnasError, match=r"--style dataflow: network 't' is not a chain"):
-        analyze(net, load_board("pynq"), precision, style="dataflow")
+        analyze(net, board, precision, style="dataflow")
 
 
 def test_resnet50_adds_run_on_the_fpga():
@@ -246,7 +264,11 @@ def test_blocks_emit_and_csim_bit_exact(name, style, precision, tmp_path):
     assert out.bit_exact and out.vectors == 16, out.verdict
     assert res.analysis.style == style
     merge = "add" if name == "basic_block" else "concat"
-    assert any(f"({merge})" in p.read_text() for p in (tmp_path / "p" / "src").glob("*.h"))
+    if style == "sequential":  # a unit of its own
+        assert any(f"({merge})" in p.read_text() for p in (tmp_path / "p" / "src").glob("*.h"))
+    else:  # calls of the shared add or copy unit
+        unit = "fnas_add2(" if merge == "add" else "fnas_copy("
+        assert unit in (tmp_path / "p" / "src" / f"{res.top}.cpp").read_text()
     # the reference (so the C++) against torch, within what the quantization costs
     with torch.no_grad():
         want = model(torch.from_numpy(calib)).numpy()

@@ -228,7 +228,12 @@ def build_context(
             layers.append(d)
             continue
         # Feature maps in DDR: the input, places in the fmap region, the output.
-        d["src"] = ", ".join(where[n] for n in li.sources)
+        d["srcs"] = [where[n] for n in li.sources]
+        d["src"] = ", ".join(d["srcs"])
+        # the shared style runs two-input adds and concats on its shared units
+        d["on_unit"] = analysis.style == "shared" and (
+            isinstance(layer, (Conv, Dense, Concat)) or (isinstance(layer, Add) and len(li.sources) == 2)
+        )
         d["dst"] = where[li.name]
         if isinstance(layer, Add):
             d.update(
@@ -308,8 +313,11 @@ def build_context(
     elif analysis.style == "shared":
         style_ctx = shared_layers(net, analysis, plan, layers, _rows)
     rendered = [d for d in layers if d["kind"] != "flatten"]
-    if analysis.style == "shared":  # the conv layers are calls of the one engine
-        src_files = [f"src/{d['c_name']}.cpp" for d in rendered if d["kind"] != "conv"] + ["src/engine.cpp"]
+    if analysis.style == "shared":  # conv layers call the engine; adds and concats the units
+        style_ctx["merge_units"] = any(d["on_unit"] and d["kind"] != "conv" for d in rendered)
+        src_files = [f"src/{d['c_name']}.cpp" for d in rendered if not d["on_unit"]] + ["src/engine.cpp"]
+        if style_ctx["merge_units"]:
+            src_files.append("src/units.cpp")
     else:
         src_files = [f"src/{d['c_name']}.cpp" for d in rendered]
     out_lsb = 0.0 if is_float else plan.output_type.lsb
@@ -433,10 +441,13 @@ def render_project(ctx: Mapping[str, Any]) -> dict[str, str]:
         files["src/weights.h"] = r("shared/weights.h.j2")
         files["src/engine.h"] = r("shared/engine.h.j2")
         files["src/engine.cpp"] = r("shared/engine.cpp.j2")
+        if ctx["merge_units"]:
+            files["src/units.h"] = r("shared/units.h.j2")
+            files["src/units.cpp"] = r("shared/units.cpp.j2")
     units = "sequential" if style == "shared" else style  # the templates of the per-layer units
     for layer in ctx["rendered"]:
         name = layer["c_name"]
-        if style == "shared" and layer["kind"] == "conv":
+        if layer.get("on_unit"):  # the shared style's engine and units render no function per layer
             continue
         if layer["kind"] == "conv":
             header, body = f"{units}/conv_layer.h.j2", f"{units}/conv_layer.cpp.j2"

@@ -334,11 +334,13 @@ def fixed_resources(net: Network, board: Board, prec: Precision) -> Resources:
     return total
 
 
-def room_for_tiled(net: Network, board: Board, prec: Precision) -> tuple[Resources, Resources]:
-    """What the untiled layers and the top take (``fixed_resources``), and what they leave of the
-    board's budget for the tiled layers."""
+def room_for_tiled(
+    net: Network, board: Board, prec: Precision, fixed: Resources | None = None
+) -> tuple[Resources, Resources]:
+    """What the untiled layers and the top take (``fixed``; by default ``fixed_resources``), and
+    what they leave of the board's budget for the tiled layers."""
     budget = board.budget()
-    fixed = fixed_resources(net, board, prec)
+    fixed = fixed_resources(net, board, prec) if fixed is None else fixed
     room = Resources(
         dsp=max(budget.dsp - fixed.dsp, 0),
         bram18k=budget.bram18k - fixed.bram18k,

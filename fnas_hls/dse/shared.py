@@ -28,7 +28,7 @@ from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
 from fnas_hls.model.sequential import ConvGeometry, accumulate_dependence, cdiv, is_tiled
-from fnas_hls.model.shared import Engine, engine_terms, make_engine
+from fnas_hls.model.shared import Engine, engine_terms, make_engine, untiled_resources
 from fnas_hls.model.tiling import TilingPin
 from fnas_hls.network.ir import Network
 from fnas_hls.precision import Precision
@@ -152,7 +152,7 @@ def choose_engine(
     if not tiled:
         return SharedDse(1, 1, {}, 0, True, "no tiled layer")
     budget = board.budget()
-    fixed, room = room_for_tiled(net, board, prec)
+    fixed, room = room_for_tiled(net, board, prec, untiled_resources(list(net.info), prec, board))
     pinned = _engine_pin(pins, tiled)
     geoms = [g for _, g in tiled]
     dep = accumulate_dependence(prec)

@@ -31,13 +31,15 @@ output tile, and there are T = G*ceil(R/Tr)*ceil(C/Tc)*ceil(M/Tm) output tiles o
     engine_store:    STORE: min(Tm, M)*Tr*Tc words, II 1: ReLU, requantize, write
 
 The engine's buffers are sized for the largest tile any layer takes (input tile, kernel,
-accumulators). Pooling and global average pooling keep the sequential style's per-layer units
-(``model.sequential.pool_cost``, ``gap_cost``); the top calls the layers in turn.
+accumulators). Two-input residual adds call one add unit (``fnas_add2``) and concats one copy
+unit per input (``fnas_copy``), with run-time sizes; pooling, global average pooling (and adds of
+more inputs) keep the sequential style's per-layer units (``model.sequential``); the top calls
+the layers in turn.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import ceil
 from typing import NamedTuple
 
@@ -47,19 +49,23 @@ from fnas_hls.boards import Board
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
 from fnas_hls.model.sequential import (
+    CONCAT_DEPTH,
+    TOP_RESOURCES,
     ConvGeometry,
     FunctionCost,
     LayerCost,
     LoopCost,
     _bound,
     accumulate_dependence,
+    add_cost,
     cdiv,
     compute_depth,
+    concat_cost,
     is_tiled,
     layer_cost,
 )
 from fnas_hls.model.tiling import Tiling
-from fnas_hls.network.ir import LayerInfo
+from fnas_hls.network.ir import Add, Concat, LayerInfo
 from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources
 
@@ -269,6 +275,59 @@ def engine_layer_cost(
     )
 
 
+#: The units every two-input residual add and every concat's copies call (one instance each).
+ADD_UNIT = "fnas_add2"
+COPY_UNIT = "fnas_copy"
+
+
+def _uses_add_unit(li: LayerInfo) -> bool:
+    return isinstance(li.layer, Add) and len(li.sources) == 2
+
+
+def shared_merge_cost(
+    li: LayerInfo, board: Board, prec: Precision, clock_mhz: float | None = None
+) -> LayerCost:
+    """A two-input add is a call of ``fnas_add2`` (the sequential style's ADD loop, run-time
+    arguments); a concat is one call of ``fnas_copy`` per input, which the top runs in turn (the
+    layer's share of the top is their blocks, less the one block the top counts per layer). The
+    units' resources are counted once for the design (``merge_units``)."""
+    if _uses_add_unit(li):
+        return replace(add_cost(li, ADD_UNIT, board, prec, clock_mhz), resources=Resources())
+    calls, functions = [], []
+    for x in li.in_shapes:
+        loop = rules.pipelined_loop(x.size, 1, CONCAT_DEPTH)
+        calls.append(rules.function_latency(loop))
+        functions.append(
+            FunctionCost(COPY_UNIT, calls[-1], 1, (LoopCost("COPY", x.size, loop, 1, CONCAT_DEPTH),))
+        )
+    cycles = sum(rules.sequential_block(c) for c in calls) - rules.SEQUENTIAL_BLOCK_OVERHEAD
+    cost = concat_cost(li, li.name, board, prec, clock_mhz)
+    return replace(cost, cycles=cycles, bound="memory", resources=Resources(), functions=tuple(functions))
+
+
+def merge_units(infos: list[LayerInfo], prec: Precision, board: Board) -> Resources:
+    """The add and copy units, once each where the network uses them."""
+    unit = Resources(
+        lut=rm.LUT_PER_LAYER + 2 * rm.LUT_PER_AXI_PORT, ff=rm.FF_PER_LAYER + 2 * rm.FF_PER_AXI_PORT
+    )
+    total = Resources()
+    if any(_uses_add_unit(li) for li in infos):
+        total = total + unit + Resources(dsp=rm.DSP_PER_FLOAT_ADD if prec.is_float else 0)
+    if any(isinstance(li.layer, Concat) for li in infos):
+        total = total + unit
+    return total
+
+
+def untiled_resources(infos: list[LayerInfo], prec: Precision, board: Board) -> Resources:
+    """What a shared design spends beside its engine: the top, the merge units (once), and the
+    per-layer units of pooling, GAP and adds of more than two inputs."""
+    total = TOP_RESOURCES + merge_units(infos, prec, board)
+    for li in infos:
+        if not (is_tiled(li) or _uses_add_unit(li) or isinstance(li.layer, Concat)):
+            total = total + layer_cost(li, li.name, None, board, prec).resources
+    return total
+
+
 def shared_layer_costs(
     infos: list[LayerInfo],
     cnames: dict[str, str],
@@ -278,14 +337,18 @@ def shared_layer_costs(
     prec: Precision,
     clock_mhz: float | None = None,
 ) -> tuple[LayerCost, ...]:
-    """Every layer's cost: the tiled ones on the engine at their (Tr, Tc), the rest as the
-    sequential style's units (pooling, GAP) or free (flatten, host)."""
-    return tuple(
-        engine_layer_cost(li, e, *tiles[li.name], board, prec, clock_mhz)
-        if is_tiled(li)
-        else layer_cost(li, cnames[li.name], None, board, prec, clock_mhz)
-        for li in infos
-    )
+    """Every layer's cost: the tiled ones on the engine at their (Tr, Tc), two-input adds and
+    concats on the shared units, the rest as the sequential style's units (pooling, GAP, adds of
+    more inputs) or free (flatten, host)."""
+    out = []
+    for li in infos:
+        if is_tiled(li):
+            out.append(engine_layer_cost(li, e, *tiles[li.name], board, prec, clock_mhz))
+        elif _uses_add_unit(li) or isinstance(li.layer, Concat):
+            out.append(shared_merge_cost(li, board, prec, clock_mhz))
+        else:
+            out.append(layer_cost(li, cnames[li.name], None, board, prec, clock_mhz))
+    return tuple(out)
 
 
 def min_engine_cycles(macs: int, dsp_budget: int, dsp_per_mac: int) -> int:
