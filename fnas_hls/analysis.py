@@ -254,10 +254,15 @@ def dataflow_unsupported(net: Network) -> str:
                 f"layer '{li.name}' ({li.layer.op_type}) runs on the host; a dataflow region holds "
                 "FPGA layers only"
             )
-    if not net.is_chain:
-        return f"network '{net.name}' is not a chain; the dataflow style streams chains only"
     if all(isinstance(li.layer, Flatten) for li in net.info):
         return f"network '{net.name}' has no layer to run"
+    _, readers, _ = df.map_readers(list(net.info))
+    for li in net.info:
+        if df.is_process(li) and not readers.get(li.name):
+            return (
+                f"layer '{li.name}': no layer reads its output; a dataflow region cannot leave a stream "
+                "unread"
+            )
     return ""
 
 
@@ -447,11 +452,15 @@ def _analyze_dataflow(
     fits = resources.fits_in(budget)
     buffers = [(p.layer or p.name, what, n) for p in reg.processes for what, n in p.buffers]
     names = [p.layer or p.name for p in reg.processes]
-    buffers += [(names[i], "stream FIFO to the next process", n) for i, n in enumerate(reg.fifo_bram18k)]
+    edges = reg.schedule.edges
+    buffers += [
+        (names[a], f"stream FIFO to {names[b]}", n)
+        for (a, b, _), n in zip(edges, reg.fifo_bram18k, strict=True)
+    ]
     streams = tuple(
-        Stream(names[i], names[i + 1], d, pk, b)
-        for i, (d, pk, b) in enumerate(
-            zip(reg.schedule.fifo_depths, reg.schedule.fifo_peaks, reg.fifo_bram18k, strict=True)
+        Stream(names[a], names[b], d, pk, n)
+        for (a, b, _), d, pk, n in zip(
+            edges, reg.schedule.fifo_depths, reg.schedule.fifo_peaks, reg.fifo_bram18k, strict=True
         )
     )
     notes = _pin_notes(layer_pins, dse.parallelism, {"Tm": "Pm", "Tn": "Pn"})

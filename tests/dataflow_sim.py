@@ -33,12 +33,12 @@ class _Loop:
 
     def __init__(self, trip: int, ii: int, depth: int):
         self.trip, self.ii, self.depth = trip, ii, depth
-        self.reads: list[tuple[int, int, int]] = []  # (iteration, word, cycles after issue)
+        self.reads: list[tuple[int, int, int, int]] = []  # (iteration, word, cycles after issue, stream)
         self.writes: list[tuple[int, int, int]] = []  # (iteration, word, cycles after issue)
 
-    def read(self, it: int, word: int, lead: int = 0) -> None:
+    def read(self, it: int, word: int, lead: int = 0, stream: int = 0) -> None:
         if word >= 0:
-            self.reads.append((it, word, lead))
+            self.reads.append((it, word, lead, stream))
 
 
 def _positions(g: df.WindowGeometry):
@@ -148,46 +148,98 @@ def _mover_loops(words: int, P: int, reading: bool) -> list[_Loop]:
     return [lp]
 
 
+def _fork_loops(words: int) -> list[_Loop]:
+    """FORK: iteration t reads word t and writes it to every output (one cycle later)."""
+    lp = _Loop(words, 1, rules.DF_WRITE_DEPTH)
+    for t in range(words):
+        lp.read(t, t)
+        lp.writes.append((t, t, rules.DF_WRITE_DEPTH - 1))
+    return [lp]
+
+
+def _merge_loops(li, prec) -> list[_Loop]:
+    """ADD: iteration t reads word t of every input; CONCAT: iteration t is pixel t // C, channel
+    t % C, read from the input whose channels hold it; either writes word t at its end."""
+    y = li.out_shape
+    if li.layer.op == "add":
+        depth = rules.BUFFER_READ_LATENCY + (len(li.sources) - 1) * prec.add_latency + rules.REQUANT_DEPTH + 1
+    else:
+        depth = rules.BUFFER_READ_LATENCY + rules.REQUANT_DEPTH + 1
+    lp = _Loop(y.size, 1, depth)
+    ends = np.cumsum([x.c for x in li.in_shapes])
+    for t in range(y.size):
+        if li.layer.op == "add":
+            for j in range(len(li.sources)):
+                lp.read(t, t, 0, j)
+        else:
+            px, ch = divmod(t, y.c)
+            j = int(np.searchsorted(ends, ch, side="right"))
+            c0 = int(ends[j - 1]) if j else 0
+            lp.read(t, px * li.in_shapes[j].c + ch - c0, 0, j)
+        lp.writes.append((t, t, depth - 1))
+    return [lp]
+
+
 def simulate(infos, region: df.Region, parallelism, prec, P: int) -> SimResult:
-    """Run the region's processes in order over unbounded FIFOs, word by word."""
+    """Run the region's processes in order over unbounded FIFOs, word by word; a process reads
+    the processes its ``sources`` name (a chain: the one before it)."""
     layer_of = {li.name: li for li in infos}
     procs = region.processes
-    avail = None  # write time of each word of the stream into the current process
+    avail: dict[str, np.ndarray] = {}  # write time of each word each process writes
     ends, peaks = [], []
     for i, p in enumerate(procs):
+        sources = p.sources or ((procs[i - 1].name,) if i else ())
         if i == 0:
             loops = _mover_loops(p.out_words, P, True)
         elif i == len(procs) - 1:
             loops = _mover_loops(p.in_words, P, False)
+        elif p.op == "fork":
+            loops = _fork_loops(p.in_words)
         else:
             li = layer_of[p.layer]
             if p.op in ("conv", "fc"):
                 loops = _conv_loops(li, parallelism[p.layer], prec)
             elif p.op == "gap":
                 loops = _gap_loops(li, prec)
+            elif p.op in ("add", "concat"):
+                loops = _merge_loops(li, prec)
             else:
                 loops = _pool_loops(li, prec)
         t = 0
         out_time: dict[int, int] = {}
-        read_time: list[tuple[int, int]] = []
+        read_time: dict[int, list[tuple[int, int]]] = {j: [] for j in range(len(sources))}
         for lp in loops:
             need = np.full(lp.trip, t, dtype=np.int64)
-            if lp.reads:
-                assert avail is not None
-                its, words, leads = (np.array(c, dtype=np.int64) for c in zip(*lp.reads, strict=True))
-                np.maximum.at(need, its, avail[words] + 1 - leads)
+            for it, k, lead, j in lp.reads:
+                need[it] = max(need[it], avail[sources[j]][k] + 1 - lead)
             idx = np.arange(lp.trip, dtype=np.int64)
             issue = idx * lp.ii + np.maximum.accumulate(need - idx * lp.ii)
             for it, k, lag in lp.writes:
                 out_time[k] = int(issue[it]) + lag
-            read_time += [(k, int(issue[it]) + lead) for it, k, lead in lp.reads]
+            for it, k, lead, j in lp.reads:
+                read_time[j].append((k, int(issue[it]) + lead))
             end = int(issue[-1]) + lp.depth - 1 if lp.trip else t
             t = end + rules.SEQUENTIAL_BLOCK_OVERHEAD
         ends.append(t + rules.FUNCTION_OVERHEAD - rules.SEQUENTIAL_BLOCK_OVERHEAD * (len(loops) == 1))
-        if avail is not None:
-            peaks.append(_peak(avail, read_time))
-        avail = np.array([out_time[k] for k in range(len(out_time))], dtype=np.int64) if out_time else None
+        for j, src in enumerate(sources):  # one FIFO per (consumer, input), in the schedule's order
+            peaks.append(_peak(avail[src], read_time[j]))
+        if out_time:
+            avail[p.name] = np.array([out_time[k] for k in range(len(out_time))], dtype=np.int64)
     return SimResult(ends, max(ends), peaks)
+
+
+def analyze_and_simulate(net, board, precision: str):
+    """The dataflow analysis of ``net``, its region as the model schedules it, and the simulation."""
+    from fnas_hls.analysis import analyze
+    from fnas_hls.network.names import design_names
+    from fnas_hls.precision import get_precision
+
+    prec = get_precision(precision)
+    a = analyze(net, board, precision, style="dataflow")
+    par = {lc.name: lc.tiling for lc in a.layers if lc.tiling is not None}
+    cnames, top = design_names([li.name for li in net.info], net.name)
+    reg = df.region(list(net.info), cnames, top, par, prec, board)
+    return a, reg, simulate(list(net.info), reg, par, prec, board.axi_words_per_cycle(prec.bits))
 
 
 def _peak(write_t: np.ndarray, reads: list[tuple[int, int]]) -> int:

@@ -57,7 +57,7 @@ def test_host_op(net, tmp_path):
         emit_project(bad, load_board("pynq"), tmp_path / "p")
 
 
-def test_a_branching_network_is_not_for_the_dataflow_style(net, tmp_path):
+def test_an_unread_map_is_not_for_the_dataflow_style(net, tmp_path):
     conv = net.layers[0]
     from dataclasses import replace
 
@@ -65,8 +65,8 @@ def test_a_branching_network_is_not_for_the_dataflow_style(net, tmp_path):
     third = replace(conv, name="conv_c", out=4, kernel=(1, 1), padding=(0, 0, 0, 0), inputs=("conv1",))
     w = np.ones((4, 4, 1, 1), np.float32)
     branchy = Network(net.input, (conv, replace(second, weight=w), replace(third, weight=w)), "branchy")
-    # the dataflow style streams chains only: one line, nothing written
-    with pytest.raises(FnasError, match="--style dataflow: network 'branchy' is not a chain"):
+    # conv_b's map is read by no layer: the dataflow style cannot leave a stream unread (one line)
+    with pytest.raises(FnasError, match="--style dataflow: layer 'conv_b': no layer reads its output"):
         emit_project(branchy, load_board("pynq"), tmp_path / "p", style="dataflow")
     assert not (tmp_path / "p").exists()
     # the styles with their maps in DDR render it

@@ -16,7 +16,7 @@ import numpy as np
 from fnas_hls.analysis import Analysis
 from fnas_hls.backend.quantize import QuantPlan
 from fnas_hls.model import dataflow as df
-from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, Network, Pool
+from fnas_hls.network.ir import Add, Concat, Conv, Dense, Flatten, GlobalAvgPool, Network, Pool
 
 #: Stored value of a padded position of a max pool in float32 (the most negative float).
 FLOAT_LOWEST_LITERAL = "-3.40282347e+38f"
@@ -55,13 +55,38 @@ def dataflow_layers(
         {"name": f"s{i}", "src": s.src, "dst": s.dst, "depth": s.depth, "peak": s.peak}
         for i, s in enumerate(analysis.streams)
     ]
-    k = 0
+    ins: dict[str, list[str]] = {}
+    outs: dict[str, list[str]] = {}
+    for st in streams:  # in the schedule's order: each consumer's inputs in order
+        outs.setdefault(st["src"], []).append(st["name"])
+        ins.setdefault(st["dst"], []).append(st["name"])
+    by_name = {d["name"]: d for d in layers}
+    calls = []
+    for lc in analysis.layers:  # the processes in order (and flatten, which is none)
+        if lc.op in ("read", "write", "fork"):
+            src, dst = ", ".join(ins.get(lc.name, [])), ", ".join(outs.get(lc.name, []))
+            calls.append({"kind": lc.op, "name": lc.name, "src": src, "dst": dst})
+        elif lc.op != "flatten":
+            calls.append({"kind": "layer", "l": by_name[lc.name]})
+    shapes = {li.name: li.out_shape for li in net.info}
+    forks = [
+        {"name": c["name"], "of": c["name"][: -len("_fork")], "outs": outs[c["name"]]}
+        for c in calls
+        if c["kind"] == "fork"
+    ]
     for li, lq, d in zip(net.info, plan.layers, layers, strict=True):
         layer = li.layer
         if isinstance(layer, Flatten):
             continue
-        d["src"], d["dst"] = streams[k]["name"], streams[k + 1]["name"]
-        k += 1
+        d["src"], d["dst"] = ", ".join(ins[li.name]), outs[li.name][0]
+        if isinstance(layer, Concat):
+            ends = np.cumsum([x.c for x in li.in_shapes]).tolist()
+            d.update(WORDS=li.out_shape.size, CTOT=li.out_shape.c)
+            for part, end in zip(d["parts"], ends, strict=True):
+                part["ch_end"] = end
+            continue
+        if isinstance(layer, Add):
+            continue
         if isinstance(layer, (Conv, Dense)):
             g = df.WindowGeometry.of(li)
             par = costs[li.name].tiling
@@ -102,8 +127,15 @@ def dataflow_layers(
             d["GAP_II"] = df.gap_ii(li.in_shape.c, prec)
     P = board.axi_words_per_cycle(prec.bits)
     x, y = net.input, net.output
+    # a fork is named after the process that writes its map (model.dataflow.fork_name)
+    words = {f"{d['c_name']}_fork": shapes[d["name"]].size for d in layers}
+    words[f"{analysis.layers[0].name}_fork"] = net.input.size  # the input mover's fork
+    for f in forks:
+        f["words"] = words[f["name"]]
     return {
         "streams": streams,
+        "calls": calls,
+        "forks": forks,
         "beat_words": P,
         "axi_bits": board.axi_width_bits,
         "in_beats": -(-x.size // P),

@@ -5,7 +5,7 @@ Three steps, each a function:
 1. ``check_renderable``: the network (a chain, or a DAG with residual adds and concats) has only
    conv, pool, gap, flatten, fully connected, add and concat layers, with weights, and its C names
    are usable (one FnasError line otherwise). Maps live in DDR at places ``feature_map_places``
-   reuses once no later layer reads them; the dataflow style streams chains only.
+   reuses once no later layer reads them (the dataflow style streams them, forks included).
 2. ``build_context``: a pure function of the IR, the analysis (the DSE's tilings and the
    performance model's breakdown) and the quantization plan, giving everything the templates in
    ``templates/`` need; ``render_project`` renders them into a {relative path: text} mapping.
@@ -451,8 +451,8 @@ def render_project(ctx: Mapping[str, Any]) -> dict[str, str]:
             continue
         if layer["kind"] == "conv":
             header, body = f"{units}/conv_layer.h.j2", f"{units}/conv_layer.cpp.j2"
-        elif layer["kind"] in ("add", "concat"):  # maps in DDR: the sequential style's units
-            header, body = "sequential/merge_layer.h.j2", f"sequential/{layer['kind']}_layer.cpp.j2"
+        elif layer["kind"] in ("add", "concat"):
+            header, body = f"{units}/merge_layer.h.j2", f"{units}/{layer['kind']}_layer.cpp.j2"
         elif layer["kind"] == "gap":
             header, body = f"{units}/pool_layer.h.j2", f"{units}/gap_layer.cpp.j2"
         else:

@@ -22,7 +22,15 @@ The region, in order (``<top>`` is the top function, ``<L>`` a layer's C name)::
     <L> (max / average pooling): PRIME, ROWS of ROW = max(FILL, OW*CH*Kh*Kw) writing each
          window's result as it completes, DRAIN
     <L> (global average pooling): GAP: H*W*CH, then GAP_OUT: CH
+    <L> (residual add): ADD: H*W*C, II 1          word t of every input, one from each FIFO
+    <L> (channel concat): CONCAT: H*W*(C_0+C_1..), II 1   per pixel, input 0's channels, then 1's
+    <map>_fork: FORK: H*W*C, II 1                 a map read by several processes: each word to
+                                                  every reader's FIFO (the skip path of a block)
     <top>_write: WRITE: ceil(OUT/P) beats, II P   the output over one m_axi burst
+
+A chain runs in that order; a DAG (residual adds, concats) runs its processes in the layers'
+order, each reading the processes its ``sources`` name (``wire``), a fork after every map read
+more than once.
 
 ``WQ = max((C-1)*Sw + Kw, pl + W)`` padded columns per row; ``MT = ceil(M/Pm)``, ``NT =
 ceil(N/Pn)`` per group. A fully connected layer is the conv process on a 1x1 map whose N is its
@@ -43,7 +51,8 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import NamedTuple
 
@@ -62,7 +71,20 @@ from fnas_hls.model.sequential import (
     compute_depth,
     free_cost,
 )
-from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, HostOp, LayerInfo, Network, Pool, Shape
+from fnas_hls.network.ir import (
+    INPUT,
+    Add,
+    Concat,
+    Conv,
+    Dense,
+    Flatten,
+    GlobalAvgPool,
+    HostOp,
+    LayerInfo,
+    Network,
+    Pool,
+    Shape,
+)
 from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources
 
@@ -179,13 +201,13 @@ def stream_dense_weight(weight: np.ndarray, map_shape: Shape) -> np.ndarray:
 
 def dense_input_maps(net: Network) -> dict[str, Shape]:
     """The map (C, H, W) whose stream each fully connected layer reads (through any flatten)."""
+    maps = {INPUT: net.input}
     out: dict[str, Shape] = {}
-    stream = net.input
     for li in net.info:
+        src = maps[li.sources[0]]
         if isinstance(li.layer, Dense):
-            out[li.name] = stream
-        if not isinstance(li.layer, Flatten):
-            stream = li.out_shape
+            out[li.name] = src
+        maps[li.name] = src if isinstance(li.layer, Flatten) else li.out_shape
     return out
 
 
@@ -201,6 +223,7 @@ class Segment:
     k1: int
     o0: int
     o1: int
+    stream: int = 0  # a read's input stream (the process's ``sources`` index)
 
 
 @dataclass(frozen=True)
@@ -233,6 +256,7 @@ class Process:
     in_words: int
     out_words: int
     buffers: tuple[tuple[str, int], ...] = ()  # (buffer, BRAM18K) for the fit report
+    sources: tuple[str, ...] = ()  # the processes it reads, one per input stream (region sets them)
 
 
 def _rows_segments(
@@ -494,6 +518,66 @@ def gap_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Pro
     )
 
 
+def _row_reads(words: int, row_words: int, lead: int, stream: int = 0) -> list[Segment]:
+    """Reads of a map's rows at one word an iteration (II 1), iteration k reading word k."""
+    return [
+        Segment(k0, min(words, k0 + row_words) - 1, k0 + lead, min(words, k0 + row_words) - 1 + lead, stream)
+        for k0 in range(0, words, row_words)
+    ]
+
+
+def fork_process(name: str, x: Shape, outputs: int) -> Process:
+    """``<map>_fork``: a map read by several processes, one word a cycle to each of their FIFOs.
+    FORK: H*W*C, II 1 (read, then the same word written to every output)."""
+    words, row = x.size, x.w * x.c
+    depth = rules.DF_WRITE_DEPTH
+    loop = rules.pipelined_loop(words, 1, depth)
+    cycles = rules.function_latency(loop)
+    run = LoopRun(
+        "FORK", words, 1, depth, tuple(_row_reads(words, row, 0)), tuple(_row_reads(words, row, depth - 1))
+    )
+    fn = FunctionCost(name, cycles, 1, (LoopCost("FORK", words, loop, 1, depth),))
+    res = Resources(lut=LUT_PER_STREAM * outputs, ff=FF_PER_STREAM * outputs)
+    return Process(name, None, "fork", (run,), cycles, (fn,), res, words, words)
+
+
+def merge_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Process:
+    """A residual add or a channel concat of streams in HWC order, one output word an iteration.
+
+    ADD: H*W*C, II 1: word k of every input (each from its own FIFO), summed and requantized.
+    CONCAT: H*W*(C_0 + C_1 + ...), II 1: for each pixel, the C_0 words of input 0, then input 1's...
+    """
+    y = li.out_shape
+    words = y.size
+    if isinstance(li.layer, Add):
+        k = len(li.sources)
+        depth = rules.BUFFER_READ_LATENCY + (k - 1) * prec.add_latency + rules.REQUANT_DEPTH + 1
+        reads = [
+            seg
+            for row in zip(*(_row_reads(words, y.w * y.c, 0, j) for j in range(k)), strict=True)
+            for seg in row
+        ]
+        label, op = "ADD", "add"
+        dsp = (k - 1) * rm.DSP_PER_FLOAT_ADD if prec.is_float else 0
+    else:
+        depth = rules.BUFFER_READ_LATENCY + rules.REQUANT_DEPTH + 1
+        reads, offset = [], 0
+        for j, x in enumerate(li.in_shapes):
+            for px in range(y.h * y.w):  # pixel px: iterations px*C + offset .. + C_j - 1
+                it = px * y.c + offset
+                reads.append(Segment(px * x.c, px * x.c + x.c - 1, it, it + x.c - 1, j))
+            offset += x.c
+        reads.sort(key=lambda seg: seg.o0)
+        label, op = "CONCAT", "concat"
+        dsp = 0
+    loop = rules.pipelined_loop(words, 1, depth)
+    cycles = rules.function_latency(loop)
+    run = LoopRun(label, words, 1, depth, tuple(reads), tuple(_row_reads(words, y.w * y.c, depth - 1)))
+    fn = FunctionCost(cname, cycles, 1, (LoopCost(label, words, loop, 1, depth),))
+    res = Resources(dsp=dsp, lut=rm.LUT_PER_LAYER, ff=rm.FF_PER_LAYER)
+    return Process(cname, li.name, op, (run,), cycles, (fn,), res, sum(x.size for x in li.in_shapes), words)
+
+
 def mover_process(name: str, words: int, row_words: int, words_per_beat: int, reading: bool) -> Process:
     """``<top>_read`` (DDR to stream) or ``<top>_write`` (stream to DDR): one burst of beats."""
     P = words_per_beat
@@ -531,8 +615,9 @@ class Schedule:
     ends: tuple[int, ...]  # per process, cycles after the region starts
     latency: int  # the region's latency for one image (the last process's end)
     interval: int  # the largest process latency: a new image every ``interval`` cycles
-    fifo_depths: tuple[int, ...]  # per stream between process i and i+1
+    fifo_depths: tuple[int, ...]  # per stream (``edges``)
     fifo_peaks: tuple[int, ...]  # the schedule's largest occupancy of each stream
+    edges: tuple[tuple[int, int, int], ...] = ()  # per stream: (producer, consumer, consumer's input)
 
 
 def _avail(pk: list[float], pt: list[float], k: float) -> float:
@@ -549,35 +634,46 @@ def _avail(pk: list[float], pt: list[float], k: float) -> float:
 
 
 def schedule(procs: list[Process]) -> Schedule:
-    """The stream schedule of a chain of processes started together (no back-pressure)."""
+    """The stream schedule of processes started together (no back-pressure), in topological order:
+    each reads the processes its ``sources`` name (by default the one before it: a chain), a
+    process read by several writes every word to each at once (a fork)."""
     ends: list[int] = []
+    edges: list[tuple[int, int, int]] = []
     fifo_depths: list[int] = []
     fifo_peaks: list[int] = []
-    pk: list[float] = []  # producer: word index at its write segments' ends, increasing
-    pt: list[float] = []  # producer: the time that word is written
+    index = {p.name: i for i, p in enumerate(procs)}
+    written: dict[str, tuple[list[float], list[float]]] = {}  # producer: word index, time at segment ends
     for n_proc, proc in enumerate(procs):
+        sources = proc.sources or ((procs[n_proc - 1].name,) if n_proc else ())
         t = 0
         wk: list[float] = []
         wt: list[float] = []
-        rk: list[float] = []
-        rt: list[float] = []
+        rk: dict[int, list[float]] = {j: [] for j in range(len(sources))}
+        rt: dict[int, list[float]] = {j: [] for j in range(len(sources))}
         for run in proc.runs:
             b = t
             shift = 0
             read_marks: list[tuple[int, int]] = []  # (first offset of a segment, shift once it is read)
-            for seg in run.reads:
-                # Words whose availability can bind: the segment's last, and producer segment ends inside
-                # (every producer writes at most a word a cycle, every reader reads at most one).
-                rate = (seg.o1 - seg.o0) / max(seg.k1 - seg.k0, 1)
-                lo, hi = bisect.bisect_left(pk, seg.k0), bisect.bisect_right(pk, seg.k1)
-                need = _avail(pk, pt, seg.k1) + 1 - (b + seg.o1)
-                for i in range(lo, hi):
-                    need = max(need, pt[i] + 1 - (b + seg.o0 + (pk[i] - seg.k0) * rate))
-                first = max(b + seg.o0 + shift, _avail(pk, pt, seg.k0) + 1)
-                shift = max(shift, math.ceil(need))
-                rk += [seg.k0, seg.k1]
-                rt += [first, b + seg.o1 + shift]
-                read_marks.append((seg.o0, shift))
+            # Segments read in the same iterations (one word of each input stream an iteration) stall
+            # together: the group's shift is the largest any of them needs.
+            for _, group in itertools.groupby(run.reads, key=lambda seg: (seg.o0, seg.o1)):
+                group = list(group)
+                first = b + group[0].o0 + shift
+                for seg in group:
+                    pk, pt = written[sources[seg.stream]]
+                    # Words whose availability can bind: the segment's last, and producer segment ends
+                    # inside (every producer writes at most a word a cycle, every reader reads one).
+                    rate = (seg.o1 - seg.o0) / max(seg.k1 - seg.k0, 1)
+                    lo, hi = bisect.bisect_left(pk, seg.k0), bisect.bisect_right(pk, seg.k1)
+                    need = _avail(pk, pt, seg.k1) + 1 - (b + seg.o1)
+                    for i in range(lo, hi):
+                        need = max(need, pt[i] + 1 - (b + seg.o0 + (pk[i] - seg.k0) * rate))
+                    first = max(first, _avail(pk, pt, seg.k0) + 1)
+                    shift = max(shift, math.ceil(need))
+                for seg in group:
+                    rk[seg.stream] += [seg.k0, seg.k1]
+                    rt[seg.stream] += [first, b + seg.o1 + shift]
+                read_marks.append((group[0].o0, shift))
             for seg in run.writes:
                 # A write waits for every read segment begun before it (conservative within a segment).
                 s_at = max([s for o, s in read_marks if o <= seg.o1], default=0)
@@ -585,15 +681,20 @@ def schedule(procs: list[Process]) -> Schedule:
                 wt += [b + seg.o0 + s_at, b + seg.o1 + s_at]
             t = b + run.latency + shift + rules.SEQUENTIAL_BLOCK_OVERHEAD
         ends.append(t + rules.FUNCTION_OVERHEAD - rules.SEQUENTIAL_BLOCK_OVERHEAD * (len(proc.runs) == 1))
-        if n_proc:
-            peak = _fifo_peak(np.asarray(pk), np.asarray(pt), np.asarray(rk), np.asarray(rt))
+        if proc.op == "fork":  # each word is written as it is read, a fixed lag later: exact
+            lag = proc.runs[0].depth - 1
+            wk, wt = list(rk[0]), [x + lag for x in rt[0]]
+        for j, src in enumerate(sources):
+            pk, pt = written[src]
+            peak = _fifo_peak(np.asarray(pk), np.asarray(pt), np.asarray(rk[j]), np.asarray(rt[j]))
+            edges.append((index[src], n_proc, j))
             fifo_peaks.append(peak)
             fifo_depths.append(peak + rules.FIFO_MARGIN)
         # Writes come in word order; a time never goes back (a later word is never written earlier).
-        pk, pt = wk, list(itertools.accumulate(wt, max))
+        written[proc.name] = (wk, list(itertools.accumulate(wt, max)))
     latency = max(ends, default=0)  # the region is done when its last process is
     interval = max((p.cycles for p in procs), default=0)
-    return Schedule(tuple(ends), latency, interval, tuple(fifo_depths), tuple(fifo_peaks))
+    return Schedule(tuple(ends), latency, interval, tuple(fifo_depths), tuple(fifo_peaks), tuple(edges))
 
 
 def _fifo_peak(wk: np.ndarray, wt: np.ndarray, rk: np.ndarray, rt: np.ndarray) -> int:
@@ -646,6 +747,8 @@ def layer_process(
         return pool_process(li, cname, prec, board)
     if isinstance(layer, GlobalAvgPool):
         return gap_process(li, cname, prec, board)
+    if isinstance(layer, (Add, Concat)):
+        return merge_process(li, cname, prec, board)
     raise TypeError(f"layer '{li.name}' ({layer.op}) has no dataflow process")
 
 
@@ -678,7 +781,59 @@ def fixed_processes(
     """The processes whose design does not depend on the DSE: the movers, pooling, GAP."""
     fixed = [layer_process(li, cnames[li.name], None, prec, board) for li in infos
              if is_process(li) and not isinstance(li.layer, TILED_OPS)]  # fmt: skip
-    return [*movers(infos, top, prec, board), *fixed]
+    _, readers, _ = map_readers(infos)
+    shapes = {INPUT: infos[0].in_shape, **{li.name: li.out_shape for li in infos}}
+    forks = [fork_process(fork_name(m), shapes[m], n) for m, n in readers.items() if n > 1]
+    return [*movers(infos, top, prec, board), *fixed, *forks]
+
+
+def fork_name(producer: str) -> str:
+    return f"{producer}_fork"
+
+
+def map_readers(infos: list[LayerInfo]) -> tuple[dict[str, str], dict[str, int], str]:
+    """Each layer's map (a flatten's is its source's; INPUT the input's), how many process inputs
+    read each map (the output mover reads the last), and the last map."""
+    root: dict[str, str] = {INPUT: INPUT}
+    readers: dict[str, int] = {}
+    for li in infos:
+        root[li.name] = root[li.sources[0]] if not is_process(li) else li.name
+        if is_process(li):
+            for src in li.sources:
+                readers[root[src]] = readers.get(root[src], 0) + 1
+    final = root[infos[-1].name]
+    readers[final] = readers.get(final, 0) + 1
+    return root, readers, final
+
+
+def wire(
+    infos: list[LayerInfo],
+    cnames: dict[str, str],
+    read: Process,
+    write: Process,
+    make: Callable[[LayerInfo], Process],
+) -> list[Process]:
+    """The region's processes in order with their ``sources``: the input mover, each layer's
+    process (``make``) reading its inputs' producers, a fork after every map that several
+    processes read (the output mover reads the last map)."""
+    root, readers, final = map_readers(infos)
+    made: dict[str, str] = {}  # map -> the process its readers read (its producer, or its fork)
+
+    def emit(proc: Process, key: str, shape: Shape) -> list[Process]:
+        if readers.get(key, 0) > 1:
+            fork = replace(fork_process(fork_name(proc.name), shape, readers[key]), sources=(proc.name,))
+            made[key] = fork.name
+            return [proc, fork]
+        made[key] = proc.name
+        return [proc]
+
+    procs = emit(read, INPUT, infos[0].in_shape)
+    for li in infos:
+        if is_process(li):
+            p = replace(make(li), sources=tuple(made[root[src]] for src in li.sources))
+            procs += emit(p, li.name, li.out_shape)
+    procs.append(replace(write, sources=(made[final],)))
+    return procs
 
 
 def region(
@@ -690,23 +845,27 @@ def region(
     board: Board,
     clock_mhz: float | None = None,
 ) -> Region:
-    """Processes, schedule and FIFOs of the region that runs ``infos`` (a chain) on ``board``."""
+    """Processes, schedule and FIFOs of the region that runs ``infos`` on ``board``: a chain, or
+    a DAG whose maps read by several processes go through a fork each."""
     read, write = movers(infos, top, prec, board)
-    procs = [read]
-    for li in infos:
-        if is_process(li):
-            procs.append(layer_process(li, cnames[li.name], parallelism.get(li.name), prec, board))
-    procs.append(write)
+    procs = wire(
+        infos,
+        cnames,
+        read,
+        write,
+        lambda li: layer_process(li, cnames[li.name], parallelism.get(li.name), prec, board),
+    )
     sched = schedule(procs)
     fifos = tuple(fifo_bram18k(d, prec.bits) for d in sched.fifo_depths)
     lat, interval = rules.dataflow_region_csynth([p.cycles for p in procs])
     costs = []
     free = {li.name: free_cost(li) for li in infos if not is_process(li)}
     order = [li.name for li in infos]
+    fifo_of = [0] * len(procs)  # each stream's FIFO is counted with the process that writes it
+    for (src, _, _), n in zip(sched.edges, fifos, strict=True):
+        fifo_of[src] += n
     for i, p in enumerate(procs):
-        res = p.resources + Resources(
-            bram18k=fifos[i] if i < len(fifos) else 0, lut=LUT_PER_STREAM, ff=FF_PER_STREAM
-        )
+        res = p.resources + Resources(bram18k=fifo_of[i], lut=LUT_PER_STREAM, ff=FF_PER_STREAM)
         par = parallelism.get(p.layer) if p.layer else None
         costs.append(
             LayerCost(
