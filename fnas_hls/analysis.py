@@ -15,7 +15,7 @@ from typing import Any
 from fnas_hls.boards import Board
 from fnas_hls.dse.dataflow import ParallelismResult, choose_parallelism
 from fnas_hls.dse.sequential import choose_tilings
-from fnas_hls.dse.shared import choose_engine
+from fnas_hls.dse.shared import choose_engine, compute_bound
 from fnas_hls.errors import FnasError
 from fnas_hls.model import dataflow as df
 from fnas_hls.model import shared as sh
@@ -228,9 +228,10 @@ def analyze(
 
 
 def shared_lower_bound(net: Network, board: Board, prec: Precision) -> int:
-    """Cycles no shared engine can beat: every MAC on every usable DSP, every cycle."""
-    macs = sum(li.macs for li in net.info if is_tiled(li))
-    return sh.min_engine_cycles(macs, board.budget().dsp, board.dsps_per_mac(prec.name))
+    """Cycles no shared design that fits can beat: its engine's computation alone
+    (``dse.shared.compute_bound``) on at most the usable DSPs."""
+    geoms = [ConvGeometry.of(li) for li in net.info if is_tiled(li)]
+    return compute_bound(geoms, max(board.budget().dsp // board.dsps_per_mac(prec.name), 1))
 
 
 def sequential_lower_bound(net: Network, board: Board, prec: Precision) -> int:

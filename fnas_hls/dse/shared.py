@@ -74,6 +74,20 @@ def _untiled_bram(Tm, Tn, geoms: list[ConvGeometry], prec: Precision):
     return 2 * Tm * Tn * k_bank + Tm * rm.bram18k(bias_rows, rm.BIAS_BITS)
 
 
+def compute_bound(geoms: list[ConvGeometry], macs: int) -> int:
+    """Cycles of computation no engine of at most ``macs`` MACs beats: each step's COMPUTE runs at
+    least Tr*Tc*Kh*Kw iterations, and a layer's steps cover its R*C outputs G ceil(M/Tm) ceil(N/Tn)
+    times; for each Tm the largest Tn is the best (ceil(N/Tn) only falls with Tn)."""
+    if not geoms:
+        return 0
+    tm = np.arange(1, min(macs, max(g.M for g in geoms)) + 1)
+    tn = np.minimum(macs // tm, max(g.N for g in geoms))
+    total = np.zeros(len(tm), dtype=np.float64)
+    for g in geoms:
+        total += g.groups * cdiv(g.M, tm) * cdiv(g.N, tn) * g.R * g.C * g.Kh * g.Kw
+    return int(total.min())
+
+
 def _rank_engines(
     geoms: list[ConvGeometry], prec: Precision, board: Board, room: Resources, pinned: tuple
 ) -> list[tuple[int, int]]:

@@ -40,7 +40,6 @@ the layers in turn.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from math import ceil
 from typing import NamedTuple
 
 import numpy as np
@@ -349,8 +348,3 @@ def shared_layer_costs(
         else:
             out.append(layer_cost(li, cnames[li.name], None, board, prec, clock_mhz))
     return tuple(out)
-
-
-def min_engine_cycles(macs: int, dsp_budget: int, dsp_per_mac: int) -> int:
-    """No engine on ``dsp_budget`` DSPs computes ``macs`` MACs in fewer cycles."""
-    return ceil(macs / max(dsp_budget // dsp_per_mac, 1))

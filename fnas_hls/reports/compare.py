@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fnas_hls.errors import FnasError
-from fnas_hls.model.shared import ENGINE
+from fnas_hls.model.shared import ADD_UNIT, COPY_UNIT, ENGINE
 from fnas_hls.reports.hls_report import (
     LoopReport,
     ModuleReport,
@@ -203,14 +203,14 @@ def compare(
     shared = analysis.get("style") == "shared"
     if shared:
         notes.append(
-            f"shared style: every conv/fc layer calls the one engine ({ENGINE}) with run-time tile "
-            "counts, so csynth reports its loops' latencies as ranges ('?'); the per-layer engine "
-            "figures are checked by co-simulation, not here"
+            f"shared style: every conv/fc layer calls the one engine ({ENGINE}), adds and concats the "
+            f"units {ADD_UNIT} and {COPY_UNIT}, with run-time sizes, so csynth reports their loops' "
+            "latencies as ranges ('?'); their per-layer figures are checked by co-simulation, not here"
         )
     for layer in analysis["layers"]:
         for fn in layer.get("functions", []):
             name = fn["name"]
-            if shared and name.startswith(ENGINE):
+            if shared and (name.startswith(ENGINE) or name in (ADD_UNIT, COPY_UNIT)):
                 continue
             module = _match_module(report, name)
             if module is None:
