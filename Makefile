@@ -49,13 +49,15 @@ sweep: $(STAMP)
 search: $(STAMP)
 	$(BIN)/fnas-hls search --space $(or $(SPACE),digits) --board $(BOARD) \
 		$(if $(SPEC_MS),--spec-ms $(SPEC_MS)) $(if $(EPISODES),--episodes $(EPISODES)) \
-		$(if $(STYLE),--style $(STYLE)) $(if $(DEVICE),--device $(DEVICE)) $(if $(OUT),--out $(OUT)) $(if $(RESUME),--resume) $(if $(FORCE),--force)
+		$(if $(STYLE),--style $(STYLE)) $(if $(DEVICE),--device $(DEVICE)) $(if $(OUT),--out $(OUT)) $(if $(RESUME),--resume) $(if $(FORCE),--force) \
+		$(if $(BATCH),--batch $(BATCH)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(RAY),--ray $(RAY))
 
 compare: $(STAMP)
 	@test -n "$(PROJECT)" || { echo "usage: make compare PROJECT=<folder written by fnas-hls emit>"; exit 2; }
 	$(BIN)/fnas-hls compare $(PROJECT)
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[ray]"  # the workers section runs the search on Ray
 	$(BIN)/python -m bench.run --mode $(BENCH)
 
 clean:

@@ -15,6 +15,8 @@ pynq, side by side:
 Sections ``styles``, ``model`` and ``hls``: the accelerator styles side by side, the model's
 throughput, the reference model and C simulation (``bench/styles_bench.py``, ``bench/hls_bench.py``).
 Section ``search``: FNAS's claims on Fashion-MNIST over seeds and specs (``bench/search_bench.py``).
+Section ``workers``: one search in-process and on 2 Ray workers, a wall-time ratio
+(``bench/workers_bench.py``).
 
 ``--mode quick`` takes every 20th architecture, a smaller timing sample, one spec, one seed and
 short searches. ``--only SECTION ...`` runs some sections and keeps the others' last record in
@@ -203,7 +205,7 @@ def model_table(r: dict) -> str:
     )
 
 
-SECTIONS = ("dse", "styles", "model", "hls", "search")
+SECTIONS = ("dse", "styles", "model", "hls", "search", "workers")
 
 
 def main() -> int:
@@ -220,6 +222,7 @@ def main() -> int:
     from bench.hls_bench import bench_hls, hls_rows
     from bench.search_bench import bench_search, search_table
     from bench.styles_bench import bench_styles, styles_table
+    from bench.workers_bench import bench_workers, workers_table
 
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     machine = (
@@ -236,6 +239,7 @@ def main() -> int:
             "Reference model and C simulation",
         ),
         "search": (lambda: bench_search(args.mode), search_table, "FNAS's claims: search side by side"),
+        "workers": (lambda: bench_workers(args.mode), workers_table, "The search on Ray workers"),
     }
     # A run of some sections keeps the others' last record (each section says when and how it ran).
     results: dict = {}

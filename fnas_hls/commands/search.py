@@ -81,6 +81,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="train each child on this many (seeded) training images (default: the space's)",
     )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="children sampled per controller update, trained at once (default: the space's, else 1)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="train up to N children at a time on a local Ray instance (needs: pip install 'fnas-hls[ray]')",
+    )
+    p.add_argument(
+        "--ray", default=None, metavar="ADDRESS", help="train the children on the Ray cluster at ADDRESS"
+    )
     p.add_argument("--out", default=None, help="run folder (default: runs/<space>-<board>[-...])")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--force", action="store_true", help="start over in an --out that holds something")
@@ -104,7 +119,7 @@ def _default_out(cfg: RunConfig) -> Path:
 def _check_positive(args: argparse.Namespace) -> None:
     if args.spec_ms is not None and args.spec_ms <= 0:
         raise FnasError(f"--spec-ms must be positive, got {args.spec_ms:g}")
-    for flag in ("episodes", "epochs", "train_subset"):
+    for flag in ("episodes", "epochs", "train_subset", "batch", "workers"):
         v = getattr(args, flag)
         if v is not None and v < 1:
             raise FnasError(f"--{flag.replace('_', '-')} must be at least 1, got {v}")
@@ -120,7 +135,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if not space.dataset:
         raise FnasError(f"{space.source}: the space has no 'dataset' to train on")
     search = space.search_settings
-    for field in ("episodes", "strategy", "reward"):
+    for field in ("episodes", "strategy", "reward", "batch"):
         if getattr(args, field) is not None:
             search = replace(search, **{field: getattr(args, field)})
     train = space.train_settings
@@ -156,6 +171,7 @@ def resume_config(args: argparse.Namespace, out: Path) -> RunConfig:
         "--precision": (args.precision, cfg.precision),
         "--hw-unaware": (True if args.hw_unaware else None, not cfg.hw_aware),
         "--style": (args.style, cfg.style),
+        "--batch": (args.batch, cfg.search.batch),
     }
     for flag, (mine, theirs) in given.items():
         if mine is not None and mine != theirs:
@@ -192,6 +208,12 @@ class ProgressBar:
             f"[{bar}] {p.done}/{p.total} children | trained {p.trained} pruned {p.pruned} "
             f"failed {p.failed} | best acc {best} | {_clock(p.seconds)} elapsed, {left} left"
         )
+        if p.workers and p.workers != "in-process":
+            text += f" | training {p.running} on {p.workers}"
+        if not p.record:  # a child of the batch finished training: a live update of the line only
+            if self.tty:
+                print(f"\r{text}\x1b[K", end="", file=self.stream, flush=True)
+            return
         if self.tty:
             end = "\n" if p.done == p.total else ""
             print(f"\r{text}\x1b[K", end=end, file=self.stream, flush=True)
@@ -266,6 +288,8 @@ def run(args: argparse.Namespace) -> int:
             progress=ProgressBar(),
             command=command,
             hls=not args.no_hls,
+            workers=args.workers,
+            ray_address=args.ray,
         )
     except KeyboardInterrupt:
         print(

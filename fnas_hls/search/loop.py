@@ -12,8 +12,15 @@ One episode (``_episode``):
 4. the line goes to ``children.jsonl`` (flushed), the strategy learns from the reward, and the
    whole state goes to ``controller.pt``.
 
-``--resume`` restarts from the checkpoint: the log lines after it are dropped and replayed from
-the results they hold, so no finished child is trained again.
+With ``batch`` B > 1 the strategy proposes B children, the ones to train go to the workers
+(``workers``: in this process, or on Ray) at once, each outcome goes to ``trained.jsonl`` as it
+finishes, and the B lines are then logged and rewarded in sampling order, followed by one
+controller update over the batch and the checkpoint; so the log is the same for any number of
+workers. B = 1 is the search as it always ran.
+
+``--resume`` restarts from the checkpoint (a batch boundary): the log lines after it are dropped
+and replayed from the results they and ``trained.jsonl`` hold, so no finished child is trained
+again.
 """
 
 from __future__ import annotations
@@ -39,11 +46,14 @@ from fnas_hls.search.rundir import (
     CHECKPOINT,
     LogWriter,
     RunConfig,
+    TrainedWriter,
     load_checkpoint,
     read_log,
+    read_trained,
     rewrite_log,
     save_torch_atomic,
 )
+from fnas_hls.search.workers import InProcess, Job
 
 CHECKPOINT_VERSION = 1
 
@@ -61,6 +71,8 @@ class Progress:
     seconds: float
     eta_seconds: float | None
     record: dict[str, Any] = field(default_factory=dict)
+    running: int = 0  # children training now (on the workers)
+    workers: str = ""  # where they train
 
 
 @dataclass
@@ -102,6 +114,7 @@ class Search:
         out: Path,
         progress: Callable[[Progress], None] | None = None,
         data: Dataset | None = None,
+        workers: Any = None,
     ) -> None:
         self.cfg = cfg
         self.out = out
@@ -117,6 +130,8 @@ class Search:
         self.predictions: dict[str, _Prediction] = {}
         self.data = data
         self.device = trainer.resolve_device(cfg.device)
+        self.workers = workers if workers is not None else InProcess(cfg.train, self.device)
+        self.running = 0
         self.start = time.perf_counter()
         self.elapsed_before = 0.0
 
@@ -138,6 +153,8 @@ class Search:
         for r in records:
             if not r["pruned"] and not r["cached"] and r["key"] not in self.results:
                 self.results[r["key"]] = _outcome_of(r)
+        for key, outcome in read_trained(self.out).items():  # finished in a batch the kill cut short
+            self.results.setdefault(key, outcome)
         self.records = kept
         if pending or len(kept) != len(records):
             rewrite_log(self.out, kept)
@@ -146,25 +163,66 @@ class Search:
     # --- the loop ----------------------------------------------------------------------------
     def run(self) -> list[dict[str, Any]]:
         total = self.cfg.search.episodes
+        batch = self.cfg.search.batch
         log = LogWriter(self.out)
+        journal = TrainedWriter(self.out)
         try:
             while self.episode < total:
-                record = self._episode(self.episode)
-                log.append(record)
-                self.records.append(record)
-                stats = self.strategy.feedback(tuple(record["choice_index"]), record["reward"])
-                self.episode += 1
+                records = self._batch(self.episode, min(batch, total - self.episode), journal)
+                for record in records:
+                    log.append(record)
+                    self.records.append(record)
+                stats = self.strategy.feedback_batch(
+                    [(tuple(r["choice_index"]), r["reward"]) for r in records]
+                )
+                self.episode += len(records)
                 self._checkpoint()
                 if self.progress is not None:
-                    self.progress(self._progress(record, stats))
+                    for i, record in enumerate(records):
+                        self.progress(self._progress(record, stats, self.episode - len(records) + i + 1))
         finally:
             log.close()
+            journal.close()
         return self.records
 
-    def _episode(self, episode: int) -> dict[str, Any]:
+    def _batch(self, first: int, n: int, journal: TrainedWriter) -> list[dict[str, Any]]:
+        """Propose ``n`` children, train the ones that need it at once, then complete their lines in
+        sampling order (rewards, the accuracy average and 'cached' as if one after another)."""
+        heads = [self._predicted(first + i, self.strategy.propose()) for i in range(n)]
+        jobs, queued = [], set()
+        for record, net in heads:
+            key = record["key"]
+            if net is not None and not record["pruned"] and key not in self.results and key not in queued:
+                queued.add(key)
+                jobs.append(Job(key, net, child_seed(self.cfg.seed, key)))
+        if jobs:
+            self._ensure_data()
+
+            def done(key: str, outcome: dict[str, Any], state: Any) -> None:
+                if state is not None:
+                    save_torch_atomic(state, self.out / "children" / f"{key}.pt")
+                journal.append(key, outcome)
+                self.results[key] = outcome
+                self.running = max(self.running - 1, 0)
+                self._live()
+
+            def started(k: int) -> None:
+                self.running += k
+                self._live()
+
+            self.workers.run(jobs, self.data, done, started)
+        self.running = 0
+        earlier: list[dict[str, Any]] = []
+        for record, net in heads:
+            if net is not None and not record["pruned"]:
+                self._complete(record, earlier)
+            earlier.append(record)
+        return [record for record, _ in heads]
+
+    def _predicted(self, episode: int, choice: tuple[int, ...]) -> tuple[dict[str, Any], Network | None]:
+        """A child's line up to the prune decision (the network, or None where it is none)."""
         cfg = self.cfg
         t0 = time.perf_counter()
-        choice = self.strategy.propose()
         key = child_key(choice)
         record: dict[str, Any] = {
             "episode": episode,
@@ -177,7 +235,7 @@ class Search:
         except FnasError as exc:  # e.g. pooled below 1x1: not a network at all
             record.update(_invalid(str(exc), cfg.search.penalty))
             record["seconds"] = time.perf_counter() - t0
-            return record
+            return record, None
         record["arch"] = network_to_dict(net)
         pred = self.predictions.get(key) or predict(net, cfg)
         self.predictions[key] = pred
@@ -192,19 +250,22 @@ class Search:
             dsp=pred.dsp,
             bram18k=pred.bram18k,
         )
-        if cfg.hw_aware and not meets:
-            record.update(pruned=True, cached=False, failed=False, error=None, accuracy=None)
+        pruned = cfg.hw_aware and not meets
+        record["pruned"] = pruned
+        if pruned:
+            record.update(cached=False, failed=False, error=None, accuracy=None)
             reward = pruned_reward(cfg.search.reward, pred.latency_ms, cfg.spec_ms, cfg.search)
             record.update(best_epoch=None, train_seconds=0.0, reward=reward)
-            record["seconds"] = time.perf_counter() - t0
-            return record
-        logged = any(r["key"] == key and not r["pruned"] for r in self.records)
-        outcome = self.results.get(key)
-        trained_now = outcome is None
-        if outcome is None:
-            outcome = self._train(net, key)
-            self.results[key] = outcome
-        record.update(pruned=False, cached=logged, **{k: outcome[k] for k in ("failed", "error", "accuracy")})
+        record["seconds"] = time.perf_counter() - t0
+        return record, net
+
+    def _complete(self, record: dict[str, Any], earlier: list[dict[str, Any]]) -> None:
+        """The trained child's outcome and reward (the accuracy average moves after it)."""
+        cfg = self.cfg
+        key = record["key"]
+        logged = any(r["key"] == key and not r["pruned"] for r in (*self.records, *earlier))
+        outcome = self.results[key]
+        record.update(cached=logged, **{k: outcome[k] for k in ("failed", "error", "accuracy")})
         record["best_epoch"] = outcome["best_epoch"]
         record["train_seconds"] = 0.0 if logged else outcome["train_seconds"]
         if outcome["failed"]:
@@ -214,19 +275,24 @@ class Search:
             record["reward"] = child_reward(
                 cfg.search.reward,
                 acc,
-                pred.latency_ms,
+                record["latency_ms"],
                 cfg.spec_ms,
                 self.accuracy_average,
                 cfg.search,
                 cfg.hw_aware,
             )
             self.accuracy_average = moving_average(self.accuracy_average, acc, cfg.search.baseline_decay)
-        # A child replayed on resume from a line the checkpoint had not covered keeps its training time.
-        replayed = not trained_now and not logged
-        record["seconds"] = time.perf_counter() - t0 + (outcome["train_seconds"] if replayed else 0.0)
-        return record
+        # Its first line carries its training time (also when replayed on resume from a line, or from
+        # trained.jsonl, that the checkpoint had not covered).
+        if not logged:
+            record["seconds"] += outcome["train_seconds"]
 
-    def _train(self, net: Network, key: str) -> dict[str, Any]:
+    def _live(self) -> None:
+        """A progress update while a batch trains (no new log line: ``record`` is empty)."""
+        if self.progress is not None:
+            self.progress(self._progress({}, {}, self.episode))
+
+    def _ensure_data(self) -> None:
         cfg = self.cfg
         if self.data is None:
             t = cfg.train
@@ -238,25 +304,6 @@ class Search:
                     f"{cfg.space.source}: field 'input' is {list(cfg.space.input)} but dataset "
                     f"'{cfg.space.dataset}' has images {list(self.data.shape)}"
                 )
-        t0 = time.perf_counter()
-        try:
-            result = trainer.train_child(net, self.data, cfg.train, child_seed(cfg.seed, key), self.device)
-        except Exception as exc:  # noqa: BLE001 - any failure of one child is logged, the search goes on
-            return {
-                "failed": True,
-                "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:500],
-                "accuracy": None,
-                "best_epoch": None,
-                "train_seconds": time.perf_counter() - t0,
-            }
-        save_torch_atomic(result.state, self.out / "children" / f"{key}.pt")
-        return {
-            "failed": False,
-            "error": None,
-            "accuracy": result.accuracy,
-            "best_epoch": result.best_epoch,
-            "train_seconds": result.seconds,
-        }
 
     def _checkpoint(self) -> None:
         state = {
@@ -272,17 +319,18 @@ class Search:
     def seconds(self) -> float:
         return self.elapsed_before + time.perf_counter() - self.start
 
-    def _progress(self, record: dict[str, Any], stats: dict[str, float]) -> Progress:
+    def _progress(self, record: dict[str, Any], stats: dict[str, float], done: int) -> Progress:
         trained = sum(1 for r in self.records if not r["pruned"] and not r.get("cached") and not r["failed"])
         pruned = sum(1 for r in self.records if r["pruned"])
         failed = sum(1 for r in self.records if r["failed"] and not r.get("cached"))
         best = best_record(self.records)
-        done, total = self.episode, self.cfg.search.episodes
+        total = self.cfg.search.episodes
         elapsed = self.seconds
         eta = elapsed / done * (total - done) if done else None
         return Progress(
-            done, total, trained, pruned, failed, best["accuracy"] if best else None, elapsed, eta, record
-        )
+            done, total, trained, pruned, failed, best["accuracy"] if best else None, elapsed, eta, record,
+            self.running, self.workers.where,
+        )  # fmt: skip
 
 
 def _invalid(message: str, penalty: float) -> dict[str, Any]:

@@ -25,6 +25,8 @@ class Strategy(Protocol):
 
     def feedback(self, choice: tuple[int, ...], reward: float) -> dict[str, float]: ...
 
+    def feedback_batch(self, items: list[tuple[tuple[int, ...], float]]) -> dict[str, float]: ...
+
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
@@ -47,16 +49,27 @@ class ReinforceStrategy:
 
     def feedback(self, choice: tuple[int, ...], reward: float) -> dict[str, float]:
         """One policy-gradient step on ``choice`` with ``reward``; the baseline moves after it."""
-        baseline = reward if self.baseline is None else self.baseline
-        advantage = reward - baseline
-        log_prob, entropy = self.controller.score(choice)
-        loss = -advantage * log_prob - self.settings.entropy_weight * entropy
+        return self.feedback_batch([(choice, reward)])
+
+    def feedback_batch(self, items: list[tuple[tuple[int, ...], float]]) -> dict[str, float]:
+        """One policy-gradient step on a batch: the mean of each child's loss, every advantage
+        against the baseline before the batch; then the baseline moves by each reward in turn. A
+        batch of one is the per-child update."""
+        baseline = items[0][1] if self.baseline is None else self.baseline
+        loss = torch.zeros(())
+        entropies = []
+        for choice, reward in items:
+            log_prob, entropy = self.controller.score(choice)
+            loss = loss - (reward - baseline) * log_prob - self.settings.entropy_weight * entropy
+            entropies.append(float(entropy.detach()))
         self.optimizer.zero_grad()
-        loss.backward()
+        (loss / len(items)).backward()
         self.optimizer.step()
         decay = self.settings.baseline_decay
-        self.baseline = baseline * decay + (1 - decay) * reward if self.baseline is not None else reward
-        return {"advantage": advantage, "baseline": self.baseline, "entropy": float(entropy.detach())}
+        for _, reward in items:
+            self.baseline = reward if self.baseline is None else self.baseline * decay + (1 - decay) * reward
+        advantage = sum(r for _, r in items) / len(items) - baseline
+        return {"advantage": advantage, "baseline": self.baseline, "entropy": sum(entropies) / len(entropies)}
 
     def state_dict(self) -> dict[str, Any]:
         return copy.deepcopy(
@@ -87,6 +100,9 @@ class RandomStrategy:
         return tuple(int(torch.randint(n, (), generator=self.generator)) for n in self.num_choices)
 
     def feedback(self, choice: tuple[int, ...], reward: float) -> dict[str, float]:
+        return {}
+
+    def feedback_batch(self, items: list[tuple[tuple[int, ...], float]]) -> dict[str, float]:
         return {}
 
     def state_dict(self) -> dict[str, Any]:

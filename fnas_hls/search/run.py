@@ -13,6 +13,7 @@ from fnas_hls.search.loop import Progress, Search, best_record, set_threads
 from fnas_hls.search.report import write_report
 from fnas_hls.search.rundir import RunConfig, prepare_new, update_config
 from fnas_hls.search.trainer import resolve_device
+from fnas_hls.search.workers import make_workers
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ def run_search(
     progress: Callable[[Progress], None] | None = None,
     command: str = "",
     hls: bool = True,
+    workers: int | None = None,
+    ray_address: str | None = None,
 ) -> SearchOutcome:
     """Run (or, with ``resume``, continue) the search of ``cfg`` in ``out`` and finish its best child."""
     set_threads(cfg.train.threads)
@@ -41,15 +44,21 @@ def run_search(
     # Step 0: the data, before anything is written (a missing dataset fails here, naming its folder).
     t = cfg.train
     data = load_dataset(cfg.space.dataset, cfg.data_dir, cfg.seed, t.val_fraction, t.test_fraction)
-    # Step 1: the run folder (config.yaml, space.yaml), or the one being resumed.
-    if resume:
-        update_config(out, cfg)
-    else:
-        prepare_new(out, cfg, force, command)
-    # Step 2: the episodes; children.jsonl and controller.pt grow as they finish.
-    search = Search(cfg, out, progress, data)
-    replayed = search.restore() if resume else 0
-    records = search.run()
+    # Where the children train (this process, or Ray workers) is the machine's business, not the
+    # run's config; a missing Ray fails here, before anything is written.
+    pool = make_workers(cfg.train, resolve_device(cfg.device), workers, ray_address)
+    try:
+        # Step 1: the run folder (config.yaml, space.yaml), or the one being resumed.
+        if resume:
+            update_config(out, cfg)
+        else:
+            prepare_new(out, cfg, force, command)
+        # Step 2: the episodes; children.jsonl and controller.pt grow as they finish.
+        search = Search(cfg, out, progress, data, pool)
+        replayed = search.restore() if resume else 0
+        records = search.run()
+    finally:
+        pool.close()
     # Step 3: best/ for the most accurate child that meets the spec.
     winner = best_record(records)
     best = None

@@ -3,7 +3,8 @@
 ```
 config.yaml        the space, board, spec, seed and every setting (enough to repeat the run)
 space.yaml         a copy of the search space the run used (resume reads this one)
-children.jsonl     one JSON line per episode, appended and flushed as each child finishes
+children.jsonl     one JSON line per episode, appended and flushed as each child (each batch) finishes
+trained.jsonl      one JSON line per trained child, as its training finishes (resume reads it)
 controller.pt      the search state after the last finished episode (resume starts from it)
 children/<key>.pt  the trained weights of each trained child
 best/              the winner: arch.yaml, weights.pt, model.onnx, hls/, summary.json
@@ -40,8 +41,20 @@ MARKER = "fnas_hls_run"
 CONFIG = "config.yaml"
 SPACE = "space.yaml"
 LOG = "children.jsonl"
+TRAINED = "trained.jsonl"
 CHECKPOINT = "controller.pt"
-OURS = (CONFIG, SPACE, LOG, CHECKPOINT, "children", "best", "report.md", "reward.png", "accuracy_latency.png")
+OURS = (
+    CONFIG,
+    SPACE,
+    LOG,
+    TRAINED,
+    CHECKPOINT,
+    "children",
+    "best",
+    "report.md",
+    "reward.png",
+    "accuracy_latency.png",
+)
 
 
 @dataclass(frozen=True)
@@ -204,6 +217,39 @@ class LogWriter:
 
     def append(self, record: dict[str, Any]) -> None:
         self.handle.write(json.dumps(record) + "\n")
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def read_trained(out: Path) -> dict[str, dict[str, Any]]:
+    """Each trained child's outcome from trained.jsonl (a torn last line is dropped)."""
+    path = out / TRAINED
+    if not path.is_file():
+        return {}
+    out_map: dict[str, dict[str, Any]] = {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines):
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                break
+            raise FnasError(f"{path}:{i + 1}: not a JSON line; the journal is damaged") from None
+        out_map[entry.pop("key")] = entry
+    return out_map
+
+
+class TrainedWriter:
+    """Appends each trained child's outcome as it finishes, flushed and synced."""
+
+    def __init__(self, out: Path) -> None:
+        self.handle = (out / TRAINED).open("a", encoding="utf-8")
+
+    def append(self, key: str, outcome: dict[str, Any]) -> None:
+        self.handle.write(json.dumps({"key": key, **outcome}) + "\n")
         self.handle.flush()
         os.fsync(self.handle.fileno())
 

@@ -70,6 +70,7 @@ class SearchSettings:
     """The search: how many episodes, which strategy and reward, the controller's hyper-parameters."""
 
     episodes: int = 40
+    batch: int = 1  # children sampled per controller update (trained at once on workers)
     strategy: str = "rl"
     reward: str = "fnas"
     hidden: int = 64
@@ -103,6 +104,7 @@ _TRAIN = {
 }
 _SEARCH = {
     "episodes": ("int+", None),
+    "batch": ("int+", None),
     "strategy": ("choice", STRATEGIES),
     "reward": ("choice", REWARDS),
     "hidden": ("int+", None),
