@@ -108,6 +108,25 @@ def test_a_search_killed_mid_batch_resumes_without_retraining(tiny, tmp_path, mo
     assert len(first.calls) + len(second.calls) == len(whole.calls)
 
 
+def test_a_worker_restores_the_drivers_array_layout():
+    """Ray's serialisation re-strides length-1 dimensions; torch picks its kernels by the strides."""
+    import numpy as np
+
+    from fnas_hls.search.datasets import Dataset, Split
+
+    x = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3, 1).transpose(0, 3, 1, 2)  # (2, 1, 3, 3)
+    y = np.arange(2)
+    split = Split(x, y)
+    driver = Dataset("d", split, split, split, 2)
+    layout = workers_mod.data_layout(driver)
+    shipped = Dataset("d", *(Split(np.ascontiguousarray(x).copy(), y.copy()),) * 3, 2)  # canonical strides
+    assert shipped.train.x.strides != x.strides
+    back = workers_mod.restore_layout(shipped, layout)
+    assert back.train.x.strides == x.strides and np.array_equal(back.train.x, x)
+    t_driver, t_back = torch.from_numpy(x), torch.from_numpy(np.array(back.train.x, copy=False))
+    assert t_driver.stride() == t_back.stride()
+
+
 def test_workers_without_ray_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     code = main(
@@ -143,6 +162,25 @@ def test_the_same_log_in_process_and_on_one_or_two_ray_workers(tmp_path):
         runs[name] = _sig(read_log(tmp_path / name))
     assert runs["in-process"] == runs["ray1"] == runs["ray2"]
     assert any(r[2] is not None for r in runs["ray2"])  # children were trained, not all pruned
+
+
+@pytest.mark.slow
+@needs_ray
+def test_the_same_log_in_process_and_on_ray_on_fashion_mnist(tmp_path):
+    """Real 28x28 images, (N, 1, 28, 28) maps whose channel stride Ray's serialisation changes."""
+    from fnas_hls.search.datasets import dataset_folder
+
+    if not (Path(dataset_folder("fashion-mnist", None)) / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+    runs = {}
+    for name, extra in (("in-process", ()), ("ray2", ("--workers", "2"))):
+        cmd = [sys.executable, "-m", "fnas_hls.cli", "search", "--space", "fashion", "--board", "pynq"]
+        cmd += ["--episodes", "8", "--batch", "4", "--spec-ms", "10", "--no-hls"]
+        cmd += ["--out", str(tmp_path / name)]
+        res = subprocess.run([*cmd, *extra], capture_output=True, text=True, cwd=ROOT, timeout=900)
+        assert res.returncode == 0, res.stderr[-2000:]
+        runs[name] = _sig(read_log(tmp_path / name))
+    assert runs["in-process"] == runs["ray2"]
 
 
 @pytest.mark.slow

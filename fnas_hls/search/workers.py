@@ -112,7 +112,44 @@ def _ray():
 KILL_ONCE_ENV = "FNAS_HLS_KILL_WORKER_ONCE"
 
 
-def _train_task(net: Network, data: Dataset, settings: TrainSettings, seed: int, device: str, threads: int):
+Layout = dict[str, tuple[tuple[int, ...], tuple[int, ...]]]
+
+
+def data_layout(data: Dataset) -> Layout:
+    """The strides of each split's arrays in the driver. Ray's serialisation gives an array's
+    length-1 dimensions other strides (an (N, 1, H, W) map read as channels-last in the driver comes
+    back channels-first), and torch picks its convolution kernels, so their order of adds, by the
+    strides: the worker restores them, so that a child trains to the same bits as in the driver."""
+    return {
+        name: (getattr(data, name).x.strides, getattr(data, name).y.strides)
+        for name in ("train", "val", "test")
+    }
+
+
+def _with_strides(a, strides: tuple[int, ...]):
+    import numpy as np
+
+    if a.strides == strides:
+        return a
+    if all(s == t or n == 1 for n, s, t in zip(a.shape, a.strides, strides, strict=True)):  # same memory
+        return np.lib.stride_tricks.as_strided(a, a.shape, strides, writeable=False)
+    return a
+
+
+def restore_layout(data: Dataset, layout: Layout) -> Dataset:
+    from dataclasses import replace
+
+    splits = {}
+    for name, (xs, ys) in layout.items():
+        split = getattr(data, name)
+        splits[name] = replace(split, x=_with_strides(split.x, xs), y=_with_strides(split.y, ys))
+    return replace(data, **splits)
+
+
+def _train_task(
+    net: Network, data: Dataset, settings: TrainSettings, seed: int, device: str, threads: int, layout: Layout
+):
+    data = restore_layout(data, layout)
     marker = os.environ.get(KILL_ONCE_ENV)
     if marker:
         try:
@@ -155,16 +192,19 @@ class RayWorkers:
         self.task = ray.remote(num_cpus=1, max_retries=RETRIES, retry_exceptions=True)(_train_task)
         self.data_ref = None
         self.data_id: int | None = None
+        self.layout: Layout = {}
 
     def run(
         self, jobs: list[Job], data: Dataset, done: Done, started: Callable[[int], None] | None = None
     ) -> None:
         ray = self.ray
         if self.data_ref is None or self.data_id != id(data):  # the data set once, into the object store
-            self.data_ref, self.data_id = ray.put(data), id(data)
+            self.data_ref, self.data_id, self.layout = ray.put(data), id(data), data_layout(data)
         t0 = time.perf_counter()
         futures = {
-            self.task.remote(job.net, self.data_ref, self.settings, job.seed, self.device, self.threads): job
+            self.task.remote(
+                job.net, self.data_ref, self.settings, job.seed, self.device, self.threads, self.layout
+            ): job
             for job in jobs
         }
         if started is not None:
