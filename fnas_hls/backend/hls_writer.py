@@ -44,7 +44,8 @@ from fnas_hls.backend.shared_context import shared_layers
 from fnas_hls.boards import Board, load_board
 from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
-from fnas_hls.model.sequential import ConvGeometry, cdiv
+from fnas_hls.model.sequential import ConvGeometry, cdiv, is_tiled
+from fnas_hls.model.shared import on_merge_unit
 from fnas_hls.model.tiling import Tiling, TilingPin
 from fnas_hls.network import names
 from fnas_hls.network.ir import (
@@ -59,6 +60,7 @@ from fnas_hls.network.ir import (
     Network,
     Pool,
     Shape,
+    map_roots,
 )
 from fnas_hls.paths import data_dir
 
@@ -114,10 +116,9 @@ def feature_map_places(net: Network) -> tuple[dict[str, str], int]:
     reused once no later layer reads them (first fit), so a chain takes two; returns the places
     and the words the fmap region needs."""
     infos = net.info
-    root = {INPUT: INPUT}
+    root = map_roots(infos)
     last_read: dict[str, int] = {}
     for i, li in enumerate(infos):
-        root[li.name] = root[li.sources[0]] if isinstance(li.layer, Flatten) else li.name
         for src in li.sources:
             last_read[root[src]] = i
     final = root[infos[-1].name]
@@ -231,9 +232,7 @@ def build_context(
         d["srcs"] = [where[n] for n in li.sources]
         d["src"] = ", ".join(d["srcs"])
         # the shared style runs two-input adds and concats on its shared units
-        d["on_unit"] = analysis.style == "shared" and (
-            isinstance(layer, (Conv, Dense, Concat)) or (isinstance(layer, Add) and len(li.sources) == 2)
-        )
+        d["on_unit"] = analysis.style == "shared" and (is_tiled(li) or on_merge_unit(li))
         d["dst"] = where[li.name]
         if isinstance(layer, Add):
             d.update(

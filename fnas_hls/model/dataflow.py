@@ -84,6 +84,7 @@ from fnas_hls.network.ir import (
     Network,
     Pool,
     Shape,
+    map_roots,
 )
 from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources
@@ -794,10 +795,9 @@ def fork_name(producer: str) -> str:
 def map_readers(infos: list[LayerInfo]) -> tuple[dict[str, str], dict[str, int], str]:
     """Each layer's map (a flatten's is its source's; INPUT the input's), how many process inputs
     read each map (the output mover reads the last), and the last map."""
-    root: dict[str, str] = {INPUT: INPUT}
+    root = map_roots(infos)
     readers: dict[str, int] = {}
     for li in infos:
-        root[li.name] = root[li.sources[0]] if not is_process(li) else li.name
         if is_process(li):
             for src in li.sources:
                 readers[root[src]] = readers.get(root[src], 0) + 1

@@ -10,7 +10,7 @@ Shapes are (channels, height, width); a flat vector of n features is (n, 1, 1).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -104,8 +104,18 @@ class Conv:
         return y.size * (x.c // self.groups) * self.kernel[0] * self.kernel[1]
 
 
+class _Weightless:
+    """A layer with no parameters and no multiply-accumulates."""
+
+    def params(self, x: Shape) -> int:
+        return 0
+
+    def macs(self, x: Shape) -> int:
+        return 0
+
+
 @dataclass(frozen=True)
-class Pool:
+class Pool(_Weightless):
     """Max or average pooling over a window (average counts padding as zeros, ONNX's default)."""
 
     name: str
@@ -128,15 +138,9 @@ class Pool:
             raise FnasError(f"layer '{self.name}': pooling window {self.kernel} does not fit its {x} input")
         return Shape(x.c, oh, ow)
 
-    def params(self, x: Shape) -> int:
-        return 0
-
-    def macs(self, x: Shape) -> int:
-        return 0
-
 
 @dataclass(frozen=True)
-class GlobalAvgPool:
+class GlobalAvgPool(_Weightless):
     """Average over the whole height and width of each channel."""
 
     name: str
@@ -147,15 +151,9 @@ class GlobalAvgPool:
     def out_shape(self, x: Shape) -> Shape:
         return Shape(x.c, 1, 1)
 
-    def params(self, x: Shape) -> int:
-        return 0
-
-    def macs(self, x: Shape) -> int:
-        return 0
-
 
 @dataclass(frozen=True)
-class Flatten:
+class Flatten(_Weightless):
     """Reshape (C, H, W) to a vector of C*H*W features (C-order, as torch and ONNX do)."""
 
     name: str
@@ -165,12 +163,6 @@ class Flatten:
 
     def out_shape(self, x: Shape) -> Shape:
         return Shape(x.size, 1, 1)
-
-    def params(self, x: Shape) -> int:
-        return 0
-
-    def macs(self, x: Shape) -> int:
-        return 0
 
 
 @dataclass(frozen=True)
@@ -198,7 +190,7 @@ class Dense:
 
 
 @dataclass(frozen=True)
-class HostOp:
+class HostOp(_Weightless):
     """An operator the FPGA back end does not implement; it runs on the host and costs no FPGA time."""
 
     name: str
@@ -211,15 +203,9 @@ class HostOp:
     def out_shape(self, x: Shape) -> Shape:
         return self.output
 
-    def params(self, x: Shape) -> int:
-        return 0
-
-    def macs(self, x: Shape) -> int:
-        return 0
-
 
 @dataclass(frozen=True)
-class Add:
+class Add(_Weightless):
     """The element-wise sum of two or more maps of one shape (a residual connection); optional ReLU."""
 
     name: str
@@ -240,15 +226,9 @@ class Add:
     def out_shape(self, x: Shape) -> Shape:
         return x
 
-    def params(self, x: Shape) -> int:
-        return 0
-
-    def macs(self, x: Shape) -> int:
-        return 0
-
 
 @dataclass(frozen=True)
-class Concat:
+class Concat(_Weightless):
     """Two or more maps of one height and width stacked along the channels, in ``inputs`` order."""
 
     name: str
@@ -269,11 +249,13 @@ class Concat:
     def out_shape(self, x: Shape) -> Shape:
         return x
 
-    def params(self, x: Shape) -> int:
-        return 0
 
-    def macs(self, x: Shape) -> int:
-        return 0
+def map_roots(infos: Iterable[LayerInfo]) -> dict[str, str]:
+    """Each layer's map (and INPUT's): its own, but a flatten's is its source's (a change of view)."""
+    root = {INPUT: INPUT}
+    for li in infos:
+        root[li.name] = root[li.sources[0]] if isinstance(li.layer, Flatten) else li.name
+    return root
 
 
 #: Layers that read two or more maps, and combine them.
