@@ -68,12 +68,16 @@ def dataflow_layers(
             calls.append({"kind": lc.op, "name": lc.name, "src": src, "dst": dst})
         elif lc.op != "flatten":
             calls.append({"kind": "layer", "l": by_name[lc.name]})
-    shapes = {li.name: li.out_shape for li in net.info}
-    forks = [
-        {"name": c["name"], "of": c["name"][: -len("_fork")], "outs": outs[c["name"]]}
-        for c in calls
-        if c["kind"] == "fork"
-    ]
+    # a fork is named after the process that writes its map: a layer's, or the input mover
+    # (its producer's C name, the map's words), by the fork's name
+    mapped = {df.fork_name(d["c_name"]): (d["c_name"], net[d["name"]].out_shape.size) for d in layers}
+    read_mover = analysis.layers[0].name
+    mapped[df.fork_name(read_mover)] = (read_mover, net.input.size)
+    forks = []
+    for c in calls:
+        if c["kind"] == "fork":
+            of, words = mapped[c["name"]]
+            forks.append({"name": c["name"], "of": of, "outs": outs[c["name"]], "words": words})
     for li, lq, d in zip(net.info, plan.layers, layers, strict=True):
         layer = li.layer
         if isinstance(layer, Flatten):
@@ -127,11 +131,6 @@ def dataflow_layers(
             d["GAP_II"] = df.gap_ii(li.in_shape.c, prec)
     P = board.axi_words_per_cycle(prec.bits)
     x, y = net.input, net.output
-    # a fork is named after the process that writes its map (model.dataflow.fork_name)
-    words = {f"{d['c_name']}_fork": shapes[d["name"]].size for d in layers}
-    words[f"{analysis.layers[0].name}_fork"] = net.input.size  # the input mover's fork
-    for f in forks:
-        f["words"] = words[f["name"]]
     return {
         "streams": streams,
         "calls": calls,

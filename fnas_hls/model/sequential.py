@@ -464,6 +464,10 @@ def add_cost(
     )
 
 
+#: Depth of a CONCAT loop: the conditional-free read, the rounding shift and saturation, the write.
+CONCAT_DEPTH = rules.LOAD_DEPTH + rules.REQUANT_DEPTH
+
+
 def concat_cost(
     li: LayerInfo, cname: str, board: Board, prec: Precision, clock_mhz: float | None = None
 ) -> LayerCost:
@@ -477,10 +481,6 @@ def concat_cost(
         )
     cycles = rules.function_latency(sum(rules.sequential_block(lp.latency) for lp in loops))
     return _unit_cost(li, cname, tuple(loops), cycles, 2 * li.out_shape.size, board, prec, clock_mhz)
-
-
-#: Depth of a CONCAT loop: the conditional-free read, the rounding shift and saturation, the write.
-CONCAT_DEPTH = rules.LOAD_DEPTH + rules.REQUANT_DEPTH
 
 
 def free_cost(li: LayerInfo) -> LayerCost:

@@ -283,6 +283,11 @@ def _uses_add_unit(li: LayerInfo) -> bool:
     return isinstance(li.layer, Add) and len(li.sources) == 2
 
 
+def on_merge_unit(li: LayerInfo) -> bool:
+    """A layer the shared units run: a two-input add (``fnas_add2``) or a concat (``fnas_copy``)."""
+    return _uses_add_unit(li) or isinstance(li.layer, Concat)
+
+
 def shared_merge_cost(
     li: LayerInfo, board: Board, prec: Precision, clock_mhz: float | None = None
 ) -> LayerCost:
@@ -322,7 +327,7 @@ def untiled_resources(infos: list[LayerInfo], prec: Precision, board: Board) -> 
     per-layer units of pooling, GAP and adds of more than two inputs."""
     total = TOP_RESOURCES + merge_units(infos, prec, board)
     for li in infos:
-        if not (is_tiled(li) or _uses_add_unit(li) or isinstance(li.layer, Concat)):
+        if not (is_tiled(li) or on_merge_unit(li)):
             total = total + layer_cost(li, li.name, None, board, prec).resources
     return total
 
@@ -343,7 +348,7 @@ def shared_layer_costs(
     for li in infos:
         if is_tiled(li):
             out.append(engine_layer_cost(li, e, *tiles[li.name], board, prec, clock_mhz))
-        elif _uses_add_unit(li) or isinstance(li.layer, Concat):
+        elif on_merge_unit(li):
             out.append(shared_merge_cost(li, board, prec, clock_mhz))
         else:
             out.append(layer_cost(li, cnames[li.name], None, board, prec, clock_mhz))

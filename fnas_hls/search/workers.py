@@ -80,7 +80,6 @@ def train_outcome(
 class InProcess:
     """Train the jobs one after another in this process (the search as it always ran)."""
 
-    workers = 1
     where = "in-process"
 
     def __init__(self, settings: TrainSettings, device: str) -> None:
