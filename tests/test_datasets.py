@@ -161,3 +161,52 @@ def test_fashion_mnist_real_files():
     assert len(d.train) == 54_000 and len(d.val) == 6_000 and len(d.test) == 10_000
     assert d.train.x.dtype == np.float32 and d.train.x.min() == 0.0 and d.train.x.max() == 1.0
     assert np.bincount(d.test.y, minlength=10).tolist() == [1000] * 10  # the test split is balanced
+
+
+def test_a_users_idx_folder_any_size(tmp_path):
+    rng = np.random.default_rng(0)
+    files = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (12, 10, 6), dtype=np.uint8),
+        "train-labels-idx1-ubyte": rng.integers(0, 12, 12, dtype=np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (4, 10, 6), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": np.array([0, 1, 2, 14], dtype=np.uint8),
+    }
+    for name, arr in files.items():
+        (tmp_path / name).write_bytes(_idx(arr))
+    d = load_dataset(str(tmp_path), seed=0, val_fraction=0.25)
+    assert d.shape == (1, 10, 6) and d.classes == 15 and len(d.train) == 9 and len(d.test) == 4
+    with pytest.raises(FnasError, match="drop --data-dir"):
+        load_dataset(str(tmp_path), tmp_path)
+
+
+def test_a_users_npz_float_and_channels(tmp_path):
+    x = np.random.default_rng(0).standard_normal((10, 3, 4, 4)).astype(np.float64)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.arange(10) % 3, x_test=x[:2], y_test=np.array([0, 2]))
+    d = load_dataset(str(tmp_path / "d.npz"), seed=1, val_fraction=0.2)
+    assert d.shape == (3, 4, 4) and d.classes == 3 and d.train.x.dtype == np.float32
+    np.testing.assert_allclose(d.test.x, x[:2].astype(np.float32))  # floats are taken as they are
+    np.savez(
+        tmp_path / "neg.npz", x_train=x, y_train=np.arange(10) - 1, x_test=x[:2], y_test=np.array([0, 2])
+    )
+    with pytest.raises(FnasError, match="y_train holds label -1"):
+        load_dataset(str(tmp_path / "neg.npz"))
+    np.savez(tmp_path / "f.npz", x_train=x, y_train=np.zeros(10), x_test=x[:2], y_test=np.array([0, 2]))
+    with pytest.raises(FnasError, match="y_train must be 10 integer labels"):
+        load_dataset(str(tmp_path / "f.npz"))
+    np.savez(
+        tmp_path / "s.npz", x_train=x, y_train=np.zeros(10, int), x_test=x[:2, :1], y_test=np.array([0, 2])
+    )
+    with pytest.raises(FnasError, match=r"x_train images are \[3, 4, 4\] but x_test images \[1, 4, 4\]"):
+        load_dataset(str(tmp_path / "s.npz"))
+
+
+def test_the_dataset_field(tmp_path):
+    from fnas_hls.search.datasets import resolve_name
+
+    assert resolve_name("mnist", tmp_path, "s.yaml:1") == "mnist"
+    assert resolve_name("data/x.npz", tmp_path, "s.yaml:1") == str(tmp_path / "data" / "x.npz")
+    (tmp_path / "mine").mkdir()
+    assert resolve_name("mine", tmp_path, "s.yaml:1") == str(tmp_path / "mine")
+    for bad in ("fashion_mnist", "MNIST", "imagenet", 3, ""):
+        with pytest.raises(FnasError, match="s.yaml:1: field 'dataset' is .*accepted: digits, mnist"):
+            resolve_name(bad, tmp_path, "s.yaml:1")

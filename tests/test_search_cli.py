@@ -194,3 +194,82 @@ def test_fnas_mnist_space_trains_on_real_28x28_files(tmp_path):
     recs = [json.loads(line) for line in (out / "children.jsonl").read_text().splitlines()]
     assert len(recs) == 3 and any(r["accuracy"] is not None for r in recs)
     assert all(r["latency_ms"] is not None for r in recs)
+
+
+def test_a_dataset_name_the_tool_does_not_know_is_one_line(tmp_path, capsys):
+    space = tmp_path / "tiny.yaml"
+    space.write_text(SPACE.replace("dataset: digits", "dataset: fashion_mnist"))
+    out = tmp_path / "run"
+    assert main(["search", "--space", str(space), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{space}:1: field 'dataset' is 'fashion_mnist' (did you mean 'fashion-mnist'?)" in err
+    assert "digits, mnist, fashion-mnist, cifar10, or the path of your own data" in err
+    assert not out.exists()
+    # the sweep reads the same field
+    assert main(["sweep", "--space", str(space), "--board", "pynq"]) == 2
+    assert "field 'dataset'" in capsys.readouterr().err
+
+
+def _own_npz(path, n_train=300, n_test=60, classes=4):
+    """Images a user brings: 8x8 uint8, the class drawn as a bright row."""
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        y = rng.integers(0, classes, n)
+        x = rng.integers(0, 60, (n, 8, 8)).astype(np.uint8)
+        x[np.arange(n), 2 * y] = 250
+        return x, y
+
+    (xtr, ytr), (xte, yte) = split(n_train), split(n_test)
+    np.savez(path, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+
+
+def test_search_on_the_users_own_npz(tmp_path, monkeypatch, capsys):
+    """A space names the user's .npz relative to itself; the run resumes from another folder."""
+    (tmp_path / "spaces" / "data").mkdir(parents=True)
+    _own_npz(tmp_path / "spaces" / "data" / "mine.npz")
+    space = tmp_path / "spaces" / "mine.yaml"
+    space.write_text(SPACE.replace("dataset: digits", "dataset: data/mine.npz").replace("out: 10", "out: 4"))
+    out = tmp_path / "run"
+    args = ["search", "--space", str(space), "--episodes", "3", "--epochs", "6", "--out", str(out)]
+    args.append("--no-hls")
+    assert main(args) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"dataset {tmp_path / 'spaces' / 'data' / 'mine.npz'}; children train" in err
+    recs = [json.loads(line) for line in (out / "children.jsonl").read_text().splitlines()]
+    trained = [r for r in recs if not r["pruned"]]
+    assert max(r["accuracy"] for r in trained) > 0.6  # a bright row is easy to learn; chance is 0.25
+    monkeypatch.chdir(tmp_path / "run")
+    assert main(["search", "--out", ".", "--resume", "--episodes", "4", "--no-hls"]) == 0
+    assert len((out / "children.jsonl").read_text().splitlines()) == 4
+
+
+def test_the_users_own_data_faults_are_one_line(tmp_path, capsys):
+    def search(dataset: str, head_out: int = 4) -> str:
+        space = tmp_path / "s.yaml"
+        space.write_text(
+            SPACE.replace("dataset: digits", f"dataset: {dataset}").replace("out: 10", f"out: {head_out}")
+        )
+        assert main(["search", "--space", str(space), "--out", str(tmp_path / "run"), "--no-hls"]) == 2
+        err = capsys.readouterr().err
+        lines = [ln for ln in err.splitlines() if not ln.startswith("search: space")]  # the first line
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+        assert not (tmp_path / "run").exists()
+        return err
+
+    assert "no such file or folder" in search("./missing.npz")
+    np.savez(tmp_path / "partial.npz", x_train=np.zeros((4, 8, 8), np.uint8), y_train=np.zeros(4, np.int64))
+    assert "no array 'x_test', 'y_test'" in search("./partial.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    assert "cannot read the .npz" in search("./junk.npz")
+    _own_npz(tmp_path / "ok.npz", classes=4)
+    err = search("./ok.npz", head_out=3)
+    assert "the networks have 3 outputs" in err and "labels up to 3" in err and "out: 4" in err
+    x = np.zeros((6, 1, 10, 10), np.float32)
+    np.savez(tmp_path / "big.npz", x_train=x, y_train=np.zeros(6, int), x_test=x, y_test=np.zeros(6, int))
+    assert "field 'input' is [1, 8, 8]" in search(
+        "./big.npz"
+    ) and "[1, 10, 10]" in capsys.readouterr().err + search("./big.npz")
+    (tmp_path / "idx").mkdir()
+    assert "train-images-idx3-ubyte" in search("./idx") and "--data-dir" not in search("./idx")

@@ -15,7 +15,7 @@ from fnas_hls.analysis import STYLE_CHOICES
 from fnas_hls.boards import load_board
 from fnas_hls.errors import FnasError
 from fnas_hls.precision import PRECISIONS
-from fnas_hls.search.datasets import dataset_folder
+from fnas_hls.search.datasets import describe
 from fnas_hls.search.loop import Progress
 from fnas_hls.search.run import run_search
 from fnas_hls.search.rundir import RunConfig, load_run_config
@@ -248,13 +248,13 @@ def repeat_command(cfg: RunConfig, out: Path) -> str:
 def _banner(cfg: RunConfig, out: Path) -> str:
     """One line before the search starts: what it trains on, where, and where it writes."""
     name = cfg.space.dataset
-    source = "scikit-learn" if name == "digits" else f"{dataset_folder(name, cfg.data_dir)}/"
+    source = describe(name, cfg.data_dir)
     threads = cfg.train.threads if cfg.train.threads is not None else torch.get_num_threads()
     device = resolve_device(cfg.device)
     where = f"{device} ({threads} thread{'s' if threads != 1 else ''})" if device == "cpu" else device
     return (
         f"search: space {cfg.space.name} on {cfg.board.name}, spec {cfg.spec_ms:g} ms, style {cfg.style}; "
-        f"dataset {name} from {source}; children train on {where}; run folder {out}/"
+        f"dataset {source}; children train on {where}; run folder {out}/"
     )
 
 

@@ -9,6 +9,9 @@
   ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist/``).
 - ``cifar10``: the python pickle batches (``data_batch_1`` ... ``data_batch_5``, ``test_batch``) from
   a folder, ``data/cifar-10-batches-py/`` by default.
+- a user's own data, named by its path: an ``.npz`` with ``x_train``, ``y_train``, ``x_test``,
+  ``y_test`` (images (N, C, H, W) or (N, H, W); uint8 scaled to [0, 1], floats taken as they are;
+  integer labels from 0), or a folder of the four idx files in MNIST's names (any image size).
 
 Images are float32 in [0, 1], shaped (N, C, H, W); labels int64. The validation split is carved
 out of the training data with the seed; the test split is the dataset's own when it has one.
@@ -27,6 +30,12 @@ import numpy as np
 from fnas_hls.errors import FnasError
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
+#: What a space's ``dataset`` field accepts, for error lines.
+ACCEPTED = (
+    f"{', '.join(DATASETS)}, or the path of your own data: an .npz with x_train, y_train, x_test, "
+    "y_test, or a folder of the four idx files (train-images-idx3-ubyte, ...)"
+)
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 DEFAULT_DIRS = {
     "mnist": Path("data/mnist"),
     "fashion-mnist": Path("data/fashion-mnist"),
@@ -71,6 +80,37 @@ class Dataset:
         return tuple(self.train.x.shape[1:])  # type: ignore[return-value]
 
 
+def is_path(name: str) -> bool:
+    """Whether a ``dataset`` value names a user's data by its path rather than a known dataset."""
+    return name not in DATASETS
+
+
+def resolve_name(value: object, base: Path, where: str) -> str:
+    """A space's ``dataset`` field as ``load_dataset`` takes it: a known name as it is, a path made
+    absolute against ``base`` (the space file's folder). A value that is neither (``fashion_mnist``)
+    is one FnasError line, ``where`` naming the file and line."""
+    text = str(value).strip() if isinstance(value, (str, Path)) else ""
+    if text in DATASETS:
+        return text
+    path = Path(text).expanduser()
+    looks_like_path = text.endswith(".npz") or "/" in text or "\\" in text or (base / path).is_dir()
+    if not text or not looks_like_path:
+        import difflib
+
+        close = difflib.get_close_matches(text.lower().replace("_", "-"), DATASETS, n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise FnasError(f"{where}: field 'dataset' is {value!r}{hint}; accepted: {ACCEPTED}")
+    return str(path if path.is_absolute() else (base / path).absolute())
+
+
+def describe(name: str, data_dir: str | Path | None = None) -> str:
+    """Dataset ``name`` and where it is read from, for the search's first line."""
+    if is_path(name):
+        return name
+    source = "scikit-learn" if name == "digits" else f"{dataset_folder(name, data_dir)}/"
+    return f"{name} from {source}"
+
+
 def load_dataset(
     name: str,
     data_dir: str | Path | None = None,
@@ -78,7 +118,16 @@ def load_dataset(
     val_fraction: float = 0.1,
     test_fraction: float = 0.2,
 ) -> Dataset:
-    """Dataset ``name`` (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``), split with ``seed``."""
+    """Dataset ``name`` (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``, or the path of an
+    ``.npz`` or of a folder of idx files), split with ``seed``."""
+    if is_path(name):
+        if data_dir is not None:
+            raise FnasError(
+                f"--data-dir {data_dir}: the space's dataset is a path already ({name}); drop --data-dir"
+            )
+        xtr, ytr, xte, yte = _user_data(Path(name))
+        classes = int(max(ytr.max(initial=0), yte.max(initial=0))) + 1
+        return _with_val(name, xtr, ytr, Split(xte, yte), seed, val_fraction, classes)
     if name == "digits":
         x, y = _digits()
         rng = np.random.default_rng(seed)
@@ -94,7 +143,7 @@ def load_dataset(
         folder = dataset_folder("cifar10", data_dir)
         xtr, ytr, xte, yte = _cifar10(folder)
         return _with_val("cifar10", xtr, ytr, Split(xte, yte), seed, val_fraction, 10)
-    raise FnasError(f"unknown dataset '{name}'; accepted: {', '.join(DATASETS)}")
+    raise FnasError(f"unknown dataset '{name}'; accepted: {ACCEPTED}")
 
 
 def _has_files(name: str, folder: Path) -> bool:
@@ -126,6 +175,8 @@ def dataset_available(name: str, data_dir: str | Path | None = None) -> bool:
     """Whether ``load_dataset(name, data_dir)`` finds all of its files (digits always does)."""
     if name == "digits":
         return True
+    if is_path(name):
+        return Path(name).is_file() if name.endswith(".npz") else _has_files("mnist", Path(name))
     try:
         return _has_files(name, dataset_folder(name, data_dir))
     except FnasError:
@@ -163,28 +214,39 @@ def _find(folder: Path, name: str) -> Path | None:
 
 
 def _missing(dataset: str, folder: Path, files: tuple[str, ...], missing: list[str], hint: str) -> FnasError:
+    elsewhere = ", or pass --data-dir FOLDER" if dataset in DATASETS else ""
     return FnasError(
         f"dataset '{dataset}': {', '.join(missing)} not found in {folder}/; put the files {', '.join(files)} "
-        f"there ({hint}), or pass --data-dir FOLDER"
+        f"there ({hint}){elsewhere}"
     )
 
 
-def _mnist(dataset: str, folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _mnist(
+    dataset: str, folder: Path, size: tuple[int, int] | None = (28, 28), classes: int | None = 10
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The four idx files in ``folder``; ``size`` and ``classes`` checked when given (a user's own
+    idx files may hold any image size and any number of classes)."""
     paths = {name: _find(folder, name) for name in MNIST_FILES}
     missing = [n for n, p in paths.items() if p is None]
     if missing:
-        raise _missing(dataset, folder, MNIST_FILES, missing, INSTALL_HINTS[dataset])
+        hint = INSTALL_HINTS.get(dataset, "your images and labels as idx files")
+        raise _missing(dataset, folder, MNIST_FILES, missing, hint)
     xtr, ytr, xte, yte = (read_idx(paths[n]) for n in MNIST_FILES)  # type: ignore[arg-type]
     for images, labels, which in ((xtr, ytr, "train"), (xte, yte, "t10k")):
         image_file, label_file = paths[f"{which}-images-idx3-ubyte"], paths[f"{which}-labels-idx1-ubyte"]
-        if images.ndim != 3 or images.shape[1:] != (28, 28):
-            raise FnasError(f"{image_file}: images {list(images.shape)}, expected (N, 28, 28)")
+        if images.ndim != 3 or (size is not None and images.shape[1:] != size):
+            expected = f"(N, {size[0]}, {size[1]})" if size is not None else "(N, H, W)"
+            raise FnasError(f"{image_file}: images {list(images.shape)}, expected {expected}")
         if labels.ndim != 1 or len(images) != len(labels):
             raise FnasError(
                 f"{label_file}: {list(labels.shape)} labels for the {len(images)} images of {image_file}"
             )
-        if labels.size and int(labels.max()) > 9:
-            raise FnasError(f"{label_file}: label {int(labels.max())} is not a class 0-9")
+        if classes is not None and labels.size and int(labels.max()) >= classes:
+            raise FnasError(f"{label_file}: label {int(labels.max())} is not a class 0-{classes - 1}")
+    if xtr.shape[1:] != xte.shape[1:]:
+        raise FnasError(
+            f"{folder}: training images are {list(xtr.shape[1:])}, test images {list(xte.shape[1:])}"
+        )
     scale = np.float32(1.0 / 255.0)
     return (
         (xtr.astype(np.float32) * scale)[:, None],
@@ -192,6 +254,72 @@ def _mnist(dataset: str, folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarr
         (xte.astype(np.float32) * scale)[:, None],
         yte.astype(np.int64),
     )
+
+
+def _user_data(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A user's own data: an ``.npz`` of the four arrays, or a folder of the four idx files."""
+    if not path.exists():
+        raise FnasError(f"dataset {path}: no such file or folder; the space's field 'dataset' names it")
+    if path.is_dir():
+        xtr, ytr, xte, yte = _mnist(str(path), path, size=None, classes=None)
+        files = {"y_train": path / MNIST_FILES[1], "y_test": path / MNIST_FILES[3]}
+    elif path.suffix == ".npz":
+        xtr, ytr, xte, yte = _npz(path)
+        files = {"y_train": path, "y_test": path}
+    else:
+        raise FnasError(
+            f"dataset {path}: accepted: an .npz with {', '.join(NPZ_KEYS)}, or a folder of idx files"
+        )
+    for y, key in ((ytr, "y_train"), (yte, "y_test")):
+        if y.size and int(y.min()) < 0:
+            raise FnasError(
+                f"{files[key]}: {key} holds label {int(y.min())}; labels are classes 0, 1, 2, ..."
+            )
+    return xtr, ytr, xte, yte
+
+
+def _npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in NPZ_KEYS if k not in archive.files]
+            if missing:
+                raise FnasError(
+                    f"{path}: no array {', '.join(repr(k) for k in missing)}; an .npz dataset holds "
+                    f"{', '.join(NPZ_KEYS)} (it has {', '.join(archive.files) or 'nothing'})"
+                )
+            arrays = {k: archive[k] for k in NPZ_KEYS}
+    except FnasError:
+        raise
+    except Exception as exc:  # zipfile, pickle refusals, truncation: all a bad file
+        raise FnasError(f"{path}: cannot read the .npz ({type(exc).__name__}: {exc})") from None
+    out = []
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim == 3:
+            x = x[:, None]
+        if x.ndim != 4 or 0 in x.shape:
+            raise FnasError(
+                f"{path}: x_{split} has shape {list(x.shape)}; expected (N, C, H, W) or (N, H, W) images"
+            )
+        if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+            raise FnasError(
+                f"{path}: y_{split} must be {len(x)} integer labels, one per image of x_{split}; got "
+                f"{y.dtype} {list(y.shape)}"
+            )
+        if x.dtype == np.uint8:
+            x = x.astype(np.float32) * np.float32(1.0 / 255.0)
+        elif np.issubdtype(x.dtype, np.floating):
+            x = x.astype(np.float32)
+            if not np.all(np.isfinite(x)):
+                raise FnasError(f"{path}: x_{split} holds inf or NaN")
+        else:
+            raise FnasError(f"{path}: x_{split} is {x.dtype}; accepted: uint8 (0-255) or floats")
+        out += [np.ascontiguousarray(x), y.astype(np.int64)]
+    if out[0].shape[1:] != out[2].shape[1:]:
+        raise FnasError(
+            f"{path}: x_train images are {list(out[0].shape[1:])} but x_test images {list(out[2].shape[1:])}"
+        )
+    return out[0], out[1], out[2], out[3]
 
 
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

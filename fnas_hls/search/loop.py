@@ -53,6 +53,7 @@ from fnas_hls.search.rundir import (
     rewrite_log,
     save_torch_atomic,
 )
+from fnas_hls.search.space import check_dataset
 from fnas_hls.search.workers import InProcess, Job
 
 CHECKPOINT_VERSION = 1
@@ -299,11 +300,7 @@ class Search:
             self.data = load_dataset(
                 cfg.space.dataset, cfg.data_dir, cfg.seed, t.val_fraction, t.test_fraction
             )
-            if self.data.shape != tuple(cfg.space.input):
-                raise FnasError(
-                    f"{cfg.space.source}: field 'input' is {list(cfg.space.input)} but dataset "
-                    f"'{cfg.space.dataset}' has images {list(self.data.shape)}"
-                )
+            check_dataset(cfg.space, self.data)
 
     def _checkpoint(self) -> None:
         state = {

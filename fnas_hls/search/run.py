@@ -12,6 +12,7 @@ from fnas_hls.search.finalize import BestResult, finalize_best
 from fnas_hls.search.loop import Progress, Search, best_record, set_threads
 from fnas_hls.search.report import write_report
 from fnas_hls.search.rundir import RunConfig, prepare_new, update_config
+from fnas_hls.search.space import check_dataset
 from fnas_hls.search.trainer import resolve_device
 from fnas_hls.search.workers import make_workers
 
@@ -44,6 +45,7 @@ def run_search(
     # Step 0: the data, before anything is written (a missing dataset fails here, naming its folder).
     t = cfg.train
     data = load_dataset(cfg.space.dataset, cfg.data_dir, cfg.seed, t.val_fraction, t.test_fraction)
+    check_dataset(cfg.space, data)
     # Where the children train (this process, or Ray workers) is the machine's business, not the
     # run's config; a missing Ray fails here, before anything is written.
     pool = make_workers(cfg.train, resolve_device(cfg.device), workers, ray_address)

@@ -146,7 +146,8 @@ def load_run_config(out: Path) -> RunConfig:
     for key in ("space", "board", "spec_ms", "precision", "seed", "hw_aware"):
         if key not in doc:
             raise FnasError(f"{src}: missing field '{key}'")
-    space = load_space(out / str(doc["space"]))
+    # the dataset as the run resolved it: a relative path in the copy meant the original's folder
+    space = load_space(out / str(doc["space"]), dataset=doc.get("dataset"))
     return RunConfig(
         space=space,
         board=load_board(str(doc["board"])),

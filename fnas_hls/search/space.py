@@ -2,7 +2,9 @@
 
 ```yaml
 name: fnas-mnist
-dataset: mnist
+dataset: mnist                  # or digits, fashion-mnist, cifar10, or your own data's path (an .npz
+                                # of x_train, y_train, x_test, y_test, or a folder of idx files),
+                                # relative to this file
 input: [1, 28, 28]
 layers: 4                       # searched conv layers
 choices:                        # one decision per key per layer, in this order
@@ -36,6 +38,7 @@ from fnas_hls.network.arch import network_from_dict
 from fnas_hls.network.ir import Network
 from fnas_hls.paths import data_dir
 from fnas_hls.precision import PRECISIONS
+from fnas_hls.search.datasets import Dataset, resolve_name
 from fnas_hls.search.settings import (
     SearchSettings,
     TrainSettings,
@@ -149,8 +152,9 @@ def resolve_space(name_or_path: str | Path) -> Path:
     )
 
 
-def load_space(name_or_path: str | Path) -> SearchSpace:
-    """Read and check a search-space YAML."""
+def load_space(name_or_path: str | Path, dataset: str | None = None) -> SearchSpace:
+    """Read and check a search-space YAML; ``dataset``, when given, stands for its ``dataset`` field
+    (a run's copy of its space keeps the dataset the run resolved)."""
     path = resolve_space(name_or_path)
     doc = load_yaml(path, "search space")
     src = str(path)
@@ -209,7 +213,7 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
         raise FnasError(f"{where(src, doc)}: field 'spec_ms' must be a positive number, got {spec!r}")
     space = SearchSpace(
         name=str(doc.get("name", path.stem)),
-        dataset=str(doc.get("dataset", "")),
+        dataset=_dataset(dataset if dataset else doc.get("dataset"), path.parent, where(src, doc)),
         input=tuple(inp),
         num_layers=n,
         decisions=tuple(decisions),
@@ -226,3 +230,23 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
     # Fail now, naming the file, if the fixed parts cannot make a network at all.
     space.build(tuple(0 for _ in space.steps))
     return space
+
+
+def _dataset(value: object, base: Path, where: str) -> str:
+    return "" if value is None or value == "" else resolve_name(value, base, where)
+
+
+def check_dataset(space: SearchSpace, data: Dataset) -> None:
+    """FnasError when ``data`` cannot train the space's networks: other image shapes than the
+    space's ``input``, or more classes than its classifier has outputs."""
+    if data.shape != tuple(space.input):
+        raise FnasError(
+            f"{space.source}: field 'input' is {list(space.input)} but dataset '{space.dataset}' has images "
+            f"{list(data.shape)}"
+        )
+    outputs = space.build(tuple(0 for _ in space.steps)).output.size
+    if data.classes > outputs:
+        raise FnasError(
+            f"{space.source}: the networks have {outputs} outputs but dataset '{space.dataset}' has labels "
+            f"up to {data.classes - 1}; set the last layer of 'head' to {{type: fc, out: {data.classes}}}"
+        )
