@@ -111,5 +111,7 @@ def test_emit_errors_are_one_line(tmp_path, capsys):
         main(["emit", str(tmp_path / "m.onnx"), "--board", "pynq", "-o", str(tmp_path / "busy"), "--force"])
         == 0
     )
+    replaced = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("replaced in")]
+    assert len(replaced) == 1 and "1 file(s) fnas-hls did not write (x.txt)" in replaced[0]
     assert main(["csim", str(tmp_path / "nothing")]) == 2
     assert "is not a folder" in capsys.readouterr().err

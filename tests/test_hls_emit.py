@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -284,3 +285,63 @@ def test_manifest_and_files(tmp_path):
     assert "m_axi port=weights" in top and "s_axilite port=return" in top
     assert "vivado_hls -f run_hls.tcl" in (tmp_path / "p" / "README.md").read_text()
     assert any("no calibration data" in n for n in res.notes)
+
+
+#: Stubs of the HLS tools' Tcl commands: each file and include folder that the script names must
+#: exist relative to the folder the script is in when it names it; open_project prints that folder.
+HLS_STUBS = r"""
+proc open_project {args} { puts "PROJECT [pwd] [lindex $args end]" }
+proc add_files {args} {
+    set skip 0
+    foreach a $args {
+        if {$skip} {
+            foreach flag $a {
+                if {[string match -I* $flag] && ![file isdirectory [string range $flag 2 end]]} {
+                    puts "MISSING-INCLUDE $flag"; exit 3
+                }
+            }
+            set skip 0
+        } elseif {$a eq "-cflags"} { set skip 1
+        } elseif {$a eq "-tb"} {
+        } elseif {![file isfile $a]} { puts "MISSING $a"; exit 3
+        } else { puts "FILE $a" }
+    }
+}
+foreach cmd {set_top open_solution set_part create_clock config_interface csim_design csynth_design
+             cosim_design export_design} { proc $cmd {args} {} }
+source [lindex $argv 0]
+"""
+
+
+@pytest.mark.skipif(shutil.which("tclsh") is None, reason="needs tclsh (Debian: tcl)")
+@pytest.mark.parametrize("style", ["sequential", "dataflow", "shared"])
+@pytest.mark.parametrize("script", ["run_hls.tcl", "run_vitis.tcl"])
+def test_the_tcl_scripts_run_from_another_folder(tmp_path, monkeypatch, style, script):
+    """`vivado_hls -f prj/run_hls.tcl` as the README says it: every file the script adds is found
+    from the user's folder, the list is the manifest's, and the HLS project is made in prj/."""
+    shape, layers, _ = SPREAD["k5_avgpool_pad"]
+    res = emit_project(net_of(layers, shape, name="m"), load_board("pynq"), tmp_path / "prj", style=style)
+    (tmp_path / "stubs.tcl").write_text(HLS_STUBS)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    run = subprocess.run(
+        ["tclsh", str(tmp_path / "stubs.tcl"), "../prj/" + script], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert f"PROJECT {(tmp_path / 'prj').resolve()} {res.top}_prj" in lines
+    files = [ln.split(" ", 1)[1] for ln in lines if ln.startswith("FILE ")]
+    m = res.manifest["files"]
+    assert files == [*m["sources"], m["testbench"]]
+
+
+@pytest.mark.parametrize("style", ["sequential", "dataflow", "shared"])
+def test_the_generated_readme_names_its_own_code(tmp_path, style):
+    """Each style's README lists the functions and loop labels of its own code, not another style's."""
+    from readme_check import check_readme
+
+    shape, layers, _ = SPREAD["k5_avgpool_pad"]
+    res = emit_project(net_of(layers, shape, name="m"), load_board("pynq"), tmp_path / "p", style=style)
+    check_readme(res.project_dir)
+    readme = (res.project_dir / "README.md").read_text()
+    assert ("LOAD_IN" in readme) == (style != "dataflow") and ("PRIME" in readme) == (style == "dataflow")

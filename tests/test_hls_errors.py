@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -99,19 +100,56 @@ def test_folder_holding_other_files(net, tmp_path):
     with pytest.raises(FnasError) as exc:
         emit_project(net, load_board("pynq"), out)
     assert "not an fnas-hls project" in _one_line(exc) and "--force" in str(exc.value)
+    assert "(thesis.tex)" in str(exc.value)
     assert (out / "thesis.tex").read_text() == "precious"
     assert [p.name for p in tmp_path.iterdir()] == ["mine"]  # no temporary folder left behind
     emit_project(net, load_board("pynq"), out, force=True)
     assert (out / "manifest.json").is_file() and not (out / "thesis.tex").exists()
 
 
-def test_previous_project_is_replaced(net, tmp_path):
+def test_an_unchanged_project_is_replaced(net, tmp_path):
     out = tmp_path / "p"
     emit_project(net, load_board("pynq"), out)
-    (out / "stale.txt").write_text("old run")
-    emit_project(net, load_board("pynq"), out, precision="float32")
-    assert not (out / "stale.txt").exists()
+    (out / "csim_build").mkdir()  # csim's own build products: fnas-hls rebuilds them
+    (out / "csim_build" / "tb.o").write_bytes(b"obj")
+    res = emit_project(net, load_board("pynq"), out, precision="float32")
+    assert not res.replaced and not (out / "csim_build").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]
+
+
+def test_synthesis_results_and_edits_are_kept_without_force(net, tmp_path):
+    """Re-emitting into a project that holds csynth output and a hand-edited source: nothing is
+    touched without --force; with it, the result says what was replaced."""
+    out = tmp_path / "p"
+    res = emit_project(net, load_board("pynq"), out)
+    report = out / f"{res.top}_prj" / "solution1" / "syn" / "report" / "csynth.xml"
+    report.parent.mkdir(parents=True)
+    report.write_text("<profile/>")
+    edited = out / "src" / "conv1.cpp"
+    edited.write_text(edited.read_text() + "// tuned by hand\n")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(FnasError) as exc:
+        emit_project(net, load_board("pynq"), out, precision="float32")
+    msg = _one_line(exc)
+    assert "1 file(s) fnas-hls did not write" in msg and "solution1/syn/report/csynth.xml" in msg
+    assert "1 edited file(s) (src/conv1.cpp)" in msg and "--force" in msg
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]
+    res = emit_project(net, load_board("pynq"), out, precision="float32", force=True)
+    assert res.replaced.others == (report.relative_to(out).as_posix(),)
+    assert res.replaced.edited == ("src/conv1.cpp",)
+    assert not report.exists() and "tuned by hand" not in edited.read_text()
+
+
+def test_a_project_without_digests_is_kept(net, tmp_path):
+    """A manifest that lists no digests (an older fnas-hls) cannot vouch for its files."""
+    out = tmp_path / "p"
+    emit_project(net, load_board("pynq"), out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["written"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(FnasError, match="fnas-hls did not write"):
+        emit_project(net, load_board("pynq"), out)
 
 
 def test_output_is_a_file(net, tmp_path):

@@ -791,3 +791,16 @@ def test_control_flow_is_one_line_naming_node_and_op(allow: bool) -> None:
     model = make_model(nodes, [vi("x", [1, 2, 4, 4])], [vi("y", [1, 2, 4, 4])], {"w": rand(2, 2, 1, 1)})
     with pytest.raises(FnasError, match=r"^m: node 'choose' \(If\): control flow runs neither on the FPGA"):
         network_from_model(model, "m", allow_host_ops=allow)
+
+
+def test_the_readme_lists_every_supported_operator():
+    """The README's table of ONNX operators is the importer's own list, no more and no less."""
+    from pathlib import Path
+
+    from fnas_hls.network.onnx_frontend import SUPPORTED_OPS
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    start = readme.index("| ONNX operator | becomes |")
+    rows = readme[start:].split("\n\n")[0].splitlines()[2:]
+    listed = {op.strip() for row in rows for op in row.split("|")[1].split(",")}
+    assert listed == set(SUPPORTED_OPS)

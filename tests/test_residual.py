@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from readme_check import check_readme
 from torch import nn
 
 from fnas_hls.analysis import analyze
@@ -266,6 +267,7 @@ def test_blocks_emit_and_csim_bit_exact(name, style, precision, tmp_path):
     out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact and out.vectors == 16, out.verdict
     assert res.analysis.style == style
+    check_readme(tmp_path / "p")  # the README names this style's functions (fnas_add2, forks, ...)
     merge = "add" if name == "basic_block" else "concat"
     if style != "shared":  # a unit (a process) of its own
         assert any(f"({merge})" in p.read_text() for p in (tmp_path / "p" / "src").glob("*.h"))

@@ -10,8 +10,10 @@ Three steps, each a function:
    performance model's breakdown) and the quantization plan, giving everything the templates in
    ``templates/`` need; ``render_project`` renders them into a {relative path: text} mapping.
 3. ``write_project``: writes that mapping into a temporary folder next to the destination and
-   renames it into place, so that nothing is ever half-written; a folder that holds something
-   other than a previous fnas-hls project is replaced only with ``force``.
+   renames it into place, so that nothing is ever half-written. The manifest records the digest of
+   every file written, so a folder is replaced without ``force`` only when it holds nothing but an
+   earlier emit's files, unchanged: synthesis output, hand edits and a user's files are never lost
+   unasked.
 
 ``emit_project`` runs the three with the quantizer (``quantize``) and the bit-exact reference
 model (``reference``), which also gives the testbench's golden vectors.
@@ -19,6 +21,7 @@ model (``reference``), which also gives the testbench's golden vectors.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -69,6 +72,8 @@ DEFAULT_TEST_VECTORS = 32
 #: Random calibration inputs used when none are given.
 RANDOM_CALIBRATION = 32
 MANIFEST = "manifest.json"
+#: Folders in a project that fnas-hls rebuilds itself (the C simulation's objects and log).
+REBUILT = ("csim_build",)
 
 
 # --- names and checks --------------------------------------------------------------------------
@@ -220,6 +225,8 @@ def build_context(
             "out_frac": 0 if is_float else lq.out_type.frac,
             "relu": "true" if getattr(layer, "relu", False) else "false",
             "cycles": f"{lc.cycles:,}",
+            # the C function that runs the layer (the engine, a shared unit, or its own)
+            "function": lc.functions[0].name if lc.functions else cnames[li.name],
             "table_tiling": [0, 0, 0, 0],
             "tiling_str": "-",
             "tiling": None,
@@ -356,9 +363,20 @@ def build_context(
         "resources": ", ".join(
             f"{k.upper()} {getattr(analysis.resources, k):,}" for k in ("dsp", "bram18k", "lut", "ff")
         ),
+        "modules": _modules(analysis),
         "arithmetic_note": _arith_note(plan),
         "arithmetic_md": _arith_md(plan),
     }
+
+
+def _modules(analysis: Analysis) -> list[dict[str, Any]]:
+    """Each C function the model predicts, once, with its loop labels: what csynth will report."""
+    out: dict[str, list[str]] = {}
+    for lc in analysis.layers:
+        for fn in lc.functions:
+            labels = out.setdefault(fn.name, [])
+            labels.extend(loop.label for loop in fn.loops if loop.label not in labels)
+    return [{"name": name, "labels": labels} for name, labels in out.items()]
 
 
 def _arith_note(plan: QuantPlan) -> str:
@@ -466,29 +484,93 @@ def render_project(ctx: Mapping[str, Any]) -> dict[str, str]:
 
 def is_project(folder: Path) -> bool:
     """True when ``folder`` holds an fnas-hls project (its manifest names the tool's version)."""
+    return _read_manifest(folder) is not None
+
+
+def _read_manifest(folder: Path) -> dict[str, Any] | None:
     try:
         data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and "fnas_hls_version" in data
+        return None
+    return data if isinstance(data, dict) and "fnas_hls_version" in data else None
 
 
-def check_out_dir(out_dir: Path, force: bool) -> None:
-    """FnasError when ``out_dir`` cannot receive a project (a file, or a folder holding other things)."""
-    if out_dir.exists() or out_dir.is_symlink():
-        if not out_dir.is_dir():
-            raise FnasError(f"-o {out_dir}: is a file, not a folder; give a new or empty folder")
-        if any(out_dir.iterdir()) and not is_project(out_dir) and not force:
-            raise FnasError(
-                f"-o {out_dir}: the folder holds files that are not an fnas-hls project; give a new or empty "
-                "folder, or pass --force to replace it"
-            )
+def digest(content: str | bytes) -> str:
+    """The SHA-256 of a file's content, as the manifest records it."""
+    return hashlib.sha256(content.encode("utf-8") if isinstance(content, str) else content).hexdigest()
 
 
-def write_project(out_dir: Path, files: Mapping[str, str | bytes], force: bool = False) -> None:
-    """Write ``files`` into a temporary folder beside ``out_dir``, then rename it into place."""
+@dataclass(frozen=True)
+class FolderState:
+    """What an output folder holds that fnas-hls did not write, relative paths sorted."""
+
+    others: tuple[str, ...] = ()  # files no fnas-hls emit wrote: synthesis output, a user's files
+    edited: tuple[str, ...] = ()  # files an emit wrote whose content has changed since
+
+    def __bool__(self) -> bool:
+        return bool(self.others or self.edited)
+
+    def summary(self, shown: int = 3) -> str:
+        """One line: how many files of each kind, the first few named."""
+
+        def part(paths: tuple[str, ...], what: str) -> str:
+            more = f", ... {len(paths) - shown} more" if len(paths) > shown else ""
+            return f"{len(paths)} {what} ({', '.join(paths[:shown])}{more})"
+
+        parts = [part(self.others, "file(s) fnas-hls did not write")] if self.others else []
+        if self.edited:
+            parts.append(part(self.edited, "edited file(s)"))
+        return " and ".join(parts)
+
+
+def folder_state(folder: Path) -> FolderState:
+    """The files in ``folder`` that a new emit would lose: everything but the files the previous
+    emit wrote (``manifest.json`` lists them with their digests) unchanged, and csim's own build
+    folder, which ``csim`` rebuilds. A folder without a manifest is all others."""
+    manifest = _read_manifest(folder) or {}
+    written = manifest.get("written") if isinstance(manifest.get("written"), dict) else {}
+    others: list[str] = []
+    edited: list[str] = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        rel = path.relative_to(folder).as_posix()
+        if rel == MANIFEST and manifest or rel.split("/")[0] in REBUILT:
+            continue
+        if rel not in written:
+            others.append(rel)
+            continue
+        try:
+            same = path.is_file() and not path.is_symlink() and digest(path.read_bytes()) == written[rel]
+        except OSError:
+            same = False
+        if not same:
+            edited.append(rel)
+    return FolderState(tuple(others), tuple(edited))
+
+
+def check_out_dir(out_dir: Path, force: bool) -> FolderState:
+    """What a project written into ``out_dir`` would replace; FnasError when ``out_dir`` is a file,
+    or holds files fnas-hls did not write (or has since been edited) and ``force`` is not given."""
+    if not (out_dir.exists() or out_dir.is_symlink()):
+        return FolderState()
+    if not out_dir.is_dir():
+        raise FnasError(f"-o {out_dir}: is a file, not a folder; give a new or empty folder")
+    state = folder_state(out_dir)
+    if state and not force:
+        what = "an fnas-hls project" if is_project(out_dir) else "a folder that is not an fnas-hls project"
+        raise FnasError(
+            f"-o {out_dir}: {what} that holds {state.summary()}; nothing was written; give a new "
+            "folder, or pass --force to replace them"
+        )
+    return state
+
+
+def write_project(out_dir: Path, files: Mapping[str, str | bytes], force: bool = False) -> FolderState:
+    """Write ``files`` into a temporary folder beside ``out_dir``, then rename it into place; returns
+    what it replaced that fnas-hls had not written (only with ``force``)."""
     out_dir = Path(out_dir)
-    check_out_dir(out_dir, force)
+    replaced = check_out_dir(out_dir, force)
     parent = out_dir.absolute().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -521,6 +603,7 @@ def write_project(out_dir: Path, files: Mapping[str, str | bytes], force: bool =
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+    return replaced
 
 
 # --- the whole back end ------------------------------------------------------------------------
@@ -540,6 +623,7 @@ class EmitResult:
     files: tuple[str, ...]
     seconds: float
     notes: tuple[str, ...] = field(default=())
+    replaced: FolderState = field(default=FolderState())  # what --force replaced in the folder
 
 
 def _inputs(net: Network, x: np.ndarray | None, what: str) -> np.ndarray | None:
@@ -716,7 +800,6 @@ def emit_project(
     ctx = build_context(net, analysis, plan, test_stored, golden)
     files: dict[str, str | bytes] = dict(render_project(ctx))
     manifest = _manifest(net, ctx, analysis, plan, agreement, notes)
-    files[MANIFEST] = json.dumps(manifest, indent=2) + "\n"
     files["tb/vectors.npz"] = _npz_bytes(
         inputs=tests,
         inputs_stored=test_stored,
@@ -725,7 +808,9 @@ def emit_project(
         output_frac=np.array(plan.output_type.frac if plan.output_type.frac is not None else 0),
         is_float=np.array(plan.precision == "float32"),
     )
-    write_project(out_dir, files, force)
+    manifest["written"] = {rel: digest(content) for rel, content in sorted(files.items())}
+    files[MANIFEST] = json.dumps(manifest, indent=2) + "\n"
+    replaced = write_project(out_dir, files, force)
     return EmitResult(
         project_dir=out_dir,
         top=ctx["top"],
@@ -737,4 +822,5 @@ def emit_project(
         files=tuple(sorted(files)),
         seconds=time.perf_counter() - start,
         notes=tuple(notes),
+        replaced=replaced,
     )

@@ -37,7 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="float inputs (n, C, H, W) that choose the fixed-point formats and feed the testbench "
         "(default: random inputs)",
     )
-    p.add_argument("--force", action="store_true", help="replace an output folder that holds other files")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an output folder that holds files fnas-hls did not write (synthesis results, edited "
+        "sources, other files); without it such a folder is left as it is",
+    )
     p.set_defaults(handler=run)
 
 
@@ -73,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for note in (*model.notes, *result.notes):
         print(f"note: {note}")
+    if result.replaced:
+        print(f"replaced in {result.project_dir}: {result.replaced.summary()}")
     a, ag = result.analysis, result.agreement
     print(
         f"wrote {result.project_dir} (top {result.top}, {len(result.files)} files): {model.network.name} on "
