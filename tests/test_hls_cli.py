@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -115,3 +116,55 @@ def test_emit_errors_are_one_line(tmp_path, capsys):
     assert len(replaced) == 1 and "1 file(s) fnas-hls did not write (x.txt)" in replaced[0]
     assert main(["csim", str(tmp_path / "nothing")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_each_commands_advice_names_only_its_own_flags(tmp_path, capsys):
+    """An unsupported operator: analyze suggests --allow-host-ops, emit (which has no such flag) not."""
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU6(), nn.Flatten(), nn.Linear(2 * 6 * 6, 2))
+    _export(tmp_path / "m.onnx", model, (1, 8, 8))
+    assert main(["analyze", str(tmp_path / "m.onnx"), "--board", "pynq"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unsupported ONNX operator 'Clip'" in err and "--allow-host-ops" in err
+    assert main(["emit", str(tmp_path / "m.onnx"), "--board", "pynq", "-o", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unsupported ONNX operator 'Clip'" in err
+    assert "--allow-host-ops" not in err and "export the model with one of them" in err
+    assert not (tmp_path / "p").exists()
+    emit_flags = {a for action in _emit_parser()._actions for a in action.option_strings}
+    assert not {f for f in re.findall(r"--[a-z-]+", err)} - emit_flags  # every flag it names, emit takes
+
+
+def _emit_parser():
+    from fnas_hls.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return sub.choices["emit"]
+
+
+def test_a_dynamo_export_without_its_weights_file(tmp_path, capsys):
+    """Only model.onnx copied, not model.onnx.data: emit names the missing file and where it looked."""
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 6 * 6, 2)).eval()
+    (tmp_path / "export").mkdir()
+    torch.onnx.export(model, (torch.zeros(1, 1, 8, 8),), str(tmp_path / "export" / "model.onnx"), dynamo=True,
+                      external_data=True)  # fmt: skip
+    data = [p.name for p in (tmp_path / "export").iterdir() if p.name != "model.onnx"]
+    assert data == ["model.onnx.data"]
+    (tmp_path / "copy").mkdir()
+    shutil.copy(tmp_path / "export" / "model.onnx", tmp_path / "copy" / "model.onnx")
+    assert (
+        main(["emit", str(tmp_path / "copy" / "model.onnx"), "--board", "pynq", "-o", str(tmp_path / "p")])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "weights file 'model.onnx.data' is missing" in err
+    assert str(tmp_path / "copy" / "model.onnx.data") in err and "no weights for layer" not in err
+    assert not (tmp_path / "p").exists()
+    # analyze needs no weights: it notes the missing file and goes on
+    assert main(["analyze", str(tmp_path / "copy" / "model.onnx"), "--board", "pynq"]) == 0
+    assert "model.onnx.data' is missing" in capsys.readouterr().out
+    # with the file beside it, emit works
+    shutil.copy(tmp_path / "export" / "model.onnx.data", tmp_path / "copy")
+    assert (
+        main(["emit", str(tmp_path / "copy" / "model.onnx"), "--board", "pynq", "-o", str(tmp_path / "p")])
+        == 0
+    )

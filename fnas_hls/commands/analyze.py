@@ -79,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
         from fnas_hls.errors import FnasError
 
         raise FnasError(f"--clock-mhz must be positive, got {args.clock_mhz:g}")
-    model = load_model(args.model, allow_host_ops=args.allow_host_ops)
+    model = load_model(
+        args.model, allow_host_ops=args.allow_host_ops, advice="pass --allow-host-ops to run it on the host"
+    )
     start = time.perf_counter()
     result = analyze(model.network, board, args.precision or "fixed16", args.clock_mhz, pins, args.style)
     seconds = time.perf_counter() - start

@@ -14,6 +14,13 @@ from fnas_hls.model.tiling import parse_tiling_specs
 from fnas_hls.network.model_io import load_model
 
 
+#: What makes a model with an unsupported operator emittable (emit has no host operators).
+EMIT_ADVICE = (
+    "emit puts every layer on the FPGA, so it takes only the supported operators: export the model "
+    "with one of them in this one's place"
+)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "emit",
@@ -64,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if args.clock_mhz is not None and args.clock_mhz <= 0:
         raise FnasError(f"--clock-mhz must be positive, got {args.clock_mhz:g}")
     calibration = _load_npy(args.calibration) if args.calibration else None
-    model = load_model(args.model)
+    model = load_model(args.model, advice=EMIT_ADVICE, need_weights=True)
     result = emit_project(
         model.network,
         board,

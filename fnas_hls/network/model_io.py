@@ -16,8 +16,11 @@ class LoadedModel:
     notes: tuple[str, ...] = ()
 
 
-def load_model(path: str | Path, allow_host_ops: bool = False) -> LoadedModel:
-    """Read ``path`` (``.yaml``/``.yml`` architecture or ``.onnx``) into the IR."""
+def load_model(
+    path: str | Path, allow_host_ops: bool = False, advice: str = "", need_weights: bool = False
+) -> LoadedModel:
+    """Read ``path`` (``.yaml``/``.yml`` architecture or ``.onnx``) into the IR; ``advice`` and
+    ``need_weights`` as ``load_onnx`` takes them."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix in (".yaml", ".yml"):
@@ -25,7 +28,7 @@ def load_model(path: str | Path, allow_host_ops: bool = False) -> LoadedModel:
     if suffix == ".onnx":
         from fnas_hls.network.onnx_frontend import load_onnx  # onnx is imported only when needed
 
-        result = load_onnx(p, allow_host_ops=allow_host_ops)
+        result = load_onnx(p, allow_host_ops=allow_host_ops, advice=advice, need_weights=need_weights)
         return LoadedModel(result.network, tuple(result.notes))
     raise FnasError(
         f"{p}: unknown model format '{p.suffix or '(none)'}'; give an architecture .yaml or an .onnx file"

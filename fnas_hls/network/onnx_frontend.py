@@ -66,8 +66,14 @@ class ImportResult:
     notes: tuple[str, ...] = ()
 
 
-def load_onnx(path: str | Path, allow_host_ops: bool = False) -> ImportResult:
-    """Read the ONNX file at ``path`` into the IR. Raises FnasError naming the file on any fault."""
+def load_onnx(
+    path: str | Path, allow_host_ops: bool = False, advice: str = "", need_weights: bool = False
+) -> ImportResult:
+    """Read the ONNX file at ``path`` into the IR. Raises FnasError naming the file on any fault.
+
+    ``advice`` ends the unsupported-operator error: what the calling command accepts that would
+    help (each command has its own flags). With ``need_weights``, an external weights file that is
+    not beside the model is an error naming it; otherwise the weights are left out, with a note."""
     path = Path(path)
     if not path.exists():
         raise FnasError(f"{path}: ONNX file not found")
@@ -81,8 +87,8 @@ def load_onnx(path: str | Path, allow_host_ops: bool = False) -> ImportResult:
         raise FnasError(f"{path}: not an ONNX model ({_first_line(exc)})") from None
     if not model.graph.node:
         raise FnasError(f"{path}: not an ONNX model (it holds no graph nodes)")
-    notes = _load_external_data(model, path)
-    return _convert(model, str(path), allow_host_ops, notes)
+    notes = _load_external_data(model, path, need_weights)
+    return _convert(model, str(path), allow_host_ops, notes, advice)
 
 
 def network_from_model(model: onnx.ModelProto, source: str, allow_host_ops: bool = False) -> ImportResult:
@@ -91,10 +97,10 @@ def network_from_model(model: onnx.ModelProto, source: str, allow_host_ops: bool
 
 
 def _convert(
-    model: onnx.ModelProto, source: str, allow_host_ops: bool, notes: tuple[str, ...]
+    model: onnx.ModelProto, source: str, allow_host_ops: bool, notes: tuple[str, ...], advice: str = ""
 ) -> ImportResult:
     try:
-        return _import(model, source, allow_host_ops, notes)
+        return _import(model, source, allow_host_ops, notes, advice)
     except FnasError as exc:
         raise FnasError(f"{source}: {exc}") from None
 
@@ -107,8 +113,9 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _load_external_data(model: onnx.ModelProto, path: Path) -> tuple[str, ...]:
-    """Load initializers kept in external files next to ``path``; a missing file leaves shapes only."""
+def _load_external_data(model: onnx.ModelProto, path: Path, need_weights: bool = False) -> tuple[str, ...]:
+    """Load initializers kept in external files next to ``path``; a missing file leaves shapes only
+    (or, with ``need_weights``, is an error naming it)."""
     base = path.parent
     missing: list[str] = []
     for tensor in model.graph.initializer:
@@ -126,6 +133,12 @@ def _load_external_data(model: onnx.ModelProto, path: Path) -> tuple[str, ...]:
                 "model's folder; accepted: a file name relative to the model"
             )
         if not (base / location).is_file():
+            if need_weights:
+                raise FnasError(
+                    f"{path}: the weights file '{location}' is missing (looked for {base / location}); "
+                    "the model keeps its weights there (torch.onnx.export(..., dynamo=True) writes it "
+                    f"beside the .onnx): copy it beside {path.name}"
+                )
             if location not in missing:
                 missing.append(location)
             continue
@@ -361,7 +374,7 @@ class _Importer:
 
 
 def _import(
-    model: onnx.ModelProto, source: str, allow_host_ops: bool, notes: tuple[str, ...]
+    model: onnx.ModelProto, source: str, allow_host_ops: bool, notes: tuple[str, ...], advice: str = ""
 ) -> ImportResult:
     graph = model.graph
     try:
@@ -432,7 +445,7 @@ def _import(
                 why = f"{exc.reason}; " if exc.reason else ""
                 raise FnasError(
                     f"unsupported ONNX operator '{op}' at node '{name}' ({why}supported: "
-                    f"{', '.join(SUPPORTED_OPS)}); pass --allow-host-ops to run it on the host"
+                    f"{', '.join(SUPPORTED_OPS)})" + (f"; {advice}" if advice else "")
                 ) from None
             imp.host(node, name, exc.pattern)
     if imp.shape_only:
