@@ -345,3 +345,20 @@ def test_the_generated_readme_names_its_own_code(tmp_path, style):
     check_readme(res.project_dir)
     readme = (res.project_dir / "README.md").read_text()
     assert ("LOAD_IN" in readme) == (style != "dataflow") and ("PRIME" in readme) == (style == "dataflow")
+
+
+def test_emit_reports_each_step(tmp_path):
+    shape, layers, _ = SPREAD["k5_avgpool_pad"]
+    calls = []
+    calib = np.random.default_rng(0).standard_normal((40, *shape)).astype(np.float32)
+    emit_project(net_of(layers, shape, name="m"), load_board("pynq"), tmp_path / "p", calibration=calib,
+                 progress=lambda *a: calls.append(a))  # fmt: skip
+    steps = list(dict.fromkeys(step for step, _, _ in calls))
+    assert steps == [
+        "analysis", "calibration", "reference model", "float model", "weights and vectors as C", "rendering",
+        "writing",
+    ]  # fmt: skip
+    for step in steps:
+        done = [(d, t) for s, d, t in calls if s == step]
+        assert done[0][0] == 0 and done[-1][0] == done[-1][1] and done == sorted(done), step
+    assert ("calibration", 40, 40) in calls and ("reference model", 40, 40) in calls

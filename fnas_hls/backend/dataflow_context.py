@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from fnas_hls.analysis import Analysis
+from fnas_hls.backend.c_literals import rows
 from fnas_hls.backend.quantize import QuantPlan
 from fnas_hls.model import dataflow as df
 from fnas_hls.network.ir import Add, Concat, Conv, Dense, Flatten, GlobalAvgPool, Network, Pool
@@ -41,10 +42,10 @@ def _bias_rom(b: np.ndarray, g: df.WindowGeometry, Pm: int, MT: int) -> np.ndarr
 
 
 def dataflow_layers(
-    net: Network, analysis: Analysis, plan: QuantPlan, layers: list[dict[str, Any]], rows: Any
+    net: Network, analysis: Analysis, plan: QuantPlan, layers: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """Add the dataflow fields to each rendered layer of ``layers`` (in place); return the
-    top-level fields (streams, beats). ``rows(values, dtype)`` renders an initializer."""
+    top-level fields (streams, beats)."""
     prec = analysis.precision
     board = analysis.board
     dpm = board.dsps_per_mac(prec.name)

@@ -1,18 +1,22 @@
 """The network in float, with ``torch.nn.functional``: what the quantized design is measured against.
 
-``run_float(net, x)`` gives the output, ``run_float_trace(net, x)`` every layer's output (the
-quantizer reads the activation ranges from it). Conv, pool, gap, flatten, fully connected, residual
-add and concat layers with their weights run here (what the HLS back end renders), in any DAG.
+``run_float(net, x)`` gives the output, ``layer_ranges(net, x)`` every layer's largest magnitude
+(the quantizer's calibration); both run in batches within a memory bound (``batching``). Conv,
+pool, gap, flatten, fully connected, residual add and concat layers with their weights run here
+(what the HLS back end renders), in any DAG.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fnas_hls.backend.batching import Progress, evaluate, evaluate_in_batches
 from fnas_hls.errors import FnasError
-from fnas_hls.network.ir import INPUT, Add, Concat, Conv, Dense, Flatten, GlobalAvgPool, Network, Pool
+from fnas_hls.network.ir import Add, Concat, Conv, Dense, Flatten, GlobalAvgPool, LayerInfo, Network, Pool
 
 
 def _as_batch(net: Network, x: np.ndarray) -> torch.Tensor:
@@ -68,31 +72,53 @@ def run_layer(layer, x: torch.Tensor) -> torch.Tensor:
     return y
 
 
-def run_float_trace(net: Network, x: np.ndarray) -> list[np.ndarray]:
-    """Every layer's float32 output, (n, C, H, W) each (a flat vector is (n, features, 1, 1))."""
+def _check_weights(net: Network) -> None:
     for li in net.info:
         if isinstance(li.layer, (Conv, Dense)) and li.layer.weight is None:
             raise FnasError(
                 f"network '{net.name}' has no weights for layer '{li.name}'; emit needs a trained model "
                 "(ONNX with initializers)"
             )
-    outs = []
-    with torch.no_grad():
-        maps = {INPUT: _as_batch(net, x)}
-        for li in net.info:
-            if isinstance(li.layer, (Add, Concat)):
-                t = run_merge(li.layer, [maps[n] for n in li.sources])
-            else:
-                t = run_layer(li.layer, maps[li.sources[0]])
-            maps[li.name] = t
-            outs.append(t.numpy().copy())
-    return outs
 
 
-def run_float(net: Network, x: np.ndarray) -> np.ndarray:
-    """The network's float32 output for inputs ``x`` (n, C, H, W), flattened to (n, outputs)."""
-    y = run_float_trace(net, x)[-1]
-    return y.reshape(y.shape[0], -1)
+def _step(li: LayerInfo, xs: Sequence[torch.Tensor]) -> torch.Tensor:
+    if isinstance(li.layer, (Add, Concat)):
+        return run_merge(li.layer, list(xs))
+    return run_layer(li.layer, xs[0])
+
+
+def run_float(net: Network, x: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+    """The network's float32 output for inputs ``x`` (n, C, H, W), flattened to (n, outputs); the
+    inputs go through in batches that fit the memory budget (``batching``)."""
+    _check_weights(net)
+    a = _as_batch(net, x).numpy()
+
+    def one(batch: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            y = evaluate(net, torch.from_numpy(batch), _step)
+        return y.numpy().reshape(len(batch), -1)
+
+    return evaluate_in_batches(net, a, one, 4, progress, "float model")
+
+
+def layer_ranges(net: Network, x: np.ndarray, progress: Progress | None = None) -> list[float]:
+    """The largest magnitude of every layer's float output over the inputs ``x`` (the quantizer's
+    calibration), in layer order; batched like ``run_float``."""
+    _check_weights(net)
+    a = _as_batch(net, x).numpy()
+    ranges = [0.0] * len(net.info)
+
+    def seen(i: int, y: torch.Tensor) -> None:
+        if y.numel():  # np.max keeps a NaN, as a whole-batch maximum would
+            ranges[i] = float(np.max([ranges[i], float(y.abs().max())]))
+
+    def one(batch: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            evaluate(net, torch.from_numpy(batch), _step, seen)
+        return np.zeros((len(batch), 0))
+
+    evaluate_in_batches(net, a, one, 4, progress, "calibration")
+    return ranges
 
 
 def with_random_weights(net: Network, seed: int = 0) -> Network:

@@ -38,6 +38,8 @@ import numpy as np
 
 from fnas_hls import __version__
 from fnas_hls.analysis import Analysis, analyze
+from fnas_hls.backend.batching import Progress
+from fnas_hls.backend.c_literals import float_literal, row_list, rows
 from fnas_hls.backend.dataflow_context import dataflow_layers
 from fnas_hls.backend.fixed_point import AVG_SHIFT, DataType, avg_multiplier, float_reciprocal
 from fnas_hls.backend.float_model import run_float
@@ -155,27 +157,6 @@ def design_names(net: Network) -> tuple[dict[str, str], str]:
 # --- context -----------------------------------------------------------------------------------
 
 
-def _rows(values: np.ndarray, dtype: DataType, per_line: int = 16, indent: str = "  ") -> str:
-    """Array initializer lines (no braces) of stored values."""
-    flat = np.asarray(values).reshape(-1)
-    if dtype.is_float:
-        f = flat.astype(np.float32)
-        if not np.all(np.isfinite(f)):
-            raise FnasError("a weight, bias or test value is not finite (inf or NaN); cannot render it")
-        items = [_float_literal(v) for v in f.tolist()]
-    else:
-        items = [str(int(v)) for v in flat.tolist()]
-    lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
-    return ",\n".join(indent + line for line in lines)
-
-
-def _float_literal(v: float) -> str:
-    s = f"{float(np.float32(v)):.9g}"
-    if not any(ch in s for ch in ".e"):
-        s += ".0"
-    return s + "f"
-
-
 def _bias_literal_rows(bias: np.ndarray, groups: int, M: int, MT: int, Tm: int, dtype: DataType) -> str:
     """The bias ROM's initializer as [group][output-channel tile][m] (zeros past M), so that the
     conv element's INIT indexes it [g][mt][m], m a compile-time bank per unrolled copy."""
@@ -189,7 +170,7 @@ def _bias_literal_rows(bias: np.ndarray, groups: int, M: int, MT: int, Tm: int, 
         return f"{indent}{{\n" + ",\n".join(rows) + f"\n{indent}}}"
 
     return ",\n".join(
-        block([block([_rows(t, dtype, indent="      ")], "    ") for t in group], "  ") for group in tiles
+        block([block([rows(t, dtype, indent="      ")], "    ") for t in group], "  ") for group in tiles
     )
 
 
@@ -288,7 +269,7 @@ def build_context(
                 bias_rows=(
                     _bias_literal_rows(lq.bias, g.groups, g.M, MT, Tm, lq.bias_type) if sequential else ""
                 ),
-                weight_rows=_rows(lq.weight, lq.w_type) if sequential else "",
+                weight_rows=rows(lq.weight, lq.w_type) if sequential else "",
                 w_offset=w_offset,
                 w_words=w_words,
                 tiling={"Tm": Tm, "Tn": Tn, "Tr": Tr, "Tc": Tc},
@@ -308,16 +289,16 @@ def build_context(
             d.update(
                 kind=kind, CH=x.c, H=x.h, W=x.w, OH=y.h, OW=y.w, KH=kh, KW=kw, SH=sh, SW=sw,
                 PT=pads[0], PL=pads[1],
-                recip=_float_literal(float_reciprocal(count)),
+                recip=float_literal(float_reciprocal(count)),
                 mul=avg_multiplier(count), avg_shift=AVG_SHIFT, avg_round=1 << (AVG_SHIFT - 1),
                 max_start="-3.40282347e+38f" if is_float else str(word.min_int),
             )  # fmt: skip
         layers.append(d)
     style_ctx: dict[str, Any] = {}
     if analysis.style == "dataflow":
-        style_ctx = dataflow_layers(net, analysis, plan, layers, _rows)
+        style_ctx = dataflow_layers(net, analysis, plan, layers)
     elif analysis.style == "shared":
-        style_ctx = shared_layers(net, analysis, plan, layers, _rows)
+        style_ctx = shared_layers(net, analysis, plan, layers)
     rendered = [d for d in layers if d["kind"] != "flatten"]
     if analysis.style == "shared":  # conv layers call the engine; adds and concats the units
         style_ctx["merge_units"] = any(d["on_unit"] and d["kind"] != "conv" for d in rendered)
@@ -354,8 +335,8 @@ def build_context(
         "weight_words": w_offset,
         "fmap_words": fmap_words,
         "vectors": int(len(test_stored)),
-        "input_rows": [_rows(v, word, per_line=10**9, indent="") for v in test_stored],
-        "golden_rows": [_rows(v, plan.output_type, per_line=10**9, indent="") for v in golden],
+        "input_rows": row_list(test_stored, word),
+        "golden_rows": row_list(golden, plan.output_type),
         "out_lsb": repr(out_lsb),
         "src_files": [*src_files, f"src/{top}.cpp"],
         "latency_cycles": f"{analysis.latency_cycles:,}",
@@ -433,34 +414,26 @@ def _env() -> jinja2.Environment:
     )
 
 
-def render_project(ctx: Mapping[str, Any]) -> dict[str, str]:
+def render_project(ctx: Mapping[str, Any], progress: Progress | None = None) -> dict[str, str]:
     """Render every template: {path relative to the project: text}."""
-    env = _env()
     top = ctx["top"]
-
-    def r(name: str, **extra: Any) -> str:
-        return env.get_template(name).render(**ctx, **extra)
-
     style = ctx["style"]
-    files = {
-        "src/fnas_types.h": r("fnas_types.h.j2"),
-        f"src/{top}.h": r(f"{style}/top.h.j2"),
-        f"src/{top}.cpp": r(f"{style}/top.cpp.j2"),
-        f"tb/tb_{top}.cpp": r("tb.cpp.j2"),
-        "tb/tb_data.h": r("tb_data.h.j2"),
-        "run_hls.tcl": r("run_hls.tcl.j2"),
-        "run_vitis.tcl": r("run_vitis.tcl.j2"),
-        "README.md": r("README.md.j2"),
-    }
+    jobs: list[tuple[str, str, dict[str, Any]]] = [  # (file, template, extra context)
+        ("src/fnas_types.h", "fnas_types.h.j2", {}),
+        (f"src/{top}.h", f"{style}/top.h.j2", {}),
+        (f"src/{top}.cpp", f"{style}/top.cpp.j2", {}),
+        (f"tb/tb_{top}.cpp", "tb.cpp.j2", {}),
+        ("tb/tb_data.h", "tb_data.h.j2", {}),
+        ("run_hls.tcl", "run_hls.tcl.j2", {}),
+        ("run_vitis.tcl", "run_vitis.tcl.j2", {}),
+        ("README.md", "README.md.j2", {}),
+    ]
     if style == "sequential":  # the dataflow style keeps its weights in each layer's ROM
-        files["src/weights.h"] = r("weights.h.j2")
+        jobs.append(("src/weights.h", "weights.h.j2", {}))
     if style == "shared":  # one engine for every conv and fc layer; pooling as the sequential style's
-        files["src/weights.h"] = r("shared/weights.h.j2")
-        files["src/engine.h"] = r("shared/engine.h.j2")
-        files["src/engine.cpp"] = r("shared/engine.cpp.j2")
+        jobs += [(f"src/{f}", f"shared/{f}.j2", {}) for f in ("weights.h", "engine.h", "engine.cpp")]
         if ctx["merge_units"]:
-            files["src/units.h"] = r("shared/units.h.j2")
-            files["src/units.cpp"] = r("shared/units.cpp.j2")
+            jobs += [(f"src/{f}", f"shared/{f}.j2", {}) for f in ("units.h", "units.cpp")]
     units = "sequential" if style == "shared" else style  # the templates of the per-layer units
     for layer in ctx["rendered"]:
         name = layer["c_name"]
@@ -474,8 +447,15 @@ def render_project(ctx: Mapping[str, Any]) -> dict[str, str]:
             header, body = f"{units}/pool_layer.h.j2", f"{units}/gap_layer.cpp.j2"
         else:
             header, body = f"{units}/pool_layer.h.j2", f"{units}/pool_layer.cpp.j2"
-        files[f"src/{name}.h"] = r(header, l=layer)
-        files[f"src/{name}.cpp"] = r(body, l=layer)
+        jobs += [(f"src/{name}.h", header, {"l": layer}), (f"src/{name}.cpp", body, {"l": layer})]
+    env = _env()
+    files = {}
+    for i, (path, template, extra) in enumerate(jobs):
+        if progress is not None:
+            progress("rendering", i, len(jobs))
+        files[path] = env.get_template(template).render(**ctx, **extra)
+    if progress is not None:
+        progress("rendering", len(jobs), len(jobs))
     return files
 
 
@@ -566,7 +546,9 @@ def check_out_dir(out_dir: Path, force: bool) -> FolderState:
     return state
 
 
-def write_project(out_dir: Path, files: Mapping[str, str | bytes], force: bool = False) -> FolderState:
+def write_project(
+    out_dir: Path, files: Mapping[str, str | bytes], force: bool = False, progress: Progress | None = None
+) -> FolderState:
     """Write ``files`` into a temporary folder beside ``out_dir``, then rename it into place; returns
     what it replaced that fnas-hls had not written (only with ``force``)."""
     out_dir = Path(out_dir)
@@ -579,7 +561,9 @@ def write_project(out_dir: Path, files: Mapping[str, str | bytes], force: bool =
         raise FnasError(f"-o {out_dir}: cannot write in '{parent}': {exc.strerror or exc}") from None
     old: Path | None = None
     try:
-        for rel, content in files.items():
+        for i, (rel, content) in enumerate(files.items()):
+            if progress is not None:
+                progress("writing", i, len(files))
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(content, bytes):
@@ -591,6 +575,8 @@ def write_project(out_dir: Path, files: Mapping[str, str | bytes], force: bool =
             old.rmdir()
             out_dir.rename(old)
         tmp.rename(out_dir)
+        if progress is not None:
+            progress("writing", len(files), len(files))
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None and old.exists() and not out_dir.exists():
@@ -739,13 +725,18 @@ def emit_project(
     force: bool = False,
     test_inputs: np.ndarray | None = None,
     style: str = "sequential",
+    progress: Progress | None = None,
 ) -> EmitResult:
     """Write the HLS project of ``net`` (with weights) for ``board`` into ``out_dir``.
 
     ``calibration``: float inputs (n, C, H, W) that choose the fractional bits; the testbench's
     vectors are ``test_inputs``, or the first ``DEFAULT_TEST_VECTORS`` calibration inputs. Without
     calibration, ``RANDOM_CALIBRATION`` standard-normal inputs are used (and a note says so).
+    ``progress(step, done, total)`` hears of each step: the analysis, the calibration, the
+    reference and float models (inputs), the C text of weights and vectors, the rendering and the
+    writing (files).
     """
+    report = progress or (lambda step, done, total: None)
     start = time.perf_counter()
     out_dir = Path(out_dir)
     check_renderable(net)
@@ -766,7 +757,9 @@ def emit_project(
         )
     if tests is None:
         tests = calib[:DEFAULT_TEST_VECTORS]
+    report("analysis", 0, 1)
     analysis = analyze(net, board, precision, clock_mhz, pins, style)
+    report("analysis", 1, 1)
     notes.extend(analysis.notes)
     dataflow = analysis.style == "dataflow"
     if not analysis.fits:
@@ -780,25 +773,27 @@ def emit_project(
     if dataflow:  # the reference model runs the same arithmetic on whole rows (the order of a sum is Pn's)
         shapes = {li.name: li.out_shape for li in net.info}
         tilings = {n: Tiling(t.Pm, t.Pn, shapes[n].h, shapes[n].w) for n, t in tilings.items()}
-    plan = quantize_network(net, precision, calib)
+    plan = quantize_network(net, precision, calib, progress)
     test_stored = plan.input_type.quantize(tests)
 
     def reference(xq: np.ndarray) -> np.ndarray:
-        return run_reference(net, plan, tilings, xq, stream_order=dataflow)
+        return run_reference(net, plan, tilings, xq, stream_order=dataflow, progress=progress)
 
     ref_all = reference(plan.input_type.quantize(calib))
-    float_all = run_float(net, calib)
+    float_all = run_float(net, calib, progress)
     if test_inputs is None:  # the test vectors are the first calibration inputs
         golden, float_out = ref_all[: len(tests)], float_all[: len(tests)]
     else:
-        golden, float_out = reference(test_stored), run_float(net, tests)
+        golden, float_out = reference(test_stored), run_float(net, tests, progress)
         ref_all, float_all = np.concatenate([ref_all, golden]), np.concatenate([float_all, float_out])
     agreement = compare_outputs(plan.output_type.dequantize(ref_all), float_all, plan.output_type.lsb)
     if dataflow:  # the testbench's vectors as the AXI ports carry them: channels last
         test_stored = _to_hwc(test_stored, net.input)
         golden, float_out = _to_hwc(golden, net.output), _to_hwc(float_out, net.output)
+    report("weights and vectors as C", 0, 1)
     ctx = build_context(net, analysis, plan, test_stored, golden)
-    files: dict[str, str | bytes] = dict(render_project(ctx))
+    report("weights and vectors as C", 1, 1)
+    files: dict[str, str | bytes] = dict(render_project(ctx, progress))
     manifest = _manifest(net, ctx, analysis, plan, agreement, notes)
     files["tb/vectors.npz"] = _npz_bytes(
         inputs=tests,
@@ -810,7 +805,7 @@ def emit_project(
     )
     manifest["written"] = {rel: digest(content) for rel, content in sorted(files.items())}
     files[MANIFEST] = json.dumps(manifest, indent=2) + "\n"
-    replaced = write_project(out_dir, files, force)
+    replaced = write_project(out_dir, files, force, progress)
     return EmitResult(
         project_dir=out_dir,
         top=ctx["top"],

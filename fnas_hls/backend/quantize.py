@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fnas_hls.backend.batching import Progress
 from fnas_hls.backend.fixed_point import (
     BIAS_BITS,
     FLOAT32,
@@ -21,7 +22,7 @@ from fnas_hls.backend.fixed_point import (
     acc_bits_needed,
     frac_for_range,
 )
-from fnas_hls.backend.float_model import run_float_trace
+from fnas_hls.backend.float_model import layer_ranges
 from fnas_hls.errors import FnasError
 from fnas_hls.network.ir import INPUT, Add, Concat, Conv, Dense, Network
 from fnas_hls.network.names import c_identifiers
@@ -99,27 +100,29 @@ def _max_abs(a: np.ndarray | None) -> float:
     return 0.0 if a is None or a.size == 0 else float(np.max(np.abs(a)))
 
 
-def quantize_network(net: Network, precision: str, calibration: np.ndarray) -> QuantPlan:
+def quantize_network(
+    net: Network, precision: str, calibration: np.ndarray, progress: Progress | None = None
+) -> QuantPlan:
     """Choose every tensor's number format from ``calibration`` (float inputs, (n, C, H, W))."""
     if precision not in PRECISIONS:
         raise FnasError(f"unknown precision '{precision}'; accepted: {', '.join(PRECISIONS)}")
-    trace = run_float_trace(net, calibration)  # also checks that every layer has weights
+    ranges = layer_ranges(net, calibration, progress)  # also checks that every layer has weights
     cnames = c_identifiers([li.name for li in net.info])
     is_float = precision == "float32"
     word = (lambda frac: FLOAT32) if is_float else (lambda frac: DataType.fixed(WORD_BITS, frac))
     input_type = word(frac_for_range(_max_abs(calibration)))
     types = {INPUT: input_type}  # each map's format, by the layer that writes it
     layers: list[LayerQuant] = []
-    for li, y in zip(net.info, trace, strict=True):
+    for li, y_max in zip(net.info, ranges, strict=True):
         layer = li.layer
         in_type = types[li.sources[0]]
         common = dict(name=li.name, c_name=cnames[li.name], op=layer.op, in_type=in_type)
         if isinstance(layer, (Add, Concat)):
-            lq = _merge_quant(layer, tuple(types[n] for n in li.sources), _max_abs(y), is_float, common)
+            lq = _merge_quant(layer, tuple(types[n] for n in li.sources), y_max, is_float, common)
         elif not isinstance(layer, (Conv, Dense)):
             lq = LayerQuant(out_type=in_type, **common)  # pooling keeps the input's format
         else:
-            lq = _tiled_quant(layer, in_type, _max_abs(y), is_float, common)
+            lq = _tiled_quant(layer, in_type, y_max, is_float, common)
         layers.append(lq)
         types[li.name] = lq.out_type
     return QuantPlan(precision, input_type, tuple(layers), int(np.asarray(calibration).shape[0]))

@@ -1,28 +1,31 @@
-"""The bit-exact reference model: the generated kernels' loop nests and arithmetic, in numpy.
+"""The bit-exact reference model: the generated kernels' arithmetic, in numpy.
 
-Each conv (and fully connected) layer runs the processing element's tiled loops in the kernel's
-order (TILE over group, row tile, column tile, output-channel tile; the bias into the
+In float32 each conv (and fully connected) layer runs the processing element's tiled loops in the
+kernel's order (TILE over group, row tile, column tile, output-channel tile; the bias into the
 accumulators; TILE_IN over input-channel tiles with zero-filled edge tiles; COMPUTE over kh, kw
-with the Tn products of one output summed as the kernel's pairwise tree; STORE: requantize, ReLU,
-saturate, in-bounds outputs only), vectorised over the batch and the unrolled Tm x Tn MACs and the
-Tr x Tc tile. Pooling and global pooling use the kernels' integer formulas (``fixed_point``); a
-residual add shifts its inputs to the finest one's scale, sums and requantizes; a concat rounds
-each input to its format. Layers read their inputs by name, so DAGs run as well as chains.
-The C++ testbench's golden vectors come from here, and ``fnas-hls csim`` holds the C++ to them.
+with the Tn products of one output summed as the kernel's pairwise tree; STORE: ReLU, in-bounds
+outputs only), vectorised over the batch and the unrolled Tm x Tn MACs and the Tr x Tc tile, since
+the order of float adds decides the result. In fixed point the accumulators are wide enough that
+no partial sum overflows (``fixed_point.acc_bits_needed``), so every order of the adds, and so
+every tiling, gives the same integers: a layer is one matrix product per group over the unrolled
+windows (in float64 when every partial sum stays below 2**53, where float64 adds integers exactly
+in any order), then STORE's requantize (round half up by the shift), ReLU and saturation.
 
-For fixed point the integer sums cannot overflow (``fixed_point.acc_bits_needed``), so the
-reduction over (n, kh, kw) of one input tile is done at once, as a matrix product (in float64
-when every partial sum stays below 2**53, where float64 adds integers exactly in any order);
-for float32 every add is done in the kernel's order, so the C++ agrees bit for bit.
+Pooling and global pooling use the kernels' integer formulas (``fixed_point``); a residual add
+shifts its inputs to the finest one's scale, sums and requantizes; a concat rounds each input to
+its format. Layers read their inputs by name, so DAGs run as well as chains; inputs go through in
+batches within a memory bound (``batching``). The C++ testbench's golden vectors come from here,
+and ``fnas-hls csim`` holds the C++ to them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from fnas_hls.backend.batching import Progress, evaluate, evaluate_in_batches
 from fnas_hls.backend.fixed_point import avg_div, float_reciprocal, requantize, tree_sum
 from fnas_hls.backend.float_model import run_float
 from fnas_hls.backend.quantize import LayerQuant, QuantPlan
@@ -30,7 +33,6 @@ from fnas_hls.model.dataflow import dense_input_maps, hwc_order
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.tiling import Tiling
 from fnas_hls.network.ir import (
-    INPUT,
     Add,
     Concat,
     Conv,
@@ -48,10 +50,10 @@ FLOAT_LOWEST = np.float32(-3.4028234663852886e38)
 EXACT_FLOAT64 = 2**53
 
 
-def _conv(x: np.ndarray, li: LayerInfo, t: Tiling, lq: LayerQuant) -> np.ndarray:
+def _padded(x: np.ndarray, li: LayerInfo, rows: int, cols: int, dt: type) -> np.ndarray:
+    """LOAD_IN's zero fill, once for the whole map: (B, groups, N, rows, cols) with the input at its
+    padding offset, zeros around it (and the rows and columns past ``rows`` x ``cols`` left out)."""
     g = ConvGeometry.of(li)
-    is_float = lq.in_type.is_float
-    dt = np.float32 if is_float else np.int64
     B = x.shape[0]
     layer = li.layer
     if isinstance(layer, Dense):
@@ -60,30 +62,68 @@ def _conv(x: np.ndarray, li: LayerInfo, t: Tiling, lq: LayerQuant) -> np.ndarray
     else:
         pt, pl = layer.padding[0], layer.padding[1]
     H, W = x.shape[2], x.shape[3]
+    xp = np.zeros((B, g.groups, g.N, rows, cols), dtype=dt)
+    xg = x.reshape(B, g.groups, g.N, H, W)
+    hh, ww = max(0, min(H, rows - pt)), max(0, min(W, cols - pl))
+    xp[:, :, :, pt : pt + hh, pl : pl + ww] = xg[..., :hh, :ww]
+    return xp
+
+
+def _conv(x: np.ndarray, li: LayerInfo, t: Tiling, lq: LayerQuant) -> np.ndarray:
+    if lq.in_type.is_float:
+        return _conv_float(x, li, t, lq)
+    return _conv_fixed(x, li, lq)
+
+
+def _conv_fixed(x: np.ndarray, li: LayerInfo, lq: LayerQuant) -> np.ndarray:
+    """Fixed point: each output is bias + the sum of its window's products, requantized (STORE).
+    The accumulator is wide enough for every partial sum (``fixed_point.acc_bits_needed``), so the
+    kernel's order of the adds, and so its tiling, cannot change the result: the whole map is one
+    matrix product per group (the windows unrolled), in float64 when every partial sum stays below
+    2**53, where float64 adds integers exactly in any order."""
+    g = ConvGeometry.of(li)
+    B = x.shape[0]
+    w = np.asarray(lq.weight, dtype=np.int64).reshape(g.groups, g.M, g.N * g.Kh * g.Kw)
+    b = np.asarray(lq.bias, dtype=np.int64).reshape(g.groups, 1, g.M)
+    worst = np.abs(w).sum(axis=2) * (-lq.in_type.min_int)
+    exact = int(worst.max(initial=0)) + int(np.abs(b).max(initial=0)) < EXACT_FLOAT64
+    mm = np.float64 if exact else np.int64
+    rows, cols = (g.R - 1) * g.Sh + g.Kh, (g.C - 1) * g.Sw + g.Kw
+    xp = _padded(np.asarray(x), li, rows, cols, mm)
+    rspan, cspan = (g.R - 1) * g.Sh + 1, (g.C - 1) * g.Sw + 1
+    win = np.stack(
+        [xp[..., kh : kh + rspan : g.Sh, kw : kw + cspan : g.Sw] for kh in range(g.Kh) for kw in range(g.Kw)],
+        axis=3,
+    )  # (B, G, N, Kh*Kw, R, C)
+    del xp
+    lhs = win.transpose(1, 0, 4, 5, 2, 3).reshape(g.groups, B * g.R * g.C, -1)
+    del win
+    acc = np.matmul(lhs, w.transpose(0, 2, 1).astype(mm)).astype(np.int64) + b  # (G, B*R*C, M)
+    y = requantize(acc, lq.shift, li.layer.relu, lq.out_type)
+    y = y.reshape(g.groups, B, g.R, g.C, g.M).transpose(1, 0, 4, 2, 3)
+    return np.ascontiguousarray(y).reshape(B, g.groups * g.M, g.R, g.C)
+
+
+def _conv_float(x: np.ndarray, li: LayerInfo, t: Tiling, lq: LayerQuant) -> np.ndarray:
+    """float32: the processing element's tiled loops in the kernel's order, since the order of
+    float adds decides the result."""
+    g = ConvGeometry.of(li)
+    B = x.shape[0]
+    layer = li.layer
     Tm, Tn, Tr, Tc = min(t.Tm, g.M), min(t.Tn, g.N), min(t.Tr, g.R), min(t.Tc, g.C)
     MT, NT, RT, CT = cdiv(g.M, Tm), cdiv(g.N, Tn), cdiv(g.R, Tr), cdiv(g.C, Tc)
     TRin, TCin = (Tr - 1) * g.Sh + g.Kh, (Tc - 1) * g.Sw + g.Kw
     Hp, Wp = (RT * Tr - 1) * g.Sh + g.Kh, (CT * Tc - 1) * g.Sw + g.Kw
-
-    # LOAD_IN's zero fill, once for the whole map: padding, edge tiles, channels past N.
-    xp = np.zeros((B, g.groups, NT * Tn, Hp, Wp), dtype=dt)
-    xg = x.reshape(B, g.groups, g.N, H, W).astype(dt)
-    r0, c0 = max(0, -pt), max(0, -pl)  # (negative pads do not occur; kept safe)
-    hh, ww = max(0, min(H, Hp - pt) - r0), max(0, min(W, Wp - pl) - c0)
-    xp[:, :, : g.N, pt + r0 : pt + r0 + hh, pl + c0 : pl + c0 + ww] = xg[..., r0 : r0 + hh, c0 : c0 + ww]
+    # LOAD_IN's zero fill: padding, edge tiles, channels past N.
+    xp = np.zeros((B, g.groups, NT * Tn, Hp, Wp), dtype=np.float32)
+    xp[:, :, : g.N] = _padded(np.asarray(x), li, Hp, Wp, np.float32)
     # LOAD_W's zero fill, and the bias ROM padded per group.
-    wp = np.zeros((g.groups, MT * Tm, NT * Tn, g.Kh, g.Kw), dtype=dt)
+    wp = np.zeros((g.groups, MT * Tm, NT * Tn, g.Kh, g.Kw), dtype=np.float32)
     wp[:, : g.M, : g.N] = np.asarray(lq.weight).reshape(g.groups, g.M, g.N, g.Kh, g.Kw)
-    bp = np.zeros((g.groups, MT * Tm), dtype=dt)
+    bp = np.zeros((g.groups, MT * Tm), dtype=np.float32)
     bp[:, : g.M] = np.asarray(lq.bias).reshape(g.groups, g.M)
 
-    y = np.zeros((B, g.groups, MT * Tm, RT * Tr, CT * Tc), dtype=np.float32 if is_float else np.int64)
-    mm = np.int64
-    if not is_float:
-        # Every partial sum is an integer below EXACT_FLOAT64 in magnitude: float64 (BLAS) sums exactly.
-        worst = np.abs(wp).reshape(g.groups * MT * Tm, -1).sum(axis=1) * (-lq.in_type.min_int)
-        if int(worst.max(initial=0)) + int(np.abs(bp).max(initial=0)) < EXACT_FLOAT64:
-            mm = np.float64
+    y = np.zeros((B, g.groups, MT * Tm, RT * Tr, CT * Tc), dtype=np.float32)
     rspan, cspan = (Tr - 1) * g.Sh + 1, (Tc - 1) * g.Sw + 1
     for gi in range(g.groups):  # TILE: group, row tile, column tile, output-channel tile
         for rt in range(RT):
@@ -99,28 +139,12 @@ def _conv(x: np.ndarray, li: LayerInfo, t: Tiling, lq: LayerQuant) -> np.ndarray
                             ct * Tc * g.Sw : ct * Tc * g.Sw + TCin,
                         ]
                         wt = wp[gi, mt * Tm : (mt + 1) * Tm, it * Tn : (it + 1) * Tn]
-                        if is_float:  # COMPUTE in the kernel's order: kh, kw, then the Tn tree
-                            for kh in range(g.Kh):
-                                for kw in range(g.Kw):
-                                    patch = tile[:, :, kh : kh + rspan : g.Sh, kw : kw + cspan : g.Sw]
-                                    p = patch[:, None] * wt[None, :, :, kh, kw, None, None]
-                                    acc += tree_sum(p, axis=2)
-                        else:  # integers: the order of the sum is immaterial
-                            win = np.stack(
-                                [
-                                    tile[:, :, kh : kh + rspan : g.Sh, kw : kw + cspan : g.Sw]
-                                    for kh in range(g.Kh)
-                                    for kw in range(g.Kw)
-                                ],
-                                axis=2,
-                            )  # (B, Tn, Kh*Kw, Tr, Tc)
-                            lhs = win.transpose(0, 3, 4, 1, 2).reshape(B, Tr, Tc, -1).astype(mm)
-                            part = lhs @ wt.reshape(Tm, -1).T.astype(mm)  # (B, Tr, Tc, Tm)
-                            acc += part.transpose(0, 3, 1, 2).astype(np.int64)
-                    if is_float:  # STORE
-                        out = np.where(acc < 0, np.float32(0), acc) if layer.relu else acc
-                    else:
-                        out = requantize(acc, lq.shift, layer.relu, lq.out_type)
+                        for kh in range(g.Kh):  # COMPUTE in the kernel's order: kh, kw, then the Tn tree
+                            for kw in range(g.Kw):
+                                patch = tile[:, :, kh : kh + rspan : g.Sh, kw : kw + cspan : g.Sw]
+                                p = patch[:, None] * wt[None, :, :, kh, kw, None, None]
+                                acc += tree_sum(p, axis=2)
+                    out = np.where(acc < 0, np.float32(0), acc) if layer.relu else acc  # STORE
                     y[:, gi, mt * Tm : (mt + 1) * Tm, rt * Tr : (rt + 1) * Tr, ct * Tc : (ct + 1) * Tc] = out
     y = y[:, :, : g.M, : g.R, : g.C]
     return y.reshape(B, g.groups * g.M, g.R, g.C)
@@ -205,50 +229,73 @@ def _concat(xs: list[np.ndarray], lq: LayerQuant) -> np.ndarray:
     )
 
 
-def run_reference_trace(
-    net: Network, plan: QuantPlan, tilings: Mapping[str, Tiling], xq: np.ndarray, stream_order: bool = False
-) -> list[np.ndarray]:
-    """Every layer's stored output (int64 integers or float32) for stored inputs ``xq`` (n, C, H, W).
+def _layer_step(
+    net: Network, plan: QuantPlan, tilings: Mapping[str, Tiling], stream_order: bool
+) -> Callable[[LayerInfo, Sequence[np.ndarray]], np.ndarray]:
+    """One layer of the design on a batch: its stored output from its stored input maps.
 
     ``stream_order``: a fully connected layer sums its inputs in the order the dataflow style
     streams them (HWC, ``model.dataflow.hwc_order``), not in the IR's CHW order.
     """
-    x0 = np.asarray(xq, dtype=np.float32 if plan.input_type.is_float else np.int64)
     maps = dense_input_maps(net) if stream_order else {}
-    values = {INPUT: x0}
-    outs = []
-    for li, lq in zip(net.info, plan.layers, strict=True):
-        layer = li.layer
-        x = values[li.sources[0]]
+    quant = {lq.name: lq for lq in plan.layers}
+
+    def step(li: LayerInfo, xs: Sequence[np.ndarray]) -> np.ndarray:
+        layer, lq, x = li.layer, quant[li.name], xs[0]
         if isinstance(layer, Add):
-            x = _add([values[n] for n in li.sources], layer, lq)
-        elif isinstance(layer, Concat):
-            x = _concat([values[n] for n in li.sources], lq)
-        elif isinstance(layer, Dense) and li.name in maps:
+            return _add(list(xs), layer, lq)
+        if isinstance(layer, Concat):
+            return _concat(list(xs), lq)
+        if isinstance(layer, Dense) and li.name in maps:
             order = hwc_order(maps[li.name])
-            xs = x.reshape(x.shape[0], -1)[:, order].reshape(x.shape[0], -1, 1, 1)
-            x = _conv(xs, li, tilings[li.name], replace(lq, weight=np.asarray(lq.weight)[:, order]))
-        elif isinstance(layer, (Conv, Dense)):
-            x = _conv(x, li, tilings[li.name], lq)
-        elif isinstance(layer, Pool):
-            x = _pool(x, li, lq)
-        elif isinstance(layer, GlobalAvgPool):
-            x = _gap(x, lq)
-        elif isinstance(layer, Flatten):
-            x = x.reshape(x.shape[0], -1, 1, 1)
-        else:
-            raise TypeError(f"layer '{li.name}' ({layer.op}) has no reference kernel")
-        values[li.name] = x
-        outs.append(x)
+            xs_ = x.reshape(x.shape[0], -1)[:, order].reshape(x.shape[0], -1, 1, 1)
+            return _conv(xs_, li, tilings[li.name], replace(lq, weight=np.asarray(lq.weight)[:, order]))
+        if isinstance(layer, (Conv, Dense)):
+            return _conv(x, li, tilings[li.name], lq)
+        if isinstance(layer, Pool):
+            return _pool(x, li, lq)
+        if isinstance(layer, GlobalAvgPool):
+            return _gap(x, lq)
+        if isinstance(layer, Flatten):
+            return x.reshape(x.shape[0], -1, 1, 1)
+        raise TypeError(f"layer '{li.name}' ({layer.op}) has no reference kernel")
+
+    return step
+
+
+def run_reference_trace(
+    net: Network, plan: QuantPlan, tilings: Mapping[str, Tiling], xq: np.ndarray, stream_order: bool = False
+) -> list[np.ndarray]:
+    """Every layer's stored output (int64 integers or float32) for stored inputs ``xq`` (n, C, H, W),
+    all at once (for inspection; ``run_reference`` keeps only what it needs)."""
+    outs: list[np.ndarray] = []
+    evaluate(
+        net, _stored(plan, xq), _layer_step(net, plan, tilings, stream_order), lambda i, y: outs.append(y)
+    )
     return outs
 
 
+def _stored(plan: QuantPlan, xq: np.ndarray) -> np.ndarray:
+    return np.asarray(xq, dtype=np.float32 if plan.input_type.is_float else np.int64)
+
+
 def run_reference(
-    net: Network, plan: QuantPlan, tilings: Mapping[str, Tiling], xq: np.ndarray, stream_order: bool = False
+    net: Network,
+    plan: QuantPlan,
+    tilings: Mapping[str, Tiling],
+    xq: np.ndarray,
+    stream_order: bool = False,
+    progress: Progress | None = None,
 ) -> np.ndarray:
-    """The stored outputs (n, outputs) of the design for stored inputs ``xq``, in CHW order."""
-    y = run_reference_trace(net, plan, tilings, xq, stream_order)[-1]
-    return y.reshape(y.shape[0], -1)
+    """The stored outputs (n, outputs) of the design for stored inputs ``xq``, in CHW order; the
+    inputs go through in batches that fit the memory budget (``batching``)."""
+    step = _layer_step(net, plan, tilings, stream_order)
+
+    def one(batch: np.ndarray) -> np.ndarray:
+        y = evaluate(net, batch, step)
+        return y.reshape(len(batch), -1)
+
+    return evaluate_in_batches(net, _stored(plan, xq), one, 8, progress, "reference model")
 
 
 @dataclass(frozen=True)

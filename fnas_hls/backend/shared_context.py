@@ -7,12 +7,12 @@ weight port in its tile order, and every layer's biases go into the engine's one
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from fnas_hls.analysis import Analysis
+from fnas_hls.backend.c_literals import braced_rows
 from fnas_hls.backend.quantize import QuantPlan
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.network.ir import Network
@@ -37,7 +37,6 @@ def shared_layers(
     analysis: Analysis,
     plan: QuantPlan,
     layers: list[dict[str, Any]],
-    rows: Callable[..., str],
 ) -> dict[str, Any]:
     """Fill each conv/fc layer's descriptor fields in ``layers``; return the engine's context."""
     e = analysis.engine
@@ -60,9 +59,7 @@ def shared_layers(
         bias[:, : g.M] = np.asarray(lq.bias).reshape(g.groups, g.M)
         bias_blocks.append((bias.reshape(-1, e.Tm), lq.bias_type))
         beats = pack_weights(lq.weight, g, e.Tm, e.Tn, e.beat_words)
-        beat_rows.append(
-            ",\n".join("  {" + rows(b, lq.w_type, per_line=10**9, indent="") + "}" for b in beats)
-        )
+        beat_rows.append(braced_rows(beats, lq.w_type))
         d.update(
             TM=e.Tm, TN=e.Tn, MT=MT, NT=NT, RT=RT, CT=CT, TILES=g.groups * MT * RT * CT,
             NL=min(e.Tn, g.N), ML=min(e.Tm, g.M), bias_row=bias_row, w_beat=w_beat, w_beats=len(beats),
@@ -75,9 +72,7 @@ def shared_layers(
         w_beat += len(beats)
         acc_types.add(lq.acc_c_type)
     acc = "float" if is_float else ("int64_t" if "int64_t" in acc_types else "int32_t")
-    bias_rows = ",\n".join(
-        "  {" + rows(r, dtype, per_line=10**9, indent="") + "}" for b, dtype in bias_blocks for r in b
-    )
+    bias_rows = ",\n".join(braced_rows(b, dtype) for b, dtype in bias_blocks)
     return {
         "engine": {
             "TM": e.Tm,

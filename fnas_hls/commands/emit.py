@@ -12,7 +12,16 @@ from fnas_hls.commands.analyze import add_style_option, add_target_options, add_
 from fnas_hls.errors import FnasError
 from fnas_hls.model.tiling import parse_tiling_specs
 from fnas_hls.network.model_io import load_model
+from fnas_hls.progress import StepProgress
 
+#: What each step of an emit counts, in its progress line.
+PROGRESS_UNITS = {
+    "calibration": "inputs",
+    "reference model": "inputs",
+    "float model": "inputs",
+    "rendering": "files",
+    "writing": "files",
+}
 
 #: What makes a model with an unsupported operator emittable (emit has no host operators).
 EMIT_ADVICE = (
@@ -72,17 +81,22 @@ def run(args: argparse.Namespace) -> int:
         raise FnasError(f"--clock-mhz must be positive, got {args.clock_mhz:g}")
     calibration = _load_npy(args.calibration) if args.calibration else None
     model = load_model(args.model, advice=EMIT_ADVICE, need_weights=True)
-    result = emit_project(
-        model.network,
-        board,
-        Path(args.output),
-        precision=args.precision or "fixed16",
-        calibration=calibration,
-        pins=pins,
-        clock_mhz=args.clock_mhz,
-        force=args.force,
-        style=args.style,
-    )
+    progress = StepProgress("emit", units=PROGRESS_UNITS)
+    try:
+        result = emit_project(
+            model.network,
+            board,
+            Path(args.output),
+            precision=args.precision or "fixed16",
+            calibration=calibration,
+            pins=pins,
+            clock_mhz=args.clock_mhz,
+            force=args.force,
+            style=args.style,
+            progress=progress,
+        )
+    finally:
+        progress.close()
     for note in (*model.notes, *result.notes):
         print(f"note: {note}")
     if result.replaced:
