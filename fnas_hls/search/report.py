@@ -71,8 +71,33 @@ def plot(out: Path, cfg: RunConfig, records: list[dict[str, Any]]) -> list[str]:
     import matplotlib.pyplot as plt
 
     files = []
+    for name, fig in (
+        ("reward.png", reward_figure(cfg, records)),
+        ("accuracy_latency.png", accuracy_figure(cfg, records)),
+    ):
+        fig.savefig(out / name)
+        plt.close(fig)
+        files.append(name)
+    return files
+
+
+def _figure(height: float) -> tuple[Any, Any]:
+    """A figure whose legend goes below the axes (``_legend``), where it hides no point."""
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(6.4, height), dpi=110, layout="constrained")
+
+
+def _legend(fig: Any, ax: Any) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(handles), 3), fontsize=8)
+
+
+def reward_figure(cfg: RunConfig, records: list[dict[str, Any]]) -> Any:
+    """Reward per episode with its moving average; the legend below the axes."""
     rewards = np.array([r["reward"] for r in records], dtype=float)
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=110)
+    fig, ax = _figure(4.0)
     ax.plot(np.arange(len(rewards)), rewards, ".", color="tab:blue", label="reward")
     if len(rewards):
         avg, avgs = rewards[0], []
@@ -83,15 +108,16 @@ def plot(out: Path, cfg: RunConfig, records: list[dict[str, Any]]) -> list[str]:
     ax.set_xlabel("episode")
     ax.set_ylabel(f"reward ({cfg.search.reward})")
     ax.set_title(f"{cfg.space.name} on {cfg.board.name}: reward per episode ({cfg.search.strategy})")
-    ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "reward.png")
-    plt.close(fig)
-    files.append("reward.png")
+    _legend(fig, ax)
+    return fig
 
+
+def accuracy_figure(cfg: RunConfig, records: list[dict[str, Any]]) -> Any:
+    """Validation accuracy against predicted latency: trained children, the pruned ones as ticks
+    under them, the Pareto front and the spec; the legend below the axes."""
     trained = unique_trained(records)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    fig, ax = _figure(4.8)
     ok = [r for r in trained if r["meets_spec"]]
     bad = [r for r in trained if not r["meets_spec"]]
     if ok:
@@ -130,13 +156,9 @@ def plot(out: Path, cfg: RunConfig, records: list[dict[str, Any]]) -> list[str]:
     ax.set_xlabel(f"predicted latency on {cfg.board.name} (ms)")
     ax.set_ylabel("validation accuracy")
     ax.set_title(f"{cfg.space.name}: accuracy vs predicted latency")
-    ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "accuracy_latency.png")
-    plt.close(fig)
-    files.append("accuracy_latency.png")
-    return files
+    _legend(fig, ax)
+    return fig
 
 
 def top_table(records: list[dict[str, Any]], n: int = TOP) -> list[str]:
