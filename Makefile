@@ -15,7 +15,7 @@ BENCH    ?= full
 
 PROJECT  ?=
 
-.PHONY: help venv test lint search sweep compare bench clean
+.PHONY: help venv test lint search sweep compare bench clean fashion-mnist
 
 help:
 	@echo "make test                 lint + unit and end-to-end tests"
@@ -23,6 +23,7 @@ help:
 	@echo "make sweep BOARD=pynq     latency of every architecture of SPACE (default fnas-mnist) on BOARD"
 	@echo "make compare PROJECT=dir  predicted vs synthesized latency of an emitted project"
 	@echo "make bench [BENCH=quick]  benchmarks, as ratios measured side by side"
+	@echo "make fashion-mnist        Fashion-MNIST from Debian (dataset-fashion-mnist), as root or with sudo"
 
 # torch is pinned to the CPU build (2.13.0) that this machine keeps on disk: a plain `torch`
 # requirement would pull a CUDA build of several GB. The project itself asks for torch>=2.1,<3.
@@ -56,9 +57,24 @@ compare: $(STAMP)
 	@test -n "$(PROJECT)" || { echo "usage: make compare PROJECT=<folder written by fnas-hls emit>"; exit 2; }
 	$(BIN)/fnas-hls compare $(PROJECT)
 
+# The search section trains on Fashion-MNIST: bench gets it as CI does when it can (root or
+# sudo without a password); when it cannot, bench.run says so before it starts and leaves those
+# sections out.
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[ray]"  # the workers section runs the search on Ray
+	-@$(MAKE) --no-print-directory fashion-mnist
 	$(BIN)/python -m bench.run --mode $(BENCH)
+
+# Fashion-MNIST from Debian into /usr/share/datasets/fashion-mnist/ (what CI installs too).
+FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+fashion-mnist:
+	@if [ -f $(FASHION) ] || [ -n "$$(ls data/fashion-mnist/train-images-idx3-ubyte* 2>/dev/null)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else \
+		echo "fashion-mnist: needs root to install the Debian package: sudo apt-get install dataset-fashion-mnist (or put the four idx files in data/fashion-mnist/)" >&2; exit 1; fi; \
+	for attempt in 1 2; do \
+		if $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dataset-fashion-mnist; then exit 0; fi; \
+		echo "fashion-mnist: apt-get install dataset-fashion-mnist failed (attempt $$attempt)" >&2; sleep 10; \
+	done; exit 1
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -208,7 +208,17 @@ def model_table(r: dict) -> str:
 SECTIONS = ("dse", "styles", "model", "hls", "search", "workers")
 
 
-def main() -> int:
+def sections_without_data(sections: list[str], mode: str) -> list[str]:
+    """The sections of ``sections`` that would train on Fashion-MNIST where it is not installed."""
+    from fnas_hls.search.datasets import dataset_available
+
+    if dataset_available("fashion-mnist"):
+        return []
+    needs = {"search"} | ({"workers"} if mode == "full" else set())  # quick workers: digits
+    return [name for name in sections if name in needs]
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("quick", "full"), default="full")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run")
@@ -216,9 +226,19 @@ def main() -> int:
     parser.add_argument(
         "--render", action="store_true", help="only rewrite results.md from results.json (no run)"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.render:
         args.only = []
+    without = sections_without_data(args.only, args.mode)
+    if without:
+        print(
+            f"bench: Fashion-MNIST is not on this machine, and the {', '.join(without)} section(s) train "
+            "on it: they are left out of this run (their last record is kept); get it with "
+            "`make fashion-mnist` (root or sudo), or put its four idx files in data/fashion-mnist/",
+            file=sys.stderr,
+            flush=True,
+        )
+        args.only = [name for name in args.only if name not in without]
     from bench.hls_bench import bench_hls, hls_rows
     from bench.search_bench import bench_search, search_table
     from bench.styles_bench import bench_styles, styles_table

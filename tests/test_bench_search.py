@@ -90,3 +90,29 @@ def test_aggregate_over_seeds():
     assert "| 11.00 / 1.00 points |" in table
     assert "12.00 points | no at 1 ms |" in table and "+2.00 points | yes, at every spec |" in table
     assert search_table({"skipped": "no files"}) == "Skipped: no files"
+
+
+def test_bench_without_fashion_mnist_says_so_before_it_starts(tmp_path, monkeypatch, capsys):
+    """No 'Skipped' section in the record: the run says first that it leaves the search out, and the
+    section's last record stays."""
+    import json
+
+    from bench import run
+    from fnas_hls.search import datasets
+
+    monkeypatch.setattr(datasets, "dataset_available", lambda name, data_dir=None: name == "digits")
+    out = tmp_path / "results.json"
+    out.write_text(json.dumps({"search": {"date": "earlier", "mode": "full", "section_seconds": 1.0}}))
+    assert run.sections_without_data(["dse", "search", "workers"], "quick") == ["search"]
+    assert run.sections_without_data(["dse", "search", "workers"], "full") == ["search", "workers"]
+    import bench.search_bench
+
+    monkeypatch.setattr(bench.search_bench, "search_table", lambda d: "the earlier record")
+    assert run.main(["--mode", "quick", "--only", "search", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    first = err.splitlines()[0]
+    assert first.startswith("bench: Fashion-MNIST is not on this machine") and "make fashion-mnist" in first
+    assert "bench: search ..." not in err
+    record = json.loads(out.read_text())
+    assert record["search"]["date"] == "earlier" and "skipped" not in record["search"]
+    assert "Skipped" not in out.with_suffix(".md").read_text()
