@@ -1,0 +1,81 @@
+"""Handlers of pooling: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, and ReduceMean over
+height and width."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+from fnas_hls.network.ir import GlobalAvgPool, Pool
+from fnas_hls.network.onnx_import.ops_common import _need_rank, _pair, _plus, _window
+from fnas_hls.network.onnx_import.reading import _attrs
+from fnas_hls.network.onnx_import.walk import _HostOnly, _Importer, _Value
+
+
+def _ceil_check(imp: _Importer, node: onnx.NodeProto, name: str, x: _Value, layer: Pool) -> None:
+    pt, pl, pb, pr = layer.padding
+    spans = (x.shape.h + pt + pb - layer.kernel[0], x.shape.w + pl + pr - layer.kernel[1])
+    sizes = [(span // s + 1, -(-span // s) + 1) for span, s in zip(spans, layer.stride, strict=True)]
+    if any(f != c for f, c in sizes):
+        floor = "x".join(str(f) for f, _ in sizes)
+        ceil = "x".join(str(c) for _, c in sizes)
+        raise imp.error(
+            node,
+            name,
+            f"ceil_mode=1 gives a {ceil} output where floor mode gives {floor}; accepted: ceil_mode=0",
+        )
+
+
+def _pool(imp: _Importer, node: onnx.NodeProto, name: str, kind: str) -> None:
+    x = imp.data(node, name)
+    _need_rank(imp, node, name, x, 4)
+    a = _attrs(node)
+    if any(imp.refs.get(t, 0) for t in node.output[1:] if t):
+        raise _HostOnly("its Indices output is used")
+    if "kernel_shape" not in a:
+        raise imp.error(node, name, "has no kernel_shape")
+    kernel = _pair(imp, node, name, a, "kernel_shape", (1, 1))
+    stride, pads = _window(imp, node, name, a, x, kernel)
+    if kind == "avg" and any(pads) and not a.get("count_include_pad", 0):
+        raise _HostOnly(
+            f"pads {list(pads)} with count_include_pad=0: the accelerator's average counts padding "
+            "as zeros; accepted on the FPGA: count_include_pad=1 or no padding"
+        )
+    layer = Pool(name, kind, kernel, stride, _plus(pads, x.pad))
+    if a.get("ceil_mode", 0):
+        _ceil_check(imp, node, name, x, layer)
+    imp.add_layer(node, layer, [x], node.output[0], 4)
+
+
+def _maxpool(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
+    _pool(imp, node, name, "max")
+
+
+def _avgpool(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
+    _pool(imp, node, name, "avg")
+
+
+def _gap(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
+    x = imp.data(node, name)
+    _need_rank(imp, node, name, x, 4)
+    imp.add_layer(node, GlobalAvgPool(name), [x], node.output[0], 4)
+
+
+def _gmp(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
+    x = imp.data(node, name)
+    _need_rank(imp, node, name, x, 4)
+    window = (x.shape.h, x.shape.w)
+    imp.add_layer(node, Pool(name, "max", window, window), [x], node.output[0], 4)
+
+
+def _reduce_mean(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
+    x = imp.data(node, name)
+    a = _attrs(node)
+    axes = a.get("axes")
+    if axes is None:
+        v = imp.value_of(node, name, 1, "axes")
+        axes = None if v is None else np.ravel(v).tolist()
+    if x.rank != 4 or axes is None or sorted(int(ax) % 4 for ax in axes) != [2, 3]:
+        raise _HostOnly("only a mean over height and width is supported")
+    rank = 4 if a.get("keepdims", 1) else 2
+    imp.add_layer(node, GlobalAvgPool(name), [x], node.output[0], rank)
