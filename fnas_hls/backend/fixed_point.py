@@ -17,7 +17,8 @@ Fixed point (``fixed16``, the default)
   overflows, so the order of the additions does not change an integer result.
 * Requantize (``requantize``): ``shift = frac_in + frac_w - frac_out >= 0`` (``frac_out`` is
   capped at the accumulator's), ``y = (acc + 2**(shift-1)) >> shift`` (arithmetic shift: round
-  half up), then ReLU (``max(y, 0)``) when the layer has one, then saturate to ``int16``.
+  half up), then ReLU (``max(y, 0)``) or another activation (``backend/activation.py``) when the
+  layer has one, then saturate to ``int16``.
 * Max pooling compares integers (padding taps are skipped). Average pooling (padding counts as
   zeros, ONNX's default) and global average pooling sum into ``int64`` and divide by the count
   ``k`` as ``(sum * round(2**32 / k) + 2**31) >> 32`` (``avg_div``); both keep the input's ``frac``.
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -135,11 +137,14 @@ def frac_for_range(max_abs: float, bits: int = WORD_BITS) -> int:
     return int(min(max(frac, FRAC_MIN), FRAC_MAX))
 
 
-def requantize(acc: np.ndarray, shift: int, relu: bool, out: DataType) -> np.ndarray:
-    """Accumulator (int64) to the output word: round half up by ``shift``, ReLU, saturate."""
+def requantize(acc: np.ndarray, shift: int, relu: bool, out: DataType, act: Any = None) -> np.ndarray:
+    """Accumulator (int64) to the output word: round half up by ``shift``, the activation (ReLU, or
+    ``act``, a ``backend.activation.FixedActivation``), saturate."""
     acc = np.asarray(acc, dtype=np.int64)
     y = (acc + (1 << (shift - 1))) >> shift if shift > 0 else acc
-    if relu:
+    if act is not None:
+        y = act.apply(y)
+    elif relu:
         y = np.maximum(y, 0)
     return out.saturate(y)
 

@@ -39,7 +39,15 @@ def run_merge(layer: Add | Concat, xs: list[torch.Tensor]) -> torch.Tensor:
     y = xs[0]
     for x in xs[1:]:
         y = y + x
-    return F.relu(y) if layer.relu else y
+    return _activate(layer, y)
+
+
+def _activate(layer: object, y: torch.Tensor) -> torch.Tensor:
+    """A layer's output activation: its ReLU or its ``act``, if any."""
+    act = getattr(layer, "act", None)
+    if act is not None:
+        return act.torch(y)
+    return F.relu(y) if getattr(layer, "relu", False) else y
 
 
 def run_layer(layer, x: torch.Tensor) -> torch.Tensor:
@@ -67,9 +75,7 @@ def run_layer(layer, x: torch.Tensor) -> torch.Tensor:
         raise FnasError(
             f"layer '{layer.name}' ({layer.op}) has no float model; the HLS back end cannot run it"
         )
-    if getattr(layer, "relu", False):
-        y = F.relu(y)
-    return y
+    return _activate(layer, y)
 
 
 def _check_weights(net: Network) -> None:

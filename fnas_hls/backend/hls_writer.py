@@ -38,10 +38,21 @@ import numpy as np
 
 from fnas_hls import __version__
 from fnas_hls.analysis import Analysis, analyze
+from fnas_hls.backend.activation import (
+    MUL_SHIFT,
+    TABLE_FRAC,
+    TABLE_HALF_RANGE_BITS,
+    TABLE_KINDS,
+    TABLE_SEGMENT_BITS,
+    V_MAX,
+    V_MIN,
+    FixedActivation,
+    FloatActivation,
+)
 from fnas_hls.backend.batching import Progress
 from fnas_hls.backend.c_literals import float_literal, row_list, rows
 from fnas_hls.backend.dataflow_context import dataflow_layers
-from fnas_hls.backend.fixed_point import AVG_SHIFT, DataType, avg_multiplier, float_reciprocal
+from fnas_hls.backend.fixed_point import AVG_SHIFT, FLOAT32, DataType, avg_multiplier, float_reciprocal
 from fnas_hls.backend.float_model import run_float
 from fnas_hls.backend.quantize import QuantPlan, quantize_network
 from fnas_hls.backend.reference import Agreement, compare_outputs, run_reference
@@ -66,6 +77,7 @@ from fnas_hls.network.ir import (
     Pool,
     Shape,
     map_roots,
+    output_activation,
 )
 from fnas_hls.paths import data_dir
 
@@ -205,6 +217,8 @@ def build_context(
             "in_frac": 0 if is_float else lq.in_type.frac,
             "out_frac": 0 if is_float else lq.out_type.frac,
             "relu": "true" if getattr(layer, "relu", False) else "false",
+            "act": _act_params(lq.act),
+            "act_name": output_activation(layer),
             "cycles": f"{lc.cycles:,}",
             # the C function that runs the layer (the engine, a shared unit, or its own)
             "function": lc.functions[0].name if lc.functions else cnames[li.name],
@@ -345,9 +359,44 @@ def build_context(
             f"{k.upper()} {getattr(analysis.resources, k):,}" for k in ("dsp", "bram18k", "lut", "ff")
         ),
         "modules": _modules(analysis),
+        **_act_context(plan),
         "arithmetic_note": _arith_note(plan),
         "arithmetic_md": _arith_md(plan),
     }
+
+
+def _act_params(act: FixedActivation | FloatActivation | None) -> dict[str, Any] | None:
+    """A layer's activation constants for ``act.j2``'s ``init`` (float32 ones as C literals)."""
+    if act is None:
+        return None
+    p = act.c_params()
+    if isinstance(act, FloatActivation):
+        return {k: (v if k == "code" else float_literal(v)) for k, v in p.items()}
+    return p
+
+
+def _act_context(plan: QuantPlan) -> dict[str, Any]:
+    """What ``act.j2``'s definitions need: whether any layer has an activation other than ReLU, and
+    the sigmoid and tanh tables when one uses them."""
+    acts = [lq.act for lq in plan.layers if lq.act is not None]
+    tables = [a for a in acts if a.act.kind in TABLE_KINDS]
+    segments = 1 << TABLE_SEGMENT_BITS
+    half = 1 << TABLE_HALF_RANGE_BITS
+    ctx: dict[str, Any] = {
+        "any_act": bool(acts), "act_codes": sorted({a.code for a in acts}), "act_tables": [],
+        "act_table_points": segments + 1,
+        "act_table_segments": segments, "act_table_half": half, "act_table_frac": TABLE_FRAC,
+        "act_table_scale": float_literal(segments / (2.0 * half))[:-1], "act_mul_shift": MUL_SHIFT,
+        "act_v_min": V_MIN, "act_v_max": V_MAX,
+    }  # fmt: skip
+    if tables:
+        by_row = {}
+        for a in tables:  # row 0 sigmoid (silu reads it too), row 1 tanh
+            by_row[1 if a.act.kind == "tanh" else 0] = a.table
+        tables_by_row = [by_row.get(r, next(iter(by_row.values()))) for r in (0, 1)]
+        dtype = FLOAT32 if plan.precision == "float32" else DataType.fixed(32, TABLE_FRAC)
+        ctx["act_tables"] = [rows(t, dtype, indent="    ") for t in tables_by_row]
+    return ctx
 
 
 def _modules(analysis: Analysis) -> list[dict[str, Any]]:

@@ -8,10 +8,11 @@ For ``float32`` every tensor is float32 and the weights are stored as they are.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from fnas_hls.backend.activation import FixedActivation, FloatActivation, quantize_activation
 from fnas_hls.backend.batching import Progress
 from fnas_hls.backend.fixed_point import (
     BIAS_BITS,
@@ -52,6 +53,7 @@ class LayerQuant:
     shift: int | None = None
     weight: np.ndarray | None = None
     bias: np.ndarray | None = None
+    act: FixedActivation | FloatActivation | None = None  # the output activation other than ReLU
 
     @property
     def acc_c_type(self) -> str:
@@ -123,6 +125,9 @@ def quantize_network(
             lq = LayerQuant(out_type=in_type, **common)  # pooling keeps the input's format
         else:
             lq = _tiled_quant(layer, in_type, y_max, is_float, common)
+        act = getattr(layer, "act", None)
+        if act is not None:
+            lq = replace(lq, act=quantize_activation(act, lq.out_type, li.name))
         layers.append(lq)
         types[li.name] = lq.out_type
     return QuantPlan(precision, input_type, tuple(layers), int(np.asarray(calibration).shape[0]))

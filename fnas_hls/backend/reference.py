@@ -3,13 +3,14 @@
 In float32 each conv (and fully connected) layer runs the processing element's tiled loops in the
 kernel's order (TILE over group, row tile, column tile, output-channel tile; the bias into the
 accumulators; TILE_IN over input-channel tiles with zero-filled edge tiles; COMPUTE over kh, kw
-with the Tn products of one output summed as the kernel's pairwise tree; STORE: ReLU, in-bounds
+with the Tn products of one output summed as the kernel's pairwise tree; STORE: the activation, in-bounds
 outputs only), vectorised over the batch and the unrolled Tm x Tn MACs and the Tr x Tc tile, since
 the order of float adds decides the result. In fixed point the accumulators are wide enough that
 no partial sum overflows (``fixed_point.acc_bits_needed``), so every order of the adds, and so
 every tiling, gives the same integers: a layer is one matrix product per group over the unrolled
 windows (in float64 when every partial sum stays below 2**53, where float64 adds integers exactly
-in any order), then STORE's requantize (round half up by the shift), ReLU and saturation.
+in any order), then STORE's requantize (round half up by the shift), the activation (ReLU or
+``backend/activation.py``) and saturation.
 
 Pooling and global pooling use the kernels' integer formulas (``fixed_point``); a residual add
 shifts its inputs to the finest one's scale, sums and requantizes; a concat rounds each input to
@@ -99,7 +100,7 @@ def _conv_fixed(x: np.ndarray, li: LayerInfo, lq: LayerQuant) -> np.ndarray:
     lhs = win.transpose(1, 0, 4, 5, 2, 3).reshape(g.groups, B * g.R * g.C, -1)
     del win
     acc = np.matmul(lhs, w.transpose(0, 2, 1).astype(mm)).astype(np.int64) + b  # (G, B*R*C, M)
-    y = requantize(acc, lq.shift, li.layer.relu, lq.out_type)
+    y = requantize(acc, lq.shift, li.layer.relu, lq.out_type, lq.act)
     y = y.reshape(g.groups, B, g.R, g.C, g.M).transpose(1, 0, 4, 2, 3)
     return np.ascontiguousarray(y).reshape(B, g.groups * g.M, g.R, g.C)
 
@@ -144,7 +145,10 @@ def _conv_float(x: np.ndarray, li: LayerInfo, t: Tiling, lq: LayerQuant) -> np.n
                                 patch = tile[:, :, kh : kh + rspan : g.Sh, kw : kw + cspan : g.Sw]
                                 p = patch[:, None] * wt[None, :, :, kh, kw, None, None]
                                 acc += tree_sum(p, axis=2)
-                    out = np.where(acc < 0, np.float32(0), acc) if layer.relu else acc  # STORE
+                    if lq.act is not None:  # STORE
+                        out = lq.act.apply(acc)
+                    else:
+                        out = np.where(acc < 0, np.float32(0), acc) if layer.relu else acc
                     y[:, gi, mt * Tm : (mt + 1) * Tm, rt * Tr : (rt + 1) * Tr, ct * Tc : (ct + 1) * Tc] = out
     y = y[:, :, : g.M, : g.R, : g.C]
     return y.reshape(B, g.groups * g.M, g.R, g.C)
@@ -213,11 +217,11 @@ def _add(xs: list[np.ndarray], layer: Add, lq: LayerQuant) -> np.ndarray:
         y = xs[0]
         for x in xs[1:]:
             y = y + x
-        return _relu(y, layer.relu)
+        return lq.act.apply(y) if lq.act is not None else _relu(y, layer.relu)
     acc = np.zeros(xs[0].shape, dtype=np.int64)
     for x, a in zip(xs, lq.aligns, strict=True):
         acc = acc + (np.asarray(x, dtype=np.int64) << a)
-    return requantize(acc, lq.shift, layer.relu, lq.out_type)
+    return requantize(acc, lq.shift, layer.relu, lq.out_type, lq.act)
 
 
 def _concat(xs: list[np.ndarray], lq: LayerQuant) -> np.ndarray:

@@ -85,8 +85,13 @@ def shared_layers(
             "WBEAT": e.beat_words,
             "WB": e.w_beats,
             "acc_c_type": acc,
+            # the activations its store computes (a run-time switch of these cases only)
+            "act_codes": sorted({d["act"]["code"] for d in layers if d["kind"] == "conv" and d["act"]}),
             "bias_rows": bias_rows or "  {0}",
         },
         "weight_beats": w_beat,
+        "unit_act_codes": sorted(
+            {d["act"]["code"] for d in layers if d["kind"] == "add" and d["on_unit"] and d["act"]}
+        ),
         "axi_bits": analysis.board.axi_width_bits,
     }

@@ -67,6 +67,7 @@ from fnas_hls.model.sequential import (
     LayerCost,
     LoopCost,
     accumulate_dependence,
+    act_kind,
     cdiv,
     compute_depth,
     free_cost,
@@ -114,17 +115,20 @@ class WindowGeometry:
     Sw: int
     pt: int
     pl: int
+    act: str = ""  # the output activation's kind other than ReLU ('' none): the MAC step's extra work
 
     @classmethod
     def of(cls, li: LayerInfo) -> WindowGeometry:
         layer = li.layer
         x, y = li.in_shape, li.out_shape
         if isinstance(layer, Dense):
-            return cls(1, layer.out, x.size, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0)
+            return cls(1, layer.out, x.size, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, act_kind(layer))
         if isinstance(layer, (Conv, Pool)):  # a pool is a window over each channel alone
             g, m = (layer.groups, layer.out) if isinstance(layer, Conv) else (1, x.c)
             pt, pl = layer.padding[0], layer.padding[1]
-            return cls(g, m // g, x.c // g, x.h, x.w, y.h, y.w, *layer.kernel, *layer.stride, pt, pl)
+            return cls(
+                g, m // g, x.c // g, x.h, x.w, y.h, y.w, *layer.kernel, *layer.stride, pt, pl, act_kind(layer)
+            )
         raise TypeError(f"layer '{li.name}' ({layer.op}) is not a window operator")
 
     @cached_property
@@ -345,6 +349,7 @@ def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, dsp_per_mac: int, Pk=
     # The Pm accumulators are registers revisited every iteration: the add is the recurrence.
     row_ii = rules.ii_recurrence_bound(prec.add_latency, 1)
     row_depth = compute_depth(Pn * Pk, prec) + rules.DF_REQUANT_DEPTH  # one tree over Pn x Pk
+    row_depth = row_depth + rules.act_depth(g.act, prec.mul_latency, prec.add_latency)
     start = out_start(g, Pm, MT, NT, row_depth, row_ii, KT)
     row_trip = np.maximum(np.maximum(mac, start + out), g.fill_row)
     prime = rules.pipelined_loop(g.prime, 1, rules.DF_FILL_DEPTH)
@@ -363,10 +368,11 @@ def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, dsp_per_mac: int, Pk=
     bram_out = Pm * rm.bram18k(g.C * g.G * MT, bits)  # the row buffer, one bank per output lane
     bram_bias = Pm * rm.bram18k(g.G * MT, rm.BIAS_BITS)
     macs = Pm * Pn * Pk
+    act_dsp, act_bram = rm.act_resources(g.act, prec.name, Pm)  # one per output lane
     return ConvStage(
         MT, NT, mac, out, start, row_trip, row_ii, row_depth, prime, row, rows, drain, cycles,
-        macs * dsp_per_mac, reshape, bram_w, bram_line, bram_out, bram_bias,
-        bram_w + bram_line + bram_out + bram_bias,
+        macs * dsp_per_mac + act_dsp, reshape, bram_w, bram_line, bram_out, bram_bias + act_bram,
+        bram_w + bram_line + bram_out + bram_bias + act_bram,
         rm.LUT_PER_LAYER + macs * rm.LUT_PER_MAC[prec.name],
         rm.FF_PER_LAYER + macs * rm.FF_PER_MAC[prec.name],
     )  # fmt: skip
@@ -550,16 +556,18 @@ def merge_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> P
     """
     y = li.out_shape
     words = y.size
+    act_dsp, act_bram = rm.act_resources(act_kind(li.layer), prec.name)
     if isinstance(li.layer, Add):
         k = len(li.sources)
         depth = rules.BUFFER_READ_LATENCY + (k - 1) * prec.add_latency + rules.REQUANT_DEPTH + 1
+        depth += rules.act_depth(act_kind(li.layer), prec.mul_latency, prec.add_latency)
         reads = [
             seg
             for row in zip(*(_row_reads(words, y.w * y.c, 0, j) for j in range(k)), strict=True)
             for seg in row
         ]
         label, op = "ADD", "add"
-        dsp = (k - 1) * rm.DSP_PER_FLOAT_ADD if prec.is_float else 0
+        dsp = ((k - 1) * rm.DSP_PER_FLOAT_ADD if prec.is_float else 0) + act_dsp
     else:
         depth = rules.BUFFER_READ_LATENCY + rules.REQUANT_DEPTH + 1
         reads, offset = [], 0
@@ -575,7 +583,7 @@ def merge_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> P
     cycles = rules.function_latency(loop)
     run = LoopRun(label, words, 1, depth, tuple(reads), tuple(_row_reads(words, y.w * y.c, depth - 1)))
     fn = FunctionCost(cname, cycles, 1, (LoopCost(label, words, loop, 1, depth),))
-    res = Resources(dsp=dsp, lut=rm.LUT_PER_LAYER, ff=rm.FF_PER_LAYER)
+    res = Resources(dsp=dsp, bram18k=act_bram, lut=rm.LUT_PER_LAYER, ff=rm.FF_PER_LAYER)
     return Process(cname, li.name, op, (run,), cycles, (fn,), res, sum(x.size for x in li.in_shapes), words)
 
 

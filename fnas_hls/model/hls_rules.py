@@ -93,6 +93,29 @@ INIT_DEPTH = 2
 #: Stages an add or concat spends after its reads: round, shift, ReLU, saturate (our estimate).
 REQUANT_DEPTH = 2
 
+
+def act_depth(kind: str, mul_latency: int, add_latency: int) -> int:
+    """Stages an output activation other than ReLU (``kind``; '' for none or a ReLU) adds to the
+    store stage it is fused into (templates/act.j2's ``fnas_activate``): compares for ``clip``,
+    a multiply for ``leaky_relu``, a multiply and an add for ``hard_sigmoid``, one more multiply
+    for ``hard_swish``; the tables: the index (an add and a shift, or an add and a multiply in
+    float32), a buffer read and the interpolation (a subtract, a multiply, an add), and SiLU's
+    multiply by its input. Our estimates, from the operators' latencies: no synthesis report in
+    the fixtures has an activation yet (``fnas-hls compare`` checks them where one does)."""
+    if not kind:
+        return 0
+    if kind == "clip":
+        return 1
+    if kind == "leaky_relu":
+        return mul_latency + 1
+    if kind == "hard_sigmoid":
+        return mul_latency + add_latency + 1
+    if kind == "hard_swish":
+        return 2 * mul_latency + add_latency + 1
+    table = add_latency + mul_latency + BUFFER_READ_LATENCY + 2 * add_latency + mul_latency
+    return table + (mul_latency if kind == "silu" else 1)
+
+
 # --- further csynth constants measured on the fixture reports (tests/test_hls_rules.py) -------
 #: A module whose body is one sequential (not pipelined) loop reports the loop's latency plus
 #: this, one cycle less than FUNCTION_OVERHEAD (csynth's pipelined-loop latency already leaves

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fnas_hls.backend.activation import TABLE_KINDS, TABLE_SEGMENT_BITS
+
 #: (width, depth) shapes one BRAM18K can take.
 BRAM18K_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
 #: Arrays (or partitioned banks) of at most this many bits are mapped to LUTRAM/registers.
@@ -28,6 +30,47 @@ FF_PER_LAYER = 1100
 #: DSP48 slices of one float32 adder (Floating-Point Operator, full DSP usage; PG060). A fixed-point
 #: add is fabric.
 DSP_PER_FLOAT_ADD = 2
+#: DSP48 slices of one output activation other than ReLU (templates/act.j2), per precision: the
+#: multiplies of each kind on DSP48E1-sized operands (25 x 18). fixed16: an int32 by an 17-bit
+#: constant takes 2 (leaky_relu, hard_sigmoid); hard_swish adds an int32 by a 31-bit factor (4);
+#: a table's interpolation multiplies a 17-bit difference by the offset in its segment (2) and
+#: SiLU multiplies by its input (2 more). float32: a multiply is 3, an add 2 (PG060, full DSP
+#: usage). Our estimates, like the operators' depths (hls_rules.act_depth).
+ACT_DSP = {
+    "fixed16": {
+        "clip": 0,
+        "leaky_relu": 2,
+        "hard_sigmoid": 2,
+        "hard_swish": 6,
+        "sigmoid": 2,
+        "tanh": 2,
+        "silu": 4,
+    },
+    "float32": {
+        "clip": 0,
+        "leaky_relu": 3,
+        "hard_sigmoid": 5,
+        "hard_swish": 8,
+        "sigmoid": 12,
+        "tanh": 12,
+        "silu": 15,
+    },
+}
+#: Words of the sigmoid and tanh tables (act.j2's FNAS_ACT_TABLE: two rows of 2**bits + 1 points),
+#: 32 bits each; a function that reads it holds its own copy.
+ACT_TABLE_WORDS = 2 * ((1 << TABLE_SEGMENT_BITS) + 1)
+
+
+def act_resources(kinds: str | tuple[str, ...], precision: str, lanes: int = 1) -> tuple[int, int]:
+    """(DSP48, BRAM18K) of ``lanes`` side-by-side instances of an output activation that computes
+    ``kinds`` ('' for none; several for the shared style's run-time switch): a table is one ROM,
+    read through both ports of its blocks, so two lanes share one copy."""
+    kinds = tuple(k for k in ((kinds,) if isinstance(kinds, str) else kinds) if k)
+    dsp = lanes * sum(ACT_DSP[precision][k] for k in kinds)
+    bram = -(-lanes // 2) * bram18k(ACT_TABLE_WORDS, 32) if any(k in TABLE_KINDS for k in kinds) else 0
+    return dsp, bram
+
+
 #: LUT and FF of the top function: AXI-Lite control, interconnect.
 LUT_TOP = 1500
 FF_TOP = 2000

@@ -53,6 +53,12 @@ from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources
 
 
+def act_kind(layer: object) -> str:
+    """The kind of a layer's output activation other than ReLU, '' when it has none."""
+    act = getattr(layer, "act", None)
+    return act.kind if act is not None else ""
+
+
 def cdiv(a, b):
     """Ceiling division, for ints and numpy arrays."""
     return -(-a // b)
@@ -71,6 +77,7 @@ class ConvGeometry:
     Kw: int
     Sh: int = 1
     Sw: int = 1
+    act: str = ""  # the output activation's kind other than ReLU ('' none): STORE's extra work
 
     @classmethod
     def of(cls, li: LayerInfo) -> ConvGeometry:
@@ -87,9 +94,10 @@ class ConvGeometry:
                 layer.kernel[1],
                 layer.stride[0],
                 layer.stride[1],
+                act_kind(layer),
             )
         if isinstance(layer, Dense):
-            return cls(1, layer.out, li.in_shape.size, 1, 1, 1, 1)
+            return cls(1, layer.out, li.in_shape.size, 1, 1, 1, 1, act=act_kind(layer))
         raise TypeError(f"layer '{li.name}' ({layer.op}) is not a conv element")
 
     @property
@@ -128,6 +136,7 @@ class ConvTerms(NamedTuple):
     init_trip: object
     init: object
     store_trip: object
+    store_depth: object
     store: object
     stage: object  # one TILE_IN iteration: compute beside the next loads
     tile_in: object  # TILE_IN loop latency (or the lone compute call)
@@ -182,7 +191,8 @@ def conv_terms(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision, dsp_per_mac: in
     init_trip = Tr * Tc
     init = rules.pipelined_loop(init_trip, 1, rules.INIT_DEPTH)
     store_trip = Tm * Tr * Tc
-    store = rules.pipelined_loop(store_trip, 1, rules.STORE_DEPTH)
+    store_depth = rules.STORE_DEPTH + rules.act_depth(g.act, prec.mul_latency, prec.add_latency)
+    store = rules.pipelined_loop(store_trip, 1, store_depth)
 
     block = rules.sequential_block
     stage = block(rules.overlapped(call(compute), call(load_in), call(load_w)))
@@ -206,6 +216,8 @@ def conv_terms(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision, dsp_per_mac: in
         + Tm * rm.bram18k(Tr * Tc, acc)  # accumulators, one bank per output channel
         + Tm * rm.bram18k(g.groups * cdiv(g.M, Tm), rm.BIAS_BITS)  # bias ROM, one bank per unrolled m
     )
+    act_dsp, act_bram = rm.act_resources(g.act, prec.name)  # STORE's one output a cycle
+    bram = bram + act_bram
     macs = Tm * Tn
     lut = rm.LUT_PER_LAYER + 3 * rm.LUT_PER_AXI_PORT + macs * rm.LUT_PER_MAC[prec.name]
     ff = rm.FF_PER_LAYER + 3 * rm.FF_PER_AXI_PORT + macs * rm.FF_PER_MAC[prec.name]
@@ -224,13 +236,14 @@ def conv_terms(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision, dsp_per_mac: in
         init_trip,
         init,
         store_trip,
+        store_depth,
         store,
         stage,
         tile_in,
         tile_iteration,
         cycles,
         compute_cycles,
-        macs * dsp_per_mac,
+        macs * dsp_per_mac + act_dsp,
         bram,
         lut,
         ff,
@@ -343,7 +356,7 @@ def conv_cost(
             f"{cname}_store",
             call(k.store),
             k.tiles,
-            (LoopCost("STORE", k.store_trip, k.store, 1, rules.STORE_DEPTH),),
+            (LoopCost("STORE", k.store_trip, k.store, 1, k.store_depth),),
         ),
     )
     ddr_bytes = k.ddr_words * prec.bits // 8
@@ -376,10 +389,12 @@ def _single_loop_layer(
     prec: Precision,
     clock_mhz: float | None,
     dsp: int = 0,
+    bram18k: int = 0,
 ) -> LayerCost:
     loop = rules.pipelined_loop(trip, ii, depth)
     loops = (LoopCost(label, trip, loop, ii, depth),)
-    return _unit_cost(li, cname, loops, rules.function_latency(loop), words, board, prec, clock_mhz, dsp)
+    cycles = rules.function_latency(loop)
+    return _unit_cost(li, cname, loops, cycles, words, board, prec, clock_mhz, dsp, bram18k)
 
 
 def _unit_cost(
@@ -392,6 +407,7 @@ def _unit_cost(
     prec: Precision,
     clock_mhz: float | None,
     dsp: int = 0,
+    bram18k: int = 0,
 ) -> LayerCost:
     """A layer that is one function of ``loops`` (no tiling): pooling, GAP, add, concat."""
     ddr_bytes = words * prec.bits // 8
@@ -406,6 +422,7 @@ def _unit_cost(
         bound=_bound(cycles, 0, cycles, ddr_cycles),
         resources=Resources(
             dsp=dsp,
+            bram18k=bram18k,
             lut=rm.LUT_PER_LAYER + 2 * rm.LUT_PER_AXI_PORT,
             ff=rm.FF_PER_LAYER + 2 * rm.FF_PER_AXI_PORT,
         ),
@@ -456,11 +473,14 @@ def add_cost(
     inputs, the sum is requantized like an accumulator."""
     k = len(li.sources)
     words = li.out_shape.size
+    kind = act_kind(li.layer)
     depth = rules.LOAD_DEPTH + (k - 1) * prec.add_latency + rules.REQUANT_DEPTH
+    depth += rules.act_depth(kind, prec.mul_latency, prec.add_latency)
     ii = rules.ii_memory_bound(k, ports=rules.MAXI_PORTS)
-    dsp = (k - 1) * rm.DSP_PER_FLOAT_ADD if prec.is_float else 0
+    act_dsp, act_bram = rm.act_resources(kind, prec.name)
+    dsp = ((k - 1) * rm.DSP_PER_FLOAT_ADD if prec.is_float else 0) + act_dsp
     return _single_loop_layer(
-        li, cname, "ADD", words, ii, depth, (k + 1) * words, board, prec, clock_mhz, dsp
+        li, cname, "ADD", words, ii, depth, (k + 1) * words, board, prec, clock_mhz, dsp, act_bram
     )
 
 

@@ -56,6 +56,7 @@ from fnas_hls.model.sequential import (
     LoopCost,
     _bound,
     accumulate_dependence,
+    act_kind,
     add_cost,
     cdiv,
     compute_depth,
@@ -86,6 +87,12 @@ class Engine:
     bias_tiles: int  # rows of the bias ROM: every layer's G*ceil(M/Tm)
     min_trtc: int  # the least Tr*Tc of a layer with a kernel larger than 1x1 (0: none)
     beat_words: int  # words in one beat of the weight port
+    act_kinds: tuple[str, ...] = ()  # activations other than ReLU its store computes (a run-time switch)
+
+    def store_depth(self, prec: Precision) -> int:
+        """STORE's depth: the switch over its activations is as deep as its deepest case."""
+        extra = [rules.act_depth(k, prec.mul_latency, prec.add_latency) for k in self.act_kinds]
+        return rules.STORE_DEPTH + max(extra, default=0)
 
     @property
     def macs(self) -> int:
@@ -114,9 +121,10 @@ class Engine:
         ]
 
     def resources(self, prec: Precision, dsp_per_mac: int) -> Resources:
+        act_dsp, act_bram = rm.act_resources(self.act_kinds, prec.name)
         return Resources(
-            dsp=self.macs * dsp_per_mac,
-            bram18k=int(sum(n for _, n in self.buffers(prec))),
+            dsp=self.macs * dsp_per_mac + act_dsp,
+            bram18k=int(sum(n for _, n in self.buffers(prec))) + act_bram,
             lut=rm.LUT_PER_LAYER + 3 * rm.LUT_PER_AXI_PORT + self.macs * rm.LUT_PER_MAC[prec.name],
             ff=rm.FF_PER_LAYER + 3 * rm.FF_PER_AXI_PORT + self.macs * rm.FF_PER_MAC[prec.name],
         )
@@ -168,7 +176,7 @@ def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision) -> EngineT
     depth = compute_depth(e.Tn, prec)
     compute = rules.pipelined_loop(compute_trip, ii, depth)
     store_trip = min(e.Tm, g.M) * Tr * Tc
-    store = rules.pipelined_loop(store_trip, 1, rules.STORE_DEPTH)
+    store = rules.pipelined_loop(store_trip, 1, e.store_depth(prec))
     cc, ci, cw, cs = call(compute), call(load_in), call(load_w), call(store)
     prologue = block(side(ci, cw))
     step = block(side(cc, ci, cw, EMPTY_CALL))
@@ -212,6 +220,7 @@ def make_engine(
         bias_tiles=sum(g.groups * cdiv(g.M, Tm) for g, _, _ in layers),
         min_trtc=min(trtc) if trtc else 0,
         beat_words=board.axi_words_per_cycle(prec.bits),
+        act_kinds=tuple(sorted({g.act for g, _, _ in layers if g.act})),
     )
 
 
@@ -252,7 +261,7 @@ def engine_layer_cost(
             f"{ENGINE}_store",
             rules.function_latency(k.store),
             k.tiles,
-            (LoopCost("STORE", k.store_trip, k.store, 1, rules.STORE_DEPTH),),
+            (LoopCost("STORE", k.store_trip, k.store, 1, e.store_depth(prec)),),
         ),
     )
     ddr_bytes = k.ddr_words * prec.bits // 8
@@ -295,7 +304,7 @@ def shared_merge_cost(
     arguments); a concat is one call of ``fnas_copy`` per input, which the top runs in turn (the
     layer's share of the top is their blocks, less the one block the top counts per layer). The
     units' resources are counted once for the design (``merge_units``)."""
-    if _uses_add_unit(li):
+    if _uses_add_unit(li):  # (its ADD depth is its own activation's, not the unit's deepest case)
         return replace(add_cost(li, ADD_UNIT, board, prec, clock_mhz), resources=Resources())
     calls, functions = [], []
     for x in li.in_shapes:
@@ -316,7 +325,10 @@ def merge_units(infos: list[LayerInfo], prec: Precision, board: Board) -> Resour
     )
     total = Resources()
     if any(_uses_add_unit(li) for li in infos):
-        total = total + unit + Resources(dsp=rm.DSP_PER_FLOAT_ADD if prec.is_float else 0)
+        kinds = tuple(sorted({act_kind(li.layer) for li in infos if _uses_add_unit(li)} - {""}))
+        act_dsp, act_bram = rm.act_resources(kinds, prec.name)  # the unit's switch over them
+        dsp = (rm.DSP_PER_FLOAT_ADD if prec.is_float else 0) + act_dsp
+        total = total + unit + Resources(dsp=dsp, bram18k=act_bram)
     if any(isinstance(li.layer, Concat) for li in infos):
         total = total + unit
     return total

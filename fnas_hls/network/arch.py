@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from fnas_hls.errors import FnasError
+from fnas_hls.network.activations import Activation, parse_activation
 from fnas_hls.network.ir import (
     Conv,
     Dense,
@@ -37,12 +38,12 @@ from fnas_hls.yaml_io import LINE, load_yaml, parse_yaml, where
 
 #: Fields each layer type accepts (``type`` and ``name`` are accepted by all).
 LAYER_FIELDS: dict[str, tuple[str, ...]] = {
-    "conv": ("out", "kernel", "stride", "padding", "groups", "bias", "relu"),
+    "conv": ("out", "kernel", "stride", "padding", "groups", "bias", "relu", "act"),
     "maxpool": ("kernel", "stride", "padding", "relu"),
     "avgpool": ("kernel", "stride", "padding", "relu"),
     "gap": (),
     "flatten": (),
-    "fc": ("out", "bias", "relu"),
+    "fc": ("out", "bias", "relu", "act"),
 }
 _PREFIX = {
     "conv": "conv",
@@ -79,6 +80,10 @@ class _Fields:
         if not isinstance(v, bool):
             raise self.fail(field, "true or false", v)
         return v
+
+    def act(self) -> Activation | None:
+        """The ``act`` field (an activation other than ReLU), or None."""
+        return parse_activation(self.m["act"], self.place) if "act" in self.m else None
 
     def pair(self, field: str, default: Pair | None = None) -> Pair:
         if field not in self.m:
@@ -179,6 +184,7 @@ def _build_layer(kind: str, name: str, f: _Fields, x: Shape) -> Layer:
             groups=f.int("groups", 1),
             bias=f.bool("bias", True),
             relu=f.bool("relu", False),
+            act=f.act(),
         )
     if kind in ("maxpool", "avgpool"):
         kernel = f.pair("kernel")
@@ -188,7 +194,7 @@ def _build_layer(kind: str, name: str, f: _Fields, x: Shape) -> Layer:
         return GlobalAvgPool(name)
     if kind == "flatten":
         return Flatten(name)
-    return Dense(name, out=f.int("out"), bias=f.bool("bias", True), relu=f.bool("relu", False))
+    return Dense(name, out=f.int("out"), bias=f.bool("bias", True), relu=f.bool("relu", False), act=f.act())
 
 
 def load_network_yaml(path: str | Path) -> Network:
@@ -222,6 +228,8 @@ def network_to_dict(net: Network) -> dict[str, Any]:
             if not layer.bias:
                 d["bias"] = False
             d["relu"] = layer.relu
+            if layer.act is not None:
+                d["act"] = layer.act.to_dict()
         elif isinstance(layer, Pool):
             d = {"type": layer.op, "name": layer.name, "kernel": _scalar_or_pair(layer.kernel)}
             d["stride"] = _scalar_or_pair(layer.stride)
@@ -239,6 +247,8 @@ def network_to_dict(net: Network) -> dict[str, Any]:
                 d["bias"] = False
             if layer.relu:
                 d["relu"] = True
+            if layer.act is not None:
+                d["act"] = layer.act.to_dict()
         elif isinstance(layer, HostOp):
             raise FnasError(
                 f"layer '{layer.name}' is a host operator ({layer.op_type}); the YAML form has none"

@@ -17,6 +17,7 @@ from functools import cached_property
 import numpy as np
 
 from fnas_hls.errors import FnasError
+from fnas_hls.network.activations import Activation
 
 #: The name by which a layer's ``inputs`` refer to the network's input (no layer may take it).
 INPUT = "@input"
@@ -44,6 +45,19 @@ class Shape:
         return f"{self.c}x{self.h}x{self.w}"
 
 
+def _one_activation(layer: Conv | Dense | Add) -> None:
+    if layer.relu and layer.act is not None:
+        raise FnasError(f"layer '{layer.name}' has both relu and act ({layer.act}); give one")
+
+
+def output_activation(layer: object) -> str:
+    """What a layer applies to its output, for tables and messages: ``relu``, an activation, or ``-``."""
+    act = getattr(layer, "act", None)
+    if act is not None:
+        return str(act)
+    return "relu" if getattr(layer, "relu", False) else "-"
+
+
 def _window_out(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int) -> int:
     return (size + pad_lo + pad_hi - kernel) // stride + 1
 
@@ -61,7 +75,8 @@ def same_padding(in_hw: Pair, kernel: Pair, stride: Pair) -> Pads:
 
 @dataclass(frozen=True)
 class Conv:
-    """2-D convolution with optional bias and fused ReLU; ``groups`` splits channels."""
+    """2-D convolution with optional bias and a fused ReLU or other activation (``act``); ``groups``
+    splits channels."""
 
     name: str
     out: int
@@ -74,8 +89,12 @@ class Conv:
     inputs: tuple[str, ...] = ()
     weight: np.ndarray | None = field(default=None, compare=False, repr=False)  # (out, in/groups, kh, kw)
     bias_value: np.ndarray | None = field(default=None, compare=False, repr=False)  # (out,)
+    act: Activation | None = None  # the output activation when it is not a ReLU
 
     op = "conv"
+
+    def __post_init__(self) -> None:
+        _one_activation(self)
 
     def out_shape(self, x: Shape) -> Shape:
         kh, kw = self.kernel
@@ -176,8 +195,12 @@ class Dense:
     inputs: tuple[str, ...] = ()
     weight: np.ndarray | None = field(default=None, compare=False, repr=False)  # (out, in)
     bias_value: np.ndarray | None = field(default=None, compare=False, repr=False)
+    act: Activation | None = None  # the output activation when it is not a ReLU
 
     op = "fc"
+
+    def __post_init__(self) -> None:
+        _one_activation(self)
 
     def out_shape(self, x: Shape) -> Shape:
         return Shape(self.out, 1, 1)
@@ -206,13 +229,18 @@ class HostOp(_Weightless):
 
 @dataclass(frozen=True)
 class Add(_Weightless):
-    """The element-wise sum of two or more maps of one shape (a residual connection); optional ReLU."""
+    """The element-wise sum of two or more maps of one shape (a residual connection); optional ReLU
+    or other activation (``act``)."""
 
     name: str
     inputs: tuple[str, ...] = ()
     relu: bool = False
+    act: Activation | None = None
 
     op = "add"
+
+    def __post_init__(self) -> None:
+        _one_activation(self)
 
     def combine(self, shapes: tuple[Shape, ...]) -> Shape:
         if len(shapes) < 2:

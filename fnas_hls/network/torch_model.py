@@ -50,11 +50,14 @@ class _ConvStep(nn.Module):
             bias=layer.bias,
         )
         self.relu = layer.relu
+        self.act = layer.act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pad is not None:
             x = F.pad(x, self.pad)
         x = self.conv(x)
+        if self.act is not None:
+            return self.act.torch(x)
         return F.relu(x) if self.relu else x
 
 
@@ -105,11 +108,14 @@ class _DenseStep(nn.Module):
         super().__init__()
         self.fc = nn.Linear(in_features, layer.out, bias=layer.bias)
         self.relu = layer.relu
+        self.act = layer.act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 2:
             x = x.flatten(1)
         x = self.fc(x)
+        if self.act is not None:
+            return self.act.torch(x)
         return F.relu(x) if self.relu else x
 
 

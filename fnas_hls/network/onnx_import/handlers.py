@@ -7,7 +7,15 @@ from collections.abc import Callable
 
 import onnx
 
-from fnas_hls.network.onnx_import.ops_activation import _clip, _relu
+from fnas_hls.network.onnx_import.ops_activation import (
+    _clip,
+    _hard_sigmoid,
+    _hard_swish,
+    _leaky_relu,
+    _relu,
+    _sigmoid,
+    _tanh,
+)
 from fnas_hls.network.onnx_import.ops_conv import _batchnorm, _conv, _gemm, _matmul
 from fnas_hls.network.onnx_import.ops_merge import _add, _concat, _sum
 from fnas_hls.network.onnx_import.ops_pool import _avgpool, _gap, _gmp, _maxpool, _reduce_mean
@@ -30,6 +38,11 @@ _HANDLERS: dict[str, _Handler] = {
     "Conv": _conv,
     "Relu": _relu,
     "Clip": _clip,
+    "LeakyRelu": _leaky_relu,
+    "HardSigmoid": _hard_sigmoid,
+    "HardSwish": _hard_swish,
+    "Sigmoid": _sigmoid,
+    "Tanh": _tanh,
     "BatchNormalization": _batchnorm,
     "MaxPool": _maxpool,
     "AveragePool": _avgpool,
