@@ -39,7 +39,7 @@ def _space(name: str, mode: str, spec_ms: float | None) -> dict:
     space = load_space(name)
     board = load_board(space.board)
     prec = get_precision(space.precision)
-    macs_per_cycle = max(board.budget().dsp // board.dsps_per_mac(prec.name), 1)
+    macs_per_cycle = board.mac_cost(prec).macs(board.budget().dsp)
     archs = list(space.architectures())
     step = 20 if mode == "quick" else 1
     picked = np.arange(0, len(archs), step)

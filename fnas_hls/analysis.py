@@ -102,7 +102,7 @@ class Analysis:
     @property
     def roofline_cycles(self) -> int:
         """Lower bound: all MACs on every usable DSP every cycle."""
-        macs_per_cycle = max(self.budget.dsp // self.board.dsps_per_mac(self.precision.name), 1)
+        macs_per_cycle = self.board.mac_cost(self.precision).macs(self.budget.dsp)
         return -(-self.macs // macs_per_cycle)
 
     def to_json(self) -> dict[str, Any]:
@@ -231,14 +231,14 @@ def shared_lower_bound(net: Network, board: Board, prec: Precision) -> int:
     """Cycles no shared design that fits can beat: its engine's computation alone
     (``dse.shared.compute_bound``) on at most the usable DSPs."""
     geoms = [ConvGeometry.of(li) for li in net.info if is_tiled(li)]
-    return compute_bound(geoms, max(board.budget().dsp // board.dsps_per_mac(prec.name), 1))
+    return compute_bound(geoms, board.mac_cost(prec).macs(board.budget().dsp))
 
 
 def sequential_lower_bound(net: Network, board: Board, prec: Precision) -> int:
     """Cycles no sequential design of ``net`` can beat: its layers run one after another, each on
     the DSPs it holds, so with P MACs split as p_i the compute alone takes sum(MACs_i / p_i), least
     at p_i proportional to sqrt(MACs_i): (sum of sqrt(MACs_i))^2 / P."""
-    macs_per_cycle = max(board.budget().dsp // board.dsps_per_mac(prec.name), 1)
+    macs_per_cycle = board.mac_cost(prec).macs(board.budget().dsp)
     roots = sum(li.macs**0.5 for li in net.info if is_tiled(li))
     return int(roots * roots / macs_per_cycle)
 
@@ -357,7 +357,7 @@ def _analyze_shared(
         engine = sh.make_engine(
             dse.Tm, dse.Tn, [(ConvGeometry.of(li), *dse.tiles[li.name]) for li in tiled], board, prec
         )
-        resources = resources + engine.resources(prec, board.dsps_per_mac(prec.name))
+        resources = resources + engine.resources(prec, board.mac_cost(prec))
     costs = sh.shared_layer_costs(infos, cnames, engine, dse.tiles, board, prec, clock)
     for lc in costs:
         resources = resources + lc.resources
@@ -408,7 +408,7 @@ def _analyze_dataflow(
     tiled = [li.name for li in infos if is_tiled(li)]
     layer_pins = pins_for_layers(pins, tiled)
     budget = board.budget()
-    dpm = board.dsps_per_mac(prec.name)
+    mac = board.mac_cost(prec)
     geoms = {li.name: df.WindowGeometry.of(li) for li in infos if is_tiled(li)}
     # What the DSE does not size: pooling, GAP, the movers (and, after a first round, the FIFOs).
     fixed = TOP_RESOURCES
@@ -427,7 +427,7 @@ def _analyze_dataflow(
                 lut=budget.lut - fixed.lut - df.LUT_PER_STREAM * len(geoms),
                 ff=budget.ff - fixed.ff - df.FF_PER_STREAM * len(geoms),
             )
-            dse = choose_parallelism(geoms, prec, dpm, room, floor, layer_pins, waits)
+            dse = choose_parallelism(geoms, prec, mac, room, floor, layer_pins, waits)
             key = tuple(sorted(dse.parallelism.items()))
             if key not in regions:  # the refinement often keeps the least-interval design
                 regions[key] = df.region(infos, cnames, top, dse.parallelism, prec, board, clock)
@@ -520,7 +520,7 @@ def format_table(a: Analysis) -> str:
         for lc in a.layers
     ]
     if a.engine is not None:  # the one engine's resources, counted once
-        e = a.engine.resources(a.precision, a.board.dsps_per_mac(a.precision.name))
+        e = a.engine.resources(a.precision, a.board.mac_cost(a.precision))
         rows.append(
             ("engine", "", f"{a.engine.Tm}/{a.engine.Tn}/-/-", "", "", "", str(e.dsp), str(e.bram18k))
         )

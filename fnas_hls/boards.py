@@ -14,13 +14,16 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from fnas_hls.errors import FnasError
 from fnas_hls.paths import data_dir
-from fnas_hls.resources import Resources
+from fnas_hls.resources import MacCost, Resources
+
+if TYPE_CHECKING:
+    from fnas_hls.precision import Precision
 
 #: Resource kinds, in the order of ``Resources`` (and of ``usable``).
 RESOURCE_KINDS = tuple(f.name for f in fields(Resources))
@@ -39,6 +42,7 @@ BOARD_FIELDS = (
     "ddr_gbps",
     "axi_width_bits",
     "dsp_per_mac",
+    "dsp_slice",
     "usable",
     "aliases",
 )
@@ -47,7 +51,11 @@ BOARD_FIELDS = (
 REQUIRED_FIELDS = ("part", "clock_mhz", "dsp", "bram18k", "lut", "ff", "ddr_gbps", "axi_width_bits")
 
 #: DSP slices per multiply-accumulate when a file gives no ``dsp_per_mac``.
-DEFAULT_DSP_PER_MAC: Mapping[str, int] = {"fixed16": 1, "float32": 5}
+DEFAULT_DSP_PER_MAC: Mapping[str, int] = {"fixed16": 1, "int8": 1, "float32": 5}
+#: The DSP slice kinds a board file may name (``dsp_slice``): 7-series' DSP48E1 (25 x 18
+#: multiplier, the default), UltraScale/UltraScale+'s DSP48E2 (27 x 18, with the pre-adder that packs
+#: two int8 products, WP486).
+DSP_SLICES = ("DSP48E1", "DSP48E2")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _AXI_WIDTHS = tuple(2**k for k in range(3, 11))  # 8 .. 1024 bits
@@ -107,6 +115,7 @@ class Board:
     ddr_gbps: float
     axi_width_bits: int
     dsp_per_mac: Mapping[str, int] = field(default_factory=lambda: FrozenMap(DEFAULT_DSP_PER_MAC))
+    dsp_slice: str = "DSP48E1"
     usable: Usable = field(default_factory=Usable)
     aliases: tuple[str, ...] = ()
     source: Path = Path()
@@ -135,6 +144,10 @@ class Board:
                 f"unknown precision '{precision}' for board '{self.name}'; accepted: {accepted}"
             ) from None
 
+    def mac_cost(self, precision: Precision) -> MacCost:
+        """What one multiply-accumulate at ``precision`` costs in this board's DSP slices."""
+        return MacCost(self.dsps_per_mac(precision.name), precision.pack(self.dsp_slice))
+
     def ddr_bytes_per_cycle(self, clock_mhz: float | None = None) -> float:
         """Peak DDR bytes per kernel clock cycle, at ``clock_mhz`` (default: the board's clock)."""
         clock = self.clock_mhz if clock_mhz is None else clock_mhz
@@ -162,6 +175,7 @@ class Board:
             "ddr_gbps": self.ddr_gbps,
             "axi_width_bits": self.axi_width_bits,
             "dsp_per_mac": dict(self.dsp_per_mac),
+            "dsp_slice": self.dsp_slice,
             "usable": self.usable.as_dict(),
             "budget": self.budget().as_dict(),
             "aliases": list(self.aliases),
@@ -334,6 +348,9 @@ def _validate(raw: object, where: str, default_name: str) -> dict[str, Any]:
         )
     out["axi_width_bits"] = axi
     out["dsp_per_mac"] = _dsp_per_mac(where, raw.get("dsp_per_mac", {}))
+    out["dsp_slice"] = raw.get("dsp_slice", "DSP48E1")
+    if out["dsp_slice"] not in DSP_SLICES:
+        raise _bad(where, "dsp_slice", f"one of {', '.join(DSP_SLICES)}", out["dsp_slice"])
     out["usable"] = _usable(where, raw.get("usable", {}))
     out["aliases"] = _aliases(where, raw.get("aliases", []), out["name"])
     return out

@@ -1,4 +1,5 @@
-"""The arithmetic a design uses: 16-bit fixed point (FNAS's choice) or float32."""
+"""The arithmetic a design uses: 16-bit fixed point (FNAS's choice), 8-bit fixed point (what the DPU
+and FINN run) or float32."""
 
 from __future__ import annotations
 
@@ -18,12 +19,23 @@ class Precision:
     is_float: bool
     mul_latency: int
     add_latency: int
+    #: DSP slices that multiply two of its products sharing an operand in one (WP486: int8 on the
+    #: DSP48E2 of UltraScale and UltraScale+; 7-series' DSP48E1 has no 27-bit port for it).
+    pack_slices: tuple[str, ...] = ()
+
+    def pack(self, dsp_slice: str) -> int:
+        """Products one DSP slice of kind ``dsp_slice`` computes, paired on a shared operand."""
+        return 2 if dsp_slice in self.pack_slices else 1
 
 
 PRECISIONS: dict[str, Precision] = {
     # Accumulators: the writer renders int64 unless int32 provably cannot overflow, which real
     # layers almost never allow, so the model budgets 64 bits.
     "fixed16": Precision("fixed16", 16, 64, False, hls_rules.FIXED_MUL_LATENCY, hls_rules.FIXED_ADD_LATENCY),
+    # int32 accumulators suffice far more often than in fixed16; the writer checks each layer.
+    "int8": Precision(
+        "int8", 8, 32, False, hls_rules.FIXED_MUL_LATENCY, hls_rules.FIXED_ADD_LATENCY, ("DSP48E2",)
+    ),
     "float32": Precision("float32", 32, 32, True, hls_rules.FLOAT_MUL_LATENCY, hls_rules.FLOAT_ADD_LATENCY),
 }
 

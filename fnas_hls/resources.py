@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -28,3 +29,25 @@ class Resources:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class MacCost:
+    """What a multiply-accumulate costs in DSP slices on one board at one precision.
+
+    ``dsp_per_mac`` slices per product; ``pack`` products per slice where they share an operand:
+    two int8 weights times one activation in one DSP48E2 (Xilinx WP486, "Deep Learning with INT8
+    Optimization on Xilinx Devices": the 27-bit pre-adder port takes ``w1 * 2**18 + w2``), so the
+    lanes of a MAC array that read the same input pair up.
+    """
+
+    dsp_per_mac: int = 1
+    pack: int = 1
+
+    def dsps(self, shared: Any, other: Any = 1) -> Any:
+        """Slices of ``shared`` lanes (one operand in common) times ``other`` (ints or numpy arrays)."""
+        return -(-shared // self.pack) * other * self.dsp_per_mac
+
+    def macs(self, dsps: int) -> int:
+        """The most multiply-accumulates ``dsps`` slices hold, paired where they can be."""
+        return max(dsps // self.dsp_per_mac * self.pack, 1)

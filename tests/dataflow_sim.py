@@ -19,6 +19,7 @@ import numpy as np
 
 from fnas_hls.model import dataflow as df
 from fnas_hls.model import hls_rules as rules
+from fnas_hls.resources import MacCost
 
 
 @dataclass
@@ -70,7 +71,7 @@ def _conv_loops(li, par: df.Parallelism, prec) -> list[_Loop]:
     g = df.WindowGeometry.of(li)
     # The rendered constants are the model's (conv_stage); the control flow below is the kernel's.
     pm, pn, pk = min(par.Pm, g.M), min(par.Pn, g.N), min(par.Pk, g.Kw)
-    s = df.ConvStage(*(int(v) for v in df.conv_stage(g, pm, pn, prec, 1, pk)))
+    s = df.ConvStage(*(int(v) for v in df.conv_stage(g, pm, pn, prec, MacCost(), pk)))
     fill = _Fill(g)
     loops = []
     lp = _Loop(g.prime, 1, rules.DF_FILL_DEPTH)

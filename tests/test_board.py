@@ -169,7 +169,7 @@ def test_load_by_path(tmp_path: Path) -> None:
         assert board.name == "tiny"
         assert board.source == path.resolve()
         assert board.uram == 0 and board.aliases == () and board.description == ""
-        assert dict(board.dsp_per_mac) == {"fixed16": 1, "float32": 5}
+        assert dict(board.dsp_per_mac) == {"fixed16": 1, "int8": 1, "float32": 5}
 
 
 def test_missing_path() -> None:

@@ -18,6 +18,7 @@ from fnas_hls.backend.hls_writer import emit_project
 from fnas_hls.boards import load_board
 from fnas_hls.cli import main
 from fnas_hls.model.tiling import parse_tiling_specs
+from fnas_hls.resources import MacCost
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
 
@@ -58,7 +59,7 @@ def test_dataflow_emit_csim_bit_exact(case, precision, tmp_path):
     for li in net.info:
         if li.layer.op in ("conv", "fc"):
             t = par[li.name]
-            s = df.conv_stage(df.WindowGeometry.of(li), t.Pm, t.Pn, res.analysis.precision, 1, t.Pk)
+            s = df.conv_stage(df.WindowGeometry.of(li), t.Pm, t.Pn, res.analysis.precision, MacCost(), t.Pk)
             code = (tmp_path / "prj" / "src" / f"{entry_cname(manifest, li.name)}.cpp").read_text()
             distance = -(-int(s.row_depth) // int(s.row_ii))
             assert f"DEPENDENCE variable=ob inter RAW distance={distance} true" in code

@@ -15,6 +15,7 @@ from fnas_hls.model import hls_rules as rules
 from fnas_hls.network.arch import network_from_dict
 from fnas_hls.network.names import design_names
 from fnas_hls.precision import get_precision
+from fnas_hls.resources import MacCost
 from fnas_hls.search.space import load_space
 
 PYNQ = load_board("pynq")
@@ -31,7 +32,7 @@ def test_conv_counts_by_hand():
     g = df.WindowGeometry.of(n.info[0])
     assert (g.wu, g.wq, g.lb_rows) == (10, 10, 4)  # (8-1)*1+3 = 10 padded columns, 3 + 1 rows
     assert g.prime == 3 * 10 * 4 and g.fill_row == 1 * 10 * 4 and g.drain == 0
-    s = df.conv_stage(g, 3, 2, FIXED, 1)
+    s = df.conv_stage(g, 3, 2, FIXED, MacCost())
     assert (s.MT, s.NT) == (2, 2)
     assert s.mac == 8 * 2 * 2 * 9  # C * MT * NT * Kh * Kw
     assert s.out == 8 * 6
@@ -151,7 +152,7 @@ def test_dse_finds_the_least_interval_by_brute_force(bram):
     import itertools
 
     from fnas_hls.dse.dataflow import choose_parallelism, stage_front
-    from fnas_hls.resources import Resources
+    from fnas_hls.resources import MacCost, Resources
 
     n = net(
         [
@@ -163,8 +164,8 @@ def test_dse_finds_the_least_interval_by_brute_force(bram):
     )
     geoms = {li.name: df.WindowGeometry.of(li) for li in n.info if li.layer.op in ("conv", "fc")}
     room = Resources(dsp=60, bram18k=bram, lut=10**6, ff=10**6)
-    got = choose_parallelism(geoms, FIXED, 1, room)
-    fronts = [stage_front(g, FIXED, 1) for g in geoms.values()]
+    got = choose_parallelism(geoms, FIXED, MacCost(), room)
+    fronts = [stage_front(g, FIXED, MacCost()) for g in geoms.values()]
     best = None
     for picks in itertools.product(*(range(len(f)) for f in fronts)):
         dsp = sum(int(f.dsp[j]) for f, j in zip(fronts, picks, strict=True))

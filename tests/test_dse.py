@@ -19,6 +19,7 @@ from fnas_hls.model.sequential import ConvGeometry, conv_terms, is_tiled
 from fnas_hls.model.tiling import Tiling, parse_tiling_spec
 from fnas_hls.network.arch import parse_network_yaml
 from fnas_hls.precision import get_precision
+from fnas_hls.resources import MacCost
 from fnas_hls.search.space import load_space
 
 FIXED = get_precision("fixed16")
@@ -34,7 +35,7 @@ def all_tilings(g: ConvGeometry):
         indexing="ij",
     )
     Tm, Tn, Tr, Tc = (a.ravel() for a in grids)
-    k = conv_terms(g, Tm, Tn, Tr, Tc, FIXED, 1)
+    k = conv_terms(g, Tm, Tn, Tr, Tc, FIXED, MacCost())
     shape = Tm.shape
     return {
         n: np.broadcast_to(np.asarray(getattr(k, n)), shape)

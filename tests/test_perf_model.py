@@ -12,6 +12,7 @@ from fnas_hls.model.sequential import ConvGeometry, conv_cost, conv_terms, fnas_
 from fnas_hls.model.tiling import Tiling
 from fnas_hls.network.arch import parse_network_yaml
 from fnas_hls.precision import get_precision
+from fnas_hls.resources import MacCost
 
 FIXED = get_precision("fixed16")
 FLOAT = get_precision("float32")
@@ -37,7 +38,7 @@ def test_fnas_formula_uses_min_of_tile_and_dimension():
 def test_conv_loop_nest_by_hand():
     """A 3x3 conv, M=4, N=3, 6x6 output, tiled 2/2/3/3: every loop from the rules by hand."""
     g = ConvGeometry(1, 4, 3, 6, 6, 3, 3)
-    k = conv_terms(g, 2, 2, 3, 3, FIXED, 1)
+    k = conv_terms(g, 2, 2, 3, 3, FIXED, MacCost())
     tiles = 1 * 2 * 2 * 2  # ceil(6/3) * ceil(6/3) * ceil(4/2)
     n_in = 2  # ceil(3/2)
     load_in = (2 * 5 * 5 - 1) + rules.LOAD_DEPTH - 1  # Tn * ((Tr-1)+K) * ((Tc-1)+K), II 1
@@ -66,19 +67,19 @@ def test_conv_loop_nest_by_hand():
 
 def test_single_input_tile_has_no_tile_in_loop():
     g = ConvGeometry(1, 4, 2, 6, 6, 3, 3)
-    k = conv_terms(g, 4, 2, 6, 6, FIXED, 1)
+    k = conv_terms(g, 4, 2, 6, 6, FIXED, MacCost())
     assert k.n_in == 1
     assert k.tile_in == k.compute + rules.FUNCTION_OVERHEAD
 
 
 def test_small_spatial_tile_raises_compute_ii_by_the_accumulator_recurrence():
     g = ConvGeometry(1, 4, 4, 6, 6, 3, 3)
-    fixed = conv_terms(g, 1, 1, 1, 1, FIXED, 1)
+    fixed = conv_terms(g, 1, 1, 1, 1, FIXED, MacCost())
     assert fixed.compute_ii == 3  # read + add + write = 3 cycles, revisited every iteration
-    flt = conv_terms(g, 1, 1, 1, 2, FLOAT, 5)
+    flt = conv_terms(g, 1, 1, 1, 2, FLOAT, MacCost(5))
     assert flt.compute_ii == -(-(rules.BUFFER_READ_LATENCY + FLOAT.add_latency + 1) // 2)
     # a 1x1 kernel never revisits an accumulator within one compute call
-    assert conv_terms(ConvGeometry(1, 4, 4, 6, 6, 1, 1), 1, 1, 1, 1, FIXED, 1).compute_ii == 1
+    assert conv_terms(ConvGeometry(1, 4, 4, 6, 6, 1, 1), 1, 1, 1, 1, FIXED, MacCost()).compute_ii == 1
 
 
 def test_grid_evaluation_equals_scalar_evaluation():
@@ -88,9 +89,9 @@ def test_grid_evaluation_equals_scalar_evaluation():
     Tn = rng.integers(1, 6, 50)
     Tr = rng.integers(1, 8, 50)
     Tc = rng.integers(1, 10, 50)
-    grid = conv_terms(g, Tm, Tn, Tr, Tc, FLOAT, 5)
+    grid = conv_terms(g, Tm, Tn, Tr, Tc, FLOAT, MacCost(5))
     for i in range(50):
-        one = conv_terms(g, int(Tm[i]), int(Tn[i]), int(Tr[i]), int(Tc[i]), FLOAT, 5)
+        one = conv_terms(g, int(Tm[i]), int(Tn[i]), int(Tr[i]), int(Tc[i]), FLOAT, MacCost(5))
         for name in one._fields:
             assert int(
                 np.asarray(getattr(grid, name)).reshape(-1)[i]

@@ -25,7 +25,7 @@ from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.network.ir import INPUT, Add, Concat, Conv, HostOp, Network, Shape
 from fnas_hls.network.onnx_frontend import load_onnx
-from fnas_hls.resources import Resources
+from fnas_hls.resources import MacCost, Resources
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_onnx_frontend import export  # noqa: E402
@@ -198,8 +198,8 @@ def test_merge_costs_follow_their_loops(precision):
     one = analyze(
         _net([Conv("a", out=4, kernel=(1, 1)), Concat("c1", ("a", INPUT))]), board, precision, style="shared"
     )
-    assert more.resources.lut - more.engine.resources(more.precision, 1).lut == (
-        one.resources.lut - one.engine.resources(one.precision, 1).lut
+    assert more.resources.lut - more.engine.resources(more.precision, MacCost()).lut == (
+        one.resources.lut - one.engine.resources(one.precision, MacCost()).lut
     )
     # dataflow: a process each, and a fork for every map that several processes read
     d = analyze(net, board, precision, style="dataflow")

@@ -31,6 +31,7 @@ from fnas_hls.model.tiling import parse_tiling_specs
 from fnas_hls.network.arch import network_from_dict
 from fnas_hls.precision import get_precision
 from fnas_hls.reports.hls_report import load_solution
+from fnas_hls.resources import MacCost
 
 FIXED = get_precision("fixed16")
 FLOAT = get_precision("float32")
@@ -130,7 +131,7 @@ def test_tile_in_compute_and_next_loads_share_one_block(emit, pins):
         assert " if " not in block and "if (" not in block
     # The model charges exactly that: each of the NT iterations costs the overlap of the three calls.
     tm, tn, tr, tc = {"NT2": (2, 2, 3, 4), "NT3": (3, 1, 7, 2)}["NT2" if pins is NT2 else "NT3"]
-    k = conv_terms(ConvGeometry(1, 5, 3, 7, 6, 3, 3), tm, tn, tr, tc, FIXED, 1)
+    k = conv_terms(ConvGeometry(1, 5, 3, 7, 6, 3, 3), tm, tn, tr, tc, FIXED, MacCost())
     call, blk = rules.function_latency, rules.sequential_block
     assert k.n_in == -(-3 // tn) > 1
     assert k.stage == blk(max(call(k.compute), call(k.load_in), call(k.load_w)))
@@ -217,7 +218,7 @@ def test_prologue_overlaps_init_with_the_first_loads(emit):
     assert re.search(prologue_calls, top_level)
     # the model, by hand: 3x3 conv M=4, N=4, 6x6 output, tiled 2/2/3/3
     g = ConvGeometry(1, 4, 4, 6, 6, 3, 3)
-    k = conv_terms(g, 2, 2, 3, 3, FIXED, 1)
+    k = conv_terms(g, 2, 2, 3, 3, FIXED, MacCost())
     f, blk = rules.FUNCTION_OVERHEAD, rules.SEQUENTIAL_BLOCK_OVERHEAD
     init = (3 * 3 - 1) + rules.INIT_DEPTH - 1
     load_in = (2 * 5 * 5 - 1) + rules.LOAD_DEPTH - 1
@@ -228,9 +229,13 @@ def test_prologue_overlaps_init_with_the_first_loads(emit):
     prologue = max(init, load_in, load_w) + f + blk  # not (init + f + blk) + (max(loads) + f + blk)
     assert k.tile_iteration == prologue + (2 * stage + blk) + (store + f + blk)
     # the same on a grid of tilings (the DSE's numpy path)
-    grid = conv_terms(g, np.array([2, 4]), np.array([2, 1]), np.array([3, 6]), np.array([3, 2]), FIXED, 1)
+    grid = conv_terms(
+        g, np.array([2, 4]), np.array([2, 1]), np.array([3, 6]), np.array([3, 2]), FIXED, MacCost()
+    )
     for i, (tm, tn, tr, tc) in enumerate([(2, 2, 3, 3), (4, 1, 6, 2)]):
-        assert int(grid.tile_iteration[i]) == int(conv_terms(g, tm, tn, tr, tc, FIXED, 1).tile_iteration)
+        assert int(grid.tile_iteration[i]) == int(
+            conv_terms(g, tm, tn, tr, tc, FIXED, MacCost()).tile_iteration
+        )
 
 
 # --- 3. 1x1 kernels: no false accumulator dependence ----------------------------------------------
@@ -251,7 +256,7 @@ def test_one_by_one_compute_declares_no_inter_iteration_dependence(emit):
     # the model: II 1 for 1x1 kernels, even at a 1x1 spatial tile, where a distance-1 recurrence
     # would force ii_recurrence_bound(read + add + write, 1)
     for prec in (FIXED, FLOAT):
-        k = conv_terms(ConvGeometry(1, 4, 3, 5, 4, 1, 1), 2, 3, 1, 1, prec, 1)
+        k = conv_terms(ConvGeometry(1, 4, 3, 5, 4, 1, 1), 2, 3, 1, 1, prec, MacCost())
         assert k.compute_ii == 1
         dep = rules.BUFFER_READ_LATENCY + prec.add_latency + 1
         assert rules.ii_recurrence_bound(dep, 1) == dep > 1
@@ -330,7 +335,7 @@ def test_load_and_store_depths_are_the_fixture_loops_plus_the_maxi_latency():
     assert rules.LOAD_DEPTH == max(loads.values()) + rules.MAXI_LATENCY
     assert rules.STORE_DEPTH == max(stores.values()) + rules.MAXI_LATENCY
     # what the model charges a load and a store loop
-    k = conv_terms(ConvGeometry(1, 4, 4, 6, 6, 3, 3), 2, 2, 3, 3, FIXED, 1)
+    k = conv_terms(ConvGeometry(1, 4, 4, 6, 6, 3, 3), 2, 2, 3, 3, FIXED, MacCost())
     assert k.load_in == rules.pipelined_loop(50, 1, 15 + rules.MAXI_LATENCY)
     assert k.store == rules.pipelined_loop(18, 1, 24 + rules.MAXI_LATENCY)
 

@@ -48,7 +48,7 @@ def dataflow_layers(
     top-level fields (streams, beats)."""
     prec = analysis.precision
     board = analysis.board
-    dpm = board.dsps_per_mac(prec.name)
+    mac = board.mac_cost(prec)
     is_float = prec.is_float
     maps = df.dense_input_maps(net)
     costs = {lc.name: lc for lc in analysis.layers}
@@ -98,7 +98,7 @@ def dataflow_layers(
             assert par is not None
             p = df.Parallelism(min(par.Pm, g.M), min(par.Pn, g.N), min(par.Pk, g.Kw))
             Pm, Pn, Pk = p.Pm, p.Pn, p.Pk
-            s = df.ConvStage(*(int(v) for v in df.conv_stage(g, Pm, Pn, prec, dpm, Pk)))
+            s = df.ConvStage(*(int(v) for v in df.conv_stage(g, Pm, Pn, prec, mac, Pk)))
             KT = -(-g.Kw // Pk)
             w = lq.weight
             if isinstance(layer, Dense):

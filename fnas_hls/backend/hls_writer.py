@@ -80,6 +80,7 @@ from fnas_hls.network.ir import (
     output_activation,
 )
 from fnas_hls.paths import data_dir
+from fnas_hls.precision import get_precision
 
 #: Default number of test vectors in the testbench (taken from the calibration inputs).
 DEFAULT_TEST_VECTORS = 32
@@ -359,6 +360,8 @@ def build_context(
             f"{k.upper()} {getattr(analysis.resources, k):,}" for k in ("dsp", "bram18k", "lut", "ff")
         ),
         "modules": _modules(analysis),
+        # products per DSP slice where two share an input word (int8 on a DSP48E2: fnas_mul2)
+        "mac_pack": analysis.board.mac_cost(analysis.precision).pack,
         **_act_context(plan),
         "arithmetic_note": _arith_note(plan),
         "arithmetic_md": _arith_md(plan),
@@ -410,28 +413,30 @@ def _modules(analysis: Analysis) -> list[dict[str, Any]]:
 
 
 def _arith_note(plan: QuantPlan) -> str:
-    if plan.precision == "float32":
+    if plan.input_type.is_float:
         return "float32 throughout; every multiply and add in the reference model's order."
+    w = plan.input_type.c_type
     return (
-        "fixed16: int16 features and weights with per-tensor fractional bits, int32 biases, int32/int64 "
-        "accumulators, requantize = round half up by shift, ReLU, saturate "
+        f"{plan.precision}: {w} features and weights with per-tensor fractional bits, int32 biases, "
+        "int32/int64 accumulators, requantize = round half up by shift, activation, saturate "
         "(see fnas_hls/backend/fixed_point.py)."
     )
 
 
 def _arith_md(plan: QuantPlan) -> str:
-    if plan.precision == "float32":
+    if plan.input_type.is_float:
         return (
             "float32 for features, weights, biases and accumulators. The C++ adds in the reference "
             "model's order (the Tn products as a pairwise tree); compile without fused multiply-add "
             "(`-ffp-contract=off`) to reproduce the golden outputs bit for bit."
         )
+    bits, w = plan.input_type.bits, plan.input_type.c_type.removesuffix("_t")
     lines = [
-        "16-bit fixed point: every tensor is int16 `q` standing for `q / 2^frac`; `frac` per tensor from "
-        f"the calibration ranges ({plan.calibration_size} inputs). Float to fixed rounds half up and "
-        "saturates. Products int16 x int16 accumulate in int32 or int64 (wide enough for the worst case), "
+        f"{bits}-bit fixed point: every tensor is {w} `q` standing for `q / 2^frac`; `frac` per tensor "
+        f"from the calibration ranges ({plan.calibration_size} inputs). Float to fixed rounds half up and "
+        f"saturates. Products {w} x {w} accumulate in int32 or int64 (wide enough for the worst case), "
         "from int32 biases at the accumulator's scale; the output is `(acc + 2^(shift-1)) >> shift`, "
-        "ReLU, saturated to int16. Average pooling: `(sum * round(2^32/k) + 2^31) >> 32`.",
+        f"the activation, saturated to {w}. Average pooling: `(sum * round(2^32/k) + 2^31) >> 32`.",
         "",
         f"Input: frac {plan.input_type.frac}.",
         "",
@@ -791,8 +796,7 @@ def emit_project(
     check_renderable(net)
     design_names(net)
     check_out_dir(out_dir, force)
-    if precision not in ("fixed16", "float32"):
-        raise FnasError(f"unknown precision '{precision}'; accepted: fixed16, float32")
+    get_precision(precision)  # an unknown name is one line naming the accepted ones
     board = load_board(board) if isinstance(board, str) else board
     notes: list[str] = []
     calib = _inputs(net, calibration, "calibration")

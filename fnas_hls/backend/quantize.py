@@ -18,17 +18,14 @@ from fnas_hls.backend.fixed_point import (
     BIAS_BITS,
     FLOAT32,
     SHIFT_MAX,
-    WORD_BITS,
     DataType,
     acc_bits_needed,
     frac_for_range,
 )
 from fnas_hls.backend.float_model import layer_ranges
-from fnas_hls.errors import FnasError
 from fnas_hls.network.ir import INPUT, Add, Concat, Conv, Dense, Network
 from fnas_hls.network.names import c_identifiers
-
-PRECISIONS = ("fixed16", "float32")
+from fnas_hls.precision import get_precision
 
 
 @dataclass(frozen=True)
@@ -106,13 +103,12 @@ def quantize_network(
     net: Network, precision: str, calibration: np.ndarray, progress: Progress | None = None
 ) -> QuantPlan:
     """Choose every tensor's number format from ``calibration`` (float inputs, (n, C, H, W))."""
-    if precision not in PRECISIONS:
-        raise FnasError(f"unknown precision '{precision}'; accepted: {', '.join(PRECISIONS)}")
+    prec = get_precision(precision)
     ranges = layer_ranges(net, calibration, progress)  # also checks that every layer has weights
     cnames = c_identifiers([li.name for li in net.info])
-    is_float = precision == "float32"
-    word = (lambda frac: FLOAT32) if is_float else (lambda frac: DataType.fixed(WORD_BITS, frac))
-    input_type = word(frac_for_range(_max_abs(calibration)))
+    is_float = prec.is_float
+    bits = prec.bits
+    input_type = FLOAT32 if is_float else DataType.fixed(bits, frac_for_range(_max_abs(calibration), bits))
     types = {INPUT: input_type}  # each map's format, by the layer that writes it
     layers: list[LayerQuant] = []
     for li, y_max in zip(net.info, ranges, strict=True):
@@ -120,11 +116,11 @@ def quantize_network(
         in_type = types[li.sources[0]]
         common = dict(name=li.name, c_name=cnames[li.name], op=layer.op, in_type=in_type)
         if isinstance(layer, (Add, Concat)):
-            lq = _merge_quant(layer, tuple(types[n] for n in li.sources), y_max, is_float, common)
+            lq = _merge_quant(layer, tuple(types[n] for n in li.sources), y_max, is_float, bits, common)
         elif not isinstance(layer, (Conv, Dense)):
             lq = LayerQuant(out_type=in_type, **common)  # pooling keeps the input's format
         else:
-            lq = _tiled_quant(layer, in_type, y_max, is_float, common)
+            lq = _tiled_quant(layer, in_type, y_max, is_float, bits, common)
         act = getattr(layer, "act", None)
         if act is not None:
             lq = replace(lq, act=quantize_activation(act, lq.out_type, li.name))
@@ -134,7 +130,7 @@ def quantize_network(
 
 
 def _merge_quant(
-    layer: Add | Concat, ins: tuple[DataType, ...], y_max: float, is_float: bool, common: dict
+    layer: Add | Concat, ins: tuple[DataType, ...], y_max: float, is_float: bool, bits: int, common: dict
 ) -> LayerQuant:
     """An add sums its inputs at the finest input scale (each shifted left to it), then rounds to
     its output format like a conv's accumulator; a concat rounds each input to its output format,
@@ -144,18 +140,18 @@ def _merge_quant(
     fracs = [t.frac for t in ins]
     if isinstance(layer, Add):
         finest = max(fracs)
-        out_frac = max(min(frac_for_range(y_max), finest), finest - SHIFT_MAX)
+        out_frac = max(min(frac_for_range(y_max, bits), finest), finest - SHIFT_MAX)
         return LayerQuant(
-            out_type=DataType.fixed(WORD_BITS, out_frac),
+            out_type=DataType.fixed(bits, out_frac),
             in_types=ins,
             aligns=tuple(finest - f for f in fracs),
             shift=finest - out_frac,
             acc_bits=64,
             **common,
         )
-    out_frac = min(frac_for_range(y_max), *fracs)
+    out_frac = min(frac_for_range(y_max, bits), *fracs)
     return LayerQuant(
-        out_type=DataType.fixed(WORD_BITS, out_frac),
+        out_type=DataType.fixed(bits, out_frac),
         in_types=ins,
         aligns=tuple(f - out_frac for f in fracs),
         **common,
@@ -163,7 +159,7 @@ def _merge_quant(
 
 
 def _tiled_quant(
-    layer: Conv | Dense, in_type: DataType, y_max: float, is_float: bool, common: dict
+    layer: Conv | Dense, in_type: DataType, y_max: float, is_float: bool, bits: int, common: dict
 ) -> LayerQuant:
     """A conv or fully connected layer: weights, bias, accumulator and output formats."""
     w = np.asarray(layer.weight, dtype=np.float64)
@@ -177,18 +173,18 @@ def _tiled_quant(
             bias=b.astype(np.float32),
             **common,
         )
-    w_frac = frac_for_range(_max_abs(w))
+    w_frac = frac_for_range(_max_abs(w), bits)
     bias_limit = (1 << (BIAS_BITS - 1)) - 1
     while _max_abs(b) * 2.0 ** (in_type.frac + w_frac) > bias_limit:
         w_frac -= 1
     acc_frac = in_type.frac + w_frac
-    out_frac = min(frac_for_range(y_max), acc_frac)
+    out_frac = min(frac_for_range(y_max, bits), acc_frac)
     out_frac = max(out_frac, acc_frac - SHIFT_MAX)
-    w_type = DataType.fixed(WORD_BITS, w_frac)
+    w_type = DataType.fixed(bits, w_frac)
     bias_type = DataType.fixed(BIAS_BITS, acc_frac)
     wq = w_type.quantize(w)
     bq = bias_type.quantize(b)
-    out_type = DataType.fixed(WORD_BITS, out_frac)
+    out_type = DataType.fixed(bits, out_frac)
     return LayerQuant(
         out_type=out_type,
         w_type=w_type,

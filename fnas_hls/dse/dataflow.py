@@ -26,7 +26,7 @@ from fnas_hls.dse.sequential import _pareto, _pin_values, useful_factors
 from fnas_hls.model.dataflow import Parallelism, WindowGeometry, conv_stage
 from fnas_hls.model.tiling import TilingPin
 from fnas_hls.precision import Precision
-from fnas_hls.resources import Resources
+from fnas_hls.resources import MacCost, Resources
 
 #: Intervals above the least one the latency refinement tries.
 LATENCY_TARGETS = 12
@@ -50,9 +50,7 @@ class StageFront:
 
 
 @lru_cache(maxsize=4096)
-def stage_front(
-    g: WindowGeometry, prec: Precision, dsp_per_mac: int, pin: TilingPin | None = None
-) -> StageFront:
+def stage_front(g: WindowGeometry, prec: Precision, mac: MacCost, pin: TilingPin | None = None) -> StageFront:
     """Every useful (Pm, Pn, Pk) of a conv/fc process, cut to the Pareto front, sorted by cycles.
 
     Kernel columns are unrolled (Pk > 1) in fixed point only: the fixed-point sum may add a row of
@@ -63,7 +61,7 @@ def stage_front(
     taps = np.array([1]) if prec.is_float else useful_factors(g.Kw)
     pm, pn, pk = np.meshgrid(_pin_values(cg, "Tm", pin), _pin_values(cg, "Tn", pin), taps, indexing="ij")
     pm, pn, pk = pm.ravel(), pn.ravel(), pk.ravel()
-    s = conv_stage(g, pm, pn, prec, dsp_per_mac, pk)
+    s = conv_stage(g, pm, pn, prec, mac, pk)
     shape = pm.shape
     cyc, dsp, bram, lut, ff = (
         np.broadcast_to(np.asarray(v, dtype=np.int64), shape)
@@ -136,7 +134,7 @@ def _sum(fronts: list[StageFront], picks: list[int]) -> Resources:
 def choose_parallelism(
     layers: Mapping[str, WindowGeometry],
     prec: Precision,
-    dsp_per_mac: int,
+    mac: MacCost,
     room: Resources,
     floor_cycles: int = 0,
     pins: Mapping[str, TilingPin] | None = None,
@@ -151,7 +149,7 @@ def choose_parallelism(
     latency estimate, slowest process + sum of waits, is kept."""
     pins = pins or {}
     names = list(layers)
-    fronts = [stage_front(layers[n], prec, dsp_per_mac, pins.get(n)) for n in names]
+    fronts = [stage_front(layers[n], prec, mac, pins.get(n)) for n in names]
     if not fronts:
         return ParallelismResult({}, 0, Resources(), True, "bisection")
 

@@ -30,7 +30,7 @@ from fnas_hls.model.sequential import ConvGeometry, conv_terms, is_tiled, layer_
 from fnas_hls.model.tiling import FACTORS, Tiling, TilingPin
 from fnas_hls.network.ir import LayerInfo, Network
 from fnas_hls.precision import Precision
-from fnas_hls.resources import Resources
+from fnas_hls.resources import MacCost, Resources
 
 #: Largest (DSP x BRAM states) x tilings the exact DP may take (about 0.1 s of numpy).
 EXACT_DP_CELLS = 40_000_000
@@ -136,18 +136,18 @@ def _pareto(cycles: np.ndarray, dsp: np.ndarray, bram: np.ndarray) -> np.ndarray
 
 @lru_cache(maxsize=4096)
 def layer_front(
-    g: ConvGeometry, prec: Precision, dsp_per_mac: int, dsp_budget: int, pin: TilingPin | None = None
+    g: ConvGeometry, prec: Precision, mac: MacCost, dsp_budget: int, pin: TilingPin | None = None
 ) -> Front:
     """Pareto front of one layer's tilings within ``dsp_budget`` DSPs (all tilings if none fits)."""
     vals = [_pin_values(g, f, pin) for f in FACTORS]
     tm, tn = np.meshgrid(vals[0], vals[1], indexing="ij")
     tm, tn = tm.ravel(), tn.ravel()
-    ok = tm * tn * dsp_per_mac <= dsp_budget
+    ok = mac.dsps(tm, tn) <= dsp_budget
     if ok.any():
         tm, tn = tm[ok], tn[ok]
     grid = np.stack(np.meshgrid(np.arange(len(tm)), vals[2], vals[3], indexing="ij"), -1).reshape(-1, 3)
     Tm, Tn, Tr, Tc = tm[grid[:, 0]], tn[grid[:, 0]], grid[:, 1], grid[:, 2]
-    k = conv_terms(g, Tm, Tn, Tr, Tc, prec, dsp_per_mac)
+    k = conv_terms(g, Tm, Tn, Tr, Tc, prec, mac)
     cycles = np.asarray(k.cycles, dtype=np.int64)
     dsp = np.broadcast_to(np.asarray(k.dsp, dtype=np.int64), cycles.shape)
     bram = np.broadcast_to(np.asarray(k.bram18k, dtype=np.int64), cycles.shape)
@@ -172,9 +172,9 @@ class DseResult:
 def _fronts(
     net: Network, board: Board, prec: Precision, pins: Mapping[str, TilingPin], dsp_budget: int
 ) -> list[tuple[LayerInfo, Front]]:
-    dpm = board.dsps_per_mac(prec.name)
+    mac = board.mac_cost(prec)
     return [
-        (li, layer_front(ConvGeometry.of(li), prec, dpm, dsp_budget, pins.get(li.name)))
+        (li, layer_front(ConvGeometry.of(li), prec, mac, dsp_budget, pins.get(li.name)))
         for li in net.info
         if is_tiled(li)
     ]
@@ -447,7 +447,7 @@ def fnas_design_tilings(
     pins = pins or {}
     budget = board.budget()
     fixed = fixed_resources(net, board, prec)
-    dpm = board.dsps_per_mac(prec.name)
+    mac = board.mac_cost(prec)
     tiled = [li for li in net.info if is_tiled(li)]
     total_macs = sum(li.macs for li in tiled) or 1
     dsp_room = max(budget.dsp - fixed.dsp, 0)
@@ -461,7 +461,7 @@ def fnas_design_tilings(
         t, layer_cycles, layer_res = layer(
             ConvGeometry.of(li),
             prec,
-            dpm,
+            mac,
             int(dsp_room * share),
             int(bram_room * share),
             pins.get(li.name),
@@ -476,7 +476,7 @@ def fnas_design_tilings(
 def _fnas_design_layer_uncached(
     g: ConvGeometry,
     prec: Precision,
-    dpm: int,
+    mac: MacCost,
     dsp_share: int,
     bram_share: int,
     pin: TilingPin | None,
@@ -485,7 +485,7 @@ def _fnas_design_layer_uncached(
     """One layer of FNAS-Design: the fastest tiling within its DSP and BRAM share, by enumeration."""
     vals = [_pin_values(g, f, pin, every=exhaustive) for f in FACTORS]
     Tm, Tn, Tr, Tc = (a.ravel() for a in np.meshgrid(*vals, indexing="ij"))
-    k = conv_terms(g, Tm, Tn, Tr, Tc, prec, dpm)
+    k = conv_terms(g, Tm, Tn, Tr, Tc, prec, mac)
     shape = Tm.shape
     cyc, dsp, bram, lut, ff = (
         np.broadcast_to(np.asarray(v), shape) for v in (k.cycles, k.dsp, k.bram18k, k.lut, k.ff)

@@ -91,8 +91,7 @@ def compute_bound(geoms: list[ConvGeometry], macs: int) -> int:
 def _rank_engines(
     geoms: list[ConvGeometry], prec: Precision, board: Board, room: Resources, pinned: tuple
 ) -> list[tuple[int, int]]:
-    dpm = board.dsps_per_mac(prec.name)
-    macs_max = max(room.dsp // dpm, 1)
+    macs_max = board.mac_cost(prec).macs(room.dsp)
     m_max = max(g.M for g in geoms)
     n_max = max(g.N for g in geoms)
     tm_vals = np.arange(1, min(macs_max, m_max) + 1) if pinned[0] is None else np.array([pinned[0]])
@@ -173,7 +172,7 @@ def choose_engine(
     windowed = [g.R * g.C for g in geoms if g.Kh * g.Kw > 1]
     required = min([dep, *windowed])
     distance = required if windowed else 0  # what the engine will declare (model.shared.Engine)
-    dpm = board.dsps_per_mac(prec.name)
+    mac = board.mac_cost(prec)
     beat = board.axi_words_per_cycle(prec.bits)
     best: tuple | None = None  # ((not fits, cycles, bram), Tm, Tn, tiles, cycles, fits)
     for Tm, Tn in _rank_engines(geoms, prec, board, room, pinned):
@@ -190,7 +189,7 @@ def choose_engine(
             total += np.minimum.accumulate(np.minimum.accumulate(cell, axis=0), axis=1)
         bram = 2 * Tn * lv_in[:, None] + 2 * Tm * lv_acc[None, :] + _untiled_bram(Tm, Tn, geoms, prec)
         valid = np.isfinite(total)  # every layer has a tiling within the two buffer sizes
-        fits_cell = valid & (bram <= room.bram18k) & (Tm * Tn * dpm <= room.dsp)
+        fits_cell = valid & (bram <= room.bram18k) & (mac.dsps(Tm, Tn) <= room.dsp)
         if fits_cell.any():
             flat = np.lexsort((bram.ravel(), np.where(fits_cell, total, np.inf).ravel()))[0]
         else:  # nothing fits: the least block RAM
@@ -203,7 +202,7 @@ def choose_engine(
             tiles[name] = (int(tr[pick]), int(tc[pick]))
             cyc += int(cycles[pick])  # at the probe's II, which the engine's can only better
         engine = make_engine(Tm, Tn, [(g, *tiles[n]) for n, g in tiled], board, prec)
-        res = engine.resources(prec, dpm)
+        res = engine.resources(prec, mac)
         fits = (res + fixed).fits_in(budget)
         key = (not fits, cyc, res.bram18k)
         if best is None or key < best[0]:

@@ -88,7 +88,7 @@ from fnas_hls.network.ir import (
     map_roots,
 )
 from fnas_hls.precision import Precision
-from fnas_hls.resources import Resources
+from fnas_hls.resources import MacCost, Resources
 
 #: LUT and FF of one stream FIFO's control (estimates, as in ``resource_model``).
 LUT_PER_STREAM = 120
@@ -341,7 +341,7 @@ def out_start(g: WindowGeometry, Pm, MT, NT, row_depth, row_ii, KT=None):
     return d
 
 
-def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, dsp_per_mac: int, Pk=1) -> ConvStage:
+def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, mac_cost: MacCost, Pk=1) -> ConvStage:
     """Cycles and resources of the conv process with Pm x Pn x Pk MACs (ints or numpy arrays)."""
     MT, NT, KT = cdiv(g.M, Pm), cdiv(g.N, Pn), cdiv(g.Kw, Pk)
     mac = g.C * g.G * MT * NT * g.Kh * KT
@@ -371,7 +371,8 @@ def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, dsp_per_mac: int, Pk=
     act_dsp, act_bram = rm.act_resources(g.act, prec.name, Pm)  # one per output lane
     return ConvStage(
         MT, NT, mac, out, start, row_trip, row_ii, row_depth, prime, row, rows, drain, cycles,
-        macs * dsp_per_mac + act_dsp, reshape, bram_w, bram_line, bram_out, bram_bias + act_bram,
+        mac_cost.dsps(Pm, Pn * Pk) + act_dsp,  # the Pm lanes share each input word
+        reshape, bram_w, bram_line, bram_out, bram_bias + act_bram,
         bram_w + bram_line + bram_out + bram_bias + act_bram,
         rm.LUT_PER_LAYER + macs * rm.LUT_PER_MAC[prec.name],
         rm.FF_PER_LAYER + macs * rm.FF_PER_MAC[prec.name],
@@ -381,7 +382,7 @@ def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, dsp_per_mac: int, Pk=
 def conv_process(li: LayerInfo, cname: str, par: Parallelism, prec: Precision, board: Board) -> Process:
     g = WindowGeometry.of(li)
     Pm, Pn, Pk = min(par.Pm, g.M), min(par.Pn, g.N), min(par.Pk, g.Kw)
-    s = ConvStage(*(int(v) for v in conv_stage(g, Pm, Pn, prec, board.dsps_per_mac(prec.name), Pk)))
+    s = ConvStage(*(int(v) for v in conv_stage(g, Pm, Pn, prec, board.mac_cost(prec), Pk)))
     runs = [LoopRun("PRIME", g.prime, 1, rules.DF_FILL_DEPTH, tuple(_fill_reads(g, 0, g.Kh, 1)))]
     out_row = g.C * g.m_total
     lag = rules.DF_WRITE_DEPTH - 1

@@ -20,8 +20,8 @@ BIAS_BITS = 32
 
 #: LUT and FF per unrolled multiply-accumulate, per precision (adder tree, operand registers;
 #: float32 includes the floating-point adder and multiplier cores' fabric part).
-LUT_PER_MAC = {"fixed16": 40, "float32": 450}
-FF_PER_MAC = {"fixed16": 60, "float32": 700}
+LUT_PER_MAC = {"fixed16": 40, "int8": 30, "float32": 450}
+FF_PER_MAC = {"fixed16": 60, "int8": 40, "float32": 700}
 #: LUT and FF of one m_axi master adapter, and of one layer's control and address logic.
 LUT_PER_AXI_PORT = 1200
 FF_PER_AXI_PORT = 1800
@@ -35,7 +35,8 @@ DSP_PER_FLOAT_ADD = 2
 #: constant takes 2 (leaky_relu, hard_sigmoid); hard_swish adds an int32 by a 31-bit factor (4);
 #: a table's interpolation multiplies a 17-bit difference by the offset in its segment (2) and
 #: SiLU multiplies by its input (2 more). float32: a multiply is 3, an add 2 (PG060, full DSP
-#: usage). Our estimates, like the operators' depths (hls_rules.act_depth).
+#: usage). int8 as fixed16: the activation works on the int32 accumulator either way. Our
+#: estimates, like the operators' depths (hls_rules.act_depth).
 ACT_DSP = {
     "fixed16": {
         "clip": 0,
@@ -56,6 +57,7 @@ ACT_DSP = {
         "silu": 15,
     },
 }
+ACT_DSP["int8"] = ACT_DSP["fixed16"]
 #: Words of the sigmoid and tanh tables (act.j2's FNAS_ACT_TABLE: two rows of 2**bits + 1 points),
 #: 32 bits each; a function that reads it holds its own copy.
 ACT_TABLE_WORDS = 2 * ((1 << TABLE_SEGMENT_BITS) + 1)

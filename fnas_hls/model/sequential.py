@@ -50,7 +50,7 @@ from fnas_hls.model import resource_model as rm
 from fnas_hls.model.tiling import Tiling
 from fnas_hls.network.ir import Add, Concat, Conv, Dense, Flatten, GlobalAvgPool, HostOp, LayerInfo, Pool
 from fnas_hls.precision import Precision
-from fnas_hls.resources import Resources
+from fnas_hls.resources import MacCost, Resources
 
 
 def act_kind(layer: object) -> str:
@@ -163,7 +163,7 @@ def accumulate_dependence(prec: Precision) -> int:
     return rules.BUFFER_READ_LATENCY + prec.add_latency + 1
 
 
-def conv_terms(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision, dsp_per_mac: int) -> ConvTerms:
+def conv_terms(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision, mac: MacCost) -> ConvTerms:
     """The conv element's loop counts, latencies and resources; works on ints or numpy arrays."""
     call = rules.function_latency
     TRin = (Tr - 1) * g.Sh + g.Kh
@@ -243,7 +243,7 @@ def conv_terms(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision, dsp_per_mac: in
         tile_iteration,
         cycles,
         compute_cycles,
-        macs * dsp_per_mac + act_dsp,
+        mac.dsps(Tm, Tn) + act_dsp,  # the Tm lanes of one input channel share its input word
         bram,
         lut,
         ff,
@@ -317,8 +317,7 @@ def conv_cost(
 ) -> LayerCost:
     """Cost of a conv or fully connected layer rendered as the tiled conv element with tiling ``t``."""
     g = ConvGeometry.of(li)
-    dpm = board.dsps_per_mac(prec.name)
-    k = conv_terms(g, t.Tm, t.Tn, t.Tr, t.Tc, prec, dpm)
+    k = conv_terms(g, t.Tm, t.Tn, t.Tr, t.Tc, prec, board.mac_cost(prec))
     call = rules.function_latency
     ints = {name: int(v) for name, v in k._asdict().items()}
     k = ConvTerms(**ints)

@@ -67,7 +67,7 @@ from fnas_hls.model.sequential import (
 from fnas_hls.model.tiling import Tiling
 from fnas_hls.network.ir import Add, Concat, LayerInfo
 from fnas_hls.precision import Precision
-from fnas_hls.resources import Resources
+from fnas_hls.resources import MacCost, Resources
 
 #: The engine's C name (every conv and fully connected layer calls it).
 ENGINE = "fnas_engine"
@@ -120,10 +120,10 @@ class Engine:
             ("bias ROM", self.Tm * rm.bram18k(self.bias_tiles, rm.BIAS_BITS)),  # a bank per unrolled m
         ]
 
-    def resources(self, prec: Precision, dsp_per_mac: int) -> Resources:
+    def resources(self, prec: Precision, mac: MacCost) -> Resources:
         act_dsp, act_bram = rm.act_resources(self.act_kinds, prec.name)
         return Resources(
-            dsp=self.macs * dsp_per_mac + act_dsp,
+            dsp=mac.dsps(self.Tm, self.Tn) + act_dsp,  # the Tm lanes of one input channel share its word
             bram18k=int(sum(n for _, n in self.buffers(prec))) + act_bram,
             lut=rm.LUT_PER_LAYER + 3 * rm.LUT_PER_AXI_PORT + self.macs * rm.LUT_PER_MAC[prec.name],
             ff=rm.FF_PER_LAYER + 3 * rm.FF_PER_AXI_PORT + self.macs * rm.FF_PER_MAC[prec.name],
