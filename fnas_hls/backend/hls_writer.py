@@ -257,7 +257,7 @@ def build_context(
             layers.append(d)
             continue
         if isinstance(layer, (Conv, Dense)):
-            g = ConvGeometry.of(li)
+            g = ConvGeometry.element_of(li) if sequential else ConvGeometry.of(li)
             t = lc.tiling
             assert t is not None
             if not isinstance(t, Tiling):  # a dataflow layer's parallelism: dataflow_layers sets its fields
@@ -275,6 +275,9 @@ def build_context(
                 G=g.groups, M=g.M, N=g.N, H=H, W=W, R=g.R, C=g.C,
                 KH=g.Kh, KW=g.Kw, SH=g.Sh, SW=g.Sw, PT=PT, PL=PL,
                 TM=Tm, TN=Tn, TR=Tr, TC=Tc,
+                # a depthwise element: lane m reads input channel (m0 + m) / MULT of CIN; TIN loaded
+                DW=g.dw, MULT=(g.M // li.in_shape.c) if g.dw else 1, CIN=li.in_shape.c,
+                TIN=Tm if g.dw else Tn,
                 TRIN=(Tr - 1) * g.Sh + g.Kh, TCIN=(Tc - 1) * g.Sw + g.Kw,
                 MT=MT, NT=NT, RT=RT, CT=CT, TILES=g.groups * MT * RT * CT,
                 acc_c_type=lq.acc_c_type,

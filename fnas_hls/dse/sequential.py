@@ -174,7 +174,7 @@ def _fronts(
 ) -> list[tuple[LayerInfo, Front]]:
     mac = board.mac_cost(prec)
     return [
-        (li, layer_front(ConvGeometry.of(li), prec, mac, dsp_budget, pins.get(li.name)))
+        (li, layer_front(ConvGeometry.element_of(li), prec, mac, dsp_budget, pins.get(li.name)))
         for li in net.info
         if is_tiled(li)
     ]
@@ -459,7 +459,7 @@ def fnas_design_tilings(
         share = li.macs / total_macs
         layer = _fnas_design_layer_uncached if exhaustive else _fnas_design_layer
         t, layer_cycles, layer_res = layer(
-            ConvGeometry.of(li),
+            ConvGeometry.element_of(li),
             prec,
             mac,
             int(dsp_room * share),

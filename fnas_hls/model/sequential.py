@@ -78,6 +78,17 @@ class ConvGeometry:
     Sh: int = 1
     Sw: int = 1
     act: str = ""  # the output activation's kind other than ReLU ('' none): STORE's extra work
+    dw: bool = False  # a depthwise layer as the element runs it: its Tm lanes are output channels,
+    # each reading its own input channel (one group of M = all outputs, N = 1)
+
+    @classmethod
+    def element_of(cls, li: LayerInfo) -> ConvGeometry:
+        """The geometry of the sequential style's element: a depthwise convolution (every group
+        one input channel) puts its channels on the Tm lanes, not one MAC per group (``dw``)."""
+        g = cls.of(li)
+        if g.groups > 1 and g.N == 1:
+            return cls(1, g.groups * g.M, 1, g.R, g.C, g.Kh, g.Kw, g.Sh, g.Sw, g.act, dw=True)
+        return g
 
     @classmethod
     def of(cls, li: LayerInfo) -> ConvGeometry:
@@ -171,7 +182,8 @@ def conv_terms(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision, mac: MacCost) -
     tiles = g.groups * cdiv(g.R, Tr) * cdiv(g.C, Tc) * cdiv(g.M, Tm)
     n_in = cdiv(g.N, Tn)
 
-    load_in_trip = Tn * TRin * TCin
+    lanes_in = Tm if g.dw else Tn  # a depthwise tile loads one input channel per output lane
+    load_in_trip = lanes_in * TRin * TCin
     load_in = rules.pipelined_loop(load_in_trip, 1, rules.LOAD_DEPTH)
     load_w_trip = Tm * Tn * g.Kh * g.Kw
     load_w = rules.pipelined_loop(load_w_trip, 1, rules.LOAD_DEPTH)
@@ -211,7 +223,7 @@ def conv_terms(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision, mac: MacCost) -
 
     bits, acc = prec.bits, prec.acc_bits
     bram = (
-        2 * Tn * rm.bram18k(TRin * TCin, bits)  # input tile, ping-pong, one bank per input channel
+        2 * lanes_in * rm.bram18k(TRin * TCin, bits)  # input tile, ping-pong, one bank per input channel
         + 2 * Tm * Tn * rm.bram18k(g.Kh * g.Kw, bits)  # weights, ping-pong, one bank per MAC
         + Tm * rm.bram18k(Tr * Tc, acc)  # accumulators, one bank per output channel
         + Tm * rm.bram18k(g.groups * cdiv(g.M, Tm), rm.BIAS_BITS)  # bias ROM, one bank per unrolled m
@@ -243,7 +255,8 @@ def conv_terms(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision, mac: MacCost) -
         tile_iteration,
         cycles,
         compute_cycles,
-        mac.dsps(Tm, Tn) + act_dsp,  # the Tm lanes of one input channel share its input word
+        # the Tm lanes of one input channel share its word; a depthwise element's lanes share none
+        (Tm * Tn * mac.dsp_per_mac if g.dw else mac.dsps(Tm, Tn)) + act_dsp,
         bram,
         lut,
         ff,
@@ -316,7 +329,7 @@ def conv_cost(
     li: LayerInfo, cname: str, t: Tiling, board: Board, prec: Precision, clock_mhz: float | None = None
 ) -> LayerCost:
     """Cost of a conv or fully connected layer rendered as the tiled conv element with tiling ``t``."""
-    g = ConvGeometry.of(li)
+    g = ConvGeometry.element_of(li)
     k = conv_terms(g, t.Tm, t.Tn, t.Tr, t.Tc, prec, board.mac_cost(prec))
     call = rules.function_latency
     ints = {name: int(v) for name, v in k._asdict().items()}

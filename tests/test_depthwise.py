@@ -1,0 +1,84 @@
+"""Depthwise convolution in the sequential style: its channels on the element's Tm lanes (one input
+channel per lane), counted by the model and bit-exact in C simulation."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from fnas_hls.analysis import analyze
+from fnas_hls.backend.csim import run_csim
+from fnas_hls.backend.float_model import with_random_weights
+from fnas_hls.backend.hls_writer import emit_project
+from fnas_hls.boards import load_board
+from fnas_hls.model import hls_rules as rules
+from fnas_hls.model.sequential import ConvGeometry, conv_terms
+from fnas_hls.network.arch import network_from_dict
+from fnas_hls.precision import get_precision
+from fnas_hls.resources import MacCost
+
+needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+
+ARCH = {
+    "name": "dws",
+    "input": [3, 16, 16],
+    "layers": [
+        {"type": "conv", "out": 16, "kernel": 3, "padding": 1, "act": "relu6"},
+        {"type": "conv", "out": 16, "kernel": 3, "padding": 1, "groups": 16, "act": "relu6"},
+        {"type": "conv", "out": 32, "kernel": 3, "stride": 2, "padding": 1, "groups": 16, "relu": True},
+        {"type": "conv", "out": 8, "kernel": 1},
+        {"type": "gap"},
+        {"type": "fc", "out": 5},
+    ],
+}
+
+
+@pytest.fixture
+def net():
+    return with_random_weights(network_from_dict(ARCH))
+
+
+def test_the_element_geometry_of_a_depthwise_layer(net):
+    infos = net.info
+    assert ConvGeometry.element_of(infos[0]) == ConvGeometry.of(infos[0])  # a dense conv: as it is
+    g = ConvGeometry.element_of(infos[2])  # 16 groups, 2 outputs each (multiplier 2), stride 2
+    assert (g.groups, g.M, g.N, g.R, g.C, g.dw) == (1, 32, 1, 8, 8, True)
+    assert g.macs == ConvGeometry.of(infos[2]).macs == 32 * 8 * 8 * 9
+
+
+def test_depthwise_counts_by_hand():
+    """16 channels 16x16, k3 same, Tm=8 lanes, Tr=Tc=8: four row/column tiles of two lane tiles."""
+    g = ConvGeometry(1, 16, 1, 16, 16, 3, 3, dw=True)
+    k = conv_terms(g, 8, 1, 8, 8, get_precision("fixed16"), MacCost(1, 2))
+    assert k.tiles == 2 * 2 * 2 and k.n_in == 1
+    assert k.load_in_trip == 8 * 10 * 10  # one input channel per lane, the 10x10 window tile
+    assert k.load_w_trip == 8 * 9 and k.compute_trip == 9 * 8 * 8 and k.store_trip == 8 * 8 * 8
+    assert k.dsp == 8  # one multiplier a lane: the lanes share no input word, so no int8 pairing
+    assert k.load_in == rules.pipelined_loop(800, 1, rules.LOAD_DEPTH)
+
+
+@pytest.mark.parametrize("board", ["pynq", "zcu104"])
+def test_depthwise_is_faster_than_one_mac_a_cycle(net, board):
+    a = analyze(net, load_board(board), "fixed16", style="sequential")
+    dw = [lc for lc in a.layers if lc.name in ("conv2", "conv3")]
+    for lc in dw:
+        assert lc.tiling.Tm > 1 and lc.tiling.Tn == 1
+        macs = next(li.macs for li in net.info if li.name == lc.name)
+        assert lc.cycles < macs  # not one MAC a cycle any more
+
+
+@needs_gxx
+@pytest.mark.parametrize(
+    ("precision", "board"), [("fixed16", "pynq"), ("float32", "pynq"), ("int8", "zcu104")]
+)
+def test_depthwise_bit_exact(net, precision, board, tmp_path):
+    x = np.random.default_rng(1).random((12, 3, 16, 16)).astype(np.float32)
+    res = emit_project(net, load_board(board), tmp_path / "p", precision, x, style="sequential")
+    header = (tmp_path / "p" / "src" / "conv2.h").read_text()
+    assert "const int MULT = 1, CIN = 16;" in header
+    assert "const int MULT = 2, CIN = 16;" in (tmp_path / "p" / "src" / "conv3.h").read_text()
+    out = run_csim(tmp_path / "p", opt="-O1")
+    assert out.bit_exact, out.verdict
+    assert res.agreement.top1_agreement >= 0.9
