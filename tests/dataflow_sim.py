@@ -104,7 +104,7 @@ def _drain(g: df.WindowGeometry, fill: _Fill) -> list[_Loop]:
 
 def _pool_loops(li, prec) -> list[_Loop]:
     g = df.WindowGeometry.of(li)
-    taps, row_trip, ii, depth = df.pool_stage(g, li.layer.kind, prec)
+    taps, row_trip, ii, depth = df.pool_stage(g, li.layer.kind, prec, li.layer.count_pad)
     win = g.Kh * g.Kw
     fill = _Fill(g)
     lp = _Loop(g.prime, 1, rules.DF_FILL_DEPTH)

@@ -117,7 +117,7 @@ def dataflow_layers(
             )  # fmt: skip
         elif isinstance(layer, Pool):
             g = df.WindowGeometry.of(li)
-            ps = df.pool_stage(g, layer.kind, prec)
+            ps = df.pool_stage(g, layer.kind, prec, layer.count_pad)
             if layer.kind == "max":
                 pad = FLOAT_LOWEST_LITERAL if is_float else str(plan.input_type.min_int)
             else:

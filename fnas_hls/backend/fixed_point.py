@@ -149,19 +149,29 @@ def requantize(acc: np.ndarray, shift: int, relu: bool, out: DataType, act: Any 
     return out.saturate(y)
 
 
-def avg_multiplier(count: int) -> int:
-    """``round(2**AVG_SHIFT / count)``: the reciprocal of an averaging count, as an integer."""
+def avg_multiplier(count: Any) -> Any:
+    """``round(2**AVG_SHIFT / count)``: the reciprocal of an averaging count, as an integer (or an
+    int64 array of them, one per window, where padding is left out of the count)."""
+    if np.ndim(count):
+        c = np.asarray(count, dtype=np.int64)
+        return (2 * (1 << AVG_SHIFT) + c) // (2 * c)
     return (2 * (1 << AVG_SHIFT) + count) // (2 * count)
 
 
-def avg_div(total: np.ndarray, count: int, out: DataType) -> np.ndarray:
-    """``round(total / count)`` the way the kernels do it: multiply by the reciprocal and shift."""
+def avg_div(total: np.ndarray, count: Any, out: DataType) -> np.ndarray:
+    """``round(total / count)`` the way the kernels do it: multiply by the reciprocal and shift
+    (``count`` a number, or an array broadcast against ``total``: each window's own)."""
     t = np.asarray(total, dtype=np.int64) * avg_multiplier(count)
     return out.saturate((t + (1 << (AVG_SHIFT - 1))) >> AVG_SHIFT)
 
 
-def float_reciprocal(count: int) -> np.float32:
-    return np.float32(1.0) / np.float32(count)
+def float_reciprocal(count: Any) -> Any:
+    """float32 ``1 / count`` (of each count of an array)."""
+    return (
+        np.float32(1.0) / np.asarray(count, dtype=np.float32)
+        if np.ndim(count)
+        else (np.float32(1.0) / np.float32(count))
+    )
 
 
 def tree_sum(p: np.ndarray, axis: int) -> np.ndarray:

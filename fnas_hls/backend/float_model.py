@@ -16,7 +16,18 @@ import torch.nn.functional as F
 
 from fnas_hls.backend.batching import Progress, evaluate, evaluate_in_batches
 from fnas_hls.errors import FnasError
-from fnas_hls.network.ir import Add, Concat, Conv, Dense, Flatten, GlobalAvgPool, LayerInfo, Network, Pool
+from fnas_hls.network.ir import (
+    Add,
+    Concat,
+    Conv,
+    Dense,
+    Flatten,
+    GlobalAvgPool,
+    LayerInfo,
+    Network,
+    Pool,
+    Shape,
+)
 
 
 def _as_batch(net: Network, x: np.ndarray) -> torch.Tensor:
@@ -67,6 +78,10 @@ def run_layer(layer, x: torch.Tensor) -> torch.Tensor:
             y = F.max_pool2d(F.pad(x, (pl, pr, pt, pb), value=float("-inf")), layer.kernel, layer.stride)
         else:
             y = F.avg_pool2d(F.pad(x, (pl, pr, pt, pb)), layer.kernel, layer.stride)
+            if not layer.count_pad:  # the window's mean over its real taps only
+                shape = Shape(x.shape[1], x.shape[2], x.shape[3])
+                taps = layer.kernel[0] * layer.kernel[1]
+                y = y * (taps / torch.from_numpy(layer.counts(shape).astype(np.float32)))
     elif isinstance(layer, GlobalAvgPool):
         y = x.mean(dim=(2, 3), keepdim=True)
     elif isinstance(layer, Flatten):

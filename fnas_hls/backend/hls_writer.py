@@ -304,12 +304,17 @@ def build_context(
                 assert isinstance(layer, GlobalAvgPool)
                 kind, kh, kw, sh, sw, pads = "gap", x.h, x.w, 1, 1, (0, 0, 0, 0)
             count = kh * kw
+            taps = range(1, count + 1)
             d.update(
                 kind=kind, CH=x.c, H=x.h, W=x.w, OH=y.h, OW=y.w, KH=kh, KW=kw, SH=sh, SW=sw,
                 PT=pads[0], PL=pads[1],
                 recip=float_literal(float_reciprocal(count)),
                 mul=avg_multiplier(count), avg_shift=AVG_SHIFT, avg_round=1 << (AVG_SHIFT - 1),
                 max_start="-3.40282347e+38f" if is_float else str(word.min_int),
+                # padding left out of the average: the divisor by the window's real taps (1 .. KH*KW)
+                exclude_pad=isinstance(layer, Pool) and not layer.count_pad,
+                muls=", ".join(["0", *(str(avg_multiplier(c)) for c in taps)]),
+                recips=", ".join(["0.0f", *(float_literal(float_reciprocal(c)) for c in taps)]),
             )  # fmt: skip
         layers.append(d)
     style_ctx: dict[str, Any] = {}

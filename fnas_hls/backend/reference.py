@@ -187,13 +187,15 @@ def _pool(x: np.ndarray, li: LayerInfo, lq: LayerQuant) -> np.ndarray:
             y = np.maximum(y, tap)
         if not is_float:
             y = np.maximum(y, lq.in_type.min_int)
-    elif is_float:
-        s = np.zeros((B, C, oh, ow), dtype=np.float32)
-        for tap in taps:
-            s = s + tap
-        y = s * float_reciprocal(kh * kw)
-    else:
-        y = avg_div(np.sum(np.stack(taps), axis=0), kh * kw, lq.out_type)
+    else:  # padding taps add zeros; the divisor is the window's size or its real taps (count_pad)
+        count = kh * kw if layer.count_pad else layer.counts(li.in_shape)
+        if is_float:
+            s = np.zeros((B, C, oh, ow), dtype=np.float32)
+            for tap in taps:
+                s = s + tap
+            y = (s * float_reciprocal(count)).astype(np.float32)
+        else:
+            y = avg_div(np.sum(np.stack(taps), axis=0), count, lq.out_type)
     return _relu(y, layer.relu)
 
 

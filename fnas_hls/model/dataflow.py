@@ -422,12 +422,16 @@ class PoolStage(NamedTuple):
     row_depth: int
 
 
-def pool_stage(g: WindowGeometry, kind: str, prec: Precision) -> PoolStage:
-    """One window tap per iteration; the running max (sum) is carried, so II is its latency."""
+def pool_stage(g: WindowGeometry, kind: str, prec: Precision, count_pad: bool = True) -> PoolStage:
+    """One window tap per iteration; the running max (sum) is carried, so II is its latency. An
+    average that leaves padding out computes its window's real taps (a product of two small
+    differences) and reads their divisor from a table: two more stages."""
     taps = g.C * g.n_total * g.Kh * g.Kw
     op = (rules.FLOAT_CMP_LATENCY if prec.is_float else 1) if kind == "max" else prec.add_latency
     ii = rules.ii_recurrence_bound(op, 1)
     depth = rules.BUFFER_READ_LATENCY + op + (prec.mul_latency + 1 if kind == "avg" else 0) + 1
+    if not count_pad:
+        depth += 1 + rules.BUFFER_READ_LATENCY
     return PoolStage(taps, max(taps, g.fill_row), ii, depth)
 
 
@@ -437,7 +441,7 @@ def pool_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Pr
     g = WindowGeometry.of(li)
     ch = g.n_total
     win = g.Kh * g.Kw
-    mac, row_trip, ii, depth = pool_stage(g, layer.kind, prec)
+    mac, row_trip, ii, depth = pool_stage(g, layer.kind, prec, layer.count_pad)
     prime = rules.pipelined_loop(g.prime, 1, rules.DF_FILL_DEPTH)
     row = rules.pipelined_loop(row_trip, ii, depth)
     rows = rules.sequential_loop(g.R, rules.sequential_block(row))

@@ -462,6 +462,8 @@ def pool_cost(
         op_latency = prec.add_latency
     ii = rules.ii_recurrence_bound(op_latency, 1)
     depth = rules.LOAD_DEPTH + op_latency + prec.mul_latency + 1
+    if not layer.count_pad:  # the divisor of the window's real taps from a table
+        depth += rules.BUFFER_READ_LATENCY
     dsp = 0 if layer.kind == "max" else board.dsps_per_mac(prec.name)
     return _single_loop_layer(li, cname, "POOL", trip, ii, depth, trip + y.size, board, prec, clock_mhz, dsp)
 

@@ -40,7 +40,7 @@ from fnas_hls.yaml_io import LINE, load_yaml, parse_yaml, where
 LAYER_FIELDS: dict[str, tuple[str, ...]] = {
     "conv": ("out", "kernel", "stride", "padding", "groups", "bias", "relu", "act"),
     "maxpool": ("kernel", "stride", "padding", "relu"),
-    "avgpool": ("kernel", "stride", "padding", "relu"),
+    "avgpool": ("kernel", "stride", "padding", "relu", "count_include_pad"),
     "gap": (),
     "flatten": (),
     "fc": ("out", "bias", "relu", "act"),
@@ -189,7 +189,9 @@ def _build_layer(kind: str, name: str, f: _Fields, x: Shape) -> Layer:
     if kind in ("maxpool", "avgpool"):
         kernel = f.pair("kernel")
         stride = f.pair("stride", kernel)
-        return Pool(name, kind[:3], kernel, stride, f.padding(x, kernel, stride), relu=f.bool("relu", False))
+        pads = f.padding(x, kernel, stride)
+        count = f.bool("count_include_pad", True) if kind == "avgpool" else True
+        return Pool(name, kind[:3], kernel, stride, pads, relu=f.bool("relu", False), count_pad=count)
     if kind == "gap":
         return GlobalAvgPool(name)
     if kind == "flatten":
@@ -237,6 +239,8 @@ def network_to_dict(net: Network) -> dict[str, Any]:
                 d["padding"] = _pads(layer.padding)
             if layer.relu:
                 d["relu"] = True
+            if not layer.count_pad:
+                d["count_include_pad"] = False
         elif isinstance(layer, GlobalAvgPool):
             d = {"type": "gap", "name": layer.name}
         elif isinstance(layer, Flatten):

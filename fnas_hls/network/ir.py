@@ -135,7 +135,9 @@ class _Weightless:
 
 @dataclass(frozen=True)
 class Pool(_Weightless):
-    """Max or average pooling over a window (average counts padding as zeros, ONNX's default)."""
+    """Max or average pooling over a window. An average counts padding taps as zeros
+    (``count_pad``, torch's default) or divides by the real taps of each window only (ONNX's
+    default, ``count_include_pad=0``)."""
 
     name: str
     kind: str  # "max" | "avg"
@@ -144,6 +146,21 @@ class Pool(_Weightless):
     padding: Pads = (0, 0, 0, 0)
     relu: bool = False
     inputs: tuple[str, ...] = ()
+    count_pad: bool = True
+
+    def counts(self, x: Shape) -> np.ndarray:
+        """The taps of each output window that fall on the map (R, C): its divisor when padding
+        does not count."""
+        y = self.out_shape(x)
+        pt, pl = self.padding[0], self.padding[1]
+
+        def inside(n_out: int, k: int, s: int, p: int, size: int) -> np.ndarray:
+            lo = np.arange(n_out) * s - p
+            return np.minimum(lo + k, size) - np.maximum(lo, 0)
+
+        rows = inside(y.h, self.kernel[0], self.stride[0], pt, x.h)
+        cols = inside(y.w, self.kernel[1], self.stride[1], pl, x.w)
+        return rows[:, None] * cols[None, :]
 
     @property
     def op(self) -> str:

@@ -75,6 +75,11 @@ class _PoolStep(nn.Module):
                 self.padding = (pt, pl)
             else:
                 self.explicit = (pl, pr, pt, pb)
+        self.count_pad = layer.count_pad
+        if not layer.count_pad and self.explicit is not None:
+            raise ValueError(
+                f"layer '{layer.name}': torch leaves out only symmetric padding of up to half the kernel"
+            )
         self.relu = layer.relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -85,7 +90,7 @@ class _PoolStep(nn.Module):
         else:
             if self.explicit is not None:
                 x = F.pad(x, self.explicit)
-            x = F.avg_pool2d(x, self.kernel, self.stride, self.padding, count_include_pad=True)
+            x = F.avg_pool2d(x, self.kernel, self.stride, self.padding, count_include_pad=self.count_pad)
         return F.relu(x) if self.relu else x
 
 

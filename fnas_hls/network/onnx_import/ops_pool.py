@@ -36,12 +36,13 @@ def _pool(imp: _Importer, node: onnx.NodeProto, name: str, kind: str) -> None:
         raise imp.error(node, name, "has no kernel_shape")
     kernel = _pair(imp, node, name, a, "kernel_shape", (1, 1))
     stride, pads = _window(imp, node, name, a, x, kernel)
-    if kind == "avg" and any(pads) and not a.get("count_include_pad", 0):
+    count_pad = kind != "avg" or not any(pads) or bool(a.get("count_include_pad", 0))
+    if not count_pad and x.pad is not None:
         raise _HostOnly(
-            f"pads {list(pads)} with count_include_pad=0: the accelerator's average counts padding "
-            "as zeros; accepted on the FPGA: count_include_pad=1 or no padding"
+            "it leaves its padding out of the count but reads a Pad's zeros, which count; accepted: "
+            "count_include_pad=1, or no Pad before it"
         )
-    layer = Pool(name, kind, kernel, stride, _plus(pads, x.pad))
+    layer = Pool(name, kind, kernel, stride, _plus(pads, x.pad), count_pad=count_pad)
     if a.get("ceil_mode", 0):
         _ceil_check(imp, node, name, x, layer)
     imp.add_layer(node, layer, [x], node.output[0], 4)
