@@ -64,6 +64,8 @@ def _activate(layer: object, y: torch.Tensor) -> torch.Tensor:
 def run_layer(layer, x: torch.Tensor) -> torch.Tensor:
     """One IR layer that reads one map (not a host operator) in float32 on ``x`` (n, C, H, W)."""
     if isinstance(layer, Conv):
+        if layer.in_relu:  # ReLU-Conv: the ReLU on the conv's input read
+            x = F.relu(x)
         pt, pl, pb, pr = layer.padding
         w = torch.from_numpy(np.asarray(layer.weight, dtype=np.float32))
         b = None if layer.bias_value is None else torch.from_numpy(np.asarray(layer.bias_value, np.float32))

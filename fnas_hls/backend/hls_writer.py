@@ -218,6 +218,7 @@ def build_context(
             "in_frac": 0 if is_float else lq.in_type.frac,
             "out_frac": 0 if is_float else lq.out_type.frac,
             "relu": "true" if getattr(layer, "relu", False) else "false",
+            "in_relu": bool(getattr(layer, "in_relu", False)),  # ReLU-Conv: LOAD_IN's ReLU
             "act": _act_params(lq.act),
             "act_name": output_activation(layer),
             "cycles": f"{lc.cycles:,}",

@@ -71,6 +71,8 @@ def _padded(x: np.ndarray, li: LayerInfo, rows: int, cols: int, dt: type) -> np.
 
 
 def _conv(x: np.ndarray, li: LayerInfo, t: Tiling, lq: LayerQuant) -> np.ndarray:
+    if getattr(li.layer, "in_relu", False):  # LOAD_IN's ReLU of every word it reads
+        x = np.where(x < 0, x.dtype.type(0), x)
     if lq.in_type.is_float:
         return _conv_float(x, li, t, lq)
     return _conv_fixed(x, li, lq)

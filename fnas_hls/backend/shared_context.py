@@ -85,6 +85,8 @@ def shared_layers(
             "WBEAT": e.beat_words,
             "WB": e.w_beats,
             "acc_c_type": acc,
+            # whether a layer on it reads its input through a ReLU (ReLU-Conv)
+            "in_relu": any(d["in_relu"] for d in layers if d["kind"] == "conv"),
             # the activations its store computes (a run-time switch of these cases only)
             "act_codes": sorted({d["act"]["code"] for d in layers if d["kind"] == "conv" and d["act"]}),
             "bias_rows": bias_rows or "  {0}",

@@ -38,7 +38,7 @@ from fnas_hls.yaml_io import LINE, load_yaml, parse_yaml, where
 
 #: Fields each layer type accepts (``type`` and ``name`` are accepted by all).
 LAYER_FIELDS: dict[str, tuple[str, ...]] = {
-    "conv": ("out", "kernel", "stride", "padding", "groups", "bias", "relu", "act"),
+    "conv": ("out", "kernel", "stride", "padding", "groups", "bias", "relu", "act", "in_relu"),
     "maxpool": ("kernel", "stride", "padding", "relu"),
     "avgpool": ("kernel", "stride", "padding", "relu", "count_include_pad"),
     "gap": (),
@@ -185,6 +185,7 @@ def _build_layer(kind: str, name: str, f: _Fields, x: Shape) -> Layer:
             bias=f.bool("bias", True),
             relu=f.bool("relu", False),
             act=f.act(),
+            in_relu=f.bool("in_relu", False),
         )
     if kind in ("maxpool", "avgpool"):
         kernel = f.pair("kernel")
@@ -232,6 +233,8 @@ def network_to_dict(net: Network) -> dict[str, Any]:
             d["relu"] = layer.relu
             if layer.act is not None:
                 d["act"] = layer.act.to_dict()
+            if layer.in_relu:
+                d["in_relu"] = True
         elif isinstance(layer, Pool):
             d = {"type": layer.op, "name": layer.name, "kernel": _scalar_or_pair(layer.kernel)}
             d["stride"] = _scalar_or_pair(layer.stride)

@@ -90,6 +90,7 @@ class Conv:
     weight: np.ndarray | None = field(default=None, compare=False, repr=False)  # (out, in/groups, kh, kw)
     bias_value: np.ndarray | None = field(default=None, compare=False, repr=False)  # (out,)
     act: Activation | None = None  # the output activation when it is not a ReLU
+    in_relu: bool = False  # a ReLU on its input as it reads it (pre-activation: ReLU-Conv-BN)
 
     op = "conv"
 

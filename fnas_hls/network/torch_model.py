@@ -51,8 +51,11 @@ class _ConvStep(nn.Module):
         )
         self.relu = layer.relu
         self.act = layer.act
+        self.in_relu = layer.in_relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.in_relu:
+            x = F.relu(x)
         if self.pad is not None:
             x = F.pad(x, self.pad)
         x = self.conv(x)

@@ -26,15 +26,25 @@ _WHERE = "the Conv, Gemm/MatMul or residual Add right before it, when nothing el
 
 
 def _relu(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
+    """A ReLU fuses into the layer before it; failing that (that layer's output has other readers,
+    or it is the network input), into the input read of the convolutions after it (ReLU-Conv)."""
     x = imp.data(node, name)
     index = imp.fusable(node.input[0], x, (Conv, Dense, Pool, Add))
-    if index is None or getattr(imp.layers[index], "act", None) is not None:
-        raise _HostOnly(
-            "a ReLU is fused only into the Conv, Gemm/MatMul, pooling or residual Add right before it, "
-            "when nothing else reads that layer's output"
-        )
-    imp.layers[index] = replace(imp.layers[index], relu=True)
-    imp.produce(node.output[0], x)
+    if index is not None and getattr(imp.layers[index], "act", None) is None:
+        imp.layers[index] = replace(imp.layers[index], relu=True)
+        imp.produce(node.output[0], x)
+        return
+    out = node.output[0]
+    readers = imp.readers.get(out, [])
+    if readers and out not in imp.outputs and all(r.op_type == "Conv" and r.input[0] == out for r in readers):
+        imp.values[out] = replace(x, relu=True)
+        imp.canon[out] = out
+        imp.uses[out] = imp.refs.get(out, 0)
+        return
+    raise _HostOnly(
+        "a ReLU is fused into the Conv, Gemm/MatMul, pooling or residual Add right before it, when "
+        "nothing else reads that layer's output, or into the input of the Convs that alone read it"
+    )
 
 
 def _fuse(imp: _Importer, node: onnx.NodeProto, name: str, act: Activation) -> None:

@@ -74,6 +74,7 @@ def _conv(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
         bias=b is not None,
         weight=weight,
         bias_value=bias,
+        in_relu=x.relu,
     )
     imp.add_layer(node, layer, [x], node.output[0], 4)
 
@@ -88,20 +89,20 @@ def _batchnorm(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
         raise _HostOnly("training-mode BatchNormalization")
     index = imp.fusable(node.input[0], x, (Conv, Dense))
     layer = None if index is None else imp.layers[index]
-    if index is None or not isinstance(layer, (Conv, Dense)) or layer.relu:
-        raise _HostOnly(
-            "a BatchNormalization is folded only into the Conv or Gemm/MatMul right before it, "
-            "when nothing else reads that layer's output"
-        )
+    fold = index is not None and isinstance(layer, (Conv, Dense)) and not layer.relu and layer.act is None
+    channels = layer.out if fold else x.shape.c
     params: list[np.ndarray | None] = []
     for i, what in enumerate(_BN_INPUTS):
         p = imp.param(node, name, i + 1, what)
         if p is None:
             raise imp.error(node, name, f"has no {what} input")
-        if p.shape is not None and math.prod(p.shape) != layer.out:
-            raise imp.error(node, name, f"{what} has shape {list(p.shape)}; expected {layer.out} values")
+        if p.shape is not None and math.prod(p.shape) != channels:
+            raise imp.error(node, name, f"{what} has shape {list(p.shape)}; expected {channels} values")
         params.append(p.value)
     gamma, beta, mean, var = params
+    if not fold:
+        _batchnorm_layer(imp, node, name, x, params, float(a.get("epsilon", 1e-5)))
+        return
     weight = bias = None
     known = layer.weight is not None and all(v is not None for v in (gamma, beta, mean, var))
     if known:
@@ -115,6 +116,27 @@ def _batchnorm(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
     imp.layers[index] = replace(layer, bias=True, weight=weight, bias_value=bias)
     imp.note(f"folded BatchNormalization '{name}' into {layer.op} '{layer.name}'")
     imp.produce(node.output[0], x)
+
+
+def _batchnorm_layer(
+    imp: _Importer, node: onnx.NodeProto, name: str, x: _Value, params: list, eps: float
+) -> None:
+    """A BatchNormalization after no conv (after an add, a concat, the input): its per-channel scale
+    and shift as a layer of its own, a 1x1 depthwise convolution."""
+    if x.pad is not None or x.relu or x.rank not in (2, 4):
+        raise _HostOnly("a BatchNormalization after a Pad or a pending ReLU is not supported")
+    c = x.shape.c
+    weight = bias = None
+    if all(v is not None for v in params):
+        gamma, beta, mean, var = (np.ravel(v).astype(np.float64) for v in params)
+        scale = gamma / np.sqrt(var + eps)
+        weight, bias = scale.reshape(c, 1, 1, 1), beta - mean * scale
+    weight, bias = _weights(weight, bias, True)
+    layer = Conv(name, out=c, kernel=(1, 1), groups=c, weight=weight, bias_value=bias)
+    imp.add_layer(node, layer, [x], node.output[0], x.rank)
+    imp.note(
+        f"BatchNormalization '{name}' follows no conv: a 1x1 depthwise conv (a scale and shift per channel)"
+    )
 
 
 def _dense(

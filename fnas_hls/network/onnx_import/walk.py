@@ -47,6 +47,7 @@ class _Value:
     shape: Shape
     rank: int  # 4: [N, C, H, W]; 2: [N, C]
     pad: Pads | None = None  # zero padding of a Pad node, waiting for the Conv/AveragePool reading it
+    relu: bool = False  # a ReLU that no layer before it took, waiting for the Convs reading it
 
 
 #: A known multi-node pattern run as one host layer: its op name, the nodes after the first that
@@ -143,7 +144,7 @@ class _Importer:
 
     def fusable(self, tensor: str, value: _Value, kinds: tuple[type, ...]) -> int | None:
         """The index of the layer producing ``tensor`` if it is of ``kinds`` and only this node reads it."""
-        if value.producer < 0 or value.pad is not None:
+        if value.producer < 0 or value.pad is not None or value.relu:
             return None
         if not isinstance(self.layers[value.producer], kinds):
             return None
