@@ -1,0 +1,124 @@
+"""The networks of the public benchmark tables (``../shared/benchmarks/README.md``), as IR: a
+NAS-Bench-201 network from its cell string, an Accel-NASBench (MnasNet / EfficientNet-B0 space)
+network from its block choices. Without weights, as ``analyze`` and ``sweep`` take them;
+``backend.float_model.with_random_weights`` gives them weights for ``emit``.
+
+NAS-Bench-201 (Dong & Yang, ICLR 2020, section 2): 32x32x3 input; a 3x3 stem conv to 16 channels;
+three stages of 5 cells at 16, 32 and 64 channels joined by residual reduction blocks; BN-ReLU,
+global average pooling, a classifier. A cell is a DAG of 4 nodes: node j sums op(node i) over
+i < j, ops ``none`` (no edge), ``skip_connect``, ``nor_conv_1x1`` and ``nor_conv_3x3`` (ReLU-Conv-BN:
+the conv reads its input through a ReLU, ``in_relu``; the BN folds into it) and ``avg_pool_3x3``
+(stride 1, padding 1, left out of the count). Batch norms fold into the convs before them; the last
+one, after the final cell's sum, is a 1x1 depthwise conv with the ReLU, as the ONNX import makes it.
+
+A node no edge reaches is zero in NAS-Bench-201. An op reading a zero node gives zero or, for a
+conv, its batch norm's constant shift, which costs the accelerator nothing, so it is left out; a
+cell whose output is zero (no path from its input) leaves the network's output constant, and is
+built as the identity, so that the other cells' cost is still counted (NAS-Bench-201 trains such a
+network to chance accuracy).
+"""
+
+from __future__ import annotations
+
+import re
+
+from fnas_hls.errors import FnasError
+from fnas_hls.network.ir import INPUT, Add, Conv, Dense, GlobalAvgPool, Layer, Network, Pool, Shape
+
+NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+_CELL_RE = re.compile(r"^\|(.+)\|\+\|(.+)\|\+\|(.+)\|$")
+
+
+def parse_cellstr(cellstr: str) -> dict[tuple[int, int], str]:
+    """NAS-Bench-201's ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` as {(from node, to node): op}."""
+    m = _CELL_RE.match(cellstr.strip())
+    if not m:
+        raise FnasError(f"cell string {cellstr!r}: expected |op~0|+|op~0|op~1|+|op~0|op~1|op~2|")
+    edges: dict[tuple[int, int], str] = {}
+    for j, node in enumerate(m.groups(), start=1):
+        parts = node.split("|")
+        if len(parts) != j:
+            raise FnasError(f"cell string {cellstr!r}: node {j} has {len(parts)} inputs; expected {j}")
+        for part in parts:
+            op, _, src = part.partition("~")
+            if op not in NB201_OPS or not src.isdigit() or int(src) >= j:
+                raise FnasError(
+                    f"cell string {cellstr!r}: edge {part!r} into node {j}; accepted: op~i with i < {j}, "
+                    f"op one of {', '.join(NB201_OPS)}"
+                )
+            edges[(int(src), j)] = op
+    return edges
+
+
+class _Builder:
+    """Appends layers, each named in order, and keeps the current map's name."""
+
+    def __init__(self) -> None:
+        self.layers: list[Layer] = []
+
+    def add(self, layer: Layer, inputs: tuple[str, ...]) -> str:
+        from dataclasses import replace
+
+        self.layers.append(replace(layer, inputs=inputs))
+        return layer.name
+
+
+def nasbench201_network(cellstr: str, classes: int = 10, name: str = "nb201") -> Network:
+    """The NAS-Bench-201 network of ``cellstr`` (32x32x3 input, CIFAR's ``classes``)."""
+    edges = parse_cellstr(cellstr)
+    b = _Builder()
+    cur = b.add(Conv("stem", out=16, kernel=(3, 3), padding=(1, 1, 1, 1)), (INPUT,))
+    channels = 16
+    for stage, c in enumerate((16, 32, 64)):
+        if stage:
+            cur = _reduction(b, cur, channels, c, f"r{stage}")
+            channels = c
+        for k in range(5):
+            cur = _cell(b, cur, c, edges, f"s{stage}c{k}")
+    cur = b.add(Conv("lastact", out=channels, kernel=(1, 1), groups=channels, relu=True), (cur,))
+    cur = b.add(GlobalAvgPool("gap"), (cur,))
+    b.add(Dense("classifier", out=classes), (cur,))
+    return Network(Shape(3, 32, 32), _live(b.layers), name)
+
+
+def _live(layers: list[Layer]) -> tuple[Layer, ...]:
+    """The layers the last one depends on (a cell built as the identity leaves its ops unread)."""
+    needed = {layers[-1].name}
+    for layer in reversed(layers):
+        if layer.name in needed:
+            needed.update(layer.inputs)
+    return tuple(layer for layer in layers if layer.name in needed)
+
+
+def _cell(b: _Builder, x: str, c: int, edges: dict[tuple[int, int], str], p: str) -> str:
+    nodes: dict[int, str | None] = {0: x}  # None: a zero node
+    for j in (1, 2, 3):
+        terms: list[str] = []
+        for i in range(j):
+            src, op = nodes[i], edges[(i, j)]
+            if op == "none" or src is None:
+                continue
+            if op == "skip_connect":
+                terms.append(src)
+            elif op == "avg_pool_3x3":
+                pool = Pool(f"{p}n{j}e{i}_pool", "avg", (3, 3), (1, 1), (1, 1, 1, 1), count_pad=False)
+                terms.append(b.add(pool, (src,)))
+            else:
+                k = 1 if op == "nor_conv_1x1" else 3
+                conv = Conv(f"{p}n{j}e{i}_conv{k}", out=c, kernel=(k, k), padding=(k // 2,) * 4, in_relu=True)
+                terms.append(b.add(conv, (src,)))
+        if not terms:
+            nodes[j] = None
+        elif len(terms) == 1:
+            nodes[j] = terms[0]
+        else:
+            nodes[j] = b.add(Add(f"{p}n{j}_sum"), tuple(terms))
+    return nodes[3] if nodes[3] is not None else x
+
+
+def _reduction(b: _Builder, x: str, c_in: int, c: int, p: str) -> str:
+    a = b.add(Conv(f"{p}_a", out=c, kernel=(3, 3), stride=(2, 2), padding=(1, 1, 1, 1), in_relu=True), (x,))
+    a = b.add(Conv(f"{p}_b", out=c, kernel=(3, 3), padding=(1, 1, 1, 1), in_relu=True), (a,))
+    s = b.add(Pool(f"{p}_pool", "avg", (2, 2), (2, 2)), (x,))
+    s = b.add(Conv(f"{p}_short", out=c, kernel=(1, 1)), (s,))
+    return b.add(Add(f"{p}_sum"), (a, s))
