@@ -199,15 +199,10 @@ def test_x_times_hard_sigmoid_of_x_is_hard_swish():
             {},
             r"'Tanh' at node 't' \(tanh is fused only into",
         ),
-        (  # a Mul that scales by a computed vector (squeeze-and-excitation) is not an activation
-            [
-                helper.make_node("GlobalAveragePool", ["a"], ["g"], name="gap"),
-                helper.make_node("Conv", ["g", "w2"], ["e"], name="excite"),
-                helper.make_node("Sigmoid", ["e"], ["s"], name="sig"),
-                helper.make_node("Mul", ["a", "s"], ["y"], name="scale"),
-            ],
-            {"w2": np.ones((4, 4, 1, 1), np.float32)},
-            r"'Mul' at node 'scale'",
+        (  # a Mul of a map by a map is no activation and no per-channel scale
+            [helper.make_node("Mul", ["a", "a"], ["y"], name="scale")],
+            {},
+            r"'Mul' at node 'scale' \(it multiplies 4x4x4 by 4x4x4",
         ),
     ],
     ids=["clip-computed-bound", "clip-one-bound", "act-after-act", "se-mul"],

@@ -17,7 +17,7 @@ from fnas_hls.analysis import Analysis
 from fnas_hls.backend.c_literals import rows
 from fnas_hls.backend.quantize import QuantPlan
 from fnas_hls.model import dataflow as df
-from fnas_hls.network.ir import Add, Concat, Conv, Dense, Flatten, GlobalAvgPool, Network, Pool
+from fnas_hls.network.ir import Add, Concat, Conv, Dense, Flatten, GlobalAvgPool, Network, Pool, Scale
 
 #: Stored value of a padded position of a max pool in float32 (the most negative float).
 FLOAT_LOWEST_LITERAL = "-3.40282347e+38f"
@@ -90,7 +90,7 @@ def dataflow_layers(
             for part, end in zip(d["parts"], ends, strict=True):
                 part["ch_end"] = end
             continue
-        if isinstance(layer, Add):
+        if isinstance(layer, (Add, Scale)):
             continue
         if isinstance(layer, (Conv, Dense)):
             g = df.WindowGeometry.of(li)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from fnas_hls.backend.batching import Progress, evaluate, evaluate_in_batches
 from fnas_hls.errors import FnasError
 from fnas_hls.network.ir import (
+    MERGE_OPS,
     Add,
     Concat,
     Conv,
@@ -26,6 +27,7 @@ from fnas_hls.network.ir import (
     LayerInfo,
     Network,
     Pool,
+    Scale,
     Shape,
 )
 
@@ -43,10 +45,13 @@ def _as_batch(net: Network, x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a))
 
 
-def run_merge(layer: Add | Concat, xs: list[torch.Tensor]) -> torch.Tensor:
-    """A residual sum (in ``inputs`` order) or a channel concatenation, in float32."""
+def run_merge(layer: Add | Concat | Scale, xs: list[torch.Tensor]) -> torch.Tensor:
+    """A residual sum (in ``inputs`` order), a channel concatenation or a map scaled per channel,
+    in float32."""
     if isinstance(layer, Concat):
         return torch.cat(xs, dim=1)
+    if isinstance(layer, Scale):
+        return xs[0] * xs[1]  # the (n, C, 1, 1) vector broadcast over height and width
     y = xs[0]
     for x in xs[1:]:
         y = y + x
@@ -105,7 +110,7 @@ def _check_weights(net: Network) -> None:
 
 
 def _step(li: LayerInfo, xs: Sequence[torch.Tensor]) -> torch.Tensor:
-    if isinstance(li.layer, (Add, Concat)):
+    if isinstance(li.layer, MERGE_OPS):
         return run_merge(li.layer, list(xs))
     return run_layer(li.layer, xs[0])
 

@@ -75,6 +75,7 @@ from fnas_hls.network.ir import (
     HostOp,
     Network,
     Pool,
+    Scale,
     Shape,
     map_roots,
     output_activation,
@@ -243,6 +244,14 @@ def build_context(
                 kind="add", WORDS=li.out_shape.size, inputs=len(li.sources),
                 aligns=list(lq.aligns) if not is_float else [0] * len(li.sources),
                 shift=lq.shift or 0, round=(1 << (lq.shift - 1)) if (lq.shift or 0) > 0 else 0,
+            )  # fmt: skip
+            layers.append(d)
+            continue
+        if isinstance(layer, Scale):
+            shift = 0 if is_float else lq.shift
+            d.update(
+                kind="scale", inputs=2, WORDS=li.out_shape.size, CH=li.out_shape.c,
+                HW=li.out_shape.h * li.out_shape.w, shift=shift, round=(1 << (shift - 1)) if shift > 0 else 0,
             )  # fmt: skip
             layers.append(d)
             continue
@@ -504,7 +513,7 @@ def render_project(ctx: Mapping[str, Any], progress: Progress | None = None) -> 
             continue
         if layer["kind"] == "conv":
             header, body = f"{units}/conv_layer.h.j2", f"{units}/conv_layer.cpp.j2"
-        elif layer["kind"] in ("add", "concat"):
+        elif layer["kind"] in ("add", "concat", "scale"):
             header, body = f"{units}/merge_layer.h.j2", f"{units}/{layer['kind']}_layer.cpp.j2"
         elif layer["kind"] == "gap":
             header, body = f"{units}/pool_layer.h.j2", f"{units}/gap_layer.cpp.j2"

@@ -23,7 +23,7 @@ from fnas_hls.backend.fixed_point import (
     frac_for_range,
 )
 from fnas_hls.backend.float_model import layer_ranges
-from fnas_hls.network.ir import INPUT, Add, Concat, Conv, Dense, Network
+from fnas_hls.network.ir import INPUT, Add, Concat, Conv, Dense, Network, Scale
 from fnas_hls.network.names import c_identifiers
 from fnas_hls.precision import get_precision
 
@@ -115,7 +115,9 @@ def quantize_network(
         layer = li.layer
         in_type = types[li.sources[0]]
         common = dict(name=li.name, c_name=cnames[li.name], op=layer.op, in_type=in_type)
-        if isinstance(layer, (Add, Concat)):
+        if isinstance(layer, Scale):
+            lq = _scale_quant(tuple(types[n] for n in li.sources), y_max, is_float, bits, common)
+        elif isinstance(layer, (Add, Concat)):
             lq = _merge_quant(layer, tuple(types[n] for n in li.sources), y_max, is_float, bits, common)
         elif not isinstance(layer, (Conv, Dense)):
             lq = LayerQuant(out_type=in_type, **common)  # pooling keeps the input's format
@@ -127,6 +129,20 @@ def quantize_network(
         layers.append(lq)
         types[li.name] = lq.out_type
     return QuantPlan(precision, input_type, tuple(layers), int(np.asarray(calibration).shape[0]))
+
+
+def _scale_quant(
+    ins: tuple[DataType, ...], y_max: float, is_float: bool, bits: int, common: dict
+) -> LayerQuant:
+    """A map times a per-channel vector: the product at the sum of their scales (it fits 32 bits),
+    rounded to the output's format like an accumulator."""
+    if is_float:
+        return LayerQuant(out_type=FLOAT32, in_types=ins, **common)
+    frac = ins[0].frac + ins[1].frac
+    out_frac = max(min(frac_for_range(y_max, bits), frac), frac - SHIFT_MAX)
+    return LayerQuant(
+        out_type=DataType.fixed(bits, out_frac), in_types=ins, shift=frac - out_frac, acc_bits=32, **common
+    )
 
 
 def _merge_quant(

@@ -43,6 +43,7 @@ from fnas_hls.network.ir import (
     LayerInfo,
     Network,
     Pool,
+    Scale,
 )
 
 #: The most negative float32, the start of a float max-pool (the kernels avoid <cmath>'s INFINITY).
@@ -228,6 +229,15 @@ def _add(xs: list[np.ndarray], layer: Add, lq: LayerQuant) -> np.ndarray:
     return requantize(acc, lq.shift, layer.relu, lq.out_type, lq.act)
 
 
+def _scale(x: np.ndarray, s: np.ndarray, lq: LayerQuant) -> np.ndarray:
+    """SCALE: each word times its channel's value, requantized (round half up by the shift,
+    saturate); float32 one multiply."""
+    if lq.out_type.is_float:
+        return (x * s).astype(np.float32)
+    prod = np.asarray(x, dtype=np.int64) * np.asarray(s, dtype=np.int64)  # s (n, C, 1, 1) broadcast
+    return requantize(prod, lq.shift, False, lq.out_type)
+
+
 def _concat(xs: list[np.ndarray], lq: LayerQuant) -> np.ndarray:
     """CONCAT: each input rounded to the output's format (half up; never saturates), stacked."""
     if lq.out_type.is_float:
@@ -254,6 +264,8 @@ def _layer_step(
             return _add(list(xs), layer, lq)
         if isinstance(layer, Concat):
             return _concat(list(xs), lq)
+        if isinstance(layer, Scale):
+            return _scale(xs[0], xs[1], lq)
         if isinstance(layer, Dense) and li.name in maps:
             order = hwc_order(maps[li.name])
             xs_ = x.reshape(x.shape[0], -1)[:, order].reshape(x.shape[0], -1, 1, 1)

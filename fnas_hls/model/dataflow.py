@@ -84,6 +84,7 @@ from fnas_hls.network.ir import (
     LayerInfo,
     Network,
     Pool,
+    Scale,
     Shape,
     map_roots,
 )
@@ -592,6 +593,32 @@ def merge_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> P
     return Process(cname, li.name, op, (run,), cycles, (fn,), res, sum(x.size for x in li.in_shapes), words)
 
 
+def scale_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Process:
+    """A map times one value per channel (squeeze-and-excitation): the value depends on the whole
+    map, so the map waits in a buffer on chip. MAP: H*W*C words of the map into the buffer;
+    SCALE_IN: the C values; SCALE: H*W*C, II 1, each word times its channel's value, requantized."""
+    y = li.out_shape
+    words, row = y.size, y.w * y.c
+    map_depth = rules.DF_FILL_DEPTH
+    in_depth = rules.DF_FILL_DEPTH
+    depth = rules.BUFFER_READ_LATENCY + prec.mul_latency + rules.REQUANT_DEPTH + rules.DF_WRITE_DEPTH
+    runs = (
+        LoopRun("MAP", words, 1, map_depth, tuple(_row_reads(words, row, 0, 0))),
+        LoopRun("SCALE_IN", y.c, 1, in_depth, (Segment(0, y.c - 1, 0, y.c - 1, 1),)),
+        LoopRun("SCALE", words, 1, depth, (), tuple(_row_reads(words, row, depth - 1))),
+    )
+    loops = tuple(LoopCost(r.label, r.trip, r.latency, 1, r.depth) for r in runs)
+    cycles = _function([r.latency for r in runs])
+    buffer, vector = rm.bram18k(words, prec.bits), rm.bram18k(y.c, prec.bits)
+    res = Resources(
+        dsp=board.dsps_per_mac(prec.name), bram18k=buffer + vector, lut=rm.LUT_PER_LAYER, ff=rm.FF_PER_LAYER
+    )
+    return Process(
+        cname, li.name, "scale", runs, cycles, (FunctionCost(cname, cycles, 1, loops),), res,
+        words + y.c, words, (("map buffer", buffer), ("scale vector", vector)),
+    )  # fmt: skip
+
+
 def mover_process(name: str, words: int, row_words: int, words_per_beat: int, reading: bool) -> Process:
     """``<top>_read`` (DDR to stream) or ``<top>_write`` (stream to DDR): one burst of beats."""
     P = words_per_beat
@@ -763,6 +790,8 @@ def layer_process(
         return gap_process(li, cname, prec, board)
     if isinstance(layer, (Add, Concat)):
         return merge_process(li, cname, prec, board)
+    if isinstance(layer, Scale):
+        return scale_process(li, cname, prec, board)
     raise TypeError(f"layer '{li.name}' ({layer.op}) has no dataflow process")
 
 

@@ -48,7 +48,18 @@ from fnas_hls.boards import Board
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
 from fnas_hls.model.tiling import Tiling
-from fnas_hls.network.ir import Add, Concat, Conv, Dense, Flatten, GlobalAvgPool, HostOp, LayerInfo, Pool
+from fnas_hls.network.ir import (
+    Add,
+    Concat,
+    Conv,
+    Dense,
+    Flatten,
+    GlobalAvgPool,
+    HostOp,
+    LayerInfo,
+    Pool,
+    Scale,
+)
 from fnas_hls.precision import Precision
 from fnas_hls.resources import MacCost, Resources
 
@@ -517,6 +528,25 @@ def concat_cost(
     return _unit_cost(li, cname, tuple(loops), cycles, 2 * li.out_shape.size, board, prec, clock_mhz)
 
 
+def scale_cost(
+    li: LayerInfo, cname: str, board: Board, prec: Precision, clock_mhz: float | None = None
+) -> LayerCost:
+    """LOAD_S: the vector's C words into a buffer; SCALE: every map word (CHW) times its channel's
+    value from the buffer, requantized; one read a cycle through the feature-map port each."""
+    x = li.out_shape
+    scale_depth = rules.LOAD_DEPTH + prec.mul_latency + rules.REQUANT_DEPTH
+    load = rules.pipelined_loop(x.c, 1, rules.LOAD_DEPTH)
+    scale = rules.pipelined_loop(x.size, 1, scale_depth)
+    loops = (
+        LoopCost("LOAD_S", x.c, load, 1, rules.LOAD_DEPTH),
+        LoopCost("SCALE", x.size, scale, 1, scale_depth),
+    )
+    cycles = rules.function_latency(rules.sequential_block(load) + rules.sequential_block(scale))
+    dsp = board.dsps_per_mac(prec.name)
+    bram = rm.bram18k(x.c, prec.bits)
+    return _unit_cost(li, cname, loops, cycles, x.c + 2 * x.size, board, prec, clock_mhz, dsp, bram)
+
+
 def free_cost(li: LayerInfo) -> LayerCost:
     """Flatten (a change of view) and host operators cost the FPGA nothing."""
     bound = "host" if isinstance(li.layer, HostOp) else "none"
@@ -545,6 +575,8 @@ def layer_cost(
         return add_cost(li, cname, board, prec, clock_mhz)
     if isinstance(layer, Concat):
         return concat_cost(li, cname, board, prec, clock_mhz)
+    if isinstance(layer, Scale):
+        return scale_cost(li, cname, board, prec, clock_mhz)
     if isinstance(layer, (Flatten, HostOp)):
         return free_cost(li)
     raise TypeError(type(layer))

@@ -305,9 +305,35 @@ def map_roots(infos: Iterable[LayerInfo]) -> dict[str, str]:
 
 
 #: Layers that read two or more maps, and combine them.
-MERGE_OPS = (Add, Concat)
+@dataclass(frozen=True)
+class Scale(_Weightless):
+    """A map times a vector of one value per channel, broadcast over height and width: the last
+    step of squeeze-and-excitation. ``inputs`` are the map, then the vector (a (C, 1, 1) map)."""
 
-Layer = Conv | Pool | GlobalAvgPool | Flatten | Dense | HostOp | Add | Concat
+    name: str
+    inputs: tuple[str, ...] = ()
+
+    op = "scale"
+
+    def combine(self, shapes: tuple[Shape, ...]) -> Shape:
+        if len(shapes) != 2:
+            raise FnasError(
+                f"layer '{self.name}' (scale) reads {len(shapes)} map(s); it needs a map and a vector"
+            )
+        x, s = shapes
+        if (s.c, s.h, s.w) != (x.c, 1, 1):
+            raise FnasError(
+                f"layer '{self.name}' (scale) multiplies a {x} map by {s}; the vector must be {x.c}x1x1"
+            )
+        return x
+
+    def out_shape(self, x: Shape) -> Shape:
+        return x
+
+
+MERGE_OPS = (Add, Concat, Scale)
+
+Layer = Conv | Pool | GlobalAvgPool | Flatten | Dense | HostOp | Add | Concat | Scale
 
 
 @dataclass(frozen=True)

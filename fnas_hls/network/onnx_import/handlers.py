@@ -17,7 +17,7 @@ from fnas_hls.network.onnx_import.ops_activation import (
     _tanh,
 )
 from fnas_hls.network.onnx_import.ops_conv import _batchnorm, _conv, _gemm, _matmul
-from fnas_hls.network.onnx_import.ops_merge import _add, _concat, _sum
+from fnas_hls.network.onnx_import.ops_merge import _add, _concat, _mul, _sum
 from fnas_hls.network.onnx_import.ops_pool import _avgpool, _gap, _gmp, _maxpool, _reduce_mean
 from fnas_hls.network.onnx_import.ops_shape import (
     _flatten,
@@ -58,6 +58,7 @@ _HANDLERS: dict[str, _Handler] = {
     "Add": _add,
     "Sum": _sum,
     "Concat": _concat,
+    "Mul": _mul,
     "Pad": _pad,
     "Softmax": _softmax,
     "LogSoftmax": _softmax,

@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import onnx
 
-from fnas_hls.network.ir import Add, Concat, Conv, Dense
+from fnas_hls.network.ir import Add, Concat, Conv, Dense, Scale
 from fnas_hls.network.onnx_import.ops_common import _weights
 from fnas_hls.network.onnx_import.reading import _attrs
 from fnas_hls.network.onnx_import.walk import _HostOnly, _Importer, _Value
@@ -73,3 +73,24 @@ def _concat(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
     if axis % rank != 1:
         raise _HostOnly(f"it concatenates along axis {axis}; only channels (axis 1) are supported")
     imp.add_layer(node, Concat(name), values, node.output[0], rank)
+
+
+def _mul(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
+    """A map times a computed vector of one value per channel (squeeze-and-excitation's scale).
+    (``x * Sigmoid(x)`` and ``x * HardSigmoid(x)`` are taken at their Sigmoid, as SiLU and
+    hard-swish.)"""
+    ins = [t for t in node.input if t]
+    if len(ins) != 2 or any(t not in imp.values for t in ins):
+        raise _HostOnly("only a map times a computed vector of one value per channel is supported")
+    a, b = (imp.values[t] for t in ins)
+    if any(v.pad is not None or v.relu for v in (a, b)):
+        raise _HostOnly("it reads a padded tensor")
+    for x, s in ((a, b), (b, a)):
+        vector = s.shape.h == 1 and s.shape.w == 1 and s.shape.c == x.shape.c
+        if x.rank == 4 and vector and (x.shape.h, x.shape.w) != (1, 1):
+            imp.add_layer(node, Scale(name), [x, s], node.output[0], 4)
+            return
+    raise _HostOnly(
+        f"it multiplies {a.shape} by {b.shape}; only a map times one value per channel (C x 1 x 1) is "
+        "supported (squeeze-and-excitation)"
+    )
