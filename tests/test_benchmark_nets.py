@@ -116,3 +116,38 @@ def test_a_cell_emits_bit_exact(tmp_path):
     x = np.random.default_rng(0).standard_normal((4, 3, 32, 32)).astype(np.float32)
     emit_project(net, load_board("zcu104"), tmp_path / "p", "fixed16", x, style="sequential")
     assert run_csim(tmp_path / "p", opt="-O1").bit_exact
+
+
+ANB = SHARED / "accel-nasbench-mnasnet.csv"
+
+
+@pytest.mark.skipif(not ANB.is_file(), reason="needs ../shared/benchmarks")
+def test_accel_nasbench_networks_hold_the_tables_macs():
+    """The skeleton's convolutions and classifier are about 90% of the table's profiler count, and
+    the rest is 4 operations per conv output (batch norm, activation); row 0 exactly the README's
+    375.7 of 415.4 million."""
+    from fnas_hls.network.benchmark_nets import accel_nasbench_network
+
+    rows = list(csv.DictReader(ANB.open()))
+    net = accel_nasbench_network(rows[0])
+    assert round(sum(li.macs for li in net.info) / 1e6, 1) == 375.7
+    for row in rows[:60]:  # the rest is 4 operations per conv output (4.005 to 4.034 on 300 rows)
+        net = accel_nasbench_network(row)
+        outputs = sum(li.out_shape.size for li in net.info if isinstance(li.layer, Conv))
+        rest = float(row["macs_m"]) * 1e6 - sum(li.macs for li in net.info)
+        assert 3.99 < rest / outputs < 4.05, row["id"]
+
+
+def test_mbconv_blocks():
+    from fnas_hls.network.benchmark_nets import mnasnet_network
+    from fnas_hls.network.ir import Add, Scale
+
+    net = mnasnet_network((1, 6, 6, 6, 6, 6, 6), (3, 3, 5, 3, 5, 5, 3), (1, 2, 2, 3, 3, 4, 1), (True,) * 7)
+    assert sum(isinstance(layer, Scale) for layer in net.layers) == 16  # EfficientNet-B0: SE everywhere
+    assert sum(isinstance(layer, Add) for layer in net.layers) == 16 - 7  # all but each block's first
+    assert not any(isinstance(layer, HostOp) for layer in net.layers)
+    assert net.output.c == 1000 and net.input.h == 224
+    dw = [layer for layer in net.layers if layer.name.endswith("_dw")]
+    assert [d.kernel[0] for d in dw][:4] == [3, 3, 3, 5] and all(d.groups == d.out for d in dw)
+    a = analyze(net, load_board("zcu102"), "fixed16", style="shared")
+    assert a.macs == sum(li.macs for li in net.info) and a.latency_cycles > 0

@@ -122,3 +122,83 @@ def _reduction(b: _Builder, x: str, c_in: int, c: int, p: str) -> str:
     s = b.add(Pool(f"{p}_pool", "avg", (2, 2), (2, 2)), (x,))
     s = b.add(Conv(f"{p}_short", out=c, kernel=(1, 1)), (s,))
     return b.add(Add(f"{p}_sum"), (a, s))
+
+
+# --- Accel-NASBench: EfficientNet-B0's skeleton with searched MBConv blocks -----------------------
+
+#: The skeleton (Accel-NASBench's ``configurationspaces/searchspaces.py``): per block its stride,
+#: input and output channels.
+MB_STRIDES = (1, 2, 2, 2, 1, 2, 1)
+MB_IN = (32, 16, 24, 40, 80, 112, 192)
+MB_OUT = (16, 24, 40, 80, 112, 192, 320)
+
+
+def mnasnet_network(
+    expand: tuple[int, ...],
+    kernel: tuple[int, ...],
+    layers: tuple[int, ...],
+    se: tuple[bool, ...],
+    act: str = "silu",
+    classes: int = 1000,
+    size: int = 224,
+    name: str = "anb",
+) -> Network:
+    """An Accel-NASBench network: a 3x3 stride-2 stem to 32 channels; seven MBConv blocks (block b
+    of ``layers[b]`` layers: the first takes the block's stride and channels, the others stride 1
+    with a residual add; each a 1x1 expansion by ``expand[b]`` (none at 1), a ``kernel[b]``
+    depthwise conv, squeeze-and-excitation on a quarter of the layer's input channels where
+    ``se[b]``, a 1x1 projection without activation); a 1x1 head conv to 1280, global average
+    pooling, a classifier. Batch norms fold into their convs; ``act`` (EfficientNet's SiLU by
+    default) after every conv but the projections and the SE's last, which has a sigmoid."""
+    from fnas_hls.network.activations import NAMED, Activation
+
+    kind, consts = NAMED[act] if act in NAMED else (act, {})
+    a = Activation(kind, **consts)
+    b = _Builder()
+    cur = b.add(Conv("stem", out=32, kernel=(3, 3), stride=(2, 2), padding=(1, 1, 1, 1), act=a), (INPUT,))
+    for blk in range(7):
+        for i in range(layers[blk]):
+            c_in, stride = (MB_IN[blk], MB_STRIDES[blk]) if i == 0 else (MB_OUT[blk], 1)
+            cur = _mbconv(
+                b, cur, c_in, MB_OUT[blk], expand[blk], kernel[blk], stride, se[blk], a, f"b{blk}l{i}"
+            )
+    cur = b.add(Conv("head", out=1280, kernel=(1, 1), act=a), (cur,))
+    cur = b.add(GlobalAvgPool("gap"), (cur,))
+    b.add(Dense("classifier", out=classes), (cur,))
+    return Network(Shape(3, size, size), tuple(b.layers), name)
+
+
+def _mbconv(
+    b: _Builder, x: str, c_in: int, c_out: int, e: int, k: int, stride: int, se: bool, act, p: str
+) -> str:
+    from fnas_hls.network.activations import Activation
+    from fnas_hls.network.ir import Scale
+
+    h = c_in * e
+    y = x if e == 1 else b.add(Conv(f"{p}_expand", out=h, kernel=(1, 1), act=act), (x,))
+    pad = (k // 2,) * 4
+    y = b.add(
+        Conv(f"{p}_dw", out=h, kernel=(k, k), stride=(stride, stride), padding=pad, groups=h, act=act), (y,)
+    )
+    if se:
+        s = b.add(GlobalAvgPool(f"{p}_se_pool"), (y,))
+        s = b.add(Conv(f"{p}_se_reduce", out=max(1, c_in // 4), kernel=(1, 1), act=act), (s,))
+        s = b.add(Conv(f"{p}_se_expand", out=h, kernel=(1, 1), act=Activation("sigmoid")), (s,))
+        y = b.add(Scale(f"{p}_se"), (y, s))
+    y = b.add(Conv(f"{p}_project", out=c_out, kernel=(1, 1)), (y,))
+    if stride == 1 and c_in == c_out:
+        y = b.add(Add(f"{p}_add"), (x, y))
+    return y
+
+
+def accel_nasbench_network(row: dict, act: str = "silu") -> Network:
+    """The network of one row of ``accel-nasbench-mnasnet.csv`` (columns ``bK_e``, ``bK_k``,
+    ``bK_l``, ``bK_se`` for K = 0..6)."""
+    try:
+        choices = [tuple(int(float(row[f"b{i}_{f}"])) for i in range(7)) for f in ("e", "k", "l", "se")]
+    except (KeyError, ValueError) as exc:
+        raise FnasError(
+            f"Accel-NASBench row {row.get('id', '?')}: bad or missing block column ({exc})"
+        ) from None
+    e, k, n, se = choices
+    return mnasnet_network(e, k, n, tuple(bool(v) for v in se), act=act, name=f"anb{row.get('id', '')}")
