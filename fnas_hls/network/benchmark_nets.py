@@ -202,3 +202,74 @@ def accel_nasbench_network(row: dict, act: str = "silu") -> Network:
         ) from None
     e, k, n, se = choices
     return mnasnet_network(e, k, n, tuple(bool(v) for v in se), act=act, name=f"anb{row.get('id', '')}")
+
+
+# --- MobileNets (the DPU's model-zoo figures are on them) ------------------------------------------
+
+
+def _divisible(v: float, d: int = 8) -> int:
+    """torchvision's rounding of a width-scaled channel count: to a multiple of ``d``, never below
+    90% of ``v``."""
+    c = max(d, int(v + d / 2) // d * d)
+    return c + d if c < 0.9 * v else c
+
+
+def mobilenet_v2_network(width: float = 1.0, size: int = 224, classes: int = 1000) -> Network:
+    """MobileNetV2 (Sandler et al., CVPR 2018) with ReLU6: a stride-2 stem, 17 inverted residual
+    blocks (1x1 expansion by t, a 3x3 depthwise conv, a linear 1x1 projection, a residual add where
+    the shapes match), a 1x1 conv to 1280 (more for width > 1), pooling and a classifier."""
+    from fnas_hls.network.activations import Activation
+
+    relu6 = Activation("clip", lo=0.0, hi=6.0)
+    cfg = (
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    )
+    b = _Builder()
+    c = _divisible(32 * width)
+    cur = b.add(Conv("stem", out=c, kernel=(3, 3), stride=(2, 2), padding=(1, 1, 1, 1), act=relu6), (INPUT,))
+    for i, (t, ch, n, s) in enumerate(cfg):
+        out = _divisible(ch * width)
+        for j in range(n):
+            stride, p, h = (s if j == 0 else 1), f"ir{i}_{j}", c * t
+            y = cur if t == 1 else b.add(Conv(f"{p}_expand", out=h, kernel=(1, 1), act=relu6), (cur,))
+            dw = Conv(
+                f"{p}_dw",
+                out=h,
+                kernel=(3, 3),
+                stride=(stride, stride),
+                padding=(1,) * 4,
+                groups=h,
+                act=relu6,
+            )
+            y = b.add(dw, (y,))
+            y = b.add(Conv(f"{p}_project", out=out, kernel=(1, 1)), (y,))
+            cur = b.add(Add(f"{p}_add"), (cur, y)) if stride == 1 and c == out else y
+            c = out
+    last = _divisible(1280 * max(1.0, width))
+    cur = b.add(Conv("head", out=last, kernel=(1, 1), act=relu6), (cur,))
+    cur = b.add(GlobalAvgPool("gap"), (cur,))
+    b.add(Dense("classifier", out=classes), (cur,))
+    return Network(Shape(3, size, size), tuple(b.layers), f"mobilenetv2_{width:g}_{size}")
+
+
+def mobilenet_v1_network(size: int = 224, classes: int = 1000) -> Network:
+    """MobileNetV1 (Howard et al., 2017) with ReLU: a stride-2 stem, 13 depthwise-separable pairs
+    (3x3 depthwise, 1x1 pointwise), pooling and a classifier."""
+    cfg = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), *((512, 1),) * 5, (1024, 2), (1024, 1))
+    b = _Builder()
+    cur = b.add(Conv("stem", out=32, kernel=(3, 3), stride=(2, 2), padding=(1, 1, 1, 1), relu=True), (INPUT,))
+    c = 32
+    for i, (out, s) in enumerate(cfg):
+        dw = Conv(f"sep{i}_dw", out=c, kernel=(3, 3), stride=(s, s), padding=(1,) * 4, groups=c, relu=True)
+        cur = b.add(dw, (cur,))
+        cur = b.add(Conv(f"sep{i}_pw", out=out, kernel=(1, 1), relu=True), (cur,))
+        c = out
+    cur = b.add(GlobalAvgPool("gap"), (cur,))
+    b.add(Dense("classifier", out=classes), (cur,))
+    return Network(Shape(3, size, size), tuple(b.layers), f"mobilenetv1_{size}")
