@@ -22,6 +22,10 @@ class Precision:
     #: DSP slices that multiply two of its products sharing an operand in one (WP486: int8 on the
     #: DSP48E2 of UltraScale and UltraScale+; 7-series' DSP48E1 has no 27-bit port for it).
     pack_slices: tuple[str, ...] = ()
+    #: Weights with a format per output channel (and so a requantization shift per channel): 8 bits
+    #: are too few for one format across channels whose magnitudes differ 100-fold (depthwise and
+    #: batch-norm-folded convs).
+    per_channel: bool = False
 
     def pack(self, dsp_slice: str) -> int:
         """Products one DSP slice of kind ``dsp_slice`` computes, paired on a shared operand."""
@@ -34,7 +38,7 @@ PRECISIONS: dict[str, Precision] = {
     "fixed16": Precision("fixed16", 16, 64, False, hls_rules.FIXED_MUL_LATENCY, hls_rules.FIXED_ADD_LATENCY),
     # int32 accumulators suffice far more often than in fixed16; the writer checks each layer.
     "int8": Precision(
-        "int8", 8, 32, False, hls_rules.FIXED_MUL_LATENCY, hls_rules.FIXED_ADD_LATENCY, ("DSP48E2",)
+        "int8", 8, 32, False, hls_rules.FIXED_MUL_LATENCY, hls_rules.FIXED_ADD_LATENCY, ("DSP48E2",), True
     ),
     "float32": Precision("float32", 32, 32, True, hls_rules.FLOAT_MUL_LATENCY, hls_rules.FLOAT_ADD_LATENCY),
 }

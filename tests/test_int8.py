@@ -102,3 +102,19 @@ def test_int8_bit_exact_in_every_style(net, board, style, tmp_path):
     out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact, out.verdict
     assert res.agreement.top1_agreement >= 0.9
+
+
+def test_a_weight_format_per_output_channel(net):
+    """Channels whose weights differ 100-fold each get their own fractional bits and shift, so the
+    small one keeps its precision (one format for the layer would leave it a couple of levels)."""
+    from dataclasses import replace
+
+    conv = net.layers[0]
+    w = np.array(conv.weight)
+    w[1] *= 0.01
+    small = replace(net, layers=(replace(conv, weight=w), *net.layers[1:]))
+    x = np.random.default_rng(0).random((16, 3, 12, 12)).astype(np.float32)
+    lq = quantize_network(small, "int8", x).layers[0]
+    assert lq.w_fracs[1] >= lq.w_fracs[0] + 6 and lq.shifts[1] >= lq.shifts[0] + 6
+    assert int(np.abs(lq.weight[1]).max()) >= 64  # the small channel still spans int8
+    assert quantize_network(small, "fixed16", x).layers[0].w_fracs is None  # fixed16: one per layer

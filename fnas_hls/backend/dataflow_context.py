@@ -15,6 +15,7 @@ import numpy as np
 
 from fnas_hls.analysis import Analysis
 from fnas_hls.backend.c_literals import rows
+from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.backend.quantize import QuantPlan
 from fnas_hls.model import dataflow as df
 from fnas_hls.network.ir import Add, Concat, Conv, Dense, Flatten, GlobalAvgPool, Network, Pool, Scale
@@ -113,6 +114,10 @@ def dataflow_layers(
                 w_reshape=bool(s.w_reshape),
                 weight_rom=rows(_weight_rom(w, g, p, s.MT, s.NT, KT), lq.w_type),
                 bias_rom=rows(_bias_rom(lq.bias, g, Pm, s.MT), lq.bias_type),
+                shift_rom=(
+                    rows(_bias_rom(np.asarray(lq.shifts), g, Pm, s.MT), DataType.fixed(32, 0))
+                    if lq.shifts is not None and not is_float else ""
+                ),
                 tiling=p.as_dict(), table_tiling=[Pm, Pn, Pk, 0], tiling_str=str(p),
             )  # fmt: skip
         elif isinstance(layer, Pool):

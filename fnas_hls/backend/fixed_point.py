@@ -141,7 +141,11 @@ def requantize(acc: np.ndarray, shift: int, relu: bool, out: DataType, act: Any 
     """Accumulator (int64) to the output word: round half up by ``shift``, the activation (ReLU, or
     ``act``, a ``backend.activation.FixedActivation``), saturate."""
     acc = np.asarray(acc, dtype=np.int64)
-    y = (acc + (1 << (shift - 1))) >> shift if shift > 0 else acc
+    if np.ndim(shift):  # one shift per output channel, broadcast against acc
+        s = np.asarray(shift, dtype=np.int64)
+        y = (acc + np.where(s > 0, np.left_shift(1, np.maximum(s - 1, 0)), 0)) >> s
+    else:
+        y = (acc + (1 << (shift - 1))) >> shift if shift > 0 else acc
     if act is not None:
         y = act.apply(y)
     elif relu:

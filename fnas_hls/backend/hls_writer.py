@@ -293,6 +293,8 @@ def build_context(
                 acc_c_type=lq.acc_c_type,
                 shift=lq.shift if not is_float else 0,
                 round=(1 << (lq.shift - 1)) if (not is_float and lq.shift > 0) else 0,
+                # int8: a requantization shift per output channel (its weights' own format)
+                shifts=list(lq.shifts) if (lq.shifts is not None and not is_float) else None,
                 # the sequential style's initializers (the dataflow style renders its own ROMs)
                 bias_rows=(
                     _bias_literal_rows(lq.bias, g.groups, g.M, MT, Tm, lq.bias_type) if sequential else ""

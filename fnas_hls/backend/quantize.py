@@ -51,6 +51,10 @@ class LayerQuant:
     weight: np.ndarray | None = None
     bias: np.ndarray | None = None
     act: FixedActivation | FloatActivation | None = None  # the output activation other than ReLU
+    #: per-channel weight formats (``Precision.per_channel``): each output channel's weight
+    #: fractional bits and requantization shift; ``w_type`` and ``shift`` then hold the first's
+    w_fracs: tuple[int, ...] | None = None
+    shifts: tuple[int, ...] | None = None
 
     @property
     def acc_c_type(self) -> str:
@@ -70,6 +74,8 @@ class LayerQuant:
                 acc_bits=self.acc_bits,
                 shift=self.shift,
             )
+        if self.w_fracs is not None:
+            d.update(w_fracs=list(self.w_fracs), shifts=list(self.shifts or ()))
         return d
 
 
@@ -122,7 +128,8 @@ def quantize_network(
         elif not isinstance(layer, (Conv, Dense)):
             lq = LayerQuant(out_type=in_type, **common)  # pooling keeps the input's format
         else:
-            lq = _tiled_quant(layer, in_type, y_max, is_float, bits, common)
+            quant = _per_channel_quant if prec.per_channel else _tiled_quant
+            lq = quant(layer, in_type, y_max, is_float, bits, common)
         act = getattr(layer, "act", None)
         if act is not None:
             lq = replace(lq, act=quantize_activation(act, lq.out_type, li.name))
@@ -209,5 +216,44 @@ def _tiled_quant(
         shift=acc_frac - out_frac,
         weight=wq,
         bias=bq,
+        **common,
+    )
+
+
+def _per_channel_quant(
+    layer: Conv | Dense, in_type: DataType, y_max: float, is_float: bool, bits: int, common: dict
+) -> LayerQuant:
+    """A conv or fully connected layer with one weight format per output channel: channel m's
+    weights take the most fractional bits their largest magnitude allows (fewer where its bias
+    would leave int32), its accumulator is at ``in_frac + w_frac[m]``, and its shift brings it to
+    the one output format of the layer."""
+    if is_float:
+        return _tiled_quant(layer, in_type, y_max, is_float, bits, common)
+    w = np.asarray(layer.weight, dtype=np.float64)
+    rows = w.reshape(layer.out, -1)
+    b = np.zeros(layer.out) if layer.bias_value is None else np.asarray(layer.bias_value, np.float64)
+    bias_limit = (1 << (BIAS_BITS - 1)) - 1
+    w_fracs = []
+    for m in range(layer.out):
+        f = frac_for_range(_max_abs(rows[m]), bits)
+        while abs(b[m]) * 2.0 ** (in_type.frac + f) > bias_limit:
+            f -= 1
+        w_fracs.append(f)
+    acc = [in_type.frac + f for f in w_fracs]
+    out_frac = min(frac_for_range(y_max, bits), *acc)
+    out_frac = max(out_frac, max(acc) - SHIFT_MAX)
+    wq = np.stack([DataType.fixed(bits, f).quantize(rows[m]) for m, f in enumerate(w_fracs)]).reshape(w.shape)
+    bq = np.array([DataType.fixed(BIAS_BITS, a).quantize(b[m]) for m, a in enumerate(acc)], dtype=np.int64)
+    shifts = tuple(a - out_frac for a in acc)
+    return LayerQuant(
+        out_type=DataType.fixed(bits, out_frac),
+        w_type=DataType.fixed(bits, w_fracs[0]),
+        bias_type=DataType.fixed(BIAS_BITS, acc[0]),
+        acc_bits=acc_bits_needed(wq, bq, in_type),
+        shift=shifts[0],
+        weight=wq,
+        bias=bq,
+        w_fracs=tuple(w_fracs),
+        shifts=shifts,
         **common,
     )

@@ -103,7 +103,8 @@ def _conv_fixed(x: np.ndarray, li: LayerInfo, lq: LayerQuant) -> np.ndarray:
     lhs = win.transpose(1, 0, 4, 5, 2, 3).reshape(g.groups, B * g.R * g.C, -1)
     del win
     acc = np.matmul(lhs, w.transpose(0, 2, 1).astype(mm)).astype(np.int64) + b  # (G, B*R*C, M)
-    y = requantize(acc, lq.shift, li.layer.relu, lq.out_type, lq.act)
+    shift = lq.shift if lq.shifts is None else np.asarray(lq.shifts).reshape(g.groups, 1, g.M)
+    y = requantize(acc, shift, li.layer.relu, lq.out_type, lq.act)
     y = y.reshape(g.groups, B, g.R, g.C, g.M).transpose(1, 0, 4, 2, 3)
     return np.ascontiguousarray(y).reshape(B, g.groups * g.M, g.R, g.C)
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from fnas_hls.analysis import Analysis
 from fnas_hls.backend.c_literals import braced_rows
+from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.backend.quantize import QuantPlan
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.network.ir import Network
@@ -44,7 +45,7 @@ def shared_layers(
     infos = {li.name: li for li in net.info}
     quant = {lq.name: lq for lq in plan.layers}
     is_float = plan.precision == "float32"
-    bias_blocks, beat_rows = [], []
+    bias_blocks, shift_blocks, beat_rows = [], [], []
     bias_row = w_beat = 0
     acc_types = set()
     for d in layers:
@@ -58,6 +59,10 @@ def shared_layers(
         bias = np.zeros((g.groups, MT * e.Tm), dtype=np.float32 if is_float else np.int64)
         bias[:, : g.M] = np.asarray(lq.bias).reshape(g.groups, g.M)
         bias_blocks.append((bias.reshape(-1, e.Tm), lq.bias_type))
+        if lq.shifts is not None and not is_float:  # a shift per output channel, rows as the biases'
+            shift = np.zeros((g.groups, MT * e.Tm), dtype=np.int64)
+            shift[:, : g.M] = np.asarray(lq.shifts).reshape(g.groups, g.M)
+            shift_blocks.append(shift.reshape(-1, e.Tm))
         beats = pack_weights(lq.weight, g, e.Tm, e.Tn, e.beat_words)
         beat_rows.append(braced_rows(beats, lq.w_type))
         d.update(
@@ -73,6 +78,7 @@ def shared_layers(
         acc_types.add(lq.acc_c_type)
     acc = "float" if is_float else ("int64_t" if "int64_t" in acc_types else "int32_t")
     bias_rows = ",\n".join(braced_rows(b, dtype) for b, dtype in bias_blocks)
+    shift_rows = ",\n".join(braced_rows(b, DataType.fixed(32, 0)) for b in shift_blocks)
     return {
         "engine": {
             "TM": e.Tm,
@@ -90,6 +96,8 @@ def shared_layers(
             # the activations its store computes (a run-time switch of these cases only)
             "act_codes": sorted({d["act"]["code"] for d in layers if d["kind"] == "conv" and d["act"]}),
             "bias_rows": bias_rows or "  {0}",
+            # int8: every layer's requantization shift per output channel, rows as the biases'
+            "shift_rows": shift_rows if shift_blocks and len(shift_blocks) == len(bias_blocks) else "",
         },
         "weight_beats": w_beat,
         "unit_act_codes": sorted(

@@ -351,6 +351,8 @@ def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, mac_cost: MacCost, Pk
     row_ii = rules.ii_recurrence_bound(prec.add_latency, 1)
     row_depth = compute_depth(Pn * Pk, prec) + rules.DF_REQUANT_DEPTH  # one tree over Pn x Pk
     row_depth = row_depth + rules.act_depth(g.act, prec.mul_latency, prec.add_latency)
+    if prec.per_channel:  # each lane's shift from its ROM
+        row_depth = row_depth + rules.BUFFER_READ_LATENCY
     start = out_start(g, Pm, MT, NT, row_depth, row_ii, KT)
     row_trip = np.maximum(np.maximum(mac, start + out), g.fill_row)
     prime = rules.pipelined_loop(g.prime, 1, rules.DF_FILL_DEPTH)
@@ -367,7 +369,7 @@ def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, mac_cost: MacCost, Pk
     # one bank per unrolled channel and kernel column (columns cyclic over Pk banks)
     bram_line = Pn * Pk * rm.bram18k(g.lb_rows * cdiv(g.wu, Pk) * g.G * NT, bits)
     bram_out = Pm * rm.bram18k(g.C * g.G * MT, bits)  # the row buffer, one bank per output lane
-    bram_bias = Pm * rm.bram18k(g.G * MT, rm.BIAS_BITS)
+    bram_bias = Pm * rm.bram18k(g.G * MT, rm.BIAS_BITS) * (2 if prec.per_channel else 1)  # (and shifts)
     macs = Pm * Pn * Pk
     act_dsp, act_bram = rm.act_resources(g.act, prec.name, Pm)  # one per output lane
     return ConvStage(

@@ -92,7 +92,8 @@ class Engine:
     def store_depth(self, prec: Precision) -> int:
         """STORE's depth: the switch over its activations is as deep as its deepest case."""
         extra = [rules.act_depth(k, prec.mul_latency, prec.add_latency) for k in self.act_kinds]
-        return rules.STORE_DEPTH + max(extra, default=0)
+        shift = rules.BUFFER_READ_LATENCY if prec.per_channel else 0  # each channel's shift from a ROM
+        return rules.STORE_DEPTH + max(extra, default=0) + shift
 
     @property
     def macs(self) -> int:
@@ -118,6 +119,7 @@ class Engine:
             ("weight tiles", 2 * self.macs * rm.bram18k(self.k_words, bits)),  # ping-pong, a bank per MAC
             ("accumulators", 2 * self.Tm * rm.bram18k(self.acc_words, acc)),  # ping-pong, a bank per m
             ("bias ROM", self.Tm * rm.bram18k(self.bias_tiles, rm.BIAS_BITS)),  # a bank per unrolled m
+            *((("shift ROM", rm.bram18k(self.bias_tiles * self.Tm, 32)),) if prec.per_channel else ()),
         ]
 
     def resources(self, prec: Precision, mac: MacCost) -> Resources:
