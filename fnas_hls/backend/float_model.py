@@ -37,6 +37,8 @@ def _as_batch(net: Network, x: np.ndarray) -> torch.Tensor:
     shape = tuple(net.input.as_list())
     if a.shape == shape:
         a = a[None]
+    elif a.ndim == 3 and shape[1] == 1 and a.shape[1:] == (shape[0], shape[2]):
+        a = a[:, :, None, :]  # 1-D signals (n, C, L): the IR's one-row maps
     if a.ndim != 4 or a.shape[1:] != shape:
         raise FnasError(
             f"network '{net.name}': inputs have shape {list(a.shape)}; "

@@ -695,6 +695,8 @@ def _inputs(net: Network, x: np.ndarray | None, what: str) -> np.ndarray | None:
         a = a[None]
     elif a.ndim == 3 and shape[0] == 1 and a.shape[1:] == shape[1:]:
         a = a[:, None]
+    elif a.ndim == 3 and shape[1] == 1 and a.shape[1:] == (shape[0], shape[2]):
+        a = a[:, :, None, :]  # 1-D signals (n, C, L): the IR's one-row maps
     if a.ndim != 4 or a.shape[1:] != shape or len(a) == 0:
         raise FnasError(
             f"{what}: inputs have shape {list(a.shape)}; expected (n, {', '.join(map(str, shape))}) "

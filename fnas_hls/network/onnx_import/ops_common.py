@@ -27,9 +27,28 @@ def _weights(
 
 
 def _need_rank(imp: _Importer, node: onnx.NodeProto, name: str, x: _Value, rank: int) -> None:
-    if x.rank != rank:
-        want = "[N, C, H, W]" if rank == 4 else "[N, C]"
+    """``rank`` 4: a map, [N, C, H, W], or a 1-D signal [N, C, L] (rank 3, a map of one row)."""
+    if x.rank != rank and not (rank == 4 and x.rank == 3):
+        want = "[N, C, H, W] or [N, C, L]" if rank == 4 else "[N, C]"
         raise imp.error(node, name, f"expects a {want} input, got rank {x.rank}")
+
+
+#: The window attributes of a 1-D operator, and how each becomes 2-D over a map of one row.
+_ONE_ROW = {"kernel_shape": (1,), "strides": (1,), "dilations": (1,)}
+
+
+def _as_2d(a: dict[str, Any], x: _Value) -> dict[str, Any]:
+    """A 1-D conv or pooling's attributes (on an [N, C, L] input) as the 2-D ones of the same
+    operator over a one-row map: kernel (1, K), stride (1, S), pads (0, begin, 0, end)."""
+    if x.rank != 3:
+        return a
+    out = dict(a)
+    for key, head in _ONE_ROW.items():
+        if key in a:
+            out[key] = [*head, *a[key]]
+    if "pads" in a and len(a["pads"]) == 2:
+        out["pads"] = [0, a["pads"][0], 0, a["pads"][1]]
+    return out
 
 
 def _pair(

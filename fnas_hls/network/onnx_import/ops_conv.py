@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 
 from fnas_hls.network.ir import Conv, Dense
-from fnas_hls.network.onnx_import.ops_common import _need_rank, _pair, _plus, _weights, _window
+from fnas_hls.network.onnx_import.ops_common import _as_2d, _need_rank, _pair, _plus, _weights, _window
 from fnas_hls.network.onnx_import.reading import _attrs
 from fnas_hls.network.onnx_import.walk import _Const, _HostOnly, _Importer, _Value
 
@@ -31,8 +31,12 @@ def _out_channels(imp: _Importer, node: onnx.NodeProto, name: str, weight: str) 
 def _conv(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
     x = imp.data(node, name)
     _need_rank(imp, node, name, x, 4)
-    a = _attrs(node)
+    a = _as_2d(_attrs(node), x)
     w = imp.weight(node, name)
+    if x.rank == 3 and w.shape is not None and len(w.shape) == 3:  # Conv1d: a (1, K) kernel
+        w = _Const(
+            (w.shape[0], w.shape[1], 1, w.shape[2]), None if w.value is None else w.value[:, :, None, :]
+        )
     b = imp.param(node, name, 2, "bias")
     groups = int(a.get("group", 1))
     if w.shape is not None:
@@ -76,7 +80,7 @@ def _conv(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
         bias_value=bias,
         in_relu=x.relu,
     )
-    imp.add_layer(node, layer, [x], node.output[0], 4)
+    imp.add_layer(node, layer, [x], node.output[0], x.rank)
 
 
 _BN_INPUTS = ("scale", "B", "mean", "var")

@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 
 from fnas_hls.network.ir import GlobalAvgPool, Pool
-from fnas_hls.network.onnx_import.ops_common import _need_rank, _pair, _plus, _window
+from fnas_hls.network.onnx_import.ops_common import _as_2d, _need_rank, _pair, _plus, _window
 from fnas_hls.network.onnx_import.reading import _attrs
 from fnas_hls.network.onnx_import.walk import _HostOnly, _Importer, _Value
 
@@ -29,7 +29,7 @@ def _ceil_check(imp: _Importer, node: onnx.NodeProto, name: str, x: _Value, laye
 def _pool(imp: _Importer, node: onnx.NodeProto, name: str, kind: str) -> None:
     x = imp.data(node, name)
     _need_rank(imp, node, name, x, 4)
-    a = _attrs(node)
+    a = _as_2d(_attrs(node), x)
     if any(imp.refs.get(t, 0) for t in node.output[1:] if t):
         raise _HostOnly("its Indices output is used")
     if "kernel_shape" not in a:
@@ -45,7 +45,7 @@ def _pool(imp: _Importer, node: onnx.NodeProto, name: str, kind: str) -> None:
     layer = Pool(name, kind, kernel, stride, _plus(pads, x.pad), count_pad=count_pad)
     if a.get("ceil_mode", 0):
         _ceil_check(imp, node, name, x, layer)
-    imp.add_layer(node, layer, [x], node.output[0], 4)
+    imp.add_layer(node, layer, [x], node.output[0], x.rank)
 
 
 def _maxpool(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
@@ -59,14 +59,14 @@ def _avgpool(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
 def _gap(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
     x = imp.data(node, name)
     _need_rank(imp, node, name, x, 4)
-    imp.add_layer(node, GlobalAvgPool(name), [x], node.output[0], 4)
+    imp.add_layer(node, GlobalAvgPool(name), [x], node.output[0], x.rank)
 
 
 def _gmp(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
     x = imp.data(node, name)
     _need_rank(imp, node, name, x, 4)
     window = (x.shape.h, x.shape.w)
-    imp.add_layer(node, Pool(name, "max", window, window), [x], node.output[0], 4)
+    imp.add_layer(node, Pool(name, "max", window, window), [x], node.output[0], x.rank)
 
 
 def _reduce_mean(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
@@ -76,7 +76,8 @@ def _reduce_mean(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
     if axes is None:
         v = imp.value_of(node, name, 1, "axes")
         axes = None if v is None else np.ravel(v).tolist()
-    if x.rank != 4 or axes is None or sorted(int(ax) % 4 for ax in axes) != [2, 3]:
-        raise _HostOnly("only a mean over height and width is supported")
-    rank = 4 if a.get("keepdims", 1) else 2
+    spatial = [2, 3] if x.rank == 4 else [2]  # a 1-D signal's mean over its length
+    if x.rank not in (3, 4) or axes is None or sorted(int(ax) % x.rank for ax in axes) != spatial:
+        raise _HostOnly("only a mean over height and width (or a signal's length) is supported")
+    rank = x.rank if a.get("keepdims", 1) else 2
     imp.add_layer(node, GlobalAvgPool(name), [x], node.output[0], rank)

@@ -27,19 +27,25 @@ def _flatten(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
         imp.add_layer(node, Flatten(name), [x], node.output[0], 2)
 
 
+def _dims_of(imp: _Importer, x: _Value) -> list[int]:
+    """The ONNX dims of a computed tensor: [N, C, H, W], [N, C, L] or [N, C]."""
+    s = x.shape
+    return {4: [imp.batch, s.c, s.h, s.w], 3: [imp.batch, s.c, s.w]}.get(x.rank, [imp.batch, s.c])
+
+
 def _reshape(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
     x = imp.data(node, name)
     target = imp.value_of(node, name, 1, "shape")
     if target is None:
         raise imp.error(node, name, "has no shape input")
     s = x.shape
-    in_dims = [imp.batch, s.c, s.h, s.w] if x.rank == 4 else [imp.batch, s.c]
+    in_dims = _dims_of(imp, x)
     dims = _reshape_dims(in_dims, target, int(_attrs(node).get("allowzero", 0)))
     if dims is None:
         raise imp.error(node, name, f"cannot reshape {in_dims} to {np.ravel(target).tolist()}")
     if dims == in_dims:
         imp.alias(node.input[0], node.output[0], x)
-    elif dims == [imp.batch, s.size] and x.rank == 4:
+    elif dims == [imp.batch, s.size] and x.rank in (3, 4):
         imp.add_layer(node, Flatten(name), [x], node.output[0], 2)
     elif dims == [imp.batch, s.c, 1, 1] and x.rank == 2:
         imp.alias(node.input[0], node.output[0], replace(x, rank=4))
@@ -86,7 +92,13 @@ def _squeeze_like(imp: _Importer, node: onnx.NodeProto, name: str, squeeze: bool
         v = imp.value_of(node, name, 1, "axes")
         axes = None if v is None else np.ravel(v).tolist()
     spatial = axes is not None and sorted(int(ax) % 4 for ax in axes) == [2, 3]
-    if squeeze and x.rank == 4 and x.shape.h == x.shape.w == 1 and (axes is None or spatial):
+    row = axes is not None and [int(ax) % 4 for ax in axes] == [2]  # the height of a one-row map
+    if (not squeeze and x.rank == 3 and row) or (squeeze and x.rank == 4 and x.shape.h == 1 and row):
+        # [N, C, L] <-> [N, C, 1, L]: the IR holds both as the same one-row map
+        imp.alias(node.input[0], node.output[0], replace(x, rank=4 if not squeeze else 3))
+    elif squeeze and x.rank == 3 and x.shape.w == 1 and (axes is None or [int(ax) % 3 for ax in axes] == [2]):
+        imp.alias(node.input[0], node.output[0], replace(x, rank=2))  # a signal pooled to one value
+    elif squeeze and x.rank == 4 and x.shape.h == x.shape.w == 1 and (axes is None or spatial):
         imp.alias(node.input[0], node.output[0], replace(x, rank=2))
     elif not squeeze and x.rank == 2 and spatial:
         imp.alias(node.input[0], node.output[0], replace(x, rank=4))
@@ -158,8 +170,7 @@ def _shape(imp: _Importer, node: onnx.NodeProto, name: str) -> None:
     x = imp.data(node, name)
     if x.pad is not None:
         raise _HostOnly("it reads a padded tensor")
-    s = x.shape
-    dims = [imp.batch, s.c, s.h, s.w] if x.rank == 4 else [imp.batch, s.c]
+    dims = _dims_of(imp, x)
     value = _ev_shape([np.broadcast_to(np.uint8(0), dims)], _attrs(node))  # shape only, no memory
     imp.consts[node.output[0]] = _Const(tuple(value.shape), value)
     imp.uses[imp.canon[node.input[0]]] -= 1  # reads the shape only, not the data

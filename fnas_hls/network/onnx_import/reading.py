@@ -81,10 +81,13 @@ def _dims(vi: onnx.ValueInfoProto) -> list[int | None] | None:
 
 
 def _feature_shape(dims: list[int | None] | None) -> tuple[Shape, int] | None:
-    """[N, C, H, W] -> (C, H, W) and [N, C] -> (C, 1, 1), with the rank; None otherwise."""
-    if dims is None or len(dims) not in (2, 4):
+    """[N, C, H, W] -> (C, H, W), [N, C, L] -> (C, 1, L) (a 1-D signal: a map of one row) and
+    [N, C] -> (C, 1, 1), with the rank; None otherwise."""
+    if dims is None or len(dims) not in (2, 3, 4):
         return None
     sizes = [d for d in dims[1:] if d is not None and d > 0]
     if len(sizes) != len(dims) - 1:
         return None
-    return (Shape(*sizes), 4) if len(sizes) == 3 else (Shape(sizes[0], 1, 1), 2)
+    if len(sizes) == 3:
+        return Shape(*sizes), 4
+    return (Shape(sizes[0], 1, sizes[1]), 3) if len(sizes) == 2 else (Shape(sizes[0], 1, 1), 2)

@@ -45,7 +45,7 @@ class _Value:
 
     producer: int
     shape: Shape
-    rank: int  # 4: [N, C, H, W]; 2: [N, C]
+    rank: int  # 4: [N, C, H, W]; 3: [N, C, L] (a map of one row); 2: [N, C]
     pad: Pads | None = None  # zero padding of a Pad node, waiting for the Conv/AveragePool reading it
     relu: bool = False  # a ReLU that no layer before it took, waiting for the Convs reading it
 
@@ -170,7 +170,7 @@ class _Importer:
             raise self.error(node, layer.name, str(exc)) from None
         declared = self.dims.get(tensor)
         if declared is not None and len(declared) == rank:
-            want = shape.as_list() if rank == 4 else [shape.c]
+            want = shape.as_list() if rank == 4 else ([shape.c, shape.w] if rank == 3 else [shape.c])
             if any(d is not None and d != w for d, w in zip(declared[1:], want, strict=True)):
                 got = "x".join("?" if d is None else str(d) for d in declared[1:])
                 raise self.error(
