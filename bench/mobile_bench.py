@@ -2,7 +2,9 @@
 issue, each measured in this run.
 
 * Depthwise layers' share of the predicted time of MobileNetV1 and MobileNetV2 (1.0, 224x224) on
-  zcu102 in style ``auto``, against their share of the MACs.
+  zcu102 in style ``auto`` (fixed16), and of MobileNetV2 (0.35, 96x96) in int8 on zcu104 in the
+  dataflow style, against their share of the MACs (in the dataflow style the sum of the processes'
+  cycles, as csynth would add them).
 * int8 against fixed16, the median of the per-network latency ratio: over FNAS's MNIST space on
   pynq (DSP48E1: one int8 product a slice) and on ultra96v2 (DSP48E2: two), and over the onnx
   wheel's nine model-zoo graphs on zcu102 (``--allow-host-ops``: their LRNs stay on the host).
@@ -45,11 +47,18 @@ def depthwise_share() -> dict[str, Any]:
     from fnas_hls.network.benchmark_nets import mobilenet_v1_network, mobilenet_v2_network
 
     out = {}
-    for name, net in (("MobileNetV1", mobilenet_v1_network()), ("MobileNetV2 1.0", mobilenet_v2_network())):
-        a = analyze(net, load_board("zcu102"), "fixed16", style="auto")
+    cases = (
+        ("MobileNetV1", mobilenet_v1_network(), "zcu102", "fixed16", "auto"),
+        ("MobileNetV2 1.0", mobilenet_v2_network(), "zcu102", "fixed16", "auto"),
+        ("MobileNetV2 0.35/96", mobilenet_v2_network(0.35, 96, 10), "zcu104", "int8", "dataflow"),
+    )
+    for name, net, board, prec, style in cases:
+        a = analyze(net, load_board(board), prec, style=style)
         dw = {li.name for li in net.info if _is_depthwise(li)}
         total = sum(lc.cycles for lc in a.layers)
         out[name] = {
+            "board": board,
+            "precision": prec,
             "style": a.style,
             "latency_ms": a.latency_ms,
             "fits": a.fits,
@@ -309,7 +318,8 @@ def mobile_table(r: dict[str, Any]) -> str:
         fits = "" if d["fits"] else ", does not fit"
         ratio = d["time_share"] / d["mac_share"]
         rows.append((
-            f"{name} on zcu102 ({d['style']}, {d['latency_ms']:.1f} ms{fits}): depthwise share of the time",
+            f"{name} {d.get('precision', 'fixed16')} on {d.get('board', 'zcu102')} ({d['style']}, "
+            f"{d['latency_ms']:.2f} ms{fits}): depthwise share of the time",
             f"{100 * d['time_share']:.1f}% ({100 * d['mac_share']:.1f}% of the MACs; {ratio:.1f}x)",
         ))  # fmt: skip
     i8 = r["int8"]

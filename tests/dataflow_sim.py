@@ -70,8 +70,8 @@ class _Fill:
 def _conv_loops(li, par: df.Parallelism, prec) -> list[_Loop]:
     g = df.WindowGeometry.of(li)
     # The rendered constants are the model's (conv_stage); the control flow below is the kernel's.
-    pm, pn, pk = min(par.Pm, g.M), min(par.Pn, g.N), min(par.Pk, g.Kw)
-    s = df.ConvStage(*(int(v) for v in df.conv_stage(g, pm, pn, prec, MacCost(), pk)))
+    p = par.clipped(g)
+    s = df.ConvStage(*(int(v) for v in df.conv_stage(g, p.Pm, p.Pn, prec, MacCost(), p.Pk, p.Pg)))
     fill = _Fill(g)
     loops = []
     lp = _Loop(g.prime, 1, rules.DF_FILL_DEPTH)

@@ -59,7 +59,9 @@ def test_dataflow_emit_csim_bit_exact(case, precision, tmp_path):
     for li in net.info:
         if li.layer.op in ("conv", "fc"):
             t = par[li.name]
-            s = df.conv_stage(df.WindowGeometry.of(li), t.Pm, t.Pn, res.analysis.precision, MacCost(), t.Pk)
+            s = df.conv_stage(
+                df.WindowGeometry.of(li), t.Pm, t.Pn, res.analysis.precision, MacCost(), t.Pk, t.Pg
+            )
             code = (tmp_path / "prj" / "src" / f"{entry_cname(manifest, li.name)}.cpp").read_text()
             distance = -(-int(s.row_depth) // int(s.row_ii))
             assert f"DEPENDENCE variable=ob inter RAW distance={distance} true" in code

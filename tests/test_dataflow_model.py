@@ -53,20 +53,21 @@ def test_out_start_lets_every_word_be_computed_first():
     """For many shapes, the first OUT iteration is the least one after which every output word's
     MAC group has ended (brute force over every word)."""
     rng = np.random.default_rng(0)
-    for _ in range(40):
-        G, M, N = (int(rng.integers(1, 4)), int(rng.integers(1, 9)), int(rng.integers(1, 9)))
+    for _ in range(80):
+        G, M, N = (int(rng.integers(1, 7)), int(rng.integers(1, 9)), int(rng.integers(1, 9)))
         K, C = int(rng.integers(1, 4)), int(rng.integers(1, 6))
-        Pm, Pn = int(rng.integers(1, M + 1)), int(rng.integers(1, N + 1))
+        Pm, Pn, Pg = int(rng.integers(1, M + 1)), int(rng.integers(1, N + 1)), int(rng.integers(1, G + 1))
         g = df.WindowGeometry(G, M, N, 4, C, 4, C, K, K, 1, 1, 0, 0)
-        MT, NT = -(-M // Pm), -(-N // Pn)
+        MT, NT, GT = -(-M // Pm), -(-N // Pn), -(-G // Pg)
         B = NT * K * K
+        # the MAC steps of pixel c run group tiles g // Pg, then lane blocks m // Pm, B steps each
         worst = max(
-            ((c * G + gi) * MT + m // Pm + 1) * B - 1 - (c * G * M + gi * M + m)
+            ((c * GT + gi // Pg) * MT + m // Pm + 1) * B - 1 - (c * G * M + gi * M + m)
             for c in range(C)
             for gi in range(G)
             for m in range(M)
         )
-        assert df.out_start(g, Pm, MT, NT, 7, 1) == worst + 7
+        assert df.out_start(g, Pm, MT, NT, 7, 1, Pg=Pg) == worst + 7, (G, M, N, K, C, Pm, Pn, Pg)
 
 
 NETS = {

@@ -1,5 +1,6 @@
-"""Depthwise convolution in the sequential style: its channels on the element's Tm lanes (one input
-channel per lane), counted by the model and bit-exact in C simulation."""
+"""Depthwise convolution with its own parallelism across channels: in the sequential style its
+channels on the element's Tm lanes (one input channel per lane), in the dataflow style Pg groups
+side by side; counted by the models and bit-exact in C simulation."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fnas_hls.backend.csim import run_csim
 from fnas_hls.backend.float_model import with_random_weights
 from fnas_hls.backend.hls_writer import emit_project
 from fnas_hls.boards import load_board
+from fnas_hls.model import dataflow as df
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model.sequential import ConvGeometry, conv_terms
 from fnas_hls.network.arch import network_from_dict
@@ -82,3 +84,42 @@ def test_depthwise_bit_exact(net, precision, board, tmp_path):
     out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact, out.verdict
     assert res.agreement.top1_agreement >= 0.9
+
+
+def test_dataflow_group_lanes_counts_by_hand():
+    """16 channels 16x16, k3 same, Pg=4 groups side by side, Pk=3: per output row 16 pixels x 4 group
+    tiles x 3 kernel rows of MAC steps; twelve multipliers, none paired (no two share an input word)."""
+    g = df.WindowGeometry(16, 1, 1, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1)
+    s = df.conv_stage(g, 1, 1, get_precision("int8"), MacCost(1, 2), Pk=3, Pg=4)
+    assert (s.GT, s.MT, s.NT) == (4, 1, 1)
+    assert s.mac == 16 * 4 * 3 and s.out == 16 * 16
+    assert s.dsp == 4 * 3
+    one = df.conv_stage(g, 1, 1, get_precision("int8"), MacCost(1, 2), Pk=3)
+    assert one.mac == 16 * 16 * 3 and one.dsp == 3  # a group at a time: Kw multipliers at most
+
+
+@pytest.mark.parametrize("board", ["pynq", "zcu104"])
+def test_dataflow_depthwise_takes_groups_side_by_side(net, board):
+    a = analyze(net, load_board(board), "fixed16", style="dataflow")
+    for lc in a.layers:
+        if lc.name in ("conv2", "conv3"):
+            assert lc.tiling.Pg > 1
+            macs = next(li.macs for li in net.info if li.name == lc.name)
+            assert lc.cycles < macs / 3  # more multipliers than a kernel row's
+
+
+@needs_gxx
+@pytest.mark.parametrize(
+    ("precision", "board"), [("fixed16", "pynq"), ("float32", "pynq"), ("int8", "zcu104")]
+)
+def test_dataflow_depthwise_bit_exact(net, precision, board, tmp_path):
+    """Pg lanes that do not divide the 16 groups (the last tile's lanes past G compute zeros), a
+    channel multiplier of 2, and int8's paired lanes within a group."""
+    x = np.random.default_rng(1).random((12, 3, 16, 16)).astype(np.float32)
+    res = emit_project(net, load_board(board), tmp_path / "p", precision, x, style="dataflow")
+    pg = {lc.name: lc.tiling.Pg for lc in res.analysis.layers if lc.name in ("conv2", "conv3")}
+    assert min(pg.values()) > 1 and any(16 % v for v in pg.values())
+    header = (tmp_path / "p" / "src" / "conv3.h").read_text()
+    assert f"const int PG = {pg['conv3']}," in header
+    out = run_csim(tmp_path / "p", opt="-O1")
+    assert out.bit_exact, out.verdict

@@ -27,19 +27,23 @@ FLOAT_LOWEST_LITERAL = "-3.40282347e+38f"
 def _weight_rom(
     w: np.ndarray, g: df.WindowGeometry, p: df.Parallelism, MT: int, NT: int, KT: int
 ) -> np.ndarray:
-    """[G*MT*NT*Kh*KT][Pm][Pk*Pn]: row (((g*MT + mt)*NT + nt)*Kh + kh)*KT + kt, element j*Pn + n of
-    lane i the weight of output mt*Pm + i, input nt*Pn + n, tap (kh, kt*Pk + j); zeros past M, N, Kw."""
+    """[GT*MT*NT*Kh*KT][Pg*Pm][Pk*Pn]: row (((gt*MT + mt)*NT + nt)*Kh + kh)*KT + kt, element j*Pn + n
+    of lane gi*Pm + i the weight of group gt*Pg + gi's output mt*Pm + i, input nt*Pn + n, tap (kh,
+    kt*Pk + j); zeros past G, M, N, Kw."""
+    GT = -(-g.G // p.Pg)
     w = np.asarray(w).reshape(g.G, g.M, g.N, g.Kh, g.Kw)
-    pad = np.zeros((g.G, MT * p.Pm, NT * p.Pn, g.Kh, KT * p.Pk), dtype=w.dtype)
-    pad[:, : g.M, : g.N, :, : g.Kw] = w
-    rom = pad.reshape(g.G, MT, p.Pm, NT, p.Pn, g.Kh, KT, p.Pk).transpose(0, 1, 3, 5, 6, 2, 7, 4)
-    return rom.reshape(-1, p.Pm, p.Pk * p.Pn)
+    pad = np.zeros((GT * p.Pg, MT * p.Pm, NT * p.Pn, g.Kh, KT * p.Pk), dtype=w.dtype)
+    pad[: g.G, : g.M, : g.N, :, : g.Kw] = w
+    rom = pad.reshape(GT, p.Pg, MT, p.Pm, NT, p.Pn, g.Kh, KT, p.Pk).transpose(0, 2, 4, 6, 7, 1, 3, 8, 5)
+    return rom.reshape(-1, p.Pg * p.Pm, p.Pk * p.Pn)
 
 
-def _bias_rom(b: np.ndarray, g: df.WindowGeometry, Pm: int, MT: int) -> np.ndarray:
-    pad = np.zeros((g.G, MT * Pm), dtype=np.asarray(b).dtype)
-    pad[:, : g.M] = np.asarray(b).reshape(g.G, g.M)
-    return pad.reshape(-1, Pm)
+def _bias_rom(b: np.ndarray, g: df.WindowGeometry, p: df.Parallelism, MT: int) -> np.ndarray:
+    """[GT*MT][Pg*Pm]: row gt*MT + mt, lane gi*Pm + i the value of group gt*Pg + gi's output mt*Pm + i."""
+    GT = -(-g.G // p.Pg)
+    pad = np.zeros((GT * p.Pg, MT * p.Pm), dtype=np.asarray(b).dtype)
+    pad[: g.G, : g.M] = np.asarray(b).reshape(g.G, g.M)
+    return pad.reshape(GT, p.Pg, MT, p.Pm).transpose(0, 2, 1, 3).reshape(-1, p.Pg * p.Pm)
 
 
 def dataflow_layers(
@@ -97,25 +101,27 @@ def dataflow_layers(
             g = df.WindowGeometry.of(li)
             par = costs[li.name].tiling
             assert par is not None
-            p = df.Parallelism(min(par.Pm, g.M), min(par.Pn, g.N), min(par.Pk, g.Kw))
+            assert isinstance(par, df.Parallelism)
+            p = par.clipped(g)
             Pm, Pn, Pk = p.Pm, p.Pn, p.Pk
-            s = df.ConvStage(*(int(v) for v in df.conv_stage(g, Pm, Pn, prec, mac, Pk)))
+            s = df.ConvStage(*(int(v) for v in df.conv_stage(g, Pm, Pn, prec, mac, Pk, p.Pg)))
             KT = -(-g.Kw // Pk)
             w = lq.weight
             if isinstance(layer, Dense):
                 w = df.stream_dense_weight(w, maps[li.name])
             d.update(
                 G=g.G, M=g.M, N=g.N, H=g.H, W=g.W, R=g.R, C=g.C, KH=g.Kh, KW=g.Kw, SH=g.Sh, SW=g.Sw,
-                PT=g.pt, PL=g.pl, PM=Pm, PN=Pn, PK=Pk, KT=KT, MT=s.MT, NT=s.NT, WU=g.wu, WQ=g.wq,
+                PT=g.pt, PL=g.pl, PM=Pm, PN=Pn, PK=Pk, PG=p.Pg, KT=KT, MT=s.MT, NT=s.NT, GT=s.GT,
+                WU=g.wu, WQ=g.wq,
                 LBR=g.lb_rows,
                 PRIME_TRIP=g.prime, FILL_TRIP=g.fill_row, FILL_START=s.row_trip - g.fill_row,
                 MAC_TRIP=s.mac, OUT_TRIP=s.out, OUT_START=s.out_start, ROW_TRIP=s.row_trip,
                 ROW_II=s.row_ii, OB_DISTANCE=-(-s.row_depth // s.row_ii), DRAIN_TRIP=g.drain,
                 w_reshape=bool(s.w_reshape),
                 weight_rom=rows(_weight_rom(w, g, p, s.MT, s.NT, KT), lq.w_type),
-                bias_rom=rows(_bias_rom(lq.bias, g, Pm, s.MT), lq.bias_type),
+                bias_rom=rows(_bias_rom(lq.bias, g, p, s.MT), lq.bias_type),
                 shift_rom=(
-                    rows(_bias_rom(np.asarray(lq.shifts), g, Pm, s.MT), DataType.fixed(32, 0))
+                    rows(_bias_rom(np.asarray(lq.shifts), g, p, s.MT), DataType.fixed(32, 0))
                     if lq.shifts is not None and not is_float else ""
                 ),
                 tiling=p.as_dict(), table_tiling=[Pm, Pn, Pk, 0], tiling_str=str(p),

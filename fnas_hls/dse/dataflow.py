@@ -1,11 +1,11 @@
-"""The dataflow style's DSE: each layer's parallelism (Pm output x Pn input channels x Pk kernel
-columns), so that the
+"""The dataflow style's DSE: each layer's parallelism (Pg groups x Pm output x Pn input channels x
+Pk kernel columns), so that the
 region's slowest process is as fast as the board's DSPs and block RAM allow.
 
 All processes of the region run at once, so one image takes about the slowest process's time
 (plus the rows each layer waits for before it can start) and a new image can start every
 interval: the objective is the interval, the largest process latency, not the sum. Per layer,
-every useful (Pm, Pn, Pk) (``dse.sequential.useful_factors``) is costed at once with
+every useful (Pm, Pn, Pk, Pg) (``dse.sequential.useful_factors``) is costed at once with
 ``model.dataflow.conv_stage`` and cut to its Pareto front in (cycles, DSP, BRAM). The smallest
 feasible interval is found by bisection over the candidates' cycle counts: for a target T each
 layer takes its cheapest design no slower than T (fewest DSPs, then fewest BRAM), and where the
@@ -34,11 +34,12 @@ LATENCY_TARGETS = 12
 
 @dataclass(frozen=True)
 class StageFront:
-    """Pareto-optimal (Pm, Pn) of one layer's process."""
+    """Pareto-optimal (Pm, Pn, Pk, Pg) of one layer's process."""
 
     pm: np.ndarray
     pn: np.ndarray
     pk: np.ndarray
+    pg: np.ndarray
     cycles: np.ndarray
     dsp: np.ndarray
     bram18k: np.ndarray
@@ -51,7 +52,7 @@ class StageFront:
 
 @lru_cache(maxsize=4096)
 def stage_front(g: WindowGeometry, prec: Precision, mac: MacCost, pin: TilingPin | None = None) -> StageFront:
-    """Every useful (Pm, Pn, Pk) of a conv/fc process, cut to the Pareto front, sorted by cycles.
+    """Every useful (Pm, Pn, Pk, Pg) of a conv/fc process, cut to the Pareto front, sorted by cycles.
 
     Kernel columns are unrolled (Pk > 1) in fixed point only: the fixed-point sum may add a row of
     taps in any order, a float one must keep the reference model's."""
@@ -59,9 +60,11 @@ def stage_front(g: WindowGeometry, prec: Precision, mac: MacCost, pin: TilingPin
 
     cg = ConvGeometry(g.G, g.M, g.N, g.R, g.C, g.Kh, g.Kw, g.Sh, g.Sw)
     taps = np.array([1]) if prec.is_float else useful_factors(g.Kw)
-    pm, pn, pk = np.meshgrid(_pin_values(cg, "Tm", pin), _pin_values(cg, "Tn", pin), taps, indexing="ij")
-    pm, pn, pk = pm.ravel(), pn.ravel(), pk.ravel()
-    s = conv_stage(g, pm, pn, prec, mac, pk)
+    grid = np.meshgrid(
+        _pin_values(cg, "Tm", pin), _pin_values(cg, "Tn", pin), taps, useful_factors(g.G), indexing="ij"
+    )
+    pm, pn, pk, pg = (v.ravel() for v in grid)
+    s = conv_stage(g, pm, pn, prec, mac, pk, pg)
     shape = pm.shape
     cyc, dsp, bram, lut, ff = (
         np.broadcast_to(np.asarray(v, dtype=np.int64), shape)
@@ -69,7 +72,7 @@ def stage_front(g: WindowGeometry, prec: Precision, mac: MacCost, pin: TilingPin
     )
     idx = _pareto(cyc, dsp, bram)
     idx = idx[np.argsort(cyc[idx], kind="stable")]
-    return StageFront(pm[idx], pn[idx], pk[idx], cyc[idx], dsp[idx], bram[idx], lut[idx], ff[idx])
+    return StageFront(pm[idx], pn[idx], pk[idx], pg[idx], cyc[idx], dsp[idx], bram[idx], lut[idx], ff[idx])
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,7 @@ def choose_parallelism(
     def result(picks: list[int], method: str) -> ParallelismResult:
         res = _sum(fronts, picks)
         par = {
-            n: Parallelism(int(f.pm[j]), int(f.pn[j]), int(f.pk[j]))
+            n: Parallelism(int(f.pm[j]), int(f.pn[j]), int(f.pk[j]), int(f.pg[j]))
             for n, f, j in zip(names, fronts, picks, strict=True)
         }
         interval = max(int(f.cycles[j]) for f, j in zip(fronts, picks, strict=True))

@@ -8,14 +8,15 @@ ROMs inside each layer's process; nothing but the input and the output touches D
 The region, in order (``<top>`` is the top function, ``<L>`` a layer's C name)::
 
     <top>_read:  READ: ceil(IN/P) beats, II P      the input over one m_axi burst of P-word beats
-    <L> (conv / fully connected, Pm x Pn MACs):
+    <L> (conv / fully connected, Pg x Pm x Pn x Pk MACs):
       PRIME: Kh*WQ*N, II 1                        the first Kh padded input rows into the line buffer
       ROWS: for r < R                             sequential
         ROW: max(FILL, MAC, OUT), II = add recurrence
              one step of each, side by side in one pipeline:
              FILL = Sh*WQ*N (R > 1)   one word of the next Sh padded rows into the line buffer,
                                       in the loop's last FILL iterations (the row computes first)
-             MAC  = C*G*MT*NT*Kh*Kw   Pm x Pn MACs of output row r (accumulators in registers)
+             MAC  = C*GT*MT*NT*Kh*KT  Pg groups x Pm outputs x Pn inputs x Pk kernel columns
+                                      of output row r (accumulators in registers)
              OUT  = C*M               one output word of row r from the row buffer, from
                                       iteration D on (``out_start``: each word is computed by then)
       DRAIN: rows no output needs, II 1           (only where there are any)
@@ -33,8 +34,12 @@ order, each reading the processes its ``sources`` name (``wire``), a fork after 
 more than once.
 
 ``WQ = max((C-1)*Sw + Kw, pl + W)`` padded columns per row; ``MT = ceil(M/Pm)``, ``NT =
-ceil(N/Pn)`` per group. A fully connected layer is the conv process on a 1x1 map whose N is its
-input size. The line buffer holds Kh + Sh rows, so the next rows fill while row r computes.
+ceil(N/Pn)`` per group, ``KT = ceil(Kw/Pk)``, ``GT = ceil(G/Pg)``. Groups side by side (Pg) are a
+depthwise layer's parallelism: each of its groups is one channel, so Pm, Pn are 1 and only Pg
+lanes (and Pk) put more than Kw multipliers to work; lanes of different groups read different
+input words, so int8 pairs only the Pm lanes of one group in a DSP48E2. A fully connected layer
+is the conv process on a 1x1 map whose N is its input size. The line buffer holds Kh + Sh rows,
+so the next rows fill while row r computes.
 
 Two latencies come out: what csynth reports for the region (``hls_rules.dataflow_region_csynth``:
 the sum of the process latencies, the largest as the interval), and what one image really takes
@@ -179,17 +184,24 @@ class WindowGeometry:
 
 @dataclass(frozen=True)
 class Parallelism:
-    """A conv/fc process's MACs per cycle: Pm output channels x Pn input channels x Pk kernel columns."""
+    """A conv/fc process's MACs per cycle: Pg groups x Pm output channels x Pn input channels x Pk
+    kernel columns. Groups side by side are what gives a depthwise layer (a group per channel,
+    M = N = 1) its parallelism: Pg channels a cycle, each lane reading its own input channel."""
 
     Pm: int
     Pn: int
     Pk: int = 1
+    Pg: int = 1
 
     def as_dict(self) -> dict[str, int]:
-        return {"Pm": self.Pm, "Pn": self.Pn, "Pk": self.Pk}
+        return {"Pm": self.Pm, "Pn": self.Pn, "Pk": self.Pk} | ({"Pg": self.Pg} if self.Pg > 1 else {})
 
     def __str__(self) -> str:
-        return f"{self.Pm}/{self.Pn}/{self.Pk}"
+        return (f"{self.Pg}g " if self.Pg > 1 else "") + f"{self.Pm}/{self.Pn}/{self.Pk}"
+
+    def clipped(self, g: WindowGeometry) -> Parallelism:
+        """At most the layer's own extent in each dimension."""
+        return Parallelism(min(self.Pm, g.M), min(self.Pn, g.N), min(self.Pk, g.Kw), min(self.Pg, g.G))
 
 
 # --- the stream layout -----------------------------------------------------------------------
@@ -326,26 +338,30 @@ class ConvStage(NamedTuple):
     bram18k: object
     lut: object
     ff: object
+    GT: object  # group tiles: ceil(G/Pg)
 
 
-def out_start(g: WindowGeometry, Pm, MT, NT, row_depth, row_ii, KT=None):
+def out_start(g: WindowGeometry, Pm, MT, NT, row_depth, row_ii, KT=None, Pg=1):
     """The first iteration of OUT in the ROW loop: output word k (pixel c, channel g*M+m) is read
-    at iteration ``out_start + k``, after the MAC steps of its group (pixel c, group g, lane block
-    m // Pm) have ended and its result is in the row buffer. The binding word is the first of a
-    group; (group end - word index) is linear in (c, g, m // Pm), so its largest value sits at a
-    corner of the ranges."""
-    B = NT * g.Kh * (g.Kw if KT is None else KT)  # MAC iterations per group
-    coef = ((g.G * MT * B - g.m_total, g.C - 1), (MT * B - g.M, g.G - 1), (B - Pm, MT - 1))
+    at iteration ``out_start + k``, after the MAC steps of its block (pixel c, group tile g // Pg,
+    lane block m // Pm) have ended and its result is in the row buffer. The binding word is the
+    first of a block; (block end - word index) is linear in (c, g // Pg, m // Pm), so its largest
+    value sits at a corner of the ranges."""
+    B = NT * g.Kh * (g.Kw if KT is None else KT)  # MAC iterations per block
+    GT = cdiv(g.G, Pg)
+    coef = ((GT * MT * B - g.m_total, g.C - 1), (MT * B - Pg * g.M, GT - 1), (B - Pm, MT - 1))
     d = B - 1 + cdiv(row_depth, row_ii)
     for a, extent in coef:
         d = d + np.maximum(a, 0) * extent
     return d
 
 
-def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, mac_cost: MacCost, Pk=1) -> ConvStage:
-    """Cycles and resources of the conv process with Pm x Pn x Pk MACs (ints or numpy arrays)."""
-    MT, NT, KT = cdiv(g.M, Pm), cdiv(g.N, Pn), cdiv(g.Kw, Pk)
-    mac = g.C * g.G * MT * NT * g.Kh * KT
+def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, mac_cost: MacCost, Pk=1, Pg=1) -> ConvStage:
+    """Cycles and resources of the conv process with Pg x Pm x Pn x Pk MACs (ints or numpy arrays).
+    Every buffer is banked per group lane as well: lane (gi, i) of a MAC step reads group
+    gt*Pg + gi's channels and weights and writes its output lane."""
+    MT, NT, KT, GT = cdiv(g.M, Pm), cdiv(g.N, Pn), cdiv(g.Kw, Pk), cdiv(g.G, Pg)
+    mac = g.C * GT * MT * NT * g.Kh * KT
     out = g.C * g.m_total
     # The Pm accumulators are registers revisited every iteration: the add is the recurrence.
     row_ii = rules.ii_recurrence_bound(prec.add_latency, 1)
@@ -353,7 +369,7 @@ def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, mac_cost: MacCost, Pk
     row_depth = row_depth + rules.act_depth(g.act, prec.mul_latency, prec.add_latency)
     if prec.per_channel:  # each lane's shift from its ROM
         row_depth = row_depth + rules.BUFFER_READ_LATENCY
-    start = out_start(g, Pm, MT, NT, row_depth, row_ii, KT)
+    start = out_start(g, Pm, MT, NT, row_depth, row_ii, KT, Pg)
     row_trip = np.maximum(np.maximum(mac, start + out), g.fill_row)
     prime = rules.pipelined_loop(g.prime, 1, rules.DF_FILL_DEPTH)
     row = rules.pipelined_loop(row_trip, row_ii, row_depth)
@@ -361,31 +377,33 @@ def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, mac_cost: MacCost, Pk
     drain = rules.pipelined_loop(g.drain, 1, rules.DF_FILL_DEPTH)
     cycles = _function([prime, rows] + ([drain] if g.drain else []))
     bits = prec.bits
-    depth_w = g.G * MT * NT * g.Kh * KT
+    depth_w = GT * MT * NT * g.Kh * KT
+    lanes = Pg * Pm  # output lanes
     banked = Pn * Pk * rm.bram18k(depth_w, bits)  # one ROM bank per MAC
     wide = rm.bram18k(depth_w, Pn * Pk * bits)  # one bank of Pn*Pk-word rows per output lane
     reshape = wide < banked
-    bram_w = Pm * np.minimum(banked, wide)
-    # one bank per unrolled channel and kernel column (columns cyclic over Pk banks)
-    bram_line = Pn * Pk * rm.bram18k(g.lb_rows * cdiv(g.wu, Pk) * g.G * NT, bits)
-    bram_out = Pm * rm.bram18k(g.C * g.G * MT, bits)  # the row buffer, one bank per output lane
-    bram_bias = Pm * rm.bram18k(g.G * MT, rm.BIAS_BITS) * (2 if prec.per_channel else 1)  # (and shifts)
-    macs = Pm * Pn * Pk
-    act_dsp, act_bram = rm.act_resources(g.act, prec.name, Pm)  # one per output lane
+    bram_w = lanes * np.minimum(banked, wide)
+    # one bank per unrolled group, channel and kernel column (columns cyclic over Pk banks)
+    bram_line = Pg * Pn * Pk * rm.bram18k(g.lb_rows * cdiv(g.wu, Pk) * GT * NT, bits)
+    bram_out = lanes * rm.bram18k(g.C * GT * MT, bits)  # the row buffer, one bank per output lane
+    bram_bias = lanes * rm.bram18k(GT * MT, rm.BIAS_BITS) * (2 if prec.per_channel else 1)  # (and shifts)
+    macs = lanes * Pn * Pk
+    act_dsp, act_bram = rm.act_resources(g.act, prec.name, lanes)  # one per output lane
     return ConvStage(
         MT, NT, mac, out, start, row_trip, row_ii, row_depth, prime, row, rows, drain, cycles,
-        mac_cost.dsps(Pm, Pn * Pk) + act_dsp,  # the Pm lanes share each input word
+        Pg * mac_cost.dsps(Pm, Pn * Pk) + act_dsp,  # the Pm lanes of a group share each input word
         reshape, bram_w, bram_line, bram_out, bram_bias + act_bram,
         bram_w + bram_line + bram_out + bram_bias + act_bram,
         rm.LUT_PER_LAYER + macs * rm.LUT_PER_MAC[prec.name],
         rm.FF_PER_LAYER + macs * rm.FF_PER_MAC[prec.name],
+        GT,
     )  # fmt: skip
 
 
 def conv_process(li: LayerInfo, cname: str, par: Parallelism, prec: Precision, board: Board) -> Process:
     g = WindowGeometry.of(li)
-    Pm, Pn, Pk = min(par.Pm, g.M), min(par.Pn, g.N), min(par.Pk, g.Kw)
-    s = ConvStage(*(int(v) for v in conv_stage(g, Pm, Pn, prec, board.mac_cost(prec), Pk)))
+    p = par.clipped(g)
+    s = ConvStage(*(int(v) for v in conv_stage(g, p.Pm, p.Pn, prec, board.mac_cost(prec), p.Pk, p.Pg)))
     runs = [LoopRun("PRIME", g.prime, 1, rules.DF_FILL_DEPTH, tuple(_fill_reads(g, 0, g.Kh, 1)))]
     out_row = g.C * g.m_total
     lag = rules.DF_WRITE_DEPTH - 1
