@@ -21,7 +21,6 @@ from fnas_hls.model import dataflow as df
 from fnas_hls.model import shared as sh
 from fnas_hls.model.sequential import (
     TOP_RESOURCES,
-    ConvGeometry,
     LayerCost,
     is_tiled,
     layer_cost,
@@ -230,7 +229,7 @@ def analyze(
 def shared_lower_bound(net: Network, board: Board, prec: Precision) -> int:
     """Cycles no shared design that fits can beat: its engine's computation alone
     (``dse.shared.compute_bound``) on at most the usable DSPs."""
-    geoms = [ConvGeometry.of(li) for li in net.info if is_tiled(li)]
+    geoms = [sh.engine_geometry(li) for li in net.info if is_tiled(li)]
     return compute_bound(geoms, board.mac_cost(prec).macs(board.budget().dsp))
 
 
@@ -355,7 +354,7 @@ def _analyze_shared(
     resources = TOP_RESOURCES + sh.merge_units(infos, prec, board)
     if tiled:
         engine = sh.make_engine(
-            dse.Tm, dse.Tn, [(ConvGeometry.of(li), *dse.tiles[li.name]) for li in tiled], board, prec
+            dse.Tm, dse.Tn, [(sh.engine_geometry(li), *dse.tiles[li.name]) for li in tiled], board, prec
         )
         resources = resources + engine.resources(prec, board.mac_cost(prec))
     costs = sh.shared_layer_costs(infos, cnames, engine, dse.tiles, board, prec, clock)

@@ -1,6 +1,7 @@
 """Depthwise convolution with its own parallelism across channels: in the sequential style its
 channels on the element's Tm lanes (one input channel per lane), in the dataflow style Pg groups
-side by side; counted by the models and bit-exact in C simulation."""
+side by side, on the shared engine min(Tm, Tn) channels on its diagonal; counted by the models and
+bit-exact in C simulation."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ import shutil
 import numpy as np
 import pytest
 
-from fnas_hls.analysis import analyze
+from fnas_hls.analysis import analyze, shared_lower_bound
 from fnas_hls.backend.csim import run_csim
 from fnas_hls.backend.float_model import with_random_weights
 from fnas_hls.backend.hls_writer import emit_project
+from fnas_hls.backend.shared_context import pack_depthwise
 from fnas_hls.boards import load_board
 from fnas_hls.model import dataflow as df
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model.sequential import ConvGeometry, conv_terms
+from fnas_hls.model.shared import Engine, engine_geometry, engine_terms
 from fnas_hls.network.arch import network_from_dict
 from fnas_hls.precision import get_precision
 from fnas_hls.resources import MacCost
@@ -121,5 +124,64 @@ def test_dataflow_depthwise_bit_exact(net, precision, board, tmp_path):
     assert min(pg.values()) > 1 and any(16 % v for v in pg.values())
     header = (tmp_path / "p" / "src" / "conv3.h").read_text()
     assert f"const int PG = {pg['conv3']}," in header
+    out = run_csim(tmp_path / "p", opt="-O1")
+    assert out.bit_exact, out.verdict
+
+
+def test_engine_geometry_of_a_depthwise_layer(net):
+    infos = net.info
+    g = engine_geometry(infos[1])  # 16 channels, multiplier 1: one group on the diagonal
+    assert (g.groups, g.M, g.N, g.dw) == (1, 16, 1, True)
+    assert engine_geometry(infos[2]) == ConvGeometry.of(infos[2])  # multiplier 2: its groups as they are
+    assert engine_geometry(infos[0]) == ConvGeometry.of(infos[0])
+
+
+def test_engine_depthwise_counts_by_hand():
+    """16 channels 16x16, k3, on a 16x8 engine: tiles of min(16, 8) = 8 channels, Tr = Tc = 8: eight
+    output tiles of one step each, every step loading its 8 channels' 10x10 windows."""
+    g = ConvGeometry(1, 16, 1, 16, 16, 3, 3, dw=True)
+    e = Engine(16, 8, 100, 9, 64, 2, 64, 4)
+    k = engine_terms(g, e, 8, 8, get_precision("fixed16"))
+    assert k.tiles == 2 * 2 * 2 and k.n_in == 1 and k.steps == 8
+    assert k.load_in_trip == 8 * 10 * 10 and k.store_trip == 8 * 8 * 8
+    assert k.compute_trip == 9 * 8 * 8
+    groups = ConvGeometry(16, 1, 1, 16, 16, 3, 3)  # the same layer a group at a time: 16x the steps
+    assert engine_terms(groups, e, 8, 8, get_precision("fixed16")).steps == 16 * 4
+
+
+def test_pack_depthwise_puts_each_channel_on_its_lane():
+    w = np.arange(1, 5 * 9 + 1, dtype=np.int64).reshape(5, 1, 3, 3)  # 5 channels, k3
+    g = ConvGeometry(1, 5, 1, 4, 4, 3, 3, dw=True)
+    beats = pack_depthwise(w, g, 4, 3, 8)  # P = 3: two tiles; 12 lanes in two beats of 8
+    assert beats.shape == (2 * 9 * 2, 8)
+    lanes = beats.reshape(2, 9, 16)[:, :, :12].reshape(2, 9, 4, 3)  # (tile, tap, m, n)
+    for mt in range(2):
+        for j in range(3):
+            c = mt * 3 + j
+            want = w[c].ravel() if c < 5 else np.zeros(9)
+            np.testing.assert_array_equal(lanes[mt, :, j, j], want)
+    off = lanes.copy()
+    for j in range(3):
+        off[:, :, j, j] = 0
+    assert not off.any()  # every other lane zero
+
+
+@pytest.mark.parametrize("board", ["pynq", "zcu104"])
+def test_engine_depthwise_beats_a_group_at_a_time(net, board):
+    a = analyze(net, load_board(board), "fixed16", style="shared")
+    conv2 = next(lc for lc in a.layers if lc.name == "conv2")
+    assert conv2.cycles < next(li.macs for li in net.info if li.name == "conv2")  # not a MAC a cycle
+    assert shared_lower_bound(net, load_board(board), get_precision("fixed16")) <= a.latency_cycles
+
+
+@needs_gxx
+@pytest.mark.parametrize(
+    ("precision", "board"), [("fixed16", "pynq"), ("float32", "pynq"), ("int8", "zcu104")]
+)
+def test_engine_depthwise_bit_exact(net, precision, board, tmp_path):
+    x = np.random.default_rng(1).random((12, 3, 16, 16)).astype(np.float32)
+    emit_project(net, load_board(board), tmp_path / "p", precision, x, style="shared")
+    descs = "".join(f.read_text() for f in (tmp_path / "p" / "src").glob("*.cpp"))
+    assert "FNAS_DESC_conv2" in descs
     out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact, out.verdict

@@ -16,6 +16,7 @@ from fnas_hls.backend.c_literals import braced_rows
 from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.backend.quantize import QuantPlan
 from fnas_hls.model.sequential import ConvGeometry, cdiv
+from fnas_hls.model.shared import engine_geometry
 from fnas_hls.network.ir import Network
 
 
@@ -31,6 +32,34 @@ def pack_weights(w: np.ndarray, g: ConvGeometry, Tm: int, Tn: int, beat_words: i
     beats = np.zeros((len(lanes), wb * beat_words), dtype=lanes.dtype)
     beats[:, : Tm * Tn] = lanes
     return beats.reshape(-1, beat_words)
+
+
+def pack_depthwise(w: np.ndarray, g: ConvGeometry, Tm: int, Tn: int, beat_words: int) -> np.ndarray:
+    """A depthwise layer (``model.shared.engine_geometry``) on the engine's diagonal: [MT*taps*WB]
+    [beat_words], tile mt of P = min(Tm, Tn) channels, tap k, lane j*Tn + j = the weight of
+    channel mt*P + j; every other lane zero."""
+    taps, P = g.Kh * g.Kw, min(Tm, Tn)
+    MT = cdiv(g.M, P)
+    chans = np.zeros((MT * P, taps), dtype=np.asarray(w).dtype)
+    chans[: g.M] = np.asarray(w).reshape(g.M, taps)
+    lanes = np.zeros((MT, taps, Tm * Tn), dtype=chans.dtype)
+    diagonal = np.arange(P) * Tn + np.arange(P)
+    lanes[:, :, diagonal] = chans.reshape(MT, P, taps).transpose(0, 2, 1)
+    wb = cdiv(Tm * Tn, beat_words)
+    beats = np.zeros((MT * taps, wb * beat_words), dtype=lanes.dtype)
+    beats[:, : Tm * Tn] = lanes.reshape(MT * taps, Tm * Tn)
+    return beats.reshape(-1, beat_words)
+
+
+def _lane_rows(v: np.ndarray, g: ConvGeometry, lanes: int, Tm: int, dtype) -> np.ndarray:
+    """Per-output-channel values (biases, shifts) as rows of the engine's Tm lanes: row (g, mt), lane j
+    the value of output mt*lanes + j of group g (lanes = Tm, or the diagonal's min(Tm, Tn))."""
+    MT = cdiv(g.M, lanes)
+    out = np.zeros((g.groups, MT, Tm), dtype=dtype)
+    pad = np.zeros((g.groups, MT * lanes), dtype=dtype)
+    pad[:, : g.M] = np.asarray(v).reshape(g.groups, g.M)
+    out[:, :, :lanes] = pad.reshape(g.groups, MT, lanes)
+    return out.reshape(-1, Tm)
 
 
 def shared_layers(
@@ -52,22 +81,24 @@ def shared_layers(
         if d["kind"] != "conv":
             continue
         li, lq = infos[d["name"]], quant[d["name"]]
-        g = ConvGeometry.of(li)
+        g = engine_geometry(li)
+        lanes = e.out_lanes(g)
         Tr, Tc = d["TR"], d["TC"]
-        MT, NT = cdiv(g.M, e.Tm), cdiv(g.N, e.Tn)
+        MT, NT = cdiv(g.M, lanes), cdiv(g.N, e.Tn)
         RT, CT = cdiv(g.R, Tr), cdiv(g.C, Tc)
-        bias = np.zeros((g.groups, MT * e.Tm), dtype=np.float32 if is_float else np.int64)
-        bias[:, : g.M] = np.asarray(lq.bias).reshape(g.groups, g.M)
-        bias_blocks.append((bias.reshape(-1, e.Tm), lq.bias_type))
+        bias = _lane_rows(lq.bias, g, lanes, e.Tm, np.float32 if is_float else np.int64)
+        bias_blocks.append((bias, lq.bias_type))
         if lq.shifts is not None and not is_float:  # a shift per output channel, rows as the biases'
-            shift = np.zeros((g.groups, MT * e.Tm), dtype=np.int64)
-            shift[:, : g.M] = np.asarray(lq.shifts).reshape(g.groups, g.M)
-            shift_blocks.append(shift.reshape(-1, e.Tm))
-        beats = pack_weights(lq.weight, g, e.Tm, e.Tn, e.beat_words)
+            shift_blocks.append(_lane_rows(lq.shifts, g, lanes, e.Tm, np.int64))
+        pack = pack_depthwise if g.dw else pack_weights
+        beats = pack(lq.weight, g, e.Tm, e.Tn, e.beat_words)
         beat_rows.append(braced_rows(beats, lq.w_type))
+        if g.dw:  # one group of all channels; a tile's input channels are its output channels
+            d.update(G=1, M=g.M, N=g.M)
         d.update(
             TM=e.Tm, TN=e.Tn, MT=MT, NT=NT, RT=RT, CT=CT, TILES=g.groups * MT * RT * CT,
-            NL=min(e.Tn, g.N), ML=min(e.Tm, g.M), bias_row=bias_row, w_beat=w_beat, w_beats=len(beats),
+            NL=min(lanes if g.dw else e.Tn, g.M if g.dw else g.N), ML=min(lanes, g.M),
+            engine_dw=g.dw, MSTEP=lanes, bias_row=bias_row, w_beat=w_beat, w_beats=len(beats),
             weight_rows=beat_rows[-1],
             tiling={"Tm": e.Tm, "Tn": e.Tn, "Tr": Tr, "Tc": Tc},
             table_tiling=[e.Tm, e.Tn, Tr, Tc],

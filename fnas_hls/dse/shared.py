@@ -28,7 +28,7 @@ from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
 from fnas_hls.model.sequential import ConvGeometry, accumulate_dependence, cdiv, is_tiled
-from fnas_hls.model.shared import Engine, engine_terms, make_engine, untiled_resources
+from fnas_hls.model.shared import Engine, engine_geometry, engine_terms, make_engine, untiled_resources
 from fnas_hls.model.tiling import TilingPin
 from fnas_hls.network.ir import Network
 from fnas_hls.precision import Precision
@@ -70,7 +70,7 @@ def _untiled_bram(Tm, Tn, geoms: list[ConvGeometry], prec: Precision):
     """Block RAM of the engine's parts the tiles do not size (``model.shared.Engine.resources``):
     the weight buffers (a bank per MAC, ping-pong, for the largest kernel) and the bias ROM."""
     k_bank = rm.bram18k(max(g.Kh * g.Kw for g in geoms), prec.bits)
-    bias_rows = sum(g.groups * cdiv(g.M, Tm) for g in geoms)
+    bias_rows = sum(g.groups * cdiv(g.M, np.minimum(Tm, Tn) if g.dw else Tm) for g in geoms)
     return 2 * Tm * Tn * k_bank + Tm * rm.bram18k(bias_rows, rm.BIAS_BITS)
 
 
@@ -83,8 +83,9 @@ def compute_bound(geoms: list[ConvGeometry], macs: int) -> int:
     tm = np.arange(1, min(macs, max(g.M for g in geoms)) + 1)
     tn = np.minimum(macs // tm, max(g.N for g in geoms))
     total = np.zeros(len(tm), dtype=np.float64)
-    for g in geoms:
-        total += g.groups * cdiv(g.M, tm) * cdiv(g.N, tn) * g.R * g.C * g.Kh * g.Kw
+    for g in geoms:  # a depthwise layer runs min(Tm, Tn) channels on the diagonal
+        lanes = np.minimum(tm, tn) if g.dw else tm
+        total += g.groups * cdiv(g.M, lanes) * cdiv(g.N, tn) * g.R * g.C * g.Kh * g.Kw
     return int(total.min())
 
 
@@ -110,10 +111,11 @@ def _rank_engines(
         hin, win = (g.R - 1) * g.Sh + g.Kh, (g.C - 1) * g.Sw + g.Kw
         compute = taps * g.R * g.C
         load_w = taps * cdiv(Tm * Tn, beat) + rules.LOAD_DEPTH
-        load_in = np.minimum(Tn, g.N) * hin * win + rules.LOAD_DEPTH
+        lanes = np.minimum(Tm, Tn) if g.dw else Tm  # output channels a tile (the diagonal if depthwise)
+        load_in = np.minimum(lanes if g.dw else Tn, g.M if g.dw else g.N) * hin * win + rules.LOAD_DEPTH
         per_tile = cdiv(g.N, Tn) * np.maximum(compute, np.maximum(load_w, load_in))
-        store = np.minimum(Tm, g.M) * g.R * g.C
-        total += g.groups * cdiv(g.M, Tm) * (per_tile + store)
+        store = np.minimum(lanes, g.M) * g.R * g.C
+        total += g.groups * cdiv(g.M, lanes) * (per_tile + store)
     order = np.lexsort((Tn, Tm, total))[:ENGINE_CANDIDATES]
     return [(int(Tm[i]), int(Tn[i])) for i in order]
 
@@ -161,7 +163,7 @@ def choose_engine(
 ) -> SharedDse:
     """The engine and per-layer tiles of least total latency that fit ``board``."""
     pins = pins or {}
-    tiled = [(li.name, ConvGeometry.of(li)) for li in net.info if is_tiled(li)]
+    tiled = [(li.name, engine_geometry(li)) for li in net.info if is_tiled(li)]
     if not tiled:
         return SharedDse(1, 1, {}, 0, True, "no tiled layer")
     budget = board.budget()

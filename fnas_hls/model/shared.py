@@ -28,6 +28,9 @@ output tile, and there are T = G*ceil(R/Tr)*ceil(C/Tc)*ceil(M/Tm) output tiles o
                      bias in a tile's first step; an accumulator is revisited every Tr*Tc
                      iterations, and the template declares the smallest such distance of any layer
                      (MIN_TRTC; 1x1 kernels revisit none), so II = ceil(dependence / MIN_TRTC)
+                     A depthwise layer (``engine_geometry``) runs on the diagonal: a tile is
+                     min(Tm, Tn) channels, lane j's weights are zero but for input j, so one
+                     step per output tile (no input-channel tiles) loads those channels' windows
     engine_store:    STORE: min(Tm, M)*Tr*Tc words, II 1: ReLU, requantize, write
 
 The engine's buffers are sized for the largest tile any layer takes (input tile, kernel,
@@ -88,6 +91,11 @@ class Engine:
     min_trtc: int  # the least Tr*Tc of a layer with a kernel larger than 1x1 (0: none)
     beat_words: int  # words in one beat of the weight port
     act_kinds: tuple[str, ...] = ()  # activations other than ReLU its store computes (a run-time switch)
+
+    def out_lanes(self, g: ConvGeometry) -> int:
+        """Output channels of one tile: Tm, or on the diagonal for a depthwise layer (``dw``),
+        min(Tm, Tn): lane j reads input channel j and writes output channel j."""
+        return min(self.Tm, self.Tn) if g.dw else self.Tm
 
     def store_depth(self, prec: Precision) -> int:
         """STORE's depth: the switch over its activations is as deep as its deepest case."""
@@ -166,10 +174,11 @@ def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision) -> EngineT
     TRin = (Tr - 1) * g.Sh + g.Kh
     TCin = (Tc - 1) * g.Sw + g.Kw
     taps = g.Kh * g.Kw
-    tiles = g.groups * cdiv(g.R, Tr) * cdiv(g.C, Tc) * cdiv(g.M, e.Tm)
-    n_in = cdiv(g.N, e.Tn)
+    lanes = e.out_lanes(g)
+    tiles = g.groups * cdiv(g.R, Tr) * cdiv(g.C, Tc) * cdiv(g.M, lanes)
+    n_in = cdiv(g.N, e.Tn)  # 1 for a depthwise layer: a tile's channels are its own inputs
     steps = tiles * n_in
-    load_in_trip = min(e.Tn, g.N) * TRin * TCin
+    load_in_trip = min(lanes if g.dw else e.Tn, g.M if g.dw else g.N) * TRin * TCin
     load_in = rules.pipelined_loop(load_in_trip, 1, rules.LOAD_DEPTH)
     load_w_trip = taps * e.w_beats
     load_w = rules.pipelined_loop(load_w_trip, 1, rules.LOAD_DEPTH)
@@ -177,7 +186,7 @@ def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision) -> EngineT
     ii = e.compute_ii(prec)
     depth = compute_depth(e.Tn, prec)
     compute = rules.pipelined_loop(compute_trip, ii, depth)
-    store_trip = min(e.Tm, g.M) * Tr * Tc
+    store_trip = min(lanes, g.M) * Tr * Tc
     store = rules.pipelined_loop(store_trip, 1, e.store_depth(prec))
     cc, ci, cw, cs = call(compute), call(load_in), call(load_w), call(store)
     prologue = block(side(ci, cw))
@@ -200,6 +209,17 @@ def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision) -> EngineT
     )  # fmt: skip
 
 
+def engine_geometry(li: LayerInfo) -> ConvGeometry:
+    """The geometry the engine runs a layer in: a depthwise layer of multiplier 1 (every group one
+    input and one output channel) as one group of all its channels on the engine's diagonal (``dw``:
+    min(Tm, Tn) channels a step, each lane reading its own input channel), not one group a step on
+    one of the Tm x Tn MACs; any other layer as it is."""
+    g = ConvGeometry.of(li)
+    if g.groups > 1 and g.M == 1 and g.N == 1:
+        return ConvGeometry(1, g.groups, 1, g.R, g.C, g.Kh, g.Kw, g.Sh, g.Sw, g.act, dw=True)
+    return g
+
+
 def zhang_compute_cycles(g: ConvGeometry, t: Tiling, pipeline_depth: int) -> int:
     """Zhang et al.'s computation cycles of a layer: ceil(M/Tm) ceil(N/Tn) ceil(R/Tr) ceil(C/Tc)
     (Tr Tc K^2 + P), P the pipeline's depth (times the groups, each its own convolution)."""
@@ -219,7 +239,7 @@ def make_engine(
         in_words=in_words,
         k_words=max(g.Kh * g.Kw for g, _, _ in layers),
         acc_words=max(tr * tc for _, tr, tc in layers),
-        bias_tiles=sum(g.groups * cdiv(g.M, Tm) for g, _, _ in layers),
+        bias_tiles=sum(g.groups * cdiv(g.M, min(Tm, Tn) if g.dw else Tm) for g, _, _ in layers),
         min_trtc=min(trtc) if trtc else 0,
         beat_words=board.axi_words_per_cycle(prec.bits),
         act_kinds=tuple(sorted({g.act for g, _, _ in layers if g.act})),
@@ -231,7 +251,7 @@ def engine_layer_cost(
 ) -> LayerCost:
     """One conv or fully connected layer's call of the engine (its resources are the engine's,
     counted once for the design, so none here)."""
-    g = ConvGeometry.of(li)
+    g = engine_geometry(li)
     Tr, Tc = min(Tr, g.R), min(Tc, g.C)
     k = EngineTerms(*(int(v) for v in engine_terms(g, e, Tr, Tc, prec)))
     functions = (
