@@ -68,10 +68,12 @@ def _engine_pin(pins: Mapping[str, TilingPin], geoms: list[tuple[str, ConvGeomet
 
 def _untiled_bram(Tm, Tn, geoms: list[ConvGeometry], prec: Precision):
     """Block RAM of the engine's parts the tiles do not size (``model.shared.Engine.resources``):
-    the weight buffers (a bank per MAC, ping-pong, for the largest kernel) and the bias ROM."""
+    the weight buffers (a bank per MAC, ping-pong, for the largest kernel), the bias ROM and int8's
+    shift ROM."""
     k_bank = rm.bram18k(max(g.Kh * g.Kw for g in geoms), prec.bits)
     bias_rows = sum(g.groups * cdiv(g.M, np.minimum(Tm, Tn) if g.dw else Tm) for g in geoms)
-    return 2 * Tm * Tn * k_bank + Tm * rm.bram18k(bias_rows, rm.BIAS_BITS)
+    shifts = rm.bram18k(bias_rows * Tm, rm.SHIFT_BITS) if prec.per_channel else 0  # one ROM (int8)
+    return 2 * Tm * Tn * k_bank + Tm * rm.bram18k(bias_rows, rm.BIAS_BITS) + shifts
 
 
 def compute_bound(geoms: list[ConvGeometry], macs: int) -> int:

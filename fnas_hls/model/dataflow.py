@@ -386,7 +386,9 @@ def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, mac_cost: MacCost, Pk
     # one bank per unrolled group, channel and kernel column (columns cyclic over Pk banks)
     bram_line = Pg * Pn * Pk * rm.bram18k(g.lb_rows * cdiv(g.wu, Pk) * GT * NT, bits)
     bram_out = lanes * rm.bram18k(g.C * GT * MT, bits)  # the row buffer, one bank per output lane
-    bram_bias = lanes * rm.bram18k(GT * MT, rm.BIAS_BITS) * (2 if prec.per_channel else 1)  # (and shifts)
+    bram_bias = lanes * rm.bram18k(GT * MT, rm.BIAS_BITS)
+    if prec.per_channel:  # and the shifts, laid out as the biases
+        bram_bias = bram_bias + lanes * rm.bram18k(GT * MT, rm.SHIFT_BITS)
     macs = lanes * Pn * Pk
     act_dsp, act_bram = rm.act_resources(g.act, prec.name, lanes)  # one per output lane
     return ConvStage(

@@ -17,6 +17,9 @@ BRAM18K_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 
 LUTRAM_MAX_BITS = 1024
 #: Width of a bias word in the on-chip bias ROM (int32 at the accumulator's scale; float32 too).
 BIAS_BITS = 32
+#: Width of a requantization shift in the per-channel shift ROMs (int8): an unsigned char, since
+#: a shift lies in 0 .. fixed_point.SHIFT_MAX (48).
+SHIFT_BITS = 8
 
 #: LUT and FF per unrolled multiply-accumulate, per precision (adder tree, operand registers;
 #: float32 includes the floating-point adder and multiplier cores' fabric part).

@@ -240,7 +240,7 @@ def conv_terms(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision, mac: MacCost) -
         + 2 * Tm * Tn * rm.bram18k(g.Kh * g.Kw, bits)  # weights, ping-pong, one bank per MAC
         + Tm * rm.bram18k(Tr * Tc, acc)  # accumulators, one bank per output channel
         + Tm * rm.bram18k(g.groups * cdiv(g.M, Tm), rm.BIAS_BITS)  # bias ROM, one bank per unrolled m
-        + (rm.bram18k(g.groups * g.M, 32) if prec.per_channel else 0)  # the per-channel shifts
+        + (rm.bram18k(g.groups * g.M, rm.SHIFT_BITS) if prec.per_channel else 0)  # the per-channel shifts
     )
     act_dsp, act_bram = rm.act_resources(g.act, prec.name)  # STORE's one output a cycle
     bram = bram + act_bram

@@ -127,7 +127,11 @@ class Engine:
             ("weight tiles", 2 * self.macs * rm.bram18k(self.k_words, bits)),  # ping-pong, a bank per MAC
             ("accumulators", 2 * self.Tm * rm.bram18k(self.acc_words, acc)),  # ping-pong, a bank per m
             ("bias ROM", self.Tm * rm.bram18k(self.bias_tiles, rm.BIAS_BITS)),  # a bank per unrolled m
-            *((("shift ROM", rm.bram18k(self.bias_tiles * self.Tm, 32)),) if prec.per_channel else ()),
+            *(
+                (("shift ROM", rm.bram18k(self.bias_tiles * self.Tm, rm.SHIFT_BITS)),)
+                if prec.per_channel
+                else ()
+            ),
         ]
 
     def resources(self, prec: Precision, mac: MacCost) -> Resources:
