@@ -247,7 +247,7 @@ def _torch_mobilenet_v2(width: float, classes: int):
 def int8_agreement(mode: str) -> dict[str, Any]:
     return {
         "search_winner": _search_winner_agreement(6 if mode == "quick" else 30),
-        "mobilenet_v2": _mobilenet_agreement(4000 if mode == "quick" else 20000),
+        "mobilenet_v2": _mobilenet_agreement(20000),  # fewer images leave margins int8 flips (4,000: 88.7%)
     }
 
 
