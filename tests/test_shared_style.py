@@ -184,6 +184,28 @@ def test_shared_emit_csim_bit_exact(case, precision, tmp_path):
     assert f"const int TM = {e.Tm}, TN = {e.Tn};" in header
     for entry, lc in zip(manifest["layers"], res.analysis.layers, strict=True):
         assert entry["tiling"] == (lc.tiling.as_dict() if lc.tiling else None)
+    # LOAD_W: one tap an iteration, its WB beats unrolled (each lane's bank a constant), II = WB
+    engine = (tmp_path / "p" / "src" / "engine.cpp").read_text()
+    load_w = engine[engine.index("LOAD_W:") : engine.index("void fnas_engine_compute")]
+    assert f"PIPELINE II={e.w_beats}" in load_w and "buf[j / TN][j % TN][k]" in load_w
+    loops = [lp for lc in convs for fn in lc.functions for lp in fn.loops if lp.label == "LOAD_W"]
+    for lc, lp in zip(convs, loops, strict=True):
+        g = ConvGeometry.of(next(li for li in net.info if li.name == lc.name))
+        assert (lp.trip, lp.ii) == (g.Kh * g.Kw, e.w_beats)
+    # every run-time loop carries a LOOP_TRIPCOUNT up to the largest trip the model gives it
+    for label in ("STEP", "LOAD_IN", "LOAD_W", "COMPUTE", "STORE"):
+        trips = [lp.trip for lc in convs for fn in lc.functions for lp in fn.loops if lp.label == label]
+        body = engine[engine.index(f"{label}:") :]
+        pragma = body[body.index("LOOP_TRIPCOUNT") : body.index("\n", body.index("LOOP_TRIPCOUNT"))]
+        assert body.index("LOOP_TRIPCOUNT") < body.index("\n  }") and pragma.endswith(f"max={max(trips)}")
+
+
+def test_load_w_takes_as_long_as_one_beat_a_cycle():
+    """A tap an iteration at II WB, its beats read in turn: the cycles of WB beats at II 1."""
+    for taps, wb in ((1, 1), (9, 1), (9, 4), (25, 7), (1, 16)):
+        assert rules.pipelined_loop(taps, wb, rules.LOAD_DEPTH + wb - 1) == rules.pipelined_loop(
+            taps * wb, 1, rules.LOAD_DEPTH
+        )
 
 
 _LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"

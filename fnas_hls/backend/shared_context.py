@@ -62,6 +62,21 @@ def _lane_rows(v: np.ndarray, g: ConvGeometry, lanes: int, Tm: int, dtype) -> np
     return out.reshape(-1, Tm)
 
 
+def loop_tripcounts(analysis: Analysis) -> dict[str, dict[str, int]]:
+    """Per loop label of the engine and the units (STEP, LOAD_IN, LOAD_W, COMPUTE, STORE, ADD, COPY),
+    the least and the largest trip any layer gives it (a call with nothing to do: 0), for the
+    LOOP_TRIPCOUNT pragmas of loops whose trips are run-time arguments (csynth reports their
+    latency as a range then, not as '?')."""
+    trips: dict[str, list[int]] = {}
+    for lc in analysis.layers:
+        for fn in lc.functions:
+            for lp in fn.loops:
+                trips.setdefault(lp.label, []).append(lp.trip)
+                if fn.name.endswith(("_load_in", "_load_w")) or fn.name.endswith("_store"):
+                    trips[lp.label].append(0)  # the last step's loads, the store but in a tile's first step
+    return {k: {"min": min(v), "max": max(v)} for k, v in trips.items()}
+
+
 def shared_layers(
     net: Network,
     analysis: Analysis,
@@ -131,6 +146,7 @@ def shared_layers(
             "shift_rows": shift_rows if shift_blocks and len(shift_blocks) == len(bias_blocks) else "",
         },
         "weight_beats": w_beat,
+        "tripcount": loop_tripcounts(analysis),
         "unit_act_codes": sorted(
             {d["act"]["code"] for d in layers if d["kind"] == "add" and d["on_unit"] and d["act"]}
         ),

@@ -21,7 +21,8 @@ output tile, and there are T = G*ceil(R/Tr)*ceil(C/Tc)*ceil(M/Tm) output tiles o
     engine_load_in:  LOAD_IN: min(Tn, N)*((Tr-1)S+K)*((Tc-1)S+K) words, II 1, one word a
                      cycle (zero padding and edge tiles under a condition, as the sequential
                      style's: csynth infers no burst)
-    engine_load_w:   LOAD_W: Kh*Kw*ceil(Tm*Tn/B) beats, II 1: the weights come over a port as
+    engine_load_w:   LOAD_W: Kh*Kw taps, II WB = ceil(Tm*Tn/B), the tap's WB beats unrolled so
+                     that every lane's bank is a constant: the weights come over a port as
                      wide as the board's AXI, B = axi_width_bits / word bits words a beat, packed
                      by the host in the engine's tile order
     engine_compute:  COMPUTE: Kh*Kw*Tr*Tc, pipelined, Tm x Tn MACs unrolled, starting from the
@@ -184,8 +185,8 @@ def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision) -> EngineT
     steps = tiles * n_in
     load_in_trip = min(lanes if g.dw else e.Tn, g.M if g.dw else g.N) * TRin * TCin
     load_in = rules.pipelined_loop(load_in_trip, 1, rules.LOAD_DEPTH)
-    load_w_trip = taps * e.w_beats
-    load_w = rules.pipelined_loop(load_w_trip, 1, rules.LOAD_DEPTH)
+    load_w_trip = taps
+    load_w = rules.pipelined_loop(load_w_trip, e.w_beats, rules.LOAD_DEPTH + e.w_beats - 1)
     compute_trip = taps * Tr * Tc
     ii = e.compute_ii(prec)
     depth = compute_depth(e.Tn, prec)
@@ -203,7 +204,7 @@ def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision) -> EngineT
     store_steps = tiles - 1 - last_store
     step_loop = store_steps * store_step + (steps - 1 - store_steps) * step + last_step
     cycles = call(prologue + block(step_loop) + block(cs))
-    ddr_words = tiles * (n_in * load_in_trip + store_trip) + steps * load_w_trip * e.beat_words
+    ddr_words = tiles * (n_in * load_in_trip + store_trip) + steps * load_w_trip * e.w_beats * e.beat_words
     if not np.ndim(cycles):
         last_step, step_loop, cycles = int(last_step), int(step_loop), int(cycles)
     return EngineTerms(
@@ -275,7 +276,7 @@ def engine_layer_cost(
             f"{ENGINE}_load_w",
             rules.function_latency(k.load_w),
             k.steps,
-            (LoopCost("LOAD_W", k.load_w_trip, k.load_w, 1, rules.LOAD_DEPTH),),
+            (LoopCost("LOAD_W", k.load_w_trip, k.load_w, e.w_beats, rules.LOAD_DEPTH + e.w_beats - 1),),
         ),
         FunctionCost(
             f"{ENGINE}_compute",
