@@ -178,6 +178,7 @@ def test_shared_emit_csim_bit_exact(case, precision, tmp_path):
     e = res.analysis.engine
     top = (tmp_path / "p" / "src" / f"{res.top}.cpp").read_text()
     assert "ALLOCATION function instances=fnas_engine limit=1" in top
+    assert "DATA_PACK variable=weights" in top and "AGGREGATE variable=weights" in top  # one wide bus word
     convs = [lc for lc in res.analysis.layers if lc.tiling is not None]
     assert top.count("fnas_engine(") == len(convs)
     header = (tmp_path / "p" / "src" / "engine.h").read_text()
