@@ -322,6 +322,7 @@ def _layers_in_turn(
     """The analysis of a design whose top calls its layers one after another (sequential, shared)."""
     budget = board.budget()
     fits = resources.fits_in(budget)
+    lutram = [("engine", b.name, b.lut) for b in engine.buffers(prec) if b.lut] if engine else []
     return Analysis(
         network=net.name,
         board=board,
@@ -336,7 +337,7 @@ def _layers_in_turn(
         notes=tuple(notes),
         macs=net.macs,
         style=style,
-        over_detail="" if fits else _over_line(resources, budget, buffers or []),
+        over_detail="" if fits else _over_line(resources, budget, buffers or [], lutram),
         engine=engine,
     )
 
@@ -370,14 +371,20 @@ def _analyze_shared(
             f"buffers for the largest tile: input {engine.in_words:,} words a channel, accumulators "
             f"{engine.acc_words:,}, kernel {engine.k_words}",
         )
-        buffers = [("engine", what, n) for what, n in engine.buffers(prec)]
+        buffers = [("engine", b.name, b.bram18k) for b in engine.buffers(prec)]
     return _layers_in_turn(
         net, board, prec, clock, costs, resources, dse.method, notes, "shared", buffers, engine
     )
 
 
-def _over_line(resources: Resources, budget: Resources, buffers: list[tuple[str, str, int]]) -> str:
-    """One line: each resource over budget and by how much, and the largest buffers behind BRAM."""
+def _over_line(
+    resources: Resources,
+    budget: Resources,
+    buffers: list[tuple[str, str, int]],
+    lutram: list[tuple[str, str, int]] = (),
+) -> str:
+    """One line: each resource over budget and by how much, and the largest buffers behind BRAM
+    (and behind LUTs, of the memories in LUTs)."""
     parts = []
     for name in resources.over(budget):
         used, avail = getattr(resources, name), getattr(budget, name)
@@ -386,6 +393,9 @@ def _over_line(resources: Resources, budget: Resources, buffers: list[tuple[str,
     if "bram18k" in resources.over(budget) and buffers:
         top = sorted(buffers, key=lambda b: -b[2])[:2]
         line += "; largest: " + ", ".join(f"layer '{layer}' {what} {n:,} BRAM18K" for layer, what, n in top)
+    if "lut" in resources.over(budget) and lutram:
+        top = sorted(lutram, key=lambda b: -b[2])[:2]
+        line += "; in LUTs: " + ", ".join(f"{layer} {what} {n:,} LUT" for layer, what, n in top)
     return line
 
 

@@ -117,6 +117,35 @@ def test_bram18k_shapes(depth, width, expected):
     assert bram18k(depth, width) == expected
 
 
+@pytest.mark.parametrize(
+    ("depth", "width", "luts"),
+    [
+        (32, 6, 4),  # one RAM32M, simple dual port
+        (9, 16, 12),  # three RAM32M: a 3x3 kernel's weights, 16 bits
+        (33, 3, 4),  # one RAM64M
+        (49, 16, 24),  # six RAM64M: a 7x7 kernel's weights
+        (16, 64, 44),  # eleven RAM32M: 16 accumulators of 64 bits
+        (128, 8, 2 * 4 * 3 + 8),  # two banks of three RAM64M, a 2:1 read multiplexer a bit
+    ],
+)
+def test_lutram_luts(depth, width, luts):
+    from fnas_hls.model.resource_model import lutram_luts
+
+    assert lutram_luts(depth, width) == luts
+    assert list(lutram_luts(np.array([depth, depth]), width)) == [luts, luts]
+
+
+def test_a_memory_is_in_block_ram_or_luts_never_free():
+    from fnas_hls.model.resource_model import LUTRAM_MAX_BITS, Memory, lutrom_luts
+
+    for depth, width in ((1, 1), (9, 16), (64, 16), (65, 16), (512, 32), (16, 64)):
+        for rom in (False, True):
+            m = Memory("m", 3, depth, width, rom=rom)
+            assert (m.bram18k > 0) != (m.lut > 0), (depth, width, rom)
+            assert m.impl == ("lutram" if depth * width <= LUTRAM_MAX_BITS else "bram")
+    assert Memory("bias", 4, 32, 32, rom=True).lut == 4 * lutrom_luts(32, 32) == 4 * 32
+
+
 def test_conv_cost_breakdown_and_resources():
     net = parse_network_yaml("""
 input: [3, 16, 16]

@@ -13,7 +13,7 @@ import onnx
 import pytest
 
 from fnas_hls.analysis import analyze
-from fnas_hls.backend.shared_context import pack_weights
+from fnas_hls.backend.shared_context import ENGINE_ARRAYS, pack_weights
 from fnas_hls.boards import load_board
 from fnas_hls.cli import main
 from fnas_hls.errors import FnasError
@@ -193,6 +193,14 @@ def test_shared_emit_csim_bit_exact(case, precision, tmp_path):
     for lc, lp in zip(convs, loops, strict=True):
         g = ConvGeometry.of(next(li for li in net.info if li.name == lc.name))
         assert (lp.trip, lp.ii) == (g.Kh * g.Kw, e.w_beats)
+    # every memory bound where the model counts it: block RAM, or LUTs for a small bank
+    for m in e.buffers(res.analysis.precision):
+        for var in ENGINE_ARRAYS[m.name]:
+            if var == "fnas_engine_shift" and var not in engine:
+                continue
+            kind = "rom_1p" if m.rom else "ram_s2p"
+            assert f"BIND_STORAGE variable={var} type={kind} impl={m.impl}\n" in engine, var
+            assert f"RESOURCE variable={var} core={kind.upper()}_{m.impl.upper()}\n" in engine, var
     # every run-time loop carries a LOOP_TRIPCOUNT up to the largest trip the model gives it
     for label in ("STEP", "LOAD_IN", "LOAD_W", "COMPUTE", "STORE"):
         trips = [lp.trip for lc in convs for fn in lc.functions for lp in fn.loops if lp.label == label]
@@ -216,12 +224,67 @@ _LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
     "name", ["resnet50", "inception_v1", pytest.param("densenet121", marks=pytest.mark.slow)]
 )
 def test_model_zoo_graphs_too_big_for_an_element_a_layer_fit_on_the_shared_engine(name):
-    path = _LIGHT / f"light_{name}.onnx"
-    if not path.is_file():
-        pytest.skip(f"{path} is not in this onnx wheel")
-    net = load_onnx(path, allow_host_ops=True).network
+    net = _light(name)
     board = load_board("zcu102")
     a = analyze(net, board, "fixed16", style="auto")
     assert a.style == "shared" and a.fits
     seq = {s.style: s for s in a.styles}["sequential"]
     assert not seq.fits  # an element per layer does not fit: the reason for the style
+
+
+def _light(name: str):
+    path = _LIGHT / f"light_{name}.onnx"
+    if not path.is_file():
+        pytest.skip(f"{path} is not in this onnx wheel")
+    return load_onnx(path, allow_host_ops=True).network
+
+
+def test_small_banks_cost_luts_and_a_design_over_on_them_names_them():
+    """A bank of at most 1,024 bits is LUTRAM, not free: ResNet-50's 7x7 kernel on a 512 x 4 engine
+    is 4,096 weight banks of 49 x 16 bits, six RAM64M (24 LUTs) each."""
+    net = _light("resnet50")
+    board = load_board("zcu102")
+    a = analyze(net, board, "fixed16", style="shared", pins=parse_tiling_specs(["all:Tm=512,Tn=4"]))
+    e = a.engine
+    weights = next(m for m in e.buffers(a.precision) if m.name == "weight tiles")
+    assert (weights.banks, weights.depth, weights.impl, weights.lut) == (4096, 49, "lutram", 4096 * 24)
+    assert a.resources.lut >= weights.lut + e.macs * 40
+    assert not a.fits and "in LUTs: engine weight tiles 98,304 LUT" in a.over_detail
+    # the DSE's own engine fits, LUTs included
+    assert analyze(net, board, "fixed16", style="shared").fits
+
+
+@pytest.mark.parametrize(
+    ("name", "board", "precision"),
+    [
+        ("alexnet", "vc707", "float32"),
+        ("mobilenet_v2_0.35_96", "zcu104", "int8"),
+        pytest.param("resnet50", "zcu102", "int8", marks=pytest.mark.slow),
+    ],
+)
+def test_no_pinned_engine_around_the_dse_choice_beats_it_by_5_percent(name, board, precision):
+    """Every fitting (Tm, Tn) of a sweep around the DSE's engine (each side times 1/2 .. 2), pinned
+    and analyzed in full, is at most 5% faster than the DSE's choice."""
+    from fnas_hls.network.benchmark_nets import mobilenet_v2_network
+
+    if name == "alexnet":
+        net = load_network_yaml(ALEXNET)
+    elif name.startswith("mobilenet_v2"):
+        net = mobilenet_v2_network(0.35, 96)
+    else:
+        net = _light(name)
+    b = load_board(board)
+    a = analyze(net, b, precision, style="shared")
+    assert a.fits
+    e = a.engine
+    macs = b.mac_cost(a.precision).macs(b.budget().dsp)
+    factors = (0.5, 0.75, 1, 1.25, 1.5, 2)
+    tried = 0
+    for tm in sorted({max(1, round(e.Tm * f)) for f in factors}):
+        for tn in sorted({max(1, round(e.Tn * f)) for f in factors}):
+            if tm * tn > macs or (tm, tn) == (e.Tm, e.Tn):
+                continue
+            p = analyze(net, b, precision, style="shared", pins=parse_tiling_specs([f"all:Tm={tm},Tn={tn}"]))
+            tried += p.fits
+            assert not p.fits or p.latency_cycles >= 0.95 * a.latency_cycles, (tm, tn, e.Tm, e.Tn)
+    assert tried >= 5

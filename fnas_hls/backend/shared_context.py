@@ -62,6 +62,28 @@ def _lane_rows(v: np.ndarray, g: ConvGeometry, lanes: int, Tm: int, dtype) -> np
     return out.reshape(-1, Tm)
 
 
+#: The engine template's arrays behind each of ``model.shared.Engine.buffers``.
+ENGINE_ARRAYS = {
+    "input tiles": ("in_a", "in_b"),
+    "weight tiles": ("w_a", "w_b"),
+    "accumulators": ("acc_a", "acc_b"),
+    "bias ROM": ("fnas_engine_bias",),
+    "shift ROM": ("fnas_engine_shift",),
+}
+
+
+def storage_bindings(analysis: Analysis) -> list[dict[str, Any]]:
+    """Each engine array and where the model places it: csynth binds it there (``BIND_STORAGE`` in
+    Vitis HLS, ``RESOURCE core=`` in Vivado HLS), so its BRAM or LUTs are the model's."""
+    e = analysis.engine
+    out = []
+    for m in e.buffers(analysis.precision):
+        for var in ENGINE_ARRAYS[m.name]:
+            kind = "rom_1p" if m.rom else "ram_s2p"
+            out.append({"var": var, "type": kind, "impl": m.impl, "core": f"{kind}_{m.impl}".upper()})
+    return out
+
+
 def loop_tripcounts(analysis: Analysis) -> dict[str, dict[str, int]]:
     """Per loop label of the engine and the units (STEP, LOAD_IN, LOAD_W, COMPUTE, STORE, ADD, COPY),
     the least and the largest trip any layer gives it (a call with nothing to do: 0), for the
@@ -145,6 +167,7 @@ def shared_layers(
             # int8: every layer's requantization shift per output channel, rows as the biases'
             "shift_rows": shift_rows if shift_blocks and len(shift_blocks) == len(bias_blocks) else "",
         },
+        "storage": storage_bindings(analysis),
         "weight_beats": w_beat,
         "tripcount": loop_tripcounts(analysis),
         "unit_act_codes": sorted(

@@ -28,14 +28,25 @@ from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
 from fnas_hls.model.sequential import ConvGeometry, accumulate_dependence, cdiv, is_tiled
-from fnas_hls.model.shared import Engine, engine_geometry, engine_terms, make_engine, untiled_resources
+from fnas_hls.model.shared import (
+    Engine,
+    engine_geometry,
+    engine_logic_luts,
+    engine_terms,
+    make_engine,
+    untiled_resources,
+)
 from fnas_hls.model.tiling import TilingPin
 from fnas_hls.network.ir import Network
 from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources
 
-#: Engines (Tm, Tn) of the first ranking whose per-layer tilings are then searched.
+#: Engines (Tm, Tn) of the first ranking, among those that fit, whose per-layer tilings are then
+#: searched; at most MAX_RANKED of the ranking are tried to find them.
 ENGINE_CANDIDATES = 8
+MAX_RANKED = 64
+#: Rounds of the descent from the best of them to a better neighbouring engine.
+DESCENT_ROUNDS = 12
 
 
 @dataclass(frozen=True)
@@ -66,14 +77,31 @@ def _engine_pin(pins: Mapping[str, TilingPin], geoms: list[tuple[str, ConvGeomet
     return tuple(out)
 
 
-def _untiled_bram(Tm, Tn, geoms: list[ConvGeometry], prec: Precision):
-    """Block RAM of the engine's parts the tiles do not size (``model.shared.Engine.resources``):
+def _untiled_memory(Tm, Tn, geoms: list[ConvGeometry], prec: Precision):
+    """(BRAM18K, LUT) of the engine's memories the tiles do not size (``model.shared.Engine.buffers``):
     the weight buffers (a bank per MAC, ping-pong, for the largest kernel), the bias ROM and int8's
-    shift ROM."""
-    k_bank = rm.bram18k(max(g.Kh * g.Kw for g in geoms), prec.bits)
+    shift ROM; element-wise on arrays of (Tm, Tn)."""
+    k_words = max(g.Kh * g.Kw for g in geoms)
     bias_rows = sum(g.groups * cdiv(g.M, np.minimum(Tm, Tn) if g.dw else Tm) for g in geoms)
-    shifts = rm.bram18k(bias_rows * Tm, rm.SHIFT_BITS) if prec.per_channel else 0  # one ROM (int8)
-    return 2 * Tm * Tn * k_bank + Tm * rm.bram18k(bias_rows, rm.BIAS_BITS) + shifts
+    parts = [
+        (2 * Tm * Tn, k_words, prec.bits, False),
+        (Tm, bias_rows, rm.BIAS_BITS, True),
+        *(((1, bias_rows * Tm, rm.SHIFT_BITS, True),) if prec.per_channel else ()),  # one ROM (int8)
+    ]
+    bram = lut = 0
+    for banks, depth, width, rom in parts:
+        in_luts = np.asarray(depth) * width <= rm.LUTRAM_MAX_BITS
+        per_lut = (rm.lutrom_luts if rom else rm.lutram_luts)(depth, width)
+        bram = bram + banks * rm.bram18k(depth, width)
+        lut = lut + banks * np.where(in_luts, per_lut, 0)
+    return bram, lut
+
+
+@lru_cache(maxsize=64)
+def _lutram_bound(width: int) -> int:
+    """The most LUTs one bank of ``width``-bit words that stays in LUTs can take."""
+    depth = np.arange(1, rm.LUTRAM_MAX_BITS // width + 1)
+    return int(np.max(rm.lutram_luts(depth, width), initial=0))
 
 
 def compute_bound(geoms: list[ConvGeometry], macs: int) -> int:
@@ -100,9 +128,14 @@ def _rank_engines(
     tm_vals = np.arange(1, min(macs_max, m_max) + 1) if pinned[0] is None else np.array([pinned[0]])
     tn_vals = np.arange(1, min(macs_max, n_max) + 1) if pinned[1] is None else np.array([pinned[1]])
     Tm, Tn = (a.ravel() for a in np.meshgrid(tm_vals, tn_vals, indexing="ij"))
-    per_mac_lut, per_mac_ff = rm.LUT_PER_MAC[prec.name], rm.FF_PER_MAC[prec.name]
-    ok = (Tm * Tn <= macs_max) & (Tm * Tn * per_mac_lut <= room.lut) & (Tm * Tn * per_mac_ff <= room.ff)
-    ok &= _untiled_bram(Tm, Tn, geoms, prec) <= room.bram18k
+    per_mac_ff = rm.FF_PER_MAC[prec.name]
+    bram, lut = _untiled_memory(Tm, Tn, geoms, prec)
+    ok = (
+        (Tm * Tn <= macs_max)
+        & (engine_logic_luts(Tm, Tn, prec) + lut <= room.lut)
+        & (Tm * Tn * per_mac_ff <= room.ff)
+    )
+    ok &= bram <= room.bram18k
     if pinned != (None, None) or not ok.any():
         ok = np.ones_like(Tm, dtype=bool)  # a pinned engine is analyzed even where it does not fit
     Tm, Tn = Tm[ok], Tn[ok]
@@ -118,7 +151,7 @@ def _rank_engines(
         per_tile = cdiv(g.N, Tn) * np.maximum(compute, np.maximum(load_w, load_in))
         store = np.minimum(lanes, g.M) * g.R * g.C
         total += g.groups * cdiv(g.M, lanes) * (per_tile + store)
-    order = np.lexsort((Tn, Tm, total))[:ENGINE_CANDIDATES]
+    order = np.lexsort((Tn, Tm, total))
     return [(int(Tm[i]), int(Tn[i])) for i in order]
 
 
@@ -160,29 +193,52 @@ def _grid(g: ConvGeometry, pin: TilingPin | None, required: int) -> tuple[np.nda
     return tr, tc
 
 
-def choose_engine(
-    net: Network, board: Board, prec: Precision, pins: Mapping[str, TilingPin] | None = None
-) -> SharedDse:
-    """The engine and per-layer tiles of least total latency that fit ``board``."""
-    pins = pins or {}
-    tiled = [(li.name, engine_geometry(li)) for li in net.info if is_tiled(li)]
-    if not tiled:
-        return SharedDse(1, 1, {}, 0, True, "no tiled layer")
-    budget = board.budget()
-    fixed, room = room_for_tiled(net, board, prec, untiled_resources(list(net.info), prec, board))
-    pinned = _engine_pin(pins, tiled)
-    geoms = [g for _, g in tiled]
-    dep = accumulate_dependence(prec)
-    windowed = [g.R * g.C for g in geoms if g.Kh * g.Kw > 1]
-    required = min([dep, *windowed])
-    distance = required if windowed else 0  # what the engine will declare (model.shared.Engine)
-    mac = board.mac_cost(prec)
-    beat = board.axi_words_per_cycle(prec.bits)
-    best: tuple | None = None  # ((not fits, cycles, bram), Tm, Tn, tiles, cycles, fits)
-    for Tm, Tn in _rank_engines(geoms, prec, board, room, pinned):
+@dataclass(frozen=True)
+class _Candidate:
+    """One engine (Tm, Tn) with every layer's best (Tr, Tc) for it."""
+
+    key: tuple  # (not fits, cycles, block RAM): the least wins
+    Tm: int
+    Tn: int
+    tiles: dict[str, tuple[int, int]]
+    cycles: int
+    fits: bool
+
+
+class _EngineSearch:
+    """Evaluates engines (Tm, Tn) of one network on one board: each layer's tilings per buffer size
+    (``_layer_table``), the pair of buffer sizes of least total latency that fits."""
+
+    def __init__(self, net: Network, board: Board, prec: Precision, pins: Mapping[str, TilingPin]):
+        self.board, self.prec, self.pins = board, prec, pins
+        self.tiled = [(li.name, engine_geometry(li)) for li in net.info if is_tiled(li)]
+        self.geoms = [g for _, g in self.tiled]
+        self.budget = board.budget()
+        self.fixed, self.room = room_for_tiled(
+            net, board, prec, untiled_resources(list(net.info), prec, board)
+        )
+        dep = accumulate_dependence(prec)
+        windowed = [g.R * g.C for g in self.geoms if g.Kh * g.Kw > 1]
+        self.required = min([dep, *windowed])
+        self.distance = self.required if windowed else 0  # what the engine will declare (model.shared.Engine)
+        self.mac = board.mac_cost(prec)
+        self.beat = board.axi_words_per_cycle(prec.bits)
+        self.seen: dict[tuple[int, int], _Candidate] = {}
+
+    def evaluate(self, Tm: int, Tn: int) -> _Candidate:
+        if (Tm, Tn) not in self.seen:
+            self.seen[Tm, Tn] = self._evaluate(Tm, Tn)
+        return self.seen[Tm, Tn]
+
+    def _evaluate(self, Tm: int, Tn: int) -> _Candidate:
+        prec, room = self.prec, self.room
         tables = [
-            (name, g, *_layer_table(g, Tm, Tn, required, distance, beat, prec, pins.get(name)))
-            for name, g in tiled
+            (
+                name,
+                g,
+                *_layer_table(g, Tm, Tn, self.required, self.distance, self.beat, prec, self.pins.get(name)),
+            )
+            for name, g in self.tiled
         ]
         lv_in = np.unique(np.concatenate([t[5] for t in tables]))
         lv_acc = np.unique(np.concatenate([t[6] for t in tables]))
@@ -191,9 +247,17 @@ def choose_engine(
             cell = np.full((len(lv_in), len(lv_acc)), np.inf)
             np.minimum.at(cell, (np.searchsorted(lv_in, b_in), np.searchsorted(lv_acc, b_acc)), cycles)
             total += np.minimum.accumulate(np.minimum.accumulate(cell, axis=0), axis=1)
-        bram = 2 * Tn * lv_in[:, None] + 2 * Tm * lv_acc[None, :] + _untiled_bram(Tm, Tn, geoms, prec)
+        w_bram, w_lut = _untiled_memory(Tm, Tn, self.geoms, prec)
+        bram = 2 * Tn * lv_in[:, None] + 2 * Tm * lv_acc[None, :] + w_bram
+        # a bank of no block RAM is in LUTs: at most the largest such bank's LUTs
+        lut = (
+            engine_logic_luts(Tm, Tn, prec)
+            + w_lut
+            + np.where(lv_in[:, None] == 0, 2 * Tn * _lutram_bound(prec.bits), 0)
+            + np.where(lv_acc[None, :] == 0, 2 * Tm * _lutram_bound(prec.acc_bits), 0)
+        )
         valid = np.isfinite(total)  # every layer has a tiling within the two buffer sizes
-        fits_cell = valid & (bram <= room.bram18k) & (mac.dsps(Tm, Tn) <= room.dsp)
+        fits_cell = valid & (bram <= room.bram18k) & (lut <= room.lut) & (self.mac.dsps(Tm, Tn) <= room.dsp)
         if fits_cell.any():
             flat = np.lexsort((bram.ravel(), np.where(fits_cell, total, np.inf).ravel()))[0]
         else:  # nothing fits: the least block RAM
@@ -205,13 +269,65 @@ def choose_engine(
             pick = np.flatnonzero(ok)[np.lexsort((tr[ok] * tc[ok], cycles[ok]))[0]]
             tiles[name] = (int(tr[pick]), int(tc[pick]))
             cyc += int(cycles[pick])  # at the probe's II, which the engine's can only better
-        engine = make_engine(Tm, Tn, [(g, *tiles[n]) for n, g in tiled], board, prec)
-        res = engine.resources(prec, mac)
-        fits = (res + fixed).fits_in(budget)
-        key = (not fits, cyc, res.bram18k)
-        if best is None or key < best[0]:
-            best = (key, Tm, Tn, tiles, cyc, fits)
-    assert best is not None
-    _, Tm, Tn, tiles, cyc, fits = best
-    how = "pinned engine" if None not in pinned else f"best of {ENGINE_CANDIDATES} ranked engines"
-    return SharedDse(Tm, Tn, tiles, cyc, fits, f"{how}, (Tr, Tc) per buffer size")
+        engine = make_engine(Tm, Tn, [(g, *tiles[n]) for n, g in self.tiled], self.board, prec)
+        res = engine.resources(prec, self.mac)
+        fits = (res + self.fixed).fits_in(self.budget)
+        return _Candidate((not fits, cyc, res.bram18k), Tm, Tn, tiles, cyc, fits)
+
+
+def choose_engine(
+    net: Network, board: Board, prec: Precision, pins: Mapping[str, TilingPin] | None = None
+) -> SharedDse:
+    """The engine and per-layer tiles of least total latency that fit ``board``."""
+    pins = pins or {}
+    search = _EngineSearch(net, board, prec, pins)
+    if not search.tiled:
+        return SharedDse(1, 1, {}, 0, True, "no tiled layer")
+    pinned = _engine_pin(pins, search.tiled)
+    ranked = _rank_engines(search.geoms, prec, board, search.room, pinned)
+    if None not in pinned:
+        best = search.evaluate(*ranked[0])
+        return SharedDse(best.Tm, best.Tn, best.tiles, best.cycles, best.fits, "pinned engine")
+    fitting = 0
+    for Tm, Tn in ranked[:MAX_RANKED]:  # the best ENGINE_CANDIDATES that fit, in the ranking's order
+        fitting += search.evaluate(Tm, Tn).fits
+        if fitting >= ENGINE_CANDIDATES:
+            break
+    best = _descend(search, min(search.seen.values(), key=lambda c: c.key), pinned)
+    how = f"best of {ENGINE_CANDIDATES} ranked engines that fit, and neighbours ({len(search.seen)} tried)"
+    return SharedDse(best.Tm, best.Tn, best.tiles, best.cycles, best.fits, f"{how}, (Tr, Tc) per buffer size")
+
+
+def _neighbours(Tm: int, Tn: int) -> set[tuple[int, int]]:
+    """Engines near (Tm, Tn): each side by one, an eighth, a quarter and a half of itself, and MACs
+    moved from one side to the other (twice one, half the other)."""
+
+    def steps(v: int) -> set[int]:
+        return {v + s * d for d in {1, max(v // 8, 1), max(v // 4, 1), max(v // 2, 1)} for s in (-1, 1)}
+
+    out = {(m, Tn) for m in steps(Tm)} | {(Tm, n) for n in steps(Tn)}
+    out |= {(2 * Tm, -(-Tn // 2)), (-(-Tm // 2), 2 * Tn)}
+    return {(m, n) for m, n in out if m >= 1 and n >= 1} - {(Tm, Tn)}
+
+
+def _descend(search: _EngineSearch, best: _Candidate, pinned: tuple) -> _Candidate:
+    """From ``best``, move to the best neighbouring engine (within the MACs, the layers' channels and
+    the pins) while one is better, for at most ``DESCENT_ROUNDS`` rounds: the first ranking
+    approximates every layer with whole-map tiles, and the engine its tiles favour is often near."""
+    macs = search.mac.macs(search.room.dsp)
+    m_max, n_max = max(g.M for g in search.geoms), max(g.N for g in search.geoms)
+    for _ in range(DESCENT_ROUNDS):
+        near = [
+            search.evaluate(m, n)
+            for m, n in sorted(_neighbours(best.Tm, best.Tn))
+            if m <= m_max
+            and n <= n_max
+            and m * n <= macs
+            and pinned[0] in (None, m)
+            and pinned[1] in (None, n)
+        ]
+        step = min(near, key=lambda c: c.key, default=best)
+        if step.key >= best.key:
+            break
+        best = step
+    return best

@@ -7,6 +7,8 @@ stated as estimates in every report; ``fnas-hls compare`` holds them to synthesi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from fnas_hls.backend.activation import TABLE_KINDS, TABLE_SEGMENT_BITS
@@ -90,3 +92,51 @@ def bram18k(depth, width):
         best = n if best is None else np.minimum(best, n)
     result = np.where(depth * width <= LUTRAM_MAX_BITS, 0, best)
     return result if result.ndim else int(result)
+
+
+def lutram_luts(depth, width):
+    """LUTs of one simple-dual-port distributed RAM (a write port and a read port, as a ping-pong
+    bank or an accumulator needs) of ``depth`` words of ``width`` bits; arrays allowed. From the
+    distributed RAM configurations of the 7-series and UltraScale CLBs (UG474 table 2-5, UG574):
+    RAM32M is 32 x 6 bits simple dual port in 4 LUTs, RAM64M 64 x 3 bits in 4 LUTs; a deeper
+    memory is banks of RAM64M and a read multiplexer of a LUT per bit per extra bank."""
+    depth, width = np.asarray(depth), np.asarray(width)
+    banks = -(-depth // 64)
+    deep = banks * 4 * -(-width // 3) + (banks - 1) * width
+    result = np.where(depth <= 32, 4 * -(-width // 6), deep)
+    return result if result.ndim else int(result)
+
+
+def lutrom_luts(depth, width):
+    """LUTs of a ROM in fabric: a LUT6 is a 64 x 1 ROM (UG474), one per bit per 64 words."""
+    result = -(-np.asarray(depth) // 64) * np.asarray(width)
+    return result if np.ndim(result) else int(result)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """An on-chip memory of a design: ``banks`` arrays of ``depth`` x ``width`` bits, in block RAM
+    or, at most ``LUTRAM_MAX_BITS`` a bank, in LUTs (distributed RAM, or LUT ROM for a ``rom``), as
+    csynth places an array of implementation 'auto'; the shared templates bind each to where this
+    says (``impl``) so that the count is the one csynth reports."""
+
+    name: str
+    banks: int
+    depth: int
+    width: int
+    rom: bool = False
+
+    @property
+    def impl(self) -> str:
+        return "lutram" if self.depth * self.width <= LUTRAM_MAX_BITS else "bram"
+
+    @property
+    def bram18k(self) -> int:
+        return self.banks * bram18k(self.depth, self.width)
+
+    @property
+    def lut(self) -> int:
+        if self.impl == "bram":
+            return 0
+        per_bank = (lutrom_luts if self.rom else lutram_luts)(self.depth, self.width)
+        return self.banks * per_bank

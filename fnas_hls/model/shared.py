@@ -79,6 +79,11 @@ ENGINE = "fnas_engine"
 EMPTY_CALL = rules.function_latency(0)
 
 
+def engine_logic_luts(Tm, Tn, prec: Precision):
+    """The engine's LUTs but its memories': control, its three m_axi adapters, the MACs' fabric."""
+    return rm.LUT_PER_LAYER + 3 * rm.LUT_PER_AXI_PORT + Tm * Tn * rm.LUT_PER_MAC[prec.name]
+
+
 @dataclass(frozen=True)
 class Engine:
     """The one tiled engine: its unroll (Tm, Tn), its buffers' sizes and its weight port."""
@@ -120,16 +125,16 @@ class Engine:
             return 1
         return int(rules.ii_recurrence_bound(accumulate_dependence(prec), self.min_trtc))
 
-    def buffers(self, prec: Precision) -> list[tuple[str, int]]:
-        """The engine's on-chip memories and their block RAMs."""
+    def buffers(self, prec: Precision) -> list[rm.Memory]:
+        """The engine's on-chip memories, each in block RAM or LUTs as the template binds it."""
         bits, acc = prec.bits, prec.acc_bits
         return [
-            ("input tiles", 2 * self.Tn * rm.bram18k(self.in_words, bits)),  # ping-pong, a bank a channel
-            ("weight tiles", 2 * self.macs * rm.bram18k(self.k_words, bits)),  # ping-pong, a bank per MAC
-            ("accumulators", 2 * self.Tm * rm.bram18k(self.acc_words, acc)),  # ping-pong, a bank per m
-            ("bias ROM", self.Tm * rm.bram18k(self.bias_tiles, rm.BIAS_BITS)),  # a bank per unrolled m
+            rm.Memory("input tiles", 2 * self.Tn, self.in_words, bits),  # ping-pong, a bank a channel
+            rm.Memory("weight tiles", 2 * self.macs, self.k_words, bits),  # ping-pong, a bank per MAC
+            rm.Memory("accumulators", 2 * self.Tm, self.acc_words, acc),  # ping-pong, a bank per m
+            rm.Memory("bias ROM", self.Tm, self.bias_tiles, rm.BIAS_BITS, rom=True),  # a bank per m
             *(
-                (("shift ROM", rm.bram18k(self.bias_tiles * self.Tm, rm.SHIFT_BITS)),)
+                (rm.Memory("shift ROM", 1, self.bias_tiles * self.Tm, rm.SHIFT_BITS, rom=True),)
                 if prec.per_channel
                 else ()
             ),
@@ -137,10 +142,11 @@ class Engine:
 
     def resources(self, prec: Precision, mac: MacCost) -> Resources:
         act_dsp, act_bram = rm.act_resources(self.act_kinds, prec.name)
+        memories = self.buffers(prec)
         return Resources(
             dsp=mac.dsps(self.Tm, self.Tn) + act_dsp,  # the Tm lanes of one input channel share its word
-            bram18k=int(sum(n for _, n in self.buffers(prec))) + act_bram,
-            lut=rm.LUT_PER_LAYER + 3 * rm.LUT_PER_AXI_PORT + self.macs * rm.LUT_PER_MAC[prec.name],
+            bram18k=sum(b.bram18k for b in memories) + act_bram,
+            lut=engine_logic_luts(self.Tm, self.Tn, prec) + sum(b.lut for b in memories),
             ff=rm.FF_PER_LAYER + 3 * rm.FF_PER_AXI_PORT + self.macs * rm.FF_PER_MAC[prec.name],
         )
 
