@@ -4,6 +4,7 @@ templates and C simulation."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -193,6 +194,7 @@ def test_shared_emit_csim_bit_exact(case, precision, tmp_path):
     for lc, lp in zip(convs, loops, strict=True):
         g = ConvGeometry.of(next(li for li in net.info if li.name == lc.name))
         assert (lp.trip, lp.ii) == (g.Kh * g.Kw, e.w_beats)
+    assert not run_time_products(engine), run_time_products(engine)
     # every memory bound where the model counts it: block RAM, or LUTs for a small bank
     for m in e.buffers(res.analysis.precision):
         for var in ENGINE_ARRAYS[m.name]:
@@ -207,6 +209,36 @@ def test_shared_emit_csim_bit_exact(case, precision, tmp_path):
         body = engine[engine.index(f"{label}:") :]
         pragma = body[body.index("LOOP_TRIPCOUNT") : body.index("\n", body.index("LOOP_TRIPCOUNT"))]
         assert body.index("LOOP_TRIPCOUNT") < body.index("\n  }") and pragma.endswith(f"max={max(trips)}")
+
+
+#: The products the engine may hold: the MACs, and unrolled indices of compile-time constants.
+_CONSTANT_PRODUCTS = ("b * WBEAT", "TM * TN", "2 * s", "s *= 2")
+
+
+def run_time_products(source: str) -> list[str]:
+    """Every multiply in C ``source`` (comments and pointer declarations aside) that is not a MAC
+    (a product of ``fnas_prod_t`` operands) or of compile-time constants: one of the index products
+    csynth would build with DSPs the model does not count."""
+    out = []
+    for line in source.splitlines():
+        code = line.split("//")[0]
+        if code.lstrip().startswith("#") or "fnas_prod_t" in code:
+            continue
+        code = re.sub(r"\b\w+_t\s*\*\s*\w+", "", code)  # a pointer parameter
+        for c in _CONSTANT_PRODUCTS:
+            code = code.replace(c, "")
+        if "*" in code:
+            out.append(line.strip())
+    return out
+
+
+def test_run_time_products_are_found():
+    assert run_time_products("    const int ih = r0 * d.SH + i - d.PT;") != []
+    assert run_time_products("  x = (long)(g * d.N + ch) * d.H;") != []
+    assert run_time_products("void f(const fnas_data_t *in, fnas_data_t *out) { // a * b\n") == []
+    assert (
+        run_time_products("        p[n] = (acc_t)((fnas_prod_t)in[n][x] * (fnas_prod_t)w[m][n][tap]);") == []
+    )
 
 
 def test_load_w_takes_as_long_as_one_beat_a_cycle():

@@ -84,6 +84,45 @@ def storage_bindings(analysis: Analysis) -> list[dict[str, Any]]:
     return out
 
 
+#: The descriptor's products of its fields (``templates/shared/engine.h.j2``), in their order there.
+DESCRIPTOR_PRODUCTS = (
+    "STEPS", "IN_TRIP", "W_TRIP", "ST_TRIP", "C_TRIP", "ROWSTEP", "TRSH", "TCSW", "W_BLOCK", "GW",
+    "HW", "NHW", "PT_W", "TRSH_W", "TN_HW", "MS_HW", "RC", "MRC", "TR_C", "MS_RC",
+)  # fmt: skip
+
+
+def descriptor_products(d: dict[str, Any], w_beats: int) -> dict[str, int]:
+    """Every product of a layer descriptor's fields that the engine needs, computed here so that the
+    engine's loops keep their indices by adds alone (csynth would give each run-time multiply DSPs
+    the model does not count). ``w_beats``: the engine's beats per kernel tap (WB)."""
+    taps = d["KH"] * d["KW"]
+    hw, rc = d["H"] * d["W"], d["R"] * d["C"]
+    p = {
+        "STEPS": d["TILES"] * d["NT"],
+        "IN_TRIP": d["NL"] * d["TRIN"] * d["TCIN"],
+        "W_TRIP": taps,
+        "ST_TRIP": d["ML"] * d["TR"] * d["TC"],
+        "C_TRIP": taps * d["TR"] * d["TC"],
+        "ROWSTEP": d["SH"] * d["TCIN"],
+        "TRSH": d["TR"] * d["SH"],
+        "TCSW": d["TC"] * d["SW"],
+        "W_BLOCK": taps * w_beats,
+        "GW": d["MT"] * d["NT"] * taps * w_beats,
+        "HW": hw,
+        "NHW": d["N"] * hw,
+        "PT_W": d["PT"] * d["W"],
+        "TRSH_W": d["TR"] * d["SH"] * d["W"],
+        "TN_HW": d["TN"] * hw,
+        "MS_HW": d["MSTEP"] * hw,
+        "RC": rc,
+        "MRC": d["M"] * rc,
+        "TR_C": d["TR"] * d["C"],
+        "MS_RC": d["MSTEP"] * rc,
+    }
+    assert tuple(p) == DESCRIPTOR_PRODUCTS
+    return p
+
+
 def loop_tripcounts(analysis: Analysis) -> dict[str, dict[str, int]]:
     """Per loop label of the engine and the units (STEP, LOAD_IN, LOAD_W, COMPUTE, STORE, ADD, COPY),
     the least and the largest trip any layer gives it (a call with nothing to do: 0), for the
@@ -141,6 +180,8 @@ def shared_layers(
             table_tiling=[e.Tm, e.Tn, Tr, Tc],
             tiling_str=f"{e.Tm}/{e.Tn}/{Tr}/{Tc}",
         )  # fmt: skip
+        d.update(descriptor_products(d, e.w_beats))
+        d["products"] = [d[k] for k in DESCRIPTOR_PRODUCTS]
         bias_row += len(bias_blocks[-1][0])
         w_beat += len(beats)
         acc_types.add(lq.acc_c_type)
