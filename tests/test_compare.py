@@ -259,3 +259,68 @@ def test_dataflow_project_against_a_hand_made_report(tmp_path, capsys):
     region = {f"{top} (csynth: sum of the processes)", f"{top} interval (the slowest process)"}
     assert {r.name for r in c.failures} == region | {"conv1", "conv1/ROW", "conv1/ROWS"}
     assert len(c.ii_missed) == 1 and "conv1/ROW" in c.ii_missed[0]
+
+
+def _range(low: int, high: int) -> str:
+    return f"<range><min>{low}</min><max>{high}</max></range>"
+
+
+def test_shared_project_against_a_hand_made_vitis_report(tmp_path):
+    """A shared project: the engine and units have run-time trips, so csynth (with the templates'
+    LOOP_TRIPCOUNT) reports each loop's trip and latency as a range and its worst case at the largest
+    trip; a report that says what the model does passes, and one whose COMPUTE reaches II 2 fails on
+    that loop, its function and the STEP iteration that calls it."""
+    from fnas_hls.backend.float_model import with_random_weights
+    from fnas_hls.backend.hls_writer import emit_project
+    from fnas_hls.model import hls_rules as rules
+
+    net = with_random_weights(parse_network_yaml(NET))
+    project = emit_project(net, load_board("pynq"), tmp_path / "proj", style="shared").project_dir
+    manifest = json.loads((project / "manifest.json").read_text())
+    top, data = manifest["top"], manifest["analysis"]
+    assert data["style"] == "shared"
+    report = project / f"{top}_prj" / "solution1" / "syn" / "report"
+    report.mkdir(parents=True)
+    run_time = {}
+    for layer in data["layers"]:
+        for fn in layer["functions"]:
+            if fn["name"].startswith("fnas_engine") or fn["name"] in ("fnas_add2", "fnas_copy"):
+                run_time.setdefault(fn["name"], []).append(fn)
+            else:
+                (report / f"{fn['name']}_csynth.xml").write_text(
+                    module_xml(fn["name"], fn["latency"], fn["loops"])
+                )
+
+    def write(compute_ii: int) -> None:
+        longest = {}
+        for name, fns in run_time.items():
+            if name == "fnas_engine":
+                continue
+            lp = max((lp for f in fns for lp in f["loops"]), key=lambda lp: lp["trip"])
+            ii = compute_ii if lp["label"] == "COMPUTE" else lp["ii"]
+            worst = rules.pipelined_loop(lp["trip"], ii, lp["depth"])
+            longest[name] = rules.function_latency(worst)
+            loop = {"label": lp["label"], "trip": _range(0, lp["trip"]), "latency": _range(0, worst),
+                    "ii": ii, "depth": lp["depth"]}  # fmt: skip
+            sub = f"{name}_Pipeline_{lp['label']}"
+            (report / f"{sub}_csynth.xml").write_text(module_xml(sub, worst + 2, [loop]))
+            (report / f"{name}_csynth.xml").write_text(module_xml(name, longest[name], []))
+        parts = [longest[f"fnas_engine_{p}"] for p in ("compute", "load_in", "load_w", "store")]
+        step = rules.sequential_block(max(parts))
+        trips = max(lp["trip"] for f in run_time["fnas_engine"] for lp in f["loops"])
+        loop = {"label": "STEP", "trip": _range(1, trips), "latency": _range(step, trips * step),
+                "iteration_latency": _range(step, step)}  # fmt: skip
+        (report / "fnas_engine_csynth.xml").write_text(module_xml("fnas_engine", trips * step + 50, [loop]))
+        (report / "csynth.xml").write_text(module_xml(top, 10**7, [], dict(data["resources"])))
+
+    write(compute_ii=1)
+    c = compare(project)
+    assert c.ok and not c.missing, (c.failures, c.missing)
+    names = {r.name for r in c.rows}
+    assert "fnas_engine/STEP iteration (worst case)" in names and "fnas_engine_compute (worst case)" in names
+    assert any(n.startswith("fnas_engine_load_in/LOAD_IN (trip ") for n in names)
+    write(compute_ii=2)
+    c = compare(project)
+    failed = {r.name.split(" (")[0] for r in c.failures}
+    assert failed == {"fnas_engine_compute", "fnas_engine_compute/COMPUTE", "fnas_engine/STEP iteration"}
+    assert len(c.ii_missed) == 1 and "COMPUTE" in c.ii_missed[0]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fnas_hls.errors import FnasError
+from fnas_hls.model import hls_rules as rules
 from fnas_hls.model.shared import ADD_UNIT, COPY_UNIT, ENGINE
 from fnas_hls.reports.hls_report import (
     LoopReport,
@@ -152,6 +153,70 @@ def _match_loop(
     return None, None
 
 
+def _is_run_time(name: str) -> bool:
+    """A shared design's function with run-time trips: the engine's, the add and copy units."""
+    return name.startswith(ENGINE) or name in (ADD_UNIT, COPY_UNIT)
+
+
+def _run_time_rows(
+    report: SynthesisReport, analysis: dict, rows: list[Row], missing: list[str], ii_missed: list[str]
+) -> None:
+    """The run-time functions at csynth's worst case: each pipelined loop at the largest trip any
+    layer gives it (its LOOP_TRIPCOUNT max), its function at its longest call, and the engine's STEP
+    iteration as its four calls side by side at their longest."""
+    calls: dict[str, list[dict]] = {}
+    for layer in analysis["layers"]:
+        for fn in layer.get("functions", []):
+            if _is_run_time(fn["name"]):
+                calls.setdefault(fn["name"], []).append(fn)
+    longest = {name: max(f["latency"] for f in fns) for name, fns in calls.items()}
+    for name, fns in calls.items():
+        module = _match_module(report, name)
+        if name == ENGINE:
+            step = rules.sequential_block(
+                rules.overlapped(
+                    *(
+                        longest.get(f"{ENGINE}_{part}", 0)
+                        for part in ("compute", "load_in", "load_w", "store")
+                    )
+                )
+            )
+            loop, where = _match_loop(report, module, name, "STEP")
+            if loop is None:
+                missing.append(f"{name}/STEP")
+            else:
+                rows.append(
+                    Row(
+                        "loop", f"{name}/STEP iteration (worst case)", step, loop.iteration_latency_max, where
+                    )
+                )
+            continue
+        if module is None:
+            missing.append(name)
+        else:
+            rows.append(
+                Row("function", f"{name} (worst case)", longest[name], module.latency_worst, module.name)
+            )
+        for label in dict.fromkeys(lp["label"] for f in fns for lp in f.get("loops", [])):
+            lp = max(
+                (lp for f in fns for lp in f["loops"] if lp["label"] == label), key=lambda lp: lp["trip"]
+            )
+            key = f"{name}/{label}"
+            loop, where = _match_loop(report, module, name, label)
+            if loop is None:
+                missing.append(key)
+                continue
+            note = ""
+            if loop.trip_max is not None and loop.trip_max != lp["trip"]:
+                note = f"largest trip {loop.trip_max} reported, {lp['trip']} predicted"
+            if loop.ii is not None and lp.get("ii") is not None and loop.ii > lp["ii"]:
+                ii_missed.append(f"{key}: HLS achieved II {loop.ii}, the model predicted {lp['ii']}")
+                note = (note + "; " if note else "") + f"II {loop.ii} vs {lp['ii']}"
+            rows.append(
+                Row("loop", f"{key} (trip {lp['trip']:,})", lp["latency"], loop.latency_worst, where, note)
+            )
+
+
 def compare(
     project: Path, report_path: Path | None = None, tolerance_pct: float = DEFAULT_TOLERANCE
 ) -> Comparison:
@@ -204,13 +269,18 @@ def compare(
     if shared:
         notes.append(
             f"shared style: every conv/fc layer calls the one engine ({ENGINE}), adds and concats the "
-            f"units {ADD_UNIT} and {COPY_UNIT}, with run-time sizes, so csynth reports their loops' "
-            "latencies as ranges ('?'); their per-layer figures are checked by co-simulation, not here"
+            f"units {ADD_UNIT} and {COPY_UNIT}, with run-time trips; csynth reports their worst case from "
+            "the LOOP_TRIPCOUNT maxima (the largest trip any layer gives a loop), and so does this table; "
+            "each layer's own figures, and the network's latency, are co-simulation's to check"
         )
+        rows[0] = Row(
+            "top", f"{top} (csynth: worst case of run-time trips)", None, rows[0].reported, report.top
+        )
+        _run_time_rows(report, analysis, rows, missing, ii_missed)
     for layer in analysis["layers"]:
         for fn in layer.get("functions", []):
             name = fn["name"]
-            if shared and (name.startswith(ENGINE) or name in (ADD_UNIT, COPY_UNIT)):
+            if shared and _is_run_time(name):
                 continue
             module = _match_module(report, name)
             if module is None:
