@@ -16,6 +16,9 @@ Sections ``styles``, ``model`` and ``hls``: the accelerator styles side by side,
 throughput, the reference model and C simulation (``bench/styles_bench.py``, ``bench/hls_bench.py``).
 Section ``mobile``: depthwise layers' share of MobileNets' time, int8 against fixed16, int8's agreement
 with float, the public tables' networks built and analyzed (``bench/mobile_bench.py``).
+Section ``large``: ResNet-50, MobileNetV2 and AlexNet against the DPU's and Zhang's published
+latencies, over the roofline, the engine DSE against a pinned sweep, Accel-NASBench against the
+DPU's measured latency (``bench/large_bench.py``).
 Section ``search``: FNAS's claims on Fashion-MNIST over seeds and specs (``bench/search_bench.py``).
 Section ``workers``: one search in-process and on 2 Ray workers, a wall-time ratio
 (``bench/workers_bench.py``).
@@ -207,7 +210,7 @@ def model_table(r: dict) -> str:
     )
 
 
-SECTIONS = ("dse", "styles", "model", "hls", "mobile", "search", "workers")
+SECTIONS = ("dse", "styles", "model", "hls", "mobile", "large", "search", "workers")
 
 
 def sections_without_data(sections: list[str], mode: str) -> list[str]:
@@ -242,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         args.only = [name for name in args.only if name not in without]
     from bench.hls_bench import bench_hls, hls_rows
+    from bench.large_bench import bench_large, large_table
     from bench.mobile_bench import bench_mobile, mobile_table
     from bench.search_bench import bench_search, search_table
     from bench.styles_bench import bench_styles, styles_table
@@ -262,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             "Reference model and C simulation",
         ),
         "mobile": (lambda: bench_mobile(args.mode), mobile_table, "MobileNet-class networks and int8"),
+        "large": (lambda: bench_large(args.mode), large_table, "Large CNNs against the DPU and Zhang"),
         "search": (lambda: bench_search(args.mode), search_table, "FNAS's claims: search side by side"),
         "workers": (lambda: bench_workers(args.mode), workers_table, "The search on Ray workers"),
     }

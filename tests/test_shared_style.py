@@ -305,18 +305,11 @@ def test_no_pinned_engine_around_the_dse_choice_beats_it_by_5_percent(name, boar
         net = mobilenet_v2_network(0.35, 96)
     else:
         net = _light(name)
-    b = load_board(board)
-    a = analyze(net, b, precision, style="shared")
+    from bench.large_bench import pinned_sweep
+
+    a, sweep = pinned_sweep(net, board, precision)
     assert a.fits
-    e = a.engine
-    macs = b.mac_cost(a.precision).macs(b.budget().dsp)
-    factors = (0.5, 0.75, 1, 1.25, 1.5, 2)
-    tried = 0
-    for tm in sorted({max(1, round(e.Tm * f)) for f in factors}):
-        for tn in sorted({max(1, round(e.Tn * f)) for f in factors}):
-            if tm * tn > macs or (tm, tn) == (e.Tm, e.Tn):
-                continue
-            p = analyze(net, b, precision, style="shared", pins=parse_tiling_specs([f"all:Tm={tm},Tn={tn}"]))
-            tried += p.fits
-            assert not p.fits or p.latency_cycles >= 0.95 * a.latency_cycles, (tm, tn, e.Tm, e.Tn)
-    assert tried >= 5
+    fitting = [(tm, tn, p.latency_cycles) for tm, tn, p in sweep if p.fits]
+    for tm, tn, cycles in fitting:
+        assert cycles >= 0.95 * a.latency_cycles, (tm, tn, a.engine.Tm, a.engine.Tn)
+    assert len(fitting) >= 5
