@@ -218,20 +218,27 @@ def test_emitted_project_with_hand_made_vitis_report(tmp_path, capsys):
     assert "FAIL: 3 of" in out
 
 
-def test_dataflow_project_against_a_hand_made_report(tmp_path, capsys):
-    """A dataflow project: csynth reports the region as the sum of its processes (interval: the
-    slowest); a report that says so passes, and one whose conv1 ROW loop misses its II fails on
-    exactly that loop, its process, the region's sum and (conv1 is then the slowest) its interval."""
+def _emitted(tmp_path: Path, style: str) -> tuple[Path, str, dict, Path]:
+    """NET emitted in ``style`` on pynq: the project, its top, the manifest's analysis, and the
+    empty report folder where run_hls.tcl puts csynth's reports."""
     from fnas_hls.backend.float_model import with_random_weights
     from fnas_hls.backend.hls_writer import emit_project
 
     net = with_random_weights(parse_network_yaml(NET))
-    project = emit_project(net, load_board("pynq"), tmp_path / "proj", style="dataflow").project_dir
+    project = emit_project(net, load_board("pynq"), tmp_path / "proj", style=style).project_dir
     manifest = json.loads((project / "manifest.json").read_text())
     top, data = manifest["top"], manifest["analysis"]
-    assert data["style"] == "dataflow"
+    assert data["style"] == style
     report = project / f"{top}_prj" / "solution1" / "syn" / "report"
     report.mkdir(parents=True)
+    return project, top, data, report
+
+
+def test_dataflow_project_against_a_hand_made_report(tmp_path, capsys):
+    """A dataflow project: csynth reports the region as the sum of its processes (interval: the
+    slowest); a report that says so passes, and one whose conv1 ROW loop misses its II fails on
+    exactly that loop, its process, the region's sum and (conv1 is then the slowest) its interval."""
+    project, top, data, report = _emitted(tmp_path, "dataflow")
 
     def write(deviate: bool) -> None:
         total, slowest = 0, 0
@@ -270,17 +277,9 @@ def test_shared_project_against_a_hand_made_vitis_report(tmp_path):
     LOOP_TRIPCOUNT) reports each loop's trip and latency as a range and its worst case at the largest
     trip; a report that says what the model does passes, and one whose COMPUTE reaches II 2 fails on
     that loop, its function and the STEP iteration that calls it."""
-    from fnas_hls.backend.float_model import with_random_weights
-    from fnas_hls.backend.hls_writer import emit_project
     from fnas_hls.model import hls_rules as rules
 
-    net = with_random_weights(parse_network_yaml(NET))
-    project = emit_project(net, load_board("pynq"), tmp_path / "proj", style="shared").project_dir
-    manifest = json.loads((project / "manifest.json").read_text())
-    top, data = manifest["top"], manifest["analysis"]
-    assert data["style"] == "shared"
-    report = project / f"{top}_prj" / "solution1" / "syn" / "report"
-    report.mkdir(parents=True)
+    project, top, data, report = _emitted(tmp_path, "shared")
     run_time = {}
     for layer in data["layers"]:
         for fn in layer["functions"]:
