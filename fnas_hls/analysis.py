@@ -354,9 +354,8 @@ def _analyze_shared(
     engine = None
     resources = TOP_RESOURCES + sh.merge_units(infos, prec, board)
     if tiled:
-        engine = sh.make_engine(
-            dse.Tm, dse.Tn, [(sh.engine_geometry(li), *dse.tiles[li.name]) for li in tiled], board, prec
-        )
+        layers = [(sh.engine_geometry(li), *dse.tiles[li.name]) for li in tiled]
+        engine = sh.make_engine(dse.Tm, dse.Tn, layers, board, prec, skip=bool(sh.fused_adds(infos)))
         resources = resources + engine.resources(prec, board.mac_cost(prec))
     costs = sh.shared_layer_costs(infos, cnames, engine, dse.tiles, board, prec, clock)
     for lc in costs:

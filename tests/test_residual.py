@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -218,7 +219,14 @@ def test_resnet50_adds_run_on_the_fpga():
     a = analyze(net, load_board("zcu102"), "fixed16", style="shared")
     assert a.fits
     costs = {lc.name: lc for lc in a.layers}
-    assert all(costs[li.name].cycles > 0 and costs[li.name].bound != "host" for li in adds)
+    infos = list(net.info)
+    # every add is on the FPGA, in the store of the conv just before it (model.shared.fused_adds)
+    assert all(costs[li.name].bound == f"fused into {infos[i - 1].name}" for i, li in adds_at(net))
+    assert all(costs[li.name].cycles == 0 and not costs[li.name].functions for li in adds)
+
+
+def adds_at(net: Network) -> list[tuple[int, object]]:
+    return [(i, li) for i, li in enumerate(net.info) if isinstance(li.layer, Add)]
 
 
 # --- emit and C simulation ----------------------------------------------------------------------
@@ -271,9 +279,12 @@ def test_blocks_emit_and_csim_bit_exact(name, style, precision, tmp_path):
     merge = "add" if name == "basic_block" else "concat"
     if style != "shared":  # a unit (a process) of its own
         assert any(f"({merge})" in p.read_text() for p in (tmp_path / "p" / "src").glob("*.h"))
-    else:  # calls of the shared add or copy unit
-        unit = "fnas_add2(" if merge == "add" else "fnas_copy("
-        assert unit in (tmp_path / "p" / "src" / f"{res.top}.cpp").read_text()
+    elif merge == "add":  # in the store of the conv before it, the other input through fmap_skip
+        top = (tmp_path / "p" / "src" / f"{res.top}.cpp").read_text()
+        assert "fnas_add2(" not in top and "(computed by the store of" in top
+        assert "port=fmap_skip offset=slave bundle=gmem_skip" in top
+    else:  # calls of the shared copy unit
+        assert "fnas_copy(" in (tmp_path / "p" / "src" / f"{res.top}.cpp").read_text()
     # the reference (so the C++) against torch, within what the quantization costs
     with torch.no_grad():
         want = model(torch.from_numpy(calib)).numpy()
@@ -311,3 +322,77 @@ def test_the_cli_emits_a_fire_module_in_the_fastest_style_and_csim_passes(tmp_pa
     assert manifest["style"] == "dataflow"  # auto: the fastest, streams with a fork and a join
     assert main(["csim", str(tmp_path / "p")]) == 0
     assert "csim PASS: bit-exact with the reference model (0 differing outputs" in capsys.readouterr().out
+
+
+# --- adds in the shared engine's store ------------------------------------------------------------
+
+
+def _chain() -> Network:
+    """Residual adds of every kind the shared engine meets: one with the network's input (left to
+    the add unit), one that takes the conv before it as its first input and one as its second (a
+    stride-2 block whose skip is a 1x1 conv), one with a ReLU and one without."""
+    from fnas_hls.network.ir import Dense, GlobalAvgPool
+
+    p1 = (1, 1, 1, 1)
+    return _net(
+        [
+            Conv("ca", out=3, kernel=(3, 3), padding=p1),
+            Add("a0", inputs=(INPUT, "ca"), relu=True),  # skip from the input: not fused
+            Conv("c0", out=8, kernel=(3, 3), padding=p1, relu=True),
+            Conv("c1", out=8, kernel=(3, 3), padding=p1, relu=True),
+            Conv("c2", out=8, kernel=(3, 3), padding=p1),
+            Add("a1", inputs=("c2", "c0"), relu=True),
+            Conv("c3", out=16, kernel=(3, 3), stride=(2, 2), padding=p1, relu=True),
+            Conv("d3", out=16, kernel=(1, 1), stride=(2, 2), inputs=("a1",)),
+            Conv("c4", out=16, kernel=(3, 3), padding=p1, inputs=("c3",)),
+            Add("a2", inputs=("d3", "c4")),
+            GlobalAvgPool("gap"),
+            Dense("fc", out=5),
+        ],
+        shape=(3, 9, 9),
+    )
+
+
+def test_the_shared_engine_fuses_the_adds_that_follow_a_conv():
+    from fnas_hls.model.shared import fused_adds
+
+    net = _chain()
+    assert fused_adds(list(net.info)) == {"a1": "c2", "a2": "c4"}
+    board = load_board("pynq")
+    a = analyze(net, board, "fixed16", style="shared")
+    costs = {lc.name: lc for lc in a.layers}
+    assert costs["a0"].functions[0].name == "fnas_add2" and costs["a0"].cycles > 0
+    assert costs["a1"].bound == "fused into c2" and costs["a1"].cycles == 0 and not costs["a1"].functions
+    # the fused conv's store reads the skip map beside its writes: a word more for every word out
+    from fnas_hls.model.shared import engine_layer_cost
+    from fnas_hls.precision import get_precision
+
+    t = costs["c2"].tiling
+    alone = engine_layer_cost(net["c2"], a.engine, t.Tr, t.Tc, board, get_precision("fixed16"))
+    assert a.engine.skip and costs["c2"].ddr_bytes == alone.ddr_bytes + net["c2"].out_shape.size * 2
+    assert a.engine.store_depth(a.precision) > replace(a.engine, skip=False).store_depth(a.precision)
+    # its place: never over the conv's own input, the skip, or a map still to be read
+    where, _ = feature_map_places(net, fused_adds(list(net.info)))
+    assert where["c2"] == where["a1"] and where["c4"] == where["a2"]
+    for add, conv, skip in (("a1", "c2", "c0"), ("a2", "c4", "d3")):
+        out = _span(net, where, add)
+        for other in (net[conv].sources[0], skip):
+            theirs = _span(net, where, other)
+            assert theirs is None or out[1] <= theirs[0] or theirs[1] <= out[0], (add, other)
+
+
+@needs_gxx
+@pytest.mark.parametrize("precision", ["fixed16", "int8", "float32"])
+def test_fused_adds_csim_bit_exact(precision, tmp_path):
+    from fnas_hls.backend.csim import run_csim
+    from fnas_hls.backend.float_model import with_random_weights
+
+    net = with_random_weights(_chain())
+    rng = np.random.default_rng(3)
+    calib = rng.standard_normal((16, 3, 9, 9)).astype(np.float32)
+    tests = rng.standard_normal((4, 3, 9, 9)).astype(np.float32)
+    emit_project(net, load_board("pynq"), tmp_path / "p", precision, calib, test_inputs=tests, style="shared")
+    out = run_csim(tmp_path / "p", opt="-O1")
+    assert out.bit_exact and out.vectors == 4, out.verdict
+    top = next((tmp_path / "p" / "src").glob("*_top.cpp")).read_text()
+    assert top.count("fnas_add2(") == 1 and top.count("(computed by the store of") == 2

@@ -61,7 +61,7 @@ from fnas_hls.boards import Board, load_board
 from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model.sequential import ConvGeometry, cdiv, is_tiled
-from fnas_hls.model.shared import on_merge_unit
+from fnas_hls.model.shared import fused_adds, on_merge_unit
 from fnas_hls.model.tiling import Tiling, TilingPin
 from fnas_hls.network import names
 from fnas_hls.network.ir import (
@@ -131,22 +131,30 @@ def check_renderable(net: Network) -> None:
         raise FnasError(f"network '{net.name}' has only flatten layers; there is nothing to render")
 
 
-def feature_map_places(net: Network) -> tuple[dict[str, str], int]:
+def feature_map_places(net: Network, fused: Mapping[str, str] | None = None) -> tuple[dict[str, str], int]:
     """Where each map lives in DDR, as a C expression: the network's ``input``, its ``output`` (the
     last layer's), or a place in the ``fmap`` region; a flatten is its source's place. Places are
     reused once no later layer reads them (first fit), so a chain takes two; returns the places
-    and the words the fmap region needs."""
+    and the words the fmap region needs. ``fused``: adds the shared engine's store computes, by the
+    conv before each (``model.shared.fused_adds``): that conv writes the add's place while it still
+    reads its own input, so its input stays live through the add, and its own map takes no place."""
     infos = net.info
     root = map_roots(infos)
+    fused = dict(fused or {})
+    writes_for = {conv: add for add, conv in fused.items()}
+    index = {li.name: i for i, li in enumerate(infos)}
     last_read: dict[str, int] = {}
     for i, li in enumerate(infos):
         for src in li.sources:
-            last_read[root[src]] = i
+            last_read[root[src]] = max(last_read.get(root[src], -1), i)
+        if li.name in writes_for:
+            for src in li.sources:
+                last_read[root[src]] = max(last_read[root[src]], index[writes_for[li.name]])
     final = root[infos[-1].name]
     offset: dict[str, int] = {}
     live: list[tuple[int, int, str]] = []  # (start, end, map)
     for i, li in enumerate(infos):
-        if root[li.name] != li.name or li.name == final:
+        if root[li.name] != li.name or li.name == final or li.name in writes_for:
             continue
         live = [b for b in live if last_read.get(b[2], -1) >= i]
         size = li.out_shape.size
@@ -159,6 +167,7 @@ def feature_map_places(net: Network) -> tuple[dict[str, str], int]:
         live.append((start, start + size, li.name))
     places = {INPUT: "input", final: "output"}
     places.update({n: (f"fmap + {o}" if o else "fmap") for n, o in offset.items()})
+    places.update({conv: places[root[add]] for conv, add in writes_for.items()})
     words = max([offset[n] + net[n].out_shape.size for n in offset], default=1)
     return {n: places[root[n]] for n in root}, max(words, 1)
 
@@ -204,7 +213,8 @@ def build_context(
     word = plan.input_type
     layers: list[dict[str, Any]] = []
     w_offset = 0
-    where, fmap_words = feature_map_places(net)
+    fused = fused_adds(list(net.info)) if analysis.style == "shared" else {}
+    where, fmap_words = feature_map_places(net, fused)
     for li, lq in zip(net.info, plan.layers, strict=True):
         layer = li.layer
         lc = costs[li.name]
@@ -336,7 +346,9 @@ def build_context(
         style_ctx = shared_layers(net, analysis, plan, layers)
     rendered = [d for d in layers if d["kind"] != "flatten"]
     if analysis.style == "shared":  # conv layers call the engine; adds and concats the units
-        style_ctx["merge_units"] = any(d["on_unit"] and d["kind"] != "conv" for d in rendered)
+        style_ctx["merge_units"] = any(
+            d["on_unit"] and d["kind"] != "conv" and not d.get("fused") for d in rendered
+        )
         src_files = [f"src/{d['c_name']}.cpp" for d in rendered if not d["on_unit"]] + ["src/engine.cpp"]
         if style_ctx["merge_units"]:
             src_files.append("src/units.cpp")
@@ -345,6 +357,7 @@ def build_context(
     out_lsb = 0.0 if is_float else plan.output_type.lsb
     return {
         "style": analysis.style,
+        "skip_port": False,  # the shared engine's port for the residual maps its store adds
         **style_ctx,
         "version": __version__,
         "network": net.name,

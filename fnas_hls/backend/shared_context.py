@@ -16,7 +16,7 @@ from fnas_hls.backend.c_literals import braced_rows
 from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.backend.quantize import QuantPlan
 from fnas_hls.model.sequential import ConvGeometry, cdiv
-from fnas_hls.model.shared import engine_geometry
+from fnas_hls.model.shared import ENGINE, engine_geometry, fused_adds
 from fnas_hls.network.ir import Network
 
 
@@ -138,6 +138,34 @@ def loop_tripcounts(analysis: Analysis) -> dict[str, dict[str, int]]:
     return {k: {"min": min(v), "max": max(v)} for k, v in trips.items()}
 
 
+def _fuse_adds(net: Network, layers: list[dict[str, Any]], is_float: bool) -> bool:
+    """The adds the engine's store computes (``model.shared.fused_adds``): each marked ``fused`` (the
+    top calls nothing for it), its conv writes the add's place and reads the other input through the
+    engine's skip port (``fmap_skip``, the same memory as ``fmap``) with the add's alignment,
+    requantization and ReLU; every other conv reads nothing there (``skip_add`` 0)."""
+    fused = fused_adds(list(net.info))
+    by_name = {d["name"]: d for d in layers}
+    for d in layers:
+        if d["kind"] == "add":
+            d["fused"] = ""
+        if d["kind"] == "conv":
+            d.update(
+                skip_add=0, skip_src="fmap_skip", a_conv=0, a_skip=0, add_shift=0, add_round=0, add_relu=0
+            )
+    for add, conv in fused.items():
+        a, c = by_name[add], by_name[conv]
+        j = net[add].sources.index(conv)
+        other = a["srcs"][1 - j]
+        assert other.startswith("fmap"), other  # fused_adds leaves out the network's input
+        a["fused"], a["function"] = conv, ENGINE  # the engine's store computes it
+        c.update(
+            dst=a["dst"], skip_add=1, skip_src="fmap_skip" + other[len("fmap") :],
+            a_conv=a["aligns"][j], a_skip=a["aligns"][1 - j], add_shift=a["shift"], add_round=a["round"],
+            add_relu=1 if a["relu"] == "true" else 0,
+        )  # fmt: skip
+    return bool(fused)
+
+
 def shared_layers(
     net: Network,
     analysis: Analysis,
@@ -185,6 +213,7 @@ def shared_layers(
         bias_row += len(bias_blocks[-1][0])
         w_beat += len(beats)
         acc_types.add(lq.acc_c_type)
+    skip = _fuse_adds(net, layers, is_float)
     acc = "float" if is_float else ("int64_t" if "int64_t" in acc_types else "int32_t")
     bias_rows = ",\n".join(braced_rows(b, dtype) for b, dtype in bias_blocks)
     shift_rows = ",\n".join(braced_rows(b, DataType.fixed(32, 0)) for b in shift_blocks)
@@ -200,6 +229,7 @@ def shared_layers(
             "WBEAT": e.beat_words,
             "WB": e.w_beats,
             "acc_c_type": acc,
+            "skip": skip,
             # whether a layer on it reads its input through a ReLU (ReLU-Conv)
             "in_relu": any(d["in_relu"] for d in layers if d["kind"] == "conv"),
             # the activations its store computes (a run-time switch of these cases only)
@@ -210,6 +240,7 @@ def shared_layers(
         },
         "storage": storage_bindings(analysis),
         "weight_beats": w_beat,
+        "skip_port": skip,
         "tripcount": loop_tripcounts(analysis),
         "unit_act_codes": sorted(
             {d["act"]["code"] for d in layers if d["kind"] == "add" and d["on_unit"] and d["act"]}

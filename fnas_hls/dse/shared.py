@@ -33,6 +33,7 @@ from fnas_hls.model.shared import (
     engine_geometry,
     engine_logic_luts,
     engine_terms,
+    fused_adds,
     make_engine,
     untiled_resources,
 )
@@ -165,12 +166,13 @@ def _layer_table(
     beat: int,
     prec: Precision,
     pin: TilingPin | None,
+    skip: bool = False,
 ) -> tuple[np.ndarray, ...]:
     """A layer's useful (Tr, Tc) on engine (Tm, Tn) (Tr*Tc >= ``required`` for kernels larger than
     1x1), their cycles at the accumulators' declared ``distance``, and their block RAMs per bank of
     the input tile and of the accumulators (cached: search spaces repeat layer shapes)."""
     tr, tc = _grid(g, pin, required)
-    probe = Engine(Tm, Tn, 1, 1, 1, 1, distance, beat)
+    probe = Engine(Tm, Tn, 1, 1, 1, 1, distance, beat, skip=skip)
     k = engine_terms(g, probe, tr, tc, prec)
     cycles = np.broadcast_to(np.asarray(k.cycles, dtype=np.int64), tr.shape)
     b_in = np.broadcast_to(rm.bram18k(np.asarray(k.in_words), prec.bits), tr.shape)
@@ -224,6 +226,7 @@ class _EngineSearch:
         self.mac = board.mac_cost(prec)
         self.beat = board.axi_words_per_cycle(prec.bits)
         self.seen: dict[tuple[int, int], _Candidate] = {}
+        self.skip = bool(fused_adds(list(net.info)))  # the engine's store computes residual adds
 
     def evaluate(self, Tm: int, Tn: int) -> _Candidate:
         if (Tm, Tn) not in self.seen:
@@ -236,7 +239,9 @@ class _EngineSearch:
             (
                 name,
                 g,
-                *_layer_table(g, Tm, Tn, self.required, self.distance, self.beat, prec, self.pins.get(name)),
+                *_layer_table(
+                    g, Tm, Tn, self.required, self.distance, self.beat, prec, self.pins.get(name), self.skip
+                ),
             )
             for name, g in self.tiled
         ]
@@ -251,7 +256,7 @@ class _EngineSearch:
         bram = 2 * Tn * lv_in[:, None] + 2 * Tm * lv_acc[None, :] + w_bram
         # a bank of no block RAM is in LUTs: at most the largest such bank's LUTs
         lut = (
-            engine_logic_luts(Tm, Tn, prec)
+            engine_logic_luts(Tm, Tn, prec, self.skip)
             + w_lut
             + np.where(lv_in[:, None] == 0, 2 * Tn * _lutram_bound(prec.bits), 0)
             + np.where(lv_acc[None, :] == 0, 2 * Tm * _lutram_bound(prec.acc_bits), 0)
@@ -269,7 +274,7 @@ class _EngineSearch:
             pick = np.flatnonzero(ok)[np.lexsort((tr[ok] * tc[ok], cycles[ok]))[0]]
             tiles[name] = (int(tr[pick]), int(tc[pick]))
             cyc += int(cycles[pick])  # at the probe's II, which the engine's can only better
-        engine = make_engine(Tm, Tn, [(g, *tiles[n]) for n, g in self.tiled], self.board, prec)
+        engine = make_engine(Tm, Tn, [(g, *tiles[n]) for n, g in self.tiled], self.board, prec, self.skip)
         res = engine.resources(prec, self.mac)
         fits = (res + self.fixed).fits_in(self.budget)
         return _Candidate((not fits, cyc, res.bram18k), Tm, Tn, tiles, cyc, fits)

@@ -35,14 +35,17 @@ output tile, and there are T = G*ceil(R/Tr)*ceil(C/Tc)*ceil(M/Tm) output tiles o
     engine_store:    STORE: min(Tm, M)*Tr*Tc words, II 1: ReLU, requantize, write
 
 The engine's buffers are sized for the largest tile any layer takes (input tile, kernel,
-accumulators). Two-input residual adds call one add unit (``fnas_add2``) and concats one copy
-unit per input (``fnas_copy``), with run-time sizes; pooling, global average pooling (and adds of
+accumulators). A two-input residual add right after a conv on the engine is computed by that
+conv's store (``fused_adds``: the store reads the other input's word beside each word it writes,
+through a port of its own); other two-input adds call one add unit (``fnas_add2``) and concats one
+copy unit per input (``fnas_copy``), with run-time sizes; pooling, global average pooling (and adds of
 more inputs) keep the sequential style's per-layer units (``model.sequential``); the top calls
 the layers in turn.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -69,7 +72,7 @@ from fnas_hls.model.sequential import (
     layer_cost,
 )
 from fnas_hls.model.tiling import Tiling
-from fnas_hls.network.ir import Add, Concat, LayerInfo
+from fnas_hls.network.ir import Add, Concat, Flatten, LayerInfo
 from fnas_hls.precision import Precision
 from fnas_hls.resources import MacCost, Resources
 
@@ -79,9 +82,10 @@ ENGINE = "fnas_engine"
 EMPTY_CALL = rules.function_latency(0)
 
 
-def engine_logic_luts(Tm, Tn, prec: Precision):
-    """The engine's LUTs but its memories': control, its three m_axi adapters, the MACs' fabric."""
-    return rm.LUT_PER_LAYER + 3 * rm.LUT_PER_AXI_PORT + Tm * Tn * rm.LUT_PER_MAC[prec.name]
+def engine_logic_luts(Tm, Tn, prec: Precision, skip: bool = False):
+    """The engine's LUTs but its memories': control, its three m_axi adapters (four with the fused
+    adds' skip port), the MACs' fabric."""
+    return rm.LUT_PER_LAYER + (3 + skip) * rm.LUT_PER_AXI_PORT + Tm * Tn * rm.LUT_PER_MAC[prec.name]
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ class Engine:
     min_trtc: int  # the least Tr*Tc of a layer with a kernel larger than 1x1 (0: none)
     beat_words: int  # words in one beat of the weight port
     act_kinds: tuple[str, ...] = ()  # activations other than ReLU its store computes (a run-time switch)
+    skip: bool = False  # its store adds a residual map read from DDR (``fused_adds``), a port of its own
 
     def out_lanes(self, g: ConvGeometry) -> int:
         """Output channels of one tile: Tm, or on the diagonal for a depthwise layer (``dw``),
@@ -107,7 +112,9 @@ class Engine:
         """STORE's depth: the switch over its activations is as deep as its deepest case."""
         extra = [rules.act_depth(k, prec.mul_latency, prec.add_latency) for k in self.act_kinds]
         shift = rules.BUFFER_READ_LATENCY if prec.per_channel else 0  # each channel's shift from a ROM
-        return rules.STORE_DEPTH + max(extra, default=0) + shift
+        # a fused add: the skip word's read, the aligned sum, its requantization
+        add = rules.LOAD_DEPTH + prec.add_latency + rules.REQUANT_DEPTH if self.skip else 0
+        return rules.STORE_DEPTH + max(extra, default=0) + shift + add
 
     @property
     def macs(self) -> int:
@@ -143,11 +150,12 @@ class Engine:
     def resources(self, prec: Precision, mac: MacCost) -> Resources:
         act_dsp, act_bram = rm.act_resources(self.act_kinds, prec.name)
         memories = self.buffers(prec)
+        skip_dsp = rm.DSP_PER_FLOAT_ADD if self.skip and prec.is_float else 0  # the fused add
         return Resources(
-            dsp=mac.dsps(self.Tm, self.Tn) + act_dsp,  # the Tm lanes of one input channel share its word
+            dsp=mac.dsps(self.Tm, self.Tn) + act_dsp + skip_dsp,  # the Tm lanes of one input share its word
             bram18k=sum(b.bram18k for b in memories) + act_bram,
-            lut=engine_logic_luts(self.Tm, self.Tn, prec) + sum(b.lut for b in memories),
-            ff=rm.FF_PER_LAYER + 3 * rm.FF_PER_AXI_PORT + self.macs * rm.FF_PER_MAC[prec.name],
+            lut=engine_logic_luts(self.Tm, self.Tn, prec, self.skip) + sum(b.lut for b in memories),
+            ff=rm.FF_PER_LAYER + (3 + self.skip) * rm.FF_PER_AXI_PORT + self.macs * rm.FF_PER_MAC[prec.name],
         )
 
 
@@ -179,8 +187,9 @@ class EngineTerms(NamedTuple):
     ddr_words: object
 
 
-def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision) -> EngineTerms:
-    """One layer on the engine: every loop's trip and latency (Tr, Tc may be arrays)."""
+def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision, fused: bool = False) -> EngineTerms:
+    """One layer on the engine: every loop's trip and latency (Tr, Tc may be arrays); ``fused``: its
+    store also reads a residual map (``fused_adds``)."""
     call, block, side = rules.function_latency, rules.sequential_block, rules.overlapped
     TRin = (Tr - 1) * g.Sh + g.Kh
     TCin = (Tc - 1) * g.Sw + g.Kw
@@ -210,7 +219,8 @@ def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision) -> EngineT
     store_steps = tiles - 1 - last_store
     step_loop = store_steps * store_step + (steps - 1 - store_steps) * step + last_step
     cycles = call(prologue + block(step_loop) + block(cs))
-    ddr_words = tiles * (n_in * load_in_trip + store_trip) + steps * load_w_trip * e.w_beats * e.beat_words
+    ddr_words = tiles * (n_in * load_in_trip + (1 + fused) * store_trip)
+    ddr_words = ddr_words + steps * load_w_trip * e.w_beats * e.beat_words
     if not np.ndim(cycles):
         last_step, step_loop, cycles = int(last_step), int(step_loop), int(cycles)
     return EngineTerms(
@@ -239,7 +249,12 @@ def zhang_compute_cycles(g: ConvGeometry, t: Tiling, pipeline_depth: int) -> int
 
 
 def make_engine(
-    Tm: int, Tn: int, layers: list[tuple[ConvGeometry, int, int]], board: Board, prec: Precision
+    Tm: int,
+    Tn: int,
+    layers: list[tuple[ConvGeometry, int, int]],
+    board: Board,
+    prec: Precision,
+    skip: bool = False,
 ) -> Engine:
     """The engine (Tm, Tn) whose buffers hold every ``(geometry, Tr, Tc)`` it is to run."""
     in_words = max(((tr - 1) * g.Sh + g.Kh) * ((tc - 1) * g.Sw + g.Kw) for g, tr, tc in layers)
@@ -254,17 +269,25 @@ def make_engine(
         min_trtc=min(trtc) if trtc else 0,
         beat_words=board.axi_words_per_cycle(prec.bits),
         act_kinds=tuple(sorted({g.act for g, _, _ in layers if g.act})),
+        skip=skip,
     )
 
 
 def engine_layer_cost(
-    li: LayerInfo, e: Engine, Tr: int, Tc: int, board: Board, prec: Precision, clock_mhz: float | None = None
+    li: LayerInfo,
+    e: Engine,
+    Tr: int,
+    Tc: int,
+    board: Board,
+    prec: Precision,
+    clock_mhz: float | None = None,
+    fused: bool = False,
 ) -> LayerCost:
     """One conv or fully connected layer's call of the engine (its resources are the engine's,
-    counted once for the design, so none here)."""
+    counted once for the design, so none here); ``fused``: it also computes the add after it."""
     g = engine_geometry(li)
     Tr, Tc = min(Tr, g.R), min(Tc, g.C)
-    k = EngineTerms(*(int(v) for v in engine_terms(g, e, Tr, Tc, prec)))
+    k = EngineTerms(*(int(v) for v in engine_terms(g, e, Tr, Tc, prec, fused)))
     functions = (
         FunctionCost(
             ENGINE,
@@ -325,9 +348,36 @@ def _uses_add_unit(li: LayerInfo) -> bool:
     return isinstance(li.layer, Add) and len(li.sources) == 2
 
 
+def fused_adds(infos: list[LayerInfo]) -> dict[str, str]:
+    """The two-input residual adds the engine's store computes, each by the name of the conv (or
+    fully connected) layer whose output it takes: the layer just before the add, on the engine,
+    read by the add alone; the add's activation none or ReLU; its other input a map the engine
+    reads beside its store through a port of its own (not the network's input, not a flatten).
+    The store then reads that map's word for each word it writes, adds it as ``fnas_add2`` would,
+    and writes the add's output: one pass over the map instead of three (ResNet-50's adds were
+    30% of its time on the add unit, two reads through one port a word)."""
+    readers = Counter(s for li in infos for s in li.sources)
+    by_name = {li.name: li for li in infos}
+    out = {}
+    for prev, li in zip(infos, infos[1:], strict=False):
+        if not (_uses_add_unit(li) and is_tiled(prev) and prev.name in li.sources) or act_kind(li.layer):
+            continue
+        if readers[prev.name] != 1:
+            continue
+        other = next(s for s in li.sources if s != prev.name)
+        if other in by_name and not isinstance(by_name[other].layer, Flatten):
+            out[li.name] = prev.name
+    return out
+
+
 def on_merge_unit(li: LayerInfo) -> bool:
     """A layer the shared units run: a two-input add (``fnas_add2``) or a concat (``fnas_copy``)."""
     return _uses_add_unit(li) or isinstance(li.layer, Concat)
+
+
+def fused_add_cost(li: LayerInfo, conv: str) -> LayerCost:
+    """An add the engine's store computes (``fused_adds``): no call of its own."""
+    return LayerCost(li.name, li.layer.op, None, 0, 0, None, f"fused into {conv}", Resources(), (), 0, 0)
 
 
 def shared_merge_cost(
@@ -352,7 +402,10 @@ def shared_merge_cost(
 
 
 def merge_units(infos: list[LayerInfo], prec: Precision, board: Board) -> Resources:
-    """The add and copy units, once each where the network uses them."""
+    """The add and copy units, once each where the network uses them (the add unit where an add
+    is left that the engine's store does not compute)."""
+    fused = fused_adds(infos)
+    infos = [li for li in infos if li.name not in fused]
     unit = Resources(
         lut=rm.LUT_PER_LAYER + 2 * rm.LUT_PER_AXI_PORT, ff=rm.FF_PER_LAYER + 2 * rm.FF_PER_AXI_PORT
     )
@@ -390,9 +443,13 @@ def shared_layer_costs(
     concats on the shared units, the rest as the sequential style's units (pooling, GAP, adds of
     more inputs) or free (flatten, host)."""
     out = []
+    fused = fused_adds(infos)
+    into = set(fused.values())
     for li in infos:
         if is_tiled(li):
-            out.append(engine_layer_cost(li, e, *tiles[li.name], board, prec, clock_mhz))
+            out.append(engine_layer_cost(li, e, *tiles[li.name], board, prec, clock_mhz, li.name in into))
+        elif li.name in fused:
+            out.append(fused_add_cost(li, fused[li.name]))
         elif on_merge_unit(li):
             out.append(shared_merge_cost(li, board, prec, clock_mhz))
         else:
