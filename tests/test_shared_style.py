@@ -182,6 +182,19 @@ def test_shared_emit_csim_bit_exact(case, precision, tmp_path):
     assert "DATA_PACK variable=weights" in top and "AGGREGATE variable=weights" in top  # one wide bus word
     convs = [lc for lc in res.analysis.layers if lc.tiling is not None]
     assert top.count("fnas_engine(") == len(convs)
+    # loads read through one bundle, stores write through another (the same DDR buffer, fmap and fmap_wr)
+    for port, bundle in (
+        ("input", "gmem_fm"),
+        ("fmap", "gmem_fm"),
+        ("output", "gmem_out"),
+        ("fmap_wr", "gmem_out"),
+    ):
+        assert f"port={port} offset=slave bundle={bundle} " in top
+    for call in re.findall(r"fnas_engine\(([^,]+), ([^,]+), weights", top):
+        assert call[0].split(" ")[0] in ("input", "fmap") and call[1].split(" ")[0] in (
+            "output",
+            "fmap_wr",
+        ), call
     header = (tmp_path / "p" / "src" / "engine.h").read_text()
     assert f"const int TM = {e.Tm}, TN = {e.Tn};" in header
     for entry, lc in zip(manifest["layers"], res.analysis.layers, strict=True):

@@ -175,6 +175,9 @@ def shared_layers(
     """Fill each conv/fc layer's descriptor fields in ``layers``; return the engine's context."""
     e = analysis.engine
     assert e is not None, "a shared design has an engine"
+    for d in layers:  # every layer writes the fmap region through its own port, fmap_wr (bundle gmem_out)
+        if d.get("dst", "").startswith("fmap"):
+            d["dst"] = "fmap_wr" + d["dst"][len("fmap") :]
     infos = {li.name: li for li in net.info}
     quant = {lq.name: lq for lq in plan.layers}
     is_float = plan.precision == "float32"
