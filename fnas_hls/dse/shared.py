@@ -89,12 +89,8 @@ def _untiled_memory(Tm, Tn, geoms: list[ConvGeometry], prec: Precision):
         (Tm, bias_rows, rm.BIAS_BITS, True),
         *(((1, bias_rows * Tm, rm.SHIFT_BITS, True),) if prec.per_channel else ()),  # one ROM (int8)
     ]
-    bram = lut = 0
-    for banks, depth, width, rom in parts:
-        in_luts = np.asarray(depth) * width <= rm.LUTRAM_MAX_BITS
-        per_lut = (rm.lutrom_luts if rom else rm.lutram_luts)(depth, width)
-        bram = bram + banks * rm.bram18k(depth, width)
-        lut = lut + banks * np.where(in_luts, per_lut, 0)
+    bram = sum(banks * rm.bram18k(depth, width) for banks, depth, width, _ in parts)
+    lut = sum(banks * rm.memory_luts(depth, width, rom) for banks, depth, width, rom in parts)
     return bram, lut
 
 

@@ -113,6 +113,15 @@ def lutrom_luts(depth, width):
     return result if np.ndim(result) else int(result)
 
 
+def memory_luts(depth, width, rom: bool = False):
+    """LUTs of one bank of ``depth`` x ``width`` bits: none in block RAM (more than
+    ``LUTRAM_MAX_BITS``), else distributed RAM or, for a ROM, LUT ROM; arrays allowed."""
+    depth = np.asarray(depth)
+    per = (lutrom_luts if rom else lutram_luts)(depth, width)
+    result = np.where(depth * width <= LUTRAM_MAX_BITS, per, 0)
+    return result if result.ndim else int(result)
+
+
 @dataclass(frozen=True)
 class Memory:
     """An on-chip memory of a design: ``banks`` arrays of ``depth`` x ``width`` bits, in block RAM
@@ -136,7 +145,4 @@ class Memory:
 
     @property
     def lut(self) -> int:
-        if self.impl == "bram":
-            return 0
-        per_bank = (lutrom_luts if self.rom else lutram_luts)(self.depth, self.width)
-        return self.banks * per_bank
+        return self.banks * memory_luts(self.depth, self.width, self.rom)

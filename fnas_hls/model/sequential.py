@@ -235,17 +235,19 @@ def conv_terms(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision, mac: MacCost) -
     compute_cycles = tiles * n_in * compute
 
     bits, acc = prec.bits, prec.acc_bits
-    bram = (
-        2 * lanes_in * rm.bram18k(TRin * TCin, bits)  # input tile, ping-pong, one bank per input channel
-        + 2 * Tm * Tn * rm.bram18k(g.Kh * g.Kw, bits)  # weights, ping-pong, one bank per MAC
-        + Tm * rm.bram18k(Tr * Tc, acc)  # accumulators, one bank per output channel
-        + Tm * rm.bram18k(g.groups * cdiv(g.M, Tm), rm.BIAS_BITS)  # bias ROM, one bank per unrolled m
-        + (rm.bram18k(g.groups * g.M, rm.SHIFT_BITS) if prec.per_channel else 0)  # the per-channel shifts
+    memories = (  # (banks, depth, width, rom): block RAM, or LUTs for a bank of at most 1,024 bits
+        (2 * lanes_in, TRin * TCin, bits, False),  # input tile, ping-pong, one bank per input channel
+        (2 * Tm * Tn, g.Kh * g.Kw, bits, False),  # weights, ping-pong, one bank per MAC
+        (Tm, Tr * Tc, acc, False),  # accumulators, one bank per output channel
+        (Tm, g.groups * cdiv(g.M, Tm), rm.BIAS_BITS, True),  # bias ROM, one bank per unrolled m
+        *(((1, g.groups * g.M, rm.SHIFT_BITS, True),) if prec.per_channel else ()),  # per-channel shifts
     )
+    bram = sum(banks * rm.bram18k(depth, width) for banks, depth, width, _ in memories)
+    lut_ram = sum(banks * rm.memory_luts(depth, width, rom) for banks, depth, width, rom in memories)
     act_dsp, act_bram = rm.act_resources(g.act, prec.name)  # STORE's one output a cycle
     bram = bram + act_bram
     macs = Tm * Tn
-    lut = rm.LUT_PER_LAYER + 3 * rm.LUT_PER_AXI_PORT + macs * rm.LUT_PER_MAC[prec.name]
+    lut = rm.LUT_PER_LAYER + 3 * rm.LUT_PER_AXI_PORT + macs * rm.LUT_PER_MAC[prec.name] + lut_ram
     ff = rm.FF_PER_LAYER + 3 * rm.FF_PER_AXI_PORT + macs * rm.FF_PER_MAC[prec.name]
     ddr_words = tiles * (n_in * (load_in_trip + load_w_trip) + store_trip)
     return ConvTerms(
