@@ -21,6 +21,8 @@ from fnas_hls.backend.csim import run_csim
 from fnas_hls.backend.float_model import run_float, with_random_weights
 from fnas_hls.backend.hls_writer import emit_project
 from fnas_hls.boards import load_board
+from fnas_hls.model.resource_model import Memory
+from fnas_hls.model.sequential import ConvGeometry, cdiv, element_memories
 from fnas_hls.model.tiling import parse_tiling_specs
 from fnas_hls.network.arch import network_from_dict
 from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, Network, Pool
@@ -175,6 +177,29 @@ def test_emit_csim_bit_exact(case, precision, tmp_path):
     manifest = json.loads((tmp_path / "prj" / "manifest.json").read_text())
     for entry, lc in zip(manifest["layers"], res.analysis.layers, strict=True):
         assert entry["tiling"] == (lc.tiling.as_dict() if lc.tiling else None)
+    # Every array of a conv element bound where the model counts it (block RAM or LUTs); the
+    # ping-pong halves in_b, w_b only where the layer has input-channel tiles.
+    for li, lc in zip(net.info, res.analysis.layers, strict=True):
+        if lc.tiling is None:
+            continue
+        code = (tmp_path / "prj" / "src" / f"{lc.name}.cpp").read_text()
+        g, t = ConvGeometry.element_of(li), lc.tiling
+        impl = {
+            m[0]: Memory(*m).impl for m in element_memories(g, t.Tm, t.Tn, t.Tr, t.Tc, res.analysis.precision)
+        }
+        arrays = {
+            "in_a": "input tiles",
+            "w_a": "weight tiles",
+            "acc": "accumulators",
+            f"{lc.name}_bias": "bias ROM",
+        }
+        if cdiv(g.N, t.Tn) > 1:
+            arrays.update(in_b="input tiles", w_b="weight tiles")
+        else:
+            assert "variable=in_b " not in code
+        for var, name in arrays.items():
+            kind = "rom_1p" if name == "bias ROM" else "ram_s2p"
+            assert f"BIND_STORAGE variable={var} type={kind} impl={impl[name]}\n" in code, (lc.name, var)
     # The reference (hence the C++) against torch, within the stated quantization error.
     with torch.no_grad():
         want = _torch_module(net)(torch.from_numpy(tests)).numpy()

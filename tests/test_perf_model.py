@@ -7,6 +7,7 @@ import pytest
 
 from fnas_hls.boards import load_board
 from fnas_hls.model import hls_rules as rules
+from fnas_hls.model import resource_model as rm
 from fnas_hls.model.resource_model import bram18k
 from fnas_hls.model.sequential import ConvGeometry, conv_cost, conv_terms, fnas_cycles, layer_cost
 from fnas_hls.model.tiling import Tiling
@@ -162,10 +163,14 @@ layers:
     labels = {lp.label for f in c.functions for lp in f.loops}
     assert labels == {"TILE", "INIT", "LOAD_IN", "LOAD_W", "COMPUTE", "STORE"}  # ceil(3/3) = 1: no TILE_IN
     assert c.resources.dsp == 12
-    # input 2 x 3 banks of 10x10 x 16 bit = 1600 bits -> 1 block each; weights 9x16 bits
-    # in LUTRAM, accumulators 4 banks of 64 x 64 bit -> 2 blocks (36 bits wide) each, bias ROM
-    # 4 banks of 2 x 32 bits in LUTRAM
-    assert c.resources.bram18k == 2 * 3 * 1 + 0 + 4 * 2 + 0
+    # input 3 banks (one input-channel tile: no ping-pong half, as the template) of 10x10 x 16 bit
+    # = 1600 bits -> 1 block each; weights 9x16 bits in LUTRAM, accumulators 4 banks of 64 x 64 bit
+    # -> 2 blocks (36 bits wide) each, bias ROM 4 banks of 2 x 32 bits in LUTRAM
+    assert c.resources.bram18k == 3 * 1 + 0 + 4 * 2 + 0
+    # LUTs: the element's logic, and the weight banks (12 of 9 x 16 bits: 3 RAM32M each) and the
+    # bias ROM's 4 banks (a LUT a bit) in LUTs
+    logic = rm.LUT_PER_LAYER + 3 * rm.LUT_PER_AXI_PORT + 12 * rm.LUT_PER_MAC["fixed16"]
+    assert c.resources.lut == logic + 12 * 12 + 4 * 32
     # 2x2 spatial tiles x 2 output tiles x 1 input tile, each computing 9*64 iterations at II 1
     assert c.compute_cycles == 8 * (9 * 64 - 1 + c.functions[4].loops[0].depth - 1)
     assert c.fnas_cycles is not None and c.fnas_cycles > 0

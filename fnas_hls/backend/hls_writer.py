@@ -57,10 +57,12 @@ from fnas_hls.backend.float_model import run_float
 from fnas_hls.backend.quantize import QuantPlan, quantize_network
 from fnas_hls.backend.reference import Agreement, compare_outputs, run_reference
 from fnas_hls.backend.shared_context import shared_layers
+from fnas_hls.backend.storage import storage_bindings
 from fnas_hls.boards import Board, load_board
 from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
-from fnas_hls.model.sequential import ConvGeometry, cdiv, is_tiled
+from fnas_hls.model.resource_model import Memory
+from fnas_hls.model.sequential import ConvGeometry, cdiv, element_memories, is_tiled
 from fnas_hls.model.shared import fused_adds, on_merge_unit
 from fnas_hls.model.tiling import Tiling, TilingPin
 from fnas_hls.network import names
@@ -316,6 +318,17 @@ def build_context(
                 table_tiling=[Tm, Tn, Tr, Tc],
                 tiling_str=f"{Tm}/{Tn}/{Tr}/{Tc}",
             )  # fmt: skip
+            if sequential:  # the element's arrays bound where the model counts them
+                memories = [
+                    Memory(*m) for m in element_memories(g, Tm, Tn, Tr, Tc, get_precision(plan.precision))
+                ]
+                arrays = {
+                    "input tiles": ("in_a", "in_b") if NT > 1 else ("in_a",),
+                    "weight tiles": ("w_a", "w_b") if NT > 1 else ("w_a",),
+                    "accumulators": ("acc",),
+                }
+                d["storage"] = storage_bindings(memories, arrays)
+                d["bias_storage"] = storage_bindings(memories, {"bias ROM": (f"{cnames[li.name]}_bias",)})
             w_offset += w_words
         else:
             x, y = li.in_shape, li.out_shape

@@ -15,6 +15,7 @@ from fnas_hls.analysis import Analysis
 from fnas_hls.backend.c_literals import braced_rows
 from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.backend.quantize import QuantPlan
+from fnas_hls.backend.storage import storage_bindings
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.shared import ENGINE, engine_geometry, fused_adds
 from fnas_hls.network.ir import Network
@@ -72,16 +73,11 @@ ENGINE_ARRAYS = {
 }
 
 
-def storage_bindings(analysis: Analysis) -> list[dict[str, Any]]:
-    """Each engine array and where the model places it: csynth binds it there (``BIND_STORAGE`` in
-    Vitis HLS, ``RESOURCE core=`` in Vivado HLS), so its BRAM or LUTs are the model's."""
-    e = analysis.engine
-    out = []
-    for m in e.buffers(analysis.precision):
-        for var in ENGINE_ARRAYS[m.name]:
-            kind = "rom_1p" if m.rom else "ram_s2p"
-            out.append({"var": var, "type": kind, "impl": m.impl, "core": f"{kind}_{m.impl}".upper()})
-    return out
+def engine_storage(analysis: Analysis, has_shifts: bool) -> list[dict[str, Any]]:
+    """Each engine array and where the model places it (``backend.storage``); the shift ROM only
+    where the engine has one (``has_shifts``)."""
+    arrays = {k: v for k, v in ENGINE_ARRAYS.items() if has_shifts or k != "shift ROM"}
+    return storage_bindings(analysis.engine.buffers(analysis.precision), arrays)
 
 
 #: The descriptor's products of its fields (``templates/shared/engine.h.j2``), in their order there.
@@ -241,7 +237,7 @@ def shared_layers(
             # int8: every layer's requantization shift per output channel, rows as the biases'
             "shift_rows": shift_rows if shift_blocks and len(shift_blocks) == len(bias_blocks) else "",
         },
-        "storage": storage_bindings(analysis),
+        "storage": engine_storage(analysis, bool(shift_rows and len(shift_blocks) == len(bias_blocks))),
         "weight_beats": w_beat,
         "skip_port": skip,
         "tripcount": loop_tripcounts(analysis),

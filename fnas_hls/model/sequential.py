@@ -185,6 +185,24 @@ def accumulate_dependence(prec: Precision) -> int:
     return rules.BUFFER_READ_LATENCY + prec.add_latency + 1
 
 
+def element_memories(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision) -> tuple[tuple, ...]:
+    """The conv element's on-chip memories as (name, banks, depth, width, rom), each in block RAM or,
+    at most ``resource_model.LUTRAM_MAX_BITS`` a bank, in LUTs (the template binds it there); works on
+    ints or numpy arrays of tilings."""
+    lanes_in = Tm if g.dw else Tn  # a depthwise tile loads one input channel per output lane
+    TRin, TCin = (Tr - 1) * g.Sh + g.Kh, (Tc - 1) * g.Sw + g.Kw
+    halves = np.where(
+        cdiv(g.N, Tn) > 1, 2, 1
+    )  # ping-pong only with input-channel tiles (the template's NT > 1)
+    return (
+        ("input tiles", halves * lanes_in, TRin * TCin, prec.bits, False),  # a bank per input channel
+        ("weight tiles", halves * Tm * Tn, g.Kh * g.Kw, prec.bits, False),  # a bank per MAC
+        ("accumulators", Tm, Tr * Tc, prec.acc_bits, False),  # a bank per output channel
+        ("bias ROM", Tm, g.groups * cdiv(g.M, Tm), rm.BIAS_BITS, True),  # a bank per unrolled m
+        *((("shift ROM", 1, g.groups * g.M, rm.SHIFT_BITS, True),) if prec.per_channel else ()),
+    )
+
+
 def conv_terms(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision, mac: MacCost) -> ConvTerms:
     """The conv element's loop counts, latencies and resources; works on ints or numpy arrays."""
     call = rules.function_latency
@@ -234,16 +252,9 @@ def conv_terms(g: ConvGeometry, Tm, Tn, Tr, Tc, prec: Precision, mac: MacCost) -
     cycles = rules.sequential_function_latency(rules.sequential_loop(tiles, tile_iteration))
     compute_cycles = tiles * n_in * compute
 
-    bits, acc = prec.bits, prec.acc_bits
-    memories = (  # (banks, depth, width, rom): block RAM, or LUTs for a bank of at most 1,024 bits
-        (2 * lanes_in, TRin * TCin, bits, False),  # input tile, ping-pong, one bank per input channel
-        (2 * Tm * Tn, g.Kh * g.Kw, bits, False),  # weights, ping-pong, one bank per MAC
-        (Tm, Tr * Tc, acc, False),  # accumulators, one bank per output channel
-        (Tm, g.groups * cdiv(g.M, Tm), rm.BIAS_BITS, True),  # bias ROM, one bank per unrolled m
-        *(((1, g.groups * g.M, rm.SHIFT_BITS, True),) if prec.per_channel else ()),  # per-channel shifts
-    )
-    bram = sum(banks * rm.bram18k(depth, width) for banks, depth, width, _ in memories)
-    lut_ram = sum(banks * rm.memory_luts(depth, width, rom) for banks, depth, width, rom in memories)
+    memories = element_memories(g, Tm, Tn, Tr, Tc, prec)
+    bram = sum(banks * rm.bram18k(depth, width) for _, banks, depth, width, _ in memories)
+    lut_ram = sum(banks * rm.memory_luts(depth, width, rom) for _, banks, depth, width, rom in memories)
     act_dsp, act_bram = rm.act_resources(g.act, prec.name)  # STORE's one output a cycle
     bram = bram + act_bram
     macs = Tm * Tn
