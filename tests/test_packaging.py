@@ -23,9 +23,11 @@ def test_wheel_ships_the_data_folders_and_an_install_finds_them(tmp_path):
     assert build.returncode == 0, build.stderr[-2000:]
     (wheel,) = (tmp_path / "whl").glob("fnas_hls-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for folder in ("templates", "boards", "search"):
-        shipped = {Path(n).name for n in names if n.startswith(f"fnas_hls/_data/{folder}/")}
-        assert shipped == {p.name for p in (REPO / folder).iterdir() if p.is_file()}, folder
+    for folder in ("templates", "boards", "search"):  # every file, in its subfolder (templates/shared/...)
+        prefix = f"fnas_hls/_data/{folder}/"
+        shipped = {n[len(prefix) :] for n in names if n.startswith(prefix) and not n.endswith("/")}
+        on_disk = {str(p.relative_to(REPO / folder)) for p in (REPO / folder).rglob("*") if p.is_file()}
+        assert shipped == on_disk, folder
     target = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
