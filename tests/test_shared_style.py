@@ -20,7 +20,7 @@ from fnas_hls.cli import main
 from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model.sequential import ConvGeometry, cdiv, compute_depth
-from fnas_hls.model.shared import EMPTY_CALL, Engine, engine_terms, zhang_compute_cycles
+from fnas_hls.model.shared import EMPTY_CALL, LOAD_PORTS, Engine, engine_terms, zhang_compute_cycles
 from fnas_hls.model.tiling import Tiling, parse_tiling_specs
 from fnas_hls.network.arch import load_network_yaml
 from fnas_hls.network.onnx_frontend import load_onnx
@@ -42,7 +42,7 @@ def _steps_by_hand(g: ConvGeometry, e: Engine, Tr: int, Tc: int, prec) -> int:
     TRin, TCin = (Tr - 1) * g.Sh + g.Kh, (Tc - 1) * g.Sw + g.Kw
     ii = e.compute_ii(prec)
     cc = call(rules.pipelined_loop(g.Kh * g.Kw * Tr * Tc, ii, int(compute_depth(e.Tn, prec))))
-    ci = call(rules.pipelined_loop(min(e.Tn, g.N) * TRin * TCin, 1, rules.LOAD_DEPTH))
+    ci = call(rules.pipelined_loop(cdiv(min(e.Tn, g.N), LOAD_PORTS) * TRin * TCin, 1, rules.LOAD_DEPTH))
     cw = call(rules.pipelined_loop(g.Kh * g.Kw * e.w_beats, 1, rules.LOAD_DEPTH))
     cs = call(rules.pipelined_loop(min(e.Tm, g.M) * Tr * Tc, 1, rules.STORE_DEPTH))
     tiles = g.groups * cdiv(g.R, Tr) * cdiv(g.C, Tc) * cdiv(g.M, e.Tm)

@@ -7,6 +7,7 @@ weight port in its tile order, and every layer's biases go into the engine's one
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.backend.quantize import QuantPlan
 from fnas_hls.backend.storage import storage_bindings
 from fnas_hls.model.sequential import ConvGeometry, cdiv
-from fnas_hls.model.shared import ENGINE, engine_geometry, fused_adds
+from fnas_hls.model.shared import ENGINE, LOAD_PORTS, engine_geometry, fused_adds
 from fnas_hls.network.ir import Network
 
 
@@ -83,7 +84,7 @@ def engine_storage(analysis: Analysis, has_shifts: bool) -> list[dict[str, Any]]
 #: The descriptor's products of its fields (``templates/shared/engine.h.j2``), in their order there.
 DESCRIPTOR_PRODUCTS = (
     "STEPS", "IN_TRIP", "W_TRIP", "ST_TRIP", "C_TRIP", "ROWSTEP", "TRSH", "TCSW", "W_BLOCK", "GW",
-    "HW", "NHW", "PT_W", "TRSH_W", "TN_HW", "MS_HW", "RC", "MRC", "TR_C", "MS_RC",
+    "HW", "NHW", "PT_W", "TRSH_W", "TN_HW", "MS_HW", "RC", "MRC", "TR_C", "MS_RC", "IN_CHSTEP",
 )  # fmt: skip
 
 
@@ -95,7 +96,7 @@ def descriptor_products(d: dict[str, Any], w_beats: int) -> dict[str, int]:
     hw, rc = d["H"] * d["W"], d["R"] * d["C"]
     p = {
         "STEPS": d["TILES"] * d["NT"],
-        "IN_TRIP": d["NL"] * d["TRIN"] * d["TCIN"],
+        "IN_TRIP": cdiv(d["NL"], LOAD_PORTS) * d["TRIN"] * d["TCIN"],  # LOAD_PORTS channels a cycle
         "W_TRIP": taps,
         "ST_TRIP": d["ML"] * d["TR"] * d["TC"],
         "C_TRIP": taps * d["TR"] * d["TC"],
@@ -114,6 +115,7 @@ def descriptor_products(d: dict[str, Any], w_beats: int) -> dict[str, int]:
         "MRC": d["M"] * rc,
         "TR_C": d["TR"] * d["C"],
         "MS_RC": d["MSTEP"] * rc,
+        "IN_CHSTEP": LOAD_PORTS * hw,  # LOAD_IN's next channels, LOAD_PORTS further
     }
     assert tuple(p) == DESCRIPTOR_PRODUCTS
     return p
@@ -213,6 +215,9 @@ def shared_layers(
         w_beat += len(beats)
         acc_types.add(lq.acc_c_type)
     skip = _fuse_adds(net, layers, is_float)
+    for d in layers:  # the engine's second load port reads the same map through input2 / fmap2
+        if d["kind"] == "conv":
+            d["src2"] = re.sub(r"^(input|fmap)", r"\g<1>2", d["src"])
     acc = "float" if is_float else ("int64_t" if "int64_t" in acc_types else "int32_t")
     bias_rows = ",\n".join(braced_rows(b, dtype) for b, dtype in bias_blocks)
     shift_rows = ",\n".join(braced_rows(b, DataType.fixed(32, 0)) for b in shift_blocks)

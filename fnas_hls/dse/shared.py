@@ -29,6 +29,7 @@ from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
 from fnas_hls.model.sequential import ConvGeometry, accumulate_dependence, cdiv, is_tiled
 from fnas_hls.model.shared import (
+    LOAD_PORTS,
     Engine,
     engine_geometry,
     engine_logic_luts,
@@ -144,7 +145,8 @@ def _rank_engines(
         compute = taps * g.R * g.C
         load_w = taps * cdiv(Tm * Tn, beat) + rules.LOAD_DEPTH
         lanes = np.minimum(Tm, Tn) if g.dw else Tm  # output channels a tile (the diagonal if depthwise)
-        load_in = np.minimum(lanes if g.dw else Tn, g.M if g.dw else g.N) * hin * win + rules.LOAD_DEPTH
+        chans = np.minimum(lanes if g.dw else Tn, g.M if g.dw else g.N)
+        load_in = cdiv(chans, LOAD_PORTS) * hin * win + rules.LOAD_DEPTH
         per_tile = cdiv(g.N, Tn) * np.maximum(compute, np.maximum(load_w, load_in))
         store = np.minimum(lanes, g.M) * g.R * g.C
         total += g.groups * cdiv(g.M, lanes) * (per_tile + store)

@@ -18,9 +18,10 @@ output tile, and there are T = G*ceil(R/Tr)*ceil(C/Tc)*ceil(M/Tm) output tiles o
                                              nothing to do run with trip 0 (the last step's loads,
                                              the store in any other step)
       engine_store(last tile)
-    engine_load_in:  LOAD_IN: min(Tn, N)*((Tr-1)S+K)*((Tc-1)S+K) words, II 1, one word a
-                     cycle (zero padding and edge tiles under a condition, as the sequential
-                     style's: csynth infers no burst)
+    engine_load_in:  LOAD_IN: ceil(min(Tn, N)/2)*((Tr-1)S+K)*((Tc-1)S+K) iterations, II 1, two
+                     words a cycle (two channels, each through a load port of its own,
+                     LOAD_PORTS; zero padding and edge tiles under a condition, as the
+                     sequential style's: csynth infers no burst)
     engine_load_w:   LOAD_W: Kh*Kw taps, II WB = ceil(Tm*Tn/B), the tap's WB beats unrolled so
                      that every lane's bank is a constant: the weights come over a port as
                      wide as the board's AXI, B = axi_width_bits / word bits words a beat, packed
@@ -82,10 +83,18 @@ ENGINE = "fnas_engine"
 EMPTY_CALL = rules.function_latency(0)
 
 
+#: Feature-map words LOAD_IN reads a cycle: two input channels at once, each through a port of its
+#: own (bundles gmem_fm and gmem_fm2 over the same buffers), as a board's several HP ports allow.
+LOAD_PORTS = 2
+#: The engine's m_axi adapters: its load ports, the store's, the weights' (and the fused adds').
+ENGINE_PORTS = LOAD_PORTS + 2
+
+
 def engine_logic_luts(Tm, Tn, prec: Precision, skip: bool = False):
-    """The engine's LUTs but its memories': control, its three m_axi adapters (four with the fused
-    adds' skip port), the MACs' fabric."""
-    return rm.LUT_PER_LAYER + (3 + skip) * rm.LUT_PER_AXI_PORT + Tm * Tn * rm.LUT_PER_MAC[prec.name]
+    """The engine's LUTs but its memories': control, its m_axi adapters (``ENGINE_PORTS``, one more
+    with the fused adds' skip port), the MACs' fabric."""
+    ports = ENGINE_PORTS + skip
+    return rm.LUT_PER_LAYER + ports * rm.LUT_PER_AXI_PORT + Tm * Tn * rm.LUT_PER_MAC[prec.name]
 
 
 @dataclass(frozen=True)
@@ -155,7 +164,9 @@ class Engine:
             dsp=mac.dsps(self.Tm, self.Tn) + act_dsp + skip_dsp,  # the Tm lanes of one input share its word
             bram18k=sum(b.bram18k for b in memories) + act_bram,
             lut=engine_logic_luts(self.Tm, self.Tn, prec, self.skip) + sum(b.lut for b in memories),
-            ff=rm.FF_PER_LAYER + (3 + self.skip) * rm.FF_PER_AXI_PORT + self.macs * rm.FF_PER_MAC[prec.name],
+            ff=rm.FF_PER_LAYER
+            + (ENGINE_PORTS + self.skip) * rm.FF_PER_AXI_PORT
+            + self.macs * rm.FF_PER_MAC[prec.name],
         )
 
 
@@ -198,7 +209,8 @@ def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision, fused: boo
     tiles = g.groups * cdiv(g.R, Tr) * cdiv(g.C, Tc) * cdiv(g.M, lanes)
     n_in = cdiv(g.N, e.Tn)  # 1 for a depthwise layer: a tile's channels are its own inputs
     steps = tiles * n_in
-    load_in_trip = min(lanes if g.dw else e.Tn, g.M if g.dw else g.N) * TRin * TCin
+    # LOAD_PORTS channels a cycle, one through each of the engine's load ports
+    load_in_trip = cdiv(min(lanes if g.dw else e.Tn, g.M if g.dw else g.N), LOAD_PORTS) * TRin * TCin
     load_in = rules.pipelined_loop(load_in_trip, 1, rules.LOAD_DEPTH)
     load_w_trip = taps
     load_w = rules.pipelined_loop(load_w_trip, e.w_beats, rules.LOAD_DEPTH + e.w_beats - 1)
@@ -219,7 +231,7 @@ def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision, fused: boo
     store_steps = tiles - 1 - last_store
     step_loop = store_steps * store_step + (steps - 1 - store_steps) * step + last_step
     cycles = call(prologue + block(step_loop) + block(cs))
-    ddr_words = tiles * (n_in * load_in_trip + (1 + fused) * store_trip)
+    ddr_words = tiles * (n_in * load_in_trip * LOAD_PORTS + (1 + fused) * store_trip)
     ddr_words = ddr_words + steps * load_w_trip * e.w_beats * e.beat_words
     if not np.ndim(cycles):
         last_step, step_loop, cycles = int(last_step), int(step_loop), int(cycles)
