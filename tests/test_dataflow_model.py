@@ -232,7 +232,7 @@ def test_dataflow_refuses_host_layers_and_unread_maps():
     host = Network(chain.input, (chain.layers[0], HostOp("sm", "Softmax", Shape(2, 4, 4))), name="h")
     with pytest.raises(FnasError, match="layer 'sm' \\(Softmax\\) runs on the host"):
         analyze(host, PYNQ, style="dataflow")
-    assert analyze(host, PYNQ, style="auto").style == "sequential"
+    assert analyze(host, PYNQ, style="auto").style in ("sequential", "shared")  # not dataflow
     # a layer whose map no later layer reads would leave its stream full: one line
     dead = Network(chain.input, (chain.layers[0], replace(chain.layers[1], inputs=("@input",))), name="b")
     assert not dead.is_chain

@@ -364,13 +364,14 @@ def test_the_shared_engine_fuses_the_adds_that_follow_a_conv():
     assert costs["a0"].functions[0].name == "fnas_add2" and costs["a0"].cycles > 0
     assert costs["a1"].bound == "fused into c2" and costs["a1"].cycles == 0 and not costs["a1"].functions
     # the fused conv's store reads the skip map beside its writes: a word more for every word out
-    from fnas_hls.model.shared import engine_geometry, engine_layer_cost, engine_terms
+    from fnas_hls.model.shared import STORE_PORTS, engine_geometry, engine_layer_cost, engine_terms
     from fnas_hls.precision import get_precision
 
     t, prec = costs["c2"].tiling, get_precision("fixed16")
     alone = engine_layer_cost(net["c2"], a.engine, t.Tr, t.Tc, board, prec)
     k = engine_terms(engine_geometry(net["c2"]), a.engine, t.Tr, t.Tc, prec)
-    assert a.engine.skip and costs["c2"].ddr_bytes == alone.ddr_bytes + k.tiles * k.store_trip * 2
+    skip_words = k.tiles * k.store_trip * STORE_PORTS
+    assert a.engine.skip and costs["c2"].ddr_bytes == alone.ddr_bytes + skip_words * 2
     assert a.engine.store_depth(a.precision) > replace(a.engine, skip=False).store_depth(a.precision)
     # its place: never over the conv's own input, the skip, or a map still to be read
     where, _ = feature_map_places(net, fused_adds(list(net.info)))

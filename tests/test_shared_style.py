@@ -20,7 +20,14 @@ from fnas_hls.cli import main
 from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model.sequential import ConvGeometry, cdiv, compute_depth
-from fnas_hls.model.shared import EMPTY_CALL, LOAD_PORTS, Engine, engine_terms, zhang_compute_cycles
+from fnas_hls.model.shared import (
+    EMPTY_CALL,
+    LOAD_PORTS,
+    STORE_PORTS,
+    Engine,
+    engine_terms,
+    zhang_compute_cycles,
+)
 from fnas_hls.model.tiling import Tiling, parse_tiling_specs
 from fnas_hls.network.arch import load_network_yaml
 from fnas_hls.network.onnx_frontend import load_onnx
@@ -44,7 +51,7 @@ def _steps_by_hand(g: ConvGeometry, e: Engine, Tr: int, Tc: int, prec) -> int:
     cc = call(rules.pipelined_loop(g.Kh * g.Kw * Tr * Tc, ii, int(compute_depth(e.Tn, prec))))
     ci = call(rules.pipelined_loop(cdiv(min(e.Tn, g.N), LOAD_PORTS) * TRin * TCin, 1, rules.LOAD_DEPTH))
     cw = call(rules.pipelined_loop(g.Kh * g.Kw * e.w_beats, 1, rules.LOAD_DEPTH))
-    cs = call(rules.pipelined_loop(min(e.Tm, g.M) * Tr * Tc, 1, rules.STORE_DEPTH))
+    cs = call(rules.pipelined_loop(cdiv(min(e.Tm, g.M), STORE_PORTS) * Tr * Tc, 1, rules.STORE_DEPTH))
     tiles = g.groups * cdiv(g.R, Tr) * cdiv(g.C, Tc) * cdiv(g.M, e.Tm)
     nt_count = cdiv(g.N, e.Tn)
     steps = tiles * nt_count
@@ -213,7 +220,7 @@ def test_shared_emit_csim_bit_exact(case, precision, tmp_path):
         for var in ENGINE_ARRAYS[m.name]:
             if var == "fnas_engine_shift" and var not in engine:
                 continue
-            kind = "rom_1p" if m.rom else "ram_s2p"
+            kind = f"rom_{m.ports}p" if m.rom else "ram_s2p"
             assert f"BIND_STORAGE variable={var} type={kind} impl={m.impl}\n" in engine, var
             assert f"RESOURCE variable={var} core={kind.upper()}_{m.impl.upper()}\n" in engine, var
     # every run-time loop carries a LOOP_TRIPCOUNT up to the largest trip the model gives it

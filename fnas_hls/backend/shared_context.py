@@ -18,7 +18,7 @@ from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.backend.quantize import QuantPlan
 from fnas_hls.backend.storage import storage_bindings
 from fnas_hls.model.sequential import ConvGeometry, cdiv
-from fnas_hls.model.shared import ENGINE, LOAD_PORTS, engine_geometry, fused_adds
+from fnas_hls.model.shared import ENGINE, LOAD_PORTS, STORE_PORTS, engine_geometry, fused_adds
 from fnas_hls.network.ir import Network
 
 
@@ -85,6 +85,7 @@ def engine_storage(analysis: Analysis, has_shifts: bool) -> list[dict[str, Any]]
 DESCRIPTOR_PRODUCTS = (
     "STEPS", "IN_TRIP", "W_TRIP", "ST_TRIP", "C_TRIP", "ROWSTEP", "TRSH", "TCSW", "W_BLOCK", "GW",
     "HW", "NHW", "PT_W", "TRSH_W", "TN_HW", "MS_HW", "RC", "MRC", "TR_C", "MS_RC", "IN_CHSTEP",
+    "ST_CHSTEP",
 )  # fmt: skip
 
 
@@ -98,7 +99,7 @@ def descriptor_products(d: dict[str, Any], w_beats: int) -> dict[str, int]:
         "STEPS": d["TILES"] * d["NT"],
         "IN_TRIP": cdiv(d["NL"], LOAD_PORTS) * d["TRIN"] * d["TCIN"],  # LOAD_PORTS channels a cycle
         "W_TRIP": taps,
-        "ST_TRIP": d["ML"] * d["TR"] * d["TC"],
+        "ST_TRIP": cdiv(d["ML"], STORE_PORTS) * d["TR"] * d["TC"],  # STORE_PORTS channels a cycle
         "C_TRIP": taps * d["TR"] * d["TC"],
         "ROWSTEP": d["SH"] * d["TCIN"],
         "TRSH": d["TR"] * d["SH"],
@@ -116,6 +117,7 @@ def descriptor_products(d: dict[str, Any], w_beats: int) -> dict[str, int]:
         "TR_C": d["TR"] * d["C"],
         "MS_RC": d["MSTEP"] * rc,
         "IN_CHSTEP": LOAD_PORTS * hw,  # LOAD_IN's next channels, LOAD_PORTS further
+        "ST_CHSTEP": STORE_PORTS * rc,  # STORE's next channels
     }
     assert tuple(p) == DESCRIPTOR_PRODUCTS
     return p
@@ -218,6 +220,8 @@ def shared_layers(
     for d in layers:  # the engine's second load port reads the same map through input2 / fmap2
         if d["kind"] == "conv":
             d["src2"] = re.sub(r"^(input|fmap)", r"\g<1>2", d["src"])
+            d["dst2"] = re.sub(r"^(output|fmap_wr)", r"\g<1>2", d["dst"])  # the second store port
+            d["skip_src2"] = re.sub(r"^fmap_skip", "fmap_skip2", d["skip_src"])
     acc = "float" if is_float else ("int64_t" if "int64_t" in acc_types else "int32_t")
     bias_rows = ",\n".join(braced_rows(b, dtype) for b, dtype in bias_blocks)
     shift_rows = ",\n".join(braced_rows(b, DataType.fixed(32, 0)) for b in shift_blocks)

@@ -17,6 +17,6 @@ def storage_bindings(memories: Iterable[Memory], arrays: Mapping[str, Iterable[s
     out = []
     for m in memories:
         for var in arrays.get(m.name, ()):
-            kind = "rom_1p" if m.rom else "ram_s2p"
+            kind = f"rom_{m.ports}p" if m.rom else "ram_s2p"
             out.append({"var": var, "type": kind, "impl": m.impl, "core": f"{kind}_{m.impl}".upper()})
     return out

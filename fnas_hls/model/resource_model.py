@@ -134,6 +134,7 @@ class Memory:
     depth: int
     width: int
     rom: bool = False
+    ports: int = 1  # read ports a ROM needs a cycle (1 or 2; a RAM is one write and one read port)
 
     @property
     def impl(self) -> str:

@@ -33,7 +33,9 @@ output tile, and there are T = G*ceil(R/Tr)*ceil(C/Tc)*ceil(M/Tm) output tiles o
                      A depthwise layer (``engine_geometry``) runs on the diagonal: a tile is
                      min(Tm, Tn) channels, lane j's weights are zero but for input j, so one
                      step per output tile (no input-channel tiles) loads those channels' windows
-    engine_store:    STORE: min(Tm, M)*Tr*Tc words, II 1: ReLU, requantize, write
+    engine_store:    STORE: ceil(min(Tm, M)/2)*Tr*Tc iterations, II 1, two output channels a
+                     cycle through two store ports (STORE_PORTS): requantize, activation, the
+                     fused residual add, write
 
 The engine's buffers are sized for the largest tile any layer takes (input tile, kernel,
 accumulators). A two-input residual add right after a conv on the engine is computed by that
@@ -86,14 +88,17 @@ EMPTY_CALL = rules.function_latency(0)
 #: Feature-map words LOAD_IN reads a cycle: two input channels at once, each through a port of its
 #: own (bundles gmem_fm and gmem_fm2 over the same buffers), as a board's several HP ports allow.
 LOAD_PORTS = 2
-#: The engine's m_axi adapters: its load ports, the store's, the weights' (and the fused adds').
-ENGINE_PORTS = LOAD_PORTS + 2
+#: Output words STORE writes a cycle: two output channels at once, each through a port of its own
+#: (bundles gmem_out and gmem_out2; the fused adds read theirs through gmem_skip and gmem_skip2).
+STORE_PORTS = 2
+#: The engine's m_axi adapters: its load ports, its store ports, the weights' (and the fused adds').
+ENGINE_PORTS = LOAD_PORTS + STORE_PORTS + 1
 
 
 def engine_logic_luts(Tm, Tn, prec: Precision, skip: bool = False):
     """The engine's LUTs but its memories': control, its m_axi adapters (``ENGINE_PORTS``, one more
     with the fused adds' skip port), the MACs' fabric."""
-    ports = ENGINE_PORTS + skip
+    ports = ENGINE_PORTS + skip * STORE_PORTS
     return rm.LUT_PER_LAYER + ports * rm.LUT_PER_AXI_PORT + Tm * Tn * rm.LUT_PER_MAC[prec.name]
 
 
@@ -150,22 +155,26 @@ class Engine:
             rm.Memory("accumulators", 2 * self.Tm, self.acc_words, acc),  # ping-pong, a bank per m
             rm.Memory("bias ROM", self.Tm, self.bias_tiles, rm.BIAS_BITS, rom=True),  # a bank per m
             *(
-                (rm.Memory("shift ROM", 1, self.bias_tiles * self.Tm, rm.SHIFT_BITS, rom=True),)
+                (
+                    rm.Memory(
+                        "shift ROM", 1, self.bias_tiles * self.Tm, rm.SHIFT_BITS, rom=True, ports=STORE_PORTS
+                    ),
+                )
                 if prec.per_channel
                 else ()
             ),
         ]
 
     def resources(self, prec: Precision, mac: MacCost) -> Resources:
-        act_dsp, act_bram = rm.act_resources(self.act_kinds, prec.name)
+        act_dsp, act_bram = rm.act_resources(self.act_kinds, prec.name, lanes=STORE_PORTS)  # a word a port
         memories = self.buffers(prec)
-        skip_dsp = rm.DSP_PER_FLOAT_ADD if self.skip and prec.is_float else 0  # the fused add
+        skip_dsp = STORE_PORTS * rm.DSP_PER_FLOAT_ADD if self.skip and prec.is_float else 0  # the fused adds
         return Resources(
             dsp=mac.dsps(self.Tm, self.Tn) + act_dsp + skip_dsp,  # the Tm lanes of one input share its word
             bram18k=sum(b.bram18k for b in memories) + act_bram,
             lut=engine_logic_luts(self.Tm, self.Tn, prec, self.skip) + sum(b.lut for b in memories),
             ff=rm.FF_PER_LAYER
-            + (ENGINE_PORTS + self.skip) * rm.FF_PER_AXI_PORT
+            + (ENGINE_PORTS + self.skip * STORE_PORTS) * rm.FF_PER_AXI_PORT
             + self.macs * rm.FF_PER_MAC[prec.name],
         )
 
@@ -218,7 +227,7 @@ def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision, fused: boo
     ii = e.compute_ii(prec)
     depth = compute_depth(e.Tn, prec)
     compute = rules.pipelined_loop(compute_trip, ii, depth)
-    store_trip = min(lanes, g.M) * Tr * Tc
+    store_trip = cdiv(min(lanes, g.M), STORE_PORTS) * Tr * Tc  # STORE_PORTS channels a cycle
     store = rules.pipelined_loop(store_trip, 1, e.store_depth(prec))
     cc, ci, cw, cs = call(compute), call(load_in), call(load_w), call(store)
     prologue = block(side(ci, cw))
@@ -231,7 +240,7 @@ def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision, fused: boo
     store_steps = tiles - 1 - last_store
     step_loop = store_steps * store_step + (steps - 1 - store_steps) * step + last_step
     cycles = call(prologue + block(step_loop) + block(cs))
-    ddr_words = tiles * (n_in * load_in_trip * LOAD_PORTS + (1 + fused) * store_trip)
+    ddr_words = tiles * (n_in * load_in_trip * LOAD_PORTS + (1 + fused) * store_trip * STORE_PORTS)
     ddr_words = ddr_words + steps * load_w_trip * e.w_beats * e.beat_words
     if not np.ndim(cycles):
         last_step, step_loop, cycles = int(last_step), int(step_loop), int(cycles)
