@@ -9,7 +9,7 @@ layer uses in turn (``dse.shared``, ``model.shared``). ``auto``: each, and the f
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fnas_hls.boards import Board
@@ -89,6 +89,8 @@ class Analysis:
     over_detail: str = ""  # what is over budget, buffer by buffer
     styles: tuple[StyleOutcome, ...] = ()  # every style tried (auto)
     engine: sh.Engine | None = None  # shared: the one engine every tiled layer runs on
+    # shared: each add its engine's store computes, by the conv before it (model.shared.fused_adds)
+    fused_adds: dict[str, str] = field(default_factory=dict)
 
     @property
     def latency_ms(self) -> float:
@@ -318,6 +320,7 @@ def _layers_in_turn(
     style: str,
     buffers: list[tuple[str, str, int]] | None = None,
     engine: sh.Engine | None = None,
+    fused_adds: dict[str, str] | None = None,
 ) -> Analysis:
     """The analysis of a design whose top calls its layers one after another (sequential, shared)."""
     budget = board.budget()
@@ -339,6 +342,7 @@ def _layers_in_turn(
         style=style,
         over_detail="" if fits else _over_line(resources, budget, buffers or [], lutram),
         engine=engine,
+        fused_adds=dict(fused_adds or {}),
     )
 
 
@@ -352,10 +356,11 @@ def _analyze_shared(
     dse = choose_engine(net, board, prec, layer_pins)
     cnames = c_identifiers([li.name for li in infos])
     engine = None
+    fused = sh.fused_adds(infos)
     resources = TOP_RESOURCES + sh.merge_units(infos, prec, board)
     if tiled:
         layers = [(sh.engine_geometry(li), *dse.tiles[li.name]) for li in tiled]
-        engine = sh.make_engine(dse.Tm, dse.Tn, layers, board, prec, skip=bool(sh.fused_adds(infos)))
+        engine = sh.make_engine(dse.Tm, dse.Tn, layers, board, prec, skip=bool(fused))
         resources = resources + engine.resources(prec, board.mac_cost(prec))
     costs = sh.shared_layer_costs(infos, cnames, engine, dse.tiles, board, prec, clock)
     for lc in costs:
@@ -372,7 +377,7 @@ def _analyze_shared(
         )
         buffers = [("engine", b.name, b.bram18k) for b in engine.buffers(prec)]
     return _layers_in_turn(
-        net, board, prec, clock, costs, resources, dse.method, notes, "shared", buffers, engine
+        net, board, prec, clock, costs, resources, dse.method, notes, "shared", buffers, engine, fused
     )
 
 

@@ -63,7 +63,7 @@ from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model.resource_model import Memory
 from fnas_hls.model.sequential import ConvGeometry, cdiv, element_memories, is_tiled
-from fnas_hls.model.shared import fused_adds, on_merge_unit
+from fnas_hls.model.shared import on_merge_unit
 from fnas_hls.model.tiling import Tiling, TilingPin
 from fnas_hls.network import names
 from fnas_hls.network.ir import (
@@ -215,8 +215,7 @@ def build_context(
     word = plan.input_type
     layers: list[dict[str, Any]] = []
     w_offset = 0
-    fused = fused_adds(list(net.info)) if analysis.style == "shared" else {}
-    where, fmap_words = feature_map_places(net, fused)
+    where, fmap_words = feature_map_places(net, analysis.fused_adds)
     for li, lq in zip(net.info, plan.layers, strict=True):
         layer = li.layer
         lc = costs[li.name]

@@ -18,7 +18,7 @@ from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.backend.quantize import QuantPlan
 from fnas_hls.backend.storage import storage_bindings
 from fnas_hls.model.sequential import ConvGeometry, cdiv
-from fnas_hls.model.shared import ENGINE, LOAD_PORTS, STORE_PORTS, engine_geometry, fused_adds
+from fnas_hls.model.shared import ENGINE, LOAD_PORTS, STORE_PORTS, engine_geometry
 from fnas_hls.network.ir import Network
 
 
@@ -138,12 +138,12 @@ def loop_tripcounts(analysis: Analysis) -> dict[str, dict[str, int]]:
     return {k: {"min": min(v), "max": max(v)} for k, v in trips.items()}
 
 
-def _fuse_adds(net: Network, layers: list[dict[str, Any]], is_float: bool) -> bool:
-    """The adds the engine's store computes (``model.shared.fused_adds``): each marked ``fused`` (the
-    top calls nothing for it), its conv writes the add's place and reads the other input through the
-    engine's skip port (``fmap_skip``, the same memory as ``fmap``) with the add's alignment,
-    requantization and ReLU; every other conv reads nothing there (``skip_add`` 0)."""
-    fused = fused_adds(list(net.info))
+def _fuse_adds(net: Network, fused: dict[str, str], layers: list[dict[str, Any]]) -> bool:
+    """The adds the engine's store computes (``fused``: the analysis's ``model.shared.fused_adds``):
+    each marked ``fused`` (the top calls nothing for it), its conv writes the add's place and reads
+    the other input through the engine's skip ports (``fmap_skip``, the same memory as ``fmap``)
+    with the add's alignment, requantization and ReLU; every other conv reads nothing there
+    (``skip_add`` 0)."""
     by_name = {d["name"]: d for d in layers}
     for d in layers:
         if d["kind"] == "add":
@@ -216,7 +216,7 @@ def shared_layers(
         bias_row += len(bias_blocks[-1][0])
         w_beat += len(beats)
         acc_types.add(lq.acc_c_type)
-    skip = _fuse_adds(net, layers, is_float)
+    skip = _fuse_adds(net, analysis.fused_adds, layers)
     for d in layers:  # the engine's second load port reads the same map through input2 / fmap2
         if d["kind"] == "conv":
             d["src2"] = re.sub(r"^(input|fmap)", r"\g<1>2", d["src"])
