@@ -4,11 +4,11 @@ emitted and C-simulated bit-exact in every style it fits on zcu104, in fixed16 a
 from __future__ import annotations
 
 import shutil
-import warnings
 
 import numpy as np
 import pytest
 import torch
+from torch_export import export_onnx, perturb_batch_norms
 
 from bench.mobile_bench import _torch_mobilenet_v2
 from fnas_hls.backend.csim import run_csim
@@ -22,15 +22,8 @@ needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
 
 def _export(path, dynamo: bool) -> None:
     torch.manual_seed(0)
-    model = _torch_mobilenet_v2(0.35, 10).eval()
-    with torch.no_grad():  # batch norms that are not the identity, to fold
-        for mod in model.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                mod.running_mean.uniform_(-0.1, 0.1)
-                mod.running_var.uniform_(0.5, 1.5)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.zeros(1, 3, 96, 96),), str(path), dynamo=dynamo)
+    model = perturb_batch_norms(_torch_mobilenet_v2(0.35, 10).eval(), mean=0.1)  # batch norms to fold
+    export_onnx(model, (1, 3, 96, 96), path, dynamo=dynamo)
 
 
 @pytest.fixture(scope="module")

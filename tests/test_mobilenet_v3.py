@@ -5,12 +5,12 @@ imported with no host operator and bit-exact in C simulation in every style, fix
 from __future__ import annotations
 
 import shutil
-import warnings
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch_export import export_onnx, perturb_batch_norms
 
 from fnas_hls.backend.csim import run_csim
 from fnas_hls.backend.float_model import run_float
@@ -47,21 +47,13 @@ def _model():
         nn.Conv2d(3, 8, 3, 2, 1), nn.Hardswish(), V3Block(8, 24, 8, 1), V3Block(8, 32, 16, 2),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 5),
     ).eval()  # fmt: skip
-    with torch.no_grad():  # batch norms that are not the identity, to fold
-        for mod in model.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                mod.running_mean.uniform_(-0.2, 0.2)
-                mod.running_var.uniform_(0.5, 1.5)
-    return model
+    return perturb_batch_norms(model, mean=0.2)
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["legacy", "dynamo"])
 def network(request, tmp_path_factory):
     path = tmp_path_factory.mktemp("v3") / "v3.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(_model(), (torch.zeros(1, 3, 16, 16),), str(path), dynamo=request.param)
-    return load_onnx(path).network
+    return load_onnx(export_onnx(_model(), (1, 3, 16, 16), path, dynamo=request.param)).network
 
 
 def test_imports_with_no_host_layer(network):

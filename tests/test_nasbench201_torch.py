@@ -7,12 +7,12 @@ than the benchmark's (8/16/32 channels, one cell a stage, 16x16 input) to keep C
 from __future__ import annotations
 
 import shutil
-import warnings
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch_export import export_onnx, perturb_batch_norms
 
 from fnas_hls.backend.csim import run_csim
 from fnas_hls.backend.float_model import run_float
@@ -76,23 +76,13 @@ def _model() -> nn.Module:
         Cell(8, CELL), Reduction(8, 16), Cell(16, CELL), Reduction(16, 32), Cell(32, CELL),
         nn.BatchNorm2d(32), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
     ).eval()  # fmt: skip
-    with torch.no_grad():  # batch norms that are not the identity
-        for mod in model.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                mod.weight.uniform_(0.5, 1.5)
-                mod.bias.uniform_(-0.2, 0.2)
-                mod.running_mean.uniform_(-0.2, 0.2)
-                mod.running_var.uniform_(0.5, 1.5)
-    return model
+    return perturb_batch_norms(model, mean=0.2, weight=(0.5, 1.5), bias=0.2)
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["legacy", "dynamo"])
 def network(request, tmp_path_factory):
     path = tmp_path_factory.mktemp("nb201") / "nb201.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(_model(), (torch.zeros(1, 3, 16, 16),), str(path), dynamo=request.param)
-    return load_onnx(path).network
+    return load_onnx(export_onnx(_model(), (1, 3, 16, 16), path, dynamo=request.param)).network
 
 
 def test_imports_with_no_host_layer(network):

@@ -4,13 +4,13 @@ the FPGA, imported from both torch exporters and bit-exact in C simulation in ev
 from __future__ import annotations
 
 import shutil
-import warnings
 
 import numpy as np
 import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
+from torch_export import export_onnx
 
 from fnas_hls.analysis import analyze
 from fnas_hls.backend.csim import run_csim
@@ -64,11 +64,9 @@ def _model():
 
 @pytest.fixture(scope="module", params=[False, True], ids=["legacy", "dynamo"])
 def onnx_path(request, tmp_path_factory):
-    path = tmp_path_factory.mktemp("se") / "se.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(_model(), (torch.zeros(1, 3, 16, 16),), str(path), dynamo=request.param)
-    return path
+    return export_onnx(
+        _model(), (1, 3, 16, 16), tmp_path_factory.mktemp("se") / "se.onnx", dynamo=request.param
+    )
 
 
 def test_import(onnx_path):
