@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from fnas_hls.backend.hls_writer import MANIFEST, is_project
+from fnas_hls.backend.project_folder import MANIFEST, is_project
 from fnas_hls.backend.reference import compare_outputs
 from fnas_hls.errors import FnasError
 
