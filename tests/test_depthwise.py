@@ -143,8 +143,8 @@ def test_engine_depthwise_counts_by_hand():
     e = Engine(16, 8, 100, 9, 64, 2, 64, 4)
     k = engine_terms(g, e, 8, 8, get_precision("fixed16"))
     assert k.tiles == 2 * 2 * 2 and k.n_in == 1 and k.steps == 8
-    # two channels a cycle in and out
-    assert k.load_in_trip == 8 // LOAD_PORTS * 10 * 10 and k.store_trip == 8 // STORE_PORTS * 8 * 8
+    # two channels at once in and out; a 10-word window row is 3 chunks of a 4-word beat, one beat more
+    assert k.load_in_trip == 8 // LOAD_PORTS * 10 * (3 + 1) and k.store_trip == 8 // STORE_PORTS * 8 * 8
     assert k.compute_trip == 9 * 8 * 8
     groups = ConvGeometry(16, 1, 1, 16, 16, 3, 3)  # the same layer a group at a time: 16x the steps
     assert engine_terms(groups, e, 8, 8, get_precision("fixed16")).steps == 16 * 4

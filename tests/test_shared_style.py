@@ -48,8 +48,14 @@ def _steps_by_hand(g: ConvGeometry, e: Engine, Tr: int, Tc: int, prec) -> int:
     call, block, side = rules.function_latency, rules.sequential_block, rules.overlapped
     TRin, TCin = (Tr - 1) * g.Sh + g.Kh, (Tc - 1) * g.Sw + g.Kw
     ii = e.compute_ii(prec)
-    cc = call(rules.pipelined_loop(g.Kh * g.Kw * Tr * Tc, ii, int(compute_depth(e.Tn, prec))))
-    ci = call(rules.pipelined_loop(cdiv(min(e.Tn, g.N), LOAD_PORTS) * TRin * TCin, 1, rules.LOAD_DEPTH))
+    select = rules.SELECT_DEPTH if e.beat_words > 1 else 0  # a word out of a beat, or of B sub-banks
+    cc = call(rules.pipelined_loop(g.Kh * g.Kw * Tr * Tc, ii, int(compute_depth(e.Tn, prec)) + select))
+    row_beats = -(-TCin // e.beat_words) + 1  # a window row's chunks, and the beat read first
+    ci = call(
+        rules.pipelined_loop(
+            cdiv(min(e.Tn, g.N), LOAD_PORTS) * TRin * row_beats, 1, rules.LOAD_DEPTH + select
+        )
+    )
     cw = call(rules.pipelined_loop(g.Kh * g.Kw * e.w_beats, 1, rules.LOAD_DEPTH))
     cs = call(rules.pipelined_loop(cdiv(min(e.Tm, g.M), STORE_PORTS) * Tr * Tc, 1, rules.STORE_DEPTH))
     tiles = g.groups * cdiv(g.R, Tr) * cdiv(g.C, Tc) * cdiv(g.M, e.Tm)
@@ -98,7 +104,8 @@ def test_alexnet_on_vc707_follows_zhang_compute_cycles(tmp_path, capsys):
     net = load_network_yaml(ALEXNET)
     prec = get_precision("float32")
     # The paper's P: COMPUTE's depth in csynth's counting (a pipelined loop takes trip + depth - 2).
-    P = int(compute_depth(7, prec)) - 2
+    # (and the stage that selects each input word out of its channel's sub-banks: 16 words a beat)
+    P = int(compute_depth(7, prec)) + rules.SELECT_DEPTH - 2
     convs = [entry for entry in data["layers"] if entry["op"] == "conv"]
     assert len(convs) == 5
     for entry in convs:
@@ -134,7 +141,12 @@ def test_the_engine_is_sized_for_the_largest_tile_and_fits():
     assert a.fits and a.engine is not None
     e = a.engine
     tiles = [(ConvGeometry.of(net[lc.name]), lc.tiling) for lc in a.layers if lc.tiling]
-    assert e.in_words == max(((t.Tr - 1) * g.Sh + g.Kh) * ((t.Tc - 1) * g.Sw + g.Kw) for g, t in tiles)
+    B = e.beat_words  # a window row as whole chunks of the load port's beat
+
+    def window(g, t):
+        return ((t.Tr - 1) * g.Sh + g.Kh) * B * cdiv((t.Tc - 1) * g.Sw + g.Kw, B)
+
+    assert e.in_words == max(window(g, t) for g, t in tiles)
     assert e.acc_words == max(t.Tr * t.Tc for _, t in tiles) and e.k_words == 121
     assert e.macs * board.dsps_per_mac("float32") <= a.budget.dsp
     assert a.resources.fits_in(a.budget)
@@ -250,6 +262,39 @@ def run_time_products(source: str) -> list[str]:
         if "*" in code:
             out.append(line.strip())
     return out
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+@pytest.mark.parametrize("board,beat", [("zcu102", 8), ("vc707", 32)])
+def test_beat_loads_read_maps_at_any_offset_bit_exact(board, beat, tmp_path):
+    """The engine's load ports read beats of ``beat`` words: with 9- and 11-word rows, padding and a
+    map placed at any word of the fmap region, every window row starts at some offset within a beat
+    (and a row may span three beats); the C simulation stays bit-exact."""
+    from fnas_hls.backend.csim import run_csim
+    from fnas_hls.backend.hls_writer import emit_project
+
+    for case in ("k3_same_pool_s2_gap", "depthwise_avg_gap"):
+        shape, layers, pins = SPREAD[case]
+        net = net_of(layers, shape, name=case)
+        rng = np.random.default_rng(3)
+        calib = rng.standard_normal((24, *shape)).astype(np.float32)
+        tests = rng.standard_normal((4, *shape)).astype(np.float32)
+        p = tmp_path / case
+        res = emit_project(
+            net,
+            load_board(board),
+            p,
+            "fixed16",
+            calib,
+            parse_tiling_specs(pins),
+            test_inputs=tests,
+            style="shared",
+        )
+        assert res.analysis.engine.beat_words == beat
+        out = run_csim(p, opt="-O1")
+        assert out.bit_exact and out.vectors == 4, out.verdict
+        header = (p / "src" / "engine.h").read_text()
+        assert f"const int WBEAT = {beat};" in header and f"LOG_WBEAT = {beat.bit_length() - 1};" in header
 
 
 def test_run_time_products_are_found():

@@ -350,7 +350,7 @@ def build_context(
     if analysis.style == "dataflow":
         style_ctx = dataflow_layers(net, analysis, plan, layers)
     elif analysis.style == "shared":
-        style_ctx = shared_layers(net, analysis, plan, layers)
+        style_ctx = shared_layers(net, analysis, plan, layers, fmap_words)
     rendered = [d for d in layers if d["kind"] != "flatten"]
     if analysis.style == "shared":  # conv layers call the engine; adds and concats the units
         style_ctx["merge_units"] = any(
@@ -365,6 +365,7 @@ def build_context(
     return {
         "style": analysis.style,
         "skip_port": False,  # the shared engine's port for the residual maps its store adds
+        "beat_ports": False,  # the shared engine's loads read the maps as beats
         **style_ctx,
         "version": __version__,
         "network": net.name,

@@ -18,7 +18,7 @@ from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.backend.quantize import QuantPlan
 from fnas_hls.backend.storage import storage_bindings
 from fnas_hls.model.sequential import ConvGeometry, cdiv
-from fnas_hls.model.shared import ENGINE, LOAD_PORTS, STORE_PORTS, engine_geometry
+from fnas_hls.model.shared import ENGINE, LOAD_PORTS, STORE_PORTS, engine_geometry, row_chunks
 from fnas_hls.network.ir import Network
 
 
@@ -97,11 +97,11 @@ def descriptor_products(d: dict[str, Any], w_beats: int) -> dict[str, int]:
     hw, rc = d["H"] * d["W"], d["R"] * d["C"]
     p = {
         "STEPS": d["TILES"] * d["NT"],
-        "IN_TRIP": cdiv(d["NL"], LOAD_PORTS) * d["TRIN"] * d["TCIN"],  # LOAD_PORTS channels a cycle
+        "IN_TRIP": cdiv(d["NL"], LOAD_PORTS) * d["TRIN"] * d["KB1"],  # LOAD_PORTS channels at once
         "W_TRIP": taps,
         "ST_TRIP": cdiv(d["ML"], STORE_PORTS) * d["TR"] * d["TC"],  # STORE_PORTS channels a cycle
         "C_TRIP": taps * d["TR"] * d["TC"],
-        "ROWSTEP": d["SH"] * d["TCIN"],
+        "ROWSTEP": d["SH"] * d["TCINP"],
         "TRSH": d["TR"] * d["SH"],
         "TCSW": d["TC"] * d["SW"],
         "W_BLOCK": taps * w_beats,
@@ -166,13 +166,22 @@ def _fuse_adds(net: Network, fused: dict[str, str], layers: list[dict[str, Any]]
     return bool(fused)
 
 
+def split_place(place: str) -> tuple[str, int]:
+    """A map's place (``hls_writer.feature_map_places``: ``input``, ``fmap``, ``fmap + 123``) as its
+    buffer and its first word there."""
+    name, _, offset = place.partition(" + ")
+    return name, int(offset or 0)
+
+
 def shared_layers(
     net: Network,
     analysis: Analysis,
     plan: QuantPlan,
     layers: list[dict[str, Any]],
+    fmap_words: int,
 ) -> dict[str, Any]:
-    """Fill each conv/fc layer's descriptor fields in ``layers``; return the engine's context."""
+    """Fill each conv/fc layer's descriptor fields in ``layers``; return the engine's context
+    (``fmap_words``: the words of the fmap region)."""
     e = analysis.engine
     assert e is not None, "a shared design has an engine"
     for d in layers:  # every layer writes the fmap region through its own port, fmap_wr (bundle gmem_out)
@@ -202,6 +211,11 @@ def shared_layers(
         beat_rows.append(braced_rows(beats, lq.w_type))
         if g.dw:  # one group of all channels; a tile's input channels are its output channels
             d.update(G=1, M=g.M, N=g.M)
+        # the engine's load ports read beats of the input map's buffer, from its first word on
+        buffer, in_base = split_place(d["src"])
+        chunks = row_chunks(d["TCIN"], e.beat_words)
+        d.update(src_b=f"{buffer}_b", src_b2=f"{buffer}_b2", in_base=in_base, KB1=chunks + 1)
+        d.update(TCINP=chunks * e.beat_words)
         d.update(
             TM=e.Tm, TN=e.Tn, MT=MT, NT=NT, RT=RT, CT=CT, TILES=g.groups * MT * RT * CT,
             NL=min(lanes if g.dw else e.Tn, g.M if g.dw else g.N), ML=min(lanes, g.M),
@@ -217,9 +231,8 @@ def shared_layers(
         w_beat += len(beats)
         acc_types.add(lq.acc_c_type)
     skip = _fuse_adds(net, analysis.fused_adds, layers)
-    for d in layers:  # the engine's second load port reads the same map through input2 / fmap2
+    for d in layers:
         if d["kind"] == "conv":
-            d["src2"] = re.sub(r"^(input|fmap)", r"\g<1>2", d["src"])
             d["dst2"] = re.sub(r"^(output|fmap_wr)", r"\g<1>2", d["dst"])  # the second store port
             d["skip_src2"] = re.sub(r"^fmap_skip", "fmap_skip2", d["skip_src"])
     acc = "float" if is_float else ("int64_t" if "int64_t" in acc_types else "int32_t")
@@ -235,6 +248,7 @@ def shared_layers(
             "BIAS_TILES": max(bias_row, 1),
             "MIN_TRTC": e.min_trtc,
             "WBEAT": e.beat_words,
+            "LOG_WBEAT": e.beat_words.bit_length() - 1,
             "WB": e.w_beats,
             "acc_c_type": acc,
             "skip": skip,
@@ -248,7 +262,10 @@ def shared_layers(
         },
         "storage": engine_storage(analysis, bool(shift_rows and len(shift_blocks) == len(bias_blocks))),
         "weight_beats": w_beat,
+        "in_beats": cdiv(net.input.size, e.beat_words),
+        "fmap_beats": cdiv(fmap_words, e.beat_words),
         "skip_port": skip,
+        "beat_ports": True,  # the engine's loads read beats: the testbench keeps the maps in whole beats
         "tripcount": loop_tripcounts(analysis),
         "unit_act_codes": sorted(
             {d["act"]["code"] for d in layers if d["kind"] == "add" and d["on_unit"] and d["act"]}

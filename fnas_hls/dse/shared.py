@@ -36,6 +36,7 @@ from fnas_hls.model.shared import (
     engine_terms,
     fused_adds,
     make_engine,
+    row_chunks,
     untiled_resources,
 )
 from fnas_hls.model.tiling import TilingPin
@@ -127,17 +128,17 @@ def _rank_engines(
     tn_vals = np.arange(1, min(macs_max, n_max) + 1) if pinned[1] is None else np.array([pinned[1]])
     Tm, Tn = (a.ravel() for a in np.meshgrid(tm_vals, tn_vals, indexing="ij"))
     per_mac_ff = rm.FF_PER_MAC[prec.name]
+    beat = board.axi_words_per_cycle(prec.bits)
     bram, lut = _untiled_memory(Tm, Tn, geoms, prec)
     ok = (
         (Tm * Tn <= macs_max)
-        & (engine_logic_luts(Tm, Tn, prec) + lut <= room.lut)
+        & (engine_logic_luts(Tm, Tn, prec, beat=beat) + lut <= room.lut)
         & (Tm * Tn * per_mac_ff <= room.ff)
     )
     ok &= bram <= room.bram18k
     if pinned != (None, None) or not ok.any():
         ok = np.ones_like(Tm, dtype=bool)  # a pinned engine is analyzed even where it does not fit
     Tm, Tn = Tm[ok], Tn[ok]
-    beat = board.axi_words_per_cycle(prec.bits)
     total = np.zeros(len(Tm), dtype=np.float64)
     for g in geoms:
         taps = g.Kh * g.Kw
@@ -146,7 +147,7 @@ def _rank_engines(
         load_w = taps * cdiv(Tm * Tn, beat) + rules.LOAD_DEPTH
         lanes = np.minimum(Tm, Tn) if g.dw else Tm  # output channels a tile (the diagonal if depthwise)
         chans = np.minimum(lanes if g.dw else Tn, g.M if g.dw else g.N)
-        load_in = cdiv(chans, LOAD_PORTS) * hin * win + rules.LOAD_DEPTH
+        load_in = cdiv(chans, LOAD_PORTS) * hin * (row_chunks(win, beat) + 1) + rules.LOAD_DEPTH
         per_tile = cdiv(g.N, Tn) * np.maximum(compute, np.maximum(load_w, load_in))
         store = np.minimum(lanes, g.M) * g.R * g.C
         total += g.groups * cdiv(g.M, lanes) * (per_tile + store)
@@ -168,12 +169,13 @@ def _layer_table(
 ) -> tuple[np.ndarray, ...]:
     """A layer's useful (Tr, Tc) on engine (Tm, Tn) (Tr*Tc >= ``required`` for kernels larger than
     1x1), their cycles at the accumulators' declared ``distance``, and their block RAMs per bank of
-    the input tile and of the accumulators (cached: search spaces repeat layer shapes)."""
+    the input tile (per channel: its ``beat`` sub-banks) and of the accumulators (cached: search
+    spaces repeat layer shapes)."""
     tr, tc = _grid(g, pin, required)
     probe = Engine(Tm, Tn, 1, 1, 1, 1, distance, beat, skip=skip)
     k = engine_terms(g, probe, tr, tc, prec)
     cycles = np.broadcast_to(np.asarray(k.cycles, dtype=np.int64), tr.shape)
-    b_in = np.broadcast_to(rm.bram18k(np.asarray(k.in_words), prec.bits), tr.shape)
+    b_in = np.broadcast_to(beat * rm.bram18k(np.asarray(k.in_words) // beat, prec.bits), tr.shape)
     b_acc = np.broadcast_to(rm.bram18k(np.asarray(k.acc_words), prec.acc_bits), tr.shape)
     return tr, tc, cycles, b_in, b_acc
 
@@ -254,9 +256,9 @@ class _EngineSearch:
         bram = 2 * Tn * lv_in[:, None] + 2 * Tm * lv_acc[None, :] + w_bram
         # a bank of no block RAM is in LUTs: at most the largest such bank's LUTs
         lut = (
-            engine_logic_luts(Tm, Tn, prec, self.skip)
+            engine_logic_luts(Tm, Tn, prec, self.skip, self.beat)
             + w_lut
-            + np.where(lv_in[:, None] == 0, 2 * Tn * _lutram_bound(prec.bits), 0)
+            + np.where(lv_in[:, None] == 0, 2 * Tn * self.beat * _lutram_bound(prec.bits), 0)
             + np.where(lv_acc[None, :] == 0, 2 * Tm * _lutram_bound(prec.acc_bits), 0)
         )
         valid = np.isfinite(total)  # every layer has a tiling within the two buffer sizes

@@ -88,6 +88,9 @@ FLOAT_ADD_LATENCY = 5
 FLOAT_CMP_LATENCY = 2
 #: Cycles to read a value from an on-chip buffer (BRAM or LUTRAM) inside a pipeline.
 BUFFER_READ_LATENCY = 1
+#: A stage for selecting, at a run-time offset, one word out of a beat's or a row of sub-banks'
+#: words (a multiplexer of up to 64 ways at the clocks the boards run: our estimate).
+SELECT_DEPTH = 1
 #: Depth of the loop that writes the bias into a tile's accumulators.
 INIT_DEPTH = 2
 #: Stages an add or concat spends after its reads: round, shift, ReLU, saturate (our estimate).

@@ -113,6 +113,14 @@ def lutrom_luts(depth, width):
     return result if np.ndim(result) else int(result)
 
 
+def select_luts(ways, width):
+    """LUTs of a ``ways``:1 multiplexer of ``width`` bits: a LUT6 selects one of four (wider ones
+    chain through the slice's F7/F8 multiplexers); none for one way."""
+    ways = np.asarray(ways)
+    result = np.where(ways > 1, -(-ways // 4) * width, 0)
+    return result if result.ndim else int(result)
+
+
 def memory_luts(depth, width, rom: bool = False):
     """LUTs of one bank of ``depth`` x ``width`` bits: none in block RAM (more than
     ``LUTRAM_MAX_BITS``), else distributed RAM or, for a ROM, LUT ROM; arrays allowed."""

@@ -18,10 +18,14 @@ output tile, and there are T = G*ceil(R/Tr)*ceil(C/Tc)*ceil(M/Tm) output tiles o
                                              nothing to do run with trip 0 (the last step's loads,
                                              the store in any other step)
       engine_store(last tile)
-    engine_load_in:  LOAD_IN: ceil(min(Tn, N)/2)*((Tr-1)S+K)*((Tc-1)S+K) iterations, II 1, two
-                     words a cycle (two channels, each through a load port of its own,
-                     LOAD_PORTS; zero padding and edge tiles under a condition, as the
-                     sequential style's: csynth infers no burst)
+    engine_load_in:  LOAD_IN: ceil(min(Tn, N)/2)*((Tr-1)S+K)*(ceil(((Tc-1)S+K)/B)+1) iterations,
+                     II 1: two channels at once, each through a load port of its own
+                     (LOAD_PORTS) as wide as the board's AXI, B words a beat; a row of the
+                     input window is ceil(TCIN/B) chunks of B words, each selected at the
+                     row's offset from the last two beats read (one more beat a row, the
+                     first), zero padding and edge tiles masked per word; the input buffer
+                     holds a window row as whole chunks, B sub-banks a channel, so that a
+                     chunk's words are written in one cycle (csynth infers no burst)
     engine_load_w:   LOAD_W: Kh*Kw taps, II WB = ceil(Tm*Tn/B), the tap's WB beats unrolled so
                      that every lane's bank is a constant: the weights come over a port as
                      wide as the board's AXI, B = axi_width_bits / word bits words a beat, packed
@@ -95,11 +99,20 @@ STORE_PORTS = 2
 ENGINE_PORTS = LOAD_PORTS + STORE_PORTS + 1
 
 
-def engine_logic_luts(Tm, Tn, prec: Precision, skip: bool = False):
+def row_chunks(TCin, beat: int):
+    """Chunks of ``beat`` words that hold one row of an input window of ``TCin`` words (the input
+    buffer's row stride is that many whole chunks); element-wise on arrays."""
+    return cdiv(TCin, beat)
+
+
+def engine_logic_luts(Tm, Tn, prec: Precision, skip: bool = False, beat: int = 1):
     """The engine's LUTs but its memories': control, its m_axi adapters (``ENGINE_PORTS``, one more
-    with the fused adds' skip port), the MACs' fabric."""
+    with the fused adds' skip port), the MACs' fabric, and the selections a ``beat``-word load
+    port needs: each load port's words out of its last two beats (``beat`` ways a word), and
+    COMPUTE's word of each input channel out of its ``beat`` sub-banks."""
     ports = ENGINE_PORTS + skip * STORE_PORTS
-    return rm.LUT_PER_LAYER + ports * rm.LUT_PER_AXI_PORT + Tm * Tn * rm.LUT_PER_MAC[prec.name]
+    select = (LOAD_PORTS * beat + Tn) * rm.select_luts(beat, prec.bits)
+    return rm.LUT_PER_LAYER + ports * rm.LUT_PER_AXI_PORT + Tm * Tn * rm.LUT_PER_MAC[prec.name] + select
 
 
 @dataclass(frozen=True)
@@ -108,12 +121,12 @@ class Engine:
 
     Tm: int
     Tn: int
-    in_words: int  # input tile buffer, per input channel: the largest ((Tr-1)S+K)*((Tc-1)S+K)
+    in_words: int  # input tile buffer, per input channel: the largest ((Tr-1)S+K)*row_chunks*beat_words
     k_words: int  # weight buffer, per MAC: the largest Kh*Kw
     acc_words: int  # accumulators, per output channel: the largest Tr*Tc
     bias_tiles: int  # rows of the bias ROM: every layer's G*ceil(M/Tm)
     min_trtc: int  # the least Tr*Tc of a layer with a kernel larger than 1x1 (0: none)
-    beat_words: int  # words in one beat of the weight port
+    beat_words: int  # words in one beat of the weight port and of the load ports
     act_kinds: tuple[str, ...] = ()  # activations other than ReLU its store computes (a run-time switch)
     skip: bool = False  # its store adds a residual map read from DDR (``fused_adds``), a port of its own
 
@@ -139,6 +152,19 @@ class Engine:
         """Beats of the weight port per kernel tap: the Tm*Tn weights of one tap, packed."""
         return cdiv(self.Tm * self.Tn, self.beat_words)
 
+    @property
+    def select_depth(self) -> int:
+        """The stage a word's selection out of a beat or of a channel's sub-banks adds (none at one
+        word a beat)."""
+        return rules.SELECT_DEPTH if self.beat_words > 1 else 0
+
+    @property
+    def load_in_depth(self) -> int:
+        return rules.LOAD_DEPTH + self.select_depth
+
+    def compute_depth(self, prec: Precision) -> int:
+        return compute_depth(self.Tn, prec) + self.select_depth
+
     def compute_ii(self, prec: Precision) -> int:
         """COMPUTE's II, one for every layer (one pipeline): the accumulate's recurrence over the
         distance the template declares; with no kernel larger than 1x1, no accumulator is revisited."""
@@ -150,7 +176,8 @@ class Engine:
         """The engine's on-chip memories, each in block RAM or LUTs as the template binds it."""
         bits, acc = prec.bits, prec.acc_bits
         return [
-            rm.Memory("input tiles", 2 * self.Tn, self.in_words, bits),  # ping-pong, a bank a channel
+            # ping-pong, a channel's words in beat_words sub-banks (a chunk written in one cycle)
+            rm.Memory("input tiles", 2 * self.Tn * self.beat_words, self.in_words // self.beat_words, bits),
             rm.Memory("weight tiles", 2 * self.macs, self.k_words, bits),  # ping-pong, a bank per MAC
             rm.Memory("accumulators", 2 * self.Tm, self.acc_words, acc),  # ping-pong, a bank per m
             rm.Memory("bias ROM", self.Tm, self.bias_tiles, rm.BIAS_BITS, rom=True),  # a bank per m
@@ -172,7 +199,8 @@ class Engine:
         return Resources(
             dsp=mac.dsps(self.Tm, self.Tn) + act_dsp + skip_dsp,  # the Tm lanes of one input share its word
             bram18k=sum(b.bram18k for b in memories) + act_bram,
-            lut=engine_logic_luts(self.Tm, self.Tn, prec, self.skip) + sum(b.lut for b in memories),
+            lut=engine_logic_luts(self.Tm, self.Tn, prec, self.skip, self.beat_words)
+            + sum(b.lut for b in memories),
             ff=rm.FF_PER_LAYER
             + (ENGINE_PORTS + self.skip * STORE_PORTS) * rm.FF_PER_AXI_PORT
             + self.macs * rm.FF_PER_MAC[prec.name],
@@ -213,19 +241,20 @@ def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision, fused: boo
     call, block, side = rules.function_latency, rules.sequential_block, rules.overlapped
     TRin = (Tr - 1) * g.Sh + g.Kh
     TCin = (Tc - 1) * g.Sw + g.Kw
+    chunks = row_chunks(TCin, e.beat_words)
     taps = g.Kh * g.Kw
     lanes = e.out_lanes(g)
     tiles = g.groups * cdiv(g.R, Tr) * cdiv(g.C, Tc) * cdiv(g.M, lanes)
     n_in = cdiv(g.N, e.Tn)  # 1 for a depthwise layer: a tile's channels are its own inputs
     steps = tiles * n_in
-    # LOAD_PORTS channels a cycle, one through each of the engine's load ports
-    load_in_trip = cdiv(min(lanes if g.dw else e.Tn, g.M if g.dw else g.N), LOAD_PORTS) * TRin * TCin
-    load_in = rules.pipelined_loop(load_in_trip, 1, rules.LOAD_DEPTH)
+    # LOAD_PORTS channels at once, one through each load port: a window row's chunks and one beat more
+    load_in_trip = cdiv(min(lanes if g.dw else e.Tn, g.M if g.dw else g.N), LOAD_PORTS) * TRin * (chunks + 1)
+    load_in = rules.pipelined_loop(load_in_trip, 1, e.load_in_depth)
     load_w_trip = taps
     load_w = rules.pipelined_loop(load_w_trip, e.w_beats, rules.LOAD_DEPTH + e.w_beats - 1)
     compute_trip = taps * Tr * Tc
     ii = e.compute_ii(prec)
-    depth = compute_depth(e.Tn, prec)
+    depth = e.compute_depth(prec)
     compute = rules.pipelined_loop(compute_trip, ii, depth)
     store_trip = cdiv(min(lanes, g.M), STORE_PORTS) * Tr * Tc  # STORE_PORTS channels a cycle
     store = rules.pipelined_loop(store_trip, 1, e.store_depth(prec))
@@ -240,14 +269,15 @@ def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision, fused: boo
     store_steps = tiles - 1 - last_store
     step_loop = store_steps * store_step + (steps - 1 - store_steps) * step + last_step
     cycles = call(prologue + block(step_loop) + block(cs))
-    ddr_words = tiles * (n_in * load_in_trip * LOAD_PORTS + (1 + fused) * store_trip * STORE_PORTS)
+    loaded = n_in * load_in_trip * LOAD_PORTS * e.beat_words  # whole beats
+    ddr_words = tiles * (loaded + (1 + fused) * store_trip * STORE_PORTS)
     ddr_words = ddr_words + steps * load_w_trip * e.w_beats * e.beat_words
     if not np.ndim(cycles):
         last_step, step_loop, cycles = int(last_step), int(step_loop), int(cycles)
     return EngineTerms(
         tiles, n_in, steps, load_in_trip, load_in, load_w_trip, load_w, compute_trip, ii, depth, compute,
         store_trip, store, prologue, step, store_step, last_step, step_loop, cycles,
-        steps * compute, TRin * TCin, Tr * Tc, ddr_words,
+        steps * compute, TRin * chunks * e.beat_words, Tr * Tc, ddr_words,
     )  # fmt: skip
 
 
@@ -278,7 +308,10 @@ def make_engine(
     skip: bool = False,
 ) -> Engine:
     """The engine (Tm, Tn) whose buffers hold every ``(geometry, Tr, Tc)`` it is to run."""
-    in_words = max(((tr - 1) * g.Sh + g.Kh) * ((tc - 1) * g.Sw + g.Kw) for g, tr, tc in layers)
+    beat = board.axi_words_per_cycle(prec.bits)
+    in_words = max(
+        ((tr - 1) * g.Sh + g.Kh) * row_chunks((tc - 1) * g.Sw + g.Kw, beat) * beat for g, tr, tc in layers
+    )
     trtc = [tr * tc for g, tr, tc in layers if g.Kh * g.Kw > 1]
     return Engine(
         Tm=Tm,
@@ -288,7 +321,7 @@ def make_engine(
         acc_words=max(tr * tc for _, tr, tc in layers),
         bias_tiles=sum(g.groups * cdiv(g.M, min(Tm, Tn) if g.dw else Tm) for g, _, _ in layers),
         min_trtc=min(trtc) if trtc else 0,
-        beat_words=board.axi_words_per_cycle(prec.bits),
+        beat_words=beat,
         act_kinds=tuple(sorted({g.act for g, _, _ in layers if g.act})),
         skip=skip,
     )
@@ -320,7 +353,7 @@ def engine_layer_cost(
             f"{ENGINE}_load_in",
             rules.function_latency(k.load_in),
             k.steps,  # the prologue's and every step's but the last (whose loads are empty)
-            (LoopCost("LOAD_IN", k.load_in_trip, k.load_in, 1, rules.LOAD_DEPTH),),
+            (LoopCost("LOAD_IN", k.load_in_trip, k.load_in, 1, e.load_in_depth),),
         ),
         FunctionCost(
             f"{ENGINE}_load_w",
