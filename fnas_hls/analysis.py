@@ -91,6 +91,8 @@ class Analysis:
     engine: sh.Engine | None = None  # shared: the one engine every tiled layer runs on
     # shared: each add its engine's store computes, by the conv before it (model.shared.fused_adds)
     fused_adds: dict[str, str] = field(default_factory=dict)
+    # shared: the maps its engine stores in whole beats, rows padded (model.shared.padded_maps)
+    padded_maps: frozenset[str] = frozenset()
 
     @property
     def latency_ms(self) -> float:
@@ -321,6 +323,7 @@ def _layers_in_turn(
     buffers: list[tuple[str, str, int]] | None = None,
     engine: sh.Engine | None = None,
     fused_adds: dict[str, str] | None = None,
+    padded_maps: frozenset[str] = frozenset(),
 ) -> Analysis:
     """The analysis of a design whose top calls its layers one after another (sequential, shared)."""
     budget = board.budget()
@@ -343,6 +346,7 @@ def _layers_in_turn(
         over_detail="" if fits else _over_line(resources, budget, buffers or [], lutram),
         engine=engine,
         fused_adds=dict(fused_adds or {}),
+        padded_maps=padded_maps,
     )
 
 
@@ -360,9 +364,12 @@ def _analyze_shared(
     resources = TOP_RESOURCES + sh.merge_units(infos, prec, board)
     if tiled:
         layers = [(sh.engine_geometry(li), *dse.tiles[li.name]) for li in tiled]
-        engine = sh.make_engine(dse.Tm, dse.Tn, layers, board, prec, skip=bool(fused))
+        beats = sh.stores_beats(infos, dse.padded)
+        engine = sh.make_engine(
+            dse.Tm, dse.Tn, layers, board, prec, skip=bool(fused), beats=[beats[li.name] for li in tiled]
+        )
         resources = resources + engine.resources(prec, board.mac_cost(prec))
-    costs = sh.shared_layer_costs(infos, cnames, engine, dse.tiles, board, prec, clock)
+    costs = sh.shared_layer_costs(infos, cnames, engine, dse.tiles, board, prec, clock, dse.padded)
     for lc in costs:
         resources = resources + lc.resources
     chosen = {lc.name: lc.tiling for lc in costs if lc.tiling is not None}
@@ -377,7 +384,19 @@ def _analyze_shared(
         )
         buffers = [("engine", b.name, b.bram18k) for b in engine.buffers(prec)]
     return _layers_in_turn(
-        net, board, prec, clock, costs, resources, dse.method, notes, "shared", buffers, engine, fused
+        net,
+        board,
+        prec,
+        clock,
+        costs,
+        resources,
+        dse.method,
+        notes,
+        "shared",
+        buffers,
+        engine,
+        fused,
+        dse.padded,
     )
 
 

@@ -364,13 +364,20 @@ def test_the_shared_engine_fuses_the_adds_that_follow_a_conv():
     assert costs["a0"].functions[0].name == "fnas_add2" and costs["a0"].cycles > 0
     assert costs["a1"].bound == "fused into c2" and costs["a1"].cycles == 0 and not costs["a1"].functions
     # the fused conv's store reads the skip map beside its writes: a word more for every word out
-    from fnas_hls.model.shared import STORE_PORTS, engine_geometry, engine_layer_cost, engine_terms
+    from fnas_hls.model.shared import (
+        STORE_PORTS,
+        engine_geometry,
+        engine_layer_cost,
+        engine_terms,
+        stores_beats,
+    )
     from fnas_hls.precision import get_precision
 
     t, prec = costs["c2"].tiling, get_precision("fixed16")
-    alone = engine_layer_cost(net["c2"], a.engine, t.Tr, t.Tc, board, prec)
-    k = engine_terms(engine_geometry(net["c2"]), a.engine, t.Tr, t.Tc, prec)
-    skip_words = k.tiles * k.store_trip * STORE_PORTS
+    beats = stores_beats(list(net.info), a.padded_maps)["c2"]  # a word a port, or a beat (STORE_B)
+    alone = engine_layer_cost(net["c2"], a.engine, t.Tr, t.Tc, board, prec, beats=beats)
+    k = engine_terms(engine_geometry(net["c2"]), a.engine, t.Tr, t.Tc, prec, beats=beats)
+    skip_words = k.tiles * k.store_trip * STORE_PORTS * (a.engine.beat_words if beats else 1)
     assert a.engine.skip and costs["c2"].ddr_bytes == alone.ddr_bytes + skip_words * 2
     assert a.engine.store_depth(a.precision) > replace(a.engine, skip=False).store_depth(a.precision)
     # its place: never over the conv's own input, the skip, or a map still to be read
@@ -384,8 +391,10 @@ def test_the_shared_engine_fuses_the_adds_that_follow_a_conv():
 
 
 @needs_gxx
-@pytest.mark.parametrize("precision", ["fixed16", "int8", "float32"])
-def test_fused_adds_csim_bit_exact(precision, tmp_path):
+@pytest.mark.parametrize(
+    "precision,board", [("fixed16", "pynq"), ("int8", "pynq"), ("float32", "pynq"), ("int8", "zcu102")]
+)
+def test_fused_adds_csim_bit_exact(precision, board, tmp_path):
     from fnas_hls.backend.csim import run_csim
     from fnas_hls.backend.float_model import with_random_weights
 
@@ -393,8 +402,16 @@ def test_fused_adds_csim_bit_exact(precision, tmp_path):
     rng = np.random.default_rng(3)
     calib = rng.standard_normal((16, 3, 9, 9)).astype(np.float32)
     tests = rng.standard_normal((4, 3, 9, 9)).astype(np.float32)
-    emit_project(net, load_board("pynq"), tmp_path / "p", precision, calib, test_inputs=tests, style="shared")
+    res = emit_project(
+        net, load_board(board), tmp_path / "p", precision, calib, test_inputs=tests, style="shared"
+    )
     out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact and out.vectors == 4, out.verdict
     top = next((tmp_path / "p" / "src").glob("*_top.cpp")).read_text()
     assert top.count("fnas_add2(") == 1 and top.count("(computed by the store of") == 2
+    if board == "zcu102":  # 16 int8 words a beat: a1's map stored in whole beats, its skip map read so
+        assert {"a1", "c0"} <= res.analysis.padded_maps
+        assert (
+            "fmap_skipb" in top
+            and "fnas_engine_store_b(" in (tmp_path / "p" / "src" / "engine.cpp").read_text()
+        )

@@ -54,7 +54,7 @@ from fnas_hls.backend.float_model import run_float
 from fnas_hls.backend.project_folder import MANIFEST, FolderState, check_out_dir, digest, write_project
 from fnas_hls.backend.quantize import QuantPlan, quantize_network
 from fnas_hls.backend.reference import Agreement, compare_outputs, run_reference
-from fnas_hls.backend.shared_context import shared_layers
+from fnas_hls.backend.shared_context import map_layout, shared_layers
 from fnas_hls.backend.storage import storage_bindings
 from fnas_hls.boards import Board, load_board
 from fnas_hls.errors import FnasError
@@ -128,13 +128,20 @@ def check_renderable(net: Network) -> None:
         raise FnasError(f"network '{net.name}' has only flatten layers; there is nothing to render")
 
 
-def feature_map_places(net: Network, fused: Mapping[str, str] | None = None) -> tuple[dict[str, str], int]:
+def feature_map_places(
+    net: Network,
+    fused: Mapping[str, str] | None = None,
+    sizes: Mapping[str, int] | None = None,
+    align: int = 1,
+) -> tuple[dict[str, str], int]:
     """Where each map lives in DDR, as a C expression: the network's ``input``, its ``output`` (the
     last layer's), or a place in the ``fmap`` region; a flatten is its source's place. Places are
     reused once no later layer reads them (first fit), so a chain takes two; returns the places
     and the words the fmap region needs. ``fused``: adds the shared engine's store computes, by the
     conv before each (``model.shared.fused_adds``): that conv writes the add's place while it still
-    reads its own input, so its input stays live through the add, and its own map takes no place."""
+    reads its own input, so its input stays live through the add, and its own map takes no place.
+    ``sizes``: the words of maps that take more than their shape's (rows padded to whole beats);
+    ``align``: every place begins at a multiple of that many words (a beat's first)."""
     infos = net.info
     root = map_roots(infos)
     fused = dict(fused or {})
@@ -154,18 +161,18 @@ def feature_map_places(net: Network, fused: Mapping[str, str] | None = None) -> 
         if root[li.name] != li.name or li.name == final or li.name in writes_for:
             continue
         live = [b for b in live if last_read.get(b[2], -1) >= i]
-        size = li.out_shape.size
+        size = (sizes or {}).get(li.name, li.out_shape.size)
         start = 0
         for lo, hi, _ in sorted(live):
             if start + size <= lo:
                 break
-            start = max(start, hi)
+            start = -(-max(start, hi) // align) * align
         offset[li.name] = start
         live.append((start, start + size, li.name))
     places = {INPUT: "input", final: "output"}
     places.update({n: (f"fmap + {o}" if o else "fmap") for n, o in offset.items()})
     places.update({conv: places[root[add]] for conv, add in writes_for.items()})
-    words = max([offset[n] + net[n].out_shape.size for n in offset], default=1)
+    words = max([offset[n] + (sizes or {}).get(n, net[n].out_shape.size) for n in offset], default=1)
     return {n: places[root[n]] for n in root}, max(words, 1)
 
 
@@ -210,7 +217,7 @@ def build_context(
     word = plan.input_type
     layers: list[dict[str, Any]] = []
     w_offset = 0
-    where, fmap_words = feature_map_places(net, analysis.fused_adds)
+    where, fmap_words = feature_map_places(net, analysis.fused_adds, *map_layout(net, analysis))
     for li, lq in zip(net.info, plan.layers, strict=True):
         layer = li.layer
         lc = costs[li.name]

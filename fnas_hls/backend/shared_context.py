@@ -19,7 +19,7 @@ from fnas_hls.backend.quantize import QuantPlan
 from fnas_hls.backend.storage import storage_bindings
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.shared import ENGINE, LOAD_PORTS, STORE_PORTS, engine_geometry, row_chunks
-from fnas_hls.network.ir import Network
+from fnas_hls.network.ir import Network, map_roots
 
 
 def pack_weights(w: np.ndarray, g: ConvGeometry, Tm: int, Tn: int, beat_words: int) -> np.ndarray:
@@ -85,21 +85,25 @@ def engine_storage(analysis: Analysis, has_shifts: bool) -> list[dict[str, Any]]
 DESCRIPTOR_PRODUCTS = (
     "STEPS", "IN_TRIP", "W_TRIP", "ST_TRIP", "C_TRIP", "ROWSTEP", "TRSH", "TCSW", "W_BLOCK", "GW",
     "HW", "NHW", "PT_W", "TRSH_W", "TN_HW", "MS_HW", "RC", "MRC", "TR_C", "MS_RC", "IN_CHSTEP",
-    "ST_CHSTEP",
+    "ST_CHSTEP", "STB_TRIP",
 )  # fmt: skip
 
 
 def descriptor_products(d: dict[str, Any], w_beats: int) -> dict[str, int]:
     """Every product of a layer descriptor's fields that the engine needs, computed here so that the
     engine's loops keep their indices by adds alone (csynth would give each run-time multiply DSPs
-    the model does not count). ``w_beats``: the engine's beats per kernel tap (WB)."""
+    the model does not count). ``w_beats``: the engine's beats per kernel tap (WB). The maps'
+    strides are those of their layout in DDR: a row IW words apart in the input (W, or whole beats
+    where it is padded), OC in the output; ``ST_BEATS``: the output is stored in whole beats
+    (STB_TRIP, and STORE's trip 0), else a word a port (ST_TRIP, and STORE_B's 0)."""
     taps = d["KH"] * d["KW"]
-    hw, rc = d["H"] * d["W"], d["R"] * d["C"]
+    hw, rc = d["H"] * d["IW"], d["R"] * d["OC"]
+    store = cdiv(d["ML"], STORE_PORTS) * d["TR"]  # STORE_PORTS channels a cycle
     p = {
         "STEPS": d["TILES"] * d["NT"],
         "IN_TRIP": cdiv(d["NL"], LOAD_PORTS) * d["TRIN"] * d["KB1"],  # LOAD_PORTS channels at once
         "W_TRIP": taps,
-        "ST_TRIP": cdiv(d["ML"], STORE_PORTS) * d["TR"] * d["TC"],  # STORE_PORTS channels a cycle
+        "ST_TRIP": 0 if d["ST_BEATS"] else store * d["TC"],
         "C_TRIP": taps * d["TR"] * d["TC"],
         "ROWSTEP": d["SH"] * d["TCINP"],
         "TRSH": d["TR"] * d["SH"],
@@ -108,16 +112,17 @@ def descriptor_products(d: dict[str, Any], w_beats: int) -> dict[str, int]:
         "GW": d["MT"] * d["NT"] * taps * w_beats,
         "HW": hw,
         "NHW": d["N"] * hw,
-        "PT_W": d["PT"] * d["W"],
-        "TRSH_W": d["TR"] * d["SH"] * d["W"],
+        "PT_W": d["PT"] * d["IW"],
+        "TRSH_W": d["TR"] * d["SH"] * d["IW"],
         "TN_HW": d["TN"] * hw,
         "MS_HW": d["MSTEP"] * hw,
         "RC": rc,
         "MRC": d["M"] * rc,
-        "TR_C": d["TR"] * d["C"],
+        "TR_C": d["TR"] * d["OC"],
         "MS_RC": d["MSTEP"] * rc,
         "IN_CHSTEP": LOAD_PORTS * hw,  # LOAD_IN's next channels, LOAD_PORTS further
         "ST_CHSTEP": STORE_PORTS * rc,  # STORE's next channels
+        "STB_TRIP": store * d["TCB"] if d["ST_BEATS"] else 0,  # a row's chunks of a beat
     }
     assert tuple(p) == DESCRIPTOR_PRODUCTS
     return p
@@ -166,6 +171,26 @@ def _fuse_adds(net: Network, fused: dict[str, str], layers: list[dict[str, Any]]
     return bool(fused)
 
 
+def map_layout(net: Network, analysis: Analysis) -> tuple[dict[str, int], int]:
+    """The fmap region's layout (``hls_writer.feature_map_places``): the words of each map stored in
+    whole beats (``Analysis.padded_maps``: C*H rows of ceil(W/B)*B words), and every map's first
+    word a beat's first (B words: the engine's load and store ports read and write beats); none
+    but the plain layout without an engine."""
+    if analysis.engine is None:
+        return {}, 1
+    beat = analysis.engine.beat_words
+    sizes = {}
+    for name in analysis.padded_maps:
+        x = net[name].out_shape
+        sizes[name] = x.c * x.h * row_chunks(x.w, beat) * beat
+    return sizes, beat
+
+
+def _row_words(w: int, beat: int, padded: bool) -> int:
+    """A row's words in DDR: ``w``, or whole beats of ``beat`` words where the map is padded."""
+    return row_chunks(w, beat) * beat if padded else w
+
+
 def split_place(place: str) -> tuple[str, int]:
     """A map's place (``hls_writer.feature_map_places``: ``input``, ``fmap``, ``fmap + 123``) as its
     buffer and its first word there."""
@@ -184,6 +209,8 @@ def shared_layers(
     (``fmap_words``: the words of the fmap region)."""
     e = analysis.engine
     assert e is not None, "a shared design has an engine"
+    padded, roots = analysis.padded_maps, map_roots(net.info)
+    into = {conv: add for add, conv in analysis.fused_adds.items()}
     for d in layers:  # every layer writes the fmap region through its own port, fmap_wr (bundle gmem_out)
         if d.get("dst", "").startswith("fmap"):
             d["dst"] = "fmap_wr" + d["dst"][len("fmap") :]
@@ -212,10 +239,16 @@ def shared_layers(
         if g.dw:  # one group of all channels; a tile's input channels are its output channels
             d.update(G=1, M=g.M, N=g.M)
         # the engine's load ports read beats of the input map's buffer, from its first word on
+        B = e.beat_words
         buffer, in_base = split_place(d["src"])
-        chunks = row_chunks(d["TCIN"], e.beat_words)
+        chunks = row_chunks(d["TCIN"], B)
         d.update(src_b=f"{buffer}_b", src_b2=f"{buffer}_b2", in_base=in_base, KB1=chunks + 1)
-        d.update(TCINP=chunks * e.beat_words)
+        acc_row = row_chunks(Tc, e.acc_banks) * e.acc_banks  # a row of accumulators, whole sub-bank rows
+        d.update(TCINP=chunks * B, TCB=row_chunks(Tc, B), ACC_SKIP=acc_row - Tc)
+        # the maps' row strides in DDR: whole beats where padded (model.shared.padded_maps)
+        in_map, out_map = roots[li.sources[0]], into.get(li.name, li.name)
+        d.update(IW=_row_words(d["W"], B, in_map in padded), ST_BEATS=out_map in padded)
+        d.update(OC=_row_words(d["C"], B, d["ST_BEATS"]))
         d.update(
             TM=e.Tm, TN=e.Tn, MT=MT, NT=NT, RT=RT, CT=CT, TILES=g.groups * MT * RT * CT,
             NL=min(lanes if g.dw else e.Tn, g.M if g.dw else g.N), ML=min(lanes, g.M),
@@ -235,6 +268,8 @@ def shared_layers(
         if d["kind"] == "conv":
             d["dst2"] = re.sub(r"^(output|fmap_wr)", r"\g<1>2", d["dst"])  # the second store port
             d["skip_src2"] = re.sub(r"^fmap_skip", "fmap_skip2", d["skip_src"])
+            # STORE_B writes (and reads the skip map) as beats from the buffers' first word on
+            d["out_base"], d["skip_base"] = split_place(d["dst"])[1], split_place(d["skip_src"])[1]
     acc = "float" if is_float else ("int64_t" if "int64_t" in acc_types else "int32_t")
     bias_rows = ",\n".join(braced_rows(b, dtype) for b, dtype in bias_blocks)
     shift_rows = ",\n".join(braced_rows(b, DataType.fixed(32, 0)) for b in shift_blocks)
@@ -249,6 +284,10 @@ def shared_layers(
             "MIN_TRTC": e.min_trtc,
             "WBEAT": e.beat_words,
             "LOG_WBEAT": e.beat_words.bit_length() - 1,
+            "ACC_BANKS": e.acc_banks,
+            "LOG_ACC_BANKS": e.acc_banks.bit_length() - 1,
+            "words_out": e.words_out,  # some layer stores a word a port (STORE)
+            "beats_out": e.beats_out,  # some layer stores whole beats (STORE_B)
             "WB": e.w_beats,
             "acc_c_type": acc,
             "skip": skip,

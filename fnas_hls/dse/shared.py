@@ -27,16 +27,19 @@ from fnas_hls.dse.sequential import room_for_tiled, useful_factors
 from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
-from fnas_hls.model.sequential import ConvGeometry, accumulate_dependence, cdiv, is_tiled
+from fnas_hls.model.sequential import ConvGeometry, cdiv, is_tiled
 from fnas_hls.model.shared import (
     LOAD_PORTS,
     Engine,
+    engine_dependence,
     engine_geometry,
     engine_logic_luts,
     engine_terms,
     fused_adds,
     make_engine,
+    padded_maps,
     row_chunks,
+    stores_beats,
     untiled_resources,
 )
 from fnas_hls.model.tiling import TilingPin
@@ -62,6 +65,7 @@ class SharedDse:
     cycles: int  # the tiled layers' cycles, summed
     fits: bool
     method: str
+    padded: frozenset[str] = frozenset()  # the maps stored in whole beats (model.shared.padded_maps)
 
 
 def _engine_pin(pins: Mapping[str, TilingPin], geoms: list[tuple[str, ConvGeometry]]) -> tuple:
@@ -119,7 +123,12 @@ def compute_bound(geoms: list[ConvGeometry], macs: int) -> int:
 
 
 def _rank_engines(
-    geoms: list[ConvGeometry], prec: Precision, board: Board, room: Resources, pinned: tuple
+    geoms: list[ConvGeometry],
+    prec: Precision,
+    board: Board,
+    room: Resources,
+    pinned: tuple,
+    beats: list[bool] | None = None,
 ) -> list[tuple[int, int]]:
     macs_max = board.mac_cost(prec).macs(room.dsp)
     m_max = max(g.M for g in geoms)
@@ -129,18 +138,16 @@ def _rank_engines(
     Tm, Tn = (a.ravel() for a in np.meshgrid(tm_vals, tn_vals, indexing="ij"))
     per_mac_ff = rm.FF_PER_MAC[prec.name]
     beat = board.axi_words_per_cycle(prec.bits)
+    beats = beats or [False] * len(geoms)
     bram, lut = _untiled_memory(Tm, Tn, geoms, prec)
-    ok = (
-        (Tm * Tn <= macs_max)
-        & (engine_logic_luts(Tm, Tn, prec, beat=beat) + lut <= room.lut)
-        & (Tm * Tn * per_mac_ff <= room.ff)
-    )
+    logic = engine_logic_luts(Tm, Tn, prec, beat=beat, words_out=not all(beats), beats_out=any(beats))
+    ok = (Tm * Tn <= macs_max) & (logic + lut <= room.lut) & (Tm * Tn * per_mac_ff <= room.ff)
     ok &= bram <= room.bram18k
     if pinned != (None, None) or not ok.any():
         ok = np.ones_like(Tm, dtype=bool)  # a pinned engine is analyzed even where it does not fit
     Tm, Tn = Tm[ok], Tn[ok]
     total = np.zeros(len(Tm), dtype=np.float64)
-    for g in geoms:
+    for g, b in zip(geoms, beats, strict=True):
         taps = g.Kh * g.Kw
         hin, win = (g.R - 1) * g.Sh + g.Kh, (g.C - 1) * g.Sw + g.Kw
         compute = taps * g.R * g.C
@@ -149,7 +156,7 @@ def _rank_engines(
         chans = np.minimum(lanes if g.dw else Tn, g.M if g.dw else g.N)
         load_in = cdiv(chans, LOAD_PORTS) * hin * (row_chunks(win, beat) + 1) + rules.LOAD_DEPTH
         per_tile = cdiv(g.N, Tn) * np.maximum(compute, np.maximum(load_w, load_in))
-        store = np.minimum(lanes, g.M) * g.R * g.C
+        store = np.minimum(lanes, g.M) * g.R * (row_chunks(g.C, beat) if b else g.C)
         total += g.groups * cdiv(g.M, lanes) * (per_tile + store)
     order = np.lexsort((Tn, Tm, total))
     return [(int(Tm[i]), int(Tn[i])) for i in order]
@@ -166,25 +173,36 @@ def _layer_table(
     prec: Precision,
     pin: TilingPin | None,
     skip: bool = False,
+    beats: bool = False,
+    beats_out: bool = False,
 ) -> tuple[np.ndarray, ...]:
     """A layer's useful (Tr, Tc) on engine (Tm, Tn) (Tr*Tc >= ``required`` for kernels larger than
     1x1), their cycles at the accumulators' declared ``distance``, and their block RAMs per bank of
-    the input tile (per channel: its ``beat`` sub-banks) and of the accumulators (cached: search
-    spaces repeat layer shapes)."""
-    tr, tc = _grid(g, pin, required)
-    probe = Engine(Tm, Tn, 1, 1, 1, 1, distance, beat, skip=skip)
-    k = engine_terms(g, probe, tr, tc, prec)
+    the input tile (per channel: its ``beat`` sub-banks) and of the accumulators (per output
+    channel: its sub-banks); ``beats``: the layer stores whole beats, ``beats_out``: some layer of
+    the engine does (cached: search spaces repeat layer shapes)."""
+    tr, tc = _grid(g, pin, required, beat if beats else 1)
+    probe = Engine(Tm, Tn, 1, 1, 1, 1, distance, beat, skip=skip, beats_out=beats_out)
+    k = engine_terms(g, probe, tr, tc, prec, beats=beats)
     cycles = np.broadcast_to(np.asarray(k.cycles, dtype=np.int64), tr.shape)
     b_in = np.broadcast_to(beat * rm.bram18k(np.asarray(k.in_words) // beat, prec.bits), tr.shape)
-    b_acc = np.broadcast_to(rm.bram18k(np.asarray(k.acc_words), prec.acc_bits), tr.shape)
+    acc_banks = probe.acc_banks
+    b_acc = rm.bram18k(np.asarray(k.acc_words) // acc_banks, prec.acc_bits)
+    b_acc = np.broadcast_to(acc_banks * b_acc, tr.shape)
     return tr, tc, cycles, b_in, b_acc
 
 
-def _grid(g: ConvGeometry, pin: TilingPin | None, required: int) -> tuple[np.ndarray, np.ndarray]:
+def _grid(
+    g: ConvGeometry, pin: TilingPin | None, required: int, tc_step: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """A layer's (Tr, Tc) to try; ``tc_step``: Tc a multiple of it or the whole row (a store of
+    whole beats: each tile's columns begin at a beat), each useful Tc rounded up to one."""
+
     def values(factor: str, dim: int) -> np.ndarray:
         v = pin.factor(factor) if pin is not None else None
         if v is None:
-            return useful_factors(dim)
+            t = useful_factors(dim)
+            return np.unique(np.minimum(dim, cdiv(t, tc_step) * tc_step)) if factor == "Tc" else t
         return np.array([dim if v == "full" else min(int(v), dim)], dtype=np.int64)
 
     tr, tc = (a.ravel() for a in np.meshgrid(values("Tr", g.R), values("Tc", g.C), indexing="ij"))
@@ -211,7 +229,15 @@ class _EngineSearch:
     """Evaluates engines (Tm, Tn) of one network on one board: each layer's tilings per buffer size
     (``_layer_table``), the pair of buffer sizes of least total latency that fits."""
 
-    def __init__(self, net: Network, board: Board, prec: Precision, pins: Mapping[str, TilingPin]):
+    def __init__(
+        self,
+        net: Network,
+        board: Board,
+        prec: Precision,
+        pins: Mapping[str, TilingPin],
+        padded: frozenset[str] | None = None,
+    ):
+        """``padded``: the maps stored in whole beats (``model.shared.padded_maps`` where not given)."""
         self.board, self.prec, self.pins = board, prec, pins
         self.tiled = [(li.name, engine_geometry(li)) for li in net.info if is_tiled(li)]
         self.geoms = [g for _, g in self.tiled]
@@ -219,12 +245,20 @@ class _EngineSearch:
         self.fixed, self.room = room_for_tiled(
             net, board, prec, untiled_resources(list(net.info), prec, board)
         )
-        dep = accumulate_dependence(prec)
+        self.beat = board.axi_words_per_cycle(prec.bits)
+        infos = list(net.info)
+        if padded is None:
+            tc_pins = {n: p.factor("Tc") for n, p in pins.items() if p.factor("Tc") is not None}
+            padded = padded_maps(infos, self.beat, tc_pins)
+        self.padded = padded
+        beats = stores_beats(infos, self.padded)
+        self.beats = [beats[n] for n, _ in self.tiled]
+        self.beats_out = any(self.beats)
+        dep = engine_dependence(prec, self.beat if self.beats_out else 1)
         windowed = [g.R * g.C for g in self.geoms if g.Kh * g.Kw > 1]
         self.required = min([dep, *windowed])
         self.distance = self.required if windowed else 0  # what the engine will declare (model.shared.Engine)
         self.mac = board.mac_cost(prec)
-        self.beat = board.axi_words_per_cycle(prec.bits)
         self.seen: dict[tuple[int, int], _Candidate] = {}
         self.skip = bool(fused_adds(list(net.info)))  # the engine's store computes residual adds
 
@@ -240,10 +274,20 @@ class _EngineSearch:
                 name,
                 g,
                 *_layer_table(
-                    g, Tm, Tn, self.required, self.distance, self.beat, prec, self.pins.get(name), self.skip
+                    g,
+                    Tm,
+                    Tn,
+                    self.required,
+                    self.distance,
+                    self.beat,
+                    prec,
+                    self.pins.get(name),
+                    self.skip,
+                    b,
+                    self.beats_out,
                 ),
             )
-            for name, g in self.tiled
+            for (name, g), b in zip(self.tiled, self.beats, strict=True)
         ]
         lv_in = np.unique(np.concatenate([t[5] for t in tables]))
         lv_acc = np.unique(np.concatenate([t[6] for t in tables]))
@@ -253,13 +297,14 @@ class _EngineSearch:
             np.minimum.at(cell, (np.searchsorted(lv_in, b_in), np.searchsorted(lv_acc, b_acc)), cycles)
             total += np.minimum.accumulate(np.minimum.accumulate(cell, axis=0), axis=1)
         w_bram, w_lut = _untiled_memory(Tm, Tn, self.geoms, prec)
+        acc_banks = self.beat if self.beats_out else 1
         bram = 2 * Tn * lv_in[:, None] + 2 * Tm * lv_acc[None, :] + w_bram
         # a bank of no block RAM is in LUTs: at most the largest such bank's LUTs
         lut = (
-            engine_logic_luts(Tm, Tn, prec, self.skip, self.beat)
+            engine_logic_luts(Tm, Tn, prec, self.skip, self.beat, not all(self.beats), any(self.beats))
             + w_lut
             + np.where(lv_in[:, None] == 0, 2 * Tn * self.beat * _lutram_bound(prec.bits), 0)
-            + np.where(lv_acc[None, :] == 0, 2 * Tm * _lutram_bound(prec.acc_bits), 0)
+            + np.where(lv_acc[None, :] == 0, 2 * Tm * acc_banks * _lutram_bound(prec.acc_bits), 0)
         )
         valid = np.isfinite(total)  # every layer has a tiling within the two buffer sizes
         fits_cell = valid & (bram <= room.bram18k) & (lut <= room.lut) & (self.mac.dsps(Tm, Tn) <= room.dsp)
@@ -274,7 +319,8 @@ class _EngineSearch:
             pick = np.flatnonzero(ok)[np.lexsort((tr[ok] * tc[ok], cycles[ok]))[0]]
             tiles[name] = (int(tr[pick]), int(tc[pick]))
             cyc += int(cycles[pick])  # at the probe's II, which the engine's can only better
-        engine = make_engine(Tm, Tn, [(g, *tiles[n]) for n, g in self.tiled], self.board, prec, self.skip)
+        layers = [(g, *tiles[n]) for n, g in self.tiled]
+        engine = make_engine(Tm, Tn, layers, self.board, prec, self.skip, self.beats)
         res = engine.resources(prec, self.mac)
         fits = (res + self.fixed).fits_in(self.budget)
         return _Candidate((not fits, cyc, res.bram18k), Tm, Tn, tiles, cyc, fits)
@@ -283,16 +329,29 @@ class _EngineSearch:
 def choose_engine(
     net: Network, board: Board, prec: Precision, pins: Mapping[str, TilingPin] | None = None
 ) -> SharedDse:
-    """The engine and per-layer tiles of least total latency that fit ``board``."""
+    """The engine and per-layer tiles of least total latency that fit ``board``: with the maps the
+    engine alone writes and reads stored in whole beats (``model.shared.padded_maps``), or with
+    none, whichever is faster and fits (stores of whole beats cost the accumulators' sub-banks and
+    the output stages' copies)."""
     pins = pins or {}
     search = _EngineSearch(net, board, prec, pins)
+    best = _choose(search, pins, prec, board)
+    if search.tiled and search.padded:
+        plain = _choose(_EngineSearch(net, board, prec, pins, frozenset()), pins, prec, board)
+        if not (best.fits and (not plain.fits or best.cycles < plain.cycles)):
+            best = plain  # (where neither fits, the plain layout: the one that costs less)
+    return best
+
+
+def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precision, board: Board) -> SharedDse:
+    """One search's engine: pinned, or the best ranked ones that fit and their neighbours."""
     if not search.tiled:
         return SharedDse(1, 1, {}, 0, True, "no tiled layer")
     pinned = _engine_pin(pins, search.tiled)
-    ranked = _rank_engines(search.geoms, prec, board, search.room, pinned)
+    ranked = _rank_engines(search.geoms, prec, board, search.room, pinned, search.beats)
     if None not in pinned:
         best = search.evaluate(*ranked[0])
-        return SharedDse(best.Tm, best.Tn, best.tiles, best.cycles, best.fits, "pinned engine")
+        return SharedDse(best.Tm, best.Tn, best.tiles, best.cycles, best.fits, "pinned engine", search.padded)
     fitting = 0
     for Tm, Tn in ranked[:MAX_RANKED]:  # the best ENGINE_CANDIDATES that fit, in the ranking's order
         fitting += search.evaluate(Tm, Tn).fits
@@ -300,7 +359,8 @@ def choose_engine(
             break
     best = _descend(search, min(search.seen.values(), key=lambda c: c.key), pinned)
     how = f"best of {ENGINE_CANDIDATES} ranked engines that fit, and neighbours ({len(search.seen)} tried)"
-    return SharedDse(best.Tm, best.Tn, best.tiles, best.cycles, best.fits, f"{how}, (Tr, Tc) per buffer size")
+    method = f"{how}, (Tr, Tc) per buffer size"
+    return SharedDse(best.Tm, best.Tn, best.tiles, best.cycles, best.fits, method, search.padded)
 
 
 def _neighbours(Tm: int, Tn: int) -> set[tuple[int, int]]:

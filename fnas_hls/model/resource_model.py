@@ -31,6 +31,9 @@ FF_PER_MAC = {"fixed16": 60, "int8": 40, "float32": 700}
 LUT_PER_AXI_PORT = 1200
 FF_PER_AXI_PORT = 1800
 LUT_PER_LAYER = 900
+#: LUTs of one copy of a store's output stage beside its DSPs: rounding add and shift, saturation,
+#: ReLU, the activation switch's multiplexer (our estimate).
+LUT_PER_OUTPUT_LANE = 100
 FF_PER_LAYER = 1100
 #: DSP48 slices of one float32 adder (Floating-Point Operator, full DSP usage; PG060). A fixed-point
 #: add is fabric.

@@ -40,6 +40,14 @@ output tile, and there are T = G*ceil(R/Tr)*ceil(C/Tc)*ceil(M/Tm) output tiles o
     engine_store:    STORE: ceil(min(Tm, M)/2)*Tr*Tc iterations, II 1, two output channels a
                      cycle through two store ports (STORE_PORTS): requantize, activation, the
                      fused residual add, write
+    engine_store_b:  STORE_B, for a layer whose output map is kept in rows of whole beats
+                     (``padded_maps``: the maps the engine alone writes and reads): ceil(min(Tm,
+                     M)/2)*Tr*ceil(Tc/B) iterations, II 1, a beat of B words a store port a
+                     cycle (B copies of the output stage a port; a fused add reads its skip map as
+                     beats too); its tiles' columns begin at a beat (Tc a multiple of B, or the
+                     whole row), and its accumulators sit in B sub-banks an output channel. Where
+                     the engine has such layers, every layer's accumulator row is whole sub-bank
+                     rows; the DSE keeps the padded layout only where it is faster and fits
 
 The engine's buffers are sized for the largest tile any layer takes (input tile, kernel,
 accumulators). A two-input residual add right after a conv on the engine is computed by that
@@ -53,6 +61,7 @@ the layers in turn.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -79,7 +88,7 @@ from fnas_hls.model.sequential import (
     layer_cost,
 )
 from fnas_hls.model.tiling import Tiling
-from fnas_hls.network.ir import Add, Concat, Flatten, LayerInfo
+from fnas_hls.network.ir import Add, Concat, Flatten, LayerInfo, map_roots
 from fnas_hls.precision import Precision
 from fnas_hls.resources import MacCost, Resources
 
@@ -105,14 +114,47 @@ def row_chunks(TCin, beat: int):
     return cdiv(TCin, beat)
 
 
-def engine_logic_luts(Tm, Tn, prec: Precision, skip: bool = False, beat: int = 1):
-    """The engine's LUTs but its memories': control, its m_axi adapters (``ENGINE_PORTS``, one more
-    with the fused adds' skip port), the MACs' fabric, and the selections a ``beat``-word load
-    port needs: each load port's words out of its last two beats (``beat`` ways a word), and
-    COMPUTE's word of each input channel out of its ``beat`` sub-banks."""
-    ports = ENGINE_PORTS + skip * STORE_PORTS
-    select = (LOAD_PORTS * beat + Tn) * rm.select_luts(beat, prec.bits)
-    return rm.LUT_PER_LAYER + ports * rm.LUT_PER_AXI_PORT + Tm * Tn * rm.LUT_PER_MAC[prec.name] + select
+def engine_ports(skip: bool = False, beats_out: bool = False) -> int:
+    """The engine's m_axi adapters: ``ENGINE_PORTS``, the fused adds' skip ports, and with stores
+    of whole beats (``beats_out``) their own store ports (and skip ports)."""
+    return ENGINE_PORTS + skip * STORE_PORTS + beats_out * STORE_PORTS * (1 + skip)
+
+
+def output_lanes(beat: int, words_out: bool = True, beats_out: bool = False) -> int:
+    """Copies of the output stage (requantization, activation, fused add): a word a store port in
+    STORE, ``beat`` words a store port in STORE_B."""
+    return STORE_PORTS * (words_out + beat * beats_out)
+
+
+def engine_logic_luts(
+    Tm,
+    Tn,
+    prec: Precision,
+    skip: bool = False,
+    beat: int = 1,
+    words_out: bool = True,
+    beats_out: bool = False,
+):
+    """The engine's LUTs but its memories': control, its m_axi adapters (``engine_ports``), the MACs'
+    fabric, and the selections of a ``beat``-word port: each load port's words out of its last two
+    beats (``beat`` ways a word); COMPUTE's word of each input channel, and its accumulator of each
+    output channel, out of their ``beat`` sub-banks; the store's accumulator out of the Tm banks
+    (a word a port in STORE, ``beat`` a port in STORE_B) and, in STORE, out of its sub-banks; and
+    the output stages' fabric (``output_lanes``)."""
+    ports = engine_ports(skip, beats_out)
+    acc, acc_banks = prec.acc_bits, beat if beats_out else 1  # accumulators in sub-banks for STORE_B
+    select = (LOAD_PORTS * beat + Tn) * rm.select_luts(beat, prec.bits) + Tm * rm.select_luts(acc_banks, acc)
+    lanes = output_lanes(beat, words_out, beats_out)
+    select = (
+        select + lanes * rm.select_luts(Tm, acc) + words_out * STORE_PORTS * rm.select_luts(acc_banks, acc)
+    )
+    return (
+        rm.LUT_PER_LAYER
+        + ports * rm.LUT_PER_AXI_PORT
+        + Tm * Tn * rm.LUT_PER_MAC[prec.name]
+        + select
+        + lanes * rm.LUT_PER_OUTPUT_LANE
+    )
 
 
 @dataclass(frozen=True)
@@ -129,19 +171,23 @@ class Engine:
     beat_words: int  # words in one beat of the weight port and of the load ports
     act_kinds: tuple[str, ...] = ()  # activations other than ReLU its store computes (a run-time switch)
     skip: bool = False  # its store adds a residual map read from DDR (``fused_adds``), a port of its own
+    words_out: bool = True  # some layer's output is stored a word a port a cycle (STORE)
+    beats_out: bool = False  # some layer's output is stored a beat a port a cycle (STORE_B, ``padded_maps``)
 
     def out_lanes(self, g: ConvGeometry) -> int:
         """Output channels of one tile: Tm, or on the diagonal for a depthwise layer (``dw``),
         min(Tm, Tn): lane j reads input channel j and writes output channel j."""
         return min(self.Tm, self.Tn) if g.dw else self.Tm
 
-    def store_depth(self, prec: Precision) -> int:
-        """STORE's depth: the switch over its activations is as deep as its deepest case."""
+    def store_depth(self, prec: Precision, beats: bool = False) -> int:
+        """STORE's depth (STORE_B's with ``beats``): the switch over its activations is as deep as
+        its deepest case; STORE selects its accumulator out of the sub-banks too."""
         extra = [rules.act_depth(k, prec.mul_latency, prec.add_latency) for k in self.act_kinds]
         shift = rules.BUFFER_READ_LATENCY if prec.per_channel else 0  # each channel's shift from a ROM
         # a fused add: the skip word's read, the aligned sum, its requantization
         add = rules.LOAD_DEPTH + prec.add_latency + rules.REQUANT_DEPTH if self.skip else 0
-        return rules.STORE_DEPTH + max(extra, default=0) + shift + add
+        sub = 0 if beats or self.acc_banks == 1 else rules.SELECT_DEPTH
+        return rules.STORE_DEPTH + max(extra, default=0) + shift + add + sub
 
     @property
     def macs(self) -> int:
@@ -151,6 +197,12 @@ class Engine:
     def w_beats(self) -> int:
         """Beats of the weight port per kernel tap: the Tm*Tn weights of one tap, packed."""
         return cdiv(self.Tm * self.Tn, self.beat_words)
+
+    @property
+    def acc_banks(self) -> int:
+        """Sub-banks of an output channel's accumulators: a beat's words where some layer stores
+        whole beats (STORE_B reads a chunk in one cycle), else one."""
+        return self.beat_words if self.beats_out else 1
 
     @property
     def select_depth(self) -> int:
@@ -170,7 +222,7 @@ class Engine:
         distance the template declares; with no kernel larger than 1x1, no accumulator is revisited."""
         if self.min_trtc <= 0:
             return 1
-        return int(rules.ii_recurrence_bound(accumulate_dependence(prec), self.min_trtc))
+        return int(rules.ii_recurrence_bound(engine_dependence(prec, self.acc_banks), self.min_trtc))
 
     def buffers(self, prec: Precision) -> list[rm.Memory]:
         """The engine's on-chip memories, each in block RAM or LUTs as the template binds it."""
@@ -179,7 +231,8 @@ class Engine:
             # ping-pong, a channel's words in beat_words sub-banks (a chunk written in one cycle)
             rm.Memory("input tiles", 2 * self.Tn * self.beat_words, self.in_words // self.beat_words, bits),
             rm.Memory("weight tiles", 2 * self.macs, self.k_words, bits),  # ping-pong, a bank per MAC
-            rm.Memory("accumulators", 2 * self.Tm, self.acc_words, acc),  # ping-pong, a bank per m
+            # ping-pong, an output channel's in acc_banks sub-banks (STORE_B reads a beat's in one cycle)
+            rm.Memory("accumulators", 2 * self.Tm * self.acc_banks, self.acc_words // self.acc_banks, acc),
             rm.Memory("bias ROM", self.Tm, self.bias_tiles, rm.BIAS_BITS, rom=True),  # a bank per m
             *(
                 (
@@ -193,16 +246,19 @@ class Engine:
         ]
 
     def resources(self, prec: Precision, mac: MacCost) -> Resources:
-        act_dsp, act_bram = rm.act_resources(self.act_kinds, prec.name, lanes=STORE_PORTS)  # a word a port
+        lanes = output_lanes(self.beat_words, self.words_out, self.beats_out)
+        act_dsp, act_bram = rm.act_resources(self.act_kinds, prec.name, lanes=lanes)  # each output stage's
         memories = self.buffers(prec)
-        skip_dsp = STORE_PORTS * rm.DSP_PER_FLOAT_ADD if self.skip and prec.is_float else 0  # the fused adds
+        skip_dsp = lanes * rm.DSP_PER_FLOAT_ADD if self.skip and prec.is_float else 0  # the fused adds
         return Resources(
             dsp=mac.dsps(self.Tm, self.Tn) + act_dsp + skip_dsp,  # the Tm lanes of one input share its word
             bram18k=sum(b.bram18k for b in memories) + act_bram,
-            lut=engine_logic_luts(self.Tm, self.Tn, prec, self.skip, self.beat_words)
+            lut=engine_logic_luts(
+                self.Tm, self.Tn, prec, self.skip, self.beat_words, self.words_out, self.beats_out
+            )
             + sum(b.lut for b in memories),
             ff=rm.FF_PER_LAYER
-            + (ENGINE_PORTS + self.skip * STORE_PORTS) * rm.FF_PER_AXI_PORT
+            + engine_ports(self.skip, self.beats_out) * rm.FF_PER_AXI_PORT
             + self.macs * rm.FF_PER_MAC[prec.name],
         )
 
@@ -231,13 +287,21 @@ class EngineTerms(NamedTuple):
     cycles: object
     compute_cycles: object
     in_words: object  # the input tile this layer needs, per channel
-    acc_words: object  # its accumulators, per output channel
+    acc_words: object  # its accumulators, per output channel (a row as whole chunks of a beat)
     ddr_words: object
 
 
-def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision, fused: bool = False) -> EngineTerms:
+def engine_dependence(prec: Precision, acc_banks: int) -> int:
+    """COMPUTE's accumulate recurrence: read, select out of the ``acc_banks`` sub-banks, add, write."""
+    return accumulate_dependence(prec) + (rules.SELECT_DEPTH if acc_banks > 1 else 0)
+
+
+def engine_terms(
+    g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision, fused: bool = False, beats: bool = False
+) -> EngineTerms:
     """One layer on the engine: every loop's trip and latency (Tr, Tc may be arrays); ``fused``: its
-    store also reads a residual map (``fused_adds``)."""
+    store also reads a residual map (``fused_adds``); ``beats``: its output is stored in whole beats
+    (STORE_B: its map's rows padded to whole beats, ``padded_maps``), else a word a port a cycle."""
     call, block, side = rules.function_latency, rules.sequential_block, rules.overlapped
     TRin = (Tr - 1) * g.Sh + g.Kh
     TCin = (Tc - 1) * g.Sw + g.Kw
@@ -256,8 +320,9 @@ def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision, fused: boo
     ii = e.compute_ii(prec)
     depth = e.compute_depth(prec)
     compute = rules.pipelined_loop(compute_trip, ii, depth)
-    store_trip = cdiv(min(lanes, g.M), STORE_PORTS) * Tr * Tc  # STORE_PORTS channels a cycle
-    store = rules.pipelined_loop(store_trip, 1, e.store_depth(prec))
+    # STORE_PORTS channels a cycle: a word each (STORE) or a beat, a row's chunk (STORE_B)
+    store_trip = cdiv(min(lanes, g.M), STORE_PORTS) * Tr * (row_chunks(Tc, e.beat_words) if beats else Tc)
+    store = rules.pipelined_loop(store_trip, 1, e.store_depth(prec, beats))
     cc, ci, cw, cs = call(compute), call(load_in), call(load_w), call(store)
     prologue = block(side(ci, cw))
     step = block(side(cc, ci, cw, EMPTY_CALL))
@@ -270,14 +335,16 @@ def engine_terms(g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision, fused: boo
     step_loop = store_steps * store_step + (steps - 1 - store_steps) * step + last_step
     cycles = call(prologue + block(step_loop) + block(cs))
     loaded = n_in * load_in_trip * LOAD_PORTS * e.beat_words  # whole beats
-    ddr_words = tiles * (loaded + (1 + fused) * store_trip * STORE_PORTS)
+    stored = (1 + fused) * store_trip * STORE_PORTS * (e.beat_words if beats else 1)
+    ddr_words = tiles * (loaded + stored)
     ddr_words = ddr_words + steps * load_w_trip * e.w_beats * e.beat_words
     if not np.ndim(cycles):
         last_step, step_loop, cycles = int(last_step), int(step_loop), int(cycles)
     return EngineTerms(
         tiles, n_in, steps, load_in_trip, load_in, load_w_trip, load_w, compute_trip, ii, depth, compute,
         store_trip, store, prologue, step, store_step, last_step, step_loop, cycles,
-        steps * compute, TRin * chunks * e.beat_words, Tr * Tc, ddr_words,
+        steps * compute, TRin * chunks * e.beat_words, Tr * row_chunks(Tc, e.acc_banks) * e.acc_banks,
+        ddr_words,
     )  # fmt: skip
 
 
@@ -306,9 +373,13 @@ def make_engine(
     board: Board,
     prec: Precision,
     skip: bool = False,
+    beats: list[bool] | None = None,
 ) -> Engine:
-    """The engine (Tm, Tn) whose buffers hold every ``(geometry, Tr, Tc)`` it is to run."""
+    """The engine (Tm, Tn) whose buffers hold every ``(geometry, Tr, Tc)`` it is to run; ``beats``:
+    for each, whether its output is stored in whole beats (STORE_B; none where not given)."""
     beat = board.axi_words_per_cycle(prec.bits)
+    beats = beats or [False] * len(layers)
+    acc_banks = beat if any(beats) else 1
     in_words = max(
         ((tr - 1) * g.Sh + g.Kh) * row_chunks((tc - 1) * g.Sw + g.Kw, beat) * beat for g, tr, tc in layers
     )
@@ -318,12 +389,14 @@ def make_engine(
         Tn=Tn,
         in_words=in_words,
         k_words=max(g.Kh * g.Kw for g, _, _ in layers),
-        acc_words=max(tr * tc for _, tr, tc in layers),
+        acc_words=max(tr * row_chunks(tc, acc_banks) * acc_banks for _, tr, tc in layers),
         bias_tiles=sum(g.groups * cdiv(g.M, min(Tm, Tn) if g.dw else Tm) for g, _, _ in layers),
         min_trtc=min(trtc) if trtc else 0,
         beat_words=beat,
         act_kinds=tuple(sorted({g.act for g, _, _ in layers if g.act})),
         skip=skip,
+        words_out=not all(beats),
+        beats_out=any(beats),
     )
 
 
@@ -336,12 +409,15 @@ def engine_layer_cost(
     prec: Precision,
     clock_mhz: float | None = None,
     fused: bool = False,
+    beats: bool = False,
 ) -> LayerCost:
     """One conv or fully connected layer's call of the engine (its resources are the engine's,
-    counted once for the design, so none here); ``fused``: it also computes the add after it."""
+    counted once for the design, so none here); ``fused``: it also computes the add after it;
+    ``beats``: it stores its output in whole beats (STORE_B)."""
     g = engine_geometry(li)
     Tr, Tc = min(Tr, g.R), min(Tc, g.C)
-    k = EngineTerms(*(int(v) for v in engine_terms(g, e, Tr, Tc, prec, fused)))
+    k = EngineTerms(*(int(v) for v in engine_terms(g, e, Tr, Tc, prec, fused, beats)))
+    store = ("_store_b", "STORE_B") if beats else ("_store", "STORE")
     functions = (
         FunctionCost(
             ENGINE,
@@ -368,10 +444,10 @@ def engine_layer_cost(
             (LoopCost("COMPUTE", k.compute_trip, k.compute, k.compute_ii, k.compute_depth),),
         ),
         FunctionCost(
-            f"{ENGINE}_store",
+            ENGINE + store[0],
             rules.function_latency(k.store),
             k.tiles,
-            (LoopCost("STORE", k.store_trip, k.store, 1, e.store_depth(prec)),),
+            (LoopCost(store[1], k.store_trip, k.store, 1, e.store_depth(prec, beats)),),
         ),
     )
     ddr_bytes = k.ddr_words * prec.bits // 8
@@ -422,6 +498,58 @@ def fused_adds(infos: list[LayerInfo]) -> dict[str, str]:
         if other in by_name and not isinstance(by_name[other].layer, Flatten):
             out[li.name] = prev.name
     return out
+
+
+def stores_beats(infos: list[LayerInfo], padded: frozenset[str]) -> dict[str, bool]:
+    """For each conv and fully connected layer, whether the engine stores its output in whole beats:
+    whether the map it writes (its own, or that of the add its store computes) is padded."""
+    into = {conv: add for add, conv in fused_adds(infos).items()}
+    return {li.name: into.get(li.name, li.name) in padded for li in infos if is_tiled(li)}
+
+
+def padded_maps(
+    infos: list[LayerInfo], beat: int, tc_pins: Mapping[str, object] | None = None
+) -> frozenset[str]:
+    """The maps the engine keeps in DDR in rows of whole beats (``beat`` words): each row padded to
+    a multiple of ``beat`` words, so that the engine's store writes whole beats (``STORE_B``). A map
+    is padded where the engine writes it (a conv's output, or an add its store computes) and reads
+    it alone: every reader a conv or a fully connected layer that reads it as channels of its map
+    (not as one vector, not through a flatten), or an add whose
+    other input it is, computed by the store of a conv whose own output is padded too (the skip
+    map's beats then align with the output's); never the network's output. ``tc_pins``: each
+    layer's pinned Tc, where it has one; a layer pinned to a Tc that is not a multiple of ``beat``
+    (and less than its map) keeps an unpadded output, since its stores would not be whole beats."""
+    if beat <= 1:
+        return frozenset()
+    tc_pins = tc_pins or {}
+    fused = fused_adds(infos)
+    into = {conv: add for add, conv in fused.items()}
+    root = map_roots(infos)
+    written = {}  # map -> the conv whose store writes it
+    for li in infos:
+        if is_tiled(li):
+            written[into.get(li.name, li.name)] = li
+    out = set(written) - {root[infos[-1].name]}
+    for name, conv in written.items():
+        pin = tc_pins.get(conv.name)
+        if pin is not None and pin != "full" and int(pin) % beat and int(pin) < conv.out_shape.w:
+            out.discard(name)
+    for li in infos:
+        for s in li.sources:
+            if li.name in fused:
+                continue  # its conv's output, or the other input its conv's store reads (below)
+            g = ConvGeometry.of(li) if is_tiled(li) else None
+            if g is None or root[s] != s or g.groups * g.N != li.in_shape.c:
+                out.discard(root[s])  # read by a unit, through a flatten, or as a vector (a linear layer)
+    changed = True
+    while changed:  # an add's output and its other input padded both, or neither
+        changed = False
+        for add, conv in fused.items():
+            other = root[next(s for s in next(li for li in infos if li.name == add).sources if s != conv)]
+            if (add in out) != (other in out):
+                out.discard(add), out.discard(other)
+                changed = True
+    return frozenset(out)
 
 
 def on_merge_unit(li: LayerInfo) -> bool:
@@ -492,16 +620,20 @@ def shared_layer_costs(
     board: Board,
     prec: Precision,
     clock_mhz: float | None = None,
+    padded: frozenset[str] = frozenset(),
 ) -> tuple[LayerCost, ...]:
     """Every layer's cost: the tiled ones on the engine at their (Tr, Tc), two-input adds and
     concats on the shared units, the rest as the sequential style's units (pooling, GAP, adds of
-    more inputs) or free (flatten, host)."""
+    more inputs) or free (flatten, host). ``padded``: the maps stored in whole beats
+    (``padded_maps``)."""
     out = []
     fused = fused_adds(infos)
     into = set(fused.values())
+    beats = stores_beats(infos, padded)
     for li in infos:
         if is_tiled(li):
-            out.append(engine_layer_cost(li, e, *tiles[li.name], board, prec, clock_mhz, li.name in into))
+            t = tiles[li.name]
+            out.append(engine_layer_cost(li, e, *t, board, prec, clock_mhz, li.name in into, beats[li.name]))
         elif li.name in fused:
             out.append(fused_add_cost(li, fused[li.name]))
         elif on_merge_unit(li):
