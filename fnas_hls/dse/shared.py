@@ -365,13 +365,17 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
 
 def _neighbours(Tm: int, Tn: int) -> set[tuple[int, int]]:
     """Engines near (Tm, Tn): each side by one, an eighth, a quarter and a half of itself, and MACs
-    moved from one side to the other (twice one, half the other)."""
+    moved from one side to the other (twice one, half the other; one side an eighth or a quarter
+    more, the other as much less)."""
 
     def steps(v: int) -> set[int]:
         return {v + s * d for d in {1, max(v // 8, 1), max(v // 4, 1), max(v // 2, 1)} for s in (-1, 1)}
 
     out = {(m, Tn) for m in steps(Tm)} | {(Tm, n) for n in steps(Tn)}
     out |= {(2 * Tm, -(-Tn // 2)), (-(-Tm // 2), 2 * Tn)}
+    for k in (8, 4):
+        dm, dn = max(Tm // k, 1), max(Tn // k, 1)
+        out |= {(Tm + dm, Tn - dn), (Tm - dm, Tn + dn)}
     return {(m, n) for m, n in out if m >= 1 and n >= 1} - {(Tm, Tn)}
 
 
