@@ -8,6 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
+from readme_check import check_readme
 
 from fnas_hls.analysis import analyze
 from fnas_hls.backend.float_model import with_random_weights
@@ -140,3 +141,7 @@ def test_stores_of_beats_csim_bit_exact(board, precision, tmp_path):
     assert out.bit_exact and out.vectors == 3, out.verdict
     engine = (tmp_path / "p" / "src" / "engine.cpp").read_text()
     assert "STORE_B:" in engine and "skip[sk >> LOG_WBEAT]" in engine
+    check_readme(
+        tmp_path / "p"
+    )  # the project's README names fnas_engine_store_b and STORE_B as the code has them
+    assert "fnas_engine_store_b" in (tmp_path / "p" / "README.md").read_text()
