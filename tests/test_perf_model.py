@@ -147,6 +147,49 @@ def test_a_memory_is_in_block_ram_or_luts_never_free():
     assert Memory("bias", 4, 32, 32, rom=True).lut == 4 * lutrom_luts(32, 32) == 4 * 32
 
 
+@pytest.mark.parametrize(
+    "a,b,dsp_slice,dsps",
+    [
+        (16, 16, "DSP48E1", 1),  # one MAC
+        (25, 18, "DSP48E1", 1),  # the ports' full width
+        (26, 18, "DSP48E1", 2),
+        (27, 18, "DSP48E2", 1),
+        (32, 28, "DSP48E2", 4),  # a GAP's int32 sum times a 27-bit reciprocal and its sign
+        (64, 28, "DSP48E2", 6),  # the same sum in int64: what the templates did before
+        (18, 64, "DSP48E1", 3),  # the wider operand on the wider port
+    ],
+)
+def test_a_wide_multiply_takes_the_partial_products_of_the_slices_ports(a, b, dsp_slice, dsps):
+    assert rm.mul_dsps(a, b, dsp_slice) == dsps == rm.mul_dsps(b, a, dsp_slice)
+
+
+def test_an_average_counts_the_dsps_of_its_sum_times_its_reciprocal():
+    from fnas_hls.backend.fixed_point import avg_multiplier, avg_sum_bits
+    from fnas_hls.model.dataflow import gap_process
+    from fnas_hls.model.sequential import gap_cost
+
+    assert (
+        avg_sum_bits(49, 16) == 32
+        and avg_sum_bits(1 << 16, 16) == 64
+        and avg_sum_bits(1 << 23, 8) == 32
+        and avg_sum_bits(1 << 24, 8) == 64
+    )
+    assert int(avg_multiplier(49)).bit_length() == 27
+    net = parse_network_yaml("""
+input: [8, 7, 7]
+layers:
+  - {type: gap}
+  - {type: fc, out: 4}
+""")
+    for board, want in (("pynq", 4), ("zcu102", 4)):
+        b = load_board(board)
+        assert rm.avg_dsps(49, 16, b.dsp_slice) == want
+        assert gap_process(net.info[0], "gap", FIXED, b).resources.dsp == want
+        assert gap_cost(net.info[0], "gap", b, FIXED).resources.dsp == want
+    # leaving padding out of the count reads each window's reciprocal from an int64 table
+    assert rm.avg_dsps(9, 16, "DSP48E1", table=True) == rm.mul_dsps(32, 64, "DSP48E1") == 6
+
+
 def test_conv_cost_breakdown_and_resources():
     net = parse_network_yaml("""
 input: [3, 16, 16]

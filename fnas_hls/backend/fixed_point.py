@@ -162,6 +162,13 @@ def avg_multiplier(count: Any) -> Any:
     return (2 * (1 << AVG_SHIFT) + count) // (2 * count)
 
 
+def avg_sum_bits(count: int, data_bits: int) -> int:
+    """Width of the C type the kernels sum an average's ``count`` words of ``data_bits`` bits in:
+    32 where no sum can reach 2**31 (``count`` words of at most 2**(data_bits-1) each), else 64.
+    The product with the reciprocal is taken in 64 bits either way, so the result is the same."""
+    return 32 if count * (1 << (data_bits - 1)) < (1 << 31) else 64
+
+
 def avg_div(total: np.ndarray, count: Any, out: DataType) -> np.ndarray:
     """``round(total / count)`` the way the kernels do it: multiply by the reciprocal and shift
     (``count`` a number, or an array broadcast against ``total``: each window's own)."""

@@ -49,7 +49,14 @@ from fnas_hls.backend.activation import (
 from fnas_hls.backend.batching import Progress
 from fnas_hls.backend.c_literals import float_literal, row_list, rows
 from fnas_hls.backend.dataflow_context import dataflow_layers
-from fnas_hls.backend.fixed_point import AVG_SHIFT, FLOAT32, DataType, avg_multiplier, float_reciprocal
+from fnas_hls.backend.fixed_point import (
+    AVG_SHIFT,
+    FLOAT32,
+    DataType,
+    avg_multiplier,
+    avg_sum_bits,
+    float_reciprocal,
+)
 from fnas_hls.backend.float_model import run_float
 from fnas_hls.backend.project_folder import MANIFEST, FolderState, check_out_dir, digest, write_project
 from fnas_hls.backend.quantize import QuantPlan, quantize_network
@@ -346,6 +353,7 @@ def build_context(
                 PT=pads[0], PL=pads[1],
                 recip=float_literal(float_reciprocal(count)),
                 mul=avg_multiplier(count), avg_shift=AVG_SHIFT, avg_round=1 << (AVG_SHIFT - 1),
+                sum_c_type=f"int{avg_sum_bits(count, word.bits)}_t",
                 max_start="-3.40282347e+38f" if is_float else str(word.min_int),
                 # padding left out of the average: the divisor by the window's real taps (1 .. KH*KW)
                 exclude_pad=isinstance(layer, Pool) and not layer.count_pad,

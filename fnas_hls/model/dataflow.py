@@ -73,6 +73,7 @@ from fnas_hls.model.sequential import (
     LoopCost,
     accumulate_dependence,
     act_kind,
+    average_dsps,
     cdiv,
     compute_depth,
     free_cost,
@@ -496,7 +497,7 @@ def pool_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Pr
         )
         loops.append(LoopCost("DRAIN", g.drain, drain, 1, rules.DF_FILL_DEPTH))
     bram_line = rm.bram18k(g.lb_rows * g.wu * ch, prec.bits)
-    dsp = 0 if layer.kind == "max" else board.dsps_per_mac(prec.name)
+    dsp = 0 if layer.kind == "max" else average_dsps(win, board, prec, not layer.count_pad)
     res = Resources(dsp=dsp, bram18k=bram_line, lut=rm.LUT_PER_LAYER, ff=rm.FF_PER_LAYER)
     return Process(
         cname,
@@ -538,7 +539,8 @@ def gap_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Pro
     )
     loops = (LoopCost("GAP", trip, gap, ii, depth), LoopCost("GAP_OUT", x.c, out, 1, out_depth))
     bram = rm.bram18k(x.c, prec.acc_bits)
-    res = Resources(dsp=board.dsps_per_mac(prec.name), bram18k=bram, lut=rm.LUT_PER_LAYER, ff=rm.FF_PER_LAYER)
+    dsp = average_dsps(x.h * x.w, board, prec)
+    res = Resources(dsp=dsp, bram18k=bram, lut=rm.LUT_PER_LAYER, ff=rm.FF_PER_LAYER)
     return Process(
         cname,
         li.name,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fnas_hls.backend.activation import TABLE_KINDS, TABLE_SEGMENT_BITS
+from fnas_hls.backend.fixed_point import avg_multiplier, avg_sum_bits
 
 #: (width, depth) shapes one BRAM18K can take.
 BRAM18K_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
@@ -114,6 +115,32 @@ def lutrom_luts(depth, width):
     """LUTs of a ROM in fabric: a LUT6 is a 64 x 1 ROM (UG474), one per bit per 64 words."""
     result = -(-np.asarray(depth) // 64) * np.asarray(width)
     return result if np.ndim(result) else int(result)
+
+
+#: Signed operand widths of a DSP slice's multiplier (A x B): DSP48E1 25 x 18 (7-series), DSP48E2
+#: 27 x 18 (UltraScale+); UG479, UG579.
+DSP_MULTIPLIER_PORTS = {"DSP48E1": (25, 18), "DSP48E2": (27, 18)}
+
+
+def mul_dsps(a_bits: int, b_bits: int, dsp_slice: str) -> int:
+    """DSP slices of one signed ``a_bits`` x ``b_bits`` multiply, as partial products of the
+    slice's ports (each takes one sign bit fewer of a wider operand), the wider operand on the
+    wider port or the other, whichever takes fewer: our estimate of csynth's decomposition."""
+    A, B = DSP_MULTIPLIER_PORTS[dsp_slice]
+
+    def tiles(a: int, b: int) -> int:
+        return -(-(a - 1) // (A - 1)) * -(-(b - 1) // (B - 1))
+
+    return min(tiles(a_bits, b_bits), tiles(b_bits, a_bits))
+
+
+def avg_dsps(count: int, data_bits: int, dsp_slice: str, table: bool = False) -> int:
+    """DSPs of an average's fixed-point divide (``templates/*/gap_layer``, ``pool_layer``): its sum
+    (``fixed_point.avg_sum_bits`` wide) times the reciprocal ``avg_multiplier(count)``, a constant of
+    its own width and a sign bit, or, where padding is left out of the count (``table``), a word of
+    the int64 table of them read at run time."""
+    mul_bits = 64 if table else int(avg_multiplier(count)).bit_length() + 1
+    return mul_dsps(avg_sum_bits(count, data_bits), mul_bits, dsp_slice)
 
 
 def select_luts(ways, width):

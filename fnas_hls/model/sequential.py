@@ -491,8 +491,17 @@ def pool_cost(
     depth = rules.LOAD_DEPTH + op_latency + prec.mul_latency + 1
     if not layer.count_pad:  # the divisor of the window's real taps from a table
         depth += rules.BUFFER_READ_LATENCY
-    dsp = 0 if layer.kind == "max" else board.dsps_per_mac(prec.name)
+    dsp = 0 if layer.kind == "max" else average_dsps(kh * kw, board, prec, not layer.count_pad)
     return _single_loop_layer(li, cname, "POOL", trip, ii, depth, trip + y.size, board, prec, clock_mhz, dsp)
+
+
+def average_dsps(count: int, board: Board, prec: Precision, table: bool = False) -> int:
+    """DSPs of an average's divide by ``count`` (pooling, GAP): a float multiply, or the fixed-point
+    sum times its reciprocal (``resource_model.avg_dsps``; ``table``: the reciprocal of each
+    window's real taps, read at run time)."""
+    if prec.is_float:
+        return board.dsps_per_mac(prec.name)
+    return rm.avg_dsps(count, prec.bits, board.dsp_slice, table)
 
 
 def gap_cost(
@@ -502,7 +511,7 @@ def gap_cost(
     x = li.in_shape
     ii = rules.ii_recurrence_bound(prec.add_latency, 1)
     depth = rules.LOAD_DEPTH + prec.add_latency + prec.mul_latency + 1
-    dsp = board.dsps_per_mac(prec.name)
+    dsp = average_dsps(x.h * x.w, board, prec)
     return _single_loop_layer(li, cname, "GAP", x.size, ii, depth, x.size + x.c, board, prec, clock_mhz, dsp)
 
 
