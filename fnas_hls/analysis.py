@@ -382,6 +382,14 @@ def _analyze_shared(
             f"buffers for the largest tile: input {engine.in_words:,} words a channel, accumulators "
             f"{engine.acc_words:,}, kernel {engine.k_words}",
         )
+        if dse.padded:
+            names = sorted(dse.padded)
+            shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+            notes.insert(
+                1,
+                f"{len(names)} map{'s' if len(names) > 1 else ''} kept in DDR in rows of whole "
+                f"{engine.beat_words}-word beats, written a beat a port a cycle (STORE_B): {shown}",
+            )
         buffers = [("engine", b.name, b.bram18k) for b in engine.buffers(prec)]
     return _layers_in_turn(
         net,

@@ -145,3 +145,19 @@ def test_stores_of_beats_csim_bit_exact(board, precision, tmp_path):
         tmp_path / "p"
     )  # the project's README names fnas_engine_store_b and STORE_B as the code has them
     assert "fnas_engine_store_b" in (tmp_path / "p" / "README.md").read_text()
+
+
+def test_analyze_names_the_maps_stored_in_whole_beats(capsys):
+    from pathlib import Path
+
+    from fnas_hls.cli import main
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "mnist-cnn.yaml"
+    assert main(["analyze", str(example), "--board", "zcu102", "--style", "shared"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "1 map kept in DDR in rows of whole 8-word beats, written a beat a port a cycle (STORE_B): conv1"
+        in out
+    )
+    assert main(["analyze", str(example), "--board", "pynq", "--style", "shared"]) == 0
+    assert "kept in DDR in rows of whole" not in capsys.readouterr().out  # the plain layout is faster there

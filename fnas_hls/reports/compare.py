@@ -163,7 +163,8 @@ def _run_time_rows(
 ) -> None:
     """The run-time functions at csynth's worst case: each pipelined loop at the largest trip any
     layer gives it (its LOOP_TRIPCOUNT max), its function at its longest call, and the engine's STEP
-    iteration as its four calls side by side at their longest."""
+    iteration as its calls side by side at their longest (compute, the loads, and the stores: STORE
+    and STORE_B, each called every step, with trip 0 where the layer stores the other way)."""
     calls: dict[str, list[dict]] = {}
     for layer in analysis["layers"]:
         for fn in layer.get("functions", []):
@@ -177,7 +178,7 @@ def _run_time_rows(
                 rules.overlapped(
                     *(
                         longest.get(f"{ENGINE}_{part}", 0)
-                        for part in ("compute", "load_in", "load_w", "store")
+                        for part in ("compute", "load_in", "load_w", "store", "store_b")
                     )
                 )
             )
