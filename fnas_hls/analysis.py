@@ -366,7 +366,14 @@ def _analyze_shared(
         layers = [(sh.engine_geometry(li), *dse.tiles[li.name]) for li in tiled]
         beats = sh.stores_beats(infos, dse.padded)
         engine = sh.make_engine(
-            dse.Tm, dse.Tn, layers, board, prec, skip=bool(fused), beats=[beats[li.name] for li in tiled]
+            dse.Tm,
+            dse.Tn,
+            layers,
+            board,
+            prec,
+            skip=bool(fused),
+            beats=[beats[li.name] for li in tiled],
+            w_words=dse.w_words,
         )
         resources = resources + engine.resources(prec, board.mac_cost(prec))
     costs = sh.shared_layer_costs(infos, cnames, engine, dse.tiles, board, prec, clock, dse.padded)

@@ -378,3 +378,41 @@ def test_no_pinned_engine_around_the_dse_choice_beats_it_by_5_percent(name, boar
     for tm, tn, cycles in fitting:
         assert cycles >= 0.95 * a.latency_cycles, (tm, tn, a.engine.Tm, a.engine.Tn)
     assert len(fitting) >= 5
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+def test_weight_tiles_go_to_block_ram_as_a_word_a_tap_where_banks_in_luts_do_not_fit(tmp_path):
+    """A 32 x 16 int8 engine on ultra96v2: the DSE's bound on the LUTs of its 2 x 512 weight banks
+    (9 words each, in LUTs) leaves the board's LUTs short; as one 4,096-bit word a tap
+    (ARRAY_RESHAPE) they take block RAM and no LUTs, and the design fits."""
+    from dataclasses import replace
+
+    from test_beat_stores import _stack
+
+    from fnas_hls.backend.csim import run_csim
+    from fnas_hls.backend.hls_writer import emit_project
+
+    net = _stack()
+    board = load_board("ultra96v2")
+    pins = parse_tiling_specs(["all:Tm=32,Tn=16"])
+    a = analyze(net, board, "int8", style="shared", pins=pins)
+    e = a.engine
+    assert e.w_words and a.fits
+    weights = next(m for m in e.buffers(a.precision) if m.name == "weight tiles")
+    assert (weights.banks, weights.width, weights.impl) == (2, 32 * 16 * 8, "bram") and weights.lut == 0
+    mac = board.mac_cost(a.precision)
+    assert (
+        replace(e, w_words=False).resources(a.precision, mac).lut
+        == e.resources(a.precision, mac).lut + 1024 * 8
+    )
+    rng = np.random.default_rng(4)
+    calib = rng.standard_normal((8, 3, 13, 21)).astype(np.float32)
+    tests = rng.standard_normal((2, 3, 13, 21)).astype(np.float32)
+    emit_project(net, board, tmp_path / "p", "int8", calib, pins, test_inputs=tests, style="shared")
+    engine = (tmp_path / "p" / "src" / "engine.cpp").read_text()
+    assert "#pragma HLS ARRAY_RESHAPE variable=w_a complete dim=2" in engine
+    assert "ARRAY_PARTITION variable=w_a" not in engine and re.search(
+        r"BIND_STORAGE variable=w_a .*impl=bram", engine
+    )
+    out = run_csim(tmp_path / "p", opt="-O1")
+    assert out.bit_exact, out.verdict

@@ -286,6 +286,7 @@ def shared_layers(
             "LOG_WBEAT": e.beat_words.bit_length() - 1,
             "ACC_BANKS": e.acc_banks,
             "LOG_ACC_BANKS": e.acc_banks.bit_length() - 1,
+            "w_words": e.w_words,  # the weight tiles a word a tap (ARRAY_RESHAPE), not a bank a MAC
             "words_out": e.words_out,  # some layer stores a word a port (STORE)
             "beats_out": e.beats_out,  # some layer stores whole beats (STORE_B)
             "WB": e.w_beats,

@@ -66,6 +66,7 @@ class SharedDse:
     fits: bool
     method: str
     padded: frozenset[str] = frozenset()  # the maps stored in whole beats (model.shared.padded_maps)
+    w_words: bool = False  # the weight tiles a word a tap in block RAM (model.shared.Engine.w_words)
 
 
 def _engine_pin(pins: Mapping[str, TilingPin], geoms: list[tuple[str, ConvGeometry]]) -> tuple:
@@ -84,14 +85,18 @@ def _engine_pin(pins: Mapping[str, TilingPin], geoms: list[tuple[str, ConvGeomet
     return tuple(out)
 
 
-def _untiled_memory(Tm, Tn, geoms: list[ConvGeometry], prec: Precision):
+def _untiled_memory(Tm, Tn, geoms: list[ConvGeometry], prec: Precision, w_words: bool = False):
     """(BRAM18K, LUT) of the engine's memories the tiles do not size (``model.shared.Engine.buffers``):
-    the weight buffers (a bank per MAC, ping-pong, for the largest kernel), the bias ROM and int8's
-    shift ROM; element-wise on arrays of (Tm, Tn)."""
+    the weight buffers (ping-pong, for the largest kernel: a bank per MAC, or with ``w_words`` one
+    word of all the MACs' weights a tap), the bias ROM and int8's shift ROM; element-wise on arrays
+    of (Tm, Tn)."""
     k_words = max(g.Kh * g.Kw for g in geoms)
     bias_rows = sum(g.groups * cdiv(g.M, np.minimum(Tm, Tn) if g.dw else Tm) for g in geoms)
+    weights = (
+        (2, k_words, Tm * Tn * prec.bits, False) if w_words else (2 * Tm * Tn, k_words, prec.bits, False)
+    )
     parts = [
-        (2 * Tm * Tn, k_words, prec.bits, False),
+        weights,
         (Tm, bias_rows, rm.BIAS_BITS, True),
         *(((1, bias_rows * Tm, rm.SHIFT_BITS, True),) if prec.per_channel else ()),  # one ROM (int8)
     ]
@@ -139,10 +144,12 @@ def _rank_engines(
     per_mac_ff = rm.FF_PER_MAC[prec.name]
     beat = board.axi_words_per_cycle(prec.bits)
     beats = beats or [False] * len(geoms)
-    bram, lut = _untiled_memory(Tm, Tn, geoms, prec)
     logic = engine_logic_luts(Tm, Tn, prec, beat=beat, words_out=not all(beats), beats_out=any(beats))
-    ok = (Tm * Tn <= macs_max) & (logic + lut <= room.lut) & (Tm * Tn * per_mac_ff <= room.ff)
-    ok &= bram <= room.bram18k
+    ok = np.zeros(len(Tm), dtype=bool)
+    for w_words in (False, True):  # the weights a bank per MAC, or a word a tap
+        bram, lut = _untiled_memory(Tm, Tn, geoms, prec, w_words)
+        ok |= (logic + lut <= room.lut) & (bram <= room.bram18k)
+    ok &= (Tm * Tn <= macs_max) & (Tm * Tn * per_mac_ff <= room.ff)
     if pinned != (None, None) or not ok.any():
         ok = np.ones_like(Tm, dtype=bool)  # a pinned engine is analyzed even where it does not fit
     Tm, Tn = Tm[ok], Tn[ok]
@@ -223,6 +230,7 @@ class _Candidate:
     tiles: dict[str, tuple[int, int]]
     cycles: int
     fits: bool
+    w_words: bool = False  # its weight tiles a word a tap (model.shared.Engine.w_words)
 
 
 class _EngineSearch:
@@ -296,23 +304,30 @@ class _EngineSearch:
             cell = np.full((len(lv_in), len(lv_acc)), np.inf)
             np.minimum.at(cell, (np.searchsorted(lv_in, b_in), np.searchsorted(lv_acc, b_acc)), cycles)
             total += np.minimum.accumulate(np.minimum.accumulate(cell, axis=0), axis=1)
-        w_bram, w_lut = _untiled_memory(Tm, Tn, self.geoms, prec)
         acc_banks = self.beat if self.beats_out else 1
-        bram = 2 * Tn * lv_in[:, None] + 2 * Tm * lv_acc[None, :] + w_bram
+        tiles_bram = 2 * Tn * lv_in[:, None] + 2 * Tm * lv_acc[None, :]
         # a bank of no block RAM is in LUTs: at most the largest such bank's LUTs
-        lut = (
+        tiles_lut = (
             engine_logic_luts(Tm, Tn, prec, self.skip, self.beat, not all(self.beats), any(self.beats))
-            + w_lut
             + np.where(lv_in[:, None] == 0, 2 * Tn * self.beat * _lutram_bound(prec.bits), 0)
             + np.where(lv_acc[None, :] == 0, 2 * Tm * acc_banks * _lutram_bound(prec.acc_bits), 0)
         )
         valid = np.isfinite(total)  # every layer has a tiling within the two buffer sizes
-        fits_cell = valid & (bram <= room.bram18k) & (lut <= room.lut) & (self.mac.dsps(Tm, Tn) <= room.dsp)
+        dsp_ok = self.mac.dsps(Tm, Tn) <= room.dsp
+        options = []  # the weights a bank per MAC (in LUTs where small), or a word a tap (block RAM)
+        for w_words in (False, True):
+            w_bram, w_lut = _untiled_memory(Tm, Tn, self.geoms, prec, w_words)
+            bram = tiles_bram + w_bram
+            options.append((valid & (bram <= room.bram18k) & (tiles_lut + w_lut <= room.lut) & dsp_ok, bram))
+        (fits_banks, bram_banks), (fits_words, bram_words) = options
+        fits_cell = fits_banks | fits_words
+        bram = np.where(fits_banks | ~fits_words, bram_banks, bram_words)
         if fits_cell.any():
             flat = np.lexsort((bram.ravel(), np.where(fits_cell, total, np.inf).ravel()))[0]
         else:  # nothing fits: the least block RAM
             flat = np.lexsort((total.ravel(), np.where(valid, bram, np.inf).ravel()))[0]
         i, j = np.unravel_index(flat, total.shape)
+        w_words = bool(fits_words[i, j] and not fits_banks[i, j])  # a word a tap only where it alone fits
         tiles, cyc = {}, 0
         for name, _, tr, tc, cycles, b_in, b_acc in tables:
             ok = (b_in <= lv_in[i]) & (b_acc <= lv_acc[j])
@@ -320,10 +335,10 @@ class _EngineSearch:
             tiles[name] = (int(tr[pick]), int(tc[pick]))
             cyc += int(cycles[pick])  # at the probe's II, which the engine's can only better
         layers = [(g, *tiles[n]) for n, g in self.tiled]
-        engine = make_engine(Tm, Tn, layers, self.board, prec, self.skip, self.beats)
+        engine = make_engine(Tm, Tn, layers, self.board, prec, self.skip, self.beats, w_words)
         res = engine.resources(prec, self.mac)
         fits = (res + self.fixed).fits_in(self.budget)
-        return _Candidate((not fits, cyc, res.bram18k), Tm, Tn, tiles, cyc, fits)
+        return _Candidate((not fits, cyc, res.bram18k), Tm, Tn, tiles, cyc, fits, w_words)
 
 
 def choose_engine(
@@ -351,7 +366,10 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
     ranked = _rank_engines(search.geoms, prec, board, search.room, pinned, search.beats)
     if None not in pinned:
         best = search.evaluate(*ranked[0])
-        return SharedDse(best.Tm, best.Tn, best.tiles, best.cycles, best.fits, "pinned engine", search.padded)
+        method = "pinned engine"
+        return SharedDse(
+            best.Tm, best.Tn, best.tiles, best.cycles, best.fits, method, search.padded, best.w_words
+        )
     fitting = 0
     for Tm, Tn in ranked[:MAX_RANKED]:  # the best ENGINE_CANDIDATES that fit, in the ranking's order
         fitting += search.evaluate(Tm, Tn).fits
@@ -360,7 +378,9 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
     best = _descend(search, min(search.seen.values(), key=lambda c: c.key), pinned)
     how = f"best of {ENGINE_CANDIDATES} ranked engines that fit, and neighbours ({len(search.seen)} tried)"
     method = f"{how}, (Tr, Tc) per buffer size"
-    return SharedDse(best.Tm, best.Tn, best.tiles, best.cycles, best.fits, method, search.padded)
+    return SharedDse(
+        best.Tm, best.Tn, best.tiles, best.cycles, best.fits, method, search.padded, best.w_words
+    )
 
 
 def _neighbours(Tm: int, Tn: int) -> set[tuple[int, int]]:

@@ -173,6 +173,9 @@ class Engine:
     skip: bool = False  # its store adds a residual map read from DDR (``fused_adds``), a port of its own
     words_out: bool = True  # some layer's output is stored a word a port a cycle (STORE)
     beats_out: bool = False  # some layer's output is stored a beat a port a cycle (STORE_B, ``padded_maps``)
+    # the weight tiles as one word of all Tm*Tn weights a tap (ARRAY_RESHAPE: block RAM), not a bank a
+    # MAC (ARRAY_PARTITION: LUTs where small); every tap is read and written whole either way
+    w_words: bool = False
 
     def out_lanes(self, g: ConvGeometry) -> int:
         """Output channels of one tile: Tm, or on the diagonal for a depthwise layer (``dw``),
@@ -230,7 +233,10 @@ class Engine:
         return [
             # ping-pong, a channel's words in beat_words sub-banks (a chunk written in one cycle)
             rm.Memory("input tiles", 2 * self.Tn * self.beat_words, self.in_words // self.beat_words, bits),
-            rm.Memory("weight tiles", 2 * self.macs, self.k_words, bits),  # ping-pong, a bank per MAC
+            # ping-pong, a bank per MAC or a word a tap
+            rm.Memory("weight tiles", 2, self.k_words, bits * self.macs)
+            if self.w_words
+            else rm.Memory("weight tiles", 2 * self.macs, self.k_words, bits),
             # ping-pong, an output channel's in acc_banks sub-banks (STORE_B reads a beat's in one cycle)
             rm.Memory("accumulators", 2 * self.Tm * self.acc_banks, self.acc_words // self.acc_banks, acc),
             rm.Memory("bias ROM", self.Tm, self.bias_tiles, rm.BIAS_BITS, rom=True),  # a bank per m
@@ -374,6 +380,7 @@ def make_engine(
     prec: Precision,
     skip: bool = False,
     beats: list[bool] | None = None,
+    w_words: bool = False,
 ) -> Engine:
     """The engine (Tm, Tn) whose buffers hold every ``(geometry, Tr, Tc)`` it is to run; ``beats``:
     for each, whether its output is stored in whole beats (STORE_B; none where not given)."""
@@ -397,6 +404,7 @@ def make_engine(
         skip=skip,
         words_out=not all(beats),
         beats_out=any(beats),
+        w_words=w_words,
     )
 
 
