@@ -165,3 +165,27 @@ def test_analyze_names_the_maps_stored_in_whole_beats(capsys):
         == 0
     )
     assert "kept in DDR in rows of whole" not in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+@pytest.mark.parametrize("key,board", [("resnet50", "zcu102"), ("mobilenet_v2", "zcu104")])
+def test_the_dpu_tables_networks_simulate_bit_exact_on_their_engines(key, board, tmp_path):
+    """The large-network bench's designs as `auto` picks them (int8: loads and stores of whole beats,
+    fused adds reading their skip maps as beats, the weight tiles in block RAM where the DSE takes
+    them), one input through the C simulation, bit-exact to the reference model (about 75 s for
+    ResNet-50 here)."""
+    from bench.large_bench import _network
+    from fnas_hls.backend.csim import run_csim
+
+    net = with_random_weights(_network(key))
+    rng = np.random.default_rng(0)
+    shape = net.input.as_list()
+    calib = rng.standard_normal((4, *shape)).astype(np.float32)
+    tests = rng.standard_normal((1, *shape)).astype(np.float32)
+    res = emit_project(
+        net, load_board(board), tmp_path / "p", "int8", calib, test_inputs=tests, style="shared"
+    )
+    assert res.analysis.padded_maps and res.analysis.engine.beats_out
+    out = run_csim(tmp_path / "p", opt="-O2")
+    assert out.bit_exact and out.vectors == 1, out.verdict
