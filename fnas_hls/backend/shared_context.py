@@ -18,7 +18,15 @@ from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.backend.quantize import QuantPlan
 from fnas_hls.backend.storage import storage_bindings
 from fnas_hls.model.sequential import ConvGeometry, cdiv
-from fnas_hls.model.shared import ENGINE, LOAD_PORTS, STORE_PORTS, engine_geometry, row_chunks
+from fnas_hls.model.shared import (
+    ENGINE,
+    LOAD_PORTS,
+    STORE_PORTS,
+    engine_geometry,
+    row_chunks,
+    stores_beats,
+    whole_beats,
+)
 from fnas_hls.network.ir import Network, map_roots
 
 
@@ -182,13 +190,8 @@ def map_layout(net: Network, analysis: Analysis) -> tuple[dict[str, int], int]:
     sizes = {}
     for name in analysis.padded_maps:
         x = net[name].out_shape
-        sizes[name] = x.c * x.h * row_chunks(x.w, beat) * beat
+        sizes[name] = x.c * x.h * whole_beats(x.w, beat)
     return sizes, beat
-
-
-def _row_words(w: int, beat: int, padded: bool) -> int:
-    """A row's words in DDR: ``w``, or whole beats of ``beat`` words where the map is padded."""
-    return row_chunks(w, beat) * beat if padded else w
 
 
 def split_place(place: str) -> tuple[str, int]:
@@ -210,7 +213,7 @@ def shared_layers(
     e = analysis.engine
     assert e is not None, "a shared design has an engine"
     padded, roots = analysis.padded_maps, map_roots(net.info)
-    into = {conv: add for add, conv in analysis.fused_adds.items()}
+    stores_b = stores_beats(list(net.info), padded)  # the layers that store whole beats (STORE_B)
     for d in layers:  # every layer writes the fmap region through its own port, fmap_wr (bundle gmem_out)
         if d.get("dst", "").startswith("fmap"):
             d["dst"] = "fmap_wr" + d["dst"][len("fmap") :]
@@ -243,12 +246,12 @@ def shared_layers(
         buffer, in_base = split_place(d["src"])
         chunks = row_chunks(d["TCIN"], B)
         d.update(src_b=f"{buffer}_b", src_b2=f"{buffer}_b2", in_base=in_base, KB1=chunks + 1)
-        acc_row = row_chunks(Tc, e.acc_banks) * e.acc_banks  # a row of accumulators, whole sub-bank rows
+        acc_row = whole_beats(Tc, e.acc_banks)  # a row of accumulators, whole sub-bank rows
         d.update(TCINP=chunks * B, TCB=row_chunks(Tc, B), ACC_SKIP=acc_row - Tc)
         # the maps' row strides in DDR: whole beats where padded (model.shared.padded_maps)
-        in_map, out_map = roots[li.sources[0]], into.get(li.name, li.name)
-        d.update(IW=_row_words(d["W"], B, in_map in padded), ST_BEATS=out_map in padded)
-        d.update(OC=_row_words(d["C"], B, d["ST_BEATS"]))
+        out_beats = stores_b[li.name]
+        d.update(ST_BEATS=out_beats, OC=whole_beats(d["C"], B) if out_beats else d["C"])
+        d.update(IW=whole_beats(d["W"], B) if roots[li.sources[0]] in padded else d["W"])
         d.update(
             TM=e.Tm, TN=e.Tn, MT=MT, NT=NT, RT=RT, CT=CT, TILES=g.groups * MT * RT * CT,
             NL=min(lanes if g.dw else e.Tn, g.M if g.dw else g.N), ML=min(lanes, g.M),

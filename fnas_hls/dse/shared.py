@@ -31,6 +31,7 @@ from fnas_hls.model.sequential import ConvGeometry, cdiv, is_tiled
 from fnas_hls.model.shared import (
     LOAD_PORTS,
     Engine,
+    accumulator_banks,
     engine_dependence,
     engine_geometry,
     engine_logic_luts,
@@ -41,6 +42,7 @@ from fnas_hls.model.shared import (
     row_chunks,
     stores_beats,
     untiled_resources,
+    whole_beats,
 )
 from fnas_hls.model.tiling import TilingPin
 from fnas_hls.network.ir import Network
@@ -209,7 +211,7 @@ def _grid(
         v = pin.factor(factor) if pin is not None else None
         if v is None:
             t = useful_factors(dim)
-            return np.unique(np.minimum(dim, cdiv(t, tc_step) * tc_step)) if factor == "Tc" else t
+            return np.unique(np.minimum(dim, whole_beats(t, tc_step))) if factor == "Tc" else t
         return np.array([dim if v == "full" else min(int(v), dim)], dtype=np.int64)
 
     tr, tc = (a.ravel() for a in np.meshgrid(values("Tr", g.R), values("Tc", g.C), indexing="ij"))
@@ -262,7 +264,7 @@ class _EngineSearch:
         beats = stores_beats(infos, self.padded)
         self.beats = [beats[n] for n, _ in self.tiled]
         self.beats_out = any(self.beats)
-        dep = engine_dependence(prec, self.beat if self.beats_out else 1)
+        dep = engine_dependence(prec, accumulator_banks(self.beat, self.beats_out))
         windowed = [g.R * g.C for g in self.geoms if g.Kh * g.Kw > 1]
         self.required = min([dep, *windowed])
         self.distance = self.required if windowed else 0  # what the engine will declare (model.shared.Engine)
@@ -304,11 +306,11 @@ class _EngineSearch:
             cell = np.full((len(lv_in), len(lv_acc)), np.inf)
             np.minimum.at(cell, (np.searchsorted(lv_in, b_in), np.searchsorted(lv_acc, b_acc)), cycles)
             total += np.minimum.accumulate(np.minimum.accumulate(cell, axis=0), axis=1)
-        acc_banks = self.beat if self.beats_out else 1
+        acc_banks = accumulator_banks(self.beat, self.beats_out)
         tiles_bram = 2 * Tn * lv_in[:, None] + 2 * Tm * lv_acc[None, :]
         # a bank of no block RAM is in LUTs: at most the largest such bank's LUTs
         tiles_lut = (
-            engine_logic_luts(Tm, Tn, prec, self.skip, self.beat, not all(self.beats), any(self.beats))
+            engine_logic_luts(Tm, Tn, prec, self.skip, self.beat, not all(self.beats), self.beats_out)
             + np.where(lv_in[:, None] == 0, 2 * Tn * self.beat * _lutram_bound(prec.bits), 0)
             + np.where(lv_acc[None, :] == 0, 2 * Tm * acc_banks * _lutram_bound(prec.acc_bits), 0)
         )

@@ -114,6 +114,18 @@ def row_chunks(TCin, beat: int):
     return cdiv(TCin, beat)
 
 
+def whole_beats(words, beat: int):
+    """``words`` rounded up to whole beats of ``beat`` words (a row of a buffer or of a map kept in
+    whole beats); element-wise on arrays."""
+    return row_chunks(words, beat) * beat
+
+
+def accumulator_banks(beat: int, beats_out: bool) -> int:
+    """Sub-banks of an output channel's accumulators: a beat's words where some layer stores whole
+    beats (STORE_B reads a chunk of them in one cycle), else one."""
+    return beat if beats_out else 1
+
+
 def engine_ports(skip: bool = False, beats_out: bool = False) -> int:
     """The engine's m_axi adapters: ``ENGINE_PORTS``, the fused adds' skip ports, and with stores
     of whole beats (``beats_out``) their own store ports (and skip ports)."""
@@ -142,7 +154,7 @@ def engine_logic_luts(
     (a word a port in STORE, ``beat`` a port in STORE_B) and, in STORE, out of its sub-banks; and
     the output stages' fabric (``output_lanes``)."""
     ports = engine_ports(skip, beats_out)
-    acc, acc_banks = prec.acc_bits, beat if beats_out else 1  # accumulators in sub-banks for STORE_B
+    acc, acc_banks = prec.acc_bits, accumulator_banks(beat, beats_out)
     select = (LOAD_PORTS * beat + Tn) * rm.select_luts(beat, prec.bits) + Tm * rm.select_luts(acc_banks, acc)
     lanes = output_lanes(beat, words_out, beats_out)
     select = (
@@ -203,9 +215,7 @@ class Engine:
 
     @property
     def acc_banks(self) -> int:
-        """Sub-banks of an output channel's accumulators: a beat's words where some layer stores
-        whole beats (STORE_B reads a chunk in one cycle), else one."""
-        return self.beat_words if self.beats_out else 1
+        return accumulator_banks(self.beat_words, self.beats_out)
 
     @property
     def select_depth(self) -> int:
@@ -349,7 +359,7 @@ def engine_terms(
     return EngineTerms(
         tiles, n_in, steps, load_in_trip, load_in, load_w_trip, load_w, compute_trip, ii, depth, compute,
         store_trip, store, prologue, step, store_step, last_step, step_loop, cycles,
-        steps * compute, TRin * chunks * e.beat_words, Tr * row_chunks(Tc, e.acc_banks) * e.acc_banks,
+        steps * compute, TRin * chunks * e.beat_words, Tr * whole_beats(Tc, e.acc_banks),
         ddr_words,
     )  # fmt: skip
 
@@ -386,9 +396,9 @@ def make_engine(
     for each, whether its output is stored in whole beats (STORE_B; none where not given)."""
     beat = board.axi_words_per_cycle(prec.bits)
     beats = beats or [False] * len(layers)
-    acc_banks = beat if any(beats) else 1
+    acc_banks = accumulator_banks(beat, any(beats))
     in_words = max(
-        ((tr - 1) * g.Sh + g.Kh) * row_chunks((tc - 1) * g.Sw + g.Kw, beat) * beat for g, tr, tc in layers
+        ((tr - 1) * g.Sh + g.Kh) * whole_beats((tc - 1) * g.Sw + g.Kw, beat) for g, tr, tc in layers
     )
     trtc = [tr * tc for g, tr, tc in layers if g.Kh * g.Kw > 1]
     return Engine(
@@ -396,7 +406,7 @@ def make_engine(
         Tn=Tn,
         in_words=in_words,
         k_words=max(g.Kh * g.Kw for g, _, _ in layers),
-        acc_words=max(tr * row_chunks(tc, acc_banks) * acc_banks for _, tr, tc in layers),
+        acc_words=max(tr * whole_beats(tc, acc_banks) for _, tr, tc in layers),
         bias_tiles=sum(g.groups * cdiv(g.M, min(Tm, Tn) if g.dw else Tm) for g, _, _ in layers),
         min_trtc=min(trtc) if trtc else 0,
         beat_words=beat,
@@ -508,11 +518,17 @@ def fused_adds(infos: list[LayerInfo]) -> dict[str, str]:
     return out
 
 
+def written_maps(infos: list[LayerInfo]) -> dict[str, str]:
+    """For each conv and fully connected layer, the map its store writes: its own, or that of the
+    add its store computes (``fused_adds``)."""
+    into = {conv: add for add, conv in fused_adds(infos).items()}
+    return {li.name: into.get(li.name, li.name) for li in infos if is_tiled(li)}
+
+
 def stores_beats(infos: list[LayerInfo], padded: frozenset[str]) -> dict[str, bool]:
     """For each conv and fully connected layer, whether the engine stores its output in whole beats:
-    whether the map it writes (its own, or that of the add its store computes) is padded."""
-    into = {conv: add for add, conv in fused_adds(infos).items()}
-    return {li.name: into.get(li.name, li.name) in padded for li in infos if is_tiled(li)}
+    whether the map it writes (``written_maps``) is padded."""
+    return {conv: out in padded for conv, out in written_maps(infos).items()}
 
 
 def padded_maps(
@@ -522,21 +538,18 @@ def padded_maps(
     a multiple of ``beat`` words, so that the engine's store writes whole beats (``STORE_B``). A map
     is padded where the engine writes it (a conv's output, or an add its store computes) and reads
     it alone: every reader a conv or a fully connected layer that reads it as channels of its map
-    (not as one vector, not through a flatten), or an add whose
-    other input it is, computed by the store of a conv whose own output is padded too (the skip
-    map's beats then align with the output's); never the network's output. ``tc_pins``: each
+    (not as one vector, not through a flatten), or an add whose other input it is, computed by the
+    store of a conv whose own output is padded too (the skip map's beats then align with the
+    output's); never the network's output. ``tc_pins``: each
     layer's pinned Tc, where it has one; a layer pinned to a Tc that is not a multiple of ``beat``
     (and less than its map) keeps an unpadded output, since its stores would not be whole beats."""
     if beat <= 1:
         return frozenset()
     tc_pins = tc_pins or {}
     fused = fused_adds(infos)
-    into = {conv: add for add, conv in fused.items()}
     root = map_roots(infos)
-    written = {}  # map -> the conv whose store writes it
-    for li in infos:
-        if is_tiled(li):
-            written[into.get(li.name, li.name)] = li
+    by_name = {li.name: li for li in infos}
+    written = {out: by_name[conv] for conv, out in written_maps(infos).items()}  # map -> its conv
     out = set(written) - {root[infos[-1].name]}
     for name, conv in written.items():
         pin = tc_pins.get(conv.name)
@@ -549,13 +562,13 @@ def padded_maps(
             g = ConvGeometry.of(li) if is_tiled(li) else None
             if g is None or root[s] != s or g.groups * g.N != li.in_shape.c:
                 out.discard(root[s])  # read by a unit, through a flatten, or as a vector (a linear layer)
+    skip_map = {add: root[next(s for s in by_name[add].sources if s != conv)] for add, conv in fused.items()}
     changed = True
     while changed:  # an add's output and its other input padded both, or neither
         changed = False
-        for add, conv in fused.items():
-            other = root[next(s for s in next(li for li in infos if li.name == add).sources if s != conv)]
+        for add, other in skip_map.items():
             if (add in out) != (other in out):
-                out.discard(add), out.discard(other)
+                out -= {add, other}
                 changed = True
     return frozenset(out)
 
