@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -102,8 +104,8 @@ def test_settings_validation_names_file_and_field():
         parse_train_settings({"lr": -1}, "x.yaml")
     with pytest.raises(FnasError, match=r"unknown field 'search.episode'"):
         parse_search_settings({"episode": 3}, "x.yaml")
-    with pytest.raises(FnasError, match=r"'search.strategy' must be one of rl, random"):
-        parse_search_settings({"strategy": "evolution"}, "x.yaml")
+    with pytest.raises(FnasError, match=r"'search.strategy' must be one of rl, random, evolution"):
+        parse_search_settings({"strategy": "bayesian"}, "x.yaml")
 
 
 def test_space_yaml_settings_errors(tmp_path):
@@ -119,3 +121,25 @@ def test_space_yaml_settings_errors(tmp_path):
     for name in ("digits", "fnas-mnist", "cifar10"):
         sp = load_space(name)
         assert sp.search_settings.episodes >= 1 and sp.train_settings.epochs >= 1
+
+
+def test_evolution_mutates_one_decision_of_a_population_member():
+    from fnas_hls.search.policy import EvolutionStrategy
+
+    s = EvolutionStrategy((5,) * 6, SearchSettings(population=4, tournament=2), seed=1)
+    for _ in range(4):
+        s.feedback(s.propose(), 0.5)
+    s.feedback((0,) * 6, None)  # a pruned child never joins
+    assert len(s.population) == 4
+    members = [c for c, _ in s.population]
+    for _ in range(20):
+        child = s.propose()
+        assert min(sum(a != b for a, b in zip(child, m, strict=True)) for m in members) == 1
+    s.feedback((1,) * 6, 0.9)
+    assert len(s.population) == 4 and s.population[-1] == ((1,) * 6, 0.9)  # the oldest died
+    state = s.state_dict()
+    t = EvolutionStrategy((5,) * 6, SearchSettings(population=4, tournament=2), seed=99)
+    t.load_state_dict(
+        json.loads(json.dumps(state, default=lambda x: x.tolist())) | {"generator": state["generator"]}
+    )
+    assert [t.propose() for _ in range(5)] == [s.propose() for _ in range(5)]

@@ -174,7 +174,7 @@ class Search:
                     log.append(record)
                     self.records.append(record)
                 stats = self.strategy.feedback_batch(
-                    [(tuple(r["choice_index"]), r["reward"]) for r in records]
+                    [(tuple(r["choice_index"]), r[self.strategy.fitness]) for r in records]
                 )
                 self.episode += len(records)
                 self._checkpoint()

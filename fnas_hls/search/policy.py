@@ -3,6 +3,12 @@
 - ``ReinforceStrategy``: the LSTM controller trained with REINFORCE, a moving-average baseline of
   the rewards, an entropy bonus and optional epsilon exploration (FNAS, after NAS and ENAS).
 - ``RandomStrategy``: uniform random choices (the baseline every NAS paper compares against).
+- ``EvolutionStrategy``: regularized evolution (Real et al., AAAI 2019): an aging population of the
+  last ``population`` children evaluated; a child is the best of ``tournament`` members drawn at
+  random with one decision changed. Its fitness is the child's accuracy, not the reward (a pruned or
+  failed child has none and never joins the population).
+
+``fitness`` says which of a child's figures ``feedback`` takes: ``reward`` or ``accuracy``.
 
 Both are deterministic given the seed: the sampling generator's state is in the state dict, so a
 resumed search proposes exactly what the uninterrupted one would have.
@@ -21,6 +27,8 @@ from fnas_hls.search.settings import SearchSettings
 
 
 class Strategy(Protocol):
+    fitness: str
+
     def propose(self) -> tuple[int, ...]: ...
 
     def feedback(self, choice: tuple[int, ...], reward: float) -> dict[str, float]: ...
@@ -34,6 +42,8 @@ class Strategy(Protocol):
 
 class ReinforceStrategy:
     """REINFORCE on the controller: loss = -(reward - baseline) * log p(choice) - beta * entropy."""
+
+    fitness = "reward"
 
     def __init__(self, num_choices: Sequence[int], settings: SearchSettings, seed: int) -> None:
         self.settings = settings
@@ -92,6 +102,8 @@ class ReinforceStrategy:
 class RandomStrategy:
     """Uniform random architectures; learns nothing."""
 
+    fitness = "reward"
+
     def __init__(self, num_choices: Sequence[int], seed: int) -> None:
         self.num_choices = tuple(num_choices)
         self.generator = torch.Generator().manual_seed(seed)
@@ -112,9 +124,61 @@ class RandomStrategy:
         self.generator.set_state(state["generator"])
 
 
+class EvolutionStrategy:
+    """Regularized evolution: tournament selection in an aging population, mutation of one decision."""
+
+    fitness = "accuracy"
+
+    def __init__(self, num_choices: Sequence[int], settings: SearchSettings, seed: int) -> None:
+        self.num_choices = tuple(num_choices)
+        self.population_size = settings.population
+        self.tournament = min(settings.tournament, settings.population)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.population: list[tuple[tuple[int, ...], float]] = []  # oldest first
+
+    def _randint(self, n: int) -> int:
+        return int(torch.randint(n, (), generator=self.generator))
+
+    def propose(self) -> tuple[int, ...]:
+        if len(self.population) < self.population_size:
+            return tuple(self._randint(n) for n in self.num_choices)
+        drawn = [self.population[self._randint(len(self.population))] for _ in range(self.tournament)]
+        parent = list(max(drawn, key=lambda m: m[1])[0])
+        mutable = [i for i, n in enumerate(self.num_choices) if n > 1]
+        if mutable:
+            step = mutable[self._randint(len(mutable))]
+            other = self._randint(self.num_choices[step] - 1)
+            parent[step] = other if other < parent[step] else other + 1  # any value but the parent's
+        return tuple(parent)
+
+    def feedback(self, choice: tuple[int, ...], reward: float | None) -> dict[str, float]:
+        return self.feedback_batch([(choice, reward)])
+
+    def feedback_batch(self, items: list[tuple[tuple[int, ...], float | None]]) -> dict[str, float]:
+        for choice, accuracy in items:
+            if accuracy is not None:
+                self.population.append((tuple(choice), float(accuracy)))
+                if len(self.population) > self.population_size:
+                    self.population.pop(0)  # the oldest dies, however fit
+        return {"population": float(len(self.population))}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "evolution",
+            "generator": self.generator.get_state(),
+            "population": [[list(c), a] for c, a in self.population],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        self.population = [(tuple(c), float(a)) for c, a in state["population"]]
+
+
 def make_strategy(kind: str, num_choices: Sequence[int], settings: SearchSettings, seed: int) -> Strategy:
     if kind == "rl":
         return ReinforceStrategy(num_choices, settings, seed)
     if kind == "random":
         return RandomStrategy(num_choices, seed)
+    if kind == "evolution":
+        return EvolutionStrategy(num_choices, settings, seed)
     raise ValueError(f"unknown strategy {kind!r}")

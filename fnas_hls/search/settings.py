@@ -15,7 +15,7 @@ train:                  # how each child is trained (torch, CPU)
   threads: null         # torch CPU threads (default: torch's)
 search:                 # the controller and the reward
   episodes: 40
-  strategy: rl          # rl | random
+  strategy: rl          # rl | random | evolution
   reward: fnas          # fnas | distance | soft
   hidden: 64            # controller LSTM size
   controller_lr: 0.01
@@ -27,6 +27,8 @@ search:                 # the controller and the reward
   clip: 0.1             # fnas reward: clipped to [-clip, clip]
   distance_weight: 0.05 # distance reward: penalty lowered by this per doubling of latency over the spec
   soft_weight: -0.07    # soft reward: accuracy * (latency / spec) ** soft_weight
+  population: 10        # evolution: the aging population's size
+  tournament: 3         # evolution: members drawn to choose a parent
 ```
 
 Every field is optional; the loader names the file, line and field of any fault.
@@ -41,7 +43,7 @@ from fnas_hls.errors import FnasError
 from fnas_hls.yaml_io import LINE, where
 
 OPTIMIZERS = ("adam", "sgd")
-STRATEGIES = ("rl", "random")
+STRATEGIES = ("rl", "random", "evolution")
 REWARDS = ("fnas", "distance", "soft")
 
 
@@ -83,6 +85,8 @@ class SearchSettings:
     clip: float = 0.1
     soft_weight: float = -0.07
     distance_weight: float = 0.05
+    population: int = 10
+    tournament: int = 3
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -117,6 +121,8 @@ _SEARCH = {
     "clip": ("num+", None),
     "soft_weight": ("num", None),
     "distance_weight": ("num>=0", None),
+    "population": ("int+", None),
+    "tournament": ("int+", None),
 }
 
 
