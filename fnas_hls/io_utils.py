@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from fnas_hls.errors import FnasError
+
+
+def remove_entries(folder: Path, names: tuple[str, ...]) -> None:
+    """Delete the files and folders ``names`` of ``folder`` that exist (what a run wrote, on --force)."""
+    for name in names:
+        p = Path(folder) / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
 
 
 def write_text_atomic(out: str | Path, text: str, what: str = "--json") -> None:

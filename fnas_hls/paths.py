@@ -8,7 +8,8 @@ _PKG = Path(__file__).resolve().parent
 
 
 def data_dir(name: str) -> Path:
-    """Folder ``name`` (``templates``, ``boards`` or ``search``): inside the wheel, else the repo root."""
+    """Folder ``name`` (``templates``, ``boards``, ``search`` or ``benchmarks``): inside the wheel,
+    else the repo root."""
     for candidate in (_PKG / "_data" / name, _PKG.parent / name):
         if candidate.is_dir():
             return candidate

@@ -20,8 +20,10 @@ from fnas_hls.search.loop import Progress
 from fnas_hls.search.run import run_search
 from fnas_hls.search.rundir import RunConfig, load_run_config
 from fnas_hls.search.settings import REWARDS, STRATEGIES
-from fnas_hls.search.space import load_space
+from fnas_hls.search.space import load_space, resolve_space
 from fnas_hls.search.trainer import DEVICES, resolve_device
+from fnas_hls.tabular.cli import run_table
+from fnas_hls.tabular.spaces import is_tabular
 
 DEFAULT_SPACE = "digits"
 
@@ -41,7 +43,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--epochs", type=int, default=None, help="training epochs per child (default: the space's)"
     )
-    p.add_argument("--strategy", choices=STRATEGIES, default=None, help="rl (controller) or random")
+    p.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default=None,
+        help="rl (FNAS's controller), random (with pruning) or evolution (regularized, with pruning)",
+    )
+    p.add_argument(
+        "--evaluate",
+        choices=("train", "table"),
+        default=None,
+        help="train each child (the spaces with a dataset) or look its accuracy up in a public table "
+        "(nb201, accel-nasbench: a search in seconds); default: what the space has",
+    )
+    p.add_argument(
+        "--evaluations",
+        type=int,
+        default=None,
+        help="table search: stop after this many distinct children evaluated (default: the space's)",
+    )
+    p.add_argument(
+        "--final-k",
+        type=int,
+        default=None,
+        help="table search: retrain the best K in-spec children at the long fidelity (NAS-Bench-201's 200 "
+        "epochs) and take the best of them",
+    )
     p.add_argument(
         "--reward",
         choices=REWARDS,
@@ -265,6 +292,30 @@ def _clock(seconds: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     _check_positive(args)
+    if args.evaluations is not None and args.evaluations < 1:
+        raise FnasError(f"--evaluations must be at least 1, got {args.evaluations}")
+    if args.final_k is not None and args.final_k < 0:
+        raise FnasError(f"--final-k must be 0 or more, got {args.final_k}")
+    space_path = resolve_space(args.space or DEFAULT_SPACE)
+    tabular = space_path.is_file() and is_tabular(space_path)
+    if args.evaluate == "table" and not tabular:
+        raise FnasError(
+            f"--evaluate table: space {space_path} has no 'table'; the tabular spaces are nb201 and "
+            "accel-nasbench"
+        )
+    if tabular:
+        if args.evaluate == "train":
+            raise FnasError(
+                f"--evaluate train: space {space_path} is a public table's; its children are looked up, not "
+                "trained here (drop --evaluate)"
+            )
+        return run_table(args, space_path)
+    for flag in ("evaluations", "final_k"):
+        if getattr(args, flag) is not None:
+            raise FnasError(
+                f"--{flag.replace('_', '-')}: only a table search (--evaluate table) takes it; final "
+                "training of a trained search's winner is not built yet"
+            )
     if args.resume and args.force:
         raise FnasError("--resume and --force contradict each other; give one")
     if args.resume:

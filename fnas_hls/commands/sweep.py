@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
+from pathlib import Path
+
+import numpy as np
 
 from fnas_hls.boards import load_board
 from fnas_hls.commands.analyze import add_style_option, add_target_options
 from fnas_hls.errors import FnasError
 from fnas_hls.io_utils import write_json_atomic
-from fnas_hls.search.space import load_space
-from fnas_hls.search.sweep import format_sweep, sweep
+from fnas_hls.search.space import load_space, resolve_space
+from fnas_hls.search.sweep import SweepResult, format_sweep, sweep
+from fnas_hls.tabular.latency import LatencyTable
+from fnas_hls.tabular.spaces import is_tabular, load_table_space
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    path = resolve_space(args.space)
+    if path.is_file() and is_tabular(path):
+        return _sweep_table(args, path)
     space = load_space(args.space)
     board = load_board(args.board or space.board)
     if args.spec_ms is not None and args.spec_ms <= 0:
@@ -71,6 +81,58 @@ def run(args: argparse.Namespace) -> int:
                 result.styles,
                 strict=True,
             )
+        ]
+        write_json_atomic(args.json, data)
+    print(format_sweep(result))
+    return 0
+
+
+def _sweep_table(args: argparse.Namespace, path: Path) -> int:
+    """Every row of a public table's space, kept in the latency cache (a second sweep reads it)."""
+    if args.clock_mhz is not None:
+        raise FnasError("--clock-mhz: a table's sweep runs at the board's clock; drop it")
+    if args.jobs is not None and args.jobs < 1:
+        raise FnasError(f"--jobs must be at least 1, got {args.jobs}")
+    sc = load_table_space(path)
+    board = load_board(args.board or sc.board)
+    precision = args.precision or sc.precision
+    spec = args.spec_ms if args.spec_ms is not None else sc.spec_ms
+    if spec is not None and spec <= 0:
+        raise FnasError(f"--spec-ms must be positive, got {spec:g}")
+    space = sc.space
+    table = LatencyTable(space, board, precision, args.style)
+    t0 = time.perf_counter()
+    table.load()
+    table.fill(jobs=args.jobs or os.cpu_count() or 1, progress=sys.stderr.isatty())
+    table.save()
+    rows = range(space.rows)
+    preds = [table(r) for r in rows]
+    clock = float(board.clock_mhz)
+    result = SweepResult(
+        space=space.name,
+        board=board.name,
+        precision=precision,
+        clock_mhz=clock,
+        spec_ms=spec,
+        cycles=np.array([-1 if p.latency_ms is None else round(p.latency_ms * clock * 1e3) for p in preds]),
+        fits=np.array([p.fits for p in preds]),
+        seconds=time.perf_counter() - t0,
+        exact=True,
+        style=args.style,
+        styles=np.array([p.style or "" for p in preds]),
+    )
+    if args.json:
+        data = result.summary()
+        data["table"] = space.table
+        data["architectures_detail"] = [
+            {
+                "choice": space.name_of(r),
+                "row": r,
+                "latency_ms": p.latency_ms,
+                "fits": p.fits,
+                "style": p.style,
+            }
+            for r, p in zip(rows, preds, strict=True)
         ]
         write_json_atomic(args.json, data)
     print(format_sweep(result))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ import yaml
 
 from fnas_hls.boards import Board, load_board
 from fnas_hls.errors import FnasError
-from fnas_hls.io_utils import write_text_atomic
+from fnas_hls.io_utils import remove_entries, write_text_atomic
 from fnas_hls.search.settings import (
     SearchSettings,
     TrainSettings,
@@ -121,12 +120,7 @@ def prepare_new(out: Path, cfg: RunConfig, force: bool, command: str = "") -> No
                 f"--out {out}: folder exists and is not an fnas-hls run (no {CONFIG} of ours); choose "
                 "another --out or pass --force to write into it"
             )
-        for name in OURS:  # --force: clear only what a run writes
-            p = out / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
+        remove_entries(out, OURS)  # --force: clear only what a run writes
     out.mkdir(parents=True, exist_ok=True)
     (out / "children").mkdir(exist_ok=True)
     src = Path(cfg.space.source)

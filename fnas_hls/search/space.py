@@ -203,14 +203,7 @@ def load_space(name_or_path: str | Path, dataset: str | None = None) -> SearchSp
     head = strip_lines(doc.get("head") or [])
     if not isinstance(conv, dict) or not isinstance(head, list):
         raise FnasError(f"{where(src, doc)}: 'conv' must be a mapping and 'head' a list of layers")
-    precision = doc.get("precision", "fixed16")
-    if precision not in PRECISIONS:
-        raise FnasError(
-            f"{where(src, doc)}: field 'precision' must be one of {', '.join(PRECISIONS)}, got {precision!r}"
-        )
-    spec = doc.get("spec_ms")
-    if spec is not None and (isinstance(spec, bool) or not isinstance(spec, (int, float)) or spec <= 0):
-        raise FnasError(f"{where(src, doc)}: field 'spec_ms' must be a positive number, got {spec!r}")
+    precision, spec = precision_and_spec(doc, src)
     space = SearchSpace(
         name=str(doc.get("name", path.stem)),
         dataset=_dataset(dataset if dataset else doc.get("dataset"), path.parent, where(src, doc)),
@@ -220,7 +213,7 @@ def load_space(name_or_path: str | Path, dataset: str | None = None) -> SearchSp
         conv=conv,
         head=tuple(head),
         board=str(doc.get("board", "pynq")),
-        spec_ms=float(spec) if spec is not None else None,
+        spec_ms=spec,
         precision=precision,
         description=str(doc.get("description", "")),
         source=src,
@@ -230,6 +223,19 @@ def load_space(name_or_path: str | Path, dataset: str | None = None) -> SearchSp
     # Fail now, naming the file, if the fixed parts cannot make a network at all.
     space.build(tuple(0 for _ in space.steps))
     return space
+
+
+def precision_and_spec(doc: dict[str, Any], src: str) -> tuple[str, float | None]:
+    """A space's ``precision`` (default fixed16) and ``spec_ms`` (None when absent), checked."""
+    precision = doc.get("precision", "fixed16")
+    if precision not in PRECISIONS:
+        raise FnasError(
+            f"{where(src, doc)}: field 'precision' must be one of {', '.join(PRECISIONS)}, got {precision!r}"
+        )
+    spec = doc.get("spec_ms")
+    if spec is not None and (isinstance(spec, bool) or not isinstance(spec, (int, float)) or spec <= 0):
+        raise FnasError(f"{where(src, doc)}: field 'spec_ms' must be a positive number, got {spec!r}")
+    return str(precision), float(spec) if spec is not None else None
 
 
 def _dataset(value: object, base: Path, where: str) -> str:
