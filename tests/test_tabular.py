@@ -363,3 +363,27 @@ def test_sweep_of_a_table_names_rows_by_cell_string(tmp_path, monkeypatch, capsy
     assert len(detail) == 15_625 and detail[3]["choice"] == nb201.name_of(3) and detail[3]["row"] == 3
     assert detail[3]["latency_ms"] == pytest.approx(1.003) and detail[3]["fits"] is False
     assert "15,625" in capsys.readouterr().out
+
+
+def test_fill_analyzes_a_network_once_however_many_cells_build_it(nb201, monkeypatch):
+    """Cells whose extra ops feed nothing build the same network: one analysis serves them all."""
+    from fnas_hls.boards import load_board
+    from fnas_hls.tabular import latency as latency_module
+
+    # node 3 reads only node 0: whatever the ops into nodes 1 and 2, the network is the same
+    dead = [r for r in range(nb201.rows) if nb201.name_of(r).endswith("|+|skip_connect~0|none~1|none~2|")]
+    assert len(dead) == 125
+    keys = {latency_module.structure_key(nb201.network(r)) for r in dead}
+    assert len(keys) == 1
+    calls = []
+
+    def fake(net, board, precision, style):
+        calls.append(net.name)
+        return Predicted(1.0, True, 1, 1, style)
+
+    monkeypatch.setattr(latency_module, "predict_network", fake)
+    lt = LatencyTable(nb201, load_board("pynq"), "fixed16", "dataflow")
+    lt.fill(dead[:10] + [0], progress=False)
+    assert len(calls) == 2 and set(lt.known) == set(dead[:10]) | {0}
+    other = nb201.network(0)
+    assert latency_module.structure_key(other) not in keys
