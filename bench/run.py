@@ -19,6 +19,8 @@ with float, the public tables' networks built and analyzed (``bench/mobile_bench
 Section ``large``: ResNet-50, MobileNetV2 and AlexNet against the DPU's and Zhang's published
 latencies, over the roofline, the engine DSE against a pinned sweep, Accel-NASBench against the
 DPU's measured latency (``bench/large_bench.py``).
+Section ``tables``: the search strategies over NAS-Bench-201 and FNAS's ImageNet claims over
+Accel-NASBench, a hundred seeds each, accuracy looked up (``bench/tables_bench.py``).
 Section ``search``: FNAS's claims on Fashion-MNIST over seeds and specs (``bench/search_bench.py``).
 Section ``workers``: one search in-process and on 2 Ray workers, a wall-time ratio
 (``bench/workers_bench.py``).
@@ -210,7 +212,7 @@ def model_table(r: dict) -> str:
     )
 
 
-SECTIONS = ("dse", "styles", "model", "hls", "mobile", "large", "search", "workers")
+SECTIONS = ("dse", "styles", "model", "hls", "mobile", "large", "tables", "search", "workers")
 
 
 def sections_without_data(sections: list[str], mode: str) -> list[str]:
@@ -249,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.mobile_bench import bench_mobile, mobile_table
     from bench.search_bench import bench_search, search_table
     from bench.styles_bench import bench_styles, styles_table
+    from bench.tables_bench import bench_tables, tables_table
     from bench.workers_bench import bench_workers, workers_table
 
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -267,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "mobile": (lambda: bench_mobile(args.mode), mobile_table, "MobileNet-class networks and int8"),
         "large": (lambda: bench_large(args.mode), large_table, "Large CNNs against the DPU and Zhang"),
+        "tables": (lambda: bench_tables(args.mode), tables_table, "The search judged on public tables"),
         "search": (lambda: bench_search(args.mode), search_table, "FNAS's claims: search side by side"),
         "workers": (lambda: bench_workers(args.mode), workers_table, "The search on Ray workers"),
     }

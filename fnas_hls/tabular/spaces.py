@@ -146,7 +146,7 @@ class NasBench201Space(TableSpace):
 class AccelNasBenchSpace(TableSpace):
     table = "accel-nasbench"
     child_field = "id"
-    cost_unit = "GPU-s"  # the table's measured training time
+    cost_unit = "s of training (the table's measured time)"
     has_long = False
 
     def __init__(self, name: str, sample: int | None = None, sample_seed: int = 0) -> None:
