@@ -18,7 +18,7 @@ from fnas_hls.precision import PRECISIONS
 from fnas_hls.search.datasets import describe
 from fnas_hls.search.loop import Progress
 from fnas_hls.search.run import run_search
-from fnas_hls.search.rundir import RunConfig, load_run_config
+from fnas_hls.search.rundir import RunConfig, default_run_folder, load_run_config
 from fnas_hls.search.settings import REWARDS, STRATEGIES
 from fnas_hls.search.space import load_space, resolve_space
 from fnas_hls.search.trainer import DEVICES, resolve_device
@@ -133,14 +133,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _default_out(cfg: RunConfig) -> Path:
-    name = f"{cfg.space.name}-{cfg.board.name}"
-    if cfg.search.strategy != "rl":
-        name += f"-{cfg.search.strategy}"
-    if not cfg.hw_aware:
-        name += "-hwunaware"
-    if cfg.seed:
-        name += f"-seed{cfg.seed}"
-    return Path("runs") / name
+    return default_run_folder(cfg.space.name, cfg.board.name, cfg.search.strategy, cfg.hw_aware, cfg.seed)
 
 
 def _check_positive(args: argparse.Namespace) -> None:
@@ -297,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
     if args.final_k is not None and args.final_k < 0:
         raise FnasError(f"--final-k must be 0 or more, got {args.final_k}")
     space_path = resolve_space(args.space or DEFAULT_SPACE)
-    tabular = space_path.is_file() and is_tabular(space_path)
+    tabular = is_tabular(space_path)
     if args.evaluate == "table" and not tabular:
         raise FnasError(
             f"--evaluate table: space {space_path} has no 'table'; the tabular spaces are nb201 and "

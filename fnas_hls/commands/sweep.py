@@ -37,15 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = resolve_space(args.space)
-    if path.is_file() and is_tabular(path):
-        return _sweep_table(args, path)
-    space = load_space(args.space)
-    board = load_board(args.board or space.board)
     if args.spec_ms is not None and args.spec_ms <= 0:
         raise FnasError(f"--spec-ms must be positive, got {args.spec_ms:g}")
     if args.jobs is not None and args.jobs < 1:
         raise FnasError(f"--jobs must be at least 1, got {args.jobs}")
+    path = resolve_space(args.space)
+    if is_tabular(path):
+        return _sweep_table(args, path)
+    space = load_space(args.space)
+    board = load_board(args.board or space.board)
     tty = sys.stderr.isatty()
 
     def progress(done: int, total: int) -> None:
@@ -91,14 +91,10 @@ def _sweep_table(args: argparse.Namespace, path: Path) -> int:
     """Every row of a public table's space, kept in the latency cache (a second sweep reads it)."""
     if args.clock_mhz is not None:
         raise FnasError("--clock-mhz: a table's sweep runs at the board's clock; drop it")
-    if args.jobs is not None and args.jobs < 1:
-        raise FnasError(f"--jobs must be at least 1, got {args.jobs}")
     sc = load_table_space(path)
     board = load_board(args.board or sc.board)
     precision = args.precision or sc.precision
-    spec = args.spec_ms if args.spec_ms is not None else sc.spec_ms
-    if spec is not None and spec <= 0:
-        raise FnasError(f"--spec-ms must be positive, got {spec:g}")
+    spec = args.spec_ms if args.spec_ms is not None else sc.spec_ms  # both checked positive
     space = sc.space
     table = LatencyTable(space, board, precision, args.style)
     t0 = time.perf_counter()

@@ -92,6 +92,18 @@ class RunConfig:
         }
 
 
+def default_run_folder(space: str, board: str, strategy: str, hw_aware: bool, seed: int) -> Path:
+    """``runs/<space>-<board>[-<strategy>][-hwunaware][-seed<N>]``: rl, hardware-aware, seed 0 unnamed."""
+    name = f"{space}-{board}"
+    if strategy != "rl":
+        name += f"-{strategy}"
+    if not hw_aware:
+        name += "-hwunaware"
+    if seed:
+        name += f"-seed{seed}"
+    return Path("runs") / name
+
+
 def is_run_dir(out: Path) -> bool:
     """True when ``out`` holds a config.yaml written by a previous search."""
     cfg = out / CONFIG

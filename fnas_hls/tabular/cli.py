@@ -12,6 +12,7 @@ from typing import Any
 
 from fnas_hls.boards import load_board
 from fnas_hls.errors import FnasError
+from fnas_hls.search.rundir import default_run_folder
 from fnas_hls.tabular.latency import LatencyTable
 from fnas_hls.tabular.output import prepare_folder, write_outputs
 from fnas_hls.tabular.search import TableRun, run_table_search
@@ -49,7 +50,11 @@ def run_table(args: argparse.Namespace, space_path: Path) -> int:
     style = args.style or "auto"
     seed = args.seed if args.seed is not None else 0
     run = TableRun(space, float(spec), settings, ts, hw_aware=not args.hw_unaware, seed=seed)
-    out = Path(args.out) if args.out else _default_out(space.name, board.name, settings.strategy, run)
+    out = (
+        Path(args.out)
+        if args.out
+        else default_run_folder(space.name, board.name, settings.strategy, run.hw_aware, seed)
+    )
     prepare_folder(out, args.force)
     latency = LatencyTable(space, board, precision, style)
     latency.load()
@@ -117,17 +122,6 @@ def run_table(args: argparse.Namespace, space_path: Path) -> int:
     )
     print(f"report: {report}")
     return 0
-
-
-def _default_out(name: str, board: str, strategy: str, run: TableRun) -> Path:
-    folder = f"{name}-{board}"
-    if strategy != "rl":
-        folder += f"-{strategy}"
-    if not run.hw_aware:
-        folder += "-hwunaware"
-    if run.seed:
-        folder += f"-seed{run.seed}"
-    return Path("runs") / folder
 
 
 def _command(source: str, board: str, run: TableRun, precision: str, style: str, out: Path) -> str:

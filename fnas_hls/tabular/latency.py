@@ -10,6 +10,7 @@ sources and the board's YAML, so a change to the model never reads stale figures
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -99,6 +100,11 @@ class LatencyTable:
         self.style = style
         self.known: dict[int, Predicted] = {}
 
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """The model's hash, read once (it reads every model source)."""
+        return model_fingerprint(self.board)
+
     def __call__(self, row: int) -> Predicted:
         p = self.known.get(row)
         if p is None:
@@ -112,7 +118,7 @@ class LatencyTable:
         return len(self.known) == self.rows
 
     def cache_file(self, folder: Path | None = None) -> Path:
-        name = f"{self.table}-{self.board.name}-{self.precision}-{self.style}-{model_fingerprint(self.board)}"
+        name = f"{self.table}-{self.board.name}-{self.precision}-{self.style}-{self.fingerprint}"
         return (folder or default_cache_dir()) / f"{name}.jsonl.gz"
 
     def load(self, folder: Path | None = None) -> bool:
@@ -137,6 +143,7 @@ class LatencyTable:
         path = self.cache_file(folder)
         if path.is_file():
             other = LatencyTable(self.space, self.board, self.precision, self.style)
+            other.fingerprint = self.fingerprint
             try:
                 other.load(folder)
             except FnasError:
@@ -193,11 +200,10 @@ class LatencyTable:
         else:
             with ProcessPoolExecutor(jobs) as pool:
                 futures = [pool.submit(_predict_rows, self._spec(), piece) for piece in pieces]
-                for fut in futures:
+                for fut, piece in zip(futures, pieces, strict=True):
                     for r, p in fut.result():
                         self.known[r] = p
-                    done += chunk
-                    done = min(done, len(todo))
+                    done += len(piece)
                     report()
         if progress:
             print(file=sys.stderr)

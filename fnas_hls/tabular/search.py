@@ -69,7 +69,6 @@ def run_table_search(
     evaluated: list[int] = []
     seen: set[int] = set()
     accuracy_average: float | None = None
-    cost = 0.0
     episode = pruned = 0
     while len(evaluated) < ts.evaluations and episode < s.episodes:
         choice = strategy.propose()
@@ -100,7 +99,6 @@ def run_table_search(
             if not cached:
                 seen.add(row)
                 evaluated.append(row)
-                cost += space.cost(row)
             latency_ms = pred.latency_ms if pred.latency_ms is not None else cfg.spec_ms
             reward = child_reward(s.reward, acc, latency_ms, cfg.spec_ms, accuracy_average, s, cfg.hw_aware)
             accuracy_average = moving_average(accuracy_average, acc, s.baseline_decay)
@@ -128,6 +126,7 @@ def run_table_search(
     winner_any = min(evaluated, key=lambda r: (-space.short(r), r)) if evaluated else None
     stats = {"episodes": float(episode), "pruned": float(pruned)}
     short_pick = in_spec[0] if in_spec else None
+    cost = sum(space.cost(r) for r in evaluated)
     return TableOutcome(records, evaluated, finalists, winner, short_pick, winner_any, cost, cost_long, stats)
 
 

@@ -85,7 +85,7 @@ class TableSpace:
         raise NotImplementedError
 
     def network(self, row: int) -> Network:
-        return table_network(self.table, row, self.dataset)
+        raise NotImplementedError
 
     def short(self, row: int) -> float:
         """Top-1 (%) at the short fidelity, as the search sees it."""
@@ -110,7 +110,7 @@ class NasBench201Space(TableSpace):
         self.name = name
         self.dataset = dataset
         self.cache_name = f"{self.table}-{dataset}"
-        self.data = tables.load_nasbench201()
+        self.data = _nb201()
         self.rows = len(self.data)
         self.num_choices = (len(NB201_OPS),) * len(NB201_EDGES)
         self.index = {c: i for i, c in enumerate(self.data.cellstr)}
@@ -132,6 +132,9 @@ class NasBench201Space(TableSpace):
     def name_of(self, row: int) -> str:
         return self.data.cellstr[row]
 
+    def network(self, row: int) -> Network:
+        return _nb201_network(row, self.dataset)
+
     def short(self, row: int) -> float:
         return self._val[row]
 
@@ -140,7 +143,7 @@ class NasBench201Space(TableSpace):
 
     def cost(self, row: int, long: bool = False) -> float:
         epochs = tables.NB201_EPOCHS_LONG if long else tables.NB201_EPOCHS_SHORT
-        return _macs(self.table, row, self.dataset) * epochs / 1e9
+        return _nb201_macs(row, self.dataset) * epochs / 1e9
 
 
 class AccelNasBenchSpace(TableSpace):
@@ -153,7 +156,7 @@ class AccelNasBenchSpace(TableSpace):
         """``sample``: search within that many rows drawn at random (seeded) instead of all."""
         self.name = name
         self.dataset = "imagenet"
-        self.data = tables.load_accel_nasbench()
+        self.data = _anb()
         everything = len(self.data)
         if sample is not None and sample < everything:
             # the first rows of one seeded permutation: a smaller sample is part of a larger one
@@ -203,34 +206,35 @@ class AccelNasBenchSpace(TableSpace):
         return self.data.rows[self.table_rows[row]].latency_zcu102_ms
 
     def network(self, row: int) -> Network:
-        return table_network(self.table, self.table_rows[row], self.dataset)
+        return _anb_network(self.table_rows[row])
 
 
-@functools.lru_cache(maxsize=4)
+# The tables load once a process (a space, a worker process's unpickled space and the networks
+# built here all read the same copy), and each row's network is built once.
+@functools.lru_cache(maxsize=1)
 def _nb201() -> tables.NasBench201:
     return tables.load_nasbench201()
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=1)
 def _anb() -> tables.AccelNasBench:
     return tables.load_accel_nasbench()
 
 
 @functools.lru_cache(maxsize=4096)
-def table_network(table: str, row: int, dataset: str = "cifar10") -> Network:
-    """The IR of a table's row (NAS-Bench-201's classifier sized for ``dataset``)."""
-    if table == "nasbench201":
-        return nasbench201_network(
-            _nb201().cellstr[row], classes=tables.NB201_CLASSES.get(dataset, 10), name=f"nb201_{row}"
-        )
-    if table == "accel-nasbench":
-        return accel_nasbench_network(_anb().rows[row].as_row())
-    raise ValueError(table)
+def _nb201_network(row: int, dataset: str) -> Network:
+    """NAS-Bench-201's cell ``row`` with its classifier sized for ``dataset``."""
+    return nasbench201_network(_nb201().cellstr[row], tables.NB201_CLASSES[dataset], name=f"nb201_{row}")
 
 
 @functools.lru_cache(maxsize=32768)
-def _macs(table: str, row: int, dataset: str) -> int:
-    return sum(i.macs for i in table_network(table, row, dataset).info)
+def _nb201_macs(row: int, dataset: str) -> int:
+    return sum(i.macs for i in _nb201_network(row, dataset).info)
+
+
+@functools.lru_cache(maxsize=4096)
+def _anb_network(table_row: int) -> Network:
+    return accel_nasbench_network(_anb().rows[table_row].as_row())
 
 
 @dataclass(frozen=True)
@@ -248,7 +252,9 @@ class TableSpaceConfig:
 
 
 def is_tabular(path: Path) -> bool:
-    """True when the space YAML at ``path`` names a ``table``."""
+    """True when ``path`` is a space YAML that names a ``table``."""
+    if not path.is_file():
+        return False
     try:
         doc = load_yaml(path, "search space")
     except FnasError:
