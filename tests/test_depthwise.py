@@ -9,6 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
+from test_shared_style import run_time_products
 
 from fnas_hls.analysis import analyze, shared_lower_bound
 from fnas_hls.backend.csim import run_csim
@@ -18,7 +19,7 @@ from fnas_hls.backend.shared_context import pack_depthwise
 from fnas_hls.boards import load_board
 from fnas_hls.model import dataflow as df
 from fnas_hls.model import hls_rules as rules
-from fnas_hls.model.sequential import ConvGeometry, conv_terms
+from fnas_hls.model.sequential import ConvGeometry, compute_depth, conv_terms
 from fnas_hls.model.shared import LOAD_PORTS, STORE_PORTS, Engine, engine_geometry, engine_terms
 from fnas_hls.network.arch import network_from_dict
 from fnas_hls.precision import get_precision
@@ -153,18 +154,34 @@ def test_engine_depthwise_counts_by_hand():
 def test_pack_depthwise_puts_each_channel_on_its_lane():
     w = np.arange(1, 5 * 9 + 1, dtype=np.int64).reshape(5, 1, 3, 3)  # 5 channels, k3
     g = ConvGeometry(1, 5, 1, 4, 4, 3, 3, dw=True)
-    beats = pack_depthwise(w, g, 4, 3, 8)  # P = 3: two tiles; 12 lanes in two beats of 8
-    assert beats.shape == (2 * 9 * 2, 8)
-    lanes = beats.reshape(2, 9, 16)[:, :, :12].reshape(2, 9, 4, 3)  # (tile, tap, m, n)
+    beats = pack_depthwise(w, g, 4, 3, 2)  # P = 3: two tiles; a tap's 3 lanes in two beats of 2
+    assert beats.shape == (2 * 9 * 2, 2)
+    lanes = beats.reshape(2, 9, 4)  # (tile, tap, lane)
     for mt in range(2):
         for j in range(3):
             c = mt * 3 + j
             want = w[c].ravel() if c < 5 else np.zeros(9)
-            np.testing.assert_array_equal(lanes[mt, :, j, j], want)
-    off = lanes.copy()
-    for j in range(3):
-        off[:, :, j, j] = 0
-    assert not off.any()  # every other lane zero
+            np.testing.assert_array_equal(lanes[mt, :, j], want)
+    assert not lanes[:, :, 3].any()  # past the last lane: zero
+
+
+def test_engine_depthwise_loads_the_diagonal_alone():
+    """LOAD_WD: a tap's min(Tm, Tn) = 8 weights in ceil(8/4) = 2 beats (LOAD_W: ceil(16*8/4) = 32),
+    one read more deep (the tap's word it writes in part)."""
+    g = ConvGeometry(1, 16, 1, 16, 16, 3, 3, dw=True)
+    e = Engine(16, 8, 100, 9, 64, 2, 64, 4, dw=True)
+    assert (e.dw_lanes, e.dw_beats, e.w_beats) == (8, 2, 32)
+    assert e.load_w_loop(g) == ("LOAD_WD", 2, rules.LOAD_DEPTH + 1 + rules.BUFFER_READ_LATENCY)
+    dense = ConvGeometry(1, 16, 8, 16, 16, 3, 3)
+    assert e.load_w_loop(dense) == ("LOAD_W", 32, rules.LOAD_DEPTH + 31)
+    k = engine_terms(g, e, 8, 8, get_precision("fixed16"))
+    assert k.load_w == rules.pipelined_loop(9, 2, rules.LOAD_DEPTH + 1 + rules.BUFFER_READ_LATENCY)
+    # the weights a step reads from DDR: 9 taps of 2 beats of 4 words
+    plain = engine_terms(g, Engine(16, 8, 100, 9, 64, 2, 64, 4), 8, 8, get_precision("fixed16"))
+    assert plain.ddr_words == k.ddr_words  # the loop is the layer's, not the engine's flag
+    assert k.ddr_words - k.tiles * (
+        k.n_in * k.load_in_trip * LOAD_PORTS * 4 + k.store_trip * STORE_PORTS
+    ) == (k.steps * 9 * 2 * 4)
 
 
 @pytest.mark.parametrize("board", ["pynq", "zcu104"])
@@ -184,5 +201,83 @@ def test_engine_depthwise_bit_exact(net, precision, board, tmp_path):
     emit_project(net, load_board(board), tmp_path / "p", precision, x, style="shared")
     descs = "".join(f.read_text() for f in (tmp_path / "p" / "src").glob("*.cpp"))
     assert "FNAS_DESC_conv2" in descs
+    out = run_csim(tmp_path / "p", opt="-O1")
+    assert out.bit_exact, out.verdict
+
+
+#: Depthwise layers of stride 2 and of a 5x5 kernel on maps whose widths are no multiple of the
+#: depthwise unit's columns (the last column group of a row reaches past TC).
+ARCH_DW_UNIT = {
+    "name": "dwu",
+    "input": [3, 13, 13],
+    "layers": [
+        {"type": "conv", "out": 12, "kernel": 3, "padding": 1, "relu": True},
+        {"type": "conv", "out": 12, "kernel": 3, "stride": 2, "padding": 1, "groups": 12, "act": "relu6"},
+        {"type": "conv", "out": 12, "kernel": 5, "padding": 2, "groups": 12},
+        {"type": "conv", "out": 6, "kernel": 1},
+        {"type": "gap"},
+        {"type": "fc", "out": 4},
+    ],
+}
+
+
+def _compute_loops(a) -> dict[str, str]:
+    return {
+        lc.name: lp.label
+        for lc in a.layers
+        for fn in lc.functions
+        for lp in fn.loops
+        if "COMPUTE" in lp.label
+    }
+
+
+def test_depthwise_unit_counts_by_hand():
+    """12 channels 7x7, k5, on a 16x16 engine of 8-word beats with accumulators in sub-banks: the
+    diagonal's 12 channels, 4 columns an iteration: 25 taps x 7 rows x ceil(7/4) = 2 groups."""
+    g = ConvGeometry(1, 12, 1, 7, 7, 5, 5, dw=True)
+    e = Engine(16, 16, 100, 25, 64, 2, 8, 8, beats_out=True, dw=True, dw_cols=4, dw_dist=14)
+    assert e.acc_banks == 8 and e.on_dw_unit(g)
+    k = engine_terms(g, e, 7, 7, get_precision("fixed16"))
+    label, ii, depth = e.compute_loop(g, get_precision("fixed16"))
+    assert label == "DW_COMPUTE" and k.compute_trip == 25 * 7 * 2
+    assert depth == compute_depth(1, get_precision("fixed16")) + 2 * rules.SELECT_DEPTH
+    assert ii == 1 and k.compute == rules.pipelined_loop(25 * 7 * 2, 1, depth)
+    wide = ConvGeometry(1, 12, 1, 7, 7, 3, 3, 3, 3, dw=True)  # column stride 3: on COMPUTE's diagonal
+    assert not e.on_dw_unit(wide) and e.compute_loop(wide, get_precision("fixed16"))[0] == "COMPUTE"
+
+
+def test_depthwise_unit_is_counted_in_the_engine():
+    """DW_COMPUTE's D x P MACs: fixed16 a DSP each, int8 two lanes of one weight a DSP48E2."""
+    e = Engine(16, 12, 100, 9, 64, 2, 8, 8, beats_out=True, dw=True, dw_cols=4, dw_dist=14)
+    plain = Engine(16, 12, 100, 9, 64, 2, 8, 8, beats_out=True, dw=True)
+    fx, i8 = get_precision("fixed16"), get_precision("int8")
+    assert e.dw_unit(fx, MacCost()).dsp == 12 * 4
+    assert e.dw_unit(i8, MacCost(pack=2)).dsp == 12 * 2
+    r, r0 = e.resources(fx, MacCost()), plain.resources(fx, MacCost())
+    assert (r.dsp - r0.dsp, r.lut > r0.lut, r.ff > r0.ff) == (48, True, True)
+    assert plain.dw_unit(fx, MacCost()).dsp == 0
+
+
+@pytest.mark.parametrize("board", ["zcu102", "zcu104"])
+def test_depthwise_unit_speeds_up_depthwise_layers(board):
+    net = with_random_weights(network_from_dict(ARCH_DW_UNIT))
+    a = analyze(net, load_board(board), "fixed16", style="shared")
+    assert _compute_loops(a)["conv2"] == "DW_COMPUTE" and _compute_loops(a)["conv3"] == "DW_COMPUTE"
+    assert shared_lower_bound(net, load_board(board), get_precision("fixed16")) <= a.latency_cycles
+
+
+@needs_gxx
+@pytest.mark.parametrize(
+    ("precision", "board"),
+    [("fixed16", "zcu102"), ("float32", "zcu102"), ("int8", "zcu104"), ("fixed16", "pynq")],
+)
+def test_depthwise_unit_bit_exact(precision, board, tmp_path):
+    net = with_random_weights(network_from_dict(ARCH_DW_UNIT))
+    a = analyze(net, load_board(board), precision, style="shared")
+    assert "DW_COMPUTE" in _compute_loops(a).values()
+    x = np.random.default_rng(2).random((6, 3, 13, 13)).astype(np.float32)
+    emit_project(net, load_board(board), tmp_path / "p", precision, x, style="shared")
+    engine = (tmp_path / "p" / "src" / "engine.cpp").read_text()
+    assert "DW_COMPUTE:" in engine and not run_time_products(engine), run_time_products(engine)
     out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact, out.verdict

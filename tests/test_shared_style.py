@@ -25,6 +25,7 @@ from fnas_hls.model.shared import (
     LOAD_PORTS,
     STORE_PORTS,
     Engine,
+    engine_geometry,
     engine_terms,
     zhang_compute_cycles,
 )
@@ -222,10 +223,13 @@ def test_shared_emit_csim_bit_exact(case, precision, tmp_path):
     engine = (tmp_path / "p" / "src" / "engine.cpp").read_text()
     load_w = engine[engine.index("LOAD_W:") : engine.index("void fnas_engine_compute")]
     assert f"PIPELINE II={e.w_beats}" in load_w and "buf[j / TN][j % TN][k]" in load_w
-    loops = [lp for lc in convs for fn in lc.functions for lp in fn.loops if lp.label == "LOAD_W"]
-    for lc, lp in zip(convs, loops, strict=True):
-        g = ConvGeometry.of(next(li for li in net.info if li.name == lc.name))
-        assert (lp.trip, lp.ii) == (g.Kh * g.Kw, e.w_beats)
+    for lc in convs:  # a depthwise layer's loads the diagonal's weights alone (LOAD_WD, II DWB)
+        g = engine_geometry(next(li for li in net.info if li.name == lc.name))
+        (lp,) = [lp for fn in lc.functions for lp in fn.loops if lp.label in ("LOAD_W", "LOAD_WD")]
+        want = ("LOAD_WD", e.dw_beats) if g.dw else ("LOAD_W", e.w_beats)
+        assert (lp.label, lp.trip, lp.ii) == (want[0], g.Kh * g.Kw, want[1])
+        if g.dw:
+            assert f"PIPELINE II={e.dw_beats}" in engine and "buf[j][j][k] = beat.w[lane]" in engine
     assert not run_time_products(engine), run_time_products(engine)
     # every memory bound where the model counts it: block RAM, or LUTs for a small bank
     for m in e.buffers(res.analysis.precision):

@@ -357,6 +357,7 @@ def build_context(
                 max_start="-3.40282347e+38f" if is_float else str(word.min_int),
                 # padding left out of the average: the divisor by the window's real taps (1 .. KH*KW)
                 exclude_pad=isinstance(layer, Pool) and not layer.count_pad,
+                beat_pool=False,  # the shared style's beat unit (backend.shared_context) where it applies
                 muls=", ".join(["0", *(str(avg_multiplier(c)) for c in taps)]),
                 recips=", ".join(["0.0f", *(float_literal(float_reciprocal(c)) for c in taps)]),
             )  # fmt: skip
@@ -555,6 +556,8 @@ def render_project(ctx: Mapping[str, Any], progress: Progress | None = None) -> 
             header, body = f"{units}/merge_layer.h.j2", f"{units}/{layer['kind']}_layer.cpp.j2"
         elif layer["kind"] == "gap":
             header, body = f"{units}/pool_layer.h.j2", f"{units}/gap_layer.cpp.j2"
+        elif layer.get("beat_pool"):  # the shared style's pooling that reads beats (model.shared_pool)
+            header, body = f"{units}/pool_layer.h.j2", "shared/pool_layer.cpp.j2"
         else:
             header, body = f"{units}/pool_layer.h.j2", f"{units}/pool_layer.cpp.j2"
         jobs += [(f"src/{name}.h", header, {"l": layer}), (f"src/{name}.cpp", body, {"l": layer})]

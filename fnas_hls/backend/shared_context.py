@@ -27,6 +27,7 @@ from fnas_hls.model.shared import (
     stores_beats,
     whole_beats,
 )
+from fnas_hls.model.shared_pool import beat_pool_ii, takes_beat_pool
 from fnas_hls.network.ir import Network, map_roots
 
 
@@ -45,19 +46,16 @@ def pack_weights(w: np.ndarray, g: ConvGeometry, Tm: int, Tn: int, beat_words: i
 
 
 def pack_depthwise(w: np.ndarray, g: ConvGeometry, Tm: int, Tn: int, beat_words: int) -> np.ndarray:
-    """A depthwise layer (``model.shared.engine_geometry``) on the engine's diagonal: [MT*taps*WB]
-    [beat_words], tile mt of P = min(Tm, Tn) channels, tap k, lane j*Tn + j = the weight of
-    channel mt*P + j; every other lane zero."""
+    """A depthwise layer (``model.shared.engine_geometry``) on the engine's diagonal: [MT*taps*DWB]
+    [beat_words], tile mt of P = min(Tm, Tn) channels, tap k, lane j = the weight of channel mt*P + j
+    (LOAD_WD writes it to bank (j, j)); zeros past M and the last lane."""
     taps, P = g.Kh * g.Kw, min(Tm, Tn)
     MT = cdiv(g.M, P)
     chans = np.zeros((MT * P, taps), dtype=np.asarray(w).dtype)
     chans[: g.M] = np.asarray(w).reshape(g.M, taps)
-    lanes = np.zeros((MT, taps, Tm * Tn), dtype=chans.dtype)
-    diagonal = np.arange(P) * Tn + np.arange(P)
-    lanes[:, :, diagonal] = chans.reshape(MT, P, taps).transpose(0, 2, 1)
-    wb = cdiv(Tm * Tn, beat_words)
-    beats = np.zeros((MT * taps, wb * beat_words), dtype=lanes.dtype)
-    beats[:, : Tm * Tn] = lanes.reshape(MT * taps, Tm * Tn)
+    lanes = chans.reshape(MT, P, taps).transpose(0, 2, 1).reshape(MT * taps, P)
+    beats = np.zeros((MT * taps, cdiv(P, beat_words) * beat_words), dtype=lanes.dtype)
+    beats[:, :P] = lanes
     return beats.reshape(-1, beat_words)
 
 
@@ -100,7 +98,8 @@ DESCRIPTOR_PRODUCTS = (
 def descriptor_products(d: dict[str, Any], w_beats: int) -> dict[str, int]:
     """Every product of a layer descriptor's fields that the engine needs, computed here so that the
     engine's loops keep their indices by adds alone (csynth would give each run-time multiply DSPs
-    the model does not count). ``w_beats``: the engine's beats per kernel tap (WB). The maps'
+    the model does not count). ``w_beats``: the layer's beats per kernel tap (WB, or a depthwise
+    layer's DWB). The maps'
     strides are those of their layout in DDR: a row IW words apart in the input (W, or whole beats
     where it is padded), OC in the output; ``ST_BEATS``: the output is stored in whole beats
     (STB_TRIP, and STORE's trip 0), else a word a port (ST_TRIP, and STORE_B's 0)."""
@@ -112,7 +111,7 @@ def descriptor_products(d: dict[str, Any], w_beats: int) -> dict[str, int]:
         "IN_TRIP": cdiv(d["NL"], LOAD_PORTS) * d["TRIN"] * d["KB1"],  # LOAD_PORTS channels at once
         "W_TRIP": taps,
         "ST_TRIP": 0 if d["ST_BEATS"] else store * d["TC"],
-        "C_TRIP": taps * d["TR"] * d["TC"],
+        "C_TRIP": taps * d["TR"] * d["DWTC"],  # DWTC = TC but on DW_COMPUTE
         "ROWSTEP": d["SH"] * d["TCINP"],
         "TRSH": d["TR"] * d["SH"],
         "TCSW": d["TC"] * d["SW"],
@@ -223,6 +222,15 @@ def shared_layers(
     bias_blocks, shift_blocks, beat_rows = [], [], []
     bias_row = w_beat = 0
     acc_types = set()
+    for d in layers:  # pooling whose window fits a beat reads beats, through the engine's load ports
+        d["beat_pool"] = d["kind"] in ("maxpool", "avgpool") and takes_beat_pool(
+            infos[d["name"]], e.beat_words
+        )
+        if d["beat_pool"]:
+            buffer, in_base = split_place(d["src"])
+            d.update(
+                src_b=f"{buffer}_b", src_b2=f"{buffer}_b2", in_base=in_base, beat_ii=beat_pool_ii(d["KH"])
+            )
     for d in layers:
         if d["kind"] != "conv":
             continue
@@ -248,6 +256,9 @@ def shared_layers(
         d.update(src_b=f"{buffer}_b", src_b2=f"{buffer}_b2", in_base=in_base, KB1=chunks + 1)
         acc_row = whole_beats(Tc, e.acc_banks)  # a row of accumulators, whole sub-bank rows
         d.update(TCINP=chunks * B, TCB=row_chunks(Tc, B), ACC_SKIP=acc_row - Tc)
+        # DW_COMPUTE's column groups (model.shared.on_dw_unit); C_TRIP counts them
+        P = e.dw_cols if e.on_dw_unit(g) else 1
+        d.update(DWU=int(P > 1), DWTC=cdiv(Tc, P), DW_ASKIP=acc_row - cdiv(Tc, P) * P, DW_XSTEP=P * d["SW"])
         # the maps' row strides in DDR: whole beats where padded (model.shared.padded_maps)
         out_beats = stores_b[li.name]
         d.update(ST_BEATS=out_beats, OC=whole_beats(d["C"], B) if out_beats else d["C"])
@@ -261,7 +272,7 @@ def shared_layers(
             table_tiling=[e.Tm, e.Tn, Tr, Tc],
             tiling_str=f"{e.Tm}/{e.Tn}/{Tr}/{Tc}",
         )  # fmt: skip
-        d.update(descriptor_products(d, e.w_beats))
+        d.update(descriptor_products(d, e.dw_beats if g.dw else e.w_beats))
         d["products"] = [d[k] for k in DESCRIPTOR_PRODUCTS]
         bias_row += len(bias_blocks[-1][0])
         w_beat += len(beats)
@@ -293,6 +304,12 @@ def shared_layers(
             "words_out": e.words_out,  # some layer stores a word a port (STORE)
             "beats_out": e.beats_out,  # some layer stores whole beats (STORE_B)
             "WB": e.w_beats,
+            "dw": e.dw,  # some layer is depthwise: LOAD_WD
+            "DW_LANES": e.dw_lanes,
+            "DWB": e.dw_beats,
+            "dw_diag": e.dw_diag,  # some depthwise layer on COMPUTE's diagonal: its select there
+            "DWP": e.dw_cols,  # DW_COMPUTE's columns an iteration (1: none)
+            "DW_DIST": e.dw_dist,
             "acc_c_type": acc,
             "skip": skip,
             # whether a layer on it reads its input through a ReLU (ReLU-Conv)

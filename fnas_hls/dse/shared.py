@@ -29,15 +29,19 @@ from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
 from fnas_hls.model.sequential import ConvGeometry, cdiv, is_tiled
 from fnas_hls.model.shared import (
+    DW_COLS,
     LOAD_PORTS,
     Engine,
     accumulator_banks,
+    dw_columns,
+    dw_unit_resources,
     engine_dependence,
     engine_geometry,
     engine_logic_luts,
     engine_terms,
     fused_adds,
     make_engine,
+    on_dw_unit,
     padded_maps,
     row_chunks,
     stores_beats,
@@ -117,15 +121,18 @@ def _lutram_bound(width: int) -> int:
 def compute_bound(geoms: list[ConvGeometry], macs: int) -> int:
     """Cycles of computation no engine of at most ``macs`` MACs beats: each step's COMPUTE runs at
     least Tr*Tc*Kh*Kw iterations, and a layer's steps cover its R*C outputs G ceil(M/Tm) ceil(N/Tn)
-    times; for each Tm the largest Tn is the best (ceil(N/Tn) only falls with Tn)."""
+    times; for each Tm the largest Tn is the best (ceil(N/Tn) only falls with Tn). A depthwise layer
+    runs min(Tm, Tn) channels on the diagonal, at most ``DW_COLS`` columns an iteration on
+    DW_COMPUTE where its column stride allows."""
     if not geoms:
         return 0
     tm = np.arange(1, min(macs, max(g.M for g in geoms)) + 1)
     tn = np.minimum(macs // tm, max(g.N for g in geoms))
     total = np.zeros(len(tm), dtype=np.float64)
-    for g in geoms:  # a depthwise layer runs min(Tm, Tn) channels on the diagonal
+    for g in geoms:
         lanes = np.minimum(tm, tn) if g.dw else tm
-        total += g.groups * cdiv(g.M, lanes) * cdiv(g.N, tn) * g.R * g.C * g.Kh * g.Kw
+        cols = cdiv(g.C, DW_COLS) if on_dw_unit(g, DW_COLS) else g.C
+        total += g.groups * cdiv(g.M, lanes) * cdiv(g.N, tn) * g.R * cols * g.Kh * g.Kw
     return int(total.min())
 
 
@@ -146,22 +153,32 @@ def _rank_engines(
     per_mac_ff = rm.FF_PER_MAC[prec.name]
     beat = board.axi_words_per_cycle(prec.bits)
     beats = beats or [False] * len(geoms)
-    logic = engine_logic_luts(Tm, Tn, prec, beat=beat, words_out=not all(beats), beats_out=any(beats))
+    acc_banks = accumulator_banks(beat, any(beats))
+    cols = dw_columns(beat, acc_banks)
+    unit = [on_dw_unit(g, cols) for g in geoms]  # the layers on DW_COMPUTE
+    mac = board.mac_cost(prec)
+    dw_unit = dw_unit_resources(np.minimum(Tm, Tn), cols if any(unit) else 1, prec, mac, beat, acc_banks)
+    dw_diag = any(g.dw and not u for g, u in zip(geoms, unit, strict=True))
+    logic = engine_logic_luts(
+        Tm, Tn, prec, beat=beat, words_out=not all(beats), beats_out=any(beats), dw=any(g.dw for g in geoms),
+        dw_diag=dw_diag,
+    ) + dw_unit.lut  # fmt: skip
     ok = np.zeros(len(Tm), dtype=bool)
     for w_words in (False, True):  # the weights a bank per MAC, or a word a tap
         bram, lut = _untiled_memory(Tm, Tn, geoms, prec, w_words)
         ok |= (logic + lut <= room.lut) & (bram <= room.bram18k)
-    ok &= (Tm * Tn <= macs_max) & (Tm * Tn * per_mac_ff <= room.ff)
+    ok &= (Tm * Tn <= macs_max) & (mac.dsps(Tm, Tn) + dw_unit.dsp <= room.dsp)
+    ok &= Tm * Tn * per_mac_ff + dw_unit.ff <= room.ff
     if pinned != (None, None) or not ok.any():
         ok = np.ones_like(Tm, dtype=bool)  # a pinned engine is analyzed even where it does not fit
     Tm, Tn = Tm[ok], Tn[ok]
     total = np.zeros(len(Tm), dtype=np.float64)
-    for g, b in zip(geoms, beats, strict=True):
+    for g, b, u in zip(geoms, beats, unit, strict=True):
         taps = g.Kh * g.Kw
         hin, win = (g.R - 1) * g.Sh + g.Kh, (g.C - 1) * g.Sw + g.Kw
-        compute = taps * g.R * g.C
-        load_w = taps * cdiv(Tm * Tn, beat) + rules.LOAD_DEPTH
+        compute = taps * g.R * (cdiv(g.C, cols) if u else g.C)
         lanes = np.minimum(Tm, Tn) if g.dw else Tm  # output channels a tile (the diagonal if depthwise)
+        load_w = taps * cdiv(lanes if g.dw else Tm * Tn, beat) + rules.LOAD_DEPTH  # the diagonal's alone
         chans = np.minimum(lanes if g.dw else Tn, g.M if g.dw else g.N)
         load_in = cdiv(chans, LOAD_PORTS) * hin * (row_chunks(win, beat) + 1) + rules.LOAD_DEPTH
         per_tile = cdiv(g.N, Tn) * np.maximum(compute, np.maximum(load_w, load_in))
@@ -184,14 +201,19 @@ def _layer_table(
     skip: bool = False,
     beats: bool = False,
     beats_out: bool = False,
+    cols: int = 1,
 ) -> tuple[np.ndarray, ...]:
     """A layer's useful (Tr, Tc) on engine (Tm, Tn) (Tr*Tc >= ``required`` for kernels larger than
     1x1), their cycles at the accumulators' declared ``distance``, and their block RAMs per bank of
     the input tile (per channel: its ``beat`` sub-banks) and of the accumulators (per output
     channel: its sub-banks); ``beats``: the layer stores whole beats, ``beats_out``: some layer of
-    the engine does (cached: search spaces repeat layer shapes)."""
-    tr, tc = _grid(g, pin, required, beat if beats else 1)
-    probe = Engine(Tm, Tn, 1, 1, 1, 1, distance, beat, skip=skip, beats_out=beats_out)
+    the engine does; ``cols``: the engine's DW_COMPUTE columns (cached: search spaces repeat layer
+    shapes)."""
+    unit = on_dw_unit(g, cols)
+    tr, tc = _grid(g, pin, required, beat if beats else 1, cols if unit else 1)
+    probe = Engine(
+        Tm, Tn, 1, 1, 1, 1, distance, beat, skip=skip, beats_out=beats_out, dw_cols=cols, dw_dist=distance
+    )
     k = engine_terms(g, probe, tr, tc, prec, beats=beats)
     cycles = np.broadcast_to(np.asarray(k.cycles, dtype=np.int64), tr.shape)
     b_in = np.broadcast_to(beat * rm.bram18k(np.asarray(k.in_words) // beat, prec.bits), tr.shape)
@@ -202,10 +224,12 @@ def _layer_table(
 
 
 def _grid(
-    g: ConvGeometry, pin: TilingPin | None, required: int, tc_step: int = 1
+    g: ConvGeometry, pin: TilingPin | None, required: int, tc_step: int = 1, cols: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
     """A layer's (Tr, Tc) to try; ``tc_step``: Tc a multiple of it or the whole row (a store of
-    whole beats: each tile's columns begin at a beat), each useful Tc rounded up to one."""
+    whole beats: each tile's columns begin at a beat), each useful Tc rounded up to one; ``cols``:
+    the columns its compute takes an iteration (an accumulator revisited every Tr*ceil(Tc/cols)
+    iterations, at least ``required``)."""
 
     def values(factor: str, dim: int) -> np.ndarray:
         v = pin.factor(factor) if pin is not None else None
@@ -216,7 +240,7 @@ def _grid(
 
     tr, tc = (a.ravel() for a in np.meshgrid(values("Tr", g.R), values("Tc", g.C), indexing="ij"))
     if g.Kh * g.Kw > 1:
-        keep = tr * tc >= required
+        keep = tr * cdiv(tc, cols) >= required
         if keep.any():
             tr, tc = tr[keep], tc[keep]
     return tr, tc
@@ -264,13 +288,24 @@ class _EngineSearch:
         beats = stores_beats(infos, self.padded)
         self.beats = [beats[n] for n, _ in self.tiled]
         self.beats_out = any(self.beats)
-        dep = engine_dependence(prec, accumulator_banks(self.beat, self.beats_out))
-        windowed = [g.R * g.C for g in self.geoms if g.Kh * g.Kw > 1]
+        acc_banks = accumulator_banks(self.beat, self.beats_out)
+        dep = engine_dependence(prec, acc_banks)
+        cols = dw_columns(self.beat, acc_banks)
+        self.unit = [on_dw_unit(g, cols) for g in self.geoms]  # the layers on DW_COMPUTE
+        self.cols = cols if any(self.unit) else 1
+        # an accumulator's distance: Tr*Tc iterations, Tr*ceil(Tc/P) on DW_COMPUTE
+        windowed = [
+            g.R * (cdiv(g.C, cols) if u else g.C)
+            for g, u in zip(self.geoms, self.unit, strict=True)
+            if g.Kh * g.Kw > 1
+        ]
         self.required = min([dep, *windowed])
         self.distance = self.required if windowed else 0  # what the engine will declare (model.shared.Engine)
         self.mac = board.mac_cost(prec)
         self.seen: dict[tuple[int, int], _Candidate] = {}
         self.skip = bool(fused_adds(list(net.info)))  # the engine's store computes residual adds
+        self.dw = any(g.dw for g in self.geoms)  # depthwise layers: LOAD_WD
+        self.dw_diag = any(g.dw and not u for g, u in zip(self.geoms, self.unit, strict=True))
 
     def evaluate(self, Tm: int, Tn: int) -> _Candidate:
         if (Tm, Tn) not in self.seen:
@@ -295,6 +330,7 @@ class _EngineSearch:
                     self.skip,
                     b,
                     self.beats_out,
+                    self.cols,
                 ),
             )
             for (name, g), b in zip(self.tiled, self.beats, strict=True)
@@ -307,15 +343,19 @@ class _EngineSearch:
             np.minimum.at(cell, (np.searchsorted(lv_in, b_in), np.searchsorted(lv_acc, b_acc)), cycles)
             total += np.minimum.accumulate(np.minimum.accumulate(cell, axis=0), axis=1)
         acc_banks = accumulator_banks(self.beat, self.beats_out)
+        unit = dw_unit_resources(min(Tm, Tn), self.cols, prec, self.mac, self.beat, acc_banks)
         tiles_bram = 2 * Tn * lv_in[:, None] + 2 * Tm * lv_acc[None, :]
         # a bank of no block RAM is in LUTs: at most the largest such bank's LUTs
         tiles_lut = (
-            engine_logic_luts(Tm, Tn, prec, self.skip, self.beat, not all(self.beats), self.beats_out)
+            engine_logic_luts(
+                Tm, Tn, prec, self.skip, self.beat, not all(self.beats), self.beats_out, self.dw, self.dw_diag
+            )
+            + unit.lut
             + np.where(lv_in[:, None] == 0, 2 * Tn * self.beat * _lutram_bound(prec.bits), 0)
             + np.where(lv_acc[None, :] == 0, 2 * Tm * acc_banks * _lutram_bound(prec.acc_bits), 0)
         )
         valid = np.isfinite(total)  # every layer has a tiling within the two buffer sizes
-        dsp_ok = self.mac.dsps(Tm, Tn) <= room.dsp
+        dsp_ok = self.mac.dsps(Tm, Tn) + unit.dsp <= room.dsp
         options = []  # the weights a bank per MAC (in LUTs where small), or a word a tap (block RAM)
         for w_words in (False, True):
             w_bram, w_lut = _untiled_memory(Tm, Tn, self.geoms, prec, w_words)

@@ -29,14 +29,27 @@ output tile, and there are T = G*ceil(R/Tr)*ceil(C/Tc)*ceil(M/Tm) output tiles o
     engine_load_w:   LOAD_W: Kh*Kw taps, II WB = ceil(Tm*Tn/B), the tap's WB beats unrolled so
                      that every lane's bank is a constant: the weights come over a port as
                      wide as the board's AXI, B = axi_width_bits / word bits words a beat, packed
-                     by the host in the engine's tile order
+                     by the host in the engine's tile order. A depthwise layer's LOAD_WD: Kh*Kw
+                     taps, II DWB = ceil(min(Tm, Tn)/B), the diagonal's weights alone (lane j of
+                     the tap's beats to bank (j, j)); it writes those banks only, so a tap held
+                     as one word (``w_words``) is read and written back (one read more deep)
     engine_compute:  COMPUTE: Kh*Kw*Tr*Tc, pipelined, Tm x Tn MACs unrolled, starting from the
                      bias in a tile's first step; an accumulator is revisited every Tr*Tc
                      iterations, and the template declares the smallest such distance of any layer
                      (MIN_TRTC; 1x1 kernels revisit none), so II = ceil(dependence / MIN_TRTC)
                      A depthwise layer (``engine_geometry``) runs on the diagonal: a tile is
-                     min(Tm, Tn) channels, lane j's weights are zero but for input j, so one
-                     step per output tile (no input-channel tiles) loads those channels' windows
+                     D = min(Tm, Tn) channels, output channel j takes lane (j, j)'s product
+                     alone (a select beside the adder tree: the other lanes' weights are stale),
+                     so one step per output tile (no input-channel tiles) loads those channels'
+                     windows
+    engine_compute, DW_COMPUTE: a depthwise layer of column stride at most 2 on an engine whose
+                     accumulators are in sub-banks (``dw_columns``): Kh*Kw*Tr*ceil(Tc/P)
+                     iterations, D channels x P output columns at once on D*P MACs of its own
+                     (``dw_unit_resources``): each channel's beat of sub-banks read once, lane p
+                     takes word x + p*Sw out of them, and adds its product to column c + p's
+                     accumulator, sub-bank (c + p) mod B: c a multiple of P, so lane p writes
+                     the sub-banks p mod P alone; II = ceil(dependence / the least
+                     Tr*ceil(Tc/P) of such a layer), declared as ``dw_dist``
     engine_store:    STORE: ceil(min(Tm, M)/2)*Tr*Tc iterations, II 1, two output channels a
                      cycle through two store ports (STORE_PORTS): requantize, activation, the
                      fused residual add, write
@@ -120,6 +133,48 @@ def whole_beats(words, beat: int):
     return row_chunks(words, beat) * beat
 
 
+#: Output columns of a channel DW_COMPUTE takes at once, at most. A 3x3 depthwise layer computes 9
+#: taps a word it loads; LOAD_IN brings LOAD_PORTS channels of B words a cycle, so the diagonal's D
+#: channels at one column a cycle compute about 9*D/(2*B) times longer than they load (18x at
+#: D = 32, B = 8). Four columns bring that under about 4.5x at B = 8 and 2.3x at B = 16 while the
+#: unit costs a sixth to an eighth of the engine's MACs on the MobileNets; more columns would
+#: leave the loads the bound (``bench`` section ``mobile``).
+DW_COLS = 4
+#: The largest column stride DW_COMPUTE takes: P lanes of stride S read words x .. x + (P-1)*S of
+#: one window row, which must fall in one beat's sub-banks (P <= B/2 at stride 2).
+DW_MAX_STRIDE = 2
+
+
+def dw_columns(beat: int, acc_banks: int) -> int:
+    """DW_COMPUTE's columns an iteration (P): ``DW_COLS``, at most half a beat (a stride-2 layer's
+    lanes read distinct sub-banks) and at most the accumulators' sub-banks (each column its own);
+    1 where that leaves fewer than two (no DW_COMPUTE: depthwise layers on COMPUTE's diagonal)."""
+    p = min(DW_COLS, beat // 2, acc_banks)
+    return p if p >= 2 else 1
+
+
+def on_dw_unit(g: ConvGeometry, cols: int) -> bool:
+    """Whether layer ``g`` runs on DW_COMPUTE of ``cols`` columns (``dw_columns``)."""
+    return g.dw and cols > 1 and g.Sw <= DW_MAX_STRIDE
+
+
+def dw_unit_resources(D, cols: int, prec: Precision, mac: MacCost, beat: int, acc_banks: int) -> Resources:
+    """DW_COMPUTE's D x P MACs (P = ``cols``; the P lanes of a channel share its weight, so int8
+    pairs them in a DSP48E2 as ``MacCost`` says) and their fabric: each lane's word out of its
+    channel's ``beat`` sub-banks, its accumulator out of the ``acc_banks``/P sub-banks its column can
+    fall in, and each of the D channels' accumulator sub-banks written by COMPUTE or by it (a select
+    of the data). None for ``cols`` 1."""
+    if cols <= 1:
+        return Resources()
+    lanes = D * cols
+    lut = lanes * (
+        rm.LUT_PER_MAC[prec.name]
+        + rm.select_luts(beat, prec.bits)
+        + rm.select_luts(acc_banks // cols, prec.acc_bits)
+    ) + D * acc_banks * rm.select_luts(2, prec.acc_bits)
+    return Resources(dsp=mac.dsps(cols, D), lut=lut, ff=lanes * rm.FF_PER_MAC[prec.name])
+
+
 def accumulator_banks(beat: int, beats_out: bool) -> int:
     """Sub-banks of an output channel's accumulators: a beat's words where some layer stores whole
     beats (STORE_B reads a chunk of them in one cycle), else one."""
@@ -146,13 +201,17 @@ def engine_logic_luts(
     beat: int = 1,
     words_out: bool = True,
     beats_out: bool = False,
+    dw: bool = False,
+    dw_diag: bool = False,
 ):
     """The engine's LUTs but its memories': control, its m_axi adapters (``engine_ports``), the MACs'
     fabric, and the selections of a ``beat``-word port: each load port's words out of its last two
     beats (``beat`` ways a word); COMPUTE's word of each input channel, and its accumulator of each
     output channel, out of their ``beat`` sub-banks; the store's accumulator out of the Tm banks
-    (a word a port in STORE, ``beat`` a port in STORE_B) and, in STORE, out of its sub-banks; and
-    the output stages' fabric (``output_lanes``)."""
+    (a word a port in STORE, ``beat`` a port in STORE_B) and, in STORE, out of its sub-banks; the
+    output stages' fabric (``output_lanes``); with depthwise layers (``dw``), each diagonal bank's
+    write out of LOAD_W's lane or LOAD_WD's, and where one runs on COMPUTE's diagonal (``dw_diag``),
+    each output channel's sum out of its adder tree or its diagonal product."""
     ports = engine_ports(skip, beats_out)
     acc, acc_banks = prec.acc_bits, accumulator_banks(beat, beats_out)
     select = (LOAD_PORTS * beat + Tn) * rm.select_luts(beat, prec.bits) + Tm * rm.select_luts(acc_banks, acc)
@@ -160,6 +219,9 @@ def engine_logic_luts(
     select = (
         select + lanes * rm.select_luts(Tm, acc) + words_out * STORE_PORTS * rm.select_luts(acc_banks, acc)
     )
+    if dw:
+        diagonal = np.minimum(Tm, Tn) if np.ndim(Tm) or np.ndim(Tn) else min(Tm, Tn)
+        select = select + diagonal * rm.select_luts(2, prec.bits) + dw_diag * Tm * rm.select_luts(2, acc)
     return (
         rm.LUT_PER_LAYER
         + ports * rm.LUT_PER_AXI_PORT
@@ -188,6 +250,10 @@ class Engine:
     # the weight tiles as one word of all Tm*Tn weights a tap (ARRAY_RESHAPE: block RAM), not a bank a
     # MAC (ARRAY_PARTITION: LUTs where small); every tap is read and written whole either way
     w_words: bool = False
+    dw: bool = False  # some layer is depthwise: LOAD_WD
+    dw_diag: bool = False  # some depthwise layer runs on COMPUTE's diagonal: its select there
+    dw_cols: int = 1  # DW_COMPUTE's columns an iteration (``dw_columns``; 1: no DW_COMPUTE)
+    dw_dist: int = 0  # the least Tr*ceil(Tc/dw_cols) of a layer on DW_COMPUTE (its accumulators' distance)
 
     def out_lanes(self, g: ConvGeometry) -> int:
         """Output channels of one tile: Tm, or on the diagonal for a depthwise layer (``dw``),
@@ -212,6 +278,37 @@ class Engine:
     def w_beats(self) -> int:
         """Beats of the weight port per kernel tap: the Tm*Tn weights of one tap, packed."""
         return cdiv(self.Tm * self.Tn, self.beat_words)
+
+    @property
+    def dw_lanes(self) -> int:
+        """Channels of a depthwise tile: the diagonal's min(Tm, Tn)."""
+        return min(self.Tm, self.Tn)
+
+    @property
+    def dw_beats(self) -> int:
+        """Beats of the weight port per kernel tap of a depthwise layer: the diagonal's weights."""
+        return cdiv(self.dw_lanes, self.beat_words)
+
+    def on_dw_unit(self, g: ConvGeometry) -> bool:
+        return on_dw_unit(g, self.dw_cols)
+
+    def compute_loop(self, g: ConvGeometry, prec: Precision) -> tuple[str, int, int]:
+        """The compute loop of layer ``g``: its label, II and depth (DW_COMPUTE: a read, the lane's
+        word out of the beat, the multiply, the accumulator out of its sub-banks, the add, the write)."""
+        if self.on_dw_unit(g):
+            dep = engine_dependence(
+                prec, self.acc_banks
+            )  # no layer with a kernel larger than 1x1: no revisit
+            ii = int(rules.ii_recurrence_bound(dep, self.dw_dist)) if self.dw_dist > 0 else 1
+            return "DW_COMPUTE", ii, compute_depth(1, prec) + 2 * rules.SELECT_DEPTH
+        return "COMPUTE", self.compute_ii(prec), self.compute_depth(prec)
+
+    def load_w_loop(self, g: ConvGeometry) -> tuple[str, int, int]:
+        """The weight load's loop for layer ``g``: its label, II and depth (LOAD_W: a tap's WB beats;
+        LOAD_WD, a depthwise layer's: DWB beats, and the read of the tap it writes in part)."""
+        if g.dw:
+            return "LOAD_WD", self.dw_beats, rules.LOAD_DEPTH + self.dw_beats - 1 + rules.BUFFER_READ_LATENCY
+        return "LOAD_W", self.w_beats, rules.LOAD_DEPTH + self.w_beats - 1
 
     @property
     def acc_banks(self) -> int:
@@ -261,6 +358,10 @@ class Engine:
             ),
         ]
 
+    def dw_unit(self, prec: Precision, mac: MacCost) -> Resources:
+        """DW_COMPUTE's MACs and fabric (none without it)."""
+        return dw_unit_resources(self.dw_lanes, self.dw_cols, prec, mac, self.beat_words, self.acc_banks)
+
     def resources(self, prec: Precision, mac: MacCost) -> Resources:
         lanes = output_lanes(self.beat_words, self.words_out, self.beats_out)
         act_dsp, act_bram = rm.act_resources(self.act_kinds, prec.name, lanes=lanes)  # each output stage's
@@ -270,13 +371,21 @@ class Engine:
             dsp=mac.dsps(self.Tm, self.Tn) + act_dsp + skip_dsp,  # the Tm lanes of one input share its word
             bram18k=sum(b.bram18k for b in memories) + act_bram,
             lut=engine_logic_luts(
-                self.Tm, self.Tn, prec, self.skip, self.beat_words, self.words_out, self.beats_out
+                self.Tm,
+                self.Tn,
+                prec,
+                self.skip,
+                self.beat_words,
+                self.words_out,
+                self.beats_out,
+                self.dw,
+                self.dw_diag,
             )
             + sum(b.lut for b in memories),
             ff=rm.FF_PER_LAYER
             + engine_ports(self.skip, self.beats_out) * rm.FF_PER_AXI_PORT
             + self.macs * rm.FF_PER_MAC[prec.name],
-        )
+        ) + self.dw_unit(prec, mac)
 
 
 class EngineTerms(NamedTuple):
@@ -331,10 +440,10 @@ def engine_terms(
     load_in_trip = cdiv(min(lanes if g.dw else e.Tn, g.M if g.dw else g.N), LOAD_PORTS) * TRin * (chunks + 1)
     load_in = rules.pipelined_loop(load_in_trip, 1, e.load_in_depth)
     load_w_trip = taps
-    load_w = rules.pipelined_loop(load_w_trip, e.w_beats, rules.LOAD_DEPTH + e.w_beats - 1)
-    compute_trip = taps * Tr * Tc
-    ii = e.compute_ii(prec)
-    depth = e.compute_depth(prec)
+    _, w_ii, w_depth = e.load_w_loop(g)
+    load_w = rules.pipelined_loop(load_w_trip, w_ii, w_depth)
+    _, ii, depth = e.compute_loop(g, prec)
+    compute_trip = taps * Tr * (cdiv(Tc, e.dw_cols) if e.on_dw_unit(g) else Tc)
     compute = rules.pipelined_loop(compute_trip, ii, depth)
     # STORE_PORTS channels a cycle: a word each (STORE) or a beat, a row's chunk (STORE_B)
     store_trip = cdiv(min(lanes, g.M), STORE_PORTS) * Tr * (row_chunks(Tc, e.beat_words) if beats else Tc)
@@ -353,7 +462,7 @@ def engine_terms(
     loaded = n_in * load_in_trip * LOAD_PORTS * e.beat_words  # whole beats
     stored = (1 + fused) * store_trip * STORE_PORTS * (e.beat_words if beats else 1)
     ddr_words = tiles * (loaded + stored)
-    ddr_words = ddr_words + steps * load_w_trip * e.w_beats * e.beat_words
+    ddr_words = ddr_words + steps * load_w_trip * w_ii * e.beat_words
     if not np.ndim(cycles):
         last_step, step_loop, cycles = int(last_step), int(step_loop), int(cycles)
     return EngineTerms(
@@ -397,10 +506,15 @@ def make_engine(
     beat = board.axi_words_per_cycle(prec.bits)
     beats = beats or [False] * len(layers)
     acc_banks = accumulator_banks(beat, any(beats))
+    cols = dw_columns(beat, acc_banks)
+    unit = [on_dw_unit(g, cols) for g, _, _ in layers]
     in_words = max(
         ((tr - 1) * g.Sh + g.Kh) * whole_beats((tc - 1) * g.Sw + g.Kw, beat) for g, tr, tc in layers
     )
-    trtc = [tr * tc for g, tr, tc in layers if g.Kh * g.Kw > 1]
+    trtc = [tr * tc for (g, tr, tc), u in zip(layers, unit, strict=True) if g.Kh * g.Kw > 1 and not u]
+    dw_trtc = [
+        tr * cdiv(tc, cols) for (g, tr, tc), u in zip(layers, unit, strict=True) if u and g.Kh * g.Kw > 1
+    ]
     return Engine(
         Tm=Tm,
         Tn=Tn,
@@ -415,6 +529,10 @@ def make_engine(
         words_out=not all(beats),
         beats_out=any(beats),
         w_words=w_words,
+        dw=any(g.dw for g, _, _ in layers),
+        dw_diag=any(g.dw and not u for (g, _, _), u in zip(layers, unit, strict=True)),
+        dw_cols=cols if any(unit) else 1,
+        dw_dist=min(dw_trtc, default=0),
     )
 
 
@@ -435,6 +553,7 @@ def engine_layer_cost(
     g = engine_geometry(li)
     Tr, Tc = min(Tr, g.R), min(Tc, g.C)
     k = EngineTerms(*(int(v) for v in engine_terms(g, e, Tr, Tc, prec, fused, beats)))
+    w_label, w_ii, w_depth = e.load_w_loop(g)
     store = ("_store_b", "STORE_B") if beats else ("_store", "STORE")
     functions = (
         FunctionCost(
@@ -453,13 +572,13 @@ def engine_layer_cost(
             f"{ENGINE}_load_w",
             rules.function_latency(k.load_w),
             k.steps,
-            (LoopCost("LOAD_W", k.load_w_trip, k.load_w, e.w_beats, rules.LOAD_DEPTH + e.w_beats - 1),),
+            (LoopCost(w_label, k.load_w_trip, k.load_w, w_ii, w_depth),),
         ),
         FunctionCost(
             f"{ENGINE}_compute",
             rules.function_latency(k.compute),
             k.steps,
-            (LoopCost("COMPUTE", k.compute_trip, k.compute, k.compute_ii, k.compute_depth),),
+            (LoopCost(e.compute_loop(g, prec)[0], k.compute_trip, k.compute, k.compute_ii, k.compute_depth),),
         ),
         FunctionCost(
             ENGINE + store[0],
@@ -623,13 +742,27 @@ def merge_units(infos: list[LayerInfo], prec: Precision, board: Board) -> Resour
     return total
 
 
+def unit_cost(
+    li: LayerInfo, cname: str, board: Board, prec: Precision, clock_mhz: float | None = None, beat: int = 0
+) -> LayerCost:
+    """A layer on a unit of its own: pooling whose window fits a beat of the engine's ``beat``
+    words on the beat unit (``model.shared_pool``; 0: no engine, no beat ports), the rest (other
+    pooling, GAP, adds of more inputs) as the sequential style's units, or free (flatten, host)."""
+    from fnas_hls.model import shared_pool  # it reads this module's LOAD_PORTS
+
+    if shared_pool.takes_beat_pool(li, beat):
+        return shared_pool.beat_pool_cost(li, cname, board, prec, clock_mhz)
+    return layer_cost(li, cname, None, board, prec, clock_mhz)
+
+
 def untiled_resources(infos: list[LayerInfo], prec: Precision, board: Board) -> Resources:
     """What a shared design spends beside its engine: the top, the merge units (once), and the
     per-layer units of pooling, GAP and adds of more than two inputs."""
     total = TOP_RESOURCES + merge_units(infos, prec, board)
+    beat = board.axi_words_per_cycle(prec.bits) if any(is_tiled(li) for li in infos) else 0
     for li in infos:
         if not (is_tiled(li) or on_merge_unit(li)):
-            total = total + layer_cost(li, li.name, None, board, prec).resources
+            total = total + unit_cost(li, li.name, board, prec, beat=beat).resources
     return total
 
 
@@ -644,9 +777,8 @@ def shared_layer_costs(
     padded: frozenset[str] = frozenset(),
 ) -> tuple[LayerCost, ...]:
     """Every layer's cost: the tiled ones on the engine at their (Tr, Tc), two-input adds and
-    concats on the shared units, the rest as the sequential style's units (pooling, GAP, adds of
-    more inputs) or free (flatten, host). ``padded``: the maps stored in whole beats
-    (``padded_maps``)."""
+    concats on the shared units, the rest on units of their own (``unit_cost``). ``padded``: the
+    maps stored in whole beats (``padded_maps``)."""
     out = []
     fused = fused_adds(infos)
     into = set(fused.values())
@@ -660,5 +792,5 @@ def shared_layer_costs(
         elif on_merge_unit(li):
             out.append(shared_merge_cost(li, board, prec, clock_mhz))
         else:
-            out.append(layer_cost(li, cnames[li.name], None, board, prec, clock_mhz))
+            out.append(unit_cost(li, cnames[li.name], board, prec, clock_mhz, e.beat_words if e else 0))
     return tuple(out)

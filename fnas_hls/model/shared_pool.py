@@ -1,0 +1,121 @@
+"""The ``shared`` style's pooling unit that reads beats: one per pooling layer, mirroring
+``templates/shared/pool_layer.cpp.j2`` loop by loop.
+
+The sequential style's pooling unit (``model.sequential.pool_cost``) reads one word a cycle, every
+tap of every window: ResNet-50's 3x3 max pool takes 1.8M cycles there, a quarter of the network on
+zcu102. This unit reads each window row through the engine's two load ports a beat of B words at a
+time and keeps the last two beats of each of the KH rows, so that a window's KW words of a row are
+a selection out of them::
+
+    <layer>(in, in2, out):                      function
+      POOL_B: CH*OH*(OW+1) iterations, pipelined at II ceil(KH/LOAD_PORTS):
+        an output row's first iteration reads, for each window row, the beat before the one that
+        holds its first window's last word; each next iteration computes output column u - 1: it
+        reads, for each window row, the beat that holds the window's last word when it is not held
+        yet (window row i through load port i mod 2: ceil(KH/2) reads a port an iteration), selects
+        the KW words out of the row's last two beats, reduces the valid taps in row-major order
+        (as the reference model and the word unit do), and writes the output word
+
+A layer takes this unit where its window fits a beat (KW <= B, SW <= B) and its input map is
+stored plainly (the maps kept in whole-beat rows are the engine's own); global average pooling,
+and pooling on boards whose beat is narrower than the window, keep the word unit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fnas_hls.boards import Board
+from fnas_hls.model import hls_rules as rules
+from fnas_hls.model import resource_model as rm
+from fnas_hls.model.sequential import FunctionCost, LayerCost, LoopCost, _bound, average_dsps, cdiv
+from fnas_hls.model.shared import LOAD_PORTS
+from fnas_hls.network.ir import LayerInfo, Pool
+from fnas_hls.precision import Precision
+from fnas_hls.resources import Resources
+
+#: The loop's label (the template's).
+LOOP = "POOL_B"
+
+
+def takes_beat_pool(li: LayerInfo, beat: int) -> bool:
+    """Whether pooling layer ``li`` runs on the beat unit at ``beat`` words a beat: a window row
+    within one beat (KW <= B) and a stride of at most a beat, so that one beat a row an output is
+    enough."""
+    layer = li.layer
+    if not isinstance(layer, Pool) or beat < 2:
+        return False
+    (_, kw), (_, sw) = layer.kernel, layer.stride
+    return kw <= beat and sw <= beat
+
+
+def beat_pool_ii(kh: int) -> int:
+    """POOL_B's II: each window row reads a beat an iteration through port i mod LOAD_PORTS."""
+    return rules.ii_memory_bound(cdiv(kh, LOAD_PORTS), rules.MAXI_PORTS)
+
+
+def beat_pool_depth(li: LayerInfo, prec: Precision) -> int:
+    """POOL_B's depth: the beat's read, the word's selection out of two beats, the reduction of the
+    KH*KW taps (integer: a tree csynth balances; float32: the chain in row-major order, as the
+    reference model sums and compares), the average's multiply (and with padding left out, the
+    reciprocal's read from its table), the write."""
+    layer = li.layer
+    assert isinstance(layer, Pool)
+    taps = layer.kernel[0] * layer.kernel[1]
+    if layer.kind == "max":
+        op = rules.FLOAT_CMP_LATENCY if prec.is_float else 1
+    else:
+        op = prec.add_latency
+    levels = taps if prec.is_float else max(1, (taps - 1).bit_length())
+    depth = rules.LOAD_DEPTH + rules.SELECT_DEPTH + levels * op + prec.mul_latency + 1
+    if not layer.count_pad:
+        depth += rules.BUFFER_READ_LATENCY
+    return depth
+
+
+def beat_pool_resources(li: LayerInfo, board: Board, prec: Precision, beat: int) -> Resources:
+    """The unit's control and write port (its reads share the engine's load ports), the KH rows'
+    two beats in registers, a (2B)-way selection of each tap's word, and the average's divide."""
+    layer = li.layer
+    assert isinstance(layer, Pool)
+    kh, kw = layer.kernel
+    dsp = 0 if layer.kind == "max" else average_dsps(kh * kw, board, prec, not layer.count_pad)
+    return Resources(
+        dsp=dsp,
+        lut=rm.LUT_PER_LAYER + rm.LUT_PER_AXI_PORT + kh * kw * rm.select_luts(2 * beat, prec.bits),
+        ff=rm.FF_PER_LAYER + rm.FF_PER_AXI_PORT + kh * 2 * beat * prec.bits,
+    )
+
+
+def beat_pool_cost(
+    li: LayerInfo, cname: str, board: Board, prec: Precision, clock_mhz: float | None = None
+) -> LayerCost:
+    """One pooling layer on the beat unit (``takes_beat_pool``)."""
+    layer = li.layer
+    assert isinstance(layer, Pool)
+    beat = board.axi_words_per_cycle(prec.bits)
+    y = li.out_shape
+    kh, _ = layer.kernel
+    trip = y.c * y.h * (y.w + 1)
+    ii = beat_pool_ii(kh)
+    depth = beat_pool_depth(li, prec)
+    body = rules.pipelined_loop(trip, ii, depth)
+    cycles = rules.function_latency(body)
+    # every window row of every output row: its beats from the first window's to the last's
+    row_beats = cdiv((y.w - 1) * layer.stride[1] + layer.kernel[1], beat) + 1
+    words = y.c * y.h * kh * row_beats * beat + y.size
+    ddr_bytes = words * prec.bits // 8
+    ddr_cycles = int(np.ceil(ddr_bytes / board.ddr_bytes_per_cycle(clock_mhz)))
+    return LayerCost(
+        name=li.name,
+        op=layer.op,
+        tiling=None,
+        cycles=cycles,
+        compute_cycles=0,
+        fnas_cycles=None,
+        bound=_bound(cycles, 0, cycles, ddr_cycles),
+        resources=beat_pool_resources(li, board, prec, beat),
+        functions=(FunctionCost(cname, cycles, 1, (LoopCost(LOOP, trip, body, ii, depth),)),),
+        ddr_bytes=ddr_bytes,
+        ddr_cycles=ddr_cycles,
+    )

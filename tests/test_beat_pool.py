@@ -1,0 +1,113 @@
+"""The shared style's pooling unit that reads beats (``model.shared_pool``,
+``templates/shared/pool_layer.cpp.j2``): counted by hand, taken where a window row fits a beat, and
+bit-exact in C simulation for max and average pooling (padding counted or left out), windows that
+straddle beats, and maps at any word of their buffer."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from fnas_hls.analysis import analyze
+from fnas_hls.backend.csim import run_csim
+from fnas_hls.backend.float_model import with_random_weights
+from fnas_hls.backend.hls_writer import emit_project
+from fnas_hls.boards import load_board
+from fnas_hls.model import hls_rules as rules
+from fnas_hls.model.sequential import pool_cost
+from fnas_hls.model.shared_pool import (
+    LOOP,
+    beat_pool_cost,
+    beat_pool_depth,
+    beat_pool_ii,
+    takes_beat_pool,
+)
+from fnas_hls.network.arch import network_from_dict
+from fnas_hls.precision import get_precision
+
+needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+
+
+def _net(pool: dict, input_shape=(3, 15, 15)):
+    return with_random_weights(
+        network_from_dict(
+            {
+                "name": "bp",
+                "input": list(input_shape),
+                "layers": [
+                    {"type": "conv", "out": 6, "kernel": 3, "padding": 1, "relu": True},
+                    pool,
+                    {"type": "conv", "out": 5, "kernel": 3, "padding": 1},
+                    {"type": "gap"},
+                    {"type": "fc", "out": 3},
+                ],
+            }
+        )
+    )
+
+
+MAX = {"type": "maxpool", "kernel": 3, "stride": 2, "padding": 1}
+
+
+def _pool(net):
+    return next(li for li in net.info if li.layer.op in ("maxpool", "avgpool"))
+
+
+def test_beat_pool_counts_by_hand():
+    """6 channels 15x15, 3x3 stride 2 pad 1 -> 8x8: 6*8*(8+1) iterations at II ceil(3/2) = 2."""
+    net = _net(MAX)
+    li = _pool(net)
+    board, prec = load_board("zcu102"), get_precision("fixed16")
+    assert takes_beat_pool(li, 8) and not takes_beat_pool(li, 2)
+    assert beat_pool_ii(3) == 2 and beat_pool_ii(1) == 1 and beat_pool_ii(7) == 4
+    lc = beat_pool_cost(li, "p", board, prec)
+    (loop,) = lc.functions[0].loops
+    depth = beat_pool_depth(li, prec)
+    assert depth == rules.LOAD_DEPTH + rules.SELECT_DEPTH + 4 * 1 + prec.mul_latency + 1  # 9 taps: 4 levels
+    assert (loop.label, loop.trip, loop.ii) == (LOOP, 6 * 8 * 9, 2)
+    assert lc.cycles == rules.function_latency(rules.pipelined_loop(6 * 8 * 9, 2, depth))
+    assert lc.cycles < pool_cost(li, "p", board, prec).cycles  # a word a tap: 6*8*8*9 iterations
+
+
+def test_shared_style_takes_the_beat_pool_where_the_window_fits():
+    net = _net(MAX)
+    a = analyze(net, load_board("zcu102"), "fixed16", style="shared")
+    labels = {lp.label for lc in a.layers if lc.op == "maxpool" for fn in lc.functions for lp in fn.loops}
+    assert labels == {LOOP}
+    wide = _net(
+        {"type": "maxpool", "kernel": 5, "stride": 1, "padding": 2}
+    )  # float32 on pynq: 2 words a beat
+    a = analyze(wide, load_board("pynq"), "float32", style="shared")
+    labels = {lp.label for lc in a.layers if lc.op == "maxpool" for fn in lc.functions for lp in fn.loops}
+    assert labels == {"POOL"}
+
+
+@needs_gxx
+@pytest.mark.parametrize(
+    ("pool", "precision", "board"),
+    [
+        (MAX, "fixed16", "zcu102"),
+        (MAX, "int8", "zcu104"),
+        (MAX, "float32", "zcu102"),
+        (
+            {"type": "avgpool", "kernel": 3, "stride": 1, "padding": 1, "count_include_pad": False},
+            "fixed16",
+            "zcu102",
+        ),
+        ({"type": "avgpool", "kernel": 3, "stride": 2, "padding": 1}, "float32", "zcu102"),
+        ({"type": "avgpool", "kernel": 2, "stride": 2}, "int8", "pynq"),
+        ({"type": "maxpool", "kernel": 5, "stride": 3, "padding": 2}, "fixed16", "zcu102"),
+    ],
+)
+def test_beat_pool_bit_exact(pool, precision, board, tmp_path):
+    net = _net(pool)
+    x = np.random.default_rng(3).standard_normal((5, 3, 15, 15)).astype(np.float32)
+    res = emit_project(net, load_board(board), tmp_path / "p", precision, x, style="shared")
+    li = _pool(net)
+    src = (tmp_path / "p" / "src" / f"{li.name}.cpp").read_text()
+    assert "POOL_B:" in src
+    assert res.analysis.fits
+    out = run_csim(tmp_path / "p", opt="-O1")
+    assert out.bit_exact, out.verdict
