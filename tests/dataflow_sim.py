@@ -181,13 +181,12 @@ def _merge_loops(li, prec) -> list[_Loop]:
     return [lp]
 
 
-def simulate(infos, region: df.Region, parallelism, prec, P: int) -> SimResult:
-    """Run the region's processes in order over unbounded FIFOs, word by word; a process reads
-    the processes its ``sources`` name (a chain: the one before it)."""
+def _region_loops(infos, region: df.Region, parallelism, prec, P: int, slow: dict[str, int] | None = None):
+    """Every process of the region as (name, the processes it reads, its loops); ``slow``: processes
+    whose every loop runs at that many times its II."""
     layer_of = {li.name: li for li in infos}
     procs = region.processes
-    avail: dict[str, np.ndarray] = {}  # write time of each word each process writes
-    ends, peaks = [], []
+    out = []
     for i, p in enumerate(procs):
         sources = p.sources or ((procs[i - 1].name,) if i else ())
         if i == 0:
@@ -206,6 +205,20 @@ def simulate(infos, region: df.Region, parallelism, prec, P: int) -> SimResult:
                 loops = _merge_loops(li, prec)
             else:
                 loops = _pool_loops(li, prec)
+        for lp in loops:
+            lp.ii *= (slow or {}).get(p.name, 1)
+        out.append((p.name, sources, loops))
+    return out
+
+
+def _run(procs, back: dict[str, np.ndarray]):
+    """One pass over the processes in order: each loop's iterations issued as early as their reads
+    (and, where ``back`` holds a process's words, their writes: the time each word's FIFO slot
+    frees) allow. Returns each process's end, its words' write times, and each (consumer, input)'s
+    read time of every word it reads."""
+    avail: dict[str, np.ndarray] = {}
+    ends, reads = [], []
+    for name, sources, loops in procs:
         t = 0
         out_time: dict[int, int] = {}
         read_time: dict[int, list[tuple[int, int]]] = {j: [] for j in range(len(sources))}
@@ -213,6 +226,9 @@ def simulate(infos, region: df.Region, parallelism, prec, P: int) -> SimResult:
             need = np.full(lp.trip, t, dtype=np.int64)
             for it, k, lead, j in lp.reads:
                 need[it] = max(need[it], avail[sources[j]][k] + 1 - lead)
+            if name in back:
+                for it, k, lag in lp.writes:
+                    need[it] = max(need[it], back[name][k] - lag)
             idx = np.arange(lp.trip, dtype=np.int64)
             issue = idx * lp.ii + np.maximum.accumulate(need - idx * lp.ii)
             for it, k, lag in lp.writes:
@@ -222,11 +238,60 @@ def simulate(infos, region: df.Region, parallelism, prec, P: int) -> SimResult:
             end = int(issue[-1]) + lp.depth - 1 if lp.trip else t
             t = end + rules.SEQUENTIAL_BLOCK_OVERHEAD
         ends.append(t + rules.FUNCTION_OVERHEAD - rules.SEQUENTIAL_BLOCK_OVERHEAD * (len(loops) == 1))
-        for j, src in enumerate(sources):  # one FIFO per (consumer, input), in the schedule's order
-            peaks.append(_peak(avail[src], read_time[j]))
+        reads.append([read_time[j] for j in range(len(sources))])
         if out_time:
-            avail[p.name] = np.array([out_time[k] for k in range(len(out_time))], dtype=np.int64)
+            avail[name] = np.array([out_time[k] for k in range(len(out_time))], dtype=np.int64)
+    return ends, avail, reads
+
+
+def simulate(infos, region: df.Region, parallelism, prec, P: int) -> SimResult:
+    """Run the region's processes in order over unbounded FIFOs, word by word; a process reads
+    the processes its ``sources`` name (a chain: the one before it)."""
+    procs = _region_loops(infos, region, parallelism, prec, P)
+    ends, avail, reads = _run(procs, {})
+    peaks = [  # one FIFO per (consumer, input), in the schedule's order
+        _peak(avail[src], reads[i][j])
+        for i, (_, sources, _) in enumerate(procs)
+        for j, src in enumerate(sources)
+    ]
     return SimResult(ends, max(ends), peaks)
+
+
+@dataclass
+class BoundedResult:
+    latency: int | None  # None: deadlock (no fixed point within the bound)
+    rounds: int  # passes until no time moved
+
+
+def simulate_bounded(
+    infos, region: df.Region, parallelism, prec, P: int, depths, slow: dict[str, int] | None = None
+) -> BoundedResult:
+    """The region over FIFOs of ``depths`` (per (consumer, input), in the schedule's order) with
+    blocking writes: word k of a FIFO of depth D is written no earlier than the cycle after its
+    consumer read word k - D. The writers' and readers' times depend on each other, so passes
+    repeat until no time moves (times only grow); a region that keeps growing past many times
+    its unbounded latency has deadlocked (a cycle of full and empty FIFOs never resolves). The
+    unbounded ``simulate`` is this with no FIFO ever full."""
+    procs = _region_loops(infos, region, parallelism, prec, P, slow)
+    ends, avail, reads = _run(procs, {})
+    bound = 10 * max(ends) + 10_000
+    fifos = [(i, j, src) for i, (_, sources, _) in enumerate(procs) for j, src in enumerate(sources)]
+    assert len(fifos) == len(depths)
+    back: dict[str, np.ndarray] = {}
+    for rounds in range(1, 10_000):
+        new = {name: np.zeros(len(t), dtype=np.int64) for name, t in avail.items()}
+        for (i, j, src), d in zip(fifos, depths, strict=True):
+            r = np.full(len(avail[src]), np.iinfo(np.int64).max // 4, dtype=np.int64)  # never read
+            for k, t in reads[i][j]:
+                r[k] = t
+            new[src][d:] = np.maximum(new[src][d:], r[: len(r) - d] + 1)
+        if rounds > 1 and all(np.array_equal(new[n], back.get(n)) for n in new):
+            return BoundedResult(max(ends), rounds)
+        back = new
+        ends, avail, reads = _run(procs, back)
+        if max(ends) > bound:
+            return BoundedResult(None, rounds)
+    return BoundedResult(None, rounds)
 
 
 def analyze_and_simulate(net, board, precision: str):

@@ -314,6 +314,38 @@ def test_dataflow_schedule_of_the_blocks_against_the_event_simulation(name, prec
         assert len(skip) == 1 and skip[0].depth > 2 * 10 * 8
 
 
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_dataflow_region_survives_any_one_process_slowed(name, tmp_path):
+    """Every process of the region in turn at twice its II (a stall csynth's schedule did not
+    foresee), over FIFOs of the depths the model chose and blocking writes: the region finishes (no
+    deadlock; ``dataflow_sim.simulate_bounded``), no faster than with no process slowed. The check
+    can fail: the basic block's skip FIFO cut to two words deadlocks (the join waits for the
+    convolutions, which wait for the fork, which waits for room in the skip FIFO)."""
+    from dataflow_sim import analyze_and_simulate, simulate_bounded
+
+    from fnas_hls.precision import get_precision
+
+    _, path = _onnx(name, tmp_path)
+    net = load_onnx(path).network
+    board, prec = load_board("pynq"), get_precision("fixed16")
+    a, reg, sim = analyze_and_simulate(net, board, "fixed16")
+    par = {lc.name: lc.tiling for lc in a.layers if lc.tiling is not None}
+    P, depths = board.axi_words_per_cycle(prec.bits), list(reg.schedule.fifo_depths)
+    assert simulate_bounded(list(net.info), reg, par, prec, P, depths).latency == sim.latency
+    for p in reg.processes:
+        r = simulate_bounded(list(net.info), reg, par, prec, P, depths, {p.name: 2})
+        assert r.latency is not None and r.latency >= sim.latency, (p.name, r)
+    if name == "basic_block":
+        procs = reg.processes
+        (skip,) = [
+            i
+            for i, (src, dst, _) in enumerate(reg.schedule.edges)
+            if procs[src].op == "fork" and procs[dst].op == "add"
+        ]
+        depths[skip] = 2
+        assert simulate_bounded(list(net.info), reg, par, prec, P, depths).latency is None
+
+
 @needs_gxx
 def test_the_cli_emits_a_fire_module_in_the_fastest_style_and_csim_passes(tmp_path, capsys):
     _, path = _onnx("fire", tmp_path)
