@@ -148,7 +148,7 @@ needs_ray = pytest.mark.skipif(
 
 def _search(out: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "fnas_hls.cli", "search", "--space", "digits", "--board", "pynq"]
-    cmd += ["--episodes", "8", "--batch", "4", "--no-hls", "--out", str(out), *extra]
+    cmd += ["--episodes", "8", "--batch", "4", "--no-hls", "--final-k", "0", "--out", str(out), *extra]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
 
 
@@ -175,7 +175,7 @@ def test_the_same_log_in_process_and_on_ray_on_fashion_mnist(tmp_path):
     runs = {}
     for name, extra in (("in-process", ()), ("ray2", ("--workers", "2"))):
         cmd = [sys.executable, "-m", "fnas_hls.cli", "search", "--space", "fashion", "--board", "pynq"]
-        cmd += ["--episodes", "8", "--batch", "4", "--spec-ms", "10", "--no-hls"]
+        cmd += ["--episodes", "8", "--batch", "4", "--spec-ms", "10", "--no-hls", "--final-k", "0"]
         cmd += ["--out", str(tmp_path / name)]
         res = subprocess.run([*cmd, *extra], capture_output=True, text=True, cwd=ROOT, timeout=900)
         assert res.returncode == 0, res.stderr[-2000:]
@@ -203,7 +203,19 @@ def test_a_worker_killed_mid_child_is_retried_and_the_search_finishes(tmp_path):
 def test_a_driver_killed_mid_batch_resumes_with_every_child_once(tmp_path):
     out = tmp_path / "r"
     cmd = [sys.executable, "-m", "fnas_hls.cli", "search", "--space", "digits", "--board", "pynq"]
-    cmd += ["--episodes", "12", "--batch", "4", "--workers", "2", "--no-hls", "--out", str(out)]
+    cmd += [
+        "--episodes",
+        "12",
+        "--batch",
+        "4",
+        "--workers",
+        "2",
+        "--no-hls",
+        "--final-k",
+        "0",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 300

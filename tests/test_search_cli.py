@@ -160,6 +160,7 @@ def test_search_fashion_on_the_real_files(tmp_path, capsys):
     """`fnas-hls search --space fashion` on the Debian package's files: short, but the whole way."""
     out = tmp_path / "fashion"
     args = ["search", "--space", "fashion", "--episodes", "3", "--epochs", "2", "--train-subset", "2000"]
+    args += ["--final-k", "0"]  # final training on all 54,000 images is the slow set's
     rc = main(args + ["--spec-ms", "100", "--seed", "1", "--out", str(out)])
     text = capsys.readouterr()
     assert rc == 0, text.err

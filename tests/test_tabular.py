@@ -313,7 +313,8 @@ def test_cli_table_search_end_to_end(tmp_path):
     [
         (["--space", "nb201", "--evaluate", "train"], "--evaluate train: space"),
         (["--space", "digits", "--evaluate", "table"], "--evaluate table: space"),
-        (["--space", "digits", "--final-k", "3"], "--final-k: only a table search"),
+        (["--space", "digits", "--evaluations", "3"], "--evaluations: only a table search"),
+        (["--space", "nb201", "--final-epochs", "3"], "--final-epochs: space"),
         (["--space", "accel-nasbench", "--final-k", "3"], "no long fidelity"),
         (["--space", "nb201", "--epochs", "3"], "--epochs: a table search trains nothing"),
         (["--space", "nb201", "--evaluations", "0"], "--evaluations must be at least 1"),

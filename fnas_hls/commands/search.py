@@ -16,10 +16,11 @@ from fnas_hls.boards import load_board
 from fnas_hls.errors import FnasError
 from fnas_hls.precision import PRECISIONS
 from fnas_hls.search.datasets import describe
+from fnas_hls.search.final import FinalProgress
 from fnas_hls.search.loop import Progress
 from fnas_hls.search.run import run_search
-from fnas_hls.search.rundir import RunConfig, default_run_folder, load_run_config
-from fnas_hls.search.settings import REWARDS, STRATEGIES
+from fnas_hls.search.rundir import FINAL_DIR, FINAL_LOG, RunConfig, default_run_folder, load_run_config
+from fnas_hls.search.settings import REWARDS, STRATEGIES, FinalSettings
 from fnas_hls.search.space import load_space, resolve_space
 from fnas_hls.search.trainer import DEVICES, resolve_device
 from fnas_hls.tabular.cli import run_table
@@ -66,8 +67,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--final-k",
         type=int,
         default=None,
-        help="table search: retrain the best K in-spec children at the long fidelity (NAS-Bench-201's 200 "
-        "epochs) and take the best of them",
+        help="retrain the best K in-spec children in full and take the best of them on validation: trained "
+        "from scratch on the whole training split (default: the space's final.k), or for a table search "
+        "looked up at the long fidelity (NAS-Bench-201's 200 epochs)",
+    )
+    p.add_argument(
+        "--final-epochs",
+        type=int,
+        default=None,
+        help="final training: at most this many epochs per child (default: the space's final.epochs)",
     )
     p.add_argument(
         "--reward",
@@ -161,6 +169,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     train = space.train_settings
     if args.epochs is not None:
         train = replace(train, epochs=args.epochs)
+    final = _final_settings(space.final_settings, args)
     if args.train_subset is not None:
         train = replace(train, train_subset=args.train_subset)
     return RunConfig(
@@ -175,7 +184,16 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         data_dir=args.data_dir,
         style=args.style or "auto",
         device=args.device or "auto",
+        final=final,
     )
+
+
+def _final_settings(final: FinalSettings, args: argparse.Namespace) -> FinalSettings:
+    if args.final_k is not None:
+        final = replace(final, k=args.final_k)
+    if args.final_epochs is not None:
+        final = replace(final, epochs=args.final_epochs)
+    return final
 
 
 def resume_config(args: argparse.Namespace, out: Path) -> RunConfig:
@@ -207,7 +225,15 @@ def resume_config(args: argparse.Namespace, out: Path) -> RunConfig:
         cfg = replace(cfg, data_dir=args.data_dir)
     if args.device is not None:  # where it trains is the machine's business, not the run's
         cfg = replace(cfg, device=args.device)
-    return cfg
+    # final training may be asked for (or widened) on resume; its epochs only before it began
+    final = _final_settings(cfg.final, args)
+    started = (out / FINAL_LOG).is_file() or any((out / FINAL_DIR).glob("*.ckpt"))
+    if final.epochs != cfg.final.epochs and started:
+        raise FnasError(
+            f"--resume continues {out}, whose final training began with {cfg.final.epochs} epochs a child; "
+            f"drop --final-epochs {args.final_epochs}"
+        )
+    return replace(cfg, final=final)
 
 
 class ProgressBar:
@@ -249,6 +275,26 @@ class ProgressBar:
             print(f"{text} | child {r.get('key')}: {lat_text}, {what}", file=self.stream, flush=True)
 
 
+class FinalBar:
+    """Final training: child, epoch, loss, validation accuracy, best so far and time left, on one
+    refreshed line (a tty) or one line per epoch (a log)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty()
+
+    def __call__(self, p: FinalProgress) -> None:
+        text = (
+            f"final training {p.child}/{p.children} (child {p.key}): epoch {p.epoch}/{p.epochs}, loss "
+            f"{p.loss:.4f}, val acc {p.val_accuracy:.4f} (best {p.best:.4f}) | {_clock(p.seconds)} elapsed, "
+            f"at most {_clock(p.eta_seconds)} left"
+        )
+        if self.tty:
+            print(f"\r{text}\x1b[K", end="\n" if p.epoch == p.epochs else "", file=self.stream, flush=True)
+        else:
+            print(text, file=self.stream, flush=True)
+
+
 def repeat_command(cfg: RunConfig, out: Path) -> str:
     """The command line that repeats this run from scratch."""
     parts = ["fnas-hls", "search", "--space", cfg.space.source, "--board", cfg.board.name]
@@ -261,6 +307,7 @@ def repeat_command(cfg: RunConfig, out: Path) -> str:
         parts.append("--hw-unaware")
     if cfg.data_dir:
         parts += ["--data-dir", cfg.data_dir]
+    parts += ["--final-k", str(cfg.final.k), "--final-epochs", str(cfg.final.epochs)]
     parts += ["--out", str(out), "--force"]
     return " ".join(shlex.quote(p) for p in parts)
 
@@ -289,6 +336,8 @@ def run(args: argparse.Namespace) -> int:
         raise FnasError(f"--evaluations must be at least 1, got {args.evaluations}")
     if args.final_k is not None and args.final_k < 0:
         raise FnasError(f"--final-k must be 0 or more, got {args.final_k}")
+    if args.final_epochs is not None and args.final_epochs < 1:
+        raise FnasError(f"--final-epochs must be at least 1, got {args.final_epochs}")
     space_path = resolve_space(args.space or DEFAULT_SPACE)
     tabular = is_tabular(space_path)
     if args.evaluate == "table" and not tabular:
@@ -297,18 +346,19 @@ def run(args: argparse.Namespace) -> int:
             "accel-nasbench"
         )
     if tabular:
+        if args.final_epochs is not None:
+            raise FnasError(
+                f"--final-epochs: space {space_path} is a public table's; its final training is looked up "
+                "at the table's long fidelity (drop --final-epochs)"
+            )
         if args.evaluate == "train":
             raise FnasError(
                 f"--evaluate train: space {space_path} is a public table's; its children are looked up, not "
                 "trained here (drop --evaluate)"
             )
         return run_table(args, space_path)
-    for flag in ("evaluations", "final_k"):
-        if getattr(args, flag) is not None:
-            raise FnasError(
-                f"--{flag.replace('_', '-')}: only a table search (--evaluate table) takes it; final "
-                "training of a trained search's winner is not built yet"
-            )
+    if args.evaluations is not None:
+        raise FnasError("--evaluations: only a table search (--evaluate table) takes it")
     if args.resume and args.force:
         raise FnasError("--resume and --force contradict each other; give one")
     if args.resume:
@@ -334,6 +384,7 @@ def run(args: argparse.Namespace) -> int:
             hls=not args.no_hls,
             workers=args.workers,
             ray_address=args.ray,
+            final_progress=FinalBar(),
         )
     except KeyboardInterrupt:
         print(
@@ -352,6 +403,11 @@ def run(args: argparse.Namespace) -> int:
             "(raise --episodes or --spec-ms)"
         )
     b = outcome.best
+    if outcome.final:
+        print(
+            f"final training of the {len(outcome.final)} best in-spec children: winner {b.key}, "
+            f"search val acc {b.proxy_accuracy:.4f} -> final val acc {b.val_accuracy:.4f}"
+        )
     print(
         f"best: {b.key} val acc {b.val_accuracy:.4f}, test acc {b.test_accuracy:.4f}, "
         f"{b.latency_ms:.4f} ms (spec {cfg.spec_ms:g} ms)"

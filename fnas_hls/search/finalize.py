@@ -2,7 +2,8 @@
 
 ``finalize_best`` takes the best child's log line and, in order:
 
-1. rebuilds its torch model from the architecture and the saved weights; writes ``arch.yaml`` and
+1. rebuilds its torch model from the architecture and the saved weights (its final training's, where
+   the search retrained its best children: ``search.final``); writes ``arch.yaml`` and
    ``weights.pt``; measures the float test accuracy;
 2. exports ``model.onnx`` (TorchScript exporter), checks it with ``onnx.checker`` and runs it with
    ``onnx.reference.ReferenceEvaluator`` against torch on real validation inputs;
@@ -53,11 +54,15 @@ class BestResult:
     onnx: dict[str, Any] = field(default_factory=dict)
     hls: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    proxy_accuracy: float | None = None  # its validation accuracy in the search (the proxy training)
+    final: dict[str, Any] = field(default_factory=dict)  # its final training's line, where it had one
 
     def to_json(self) -> dict[str, Any]:
         return {
             "key": self.key,
             "val_accuracy": self.val_accuracy,
+            "proxy_accuracy": self.proxy_accuracy,
+            "final_training": self.final or None,
             "test_accuracy": self.test_accuracy,
             "latency_ms": self.latency_ms,
             "onnx": self.onnx,
@@ -67,9 +72,16 @@ class BestResult:
 
 
 def finalize_best(
-    out: Path, cfg: RunConfig, record: dict[str, Any], data: Dataset, hls: bool = True
+    out: Path,
+    cfg: RunConfig,
+    record: dict[str, Any],
+    data: Dataset,
+    hls: bool = True,
+    final: dict[str, Any] | None = None,
 ) -> BestResult:
-    """Write ``out/best/`` for the child of ``record`` (see the module docstring)."""
+    """Write ``out/best/`` for the child of ``record`` (see the module docstring): with the weights of
+    its search training, or of its final training where ``final`` (its ``final.jsonl`` line) is
+    given."""
     start = time.perf_counter()
     best = out / "best"
     if best.exists():
@@ -77,7 +89,7 @@ def finalize_best(
     best.mkdir()
     net = network_from_dict(record["arch"], f"{out}/children.jsonl episode {record['episode']}")
     model = TorchNetwork(net)
-    weights = out / "children" / f"{record['key']}.pt"
+    weights = out / ("final" if final else "children") / f"{record['key']}.pt"
     model.load_state_dict(torch.load(weights, weights_only=True))
     model.eval()
     write_text_atomic(best / "arch.yaml", network_to_yaml(net), "arch.yaml")
@@ -85,9 +97,11 @@ def finalize_best(
     result = BestResult(
         key=record["key"],
         folder=best,
-        val_accuracy=float(record["accuracy"]),
+        val_accuracy=float(final["val_accuracy"] if final else record["accuracy"]),
         test_accuracy=accuracy(model, data.test),
         latency_ms=float(record["latency_ms"]),
+        proxy_accuracy=float(record["accuracy"]),
+        final=dict(final or {}),
     )
     result.onnx = check_onnx(model, best / "model.onnx", data.val.x[:ONNX_CHECK_SAMPLES])
     imported = load_onnx(best / "model.onnx").network

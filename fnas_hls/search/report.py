@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from fnas_hls.io_utils import write_text_atomic
+from fnas_hls.search.final import spearman
 from fnas_hls.search.finalize import BestResult
 from fnas_hls.search.loop import best_record
 from fnas_hls.search.rundir import RunConfig
@@ -179,6 +180,34 @@ def top_table(records: list[dict[str, Any]], n: int = TOP) -> list[str]:
     return rows
 
 
+def final_section(cfg: RunConfig, final: list[dict[str, Any]]) -> list[str]:
+    """The final training's table: each retrained child's search (proxy) accuracy against its
+    final validation and test accuracy, and whether the proxy's ranking held (Spearman)."""
+    f = cfg.final
+    rho = spearman([r["proxy_accuracy"] for r in final], [r["val_accuracy"] for r in final])
+    held = "fewer than 3 children or a tie throughout" if rho is None else f"{rho:.3f}"
+    lines = [
+        "## Final training",
+        "",
+        f"The {len(final)} most accurate children that meet the spec (final.k {f.k}), retrained from scratch "
+        "on the whole training split "
+        f"({f.optimizer}, lr {f.lr:g} on a cosine schedule, batch {f.batch_size}, up to {f.epochs} epochs, "
+        f"early stopping after {f.patience} without a better validation accuracy); the winner is the best "
+        "on validation. Spearman of the search's accuracy against the final validation accuracy: "
+        f"{held}.",
+        "",
+        "| key | latency (ms) | search val acc | final val acc | final test acc | best epoch / run | s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in final:
+        lines.append(
+            f"| `{r['key']}` | {r['latency_ms']:.4f} | {r['proxy_accuracy']:.4f} | {r['val_accuracy']:.4f} | "
+            f"{r['test_accuracy']:.4f} | {r['best_epoch']} / {r['epochs']} | {r['seconds']:.0f} "
+            f"({r['device']}) |"
+        )
+    return [*lines, ""]
+
+
 def write_report(
     out: Path,
     cfg: RunConfig,
@@ -186,8 +215,10 @@ def write_report(
     best: BestResult | None,
     seconds: float,
     plots: bool = True,
+    final: list[dict[str, Any]] | None = None,
 ) -> Path:
-    """Write ``report.md`` (and the plots) for the run in ``out``."""
+    """Write ``report.md`` (and the plots) for the run in ``out``; ``final``: its final training's
+    lines, best first (the winner is then the first)."""
     trained = [r for r in records if not r["pruned"] and not r["cached"] and not r["failed"]]
     pruned = [r for r in records if r["pruned"]]
     failed = [r for r in records if r["failed"] and not r["cached"]]
@@ -207,6 +238,8 @@ def write_report(
         "",
     ]
     winner = best_record(records)
+    if final:
+        winner = next(r for r in records if r["key"] == final[0]["key"])
     if winner is None:
         lines += ["**No trained child meets the spec.**", ""]
     else:
@@ -217,7 +250,8 @@ def write_report(
             f"key `{winner['key']}`)",
             f"- predicted latency: {winner['latency_ms']:.4f} ms (spec {cfg.spec_ms:g} ms), "
             f"DSP {winner['dsp']}, BRAM18K {winner['bram18k']}",
-            f"- validation accuracy: {winner['accuracy']:.4f}",
+            f"- validation accuracy: {winner['accuracy']:.4f}"
+            + (f" in the search; {final[0]['val_accuracy']:.4f} after final training" if final else ""),
         ]
         if best is not None:
             lines.append(f"- test accuracy (float, torch): {best.test_accuracy:.4f}")
@@ -251,6 +285,8 @@ def write_report(
             f"({'meets' if most['meets_spec'] else 'breaks'} the spec).",
             "",
         ]
+    if final:
+        lines += final_section(cfg, final)
     lines += ["## Most accurate children", "", *top_table(records), ""]
     if failed:
         lines += ["## Failed children", ""]

@@ -1,13 +1,15 @@
-"""One whole search, as named steps into ``runs/<name>/``: prepare, search, best, report."""
+"""One whole search, as named steps into ``runs/<name>/``: prepare, search, final training, best,
+report."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fnas_hls.search.datasets import load_dataset
+from fnas_hls.search.final import FinalProgress, run_final
 from fnas_hls.search.finalize import BestResult, finalize_best
 from fnas_hls.search.loop import Progress, Search, best_record, set_threads
 from fnas_hls.search.report import write_report
@@ -25,6 +27,7 @@ class SearchOutcome:
     report: Path
     seconds: float
     replayed: int  # log lines replayed on --resume without training
+    final: list[dict[str, Any]] = field(default_factory=list)  # final.jsonl's lines, best first
 
 
 def run_search(
@@ -38,8 +41,10 @@ def run_search(
     hls: bool = True,
     workers: int | None = None,
     ray_address: str | None = None,
+    final_progress: Callable[[FinalProgress], None] | None = None,
 ) -> SearchOutcome:
-    """Run (or, with ``resume``, continue) the search of ``cfg`` in ``out`` and finish its best child."""
+    """Run (or, with ``resume``, continue) the search of ``cfg`` in ``out``, retrain its best
+    ``cfg.final.k`` children in full (``search.final``), and finish the winner."""
     set_threads(cfg.train.threads)
     resolve_device(cfg.device)  # --device cuda on a machine without one fails before anything is written
     # Step 0: the data, before anything is written (a missing dataset fails here, naming its folder).
@@ -61,11 +66,16 @@ def run_search(
         records = search.run()
     finally:
         pool.close()
-    # Step 3: best/ for the most accurate child that meets the spec.
+    # Step 3: final training of the best k in-spec children (none with k 0); the best of them on
+    # validation is the winner, else the most accurate child that meets the spec.
+    final = run_final(out, records, data, cfg.final, cfg.seed, resolve_device(cfg.device), final_progress)
     winner = best_record(records)
     best = None
-    if winner is not None:
+    if final:
+        winner = next(r for r in records if r["key"] == final[0]["key"])
+        best = finalize_best(out, cfg, winner, data, hls=hls, final=final[0])
+    elif winner is not None:
         best = finalize_best(out, cfg, winner, data, hls=hls)
     # Step 4: report.md and the plots.
-    report = write_report(out, cfg, records, best, search.seconds)
-    return SearchOutcome(out, records, best, report, search.seconds, replayed)
+    report = write_report(out, cfg, records, best, search.seconds, final=final)
+    return SearchOutcome(out, records, best, report, search.seconds, replayed, final)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,10 @@ from fnas_hls.boards import Board, load_board
 from fnas_hls.errors import FnasError
 from fnas_hls.io_utils import remove_entries, write_text_atomic
 from fnas_hls.search.settings import (
+    FinalSettings,
     SearchSettings,
     TrainSettings,
+    parse_final_settings,
     parse_search_settings,
     parse_train_settings,
 )
@@ -42,12 +44,16 @@ SPACE = "space.yaml"
 LOG = "children.jsonl"
 TRAINED = "trained.jsonl"
 CHECKPOINT = "controller.pt"
+FINAL_LOG = "final.jsonl"  # final training (search/final.py): a line per retrained child
+FINAL_DIR = "final"  # its weights and checkpoints
 OURS = (
     CONFIG,
     SPACE,
     LOG,
     TRAINED,
     CHECKPOINT,
+    FINAL_LOG,
+    FINAL_DIR,
     "children",
     "best",
     "report.md",
@@ -71,6 +77,7 @@ class RunConfig:
     data_dir: str | None = None
     style: str = "auto"  # the accelerator style (analysis.STYLE_CHOICES); auto: the fastest that fits
     device: str = "auto"  # where children train (trainer.DEVICES); auto: cuda when present, else cpu
+    final: FinalSettings = field(default_factory=FinalSettings)  # final training of the best k
 
     def to_dict(self, space_file: str = SPACE) -> dict[str, Any]:
         return {
@@ -89,6 +96,7 @@ class RunConfig:
             "device": self.device,
             "train": self.train.as_dict(),
             "search": self.search.as_dict(),
+            "final": self.final.as_dict(),
         }
 
 
@@ -163,6 +171,7 @@ def load_run_config(out: Path) -> RunConfig:
         hw_aware=bool(doc["hw_aware"]),
         train=parse_train_settings(doc.get("train"), src),
         search=parse_search_settings(doc.get("search"), src),
+        final=parse_final_settings(doc.get("final"), src),  # runs before final training: k 0
         data_dir=doc.get("data_dir"),
         device=_device(doc.get("device", "auto"), src),
         style=_style(doc.get("style", "sequential"), src),  # runs before styles were sequential
@@ -192,9 +201,9 @@ def update_config(out: Path, cfg: RunConfig) -> None:
     write_text_atomic(out / CONFIG, yaml.safe_dump(doc, sort_keys=False), CONFIG)
 
 
-def read_log(out: Path) -> list[dict[str, Any]]:
-    """Every complete line of children.jsonl (a torn last line, from a kill mid-write, is dropped)."""
-    path = out / LOG
+def read_jsonl(path: Path, what: str = "log") -> list[dict[str, Any]]:
+    """Every complete line of the JSON-lines file ``path`` (a torn last line, from a kill mid-write,
+    is dropped); none where there is no such file."""
     if not path.is_file():
         return []
     records = []
@@ -207,8 +216,21 @@ def read_log(out: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             if i == len(lines) - 1:
                 break
-            raise FnasError(f"{path}:{i + 1}: not a JSON line; the log is damaged") from None
+            raise FnasError(f"{path}:{i + 1}: not a JSON line; the {what} is damaged") from None
     return records
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """One line more in the JSON-lines file ``path``, flushed and synced."""
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_log(out: Path) -> list[dict[str, Any]]:
+    """Every complete line of children.jsonl (a torn last line, from a kill mid-write, is dropped)."""
+    return read_jsonl(out / LOG)
 
 
 def rewrite_log(out: Path, records: list[dict[str, Any]]) -> None:
@@ -233,18 +255,8 @@ class LogWriter:
 
 def read_trained(out: Path) -> dict[str, dict[str, Any]]:
     """Each trained child's outcome from trained.jsonl (a torn last line is dropped)."""
-    path = out / TRAINED
-    if not path.is_file():
-        return {}
     out_map: dict[str, dict[str, Any]] = {}
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for i, line in enumerate(lines):
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:
-                break
-            raise FnasError(f"{path}:{i + 1}: not a JSON line; the journal is damaged") from None
+    for entry in read_jsonl(out / TRAINED, "journal"):
         out_map[entry.pop("key")] = entry
     return out_map
 

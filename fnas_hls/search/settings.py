@@ -1,4 +1,4 @@
-"""Typed training and search settings: the ``train:`` and ``search:`` mappings of a search space.
+"""Typed training and search settings: the ``train:``, ``search:`` and ``final:`` mappings of a space.
 
 ```yaml
 train:                  # how each child is trained (torch, CPU)
@@ -29,6 +29,15 @@ search:                 # the controller and the reward
   soft_weight: -0.07    # soft reward: accuracy * (latency / spec) ** soft_weight
   population: 10        # evolution: the aging population's size
   tournament: 3         # evolution: members drawn to choose a parent
+final:                  # the best k in-spec children retrained from scratch (search/final.py)
+  k: 0                  # how many (0: none; the winner keeps its search training)
+  epochs: 30            # at most; cosine learning-rate schedule over them
+  optimizer: adam
+  lr: 0.001
+  batch_size: 128
+  weight_decay: 0.0
+  momentum: 0.9
+  patience: 8           # early stopping on validation accuracy
 ```
 
 Every field is optional; the loader names the file, line and field of any fault.
@@ -92,7 +101,27 @@ class SearchSettings:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-# field -> (kind, accepted); kinds: int+, int+?, num+, num>=0, frac, frac01, num, choice
+@dataclass(frozen=True)
+class FinalSettings:
+    """Final training (``search/final.py``): the best ``k`` in-spec children retrained from scratch on
+    the whole training split, the validation split held out for early stopping, with a cosine
+    learning-rate schedule; the best of them on validation is the winner. ``k`` 0: none (the
+    winner keeps its proxy training's weights)."""
+
+    k: int = 0
+    epochs: int = 30
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    batch_size: int = 128
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    patience: int | None = 8  # stop after this many epochs without a better validation accuracy
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+# field -> (kind, accepted); kinds: int+, int+?, int>=0, num+, num>=0, frac, frac01, num, choice
 _TRAIN = {
     "optimizer": ("choice", OPTIMIZERS),
     "lr": ("num+", None),
@@ -126,6 +155,18 @@ _SEARCH = {
 }
 
 
+_FINAL = {
+    "k": ("int>=0", None),
+    "epochs": ("int+", None),
+    "optimizer": ("choice", OPTIMIZERS),
+    "lr": ("num+", None),
+    "batch_size": ("int+", None),
+    "weight_decay": ("num>=0", None),
+    "momentum": ("frac01", None),
+    "patience": ("int+?", None),
+}
+
+
 def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -137,6 +178,8 @@ def _check(value: Any, kind: str, accepted: Any) -> tuple[bool, str]:
         ok = value is None and kind == "int+?" or (isinstance(value, int) and not isinstance(value, bool))
         ok = ok and (value is None or value >= 1)
         return ok, "a positive integer" + (" or null" if kind == "int+?" else "")
+    if kind == "int>=0":
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0, "an integer >= 0"
     if kind == "num+":
         return _number(value) and value > 0, "a positive number"
     if kind == "num>=0":
@@ -179,3 +222,8 @@ def parse_train_settings(raw: Any, source: str, default: TrainSettings | None = 
 def parse_search_settings(raw: Any, source: str, default: SearchSettings | None = None) -> SearchSettings:
     """The ``search:`` mapping of ``source`` (a file name for errors), over ``default``."""
     return _parse(raw, source, "search", _SEARCH, default or SearchSettings())
+
+
+def parse_final_settings(raw: Any, source: str, default: FinalSettings | None = None) -> FinalSettings:
+    """The ``final:`` mapping of ``source`` (a file name for errors), over ``default``."""
+    return _parse(raw, source, "final", _FINAL, default or FinalSettings())

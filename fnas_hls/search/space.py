@@ -40,8 +40,10 @@ from fnas_hls.paths import data_dir
 from fnas_hls.precision import PRECISIONS
 from fnas_hls.search.datasets import Dataset, resolve_name
 from fnas_hls.search.settings import (
+    FinalSettings,
     SearchSettings,
     TrainSettings,
+    parse_final_settings,
     parse_search_settings,
     parse_train_settings,
 )
@@ -63,6 +65,7 @@ FIELDS = (
     "precision",
     "train",
     "search",
+    "final",
 )
 
 
@@ -88,6 +91,7 @@ class SearchSpace:
     source: str = ""
     train_settings: TrainSettings = field(default_factory=TrainSettings, compare=False)
     search_settings: SearchSettings = field(default_factory=SearchSettings, compare=False)
+    final_settings: FinalSettings = field(default_factory=FinalSettings, compare=False)
 
     @property
     def steps(self) -> tuple[Decision, ...]:
@@ -219,6 +223,7 @@ def load_space(name_or_path: str | Path, dataset: str | None = None) -> SearchSp
         source=src,
         train_settings=parse_train_settings(doc.get("train"), src),
         search_settings=parse_search_settings(doc.get("search"), src),
+        final_settings=parse_final_settings(doc.get("final"), src),
     )
     # Fail now, naming the file, if the fixed parts cannot make a network at all.
     space.build(tuple(0 for _ in space.steps))

@@ -73,48 +73,70 @@ def accuracy(model: torch.nn.Module, split: Split, batch_size: int = 1024) -> fl
     return correct / max(len(y), 1)
 
 
+def seeded_model(net: Network, seed: int, device: str) -> tuple[TorchNetwork, torch.Generator]:
+    """``net``'s torch model initialised from ``seed`` (the global RNG left as it was), on ``device``,
+    and the generator of its batch order, seeded the same."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = TorchNetwork(net)
+    return model.to(device), torch.Generator().manual_seed(seed)
+
+
+def make_optimizer(
+    model: torch.nn.Module, optimizer: str, lr: float, weight_decay: float, momentum: float
+) -> torch.optim.Optimizer:
+    """Adam, or SGD with ``momentum``, over ``model``'s parameters."""
+    if optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def train_epoch(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    opt: torch.optim.Optimizer,
+    batch_size: int,
+    gen: torch.Generator,
+    where: str,
+) -> float:
+    """One epoch over ``x``, ``y`` (on the model's device) in the order ``gen`` draws; the mean loss.
+    A loss that is not finite fails the child (``where`` says when)."""
+    model.train()
+    device = x.device
+    order = torch.randperm(len(y), generator=gen)
+    total, count = 0.0, 0
+    for i in range(0, len(y), batch_size):
+        idx = order[i : i + batch_size].to(device)
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        if not torch.isfinite(loss):
+            raise ChildFailed(f"loss became {float(loss.detach())} in {where}")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * len(idx)
+        count += len(idx)
+    return total / max(count, 1)
+
+
 def train_child(
     net: Network, data: Dataset, settings: TrainSettings, seed: int, device: str = "cpu"
 ) -> TrainResult:
     """Train ``net`` on ``data.train`` on ``device`` (``cpu`` or ``cuda``); its accuracy is the best
     on ``data.val`` over the epochs, and its weights come back on the CPU."""
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = TorchNetwork(net)
-    model.to(device)
-    gen = torch.Generator().manual_seed(seed)
+    model, gen = seeded_model(net, seed, device)
     x, y = _tensors(data.train)
     if settings.train_subset is not None and settings.train_subset < len(y):
         pick = torch.randperm(len(y), generator=gen)[: settings.train_subset]
         x, y = x[pick], y[pick]
     x, y = x.to(device), y.to(device)
-    if settings.optimizer == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam(
-            model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
-        )
-    else:
-        opt = torch.optim.SGD(
-            model.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
-        )
+    opt = make_optimizer(model, settings.optimizer, settings.lr, settings.weight_decay, settings.momentum)
     best, best_epoch, best_state = -1.0, 0, None
     loss_value = math.nan
     epoch = 0
     for epoch in range(1, settings.epochs + 1):
-        model.train()
-        order = torch.randperm(len(y), generator=gen)
-        total, count = 0.0, 0
-        for i in range(0, len(y), settings.batch_size):
-            idx = order[i : i + settings.batch_size].to(device)
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            if not torch.isfinite(loss):
-                raise ChildFailed(f"loss became {float(loss.detach())} in epoch {epoch}")
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
-        loss_value = total / max(count, 1)
+        loss_value = train_epoch(model, x, y, opt, settings.batch_size, gen, f"epoch {epoch}")
         acc = accuracy(model, data.val)
         if acc > best:
             best, best_epoch = acc, epoch
