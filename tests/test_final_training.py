@@ -148,3 +148,23 @@ def test_resume_refuses_other_final_epochs_once_final_training_began(tmp_path, c
     assert main(["search", "--resume", "--out", str(out), "--final-epochs", "9", "--no-hls"]) == 2
     err = capsys.readouterr().err
     assert "final training began with 3 epochs" in err and len(err.strip().splitlines()) == 1
+
+
+def test_augmentation_moves_and_mirrors_images_as_drawn():
+    from fnas_hls.search.trainer import SHIFT, augmented
+
+    x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6) + 1
+    gen = torch.Generator().manual_seed(0)
+    assert augmented(x, "none", gen) is x
+    a = augmented(x, "shift", torch.Generator().manual_seed(3))
+    b = augmented(x, "shift", torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and a.shape == x.shape  # seeded: the same draw
+    for i in range(2):  # each image is its own, moved: every nonzero value of the output is in it
+        kept = a[i][a[i] != 0]
+        assert set(kept.tolist()) <= set(x[i].flatten().tolist()) and len(kept) >= (6 - SHIFT) ** 2
+    flipped = 0
+    for seed in range(20):
+        f = augmented(x, "shift-flip", torch.Generator().manual_seed(seed))
+        s = augmented(x, "shift", torch.Generator().manual_seed(seed))
+        flipped += int(not torch.equal(f, s))
+    assert 0 < flipped < 20  # mirrored sometimes, not always

@@ -98,7 +98,7 @@ def train_final(
         if fs.patience is not None and epoch - state["best_epoch"] >= fs.patience and state["best_epoch"]:
             break
         epoch += 1
-        loss_value = train_epoch(model, x, y, opt, fs.batch_size, gen, f"final epoch {epoch}")
+        loss_value = train_epoch(model, x, y, opt, fs.batch_size, gen, f"final epoch {epoch}", fs.augment)
         sched.step()
         acc = accuracy(model, data.val)
         if acc > state["best"]:

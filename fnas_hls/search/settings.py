@@ -38,6 +38,7 @@ final:                  # the best k in-spec children retrained from scratch (se
   weight_decay: 0.0
   momentum: 0.9
   patience: 8           # early stopping on validation accuracy
+  augment: none         # none | shift (up to 2 pixels each way) | shift-flip (and mirrored)
 ```
 
 Every field is optional; the loader names the file, line and field of any fault.
@@ -52,6 +53,7 @@ from fnas_hls.errors import FnasError
 from fnas_hls.yaml_io import LINE, where
 
 OPTIMIZERS = ("adam", "sgd")
+AUGMENTS = ("none", "shift", "shift-flip")  # final training's (search.trainer.augmented)
 STRATEGIES = ("rl", "random", "evolution")
 REWARDS = ("fnas", "distance", "soft")
 
@@ -116,6 +118,7 @@ class FinalSettings:
     weight_decay: float = 0.0
     momentum: float = 0.9
     patience: int | None = 8  # stop after this many epochs without a better validation accuracy
+    augment: str = "none"  # none | shift | shift-flip (trainer.AUGMENTS)
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -164,6 +167,7 @@ _FINAL = {
     "weight_decay": ("num>=0", None),
     "momentum": ("frac01", None),
     "patience": ("int+?", None),
+    "augment": ("choice", AUGMENTS),
 }
 
 

@@ -91,6 +91,34 @@ def make_optimizer(
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
+#: Training-time augmentation (``settings.AUGMENTS``): none; ``shift``: each image moved by up to
+#: ``SHIFT`` pixels each way (zeros fill in); ``shift-flip``: and mirrored left to right with
+#: probability 1/2 (for images with no left and right, such as clothes; not for digits).
+SHIFT = 2
+
+
+def augmented(x: torch.Tensor, augment: str, gen: torch.Generator) -> torch.Tensor:
+    """``x`` (N, C, H, W) as ``augment`` (``settings.AUGMENTS``) says, drawn from ``gen`` (CPU) so that
+    a seeded run repeats."""
+    if augment == "none":
+        return x
+    n, _, h, w = x.shape
+    s = SHIFT
+    moves = torch.randint(0, 2 * s + 1, (n, 2), generator=gen)
+    flips = (
+        torch.rand(n, generator=gen) < 0.5 if augment == "shift-flip" else torch.zeros(n, dtype=torch.bool)
+    )
+    padded = F.pad(x, (s, s, s, s))
+    out = torch.empty_like(x)
+    for dy, dx in torch.unique(moves, dim=0).tolist():  # one slice of the padded batch per move
+        rows = ((moves[:, 0] == dy) & (moves[:, 1] == dx)).nonzero().flatten().to(x.device)
+        out[rows] = padded[rows, :, dy : dy + h, dx : dx + w]
+    if flips.any():
+        f = flips.nonzero().flatten().to(x.device)
+        out[f] = out[f].flip(-1)
+    return out
+
+
 def train_epoch(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -99,16 +127,18 @@ def train_epoch(
     batch_size: int,
     gen: torch.Generator,
     where: str,
+    augment: str = "none",
 ) -> float:
     """One epoch over ``x``, ``y`` (on the model's device) in the order ``gen`` draws; the mean loss.
-    A loss that is not finite fails the child (``where`` says when)."""
+    A loss that is not finite fails the child (``where`` says when). ``augment`` (``AUGMENTS``): each
+    batch's images shifted and flipped as ``augmented`` draws them from ``gen``."""
     model.train()
     device = x.device
     order = torch.randperm(len(y), generator=gen)
     total, count = 0.0, 0
     for i in range(0, len(y), batch_size):
         idx = order[i : i + batch_size].to(device)
-        loss = F.cross_entropy(model(x[idx]), y[idx])
+        loss = F.cross_entropy(model(augmented(x[idx], augment, gen)), y[idx])
         if not torch.isfinite(loss):
             raise ChildFailed(f"loss became {float(loss.detach())} in {where}")
         opt.zero_grad()
