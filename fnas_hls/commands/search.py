@@ -405,7 +405,8 @@ def run(args: argparse.Namespace) -> int:
     b = outcome.best
     if outcome.final:
         print(
-            f"final training of the {len(outcome.final)} best in-spec children: winner {b.key}, "
+            f"final training of the {len(outcome.final)} best in-spec children "
+            f"({sum(r['seconds'] for r in outcome.final):.0f} s): winner {b.key}, "
             f"search val acc {b.proxy_accuracy:.4f} -> final val acc {b.val_accuracy:.4f}"
         )
     print(

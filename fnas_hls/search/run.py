@@ -64,6 +64,7 @@ def run_search(
         search = Search(cfg, out, progress, data, pool)
         replayed = search.restore() if resume else 0
         records = search.run()
+        seconds = search.seconds  # the search's own time (final training and best/ come after)
     finally:
         pool.close()
     # Step 3: final training of the best k in-spec children (none with k 0); the best of them on
@@ -77,5 +78,5 @@ def run_search(
     elif winner is not None:
         best = finalize_best(out, cfg, winner, data, hls=hls)
     # Step 4: report.md and the plots.
-    report = write_report(out, cfg, records, best, search.seconds, final=final)
-    return SearchOutcome(out, records, best, report, search.seconds, replayed, final)
+    report = write_report(out, cfg, records, best, seconds, final=final)
+    return SearchOutcome(out, records, best, report, seconds, replayed, final)
