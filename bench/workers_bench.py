@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _run(out: Path, space: str, episodes: int, *extra: str) -> tuple[float, list]:
     cmd = [sys.executable, "-m", "fnas_hls.cli", "search", "--space", space, "--board", "pynq"]
-    cmd += ["--episodes", str(episodes), "--batch", "4", "--no-hls", "--final-k", "0", "--out", str(out), *extra]
+    cmd += ["--episodes", str(episodes), "--batch", "4", "--no-hls", "--final-k", "0"]
+    cmd += ["--out", str(out), *extra]
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=3600)
     seconds = time.perf_counter() - t0
