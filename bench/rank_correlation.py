@@ -23,23 +23,12 @@ import numpy as np
 import torch
 
 from fnas_hls.search.datasets import load_dataset
+from fnas_hls.search.final import ranks
 from fnas_hls.search.loop import child_key, child_seed
 from fnas_hls.search.space import load_space
 from fnas_hls.search.trainer import train_child
 
 HERE = Path(__file__).resolve().parent
-
-
-def ranks(values: list[float]) -> np.ndarray:
-    """Ranks 1..n, ties sharing their mean rank."""
-    v = np.asarray(values, dtype=float)
-    order = np.argsort(v, kind="stable")
-    r = np.empty(len(v))
-    r[order] = np.arange(1, len(v) + 1)
-    for value in np.unique(v):
-        tie = v == value
-        r[tie] = r[tie].mean()
-    return r
 
 
 def spearman(a: list[float], b: list[float]) -> float:

@@ -223,9 +223,7 @@ def shared_layers(
     bias_row = w_beat = 0
     acc_types = set()
     for d in layers:  # pooling whose window fits a beat reads beats, through the engine's load ports
-        d["beat_pool"] = d["kind"] in ("maxpool", "avgpool") and takes_beat_pool(
-            infos[d["name"]], e.beat_words
-        )
+        d["beat_pool"] = takes_beat_pool(infos[d["name"]], e.beat_words)
         if d["beat_pool"]:
             buffer, in_base = split_place(d["src"])
             d.update(

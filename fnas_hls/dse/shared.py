@@ -33,7 +33,7 @@ from fnas_hls.model.shared import (
     LOAD_PORTS,
     Engine,
     accumulator_banks,
-    dw_columns,
+    depthwise_use,
     dw_unit_resources,
     engine_dependence,
     engine_geometry,
@@ -154,14 +154,11 @@ def _rank_engines(
     beat = board.axi_words_per_cycle(prec.bits)
     beats = beats or [False] * len(geoms)
     acc_banks = accumulator_banks(beat, any(beats))
-    cols = dw_columns(beat, acc_banks)
-    unit = [on_dw_unit(g, cols) for g in geoms]  # the layers on DW_COMPUTE
+    use = depthwise_use(geoms, beat, acc_banks)
     mac = board.mac_cost(prec)
-    dw_unit = dw_unit_resources(np.minimum(Tm, Tn), cols if any(unit) else 1, prec, mac, beat, acc_banks)
-    dw_diag = any(g.dw and not u for g, u in zip(geoms, unit, strict=True))
+    dw_unit = dw_unit_resources(np.minimum(Tm, Tn), use.cols, prec, mac, beat, acc_banks)
     logic = engine_logic_luts(
-        Tm, Tn, prec, beat=beat, words_out=not all(beats), beats_out=any(beats), dw=any(g.dw for g in geoms),
-        dw_diag=dw_diag,
+        Tm, Tn, prec, beat=beat, words_out=not all(beats), beats_out=any(beats), dw=use.dw, dw_diag=use.diag,
     ) + dw_unit.lut  # fmt: skip
     ok = np.zeros(len(Tm), dtype=bool)
     for w_words in (False, True):  # the weights a bank per MAC, or a word a tap
@@ -173,10 +170,10 @@ def _rank_engines(
         ok = np.ones_like(Tm, dtype=bool)  # a pinned engine is analyzed even where it does not fit
     Tm, Tn = Tm[ok], Tn[ok]
     total = np.zeros(len(Tm), dtype=np.float64)
-    for g, b, u in zip(geoms, beats, unit, strict=True):
+    for g, b, u in zip(geoms, beats, use.unit, strict=True):
         taps = g.Kh * g.Kw
         hin, win = (g.R - 1) * g.Sh + g.Kh, (g.C - 1) * g.Sw + g.Kw
-        compute = taps * g.R * (cdiv(g.C, cols) if u else g.C)
+        compute = taps * g.R * (cdiv(g.C, use.cols) if u else g.C)
         lanes = np.minimum(Tm, Tn) if g.dw else Tm  # output channels a tile (the diagonal if depthwise)
         load_w = taps * cdiv(lanes if g.dw else Tm * Tn, beat) + rules.LOAD_DEPTH  # the diagonal's alone
         chans = np.minimum(lanes if g.dw else Tn, g.M if g.dw else g.N)
@@ -290,13 +287,11 @@ class _EngineSearch:
         self.beats_out = any(self.beats)
         acc_banks = accumulator_banks(self.beat, self.beats_out)
         dep = engine_dependence(prec, acc_banks)
-        cols = dw_columns(self.beat, acc_banks)
-        self.unit = [on_dw_unit(g, cols) for g in self.geoms]  # the layers on DW_COMPUTE
-        self.cols = cols if any(self.unit) else 1
+        self.dw = depthwise_use(self.geoms, self.beat, acc_banks)  # LOAD_WD, the layers on DW_COMPUTE
         # an accumulator's distance: Tr*Tc iterations, Tr*ceil(Tc/P) on DW_COMPUTE
         windowed = [
-            g.R * (cdiv(g.C, cols) if u else g.C)
-            for g, u in zip(self.geoms, self.unit, strict=True)
+            g.R * (cdiv(g.C, self.dw.cols) if u else g.C)
+            for g, u in zip(self.geoms, self.dw.unit, strict=True)
             if g.Kh * g.Kw > 1
         ]
         self.required = min([dep, *windowed])
@@ -304,8 +299,6 @@ class _EngineSearch:
         self.mac = board.mac_cost(prec)
         self.seen: dict[tuple[int, int], _Candidate] = {}
         self.skip = bool(fused_adds(list(net.info)))  # the engine's store computes residual adds
-        self.dw = any(g.dw for g in self.geoms)  # depthwise layers: LOAD_WD
-        self.dw_diag = any(g.dw and not u for g, u in zip(self.geoms, self.unit, strict=True))
 
     def evaluate(self, Tm: int, Tn: int) -> _Candidate:
         if (Tm, Tn) not in self.seen:
@@ -330,7 +323,7 @@ class _EngineSearch:
                     self.skip,
                     b,
                     self.beats_out,
-                    self.cols,
+                    self.dw.cols,
                 ),
             )
             for (name, g), b in zip(self.tiled, self.beats, strict=True)
@@ -343,12 +336,20 @@ class _EngineSearch:
             np.minimum.at(cell, (np.searchsorted(lv_in, b_in), np.searchsorted(lv_acc, b_acc)), cycles)
             total += np.minimum.accumulate(np.minimum.accumulate(cell, axis=0), axis=1)
         acc_banks = accumulator_banks(self.beat, self.beats_out)
-        unit = dw_unit_resources(min(Tm, Tn), self.cols, prec, self.mac, self.beat, acc_banks)
+        unit = dw_unit_resources(min(Tm, Tn), self.dw.cols, prec, self.mac, self.beat, acc_banks)
         tiles_bram = 2 * Tn * lv_in[:, None] + 2 * Tm * lv_acc[None, :]
         # a bank of no block RAM is in LUTs: at most the largest such bank's LUTs
         tiles_lut = (
             engine_logic_luts(
-                Tm, Tn, prec, self.skip, self.beat, not all(self.beats), self.beats_out, self.dw, self.dw_diag
+                Tm,
+                Tn,
+                prec,
+                self.skip,
+                self.beat,
+                not all(self.beats),
+                self.beats_out,
+                self.dw.dw,
+                self.dw.diag,
             )
             + unit.lut
             + np.where(lv_in[:, None] == 0, 2 * Tn * self.beat * _lutram_bound(prec.bits), 0)

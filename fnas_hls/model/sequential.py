@@ -483,16 +483,27 @@ def pool_cost(
     kh, kw = layer.kernel
     y = li.out_shape
     trip = y.size * kh * kw
-    if layer.kind == "max":
-        op_latency = rules.FLOAT_CMP_LATENCY if prec.is_float else 1
-    else:
-        op_latency = prec.add_latency
+    op_latency = pool_op_latency(layer, prec)
     ii = rules.ii_recurrence_bound(op_latency, 1)
     depth = rules.LOAD_DEPTH + op_latency + prec.mul_latency + 1
     if not layer.count_pad:  # the divisor of the window's real taps from a table
         depth += rules.BUFFER_READ_LATENCY
-    dsp = 0 if layer.kind == "max" else average_dsps(kh * kw, board, prec, not layer.count_pad)
+    dsp = pool_dsps(layer, board, prec)
     return _single_loop_layer(li, cname, "POOL", trip, ii, depth, trip + y.size, board, prec, clock_mhz, dsp)
+
+
+def pool_op_latency(layer: Pool, prec: Precision) -> int:
+    """Latency of one tap's step of a pooling reduction: the compare (max) or the add (average)."""
+    if layer.kind == "max":
+        return rules.FLOAT_CMP_LATENCY if prec.is_float else 1
+    return prec.add_latency
+
+
+def pool_dsps(layer: Pool, board: Board, prec: Precision) -> int:
+    """DSPs of a pooling unit: none for max, the average's divide (``average_dsps``) otherwise."""
+    if layer.kind == "max":
+        return 0
+    return average_dsps(layer.kernel[0] * layer.kernel[1], board, prec, not layer.count_pad)
 
 
 def average_dsps(count: int, board: Board, prec: Precision, table: bool = False) -> int:

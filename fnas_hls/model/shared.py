@@ -158,6 +158,28 @@ def on_dw_unit(g: ConvGeometry, cols: int) -> bool:
     return g.dw and cols > 1 and g.Sw <= DW_MAX_STRIDE
 
 
+class DepthwiseUse(NamedTuple):
+    """How an engine runs the depthwise layers of a network (``depthwise_use``)."""
+
+    cols: int  # DW_COMPUTE's columns an iteration (1: no DW_COMPUTE)
+    unit: tuple[bool, ...]  # per layer: on DW_COMPUTE
+    dw: bool  # some layer is depthwise (LOAD_WD)
+    diag: bool  # some depthwise layer runs on COMPUTE's diagonal (its select there)
+
+
+def depthwise_use(geoms: list[ConvGeometry], beat: int, acc_banks: int) -> DepthwiseUse:
+    """Which of ``geoms`` run on DW_COMPUTE at ``dw_columns(beat, acc_banks)`` columns, and which
+    depthwise parts the engine therefore has."""
+    cols = dw_columns(beat, acc_banks)
+    unit = tuple(on_dw_unit(g, cols) for g in geoms)
+    return DepthwiseUse(
+        cols if any(unit) else 1,
+        unit,
+        any(g.dw for g in geoms),
+        any(g.dw and not u for g, u in zip(geoms, unit, strict=True)),
+    )
+
+
 def dw_unit_resources(D, cols: int, prec: Precision, mac: MacCost, beat: int, acc_banks: int) -> Resources:
     """DW_COMPUTE's D x P MACs (P = ``cols``; the P lanes of a channel share its weight, so int8
     pairs them in a DSP48E2 as ``MacCost`` says) and their fabric: each lane's word out of its
@@ -296,9 +318,8 @@ class Engine:
         """The compute loop of layer ``g``: its label, II and depth (DW_COMPUTE: a read, the lane's
         word out of the beat, the multiply, the accumulator out of its sub-banks, the add, the write)."""
         if self.on_dw_unit(g):
-            dep = engine_dependence(
-                prec, self.acc_banks
-            )  # no layer with a kernel larger than 1x1: no revisit
+            dep = engine_dependence(prec, self.acc_banks)
+            # dw_dist 0: no such layer has a kernel larger than 1x1, no accumulator is revisited
             ii = int(rules.ii_recurrence_bound(dep, self.dw_dist)) if self.dw_dist > 0 else 1
             return "DW_COMPUTE", ii, compute_depth(1, prec) + 2 * rules.SELECT_DEPTH
         return "COMPUTE", self.compute_ii(prec), self.compute_depth(prec)
@@ -506,15 +527,13 @@ def make_engine(
     beat = board.axi_words_per_cycle(prec.bits)
     beats = beats or [False] * len(layers)
     acc_banks = accumulator_banks(beat, any(beats))
-    cols = dw_columns(beat, acc_banks)
-    unit = [on_dw_unit(g, cols) for g, _, _ in layers]
+    use = depthwise_use([g for g, _, _ in layers], beat, acc_banks)
     in_words = max(
         ((tr - 1) * g.Sh + g.Kh) * whole_beats((tc - 1) * g.Sw + g.Kw, beat) for g, tr, tc in layers
     )
-    trtc = [tr * tc for (g, tr, tc), u in zip(layers, unit, strict=True) if g.Kh * g.Kw > 1 and not u]
-    dw_trtc = [
-        tr * cdiv(tc, cols) for (g, tr, tc), u in zip(layers, unit, strict=True) if u and g.Kh * g.Kw > 1
-    ]
+    windowed = [(tr, tc, u) for (g, tr, tc), u in zip(layers, use.unit, strict=True) if g.Kh * g.Kw > 1]
+    trtc = [tr * tc for tr, tc, u in windowed if not u]
+    dw_trtc = [tr * cdiv(tc, use.cols) for tr, tc, u in windowed if u]
     return Engine(
         Tm=Tm,
         Tn=Tn,
@@ -529,9 +548,9 @@ def make_engine(
         words_out=not all(beats),
         beats_out=any(beats),
         w_words=w_words,
-        dw=any(g.dw for g, _, _ in layers),
-        dw_diag=any(g.dw and not u for (g, _, _), u in zip(layers, unit, strict=True)),
-        dw_cols=cols if any(unit) else 1,
+        dw=use.dw,
+        dw_diag=use.diag,
+        dw_cols=use.cols,
         dw_dist=min(dw_trtc, default=0),
     )
 

@@ -23,12 +23,18 @@ and pooling on boards whose beat is narrower than the window, keep the word unit
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import replace
 
 from fnas_hls.boards import Board
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
-from fnas_hls.model.sequential import FunctionCost, LayerCost, LoopCost, _bound, average_dsps, cdiv
+from fnas_hls.model.sequential import (
+    LayerCost,
+    _single_loop_layer,
+    cdiv,
+    pool_dsps,
+    pool_op_latency,
+)
 from fnas_hls.model.shared import LOAD_PORTS
 from fnas_hls.network.ir import LayerInfo, Pool
 from fnas_hls.precision import Precision
@@ -62,10 +68,7 @@ def beat_pool_depth(li: LayerInfo, prec: Precision) -> int:
     layer = li.layer
     assert isinstance(layer, Pool)
     taps = layer.kernel[0] * layer.kernel[1]
-    if layer.kind == "max":
-        op = rules.FLOAT_CMP_LATENCY if prec.is_float else 1
-    else:
-        op = prec.add_latency
+    op = pool_op_latency(layer, prec)
     levels = taps if prec.is_float else max(1, (taps - 1).bit_length())
     depth = rules.LOAD_DEPTH + rules.SELECT_DEPTH + levels * op + prec.mul_latency + 1
     if not layer.count_pad:
@@ -79,9 +82,8 @@ def beat_pool_resources(li: LayerInfo, board: Board, prec: Precision, beat: int)
     layer = li.layer
     assert isinstance(layer, Pool)
     kh, kw = layer.kernel
-    dsp = 0 if layer.kind == "max" else average_dsps(kh * kw, board, prec, not layer.count_pad)
     return Resources(
-        dsp=dsp,
+        dsp=pool_dsps(layer, board, prec),
         lut=rm.LUT_PER_LAYER + rm.LUT_PER_AXI_PORT + kh * kw * rm.select_luts(2 * beat, prec.bits),
         ff=rm.FF_PER_LAYER + rm.FF_PER_AXI_PORT + kh * 2 * beat * prec.bits,
     )
@@ -95,27 +97,10 @@ def beat_pool_cost(
     assert isinstance(layer, Pool)
     beat = board.axi_words_per_cycle(prec.bits)
     y = li.out_shape
-    kh, _ = layer.kernel
     trip = y.c * y.h * (y.w + 1)
-    ii = beat_pool_ii(kh)
-    depth = beat_pool_depth(li, prec)
-    body = rules.pipelined_loop(trip, ii, depth)
-    cycles = rules.function_latency(body)
     # every window row of every output row: its beats from the first window's to the last's
     row_beats = cdiv((y.w - 1) * layer.stride[1] + layer.kernel[1], beat) + 1
-    words = y.c * y.h * kh * row_beats * beat + y.size
-    ddr_bytes = words * prec.bits // 8
-    ddr_cycles = int(np.ceil(ddr_bytes / board.ddr_bytes_per_cycle(clock_mhz)))
-    return LayerCost(
-        name=li.name,
-        op=layer.op,
-        tiling=None,
-        cycles=cycles,
-        compute_cycles=0,
-        fnas_cycles=None,
-        bound=_bound(cycles, 0, cycles, ddr_cycles),
-        resources=beat_pool_resources(li, board, prec, beat),
-        functions=(FunctionCost(cname, cycles, 1, (LoopCost(LOOP, trip, body, ii, depth),)),),
-        ddr_bytes=ddr_bytes,
-        ddr_cycles=ddr_cycles,
-    )
+    words = y.c * y.h * layer.kernel[0] * row_beats * beat + y.size
+    ii, depth = beat_pool_ii(layer.kernel[0]), beat_pool_depth(li, prec)
+    cost = _single_loop_layer(li, cname, LOOP, trip, ii, depth, words, board, prec, clock_mhz)
+    return replace(cost, resources=beat_pool_resources(li, board, prec, beat))

@@ -27,7 +27,8 @@ from fnas_hls.network.arch import network_from_dict
 from fnas_hls.network.ir import Network
 from fnas_hls.network.torch_model import TorchNetwork
 from fnas_hls.search.datasets import Dataset
-from fnas_hls.search.rundir import FINAL_DIR, FINAL_LOG, append_jsonl, read_jsonl
+from fnas_hls.search.loop import ranked_records
+from fnas_hls.search.rundir import FINAL_DIR, FINAL_LOG, append_jsonl, read_jsonl, save_torch_atomic
 from fnas_hls.search.settings import FinalSettings
 from fnas_hls.search.trainer import ChildFailed, _tensors, accuracy, make_optimizer, seeded_model, train_epoch
 
@@ -50,18 +51,11 @@ class FinalProgress:
 
 def final_candidates(records: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
     """The ``k`` most accurate trained children that meet the spec, each architecture once, in
-    ``loop.best_record``'s order (accuracy, then the lower latency, then the earlier episode)."""
-    pool = [
-        r for r in records if r.get("accuracy") is not None and not r.get("failed") and r.get("meets_spec")
-    ]
-    pool.sort(key=lambda r: (-r["accuracy"], r["latency_ms"], r["episode"]))
-    seen: set[str] = set()
-    out = []
-    for r in pool:
-        if r["key"] not in seen:
-            seen.add(r["key"])
-            out.append(r)
-    return out[:k]
+    ``loop.ranked_records``'s order (accuracy, then the lower latency, then the earlier episode)."""
+    first = {}
+    for r in ranked_records(records):
+        first.setdefault(r["key"], r)
+    return list(first.values())[:k]
 
 
 def train_final(
@@ -106,18 +100,14 @@ def train_final(
             state["best_state"] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         state["epoch"], state["seconds"] = epoch, time.perf_counter() - start
         if checkpoint is not None:
-            tmp = checkpoint.with_suffix(".tmp")
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "schedule": sched.state_dict(),
-                    "generator": gen.get_state(),
-                    "state": state,
-                },
-                tmp,
-            )
-            tmp.replace(checkpoint)
+            saved = {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "schedule": sched.state_dict(),
+                "generator": gen.get_state(),
+                "state": state,
+            }
+            save_torch_atomic(saved, checkpoint)
         if progress is not None:
             progress(epoch, loss_value, acc, state["best"], state["seconds"])
     assert state["best_state"] is not None, "final training ran no epoch"
@@ -172,7 +162,7 @@ def run_final(
             line = {"key": key, "episode": rec["episode"], "failed": str(exc)}
             append_jsonl(log, line)
             continue
-        torch.save(res["state"], folder / f"{key}.pt")
+        save_torch_atomic(res["state"], folder / f"{key}.pt")
         model = TorchNetwork(net)
         model.load_state_dict(res["state"])
         line = {
@@ -200,13 +190,15 @@ def spearman(a: list[float], b: list[float]) -> float | None:
     where either is constant."""
     if len(a) < 3:
         return None
-    ra, rb = _ranks(np.asarray(a, float)), _ranks(np.asarray(b, float))
+    ra, rb = ranks(a), ranks(b)
     if ra.std() == 0 or rb.std() == 0:
         return None
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def _ranks(v: np.ndarray) -> np.ndarray:
+def ranks(values: list[float]) -> np.ndarray:
+    """Ranks 0 .. n-1 of ``values``, ties sharing their mean rank."""
+    v = np.asarray(values, dtype=float)
     order = np.argsort(v, kind="stable")
     ranks = np.empty(len(v))
     ranks[order] = np.arange(len(v), dtype=float)

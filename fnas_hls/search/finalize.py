@@ -33,7 +33,7 @@ from fnas_hls.network.arch import network_from_dict, network_to_yaml
 from fnas_hls.network.onnx_frontend import load_onnx
 from fnas_hls.network.torch_model import TorchNetwork, export_onnx
 from fnas_hls.search.datasets import Dataset
-from fnas_hls.search.rundir import RunConfig
+from fnas_hls.search.rundir import FINAL_DIR, RunConfig
 from fnas_hls.search.trainer import accuracy
 
 ONNX_CHECK_SAMPLES = 64
@@ -89,7 +89,7 @@ def finalize_best(
     best.mkdir()
     net = network_from_dict(record["arch"], f"{out}/children.jsonl episode {record['episode']}")
     model = TorchNetwork(net)
-    weights = out / ("final" if final else "children") / f"{record['key']}.pt"
+    weights = out / (FINAL_DIR if final else "children") / f"{record['key']}.pt"
     model.load_state_dict(torch.load(weights, weights_only=True))
     model.eval()
     write_text_atomic(best / "arch.yaml", network_to_yaml(net), "arch.yaml")

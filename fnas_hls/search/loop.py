@@ -361,17 +361,21 @@ def _outcome_of(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def best_record(records: list[dict[str, Any]], meeting_spec: bool = True) -> dict[str, Any] | None:
-    """The most accurate trained child (meeting the spec and fitting, unless ``meeting_spec`` is False);
-    ties go to the lower latency, then the earlier episode."""
+def ranked_records(records: list[dict[str, Any]], meeting_spec: bool = True) -> list[dict[str, Any]]:
+    """The trained children (meeting the spec and fitting, unless ``meeting_spec`` is False), most
+    accurate first; ties go to the lower latency, then the earlier episode."""
     pool = [
         r
         for r in records
         if r.get("accuracy") is not None and not r.get("failed") and (r.get("meets_spec") or not meeting_spec)
     ]
-    if not pool:
-        return None
-    return min(pool, key=lambda r: (-r["accuracy"], r["latency_ms"], r["episode"]))
+    return sorted(pool, key=lambda r: (-r["accuracy"], r["latency_ms"], r["episode"]))
+
+
+def best_record(records: list[dict[str, Any]], meeting_spec: bool = True) -> dict[str, Any] | None:
+    """The first of ``ranked_records``, or None."""
+    ranked = ranked_records(records, meeting_spec)
+    return ranked[0] if ranked else None
 
 
 def set_threads(threads: int | None) -> None:
