@@ -163,7 +163,8 @@ class TorchNetwork(nn.Module):
         return x.flatten(1)
 
 
-def _param_module(step: nn.Module) -> nn.Conv2d | nn.Linear | None:
+def param_module(step: nn.Module) -> nn.Conv2d | nn.Linear | None:
+    """The conv or linear module that holds a step's parameters (None for a step without any)."""
     if isinstance(step, _ConvStep):
         return step.conv
     if isinstance(step, _DenseStep):
@@ -175,7 +176,7 @@ def load_ir_weights(model: TorchNetwork, net: Network) -> None:
     """Copy the IR layers' ``weight`` and ``bias_value`` arrays into ``model``."""
     with torch.no_grad():
         for step, li in zip(model.steps, net.info, strict=True):
-            mod = _param_module(step)
+            mod = param_module(step)
             if mod is None:
                 continue
             layer = li.layer
@@ -188,7 +189,7 @@ def network_with_weights(model: TorchNetwork) -> Network:
     """The model's network with its current weights as float32 numpy arrays in the IR layers."""
     layers: list[Layer] = []
     for step, layer in zip(model.steps, model.network.layers, strict=True):
-        mod = _param_module(step)
+        mod = param_module(step)
         if mod is not None:
             w = mod.weight.detach().cpu().numpy().astype(np.float32).copy()
             b = None if mod.bias is None else mod.bias.detach().cpu().numpy().astype(np.float32).copy()
