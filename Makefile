@@ -19,7 +19,7 @@ PROJECT  ?=
 
 help:
 	@echo "make test                 lint + unit and end-to-end tests"
-	@echo "make search BOARD=pynq    the architecture search on digits [SPACE=fashion SPEC_MS= EPISODES= STYLE= DEVICE= FINAL_K= FINAL_EPOCHS= OUT= RESUME=1 FORCE=1]"
+	@echo "make search BOARD=pynq    the architecture search on digits [SPACE=fashion SPEC_MS= EPISODES= STYLE= DEVICE= FINAL_K= FINAL_EPOCHS= QAT_EPOCHS= OUT= RESUME=1 FORCE=1]"
 	@echo "make sweep BOARD=pynq     latency of every architecture of SPACE (default fnas-mnist) on BOARD"
 	@echo "make compare PROJECT=dir  predicted vs synthesized latency of an emitted project"
 	@echo "make bench [BENCH=quick]  benchmarks, as ratios measured side by side"
@@ -52,7 +52,7 @@ search: $(STAMP)
 		$(if $(SPEC_MS),--spec-ms $(SPEC_MS)) $(if $(EPISODES),--episodes $(EPISODES)) \
 		$(if $(STYLE),--style $(STYLE)) $(if $(DEVICE),--device $(DEVICE)) $(if $(OUT),--out $(OUT)) $(if $(RESUME),--resume) $(if $(FORCE),--force) \
 		$(if $(BATCH),--batch $(BATCH)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(RAY),--ray $(RAY)) \
-		$(if $(FINAL_K),--final-k $(FINAL_K)) $(if $(FINAL_EPOCHS),--final-epochs $(FINAL_EPOCHS))
+		$(if $(FINAL_K),--final-k $(FINAL_K)) $(if $(FINAL_EPOCHS),--final-epochs $(FINAL_EPOCHS)) $(if $(QAT_EPOCHS),--qat-epochs $(QAT_EPOCHS))
 
 compare: $(STAMP)
 	@test -n "$(PROJECT)" || { echo "usage: make compare PROJECT=<folder written by fnas-hls emit>"; exit 2; }

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
+import yaml
 from test_search_cli import SPACE as CLI_SPACE
 
 from fnas_hls.cli import main
@@ -123,6 +125,7 @@ def test_search_with_final_training_end_to_end(tmp_path, capsys):
     [
         (["--final-epochs", "0"], "--final-epochs must be at least 1, got 0"),
         (["--final-k", "-1"], "--final-k must be 0 or more, got -1"),
+        (["--qat-epochs", "-2"], "--qat-epochs must be 0 or more, got -2"),
     ],
 )
 def test_final_training_bad_options_are_one_line(tmp_path, capsys, args, message):
@@ -168,3 +171,60 @@ def test_augmentation_moves_and_mirrors_images_as_drawn():
         s = augmented(x, "shift", torch.Generator().manual_seed(seed))
         flipped += int(not torch.equal(f, s))
     assert 0 < flipped < 20  # mirrored sometimes, not always
+
+
+def test_quantization_aware_training_scores_what_the_reference_model_computes():
+    """QAT in int8 after a short float training: epoch 0 is post-training quantization, the best
+    epoch is kept, and the accuracy it reports is the reference model's on the formats that emit
+    chooses from the same calibration images (the design's accuracy, bit for bit)."""
+    from fnas_hls.backend.quantize import quantize_network
+    from fnas_hls.backend.reference import run_reference
+    from fnas_hls.model.tiling import Tiling
+    from fnas_hls.network.torch_model import TorchNetwork, network_with_weights
+    from fnas_hls.search.final import train_qat
+    from fnas_hls.search.finalize import calibration_images
+
+    torch.set_num_threads(1)
+    space = load_space("digits")
+    net = space.build((1,) * len(space.steps))
+    data = load_dataset("digits", seed=0)
+    fs = FinalSettings(k=1, epochs=3, lr=0.01, batch_size=64, patience=None, qat_epochs=2, qat_lr=1e-3)
+    float_res = train_final(net, data, fs, seed=1)
+    calib = calibration_images(data)
+    seen = []
+    q = train_qat(
+        net, float_res["state"], data, fs, "int8", calib, seed=1, progress=lambda e, *_: seen.append(e)
+    )
+    assert seen == [1, 2] and q["epochs"] == 2 and 0 <= q["best_epoch"] <= 2
+    assert q["val_accuracy"] >= q["start_val_accuracy"] > 0.5  # the best epoch, PTQ among them
+    model = TorchNetwork(net)
+    model.load_state_dict(q["state"])
+    trained = network_with_weights(model)
+    plan = quantize_network(trained, "int8", calib)
+    tilings = {li.name: Tiling(8, 4, 4, 4) for li in trained.info}
+    out = run_reference(trained, plan, tilings, plan.input_type.quantize(data.val.x))
+    assert float(np.mean(out.argmax(1) == data.val.y)) == q["val_accuracy"]
+
+
+def test_search_with_quantization_aware_training_end_to_end(tmp_path, capsys):
+    """--qat-epochs: each retrained child gets QAT in the run's precision; the winner is the best
+    design (quantized) on validation; best/ holds the QAT weights, its emitted design's reference
+    model is the QAT model bit for bit, and the report shows QAT against post-training quantization."""
+    space = tmp_path / "tiny.yaml"
+    space.write_text(SPACE.replace("episodes: 6", "episodes: 3"))
+    out = tmp_path / "run"
+    args = ["search", "--space", str(space), "--out", str(out), "--precision", "int8", "--qat-epochs", "2"]
+    assert main([*args, "--final-k", "2"]) == 0
+    assert "QAT int8 training 1/2" in capsys.readouterr().err
+    lines = [json.loads(x) for x in (out / "final.jsonl").read_text().splitlines()]
+    assert all(r["qat"]["precision"] == "int8" and r["qat"]["epochs"] == 2 for r in lines)
+    winner = max(lines, key=lambda r: r["qat"]["val_accuracy"])
+    summary = json.loads((out / "best" / "summary.json").read_text())
+    assert summary["key"] == winner["key"]
+    hls = summary["hls"]
+    assert hls["qat_matches_reference"] is True and hls["csim"]["bit_exact"] is True
+    n = hls["quantized_test_samples"]
+    assert n == len(load_dataset("digits", seed=0).test.y)  # the whole test split: the same figure
+    assert hls["quantized_test_accuracy"] == pytest.approx(winner["qat"]["test_accuracy"], abs=1e-12)
+    assert "PTQ val / test acc" in (out / "report.md").read_text()
+    assert "--qat-epochs 2" in yaml.safe_load((out / "config.yaml").read_text())["command"]

@@ -78,6 +78,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="final training: at most this many epochs per child (default: the space's final.epochs)",
     )
     p.add_argument(
+        "--qat-epochs",
+        type=int,
+        default=None,
+        help="after final training, this many epochs of quantization-aware training in the design's "
+        "fixed-point precision, bit-exact with the reference model (0: none; default: the space's "
+        "final.qat_epochs)",
+    )
+    p.add_argument(
         "--reward",
         choices=REWARDS,
         default=None,
@@ -193,6 +201,8 @@ def _final_settings(final: FinalSettings, args: argparse.Namespace) -> FinalSett
         final = replace(final, k=args.final_k)
     if args.final_epochs is not None:
         final = replace(final, epochs=args.final_epochs)
+    if args.qat_epochs is not None:
+        final = replace(final, qat_epochs=args.qat_epochs)
     return final
 
 
@@ -285,7 +295,7 @@ class FinalBar:
 
     def __call__(self, p: FinalProgress) -> None:
         text = (
-            f"final training {p.child}/{p.children} (child {p.key}): epoch {p.epoch}/{p.epochs}, loss "
+            f"{p.phase} training {p.child}/{p.children} (child {p.key}): epoch {p.epoch}/{p.epochs}, loss "
             f"{p.loss:.4f}, val acc {p.val_accuracy:.4f} (best {p.best:.4f}) | {_clock(p.seconds)} elapsed, "
             f"at most {_clock(p.eta_seconds)} left"
         )
@@ -308,6 +318,7 @@ def repeat_command(cfg: RunConfig, out: Path) -> str:
     if cfg.data_dir:
         parts += ["--data-dir", cfg.data_dir]
     parts += ["--final-k", str(cfg.final.k), "--final-epochs", str(cfg.final.epochs)]
+    parts += ["--qat-epochs", str(cfg.final.qat_epochs)]
     parts += ["--out", str(out), "--force"]
     return " ".join(shlex.quote(p) for p in parts)
 
@@ -338,6 +349,8 @@ def run(args: argparse.Namespace) -> int:
         raise FnasError(f"--final-k must be 0 or more, got {args.final_k}")
     if args.final_epochs is not None and args.final_epochs < 1:
         raise FnasError(f"--final-epochs must be at least 1, got {args.final_epochs}")
+    if args.qat_epochs is not None and args.qat_epochs < 0:
+        raise FnasError(f"--qat-epochs must be 0 or more, got {args.qat_epochs}")
     space_path = resolve_space(args.space or DEFAULT_SPACE)
     tabular = is_tabular(space_path)
     if args.evaluate == "table" and not tabular:
@@ -346,11 +359,12 @@ def run(args: argparse.Namespace) -> int:
             "accel-nasbench"
         )
     if tabular:
-        if args.final_epochs is not None:
-            raise FnasError(
-                f"--final-epochs: space {space_path} is a public table's; its final training is looked up "
-                "at the table's long fidelity (drop --final-epochs)"
-            )
+        for flag, value in (("--final-epochs", args.final_epochs), ("--qat-epochs", args.qat_epochs)):
+            if value is not None:
+                raise FnasError(
+                    f"{flag}: space {space_path} is a public table's; its final training is looked up "
+                    f"at the table's long fidelity (drop {flag})"
+                )
         if args.evaluate == "train":
             raise FnasError(
                 f"--evaluate train: space {space_path} is a public table's; its children are looked up, not "

@@ -17,16 +17,21 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from fnas_hls.backend.fake_quant import FakeQuantNetwork
+from fnas_hls.backend.quantize import quantize_network
 from fnas_hls.network.arch import network_from_dict
 from fnas_hls.network.ir import Network
-from fnas_hls.network.torch_model import TorchNetwork
+from fnas_hls.network.torch_model import TorchNetwork, network_with_weights
+from fnas_hls.precision import get_precision
 from fnas_hls.search.datasets import Dataset
+from fnas_hls.search.finalize import calibration_images
 from fnas_hls.search.loop import ranked_records
 from fnas_hls.search.rundir import FINAL_DIR, FINAL_LOG, append_jsonl, read_jsonl, save_torch_atomic
 from fnas_hls.search.settings import FinalSettings
@@ -47,6 +52,7 @@ class FinalProgress:
     best: float
     seconds: float  # this child's so far
     eta_seconds: float  # this child's epochs left, at its pace
+    phase: str = "final"  # final (float) training, or QAT in a precision
 
 
 def final_candidates(records: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
@@ -73,10 +79,81 @@ def train_final(
     continues after its epoch. ``progress(epoch, loss, val_accuracy, best, seconds)`` after each
     epoch. Returns the best accuracy and epoch, the epochs run, the seconds and the weights (CPU)."""
     model, gen = seeded_model(net, seed, device)
+
+    def score() -> float:
+        return accuracy(model, data.val)
+
+    return _fit(
+        model, gen, data, fs, fs.epochs, fs.lr, lambda: model, score, False, "final", checkpoint, progress
+    )
+
+
+def train_qat(
+    net: Network,
+    state: dict[str, torch.Tensor],
+    data: Dataset,
+    fs: FinalSettings,
+    precision: str,
+    calibration: np.ndarray,
+    seed: int,
+    device: str = "cpu",
+    checkpoint: Path | None = None,
+    progress: Callable[[int, float, float, float, float], None] | None = None,
+) -> dict[str, Any]:
+    """Quantization-aware training of ``net`` from the float weights ``state``: ``fs.qat_epochs``
+    epochs at ``fs.qat_lr`` (cosine schedule) through ``backend.fake_quant.FakeQuantNetwork`` in
+    ``precision``. Each epoch takes its number formats from the current weights and ``calibration``
+    as the emitted design will (``quantize_network``), trains in float32, and is scored on
+    validation in float64, which is the reference model's (and the C simulation's) accuracy; the
+    best epoch's weights are kept, the float weights (epoch 0: post-training quantization) among
+    them. Returns ``train_final``'s fields; ``start_val_accuracy`` is the float weights' quantized."""
+    model = TorchNetwork(net)
+    model.load_state_dict(state)
+    model.to(device)
+    gen = torch.Generator().manual_seed(seed)
+
+    def score() -> float:
+        return accuracy(quantized(model, precision, calibration), data.val)
+
+    def view() -> torch.nn.Module:
+        return quantized(model, precision, calibration, exact=False)
+
+    return _fit(
+        model, gen, data, fs, fs.qat_epochs, fs.qat_lr, view, score, True, "QAT", checkpoint, progress
+    )
+
+
+def quantized(
+    model: TorchNetwork, precision: str, calibration: np.ndarray, exact: bool = True
+) -> FakeQuantNetwork:
+    """``model`` in ``precision`` with the number formats its current weights and ``calibration`` give
+    (those of the design that ``emit`` would write)."""
+    plan = quantize_network(network_with_weights(model), precision, calibration)
+    return FakeQuantNetwork(model, plan, exact)
+
+
+def _fit(
+    model: TorchNetwork,
+    gen: torch.Generator,
+    data: Dataset,
+    fs: FinalSettings,
+    epochs: int,
+    lr: float,
+    view: Callable[[], torch.nn.Module],
+    score: Callable[[], float],
+    score_start: bool,
+    label: str,
+    checkpoint: Path | None,
+    progress: Callable[[int, float, float, float, float], None] | None,
+) -> dict[str, Any]:
+    """The training loop of ``train_final`` and ``train_qat``: each epoch trains ``view()`` (the model,
+    or the model seen through its quantization) and keeps the weights of the best ``score()``;
+    ``score_start``: the weights before the first epoch are scored too (epoch 0)."""
+    device = next(model.parameters()).device
     x, y = _tensors(data.train)
     x, y = x.to(device), y.to(device)
-    opt = make_optimizer(model, fs.optimizer, fs.lr, fs.weight_decay, fs.momentum)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=fs.epochs)
+    opt = make_optimizer(model, fs.optimizer, lr, fs.weight_decay, fs.momentum)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     state: dict[str, Any] = {"epoch": 0, "best": -1.0, "best_epoch": 0, "best_state": None, "seconds": 0.0}
     if checkpoint is not None and checkpoint.exists():
         saved = torch.load(checkpoint, weights_only=False, map_location="cpu")
@@ -85,19 +162,22 @@ def train_final(
         sched.load_state_dict(saved["schedule"])
         gen.set_state(saved["generator"])
         state = saved["state"]
+    elif score_start:
+        state.update(best=score(), best_state=_copy(model))
+        state["start"] = state["best"]
     start = time.perf_counter() - state["seconds"]
     loss_value = math.nan
     epoch = state["epoch"]
-    while epoch < fs.epochs:
+    while epoch < epochs:
         if fs.patience is not None and epoch - state["best_epoch"] >= fs.patience and state["best_epoch"]:
             break
         epoch += 1
-        loss_value = train_epoch(model, x, y, opt, fs.batch_size, gen, f"final epoch {epoch}", fs.augment)
+        loss_value = train_epoch(view(), x, y, opt, fs.batch_size, gen, f"{label} epoch {epoch}", fs.augment)
         sched.step()
-        acc = accuracy(model, data.val)
+        acc = score()
         if acc > state["best"]:
             state["best"], state["best_epoch"] = acc, epoch
-            state["best_state"] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            state["best_state"] = _copy(model)
         state["epoch"], state["seconds"] = epoch, time.perf_counter() - start
         if checkpoint is not None:
             saved = {
@@ -110,14 +190,19 @@ def train_final(
             save_torch_atomic(saved, checkpoint)
         if progress is not None:
             progress(epoch, loss_value, acc, state["best"], state["seconds"])
-    assert state["best_state"] is not None, "final training ran no epoch"
+    assert state["best_state"] is not None, "training ran no epoch"
     return {
         "val_accuracy": float(state["best"]),
+        "start_val_accuracy": state.get("start"),
         "best_epoch": int(state["best_epoch"]),
         "epochs": int(epoch),
         "seconds": float(time.perf_counter() - start),
         "state": state["best_state"],
     }
+
+
+def _copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def run_final(
@@ -128,9 +213,12 @@ def run_final(
     seed: int,
     device: str = "cpu",
     progress: Callable[[FinalProgress], None] | None = None,
+    precision: str = "fixed16",
 ) -> list[dict[str, Any]]:
     """Final training of the best ``fs.k`` in-spec children of ``records`` into ``out/final/`` and
-    ``out/final.jsonl`` (see the module docstring); the lines, best final validation accuracy
+    ``out/final.jsonl`` (see the module docstring), then, with ``fs.qat_epochs``, their
+    quantization-aware training in their precision (the child's, where the search chose it, else
+    ``precision``); the lines, best validation accuracy of the design (quantized where QAT ran)
     first. A child whose line is in the log already is not trained again."""
     chosen = final_candidates(records, fs.k)
     if not chosen:
@@ -139,6 +227,7 @@ def run_final(
     folder.mkdir(exist_ok=True)
     log = out / FINAL_LOG
     done = {r["key"]: r for r in read_jsonl(log, "final training log")}
+    calibration = calibration_images(data)
     lines = []
     for n, rec in enumerate(chosen, 1):
         key = rec["key"]
@@ -146,23 +235,31 @@ def run_final(
             lines.append(done[key])
             continue
         net = network_from_dict(rec["arch"], f"{out}/children.jsonl episode {rec['episode']}")
+        prec = rec.get("precision") or precision
+        qat = fs.qat_epochs > 0 and not get_precision(prec).is_float
 
-        def tick(epoch, loss, acc, best, seconds, _n=n, _key=key):
+        def tick(epoch, loss, acc, best, seconds, _n=n, _key=key, _phase="final", _epochs=fs.epochs):
             if progress is not None:
-                left = seconds / epoch * (fs.epochs - epoch)
+                left = seconds / epoch * (_epochs - epoch)
                 progress(
-                    FinalProgress(_n, len(chosen), _key, epoch, fs.epochs, loss, acc, best, seconds, left)
+                    FinalProgress(
+                        _n, len(chosen), _key, epoch, _epochs, loss, acc, best, seconds, left, _phase
+                    )
                 )
 
         child_seed = seed * 1000 + int(rec["episode"])
-        ckpt = folder / f"{key}.ckpt"
+        ckpt, qat_ckpt = folder / f"{key}.ckpt", folder / f"{key}.qat.ckpt"
         try:
             res = train_final(net, data, fs, child_seed, device, ckpt, tick)
+            if qat:
+                qtick = partial(tick, _phase=f"QAT {prec}", _epochs=fs.qat_epochs)
+                q = train_qat(
+                    net, res["state"], data, fs, prec, calibration, child_seed, device, qat_ckpt, qtick
+                )
         except ChildFailed as exc:
             line = {"key": key, "episode": rec["episode"], "failed": str(exc)}
             append_jsonl(log, line)
             continue
-        save_torch_atomic(res["state"], folder / f"{key}.pt")
         model = TorchNetwork(net)
         model.load_state_dict(res["state"])
         line = {
@@ -177,12 +274,35 @@ def run_final(
             "device": device,
             "latency_ms": rec.get("latency_ms"),
         }
+        weights = res["state"]
+        if qat:
+            ptq_test = accuracy(quantized(model, prec, calibration), data.test)
+            model.load_state_dict(q["state"])
+            weights = q["state"]
+            line["qat"] = {
+                "precision": prec,
+                "ptq_val_accuracy": q["start_val_accuracy"],
+                "ptq_test_accuracy": ptq_test,
+                "val_accuracy": q["val_accuracy"],
+                "test_accuracy": accuracy(quantized(model, prec, calibration), data.test),
+                "float_test_accuracy": accuracy(model, data.test),
+                "best_epoch": q["best_epoch"],
+                "epochs": q["epochs"],
+                "seconds": q["seconds"],
+            }
+        save_torch_atomic(weights, folder / f"{key}.pt")
         append_jsonl(log, line)
         ckpt.unlink(missing_ok=True)
+        qat_ckpt.unlink(missing_ok=True)
         lines.append(line)
     lines = [r for r in lines if "val_accuracy" in r]
-    lines.sort(key=lambda r: -r["val_accuracy"])
+    lines.sort(key=lambda r: -design_val_accuracy(r))
     return lines
+
+
+def design_val_accuracy(line: dict[str, Any]) -> float:
+    """A final training line's validation accuracy of the design: quantized where QAT ran."""
+    return float((line.get("qat") or line)["val_accuracy"])
 
 
 def spearman(a: list[float], b: list[float]) -> float | None:

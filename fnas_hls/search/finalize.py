@@ -109,7 +109,8 @@ def finalize_best(
     if hls:
         # the style the search predicted the winner in (auto chose it per child)
         style = record.get("style") or (cfg.style if cfg.style != "auto" else "sequential")
-        result.hls = emit_and_csim(imported, cfg, best / "hls", data, style)
+        qat = bool(final and final.get("qat"))
+        result.hls = emit_and_csim(imported, cfg, best / "hls", data, style, check_qat=qat)
     else:
         result.hls = {"status": "skipped"}
     result.seconds = time.perf_counter() - start
@@ -138,18 +139,26 @@ def check_onnx(model: TorchNetwork, path: Path, x: np.ndarray) -> dict[str, Any]
     }
 
 
+def calibration_images(data: Dataset) -> np.ndarray:
+    """The training images a design's number formats are chosen from (``quantize_network``): the
+    emitted project's, and quantization-aware training's, so that the two use the same formats."""
+    return data.train.x[:CALIBRATION_SAMPLES]
+
+
 def emit_and_csim(
-    net: Any, cfg: RunConfig, project: Path, data: Dataset, style: str = "auto"
+    net: Any, cfg: RunConfig, project: Path, data: Dataset, style: str = "auto", check_qat: bool = False
 ) -> dict[str, Any]:
     """The HLS project of ``net`` (with weights) in ``style``, its C simulation and the quantized
-    test accuracy."""
+    test accuracy; ``check_qat``: and whether the quantization-aware training's model
+    (``backend.fake_quant``) gives the reference model's outputs on those test images, bit for bit."""
     try:
         from fnas_hls.backend.csim import run_csim
+        from fnas_hls.backend.fake_quant import FakeQuantNetwork
         from fnas_hls.backend.hls_writer import emit_project
         from fnas_hls.backend.reference import run_reference
     except ImportError as exc:  # the HLS back end is not in this checkout
         return {"status": f"not available ({exc})"}
-    calib = data.train.x[:CALIBRATION_SAMPLES]
+    calib = calibration_images(data)
     tests = data.test.x[:CSIM_VECTORS]
     emitted = emit_project(
         net, cfg.board, project, cfg.precision, calibration=calib, force=True, test_inputs=tests, style=style
@@ -160,7 +169,14 @@ def emit_and_csim(
     stream = emitted.analysis.style == "dataflow"
     outputs = run_reference(net, plan, emitted.tilings, plan.input_type.quantize(x), stream_order=stream)
     quant_acc = float(np.mean(np.asarray(outputs).reshape(len(x), -1).argmax(1) == y))
+    extra = {}
+    if check_qat:
+        with torch.no_grad():
+            qat = FakeQuantNetwork(TorchNetwork(net), plan)(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+        units = qat * 2.0**plan.output_type.frac
+        extra["qat_matches_reference"] = bool(np.array_equal(units, np.asarray(outputs).reshape(units.shape)))
     return {
+        **extra,
         "status": "emitted",
         "project": str(project),
         "top": emitted.top,

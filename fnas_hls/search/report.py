@@ -205,6 +205,27 @@ def final_section(cfg: RunConfig, final: list[dict[str, Any]]) -> list[str]:
             f"{r['test_accuracy']:.4f} | {r['best_epoch']} / {r['epochs']} | {r['seconds']:.0f} "
             f"({r['device']}) |"
         )
+    qat = [r for r in final if r.get("qat")]
+    if qat:
+        lines += [
+            "",
+            f"Then quantization-aware training ({f.qat_epochs} epochs at lr {f.qat_lr:g}, cosine) in the "
+            "design's precision, scored by the model that rounds as the kernels do (bit for bit the "
+            "reference model): its accuracy against post-training quantization of the float weights. "
+            "The winner is the best design on validation: quantized.",
+            "",
+            "| key | precision | float test acc | PTQ val / test acc | QAT val / test acc | best epoch / run "
+            "| s |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in qat:
+            q = r["qat"]
+            lines.append(
+                f"| `{r['key']}` | {q['precision']} | {r['test_accuracy']:.4f} | "
+                f"{q['ptq_val_accuracy']:.4f} / {q['ptq_test_accuracy']:.4f} | "
+                f"{q['val_accuracy']:.4f} / {q['test_accuracy']:.4f} | "
+                f"{q['best_epoch']} / {q['epochs']} | {q['seconds']:.0f} |"
+            )
     return [*lines, ""]
 
 

@@ -69,7 +69,8 @@ def run_search(
         pool.close()
     # Step 3: final training of the best k in-spec children (none with k 0); the best of them on
     # validation is the winner, else the most accurate child that meets the spec.
-    final = run_final(out, records, data, cfg.final, cfg.seed, resolve_device(cfg.device), final_progress)
+    device = resolve_device(cfg.device)
+    final = run_final(out, records, data, cfg.final, cfg.seed, device, final_progress, cfg.precision)
     winner = best_record(records)
     best = None
     if final:

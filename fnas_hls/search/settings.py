@@ -39,6 +39,8 @@ final:                  # the best k in-spec children retrained from scratch (se
   momentum: 0.9
   patience: 8           # early stopping on validation accuracy
   augment: none         # none | shift (up to 2 pixels each way) | shift-flip (and mirrored)
+  qat_epochs: 0         # then quantization-aware training in the design's precision (0: none)
+  qat_lr: 0.0001        # its learning rate, on a cosine schedule
 ```
 
 Every field is optional; the loader names the file, line and field of any fault.
@@ -119,6 +121,8 @@ class FinalSettings:
     momentum: float = 0.9
     patience: int | None = 8  # stop after this many epochs without a better validation accuracy
     augment: str = "none"  # none | shift | shift-flip (trainer.AUGMENTS)
+    qat_epochs: int = 0  # quantization-aware training after the float training (0: none)
+    qat_lr: float = 1e-4
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -168,6 +172,8 @@ _FINAL = {
     "momentum": ("frac01", None),
     "patience": ("int+?", None),
     "augment": ("choice", AUGMENTS),
+    "qat_epochs": ("int>=0", None),
+    "qat_lr": ("num+", None),
 }
 
 
