@@ -181,8 +181,8 @@ def test_quantization_aware_training_scores_what_the_reference_model_computes():
     from fnas_hls.backend.reference import run_reference
     from fnas_hls.model.tiling import Tiling
     from fnas_hls.network.torch_model import TorchNetwork, network_with_weights
+    from fnas_hls.search.datasets import calibration_images
     from fnas_hls.search.final import train_qat
-    from fnas_hls.search.finalize import calibration_images
 
     torch.set_num_threads(1)
     space = load_space("digits")

@@ -31,9 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from fnas_hls.backend.fixed_point import AVG_SHIFT, DataType, avg_multiplier
-from fnas_hls.backend.quantize import LayerQuant, QuantPlan
+from fnas_hls.backend.quantize import LayerQuant, QuantPlan, quantize_network
 from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, LayerInfo, Pool
-from fnas_hls.network.torch_model import TorchNetwork, param_module
+from fnas_hls.network.torch_model import TorchNetwork, network_with_weights, param_module
 
 
 def _straight_through(exact: torch.Tensor, surrogate: torch.Tensor) -> torch.Tensor:
@@ -131,6 +131,15 @@ class FakeQuantNetwork(nn.Module):
         count = np.prod(layer.kernel) if layer.count_pad else layer.counts(li.in_shape)
         y = _average(total, count, lq.out_type)
         return F.relu(y) if layer.relu else y
+
+
+def fake_quantized(
+    model: TorchNetwork, precision: str, calibration: np.ndarray, exact: bool = True
+) -> FakeQuantNetwork:
+    """``model`` in ``precision`` with the number formats that its current weights and
+    ``calibration`` give (``quantize_network``: those of the design ``emit`` would write)."""
+    plan = quantize_network(network_with_weights(model), precision, calibration)
+    return FakeQuantNetwork(model, plan, exact)
 
 
 def _average(total: torch.Tensor, count, out: DataType) -> torch.Tensor:  # noqa: ANN001 - int or array

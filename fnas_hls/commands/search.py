@@ -21,7 +21,7 @@ from fnas_hls.search.loop import Progress
 from fnas_hls.search.run import run_search
 from fnas_hls.search.rundir import FINAL_DIR, FINAL_LOG, RunConfig, default_run_folder, load_run_config
 from fnas_hls.search.settings import REWARDS, STRATEGIES, FinalSettings
-from fnas_hls.search.space import load_space, resolve_space
+from fnas_hls.search.space import SEARCHED, load_space, resolve_space
 from fnas_hls.search.trainer import DEVICES, resolve_device
 from fnas_hls.tabular.cli import run_table
 from fnas_hls.tabular.spaces import is_tabular
@@ -180,11 +180,14 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     final = _final_settings(space.final_settings, args)
     if args.train_subset is not None:
         train = replace(train, train_subset=args.train_subset)
+    precision = args.precision or (SEARCHED if space.searches_precision else space.precision)
+    if precision != SEARCHED:
+        space = space.with_precision(precision)
     return RunConfig(
         space=space,
         board=board,
         spec_ms=float(spec),
-        precision=args.precision or space.precision,
+        precision=precision,
         seed=args.seed if args.seed is not None else 0,
         hw_aware=not args.hw_unaware,
         train=train,
@@ -312,7 +315,9 @@ def repeat_command(cfg: RunConfig, out: Path) -> str:
     parts += ["--epochs", str(cfg.train.epochs), "--strategy", cfg.search.strategy]
     if cfg.train.train_subset is not None:
         parts += ["--train-subset", str(cfg.train.train_subset)]
-    parts += ["--reward", cfg.search.reward, "--seed", str(cfg.seed), "--precision", cfg.precision]
+    parts += ["--reward", cfg.search.reward, "--seed", str(cfg.seed)]
+    if cfg.precision != SEARCHED:  # searched: the space's list
+        parts += ["--precision", cfg.precision]
     if not cfg.hw_aware:
         parts.append("--hw-unaware")
     if cfg.data_dir:

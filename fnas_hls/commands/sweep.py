@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if is_tabular(path):
         return _sweep_table(args, path)
     space = load_space(args.space)
+    space = space.with_precision(args.precision or space.precision)  # a listed precision: its first
     board = load_board(args.board or space.board)
     tty = sys.stderr.isatty()
 

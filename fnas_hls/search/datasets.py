@@ -374,3 +374,14 @@ def _cifar10(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     ytr = np.concatenate([p[1] for p in parts])
     scale = np.float32(1.0 / 255.0)
     return xtr.astype(np.float32) * scale, ytr, xte.astype(np.float32) * scale, yte
+
+
+#: Training images a design's number formats are chosen from.
+CALIBRATION_SAMPLES = 256
+
+
+def calibration_images(data: Dataset) -> np.ndarray:
+    """The training images a design's number formats are chosen from (``quantize_network``): the
+    emitted project's, and quantization-aware training's and the search's quantized scores, so
+    that all of them use the same formats."""
+    return data.train.x[:CALIBRATION_SAMPLES]

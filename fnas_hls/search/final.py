@@ -24,14 +24,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from fnas_hls.backend.fake_quant import FakeQuantNetwork
-from fnas_hls.backend.quantize import quantize_network
+from fnas_hls.backend.fake_quant import fake_quantized
 from fnas_hls.network.arch import network_from_dict
 from fnas_hls.network.ir import Network
-from fnas_hls.network.torch_model import TorchNetwork, network_with_weights
+from fnas_hls.network.torch_model import TorchNetwork
 from fnas_hls.precision import get_precision
-from fnas_hls.search.datasets import Dataset
-from fnas_hls.search.finalize import calibration_images
+from fnas_hls.search.datasets import Dataset, calibration_images
 from fnas_hls.search.loop import ranked_records
 from fnas_hls.search.rundir import FINAL_DIR, FINAL_LOG, append_jsonl, read_jsonl, save_torch_atomic
 from fnas_hls.search.settings import FinalSettings
@@ -113,23 +111,14 @@ def train_qat(
     gen = torch.Generator().manual_seed(seed)
 
     def score() -> float:
-        return accuracy(quantized(model, precision, calibration), data.val)
+        return accuracy(fake_quantized(model, precision, calibration), data.val)
 
     def view() -> torch.nn.Module:
-        return quantized(model, precision, calibration, exact=False)
+        return fake_quantized(model, precision, calibration, exact=False)
 
     return _fit(
         model, gen, data, fs, fs.qat_epochs, fs.qat_lr, view, score, True, "QAT", checkpoint, progress
     )
-
-
-def quantized(
-    model: TorchNetwork, precision: str, calibration: np.ndarray, exact: bool = True
-) -> FakeQuantNetwork:
-    """``model`` in ``precision`` with the number formats its current weights and ``calibration`` give
-    (those of the design that ``emit`` would write)."""
-    plan = quantize_network(network_with_weights(model), precision, calibration)
-    return FakeQuantNetwork(model, plan, exact)
 
 
 def _fit(
@@ -276,7 +265,7 @@ def run_final(
         }
         weights = res["state"]
         if qat:
-            ptq_test = accuracy(quantized(model, prec, calibration), data.test)
+            ptq_test = accuracy(fake_quantized(model, prec, calibration), data.test)
             model.load_state_dict(q["state"])
             weights = q["state"]
             line["qat"] = {
@@ -284,7 +273,7 @@ def run_final(
                 "ptq_val_accuracy": q["start_val_accuracy"],
                 "ptq_test_accuracy": ptq_test,
                 "val_accuracy": q["val_accuracy"],
-                "test_accuracy": accuracy(quantized(model, prec, calibration), data.test),
+                "test_accuracy": accuracy(fake_quantized(model, prec, calibration), data.test),
                 "float_test_accuracy": accuracy(model, data.test),
                 "best_epoch": q["best_epoch"],
                 "epochs": q["epochs"],

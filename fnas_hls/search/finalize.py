@@ -32,12 +32,11 @@ from fnas_hls.io_utils import write_json_atomic, write_text_atomic
 from fnas_hls.network.arch import network_from_dict, network_to_yaml
 from fnas_hls.network.onnx_frontend import load_onnx
 from fnas_hls.network.torch_model import TorchNetwork, export_onnx
-from fnas_hls.search.datasets import Dataset
+from fnas_hls.search.datasets import Dataset, calibration_images
 from fnas_hls.search.rundir import FINAL_DIR, RunConfig
 from fnas_hls.search.trainer import accuracy
 
 ONNX_CHECK_SAMPLES = 64
-CALIBRATION_SAMPLES = 256
 QUANT_TEST_SAMPLES = 2000
 CSIM_VECTORS = 16
 
@@ -110,7 +109,10 @@ def finalize_best(
         # the style the search predicted the winner in (auto chose it per child)
         style = record.get("style") or (cfg.style if cfg.style != "auto" else "sequential")
         qat = bool(final and final.get("qat"))
-        result.hls = emit_and_csim(imported, cfg, best / "hls", data, style, check_qat=qat)
+        precision = record.get("precision") or cfg.precision  # the child's, where the search chose it
+        result.hls = emit_and_csim(
+            imported, cfg, best / "hls", data, style, check_qat=qat, precision=precision
+        )
     else:
         result.hls = {"status": "skipped"}
     result.seconds = time.perf_counter() - start
@@ -139,14 +141,14 @@ def check_onnx(model: TorchNetwork, path: Path, x: np.ndarray) -> dict[str, Any]
     }
 
 
-def calibration_images(data: Dataset) -> np.ndarray:
-    """The training images a design's number formats are chosen from (``quantize_network``): the
-    emitted project's, and quantization-aware training's, so that the two use the same formats."""
-    return data.train.x[:CALIBRATION_SAMPLES]
-
-
 def emit_and_csim(
-    net: Any, cfg: RunConfig, project: Path, data: Dataset, style: str = "auto", check_qat: bool = False
+    net: Any,
+    cfg: RunConfig,
+    project: Path,
+    data: Dataset,
+    style: str = "auto",
+    check_qat: bool = False,
+    precision: str | None = None,
 ) -> dict[str, Any]:
     """The HLS project of ``net`` (with weights) in ``style``, its C simulation and the quantized
     test accuracy; ``check_qat``: and whether the quantization-aware training's model
@@ -161,7 +163,14 @@ def emit_and_csim(
     calib = calibration_images(data)
     tests = data.test.x[:CSIM_VECTORS]
     emitted = emit_project(
-        net, cfg.board, project, cfg.precision, calibration=calib, force=True, test_inputs=tests, style=style
+        net,
+        cfg.board,
+        project,
+        precision or cfg.precision,
+        calibration=calib,
+        force=True,
+        test_inputs=tests,
+        style=style,
     )
     sim = run_csim(project)
     plan = emitted.plan
@@ -176,6 +185,7 @@ def emit_and_csim(
         units = qat * 2.0**plan.output_type.frac
         extra["qat_matches_reference"] = bool(np.array_equal(units, np.asarray(outputs).reshape(units.shape)))
     return {
+        "precision": plan.precision,
         **extra,
         "status": "emitted",
         "project": str(project),

@@ -98,8 +98,9 @@ def child_seed(seed: int, key: str) -> int:
     return (seed * 1_000_003 + zlib.crc32(key.encode())) % (2**31)
 
 
-def predict(net: Network, cfg: RunConfig) -> _Prediction:
-    a: Analysis = analyze(net, cfg.board, cfg.precision, style=cfg.style)
+def predict(net: Network, cfg: RunConfig, precision: str | None = None) -> _Prediction:
+    """The latency and resources of ``net`` on the run's board, in ``precision`` (default: the run's)."""
+    a: Analysis = analyze(net, cfg.board, precision or cfg.precision, style=cfg.style)
     tiling = {lc.name: lc.tiling.as_dict() for lc in a.layers if lc.tiling is not None}
     return _Prediction(
         a.latency_ms, a.latency_cycles, a.fits, tiling, a.resources.dsp, a.resources.bram18k, style=a.style
@@ -195,7 +196,9 @@ class Search:
             key = record["key"]
             if net is not None and not record["pruned"] and key not in self.results and key not in queued:
                 queued.add(key)
-                jobs.append(Job(key, net, child_seed(self.cfg.seed, key)))
+                jobs.append(
+                    Job(key, net, self._seed(record), record.get("precision") if self._scored else None)
+                )
         if jobs:
             self._ensure_data()
 
@@ -220,6 +223,17 @@ class Search:
             earlier.append(record)
         return [record for record, _ in heads]
 
+    @property
+    def _scored(self) -> bool:
+        """Children scored in their own precision (where the search chooses it), not in float."""
+        return self.cfg.space.searches_precision
+
+    def _seed(self, record: dict[str, Any]) -> int:
+        """A child's training seed: its architecture's (a network chosen in two precisions trains
+        the same float weights, so that their scores differ by the arithmetic alone)."""
+        arch = self.cfg.space.arch_choice(tuple(record["choice_index"]))
+        return child_seed(self.cfg.seed, child_key(arch))
+
     def _predicted(self, episode: int, choice: tuple[int, ...]) -> tuple[dict[str, Any], Network | None]:
         """A child's line up to the prune decision (the network, or None where it is none)."""
         cfg = self.cfg
@@ -231,6 +245,9 @@ class Search:
             "choice_index": list(choice),
             "choice": cfg.space.describe(choice),
         }
+        precision = cfg.space.precision_of(choice)
+        if cfg.space.searches_precision:
+            record["precision"] = precision
         try:
             net = cfg.space.build(choice)
         except FnasError as exc:  # e.g. pooled below 1x1: not a network at all
@@ -238,7 +255,7 @@ class Search:
             record["seconds"] = time.perf_counter() - t0
             return record, None
         record["arch"] = network_to_dict(net)
-        pred = self.predictions.get(key) or predict(net, cfg)
+        pred = self.predictions.get(key) or predict(net, cfg, precision)
         self.predictions[key] = pred
         meets = pred.fits and pred.latency_ms is not None and pred.latency_ms <= cfg.spec_ms
         record.update(
@@ -267,6 +284,8 @@ class Search:
         logged = any(r["key"] == key and not r["pruned"] for r in (*self.records, *earlier))
         outcome = self.results[key]
         record.update(cached=logged, **{k: outcome[k] for k in ("failed", "error", "accuracy")})
+        if "float_accuracy" in outcome:
+            record["float_accuracy"] = outcome["float_accuracy"]
         record["best_epoch"] = outcome["best_epoch"]
         record["train_seconds"] = 0.0 if logged else outcome["train_seconds"]
         if outcome["failed"]:
@@ -358,6 +377,7 @@ def _outcome_of(r: dict[str, Any]) -> dict[str, Any]:
         "accuracy": r["accuracy"],
         "best_epoch": r.get("best_epoch"),
         "train_seconds": r.get("train_seconds", r.get("seconds", 0.0)),
+        **({"float_accuracy": r["float_accuracy"]} if "float_accuracy" in r else {}),
     }
 
 

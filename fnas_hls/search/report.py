@@ -17,6 +17,7 @@ from fnas_hls.search.final import spearman
 from fnas_hls.search.finalize import BestResult
 from fnas_hls.search.loop import best_record
 from fnas_hls.search.rundir import RunConfig
+from fnas_hls.search.space import SEARCHED
 
 TOP = 10
 PLOT_CAPTIONS = {
@@ -27,7 +28,8 @@ PLOT_CAPTIONS = {
 
 
 def arch_summary(record: dict[str, Any]) -> str:
-    """``k3 f16 max | k5 f32 - | ...``: the choices of each searched layer."""
+    """``k3 f16 max | k5 f32 - | ...``: the choices of each searched layer (and the precision, where
+    the search chose it)."""
     parts = []
     for layer in record["choice"]:
         bits = []
@@ -41,6 +43,8 @@ def arch_summary(record: dict[str, Any]) -> str:
             elif name == "pool":
                 bits.append("-" if value == "none" else value)
         parts.append(" ".join(bits))
+    if record.get("precision"):
+        parts.append(record["precision"])
     return " \\| ".join(parts)
 
 
@@ -229,6 +233,15 @@ def final_section(cfg: RunConfig, final: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def _precision_text(cfg: RunConfig) -> str:
+    if cfg.precision != SEARCHED:
+        return cfg.precision
+    return (
+        f"precision searched ({', '.join(cfg.space.precisions)}; each child scored by its quantized "
+        "validation accuracy)"
+    )
+
+
 def write_report(
     out: Path,
     cfg: RunConfig,
@@ -249,7 +262,7 @@ def write_report(
         f"# Search report: {cfg.space.name} on {cfg.board.name}",
         "",
         f"- space: `{cfg.space.source}` ({cfg.space.size:,} architectures), dataset `{cfg.space.dataset}`",
-        f"- board: {cfg.board.name} ({cfg.board.part}), {cfg.precision}, spec {cfg.spec_ms:g} ms",
+        f"- board: {cfg.board.name} ({cfg.board.part}), {_precision_text(cfg)}, spec {cfg.spec_ms:g} ms",
         f"- strategy: {cfg.search.strategy}, reward: {cfg.search.reward}, {mode}, seed {cfg.seed}",
         f"- episodes: {len(records)}; trained: {len(trained)}; pruned: {len(pruned)}; "
         f"failed: {len(failed)}; repeats (not retrained): {len(cached)}",
@@ -287,7 +300,8 @@ def write_report(
             if h.get("status") == "emitted":
                 c = h["csim"]
                 lines.append(
-                    f"- quantized ({cfg.precision}) test accuracy, bit-exact reference model: "
+                    f"- quantized ({h.get('precision', cfg.precision)}) test accuracy, bit-exact reference "
+                    "model: "
                     f"{h['quantized_test_accuracy']:.4f} on {h['quantized_test_samples']} images"
                 )
                 lines.append(

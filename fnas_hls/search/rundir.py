@@ -35,7 +35,7 @@ from fnas_hls.search.settings import (
     parse_search_settings,
     parse_train_settings,
 )
-from fnas_hls.search.space import SearchSpace, load_space
+from fnas_hls.search.space import SEARCHED, SearchSpace, load_space
 from fnas_hls.yaml_io import load_yaml
 
 MARKER = "fnas_hls_run"
@@ -69,7 +69,7 @@ class RunConfig:
     space: SearchSpace
     board: Board
     spec_ms: float
-    precision: str
+    precision: str  # or space.SEARCHED: each child's own (the space's last decision)
     seed: int
     hw_aware: bool
     train: TrainSettings
@@ -162,6 +162,8 @@ def load_run_config(out: Path) -> RunConfig:
             raise FnasError(f"{src}: missing field '{key}'")
     # the dataset as the run resolved it: a relative path in the copy meant the original's folder
     space = load_space(out / str(doc["space"]), dataset=doc.get("dataset"))
+    if str(doc["precision"]) != SEARCHED:  # one precision (the space's, or --precision's)
+        space = space.with_precision(str(doc["precision"]))
     return RunConfig(
         space=space,
         board=load_board(str(doc["board"])),

@@ -16,20 +16,22 @@ head:                           # layers after the searched ones, in the archite
   - {type: fc, out: 10}
 board: pynq
 spec_ms: 8
-precision: fixed16
+precision: fixed16              # or a list, [fixed16, int8]: the controller chooses each child's
+                                # arithmetic too (a last decision, after the layers')
 train: {...}                    # training settings (fnas_hls.search.settings.TrainSettings)
 search: {...}                   # search settings (fnas_hls.search.settings.SearchSettings)
 ```
 
 Decisions: ``kernel``, ``filters``, ``stride`` and ``pool`` (``none``, ``max`` or ``avg``: a 2x2
-stride-2 pooling after the layer). An architecture is a tuple of choice indices, layer by layer.
+stride-2 pooling after the layer). An architecture is a tuple of choice indices, layer by layer;
+where the space lists several precisions, a last index chooses the child's precision.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,8 @@ from fnas_hls.search.settings import (
 from fnas_hls.yaml_io import LINE, load_yaml, strip_lines, where
 
 DECISIONS = ("kernel", "filters", "stride", "pool")
+#: A run's precision where the controller chooses it per child (``RunConfig.precision``).
+SEARCHED = "search"
 POOL_CHOICES = ("none", "max", "avg")
 FIELDS = (
     "name",
@@ -86,7 +90,8 @@ class SearchSpace:
     head: tuple[dict[str, Any], ...] = field(hash=False, compare=False)
     board: str = "pynq"
     spec_ms: float | None = None
-    precision: str = "fixed16"
+    precision: str = "fixed16"  # the first of ``precisions``
+    precisions: tuple[str, ...] = ("fixed16",)  # more than one: a searched decision
     description: str = ""
     source: str = ""
     train_settings: TrainSettings = field(default_factory=TrainSettings, compare=False)
@@ -95,8 +100,26 @@ class SearchSpace:
 
     @property
     def steps(self) -> tuple[Decision, ...]:
-        """The controller's decisions in order: every decision of layer 1, then of layer 2, ..."""
-        return self.decisions * self.num_layers
+        """The controller's decisions in order: every decision of layer 1, then of layer 2, ..., then
+        the precision where the space searches it."""
+        layers = self.decisions * self.num_layers
+        return (*layers, Decision("precision", self.precisions)) if self.searches_precision else layers
+
+    @property
+    def searches_precision(self) -> bool:
+        return len(self.precisions) > 1
+
+    def arch_choice(self, choice: tuple[int, ...]) -> tuple[int, ...]:
+        """The layers' part of ``choice`` (without the precision's index)."""
+        return tuple(choice[: len(self.decisions) * self.num_layers])
+
+    def precision_of(self, choice: tuple[int, ...]) -> str:
+        """The precision of the child ``choice``: its last decision's, or the space's one."""
+        return self.precisions[choice[-1]] if self.searches_precision else self.precision
+
+    def with_precision(self, precision: str) -> SearchSpace:
+        """The space with one precision (``--precision`` given): no precision decision."""
+        return replace(self, precision=precision, precisions=(precision,))
 
     @property
     def size(self) -> int:
@@ -114,6 +137,7 @@ class SearchSpace:
         if len(choice) != len(self.steps):
             raise ValueError(f"expected {len(self.steps)} choices, got {len(choice)}")
         k = len(self.decisions)
+        choice = self.arch_choice(choice)
         return [
             {d.name: d.values[c] for d, c in zip(self.decisions, choice[i * k : (i + 1) * k], strict=True)}
             for i in range(self.num_layers)
@@ -207,7 +231,7 @@ def load_space(name_or_path: str | Path, dataset: str | None = None) -> SearchSp
     head = strip_lines(doc.get("head") or [])
     if not isinstance(conv, dict) or not isinstance(head, list):
         raise FnasError(f"{where(src, doc)}: 'conv' must be a mapping and 'head' a list of layers")
-    precision, spec = precision_and_spec(doc, src)
+    precisions, spec = precisions_and_spec(doc, src)
     space = SearchSpace(
         name=str(doc.get("name", path.stem)),
         dataset=_dataset(dataset if dataset else doc.get("dataset"), path.parent, where(src, doc)),
@@ -218,7 +242,8 @@ def load_space(name_or_path: str | Path, dataset: str | None = None) -> SearchSp
         head=tuple(head),
         board=str(doc.get("board", "pynq")),
         spec_ms=spec,
-        precision=precision,
+        precision=precisions[0],
+        precisions=precisions,
         description=str(doc.get("description", "")),
         source=src,
         train_settings=parse_train_settings(doc.get("train"), src),
@@ -232,15 +257,29 @@ def load_space(name_or_path: str | Path, dataset: str | None = None) -> SearchSp
 
 def precision_and_spec(doc: dict[str, Any], src: str) -> tuple[str, float | None]:
     """A space's ``precision`` (default fixed16) and ``spec_ms`` (None when absent), checked."""
-    precision = doc.get("precision", "fixed16")
-    if precision not in PRECISIONS:
-        raise FnasError(
-            f"{where(src, doc)}: field 'precision' must be one of {', '.join(PRECISIONS)}, got {precision!r}"
-        )
+    precisions, spec = precisions_and_spec(doc, src, searched=False)
+    return precisions[0], spec
+
+
+def precisions_and_spec(
+    doc: dict[str, Any], src: str, searched: bool = True
+) -> tuple[tuple[str, ...], float | None]:
+    """A space's ``precision`` (default fixed16; with ``searched``, a list of them is a decision) and
+    ``spec_ms`` (None when absent), checked."""
+    raw = doc.get("precision", "fixed16")
+    listed = isinstance(raw, list) and searched
+    values = raw if listed else [raw]
+    accepted = ", ".join(PRECISIONS)
+    for value in values:
+        if not isinstance(value, str) or value not in PRECISIONS:
+            what = f"one of {accepted}" + (" or a list of them" if searched else "")
+            raise FnasError(f"{where(src, doc)}: field 'precision' must be {what}, got {raw!r}")
+    if listed and (not values or len(set(values)) != len(values)):
+        raise FnasError(f"{where(src, doc)}: field 'precision' lists {raw!r}; give distinct precisions")
     spec = doc.get("spec_ms")
     if spec is not None and (isinstance(spec, bool) or not isinstance(spec, (int, float)) or spec <= 0):
         raise FnasError(f"{where(src, doc)}: field 'spec_ms' must be a positive number, got {spec!r}")
-    return str(precision), float(spec) if spec is not None else None
+    return tuple(values), float(spec) if spec is not None else None
 
 
 def _dataset(value: object, base: Path, where: str) -> str:

@@ -113,7 +113,7 @@ def _init_worker(
     space_src: str, board_src: str, precision: str, clock: float, exact: bool, style: str
 ) -> None:
     _WORKER.update(
-        space=load_space(space_src),
+        space=load_space(space_src).with_precision(precision),
         board=load_board(board_src),
         prec=get_precision(precision),
         clock=clock,
@@ -146,8 +146,10 @@ def sweep(
     progress: Callable[[int, int], None] | None = None,
     style: str = "sequential",
 ) -> SweepResult:
-    """Predict every architecture of ``space`` on ``board`` (in ``jobs`` processes)."""
+    """Predict every architecture of ``space`` on ``board`` (in ``jobs`` processes), in ``precision``
+    (default: the space's first, where it lists several)."""
     prec_name = precision or space.precision
+    space = space.with_precision(prec_name)
     clock = float(clock_mhz or board.clock_mhz)
     archs = list(space.architectures())
     jobs = max(1, jobs or os.cpu_count() or 1)

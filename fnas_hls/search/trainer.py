@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from fnas_hls.errors import FnasError
 from fnas_hls.network.ir import Network
 from fnas_hls.network.torch_model import TorchNetwork
-from fnas_hls.search.datasets import Dataset, Split
+from fnas_hls.precision import get_precision
+from fnas_hls.search.datasets import Dataset, Split, calibration_images
 from fnas_hls.search.settings import TrainSettings
 
 
@@ -71,6 +72,19 @@ def accuracy(model: torch.nn.Module, split: Split, batch_size: int = 1024) -> fl
         logits = model(x[i : i + batch_size].to(device))
         correct += int((logits.argmax(1).cpu() == y[i : i + batch_size]).sum())
     return correct / max(len(y), 1)
+
+
+def design_accuracy(net: Network, state: dict[str, torch.Tensor], data: Dataset, precision: str) -> float:
+    """Validation accuracy of ``net`` with weights ``state`` as a design in ``precision`` computes it:
+    the formats chosen from ``datasets.calibration_images`` (as ``emit`` chooses them), the outputs
+    the reference model's bit for bit (``backend.fake_quant``); float32: the float model's."""
+    from fnas_hls.backend.fake_quant import fake_quantized
+
+    model = TorchNetwork(net)
+    model.load_state_dict(state)
+    if get_precision(precision).is_float:
+        return accuracy(model, data.val)
+    return accuracy(fake_quantized(model, precision, calibration_images(data)), data.val)
 
 
 def seeded_model(net: Network, seed: int, device: str) -> tuple[TorchNetwork, torch.Generator]:

@@ -36,11 +36,13 @@ RETRIES = 1
 
 @dataclass(frozen=True)
 class Job:
-    """One child to train: its key, its network and its training seed."""
+    """One child to train: its key, its network and its training seed; ``precision``: score it by
+    its validation accuracy in that arithmetic (where the search chooses each child's), not float."""
 
     key: str
     net: Network
     seed: int
+    precision: str | None = None
 
 
 #: The outcome of a job, as the log records it, and the weights (None when it failed).
@@ -59,21 +61,26 @@ def failed(error: str, seconds: float) -> Outcome:
 
 
 def train_outcome(
-    net: Network, data: Dataset, settings: TrainSettings, seed: int, device: str
+    net: Network, data: Dataset, settings: TrainSettings, seed: int, device: str, precision: str | None = None
 ) -> tuple[Outcome, dict[str, torch.Tensor] | None]:
-    """Train one child; any failure of the child is its outcome, not an exception."""
+    """Train one child; any failure of the child is its outcome, not an exception. With ``precision``,
+    its accuracy is its design's in that arithmetic (``trainer.design_accuracy``), its float
+    accuracy kept beside it."""
     t0 = time.perf_counter()
     try:
         result = trainer.train_child(net, data, settings, seed, device)
+        quantized = None if precision is None else trainer.design_accuracy(net, result.state, data, precision)
     except Exception as exc:  # noqa: BLE001 - any failure of one child is logged, the search goes on
         return failed(f"{type(exc).__name__}: {exc}", time.perf_counter() - t0), None
     outcome = {
         "failed": False,
         "error": None,
-        "accuracy": result.accuracy,
+        "accuracy": result.accuracy if quantized is None else quantized,
         "best_epoch": result.best_epoch,
-        "train_seconds": result.seconds,
+        "train_seconds": time.perf_counter() - t0,
     }
+    if quantized is not None:
+        outcome["float_accuracy"] = result.accuracy
     return outcome, result.state
 
 
@@ -91,7 +98,7 @@ class InProcess:
         for job in jobs:
             if started is not None:
                 started(1)
-            outcome, state = train_outcome(job.net, data, self.settings, job.seed, self.device)
+            outcome, state = train_outcome(job.net, data, self.settings, job.seed, self.device, job.precision)
             done(job.key, outcome, state)
 
     def close(self) -> None:
@@ -146,7 +153,14 @@ def restore_layout(data: Dataset, layout: Layout) -> Dataset:
 
 
 def _train_task(
-    net: Network, data: Dataset, settings: TrainSettings, seed: int, device: str, threads: int, layout: Layout
+    net: Network,
+    data: Dataset,
+    settings: TrainSettings,
+    seed: int,
+    device: str,
+    threads: int,
+    layout: Layout,
+    precision: str | None = None,
 ):
     data = restore_layout(data, layout)
     marker = os.environ.get(KILL_ONCE_ENV)
@@ -159,7 +173,7 @@ def _train_task(
         else:
             os.kill(os.getpid(), 9)
     torch.set_num_threads(threads)
-    outcome, state = train_outcome(net, data, settings, seed, device)
+    outcome, state = train_outcome(net, data, settings, seed, device, precision)
     if outcome["failed"]:  # raise, so that Ray retries it once (retry_exceptions)
         raise RuntimeError(outcome["error"])
     return outcome, state
@@ -202,7 +216,14 @@ class RayWorkers:
         t0 = time.perf_counter()
         futures = {
             self.task.remote(
-                job.net, self.data_ref, self.settings, job.seed, self.device, self.threads, self.layout
+                job.net,
+                self.data_ref,
+                self.settings,
+                job.seed,
+                self.device,
+                self.threads,
+                self.layout,
+                job.precision,
             ): job
             for job in jobs
         }
