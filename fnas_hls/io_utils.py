@@ -27,6 +27,11 @@ def write_text_atomic(out: str | Path, text: str, what: str = "--json") -> None:
 
     ``what`` names the option or file in the one-line error (e.g. ``--json report.json``).
     """
+    write_bytes_atomic(out, text.encode("utf-8"), what)
+
+
+def write_bytes_atomic(out: str | Path, data: bytes, what: str = "-o") -> None:
+    """Write ``data`` to ``out`` through a temporary file in the same folder, then rename it."""
     out = Path(out)
     if out.is_dir():
         raise FnasError(f"{what} {out}: is a folder; give a file name, e.g. {out / 'out.json'}")
@@ -38,8 +43,8 @@ def write_text_atomic(out: str | Path, text: str, what: str = "--json") -> None:
     except OSError as exc:
         raise FnasError(f"{what} {out}: cannot write in '{folder}': {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, out)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import yaml
 from test_search_cli import SPACE as CLI_SPACE
 
 from fnas_hls.analysis import analyze
+from fnas_hls.backend.design import Design
 from fnas_hls.boards import load_board
 from fnas_hls.cli import main
 from fnas_hls.network.arch import network_from_dict
+from fnas_hls.search.datasets import load_dataset
 from fnas_hls.search.loop import Search, child_key
 from fnas_hls.search.rundir import load_run_config
 from fnas_hls.search.space import SEARCHED, load_space
@@ -93,6 +96,12 @@ def test_search_over_precisions_end_to_end(space_file, tmp_path, capsys):
     winner = next(r for r in lines if r["key"] == summary["key"])
     assert summary["hls"]["precision"] == winner["precision"]
     assert summary["hls"]["csim"]["bit_exact"] is True
+    # the winner's design on the whole test split, through the compiled C++ (fnas-hls predict)
+    test = load_dataset("digits", seed=0).test
+    design = Design(out / "best" / "hls")
+    accuracy = float(np.mean(design.predict(test.x).argmax(1) == test.y))
+    assert summary["hls"]["quantized_test_samples"] == len(test.y)
+    assert accuracy == summary["hls"]["quantized_test_accuracy"]
     cfg = load_run_config(out)
     assert cfg.precision == SEARCHED and cfg.space.searches_precision
     assert "--precision" not in yaml.safe_load((out / "config.yaml").read_text())["command"]

@@ -535,6 +535,7 @@ def render_project(ctx: Mapping[str, Any], progress: Progress | None = None) -> 
         (f"src/{top}.cpp", f"{style}/top.cpp.j2", {}),
         (f"tb/tb_{top}.cpp", "tb.cpp.j2", {}),
         ("tb/tb_data.h", "tb_data.h.j2", {}),
+        ("tb/predict.cpp", "predict.cpp.j2", {}),
         ("run_hls.tcl", "run_hls.tcl.j2", {}),
         ("run_vitis.tcl", "run_vitis.tcl.j2", {}),
         ("README.md", "README.md.j2", {}),
@@ -650,6 +651,7 @@ def _manifest(
         "precision": plan.precision,
         "input_shape": net.input.as_list(),
         "output_size": net.output.size,
+        "output_shape": net.output.as_list(),
         "input_frac": plan.input_type.frac,
         "output_frac": plan.output_type.frac,
         "layers": layers,
@@ -675,6 +677,7 @@ def _manifest(
         "files": {
             "sources": ctx["src_files"],
             "testbench": f"tb/tb_{ctx['top']}.cpp",
+            "predict": "tb/predict.cpp",
             "vivado_hls": "run_hls.tcl",
             "vitis_hls": "run_vitis.tcl",
         },
