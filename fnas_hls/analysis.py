@@ -19,6 +19,7 @@ from fnas_hls.dse.shared import choose_engine, compute_bound
 from fnas_hls.errors import FnasError
 from fnas_hls.model import dataflow as df
 from fnas_hls.model import shared as sh
+from fnas_hls.model import shared_engine as sh_engine
 from fnas_hls.model.sequential import (
     TOP_RESOURCES,
     LayerCost,
@@ -88,7 +89,7 @@ class Analysis:
     streams: tuple[Stream, ...] = ()
     over_detail: str = ""  # what is over budget, buffer by buffer
     styles: tuple[StyleOutcome, ...] = ()  # every style tried (auto)
-    engine: sh.Engine | None = None  # shared: the one engine every tiled layer runs on
+    engine: sh_engine.Engine | None = None  # shared: the one engine every tiled layer runs on
     # shared: each add its engine's store computes, by the conv before it (model.shared.fused_adds)
     fused_adds: dict[str, str] = field(default_factory=dict)
     # shared: the maps its engine stores in whole beats, rows padded (model.shared.padded_maps)
@@ -233,7 +234,7 @@ def analyze(
 def shared_lower_bound(net: Network, board: Board, prec: Precision) -> int:
     """Cycles no shared design that fits can beat: its engine's computation alone
     (``dse.shared.compute_bound``) on at most the usable DSPs."""
-    geoms = [sh.engine_geometry(li) for li in net.info if is_tiled(li)]
+    geoms = [sh_engine.engine_geometry(li) for li in net.info if is_tiled(li)]
     return compute_bound(geoms, board.mac_cost(prec).macs(board.budget().dsp))
 
 
@@ -321,7 +322,7 @@ def _layers_in_turn(
     notes: list[str],
     style: str,
     buffers: list[tuple[str, str, int]] | None = None,
-    engine: sh.Engine | None = None,
+    engine: sh_engine.Engine | None = None,
     fused_adds: dict[str, str] | None = None,
     padded_maps: frozenset[str] = frozenset(),
 ) -> Analysis:
@@ -363,9 +364,9 @@ def _analyze_shared(
     fused = sh.fused_adds(infos)
     resources = TOP_RESOURCES + sh.merge_units(infos, prec, board)
     if tiled:
-        layers = [(sh.engine_geometry(li), *dse.tiles[li.name]) for li in tiled]
+        layers = [(sh_engine.engine_geometry(li), *dse.tiles[li.name]) for li in tiled]
         beats = sh.stores_beats(infos, dse.padded)
-        engine = sh.make_engine(
+        engine = sh_engine.make_engine(
             dse.Tm,
             dse.Tn,
             layers,

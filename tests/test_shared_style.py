@@ -20,7 +20,7 @@ from fnas_hls.cli import main
 from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model.sequential import ConvGeometry, cdiv, compute_depth
-from fnas_hls.model.shared import (
+from fnas_hls.model.shared_engine import (
     EMPTY_CALL,
     LOAD_PORTS,
     STORE_PORTS,

@@ -28,7 +28,8 @@ from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
 from fnas_hls.model.sequential import ConvGeometry, cdiv, is_tiled
-from fnas_hls.model.shared import (
+from fnas_hls.model.shared import fused_adds, padded_maps, stores_beats, untiled_resources
+from fnas_hls.model.shared_engine import (
     DW_COLS,
     LOAD_PORTS,
     Engine,
@@ -39,13 +40,9 @@ from fnas_hls.model.shared import (
     engine_geometry,
     engine_logic_luts,
     engine_terms,
-    fused_adds,
     make_engine,
     on_dw_unit,
-    padded_maps,
     row_chunks,
-    stores_beats,
-    untiled_resources,
     whole_beats,
 )
 from fnas_hls.model.tiling import TilingPin
@@ -72,7 +69,7 @@ class SharedDse:
     fits: bool
     method: str
     padded: frozenset[str] = frozenset()  # the maps stored in whole beats (model.shared.padded_maps)
-    w_words: bool = False  # the weight tiles a word a tap in block RAM (model.shared.Engine.w_words)
+    w_words: bool = False  # the weight tiles a word a tap in block RAM (model.shared_engine.Engine.w_words)
 
 
 def _engine_pin(pins: Mapping[str, TilingPin], geoms: list[tuple[str, ConvGeometry]]) -> tuple:
@@ -92,7 +89,7 @@ def _engine_pin(pins: Mapping[str, TilingPin], geoms: list[tuple[str, ConvGeomet
 
 
 def _untiled_memory(Tm, Tn, geoms: list[ConvGeometry], prec: Precision, w_words: bool = False):
-    """(BRAM18K, LUT) of the engine's memories the tiles do not size (``model.shared.Engine.buffers``):
+    """(BRAM18K, LUT) of the engine's memories the tiles do not size (``model.shared_engine.Engine.buffers``):
     the weight buffers (ping-pong, for the largest kernel: a bank per MAC, or with ``w_words`` one
     word of all the MACs' weights a tap), the bias ROM and int8's shift ROM; element-wise on arrays
     of (Tm, Tn)."""
@@ -253,7 +250,7 @@ class _Candidate:
     tiles: dict[str, tuple[int, int]]
     cycles: int
     fits: bool
-    w_words: bool = False  # its weight tiles a word a tap (model.shared.Engine.w_words)
+    w_words: bool = False  # its weight tiles a word a tap (model.shared_engine.Engine.w_words)
 
 
 class _EngineSearch:
@@ -295,7 +292,9 @@ class _EngineSearch:
             if g.Kh * g.Kw > 1
         ]
         self.required = min([dep, *windowed])
-        self.distance = self.required if windowed else 0  # what the engine will declare (model.shared.Engine)
+        self.distance = (
+            self.required if windowed else 0
+        )  # what the engine will declare (model.shared_engine.Engine)
         self.mac = board.mac_cost(prec)
         self.seen: dict[tuple[int, int], _Candidate] = {}
         self.skip = bool(fused_adds(list(net.info)))  # the engine's store computes residual adds

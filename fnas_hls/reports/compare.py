@@ -20,7 +20,8 @@ from typing import Any
 
 from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
-from fnas_hls.model.shared import ADD_UNIT, COPY_UNIT, ENGINE
+from fnas_hls.model.shared import ADD_UNIT, COPY_UNIT
+from fnas_hls.model.shared_engine import ENGINE
 from fnas_hls.reports.hls_report import (
     LoopReport,
     ModuleReport,
