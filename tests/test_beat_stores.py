@@ -12,7 +12,8 @@ from readme_check import check_readme
 
 from fnas_hls.analysis import analyze
 from fnas_hls.backend.float_model import with_random_weights
-from fnas_hls.backend.hls_writer import emit_project, feature_map_places
+from fnas_hls.backend.hls_writer import emit_project
+from fnas_hls.backend.project_context import feature_map_places
 from fnas_hls.backend.shared_context import map_layout
 from fnas_hls.boards import load_board
 from fnas_hls.model.sequential import ConvGeometry, cdiv

@@ -18,7 +18,8 @@ from torch import nn
 
 from fnas_hls.analysis import analyze
 from fnas_hls.backend.float_model import run_float
-from fnas_hls.backend.hls_writer import emit_project, feature_map_places
+from fnas_hls.backend.hls_writer import emit_project
+from fnas_hls.backend.project_context import feature_map_places
 from fnas_hls.backend.quantize import quantize_network
 from fnas_hls.boards import load_board
 from fnas_hls.cli import main

@@ -23,7 +23,8 @@ import pytest
 
 from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.backend.float_model import with_random_weights
-from fnas_hls.backend.hls_writer import _bias_literal_rows, emit_project
+from fnas_hls.backend.hls_writer import emit_project
+from fnas_hls.backend.project_context import _bias_literal_rows
 from fnas_hls.boards import load_board
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model.sequential import ConvGeometry, conv_terms

@@ -179,7 +179,7 @@ def _fuse_adds(net: Network, fused: dict[str, str], layers: list[dict[str, Any]]
 
 
 def map_layout(net: Network, analysis: Analysis) -> tuple[dict[str, int], int]:
-    """The fmap region's layout (``hls_writer.feature_map_places``): the words of each map stored in
+    """The fmap region's layout (``project_context.feature_map_places``): the words of each map stored in
     whole beats (``Analysis.padded_maps``: C*H rows of ceil(W/B)*B words), and every map's first
     word a beat's first (B words: the engine's load and store ports read and write beats); none
     but the plain layout without an engine."""
@@ -194,7 +194,7 @@ def map_layout(net: Network, analysis: Analysis) -> tuple[dict[str, int], int]:
 
 
 def split_place(place: str) -> tuple[str, int]:
-    """A map's place (``hls_writer.feature_map_places``: ``input``, ``fmap``, ``fmap + 123``) as its
+    """A map's place (``project_context.feature_map_places``: ``input``, ``fmap``, ``fmap + 123``) as its
     buffer and its first word there."""
     name, _, offset = place.partition(" + ")
     return name, int(offset or 0)
