@@ -15,13 +15,14 @@ BENCH    ?= full
 
 PROJECT  ?=
 
-.PHONY: help venv test lint search sweep compare bench clean fashion-mnist
+.PHONY: help venv test lint search sweep compare deploy bench clean fashion-mnist
 
 help:
 	@echo "make test                 lint + unit and end-to-end tests"
 	@echo "make search BOARD=pynq    the architecture search on digits [SPACE=fashion SPEC_MS= EPISODES= STYLE= DEVICE= FINAL_K= FINAL_EPOCHS= QAT_EPOCHS= OUT= RESUME=1 FORCE=1]"
 	@echo "make sweep BOARD=pynq     latency of every architecture of SPACE (default fnas-mnist) on BOARD"
 	@echo "make compare PROJECT=dir  predicted vs synthesized latency of an emitted project"
+	@echo "make deploy PROJECT=dir BOARD=b OUT=dir   block design script and PYNQ driver of an emitted project"
 	@echo "make bench [BENCH=quick]  benchmarks, as ratios measured side by side"
 	@echo "make fashion-mnist        Fashion-MNIST from Debian (dataset-fashion-mnist), as root or with sudo"
 
@@ -53,6 +54,10 @@ search: $(STAMP)
 		$(if $(STYLE),--style $(STYLE)) $(if $(DEVICE),--device $(DEVICE)) $(if $(OUT),--out $(OUT)) $(if $(RESUME),--resume) $(if $(FORCE),--force) \
 		$(if $(BATCH),--batch $(BATCH)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(RAY),--ray $(RAY)) \
 		$(if $(FINAL_K),--final-k $(FINAL_K)) $(if $(FINAL_EPOCHS),--final-epochs $(FINAL_EPOCHS)) $(if $(QAT_EPOCHS),--qat-epochs $(QAT_EPOCHS))
+
+deploy: $(STAMP)
+	@test -n "$(PROJECT)" -a -n "$(OUT)" || { echo "usage: make deploy PROJECT=<folder written by fnas-hls emit> BOARD=<board> OUT=<folder>"; exit 2; }
+	$(BIN)/fnas-hls deploy $(PROJECT) --board $(BOARD) -o $(OUT)
 
 compare: $(STAMP)
 	@test -n "$(PROJECT)" || { echo "usage: make compare PROJECT=<folder written by fnas-hls emit>"; exit 2; }

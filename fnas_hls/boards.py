@@ -45,6 +45,7 @@ BOARD_FIELDS = (
     "dsp_slice",
     "usable",
     "aliases",
+    "ps",
 )
 
 #: Fields a board file must give (the rest have defaults).
@@ -57,8 +58,25 @@ DEFAULT_DSP_PER_MAC: Mapping[str, int] = {"fixed16": 1, "int8": 1, "float32": 5}
 #: two int8 products, WP486).
 DSP_SLICES = ("DSP48E1", "DSP48E2")
 
+#: The processing systems a block design may instantiate (``ps.ip``): Zynq-7000's and Zynq UltraScale+'s.
+PS_IPS = ("processing_system7", "zynq_ultra_ps_e")
+PS_FIELDS = ("ip", "hp_ports", "hp_width_bits", "control_port", "pynq")
+
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _AXI_WIDTHS = tuple(2**k for k in range(3, 11))  # 8 .. 1024 bits
+
+
+@dataclass(frozen=True)
+class ProcessingSystem:
+    """The board's processing system, for the block design (``fnas-hls deploy``): its Vivado IP, the
+    slave ports the accelerator's masters reach DDR through (and their width), the master port
+    that drives the accelerator's AXI-Lite control, and whether a PYNQ image runs on the board."""
+
+    ip: str
+    hp_ports: tuple[str, ...]
+    hp_width_bits: int
+    control_port: str
+    pynq: bool
 
 
 @dataclass(frozen=True)
@@ -118,6 +136,7 @@ class Board:
     dsp_slice: str = "DSP48E1"
     usable: Usable = field(default_factory=Usable)
     aliases: tuple[str, ...] = ()
+    ps: ProcessingSystem | None = None  # None: no processing system (a MicroBlaze or host-PCIe board)
     source: Path = Path()
 
     def available(self) -> Resources:
@@ -353,7 +372,39 @@ def _validate(raw: object, where: str, default_name: str) -> dict[str, Any]:
         raise _bad(where, "dsp_slice", f"one of {', '.join(DSP_SLICES)}", out["dsp_slice"])
     out["usable"] = _usable(where, raw.get("usable", {}))
     out["aliases"] = _aliases(where, raw.get("aliases", []), out["name"])
+    out["ps"] = _ps(where, raw.get("ps"))
     return out
+
+
+def _ps(where: str, value: object) -> ProcessingSystem | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _bad(where, "ps", f"a mapping of {', '.join(PS_FIELDS)}", value)
+    for key in value:
+        if key not in PS_FIELDS:
+            raise FnasError(f"{where}: unknown field 'ps.{key}'; accepted: {', '.join(PS_FIELDS)}")
+    for key in PS_FIELDS:
+        if key not in value:
+            raise FnasError(f"{where}: missing field 'ps.{key}'")
+    if value["ip"] not in PS_IPS:
+        raise _bad(where, "ps.ip", f"one of {', '.join(PS_IPS)}", value["ip"])
+    ports = value["hp_ports"]
+    if (
+        not isinstance(ports, list)
+        or not ports
+        or not all(isinstance(x, str) and _NAME_RE.match(x) for x in ports)
+    ):
+        raise _bad(where, "ps.hp_ports", "a non-empty list of port names, e.g. [S_AXI_HP0]", ports)
+    width = value["hp_width_bits"]
+    if not _is_int(width) or width not in _AXI_WIDTHS:
+        raise _bad(where, "ps.hp_width_bits", f"one of {_AXI_WIDTHS}", width)
+    control = value["control_port"]
+    if not isinstance(control, str) or not _NAME_RE.match(control):
+        raise _bad(where, "ps.control_port", "a port name, e.g. M_AXI_GP0", control)
+    if not isinstance(value["pynq"], bool):
+        raise _bad(where, "ps.pynq", "true or false", value["pynq"])
+    return ProcessingSystem(value["ip"], tuple(ports), width, control, value["pynq"])
 
 
 _REQUIRED_WHAT = {

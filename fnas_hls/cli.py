@@ -11,7 +11,7 @@ from fnas_hls import __version__
 from fnas_hls.errors import FnasError
 
 #: Sub-command modules, in the order ``fnas-hls --help`` lists them.
-COMMANDS = ("analyze", "sweep", "boards", "report", "compare", "emit", "csim", "predict", "search")
+COMMANDS = ("analyze", "sweep", "boards", "report", "compare", "emit", "csim", "predict", "deploy", "search")
 
 
 def build_parser() -> argparse.ArgumentParser:

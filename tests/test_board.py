@@ -325,3 +325,40 @@ def test_boards_command_selected_and_errors(tmp_path: Path, capsys: pytest.Captu
     assert "error: unknown board 'foo'; known boards: arty-a7-50" in capsys.readouterr().err
     assert main(["boards", "--json", str(tmp_path / "missing" / "b.json")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+PS = (
+    "ps: {ip: processing_system7, hp_ports: [S_AXI_HP0], hp_width_bits: 64, control_port: M_AXI_GP0, "
+    "pynq: true}\n"
+)
+
+
+def test_processing_system_for_deploy(tmp_path: Path) -> None:
+    board = load_board_file(write(tmp_path, GOOD + PS))
+    assert (
+        board.ps is not None and board.ps.ip == "processing_system7" and board.ps.hp_ports == ("S_AXI_HP0",)
+    )
+    assert load_board_file(write(tmp_path, GOOD)).ps is None  # no processing system: deploy refuses it
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "ip: processing_system7",
+            "ip: microblaze",
+            "field 'ps.ip' must be one of processing_system7, zynq_ultra_ps_e",
+        ),
+        (
+            "hp_ports: [S_AXI_HP0]",
+            "hp_ports: []",
+            "field 'ps.hp_ports' must be a non-empty list of port names",
+        ),
+        ("hp_width_bits: 64", "hp_width_bits: 65", "field 'ps.hp_width_bits' must be one of"),
+        ("pynq: true", "pynq: maybe", "field 'ps.pynq' must be true or false"),
+        ("pynq: true", "pynq: true, dma: 1", "unknown field 'ps.dma'"),
+        (", control_port: M_AXI_GP0", "", "missing field 'ps.control_port'"),
+    ],
+)
+def test_bad_processing_system(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    assert expected in load_error(write(tmp_path, GOOD + PS.replace(old, new)))

@@ -14,6 +14,8 @@ from fnas_hls.analysis import analyze
 from fnas_hls.backend.design import Design
 from fnas_hls.boards import load_board
 from fnas_hls.cli import main
+from fnas_hls.deploy.driver import Driver
+from fnas_hls.deploy.local import CompiledBackend
 from fnas_hls.network.arch import network_from_dict
 from fnas_hls.search.datasets import load_dataset
 from fnas_hls.search.loop import Search, child_key
@@ -102,6 +104,10 @@ def test_search_over_precisions_end_to_end(space_file, tmp_path, capsys):
     accuracy = float(np.mean(design.predict(test.x).argmax(1) == test.y))
     assert summary["hls"]["quantized_test_samples"] == len(test.y)
     assert accuracy == summary["hls"]["quantized_test_accuracy"]
+    # and through the deploy driver's packing (best/deploy/), on the same compiled top
+    assert summary["hls"]["deploy"]["status"] == "written"
+    driver = Driver(out / "best" / "deploy", backend=CompiledBackend(out / "best" / "hls"))
+    np.testing.assert_array_equal(driver.predict(test.x[:50]), design.predict(test.x[:50]))
     cfg = load_run_config(out)
     assert cfg.precision == SEARCHED and cfg.space.searches_precision
     assert "--precision" not in yaml.safe_load((out / "config.yaml").read_text())["command"]

@@ -93,8 +93,24 @@ class Design:
             self._lib = ctypes.CDLL(str(lib))
             self._lib.fnas_predict.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long)
             self._lib.fnas_predict.restype = ctypes.c_int
-            for f in ("fnas_in_words", "fnas_out_words", "fnas_word_bytes"):
-                getattr(self._lib, f).restype = ctypes.c_long
+            lib_ = self._lib
+            for f in (
+                "fnas_in_words",
+                "fnas_out_words",
+                "fnas_word_bytes",
+                "fnas_buffers",
+                "fnas_buffer_words",
+            ):
+                getattr(lib_, f).restype = ctypes.c_long
+            for f in ("fnas_ports", "fnas_port_buffer", "fnas_weight_words"):
+                getattr(lib_, f).restype = ctypes.c_long
+            for f in ("fnas_buffer_name", "fnas_port_arg"):
+                getattr(lib_, f).restype = ctypes.c_char_p
+            for f in ("fnas_buffer_name", "fnas_buffer_words", "fnas_port_arg", "fnas_port_buffer"):
+                getattr(lib_, f).argtypes = (ctypes.c_long,)
+            lib_.fnas_weights.argtypes = (ctypes.c_void_p,)
+            lib_.fnas_call.argtypes = (ctypes.c_void_p,)
+            lib_.fnas_call.restype = ctypes.c_int
             words = (self._lib.fnas_in_words(), self._lib.fnas_out_words(), self._lib.fnas_word_bytes())
             want = (
                 int(np.prod(self.input_shape)),
@@ -107,6 +123,49 @@ class Design:
                     f"the manifest says {want}; emit the project again"
                 )
         return lib
+
+    # --- the host's buffers and the top's ports (the deploy driver's view) --------------------
+    def host_buffers(self) -> dict[str, int]:
+        """The buffers a host allocates for the top, by name, in words (``templates/host_call.j2``)."""
+        lib = self._loaded()
+        return {
+            lib.fnas_buffer_name(i).decode(): int(lib.fnas_buffer_words(i)) for i in range(lib.fnas_buffers())
+        }
+
+    def host_ports(self) -> list[tuple[str, str]]:
+        """The top's pointer arguments in order, each with the buffer it takes."""
+        lib = self._loaded()
+        names = list(self.host_buffers())
+        return [
+            (lib.fnas_port_arg(i).decode(), names[lib.fnas_port_buffer(i)]) for i in range(lib.fnas_ports())
+        ]
+
+    def weights(self) -> np.ndarray:
+        """The words the host puts in its weights buffer (empty for the dataflow style: ROMs)."""
+        lib = self._loaded()
+        out = np.zeros(lib.fnas_weight_words(), dtype=self.input_type.np_dtype)
+        if out.size:
+            lib.fnas_weights(out.ctypes.data)
+        return out
+
+    def call(self, buffers: dict[str, np.ndarray]) -> None:
+        """One run of the top on the host's ``buffers`` (each a C-contiguous array of the design's words
+        at least as long as ``host_buffers`` says), bound to its ports as the IP's are: what the
+        FPGA does between the driver's start and done."""
+        lib = self._loaded()
+        sizes = self.host_buffers()
+        ptrs = (ctypes.c_void_p * len(sizes))()
+        for i, (name, words) in enumerate(sizes.items()):
+            b = buffers[name]
+            if b.dtype != np.dtype(self.input_type.np_dtype) or b.size < words or not b.flags.c_contiguous:
+                raise FnasError(f"buffer '{name}': {b.size} words of {b.dtype}; the top takes {words} of "
+                                f"{np.dtype(self.input_type.np_dtype)}")  # fmt: skip
+            ptrs[i] = b.ctypes.data
+        lib.fnas_call(ptrs)
+
+    def _loaded(self) -> ctypes.CDLL:
+        self.compile()
+        return self._lib
 
     # --- inputs and outputs --------------------------------------------------------------------
     def predict(self, x: np.ndarray) -> np.ndarray:

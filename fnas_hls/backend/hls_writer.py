@@ -62,7 +62,8 @@ RANDOM_CALIBRATION = 32
 
 
 @lru_cache(maxsize=1)
-def _env() -> jinja2.Environment:
+def template_env() -> jinja2.Environment:
+    """The Jinja2 environment of ``templates/`` (every generated file renders through it)."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
         undefined=jinja2.StrictUndefined,
@@ -110,7 +111,7 @@ def render_project(ctx: Mapping[str, Any], progress: Progress | None = None) -> 
         else:
             header, body = f"{units}/pool_layer.h.j2", f"{units}/pool_layer.cpp.j2"
         jobs += [(f"src/{name}.h", header, {"l": layer}), (f"src/{name}.cpp", body, {"l": layer})]
-    env = _env()
+    env = template_env()
     files = {}
     for i, (path, template, extra) in enumerate(jobs):
         if progress is not None:

@@ -11,7 +11,8 @@
    checks it is the same network;
 4. emits the HLS project into ``best/hls/`` (``fnas_hls.backend.hls_writer.emit_project``, calibrated on
    training images), C-simulates it (``fnas_hls.backend.csim.run_csim``) and measures the quantized
-   accuracy of the bit-exact reference model on the test split;
+   accuracy of the bit-exact reference model on the test split; where the board runs PYNQ, writes
+   ``best/deploy/`` (``fnas-hls deploy``: the block design script and the driver);
 5. writes ``summary.json`` with every number above.
 """
 
@@ -141,6 +142,18 @@ def check_onnx(model: TorchNetwork, path: Path, x: np.ndarray) -> dict[str, Any]
     }
 
 
+def deploy_best(project: Path, cfg: RunConfig) -> dict[str, Any]:
+    """The winner's block design script and PYNQ driver in ``best/deploy/`` (``fnas-hls deploy``),
+    where the board has a processing system with a PYNQ image."""
+    from fnas_hls.deploy.package import deploy_project
+
+    ps = cfg.board.ps
+    if ps is None or not ps.pynq:
+        return {"status": f"skipped: board {cfg.board.name} has no PYNQ image"}
+    res = deploy_project(project, cfg.board, project.parent / "deploy", force=True)
+    return {"status": "written", "folder": str(res.folder), "files": list(res.files)}
+
+
 def emit_and_csim(
     net: Any,
     cfg: RunConfig,
@@ -184,6 +197,7 @@ def emit_and_csim(
             qat = FakeQuantNetwork(TorchNetwork(net), plan)(torch.from_numpy(np.ascontiguousarray(x))).numpy()
         units = qat * 2.0**plan.output_type.frac
         extra["qat_matches_reference"] = bool(np.array_equal(units, np.asarray(outputs).reshape(units.shape)))
+    extra["deploy"] = deploy_best(project, cfg)
     return {
         "precision": plan.precision,
         **extra,
