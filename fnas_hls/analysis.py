@@ -18,6 +18,7 @@ from fnas_hls.dse.sequential import choose_tilings
 from fnas_hls.dse.shared import choose_engine, compute_bound
 from fnas_hls.errors import FnasError
 from fnas_hls.model import dataflow as df
+from fnas_hls.model import dataflow_process as dfp
 from fnas_hls.model import shared as sh
 from fnas_hls.model import shared_engine as sh_engine
 from fnas_hls.model.sequential import (
@@ -457,12 +458,12 @@ def _analyze_dataflow(
     layer_pins = pins_for_layers(pins, tiled)
     budget = board.budget()
     mac = board.mac_cost(prec)
-    geoms = {li.name: df.WindowGeometry.of(li) for li in infos if is_tiled(li)}
+    geoms = {li.name: dfp.WindowGeometry.of(li) for li in infos if is_tiled(li)}
     # What the DSE does not size: pooling, GAP, the movers (and, after a first round, the FIFOs).
     fixed = TOP_RESOURCES
     floor = 0
     for p in df.fixed_processes(infos, cnames, top, prec, board):
-        fixed = fixed + p.resources + Resources(lut=df.LUT_PER_STREAM, ff=df.FF_PER_STREAM)
+        fixed = fixed + p.resources + Resources(lut=dfp.LUT_PER_STREAM, ff=dfp.FF_PER_STREAM)
         floor = max(floor, p.cycles)
     regions: dict[tuple, df.Region] = {}
 
@@ -472,8 +473,8 @@ def _analyze_dataflow(
             room = Resources(
                 dsp=budget.dsp - fixed.dsp,
                 bram18k=budget.bram18k - fixed.bram18k - fifo_bram,
-                lut=budget.lut - fixed.lut - df.LUT_PER_STREAM * len(geoms),
-                ff=budget.ff - fixed.ff - df.FF_PER_STREAM * len(geoms),
+                lut=budget.lut - fixed.lut - dfp.LUT_PER_STREAM * len(geoms),
+                ff=budget.ff - fixed.ff - dfp.FF_PER_STREAM * len(geoms),
             )
             dse = choose_parallelism(geoms, prec, mac, room, floor, layer_pins, waits)
             key = tuple(sorted(dse.parallelism.items()))
@@ -550,7 +551,7 @@ def format_table(a: Analysis) -> str:
         "BRAM18K",
     )
 
-    def par(t: Tiling | df.Parallelism | None) -> str:
+    def par(t: Tiling | dfp.Parallelism | None) -> str:
         return "-" if t is None else str(t)
 
     on_engine = a.engine is not None

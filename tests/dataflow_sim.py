@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fnas_hls.model import dataflow as df
+from fnas_hls.model import dataflow_process as dfp
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.resources import MacCost
 
@@ -42,7 +43,7 @@ class _Loop:
             self.reads.append((it, word, lead, stream))
 
 
-def _positions(g: df.WindowGeometry):
+def _positions(g: dfp.WindowGeometry):
     """Every padded position a fill walks, in order: (is real)."""
     real = []
     p = 0
@@ -56,7 +57,7 @@ def _positions(g: df.WindowGeometry):
 
 
 class _Fill:
-    def __init__(self, g: df.WindowGeometry):
+    def __init__(self, g: dfp.WindowGeometry):
         self.pos = _positions(g)
         self.word = 0
 
@@ -67,11 +68,11 @@ class _Fill:
         return -1
 
 
-def _conv_loops(li, par: df.Parallelism, prec) -> list[_Loop]:
-    g = df.WindowGeometry.of(li)
+def _conv_loops(li, par: dfp.Parallelism, prec) -> list[_Loop]:
+    g = dfp.WindowGeometry.of(li)
     # The rendered constants are the model's (conv_stage); the control flow below is the kernel's.
     p = par.clipped(g)
-    s = df.ConvStage(*(int(v) for v in df.conv_stage(g, p.Pm, p.Pn, prec, MacCost(), p.Pk, p.Pg)))
+    s = dfp.ConvStage(*(int(v) for v in dfp.conv_stage(g, p.Pm, p.Pn, prec, MacCost(), p.Pk, p.Pg)))
     fill = _Fill(g)
     loops = []
     lp = _Loop(g.prime, 1, rules.DF_FILL_DEPTH)
@@ -91,7 +92,7 @@ def _conv_loops(li, par: df.Parallelism, prec) -> list[_Loop]:
     return loops + _drain(g, fill)
 
 
-def _drain(g: df.WindowGeometry, fill: _Fill) -> list[_Loop]:
+def _drain(g: dfp.WindowGeometry, fill: _Fill) -> list[_Loop]:
     left = g.H * g.W * g.n_total - fill.word
     if not left:
         return []
@@ -103,8 +104,8 @@ def _drain(g: df.WindowGeometry, fill: _Fill) -> list[_Loop]:
 
 
 def _pool_loops(li, prec) -> list[_Loop]:
-    g = df.WindowGeometry.of(li)
-    taps, row_trip, ii, depth = df.pool_stage(g, li.layer.kind, prec, li.layer.count_pad)
+    g = dfp.WindowGeometry.of(li)
+    taps, row_trip, ii, depth = dfp.pool_stage(g, li.layer.kind, prec, li.layer.count_pad)
     win = g.Kh * g.Kw
     fill = _Fill(g)
     lp = _Loop(g.prime, 1, rules.DF_FILL_DEPTH)
@@ -126,7 +127,7 @@ def _pool_loops(li, prec) -> list[_Loop]:
 
 def _gap_loops(li, prec) -> list[_Loop]:
     x = li.in_shape
-    a = _Loop(x.size, df.gap_ii(x.c, prec), rules.BUFFER_READ_LATENCY + prec.add_latency + 1)
+    a = _Loop(x.size, dfp.gap_ii(x.c, prec), rules.BUFFER_READ_LATENCY + prec.add_latency + 1)
     for t in range(x.size):
         a.read(t, t)
     od = rules.BUFFER_READ_LATENCY + prec.mul_latency + rules.DF_WRITE_DEPTH

@@ -54,13 +54,14 @@ def test_dataflow_emit_csim_bit_exact(case, precision, tmp_path):
     top = (tmp_path / "prj" / "src" / f"{res.top}.cpp").read_text()
     assert "#pragma HLS DATAFLOW" in top and top.count("#pragma HLS STREAM") == len(manifest["streams"])
     # OUT reads the row buffer no sooner than the MAC pipeline's depth after it was written, and says so.
-    from fnas_hls.model import dataflow as df
+
+    from fnas_hls.model import dataflow_process as dfp
 
     for li in net.info:
         if li.layer.op in ("conv", "fc"):
             t = par[li.name]
-            s = df.conv_stage(
-                df.WindowGeometry.of(li), t.Pm, t.Pn, res.analysis.precision, MacCost(), t.Pk, t.Pg
+            s = dfp.conv_stage(
+                dfp.WindowGeometry.of(li), t.Pm, t.Pn, res.analysis.precision, MacCost(), t.Pk, t.Pg
             )
             code = (tmp_path / "prj" / "src" / f"{entry_cname(manifest, li.name)}.cpp").read_text()
             distance = -(-int(s.row_depth) // int(s.row_ii))

@@ -11,6 +11,7 @@ from fnas_hls.analysis import analyze
 from fnas_hls.boards import load_board
 from fnas_hls.errors import FnasError
 from fnas_hls.model import dataflow as df
+from fnas_hls.model import dataflow_process as dfp
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.network.arch import network_from_dict
 from fnas_hls.network.names import design_names
@@ -29,10 +30,10 @@ def net(layers, shape, name="t"):
 def test_conv_counts_by_hand():
     """conv 4->6 k3 same on 10x8, Pm=3, Pn=2: every trip of the loop nest, worked out by hand."""
     n = net([{"type": "conv", "out": 6, "kernel": 3, "padding": "same"}], [4, 10, 8])
-    g = df.WindowGeometry.of(n.info[0])
+    g = dfp.WindowGeometry.of(n.info[0])
     assert (g.wu, g.wq, g.lb_rows) == (10, 10, 4)  # (8-1)*1+3 = 10 padded columns, 3 + 1 rows
     assert g.prime == 3 * 10 * 4 and g.fill_row == 1 * 10 * 4 and g.drain == 0
-    s = df.conv_stage(g, 3, 2, FIXED, MacCost())
+    s = dfp.conv_stage(g, 3, 2, FIXED, MacCost())
     assert (s.MT, s.NT) == (2, 2)
     assert s.mac == 8 * 2 * 2 * 9  # C * MT * NT * Kh * Kw
     assert s.out == 8 * 6
@@ -57,7 +58,7 @@ def test_out_start_lets_every_word_be_computed_first():
         G, M, N = (int(rng.integers(1, 7)), int(rng.integers(1, 9)), int(rng.integers(1, 9)))
         K, C = int(rng.integers(1, 4)), int(rng.integers(1, 6))
         Pm, Pn, Pg = int(rng.integers(1, M + 1)), int(rng.integers(1, N + 1)), int(rng.integers(1, G + 1))
-        g = df.WindowGeometry(G, M, N, 4, C, 4, C, K, K, 1, 1, 0, 0)
+        g = dfp.WindowGeometry(G, M, N, 4, C, 4, C, K, K, 1, 1, 0, 0)
         MT, NT, GT = -(-M // Pm), -(-N // Pn), -(-G // Pg)
         B = NT * K * K
         # the MAC steps of pixel c run group tiles g // Pg, then lane blocks m // Pm, B steps each
@@ -67,7 +68,7 @@ def test_out_start_lets_every_word_be_computed_first():
             for gi in range(G)
             for m in range(M)
         )
-        assert df.out_start(g, Pm, MT, NT, 7, 1, Pg=Pg) == worst + 7, (G, M, N, K, C, Pm, Pn, Pg)
+        assert dfp.out_start(g, Pm, MT, NT, 7, 1, Pg=Pg) == worst + 7, (G, M, N, K, C, Pm, Pn, Pg)
 
 
 NETS = {
@@ -163,7 +164,7 @@ def test_dse_finds_the_least_interval_by_brute_force(bram):
         ],
         [2, 10, 10],
     )
-    geoms = {li.name: df.WindowGeometry.of(li) for li in n.info if li.layer.op in ("conv", "fc")}
+    geoms = {li.name: dfp.WindowGeometry.of(li) for li in n.info if li.layer.op in ("conv", "fc")}
     room = Resources(dsp=60, bram18k=bram, lut=10**6, ff=10**6)
     got = choose_parallelism(geoms, FIXED, MacCost(), room)
     fronts = [stage_front(g, FIXED, MacCost()) for g in geoms.values()]

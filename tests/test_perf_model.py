@@ -165,7 +165,7 @@ def test_a_wide_multiply_takes_the_partial_products_of_the_slices_ports(a, b, ds
 
 def test_an_average_counts_the_dsps_of_its_sum_times_its_reciprocal():
     from fnas_hls.backend.fixed_point import avg_multiplier, avg_sum_bits
-    from fnas_hls.model.dataflow import gap_process
+    from fnas_hls.model.dataflow_process import gap_process
     from fnas_hls.model.sequential import gap_cost
 
     assert (

@@ -18,6 +18,7 @@ from fnas_hls.backend.c_literals import rows
 from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.backend.quantize import QuantPlan
 from fnas_hls.model import dataflow as df
+from fnas_hls.model import dataflow_process as dfp
 from fnas_hls.network.ir import Add, Concat, Conv, Dense, Flatten, GlobalAvgPool, Network, Pool, Scale
 
 #: Stored value of a padded position of a max pool in float32 (the most negative float).
@@ -25,7 +26,7 @@ FLOAT_LOWEST_LITERAL = "-3.40282347e+38f"
 
 
 def _weight_rom(
-    w: np.ndarray, g: df.WindowGeometry, p: df.Parallelism, MT: int, NT: int, KT: int
+    w: np.ndarray, g: dfp.WindowGeometry, p: dfp.Parallelism, MT: int, NT: int, KT: int
 ) -> np.ndarray:
     """[GT*MT*NT*Kh*KT][Pg*Pm][Pk*Pn]: row (((gt*MT + mt)*NT + nt)*Kh + kh)*KT + kt, element j*Pn + n
     of lane gi*Pm + i the weight of group gt*Pg + gi's output mt*Pm + i, input nt*Pn + n, tap (kh,
@@ -38,7 +39,7 @@ def _weight_rom(
     return rom.reshape(-1, p.Pg * p.Pm, p.Pk * p.Pn)
 
 
-def _bias_rom(b: np.ndarray, g: df.WindowGeometry, p: df.Parallelism, MT: int) -> np.ndarray:
+def _bias_rom(b: np.ndarray, g: dfp.WindowGeometry, p: dfp.Parallelism, MT: int) -> np.ndarray:
     """[GT*MT][Pg*Pm]: row gt*MT + mt, lane gi*Pm + i the value of group gt*Pg + gi's output mt*Pm + i."""
     GT = -(-g.G // p.Pg)
     pad = np.zeros((GT * p.Pg, MT * p.Pm), dtype=np.asarray(b).dtype)
@@ -98,13 +99,13 @@ def dataflow_layers(
         if isinstance(layer, (Add, Scale)):
             continue
         if isinstance(layer, (Conv, Dense)):
-            g = df.WindowGeometry.of(li)
+            g = dfp.WindowGeometry.of(li)
             par = costs[li.name].tiling
             assert par is not None
-            assert isinstance(par, df.Parallelism)
+            assert isinstance(par, dfp.Parallelism)
             p = par.clipped(g)
             Pm, Pn, Pk = p.Pm, p.Pn, p.Pk
-            s = df.ConvStage(*(int(v) for v in df.conv_stage(g, Pm, Pn, prec, mac, Pk, p.Pg)))
+            s = dfp.ConvStage(*(int(v) for v in dfp.conv_stage(g, Pm, Pn, prec, mac, Pk, p.Pg)))
             KT = -(-g.Kw // Pk)
             w = lq.weight
             if isinstance(layer, Dense):
@@ -127,8 +128,8 @@ def dataflow_layers(
                 tiling=p.as_dict(), table_tiling=[Pm, Pn, Pk, 0], tiling_str=str(p),
             )  # fmt: skip
         elif isinstance(layer, Pool):
-            g = df.WindowGeometry.of(li)
-            ps = df.pool_stage(g, layer.kind, prec, layer.count_pad)
+            g = dfp.WindowGeometry.of(li)
+            ps = dfp.pool_stage(g, layer.kind, prec, layer.count_pad)
             if layer.kind == "max":
                 pad = FLOAT_LOWEST_LITERAL if is_float else str(plan.input_type.min_int)
             else:
@@ -140,7 +141,7 @@ def dataflow_layers(
             )  # fmt: skip
         else:
             assert isinstance(layer, GlobalAvgPool)
-            d["GAP_II"] = df.gap_ii(li.in_shape.c, prec)
+            d["GAP_II"] = dfp.gap_ii(li.in_shape.c, prec)
     P = board.axi_words_per_cycle(prec.bits)
     x, y = net.input, net.output
     return {

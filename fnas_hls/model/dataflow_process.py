@@ -1,0 +1,583 @@
+"""The ``dataflow`` style's processes, loop by loop: each layer's process as ``templates/dataflow/``
+renders it (same names and labels; the loop nest is drawn in ``model.dataflow``'s docstring), as
+the loops it runs and the stream segments each loop reads and writes, for the region's schedule
+(``model.dataflow``). Also the window geometry and parallelism every process is sized by.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import NamedTuple
+
+import numpy as np
+
+from fnas_hls.boards import Board
+from fnas_hls.model import hls_rules as rules
+from fnas_hls.model import resource_model as rm
+from fnas_hls.model.sequential import (
+    FunctionCost,
+    LoopCost,
+    accumulate_dependence,
+    act_kind,
+    average_dsps,
+    cdiv,
+    compute_depth,
+)
+from fnas_hls.network.ir import (
+    Add,
+    Conv,
+    Dense,
+    LayerInfo,
+    Pool,
+    Shape,
+)
+from fnas_hls.precision import Precision
+from fnas_hls.resources import MacCost, Resources
+
+#: LUT and FF of one stream FIFO's control (estimates, as in ``resource_model``).
+LUT_PER_STREAM = 120
+FF_PER_STREAM = 150
+
+
+# --- geometry ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowGeometry:
+    """A window operator over a streamed map: conv (per-group M, N), pooling (M = N = channels)."""
+
+    G: int
+    M: int  # output channels per group
+    N: int  # input channels per group
+    H: int
+    W: int
+    R: int
+    C: int
+    Kh: int
+    Kw: int
+    Sh: int
+    Sw: int
+    pt: int
+    pl: int
+    act: str = ""  # the output activation's kind other than ReLU ('' none): the MAC step's extra work
+
+    @classmethod
+    def of(cls, li: LayerInfo) -> WindowGeometry:
+        layer = li.layer
+        x, y = li.in_shape, li.out_shape
+        if isinstance(layer, Dense):
+            return cls(1, layer.out, x.size, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, act_kind(layer))
+        if isinstance(layer, (Conv, Pool)):  # a pool is a window over each channel alone
+            g, m = (layer.groups, layer.out) if isinstance(layer, Conv) else (1, x.c)
+            pt, pl = layer.padding[0], layer.padding[1]
+            return cls(
+                g, m // g, x.c // g, x.h, x.w, y.h, y.w, *layer.kernel, *layer.stride, pt, pl, act_kind(layer)
+            )
+        raise TypeError(f"layer '{li.name}' ({layer.op}) is not a window operator")
+
+    @cached_property
+    def n_total(self) -> int:
+        return self.G * self.N
+
+    @cached_property
+    def m_total(self) -> int:
+        return self.G * self.M
+
+    @cached_property
+    def wu(self) -> int:
+        """Padded columns the windows use."""
+        return (self.C - 1) * self.Sw + self.Kw
+
+    @cached_property
+    def wq(self) -> int:
+        """Padded columns a fill walks per row: every real column, and every used one."""
+        return max(self.wu, self.pl + self.W)
+
+    @cached_property
+    def lb_rows(self) -> int:
+        return self.Kh + self.Sh
+
+    @cached_property
+    def fill_row(self) -> int:
+        """Positions the ROW loop fills (Sh padded rows), none for a single output row."""
+        return self.Sh * self.wq * self.n_total if self.R > 1 else 0
+
+    @cached_property
+    def prime(self) -> int:
+        return self.Kh * self.wq * self.n_total
+
+    @cached_property
+    def rows_filled(self) -> int:
+        """Padded rows PRIME and the ROW loops walk."""
+        return self.Kh + (self.R * self.Sh if self.R > 1 else 0)
+
+    @cached_property
+    def first_drained_row(self) -> int:
+        return min(self.H, max(0, self.rows_filled - self.pt))
+
+    @cached_property
+    def drain(self) -> int:
+        return (self.H - self.first_drained_row) * self.W * self.n_total
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    """A conv/fc process's MACs per cycle: Pg groups x Pm output channels x Pn input channels x Pk
+    kernel columns. Groups side by side are what gives a depthwise layer (a group per channel,
+    M = N = 1) its parallelism: Pg channels a cycle, each lane reading its own input channel."""
+
+    Pm: int
+    Pn: int
+    Pk: int = 1
+    Pg: int = 1
+
+    def as_dict(self) -> dict[str, int]:
+        return {"Pm": self.Pm, "Pn": self.Pn, "Pk": self.Pk} | ({"Pg": self.Pg} if self.Pg > 1 else {})
+
+    def __str__(self) -> str:
+        return (f"{self.Pg}g " if self.Pg > 1 else "") + f"{self.Pm}/{self.Pn}/{self.Pk}"
+
+    def clipped(self, g: WindowGeometry) -> Parallelism:
+        """At most the layer's own extent in each dimension."""
+        return Parallelism(min(self.Pm, g.M), min(self.Pn, g.N), min(self.Pk, g.Kw), min(self.Pg, g.G))
+
+
+# --- a process, as its loops ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Stream words ``k0..k1`` (inclusive) moved by one loop, the first at cycle ``o0`` after the
+    loop starts and the last at ``o1`` (with no stall)."""
+
+    k0: int
+    k1: int
+    o0: int
+    o1: int
+    stream: int = 0  # a read's input stream (the process's ``sources`` index)
+
+
+@dataclass(frozen=True)
+class LoopRun:
+    """One run of a pipelined loop inside a process, with the stream words it reads and writes."""
+
+    label: str
+    trip: int
+    ii: int
+    depth: int
+    reads: tuple[Segment, ...] = ()
+    writes: tuple[Segment, ...] = ()
+
+    @property
+    def latency(self) -> int:
+        return rules.pipelined_loop(self.trip, self.ii, self.depth)
+
+
+@dataclass(frozen=True)
+class Process:
+    """One process of the region: its loop runs in order, its csynth latency and its breakdown."""
+
+    name: str
+    layer: str | None  # the IR layer, None for the movers
+    op: str
+    runs: tuple[LoopRun, ...]
+    cycles: int
+    functions: tuple[FunctionCost, ...]
+    resources: Resources
+    in_words: int
+    out_words: int
+    buffers: tuple[tuple[str, int], ...] = ()  # (buffer, BRAM18K) for the fit report
+    sources: tuple[str, ...] = ()  # the processes it reads, one per input stream (region sets them)
+
+
+def _rows_segments(
+    first_row: int,
+    rows: int,
+    row_words: int,
+    base_iter: int,
+    stride_iters: int,
+    lead_iters: int,
+    ii: int,
+) -> list[Segment]:
+    """Reads of whole input rows ``first_row..`` whose words sit at iterations ``base_iter +
+    j*stride_iters + lead_iters + (0..row_words-1)``."""
+    out = []
+    for j in range(rows):
+        k0 = (first_row + j) * row_words
+        it = base_iter + j * stride_iters + lead_iters
+        out.append(Segment(k0, k0 + row_words - 1, it * ii, (it + row_words - 1) * ii))
+    return out
+
+
+def _fill_reads(g: WindowGeometry, p0: int, rows: int, ii: int, first_iter: int = 0) -> list[Segment]:
+    """Reads of a fill over padded rows ``p0..p0+rows-1`` from iteration ``first_iter`` on: the
+    real rows' words, contiguous."""
+    nt = g.n_total
+    out = []
+    for j in range(rows):
+        i = p0 + j - g.pt
+        if 0 <= i < g.H:
+            out += _rows_segments(i, 1, g.W * nt, first_iter + j * g.wq * nt, 0, g.pl * nt, ii)
+    return out
+
+
+def _function(loops: list[int]) -> int:
+    """A process function whose body runs ``loops`` one after another."""
+    return rules.function_latency(sum(rules.sequential_block(x) for x in loops))
+
+
+class ConvStage(NamedTuple):
+    """The conv process's counts for one (Pm, Pn), or element-wise for arrays of them."""
+
+    MT: object
+    NT: object
+    mac: object
+    out: object
+    out_start: object  # OUT's first iteration: every word it reads is computed by then
+    row_trip: object
+    row_ii: object
+    row_depth: object
+    prime: object
+    row: object
+    rows: object
+    drain: object
+    cycles: object
+    dsp: object
+    w_reshape: object  # the weight ROM as one wide bank per output lane (else one bank per MAC)
+    bram_weights: object
+    bram_line: object
+    bram_out: object
+    bram_bias: object
+    bram18k: object
+    lut: object
+    ff: object
+    GT: object  # group tiles: ceil(G/Pg)
+
+
+def out_start(g: WindowGeometry, Pm, MT, NT, row_depth, row_ii, KT=None, Pg=1):
+    """The first iteration of OUT in the ROW loop: output word k (pixel c, channel g*M+m) is read
+    at iteration ``out_start + k``, after the MAC steps of its block (pixel c, group tile g // Pg,
+    lane block m // Pm) have ended and its result is in the row buffer. The binding word is the
+    first of a block; (block end - word index) is linear in (c, g // Pg, m // Pm), so its largest
+    value sits at a corner of the ranges."""
+    B = NT * g.Kh * (g.Kw if KT is None else KT)  # MAC iterations per block
+    GT = cdiv(g.G, Pg)
+    coef = ((GT * MT * B - g.m_total, g.C - 1), (MT * B - Pg * g.M, GT - 1), (B - Pm, MT - 1))
+    d = B - 1 + cdiv(row_depth, row_ii)
+    for a, extent in coef:
+        d = d + np.maximum(a, 0) * extent
+    return d
+
+
+def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, mac_cost: MacCost, Pk=1, Pg=1) -> ConvStage:
+    """Cycles and resources of the conv process with Pg x Pm x Pn x Pk MACs (ints or numpy arrays).
+    Every buffer is banked per group lane as well: lane (gi, i) of a MAC step reads group
+    gt*Pg + gi's channels and weights and writes its output lane."""
+    MT, NT, KT, GT = cdiv(g.M, Pm), cdiv(g.N, Pn), cdiv(g.Kw, Pk), cdiv(g.G, Pg)
+    mac = g.C * GT * MT * NT * g.Kh * KT
+    out = g.C * g.m_total
+    # The Pm accumulators are registers revisited every iteration: the add is the recurrence.
+    row_ii = rules.ii_recurrence_bound(prec.add_latency, 1)
+    row_depth = compute_depth(Pn * Pk, prec) + rules.DF_REQUANT_DEPTH  # one tree over Pn x Pk
+    row_depth = row_depth + rules.act_depth(g.act, prec.mul_latency, prec.add_latency)
+    if prec.per_channel:  # each lane's shift from its ROM
+        row_depth = row_depth + rules.BUFFER_READ_LATENCY
+    start = out_start(g, Pm, MT, NT, row_depth, row_ii, KT, Pg)
+    row_trip = np.maximum(np.maximum(mac, start + out), g.fill_row)
+    prime = rules.pipelined_loop(g.prime, 1, rules.DF_FILL_DEPTH)
+    row = rules.pipelined_loop(row_trip, row_ii, row_depth)
+    rows = rules.sequential_loop(g.R, rules.sequential_block(row))
+    drain = rules.pipelined_loop(g.drain, 1, rules.DF_FILL_DEPTH)
+    cycles = _function([prime, rows] + ([drain] if g.drain else []))
+    bits = prec.bits
+    depth_w = GT * MT * NT * g.Kh * KT
+    lanes = Pg * Pm  # output lanes
+    banked = Pn * Pk * rm.bram18k(depth_w, bits)  # one ROM bank per MAC
+    wide = rm.bram18k(depth_w, Pn * Pk * bits)  # one bank of Pn*Pk-word rows per output lane
+    reshape = wide < banked
+    bram_w = lanes * np.minimum(banked, wide)
+    # one bank per unrolled group, channel and kernel column (columns cyclic over Pk banks)
+    bram_line = Pg * Pn * Pk * rm.bram18k(g.lb_rows * cdiv(g.wu, Pk) * GT * NT, bits)
+    bram_out = lanes * rm.bram18k(g.C * GT * MT, bits)  # the row buffer, one bank per output lane
+    bram_bias = lanes * rm.bram18k(GT * MT, rm.BIAS_BITS)
+    if prec.per_channel:  # and the shifts, laid out as the biases
+        bram_bias = bram_bias + lanes * rm.bram18k(GT * MT, rm.SHIFT_BITS)
+    macs = lanes * Pn * Pk
+    act_dsp, act_bram = rm.act_resources(g.act, prec.name, lanes)  # one per output lane
+    return ConvStage(
+        MT, NT, mac, out, start, row_trip, row_ii, row_depth, prime, row, rows, drain, cycles,
+        Pg * mac_cost.dsps(Pm, Pn * Pk) + act_dsp,  # the Pm lanes of a group share each input word
+        reshape, bram_w, bram_line, bram_out, bram_bias + act_bram,
+        bram_w + bram_line + bram_out + bram_bias + act_bram,
+        rm.LUT_PER_LAYER + macs * rm.LUT_PER_MAC[prec.name],
+        rm.FF_PER_LAYER + macs * rm.FF_PER_MAC[prec.name],
+        GT,
+    )  # fmt: skip
+
+
+def conv_process(li: LayerInfo, cname: str, par: Parallelism, prec: Precision, board: Board) -> Process:
+    g = WindowGeometry.of(li)
+    p = par.clipped(g)
+    s = ConvStage(*(int(v) for v in conv_stage(g, p.Pm, p.Pn, prec, board.mac_cost(prec), p.Pk, p.Pg)))
+    runs = [LoopRun("PRIME", g.prime, 1, rules.DF_FILL_DEPTH, tuple(_fill_reads(g, 0, g.Kh, 1)))]
+    out_row = g.C * g.m_total
+    lag = rules.DF_WRITE_DEPTH - 1
+    for r in range(g.R):
+        reads = _fill_reads(g, g.Kh + r * g.Sh, g.Sh, s.row_ii, s.row_trip - g.fill_row) if g.fill_row else []
+        o0 = s.out_start * s.row_ii + lag
+        w = Segment(r * out_row, (r + 1) * out_row - 1, o0, o0 + (out_row - 1) * s.row_ii)
+        runs.append(LoopRun("ROW", s.row_trip, s.row_ii, s.row_depth, tuple(reads), (w,)))
+    loops = [
+        LoopCost("PRIME", g.prime, s.prime, 1, rules.DF_FILL_DEPTH),
+        LoopCost("ROWS", g.R, s.rows, iteration_latency=rules.sequential_block(s.row)),
+        LoopCost("ROW", s.row_trip, s.row, s.row_ii, s.row_depth),
+    ]
+    if g.drain:
+        i0 = g.first_drained_row
+        segs = _rows_segments(i0, g.H - i0, g.W * g.n_total, 0, g.W * g.n_total, 0, 1)
+        runs.append(LoopRun("DRAIN", g.drain, 1, rules.DF_FILL_DEPTH, tuple(segs)))
+        loops.append(LoopCost("DRAIN", g.drain, s.drain, 1, rules.DF_FILL_DEPTH))
+    res = Resources(dsp=s.dsp, bram18k=s.bram18k, lut=s.lut, ff=s.ff)
+    buffers = (
+        ("weight ROM", s.bram_weights),
+        ("line buffer", s.bram_line),
+        ("row buffer", s.bram_out),
+        ("bias ROM", s.bram_bias),
+    )
+    fn = FunctionCost(cname, s.cycles, 1, tuple(loops))
+    return Process(cname, li.name, li.layer.op, tuple(runs), s.cycles, (fn,), res,
+                   li.in_shape.size, li.out_shape.size, buffers)  # fmt: skip
+
+
+class PoolStage(NamedTuple):
+    """The pooling process's counts."""
+
+    taps: int  # POOL_TRIP: C * CH * Kh * Kw window taps per output row
+    row_trip: int
+    row_ii: int
+    row_depth: int
+
+
+def pool_stage(g: WindowGeometry, kind: str, prec: Precision, count_pad: bool = True) -> PoolStage:
+    """One window tap per iteration; the running max (sum) is carried, so II is its latency. An
+    average that leaves padding out computes its window's real taps (a product of two small
+    differences) and reads their divisor from a table: two more stages."""
+    taps = g.C * g.n_total * g.Kh * g.Kw
+    op = (rules.FLOAT_CMP_LATENCY if prec.is_float else 1) if kind == "max" else prec.add_latency
+    ii = rules.ii_recurrence_bound(op, 1)
+    depth = rules.BUFFER_READ_LATENCY + op + (prec.mul_latency + 1 if kind == "avg" else 0) + 1
+    if not count_pad:
+        depth += 1 + rules.BUFFER_READ_LATENCY
+    return PoolStage(taps, max(taps, g.fill_row), ii, depth)
+
+
+def pool_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Process:
+    layer = li.layer
+    assert isinstance(layer, Pool)
+    g = WindowGeometry.of(li)
+    ch = g.n_total
+    win = g.Kh * g.Kw
+    mac, row_trip, ii, depth = pool_stage(g, layer.kind, prec, layer.count_pad)
+    prime = rules.pipelined_loop(g.prime, 1, rules.DF_FILL_DEPTH)
+    row = rules.pipelined_loop(row_trip, ii, depth)
+    rows = rules.sequential_loop(g.R, rules.sequential_block(row))
+    drain = rules.pipelined_loop(g.drain, 1, rules.DF_FILL_DEPTH)
+    cycles = _function([prime, rows] + ([drain] if g.drain else []))
+    runs = [LoopRun("PRIME", g.prime, 1, rules.DF_FILL_DEPTH, tuple(_fill_reads(g, 0, g.Kh, 1)))]
+    out_row = g.C * ch
+    for r in range(g.R):
+        reads = _fill_reads(g, g.Kh + r * g.Sh, g.Sh, ii, row_trip - g.fill_row) if g.fill_row else []
+        w = Segment(
+            r * out_row, (r + 1) * out_row - 1, (win - 1) * ii + depth - 1, (mac - 1) * ii + depth - 1
+        )
+        runs.append(LoopRun("ROW", row_trip, ii, depth, tuple(reads), (w,)))
+    loops = [
+        LoopCost("PRIME", g.prime, prime, 1, rules.DF_FILL_DEPTH),
+        LoopCost("ROWS", g.R, rows, iteration_latency=rules.sequential_block(row)),
+        LoopCost("ROW", row_trip, row, ii, depth),
+    ]
+    if g.drain:
+        i0 = g.first_drained_row
+        runs.append(
+            LoopRun(
+                "DRAIN",
+                g.drain,
+                1,
+                rules.DF_FILL_DEPTH,
+                tuple(_rows_segments(i0, g.H - i0, g.W * ch, 0, g.W * ch, 0, 1)),
+            )
+        )
+        loops.append(LoopCost("DRAIN", g.drain, drain, 1, rules.DF_FILL_DEPTH))
+    bram_line = rm.bram18k(g.lb_rows * g.wu * ch, prec.bits)
+    dsp = 0 if layer.kind == "max" else average_dsps(win, board, prec, not layer.count_pad)
+    res = Resources(dsp=dsp, bram18k=bram_line, lut=rm.LUT_PER_LAYER, ff=rm.FF_PER_LAYER)
+    return Process(
+        cname,
+        li.name,
+        layer.op,
+        tuple(runs),
+        cycles,
+        (FunctionCost(cname, cycles, 1, tuple(loops)),),
+        res,
+        li.in_shape.size,
+        li.out_shape.size,
+        (("line buffer", bram_line),),
+    )
+
+
+def gap_ii(channels: int, prec: Precision) -> int:
+    """GAP's II: a channel's accumulator is revisited every ``channels`` iterations."""
+    return rules.ii_recurrence_bound(accumulate_dependence(prec), channels)
+
+
+def gap_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Process:
+    x = li.in_shape
+    trip = x.size
+    ii = gap_ii(x.c, prec)
+    depth = rules.BUFFER_READ_LATENCY + prec.add_latency + 1
+    out_depth = rules.BUFFER_READ_LATENCY + prec.mul_latency + rules.DF_WRITE_DEPTH
+    gap = rules.pipelined_loop(trip, ii, depth)
+    out = rules.pipelined_loop(x.c, 1, out_depth)
+    cycles = _function([gap, out])
+    row = x.w * x.c
+    reads = tuple(
+        Segment(i * row, (i + 1) * row - 1, i * row * ii, ((i + 1) * row - 1) * ii) for i in range(x.h)
+    )
+    runs = (
+        LoopRun("GAP", trip, ii, depth, reads),
+        LoopRun(
+            "GAP_OUT", x.c, 1, out_depth, (), (Segment(0, x.c - 1, out_depth - 1, x.c - 1 + out_depth - 1),)
+        ),
+    )
+    loops = (LoopCost("GAP", trip, gap, ii, depth), LoopCost("GAP_OUT", x.c, out, 1, out_depth))
+    bram = rm.bram18k(x.c, prec.acc_bits)
+    dsp = average_dsps(x.h * x.w, board, prec)
+    res = Resources(dsp=dsp, bram18k=bram, lut=rm.LUT_PER_LAYER, ff=rm.FF_PER_LAYER)
+    return Process(
+        cname,
+        li.name,
+        "gap",
+        runs,
+        cycles,
+        (FunctionCost(cname, cycles, 1, loops),),
+        res,
+        x.size,
+        x.c,
+        (("accumulators", bram),),
+    )
+
+
+def _row_reads(words: int, row_words: int, lead: int, stream: int = 0) -> list[Segment]:
+    """Reads of a map's rows at one word an iteration (II 1), iteration k reading word k."""
+    return [
+        Segment(k0, min(words, k0 + row_words) - 1, k0 + lead, min(words, k0 + row_words) - 1 + lead, stream)
+        for k0 in range(0, words, row_words)
+    ]
+
+
+def fork_process(name: str, x: Shape, outputs: int) -> Process:
+    """``<map>_fork``: a map read by several processes, one word a cycle to each of their FIFOs.
+    FORK: H*W*C, II 1 (read, then the same word written to every output)."""
+    words, row = x.size, x.w * x.c
+    depth = rules.DF_WRITE_DEPTH
+    loop = rules.pipelined_loop(words, 1, depth)
+    cycles = rules.function_latency(loop)
+    run = LoopRun(
+        "FORK", words, 1, depth, tuple(_row_reads(words, row, 0)), tuple(_row_reads(words, row, depth - 1))
+    )
+    fn = FunctionCost(name, cycles, 1, (LoopCost("FORK", words, loop, 1, depth),))
+    res = Resources(lut=LUT_PER_STREAM * outputs, ff=FF_PER_STREAM * outputs)
+    return Process(name, None, "fork", (run,), cycles, (fn,), res, words, words)
+
+
+def merge_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Process:
+    """A residual add or a channel concat of streams in HWC order, one output word an iteration.
+
+    ADD: H*W*C, II 1: word k of every input (each from its own FIFO), summed and requantized.
+    CONCAT: H*W*(C_0 + C_1 + ...), II 1: for each pixel, the C_0 words of input 0, then input 1's...
+    """
+    y = li.out_shape
+    words = y.size
+    act_dsp, act_bram = rm.act_resources(act_kind(li.layer), prec.name)
+    if isinstance(li.layer, Add):
+        k = len(li.sources)
+        depth = rules.BUFFER_READ_LATENCY + (k - 1) * prec.add_latency + rules.REQUANT_DEPTH + 1
+        depth += rules.act_depth(act_kind(li.layer), prec.mul_latency, prec.add_latency)
+        reads = [
+            seg
+            for row in zip(*(_row_reads(words, y.w * y.c, 0, j) for j in range(k)), strict=True)
+            for seg in row
+        ]
+        label, op = "ADD", "add"
+        dsp = ((k - 1) * rm.DSP_PER_FLOAT_ADD if prec.is_float else 0) + act_dsp
+    else:
+        depth = rules.BUFFER_READ_LATENCY + rules.REQUANT_DEPTH + 1
+        reads, offset = [], 0
+        for j, x in enumerate(li.in_shapes):
+            for px in range(y.h * y.w):  # pixel px: iterations px*C + offset .. + C_j - 1
+                it = px * y.c + offset
+                reads.append(Segment(px * x.c, px * x.c + x.c - 1, it, it + x.c - 1, j))
+            offset += x.c
+        reads.sort(key=lambda seg: seg.o0)
+        label, op = "CONCAT", "concat"
+        dsp = 0
+    loop = rules.pipelined_loop(words, 1, depth)
+    cycles = rules.function_latency(loop)
+    run = LoopRun(label, words, 1, depth, tuple(reads), tuple(_row_reads(words, y.w * y.c, depth - 1)))
+    fn = FunctionCost(cname, cycles, 1, (LoopCost(label, words, loop, 1, depth),))
+    res = Resources(dsp=dsp, bram18k=act_bram, lut=rm.LUT_PER_LAYER, ff=rm.FF_PER_LAYER)
+    return Process(cname, li.name, op, (run,), cycles, (fn,), res, sum(x.size for x in li.in_shapes), words)
+
+
+def scale_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Process:
+    """A map times one value per channel (squeeze-and-excitation): the value depends on the whole
+    map, so the map waits in a buffer on chip. MAP: H*W*C words of the map into the buffer;
+    SCALE_IN: the C values; SCALE: H*W*C, II 1, each word times its channel's value, requantized."""
+    y = li.out_shape
+    words, row = y.size, y.w * y.c
+    map_depth = rules.DF_FILL_DEPTH
+    in_depth = rules.DF_FILL_DEPTH
+    depth = rules.BUFFER_READ_LATENCY + prec.mul_latency + rules.REQUANT_DEPTH + rules.DF_WRITE_DEPTH
+    runs = (
+        LoopRun("MAP", words, 1, map_depth, tuple(_row_reads(words, row, 0, 0))),
+        LoopRun("SCALE_IN", y.c, 1, in_depth, (Segment(0, y.c - 1, 0, y.c - 1, 1),)),
+        LoopRun("SCALE", words, 1, depth, (), tuple(_row_reads(words, row, depth - 1))),
+    )
+    loops = tuple(LoopCost(r.label, r.trip, r.latency, 1, r.depth) for r in runs)
+    cycles = _function([r.latency for r in runs])
+    buffer, vector = rm.bram18k(words, prec.bits), rm.bram18k(y.c, prec.bits)
+    res = Resources(
+        dsp=board.dsps_per_mac(prec.name), bram18k=buffer + vector, lut=rm.LUT_PER_LAYER, ff=rm.FF_PER_LAYER
+    )
+    return Process(
+        cname, li.name, "scale", runs, cycles, (FunctionCost(cname, cycles, 1, loops),), res,
+        words + y.c, words, (("map buffer", buffer), ("scale vector", vector)),
+    )  # fmt: skip
+
+
+def mover_process(name: str, words: int, row_words: int, words_per_beat: int, reading: bool) -> Process:
+    """``<top>_read`` (DDR to stream) or ``<top>_write`` (stream to DDR): one burst of beats."""
+    P = words_per_beat
+    beats = cdiv(words, P)
+    # the read waits the m_axi latency for its first beat, the write for its last response
+    depth = rules.DF_MOVER_DEPTH + rules.MAXI_LATENCY
+    loop = rules.pipelined_loop(beats, P, depth)
+    cycles = rules.function_latency(loop)
+    label = "READ" if reading else "WRITE"
+    rows = cdiv(words, row_words)
+    # Word k moves in cycle k of the burst (P words per beat, one beat every P cycles).
+    lag = depth - 1 if reading else 0
+    segs = tuple(
+        Segment(
+            i * row_words,
+            min(words, (i + 1) * row_words) - 1,
+            i * row_words + lag,
+            min(words, (i + 1) * row_words) - 1 + lag,
+        )
+        for i in range(rows)
+    )
+    run = LoopRun(label, beats, P, depth, () if reading else segs, segs if reading else ())
+    fn = FunctionCost(name, cycles, 1, (LoopCost(label, beats, loop, P, depth),))
+    res = Resources(lut=rm.LUT_PER_AXI_PORT, ff=rm.FF_PER_AXI_PORT)
+    return Process(name, None, "read" if reading else "write", (run,), cycles, (fn,), res, words, words)
