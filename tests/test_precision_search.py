@@ -126,3 +126,39 @@ def test_precision_given_fixes_it(space_file, tmp_path):
     assert all(r["key"] == child_key(tuple(r["choice_index"])) for r in lines)
     cfg = load_run_config(out)
     assert cfg.precision == "int8" and not cfg.space.searches_precision
+
+
+def test_a_network_trained_in_one_precision_is_scored_not_retrained_in_the_other(space_file, tmp_path):
+    """The sibling's weights (the same seed's, so what training would give) scored in int8: the same
+    outcome as training the int8 child itself, and no worker is asked to train it."""
+    from fnas_hls.cli import build_parser
+    from fnas_hls.commands.search import config_from_args
+    from fnas_hls.search.rundir import TrainedWriter, prepare_new
+    from fnas_hls.search.workers import train_outcome
+
+    cfg = config_from_args(build_parser().parse_args(["search", "--space", str(space_file)]))
+    out = tmp_path / "run"
+    prepare_new(out, cfg, force=False)
+    search = Search(cfg, out)
+    arch = (1, 0, 1) * 2
+
+    class NoTraining:
+        where = "none"
+
+        def run(self, jobs, data, done, started=None):
+            assert not jobs, "a sibling's weights were on disk: nothing to train"
+
+    proposals = iter([(*arch, 0), (*arch, 1)])
+    search.strategy.propose = lambda: next(proposals)
+    journal = TrainedWriter(out)
+    try:
+        search._batch(0, 1, journal)  # the fixed16 child trains in this process
+        search.workers = NoTraining()
+        [int8] = search._batch(1, 1, journal)
+    finally:
+        journal.close()
+    fixed16 = search.results[child_key((*arch, 0))]
+    assert int8["weights_of"] == child_key((*arch, 0)) and int8["float_accuracy"] == fixed16["float_accuracy"]
+    net = cfg.space.build((*arch, 1))
+    trained, _ = train_outcome(net, search.data, cfg.train, search._seed(int8), "cpu", "int8")
+    assert int8["accuracy"] == trained["accuracy"] and int8["float_accuracy"] == trained["float_accuracy"]

@@ -8,7 +8,9 @@ One episode (``_episode``):
 3. hardware-aware search prunes a child that breaks the spec or does not fit: it is never trained
    and gets the penalty reward; otherwise it is trained (``trainer.train_child``, once per
    architecture: a child seen before reuses its accuracy) and rewarded (``rewards.child_reward``);
-   a child whose training fails (NaN loss, out of memory, any exception) gets the penalty;
+   a child whose training fails (NaN loss, out of memory, any exception) gets the penalty; where
+   the search chooses each child's precision, a network already trained in another precision is
+   not trained again: its weights (the same seed's) are scored in this child's precision;
 4. the line goes to ``children.jsonl`` (flushed), the strategy learns from the reward, and the
    whole state goes to ``controller.pt``.
 
@@ -195,6 +197,10 @@ class Search:
         for record, net in heads:
             key = record["key"]
             if net is not None and not record["pruned"] and key not in self.results and key not in queued:
+                sibling = self._trained_sibling(record)
+                if sibling is not None:  # the same network trained in another precision: score it in this one
+                    self._rescore(record, net, sibling, journal)
+                    continue
                 queued.add(key)
                 jobs.append(
                     Job(key, net, self._seed(record), record.get("precision") if self._scored else None)
@@ -233,6 +239,39 @@ class Search:
         the same float weights, so that their scores differ by the arithmetic alone)."""
         arch = self.cfg.space.arch_choice(tuple(record["choice_index"]))
         return child_seed(self.cfg.seed, child_key(arch))
+
+    def _trained_sibling(self, record: dict[str, Any]) -> str | None:
+        """Where the search chooses precisions: a child of the same network in another precision whose
+        weights are on disk (its training, from the same seed, is this child's)."""
+        if not self._scored:
+            return None
+        space = self.cfg.space
+        arch = space.arch_choice(tuple(record["choice_index"]))
+        for key, outcome in self.results.items():
+            choice = tuple(int(c) for c in key.split("-"))
+            if space.arch_choice(choice) == arch and key != record["key"] and not outcome["failed"]:
+                if (self.out / "children" / f"{key}.pt").is_file():
+                    return key
+        return None
+
+    def _rescore(self, record: dict[str, Any], net: Network, sibling: str, journal: TrainedWriter) -> None:
+        """The child's outcome from its sibling's weights, scored as a design in its own precision."""
+        t0 = time.perf_counter()
+        self._ensure_data()
+        state = torch.load(self.out / "children" / f"{sibling}.pt", weights_only=True)
+        theirs = self.results[sibling]
+        outcome = {
+            "failed": False,
+            "error": None,
+            "accuracy": trainer.design_accuracy(net, state, self.data, record["precision"]),
+            "best_epoch": theirs["best_epoch"],
+            "train_seconds": time.perf_counter() - t0,
+            "float_accuracy": theirs.get("float_accuracy", theirs["accuracy"]),
+            "weights_of": sibling,
+        }
+        save_torch_atomic(state, self.out / "children" / f"{record['key']}.pt")
+        journal.append(record["key"], outcome)
+        self.results[record["key"]] = outcome
 
     def _predicted(self, episode: int, choice: tuple[int, ...]) -> tuple[dict[str, Any], Network | None]:
         """A child's line up to the prune decision (the network, or None where it is none)."""
@@ -284,8 +323,9 @@ class Search:
         logged = any(r["key"] == key and not r["pruned"] for r in (*self.records, *earlier))
         outcome = self.results[key]
         record.update(cached=logged, **{k: outcome[k] for k in ("failed", "error", "accuracy")})
-        if "float_accuracy" in outcome:
-            record["float_accuracy"] = outcome["float_accuracy"]
+        for k in ("float_accuracy", "weights_of"):
+            if k in outcome:
+                record[k] = outcome[k]
         record["best_epoch"] = outcome["best_epoch"]
         record["train_seconds"] = 0.0 if logged else outcome["train_seconds"]
         if outcome["failed"]:
@@ -377,7 +417,7 @@ def _outcome_of(r: dict[str, Any]) -> dict[str, Any]:
         "accuracy": r["accuracy"],
         "best_epoch": r.get("best_epoch"),
         "train_seconds": r.get("train_seconds", r.get("seconds", 0.0)),
-        **({"float_accuracy": r["float_accuracy"]} if "float_accuracy" in r else {}),
+        **{k: r[k] for k in ("float_accuracy", "weights_of") if k in r},
     }
 
 
