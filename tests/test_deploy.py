@@ -141,3 +141,33 @@ def test_board_backend_writes_each_ports_address_register(fields, written):
     assert {f: getattr(regs, f) for f in fields} == written
     with pytest.raises(KeyError, match="no register for argument 'fmap'"):
         backend._address("fmap", 1)
+
+
+def _zoo(name, tmp_path):
+    """The model zoo's blocks as torch exports them: a ResNet basic block (residual add), a SqueezeNet
+    fire module (concat), two EfficientNet MBConv blocks (depthwise, SiLU, squeeze-excite's scale)."""
+    from fnas_hls.network.onnx_frontend import load_onnx
+
+    if name == "mbconv":
+        from test_squeeze_excite import _model
+        from torch_export import export_onnx
+
+        return load_onnx(export_onnx(_model(), (1, 3, 16, 16), tmp_path / "se.onnx", dynamo=False)).network
+    from test_residual import _onnx
+
+    return load_onnx(_onnx(name, tmp_path)[1]).network
+
+
+@pytest.mark.parametrize("style", ["dataflow", "sequential", "shared"])
+@pytest.mark.parametrize("block", ["basic_block", "fire", "mbconv"])
+def test_driver_runs_the_zoo_blocks_bit_for_bit(tmp_path, block, style):
+    net = _zoo(block, tmp_path)
+    shape = (net.input.c, net.input.h, net.input.w)
+    x = np.random.default_rng(3).standard_normal((8, *shape)).astype(np.float32)
+    e = emit_project(net, "zcu104", tmp_path / "p", "int8", calibration=x, style=style)
+    assert main(["deploy", str(e.project_dir), "--board", "zcu104", "-o", str(tmp_path / "d")]) == 0
+    driver = Driver(tmp_path / "d", backend=CompiledBackend(e.project_dir))
+    want = run_reference(
+        net, e.plan, e.tilings, e.plan.input_type.quantize(x), stream_order=style == "dataflow"
+    )
+    np.testing.assert_array_equal(driver.predict(x), e.plan.output_type.dequantize(want))
