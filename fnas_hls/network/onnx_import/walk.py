@@ -17,6 +17,8 @@ from onnx.external_data_helper import uses_external_data
 from fnas_hls.errors import FnasError
 from fnas_hls.network.ir import INPUT, MERGE_OPS, Conv, Dense, HostOp, Layer, Network, Pads, Shape
 from fnas_hls.network.onnx_import.constants import _CONST_OPS, _MAX_FOLDED
+from fnas_hls.network.onnx_import.qonnx import is_qonnx_quant, weight_grid
+from fnas_hls.network.onnx_import.qonnx import quant as qonnx_quant
 from fnas_hls.network.onnx_import.reading import _attrs, _dims, _feature_shape, _first_line
 
 #: Graph names that exporters write by default; the file name says more.
@@ -82,6 +84,7 @@ class _Importer:
         self.notes: list[str] = []
         self.batch = 1
         self.shape_only: list[str] = []  # constant nodes kept as shapes, too large to evaluate
+        self.quant_grids: list[int | None] = []  # each folded QONNX Quant's power-of-two grid, or None
         self.done: set[int] = set()  # nodes already taken by a pattern handled at an earlier node
 
     # errors and notes
@@ -255,6 +258,24 @@ def _import(
             value = _constant_value(imp, node, name)
             imp.consts[node.output[0]] = _Const(tuple(value.shape), value)
             continue
+        if is_qonnx_quant(node.domain, node.op_type):
+            if not _all_stored(imp, node):
+                raise imp.error(
+                    node,
+                    name,
+                    "a QONNX Quant of a computed tensor (activations): fnas-hls chooses each map's "
+                    "number format itself (power-of-two scales, round half up), which would not match "
+                    "this quantizer bit for bit; export with weight quantization only (Brevitas: no "
+                    "act_quant / return_quant_tensor on activations)",
+                )
+            xs = [imp.consts[t].value if t else None for t in node.input]
+            try:
+                value = qonnx_quant(xs, _attrs(node))
+            except (ValueError, TypeError, IndexError) as exc:
+                raise imp.error(node, name, f"cannot evaluate this Quant ({_first_line(exc)})") from None
+            imp.consts[node.output[0]] = _Const(tuple(value.shape), value)
+            imp.quant_grids.append(weight_grid(xs))
+            continue
         if node.domain in ("", "ai.onnx") and node.op_type in _CONST_OPS and _all_stored(imp, node):
             xs = [imp.consts[t].value if t else None for t in node.input]
             if node.op_type == "ConstantOfShape" and xs and xs[0] is not None:
@@ -296,6 +317,14 @@ def _import(
                     f"{', '.join(SUPPORTED_OPS)})" + (f"; {advice}" if advice else "")
                 ) from None
             imp.host(node, name, exc.pattern)
+    if imp.quant_grids:
+        po2 = [g for g in imp.quant_grids if g is not None]
+        imp.note(
+            f"{len(imp.quant_grids)} QONNX Quant node(s) on weights folded into constants; {len(po2)} with "
+            "power-of-two scales and zero point 0 (their weights lie on a 2**-f grid, held exactly by "
+            "fnas-hls's formats wherever they are as fine), "
+            f"{len(imp.quant_grids) - len(po2)} with other scales (fnas-hls re-quantizes those: not exact)"
+        )
     if imp.shape_only:
         imp.note(
             f"{len(imp.shape_only)} ConstantOfShape node(s) too large to evaluate (first: "
