@@ -43,19 +43,21 @@ def test_driver_packing_runs_the_compiled_top_bit_for_bit(tmp_path, style, preci
     out = tmp_path / "deploy"
     assert main(["deploy", str(e.project_dir), "--board", "zcu104", "-o", str(out)]) == 0
     assert "build_bitstream.tcl" in capsys.readouterr().out
-    driver = Driver(out, backend=CompiledBackend(e.project_dir))  # weights from weights.npy, by the driver
+    driver = Driver(
+        out / "driver", backend=CompiledBackend(e.project_dir)
+    )  # weights.npy written by the driver
     x = _inputs(11, seed=2)
     want = run_reference(
         net, e.plan, e.tilings, e.plan.input_type.quantize(x), stream_order=style == "dataflow"
     )
     np.testing.assert_array_equal(driver.predict(x), e.plan.output_type.dequantize(want))
     np.testing.assert_array_equal(driver.quantize(x), e.plan.input_type.quantize(x).astype(driver.dtype))
-    spec = json.loads((out / "design.json").read_text())
+    spec = json.loads((out / "driver" / "design.json").read_text())
     # every m_axi port of the top is bound to a buffer, and nothing else is
     top_cpp = (e.project_dir / "src" / f"{e.top}.cpp").read_text()
     maxi = re.findall(r"#pragma HLS INTERFACE m_axi port=(\w+)", top_cpp)
     assert sorted(arg for arg, _ in spec["ports"]) == sorted(maxi)
-    assert (out / "weights.npy").exists() == (style != "dataflow")
+    assert (out / "driver" / "weights.npy").exists() == (style != "dataflow")
 
 
 def test_the_script_connects_the_boards_processing_system(tmp_path):
@@ -73,7 +75,7 @@ def test_the_script_connects_the_boards_processing_system(tmp_path):
         assert re.search(rf"Master {{/fnas_0/m_axi_{b}}} Slave {{/ps/S_AXI_HP[0-3]}}", tcl), b
     assert "CONFIG.PCW_USE_S_AXI_HP0 {1} CONFIG.PCW_S_AXI_HP0_DATA_WIDTH {64}" in tcl
     assert "write_bitstream" in tcl and "fnas.hwh" in tcl
-    assert "fnas_driver" in (out / "README.md").read_text()
+    assert "from driver import Driver" in (out / "README.md").read_text()
 
 
 def test_force_replaces_its_files_and_keeps_the_rest(tmp_path, capsys):
@@ -117,7 +119,7 @@ def test_driver_refuses_images_of_another_shape(tmp_path):
     _, e = _emit(tmp_path, "dataflow", "fixed16")
     out = tmp_path / "d"
     assert main(["deploy", str(e.project_dir), "--board", "zcu104", "-o", str(out)]) == 0
-    driver = Driver(out, backend=CompiledBackend(e.project_dir))
+    driver = Driver(out / "driver", backend=CompiledBackend(e.project_dir))
     with pytest.raises(ValueError, match=r"the design takes numbers \(n, 3, 12, 12\)"):
         driver.predict(np.zeros((2, 3, 12, 13), np.float32))
 
@@ -166,8 +168,30 @@ def test_driver_runs_the_zoo_blocks_bit_for_bit(tmp_path, block, style):
     x = np.random.default_rng(3).standard_normal((8, *shape)).astype(np.float32)
     e = emit_project(net, "zcu104", tmp_path / "p", "int8", calibration=x, style=style)
     assert main(["deploy", str(e.project_dir), "--board", "zcu104", "-o", str(tmp_path / "d")]) == 0
-    driver = Driver(tmp_path / "d", backend=CompiledBackend(e.project_dir))
+    driver = Driver(tmp_path / "d" / "driver", backend=CompiledBackend(e.project_dir))
     want = run_reference(
         net, e.plan, e.tilings, e.plan.input_type.quantize(x), stream_order=style == "dataflow"
     )
     np.testing.assert_array_equal(driver.predict(x), e.plan.output_type.dequantize(want))
+
+
+def test_the_driver_package_stands_alone(tmp_path, monkeypatch):
+    """``driver/`` imports as a package from the deploy folder, with numpy alone (fnas-hls is not on the
+    board), and finds its design.json beside itself."""
+    import importlib
+    import sys
+
+    _, e = _emit(tmp_path, "shared", "fixed16")
+    out = tmp_path / "d"
+    assert main(["deploy", str(e.project_dir), "--board", "zcu104", "-o", str(out)]) == 0
+    source = (out / "driver" / "fnas_driver.py").read_text()
+    assert not re.search(r"^\s*(from|import) fnas_hls", source, re.M)
+    monkeypatch.syspath_prepend(str(out))
+    monkeypatch.delitem(sys.modules, "driver", raising=False)
+    package = importlib.import_module("driver")
+    design = package.Driver(backend=CompiledBackend(e.project_dir))
+    assert design.folder == (out / "driver").resolve() and design.spec["bitstream"] == "../fnas.bit"
+    x = _inputs(3)
+    np.testing.assert_array_equal(
+        design.predict(x), Driver(out / "driver", backend=CompiledBackend(e.project_dir)).predict(x)
+    )

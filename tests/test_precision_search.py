@@ -106,7 +106,7 @@ def test_search_over_precisions_end_to_end(space_file, tmp_path, capsys):
     assert accuracy == summary["hls"]["quantized_test_accuracy"]
     # and through the deploy driver's packing (best/deploy/), on the same compiled top
     assert summary["hls"]["deploy"]["status"] == "written"
-    driver = Driver(out / "best" / "deploy", backend=CompiledBackend(out / "best" / "hls"))
+    driver = Driver(out / "best" / "deploy" / "driver", backend=CompiledBackend(out / "best" / "hls"))
     np.testing.assert_array_equal(driver.predict(test.x[:50]), design.predict(test.x[:50]))
     cfg = load_run_config(out)
     assert cfg.precision == SEARCHED and cfg.space.searches_precision

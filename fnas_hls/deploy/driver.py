@@ -33,10 +33,11 @@ AP_CTRL, AP_START, AP_DONE = 0x00, 0x1, 0x2
 
 
 class Driver:
-    """The design in ``folder`` (what ``fnas-hls deploy`` wrote), on ``backend`` (default: the board)."""
+    """The design whose ``design.json`` is in ``folder`` (default: this file's, the ``driver/`` package
+    ``fnas-hls deploy`` wrote), on ``backend`` (default: the board)."""
 
-    def __init__(self, folder: str | Path = ".", backend=None) -> None:  # noqa: ANN001
-        self.folder = Path(folder)
+    def __init__(self, folder: str | Path | None = None, backend=None) -> None:  # noqa: ANN001
+        self.folder = Path(folder) if folder is not None else Path(__file__).resolve().parent
         self.spec = json.loads((self.folder / SPEC).read_text(encoding="utf-8"))
         s = self.spec
         self.dtype = np.dtype(s["dtype"])

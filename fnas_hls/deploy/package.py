@@ -6,8 +6,8 @@ words; reads the m_axi bundles off the top's INTERFACE pragmas; and writes into 
 
 * ``build_bitstream.tcl``: the Vivado block design (the board's processing system from its YAML
   ``ps:``, the control and memory connections, validation, bitstream, ``.hwh``);
-* ``fnas_driver.py`` (``deploy/driver.py``, verbatim), ``design.json`` and ``weights.npy``: the PYNQ
-  driver and what it reads;
+* ``driver/``: the PYNQ driver package (``fnas_driver.py``: ``deploy/driver.py`` verbatim), and
+  what it reads, ``design.json`` and ``weights.npy``;
 * ``README.md``.
 
 A new folder is written next to ``out`` and renamed into place, so nothing is half-written; an
@@ -36,6 +36,8 @@ from fnas_hls.errors import FnasError
 #: The IP's instance in the block design (the driver's ``spec["instance"]``).
 INSTANCE = "fnas_0"
 BITSTREAM = "fnas.bit"
+#: The driver package's folder in the deploy folder; the bitstream is beside it.
+DRIVER = "driver"
 _MAXI = re.compile(r"#pragma HLS INTERFACE m_axi port=(\w+)\b.*\bbundle=(\w+)")
 
 
@@ -105,11 +107,14 @@ def deploy_project(
         "README.md": _render("deploy/README.md.j2", ctx),
     }
     if driver:
-        files["fnas_driver.py"] = Path(driver_module.__file__).read_bytes()
-        files["design.json"] = (json.dumps(_spec(design, b), indent=2) + "\n").encode()
+        files[f"{DRIVER}/fnas_driver.py"] = Path(driver_module.__file__).read_bytes()
+        files[f"{DRIVER}/__init__.py"] = (
+            b'"""The PYNQ driver of this design (fnas-hls deploy)."""\n\nfrom .fnas_driver import Driver\n'
+        )
+        files[f"{DRIVER}/design.json"] = (json.dumps(_spec(design, b), indent=2) + "\n").encode()
         weights = design.weights()
         if weights.size:
-            files["weights.npy"] = _npy(weights)
+            files[f"{DRIVER}/weights.npy"] = _npy(weights)
     _write_folder(out, files, force)
     return DeployResult(out, tuple(sorted(files)), tuple(bundles))
 
@@ -133,7 +138,7 @@ def _spec(design: Design, board: Board) -> dict:
         "channels_last": design.channels_last,
         "buffers": design.host_buffers(),
         "ports": [list(p) for p in design.host_ports()],
-        "bitstream": BITSTREAM,
+        "bitstream": f"../{BITSTREAM}",  # from the driver package's folder
         "instance": INSTANCE,
         "clock_mhz": m["clock_mhz"],
     }
@@ -167,15 +172,18 @@ def _write_folder(out: Path, files: dict[str, bytes], force: bool) -> None:
         raise FnasError(f"-o {out}: folder '{parent}' does not exist")
     if out.is_dir():
         for name, data in files.items():
-            tmp = out / f".{name}.tmp"
+            target = out / name
+            target.parent.mkdir(exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp")
             tmp.write_bytes(data)
-            os.replace(tmp, out / name)
+            os.replace(tmp, target)
         return
     if out.exists():
         raise FnasError(f"-o {out}: is a file, not a folder")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
     try:
         for name, data in files.items():
+            (tmp / name).parent.mkdir(exist_ok=True)
             (tmp / name).write_bytes(data)
         tmp.rename(out)
     except BaseException:
