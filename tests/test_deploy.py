@@ -195,3 +195,36 @@ def test_the_driver_package_stands_alone(tmp_path, monkeypatch):
     np.testing.assert_array_equal(
         design.predict(x), Driver(out / "driver", backend=CompiledBackend(e.project_dir)).predict(x)
     )
+
+
+def test_a_64_bit_address_register_is_written_as_two_words():
+    writes = []
+    reg = types.SimpleNamespace(address=0x1C, width=64)
+    backend = object.__new__(PynqBackend)
+    backend.ip = types.SimpleNamespace(
+        register_map=types.SimpleNamespace(input_r=reg), write=lambda off, v: writes.append((off, v))
+    )
+    backend._address("input", 0x12_3456_7000)
+    assert writes == [(0x1C, 0x3456_7000), (0x20, 0x12)]
+
+
+def test_more_bundles_than_ports_share_the_first_ones_interconnect(tmp_path):
+    """The shared engine's 8 m_axi bundles on Zynq UltraScale+'s 4 HP ports: the first on each port by
+    automation on the port, the next from the master pin into the interconnect already there; HPM1 off
+    (its clock would be left unconnected), a timing check before the bitstream is copied."""
+    _, e = _emit(tmp_path, "shared", "int8")
+    out = tmp_path / "d"
+    assert main(["deploy", str(e.project_dir), "--board", "zcu104", "-o", str(out)]) == 0
+    tcl = (out / "build_bitstream.tcl").read_text()
+    bundles = re.findall(
+        r"m_axi port=\w+ .*bundle=(\w+)", (e.project_dir / "src" / f"{e.top}.cpp").read_text()
+    )
+    bundles = list(dict.fromkeys(bundles))
+    assert len(bundles) > 4
+    for i, b in enumerate(bundles):
+        port = f"S_AXI_HP{i % 4}_FPD"
+        obj = f"[get_bd_intf_pins ps/{port}]" if i < 4 else f"[get_bd_intf_pins fnas_0/m_axi_{b}]"
+        line = next(ln for ln in tcl.splitlines() if f"Master {{/fnas_0/m_axi_{b}}}" in ln)
+        assert f"Slave {{/ps/{port}}}" in line and line.endswith(obj), line
+        assert ("intc_ip $intc" in line) == (i >= 4)
+    assert "CONFIG.PSU__USE__M_AXI_GP1 {0}" in tcl and "STATS.WNS" in tcl and "ACT_FREQMHZ" in tcl

@@ -122,11 +122,17 @@ class PynqBackend:
     def _address(self, arg: str, address: int) -> None:
         """Write ``address`` into argument ``arg``'s register: HLS names it after the argument (``_r``
         added to a Verilog keyword such as ``input``), split in ``_1`` (low) and ``_2`` (high) words
-        where its register map has 32-bit fields."""
+        where its register map has 32-bit fields; a 64-bit field is written as two 32-bit words (its
+        offset need not be 8-byte aligned)."""
         regs = self.ip.register_map
         for name in (arg, f"{arg}_r"):
             if hasattr(regs, name):
-                setattr(regs, name, address)
+                reg = getattr(regs, name)
+                if getattr(reg, "width", 32) > 32:
+                    self.ip.write(reg.address, address & 0xFFFFFFFF)
+                    self.ip.write(reg.address + 4, address >> 32)
+                else:
+                    setattr(regs, name, address)
                 return
             if hasattr(regs, f"{name}_1"):
                 setattr(regs, f"{name}_1", address & 0xFFFFFFFF)

@@ -96,7 +96,9 @@ def deploy_project(
         "ps": b.ps,
         "instance": INSTANCE,
         "hls_project": _relative(design.project, out),
-        "bundles": [{"bundle": x, "port": hp[i % len(hp)]} for i, x in enumerate(bundles)],
+        "bundles": [
+            {"bundle": x, "port": hp[i % len(hp)], "first": i < len(hp)} for i, x in enumerate(bundles)
+        ],
         "hp_used": used,
         "driver": driver,
         "input_shape": list(design.input_shape),
