@@ -14,6 +14,8 @@ pynq, side by side:
 
 Sections ``styles``, ``model`` and ``hls``: the accelerator styles side by side, the model's
 throughput, the reference model and C simulation (``bench/styles_bench.py``, ``bench/hls_bench.py``).
+Section ``predict``: the compiled C++ top (``fnas-hls predict``) against the reference model and torch,
+time per image (``bench/predict_bench.py``).
 Section ``mobile``: depthwise layers' share of MobileNets' time, int8 against fixed16, int8's agreement
 with float, the public tables' networks built and analyzed (``bench/mobile_bench.py``).
 Section ``large``: ResNet-50, MobileNetV2 and AlexNet against the DPU's and Zhang's published
@@ -212,7 +214,7 @@ def model_table(r: dict) -> str:
     )
 
 
-SECTIONS = ("dse", "styles", "model", "hls", "mobile", "large", "tables", "search", "workers")
+SECTIONS = ("dse", "styles", "model", "hls", "predict", "mobile", "large", "tables", "search", "workers")
 
 
 def sections_without_data(sections: list[str], mode: str) -> list[str]:
@@ -249,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.hls_bench import bench_hls, hls_rows
     from bench.large_bench import bench_large, large_table
     from bench.mobile_bench import bench_mobile, mobile_table
+    from bench.predict_bench import bench_predict, predict_table
     from bench.search_bench import bench_search, search_table
     from bench.styles_bench import bench_styles, styles_table
     from bench.tables_bench import bench_tables, tables_table
@@ -267,6 +270,11 @@ def main(argv: list[str] | None = None) -> int:
             bench_hls,
             lambda d: md_table(hls_rows(d)),
             "Reference model and C simulation",
+        ),
+        "predict": (
+            lambda: bench_predict(args.mode),
+            predict_table,
+            "The compiled design on any inputs (predict)",
         ),
         "mobile": (lambda: bench_mobile(args.mode), mobile_table, "MobileNet-class networks and int8"),
         "large": (lambda: bench_large(args.mode), large_table, "Large CNNs against the DPU and Zhang"),

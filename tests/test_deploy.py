@@ -66,12 +66,15 @@ def test_the_script_connects_the_boards_processing_system(tmp_path):
     assert main(["deploy", str(e.project_dir), "--board", "pynq", "-o", str(out)]) == 0
     tcl = (out / "build_bitstream.tcl").read_text()
     assert "-part xc7z020clg400-1" in tcl and "NAME == processing_system7" in tcl
-    assert f"NAME == {e.top}" in tcl and "CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {100}" in tcl
+    assert f"create_bd_cell -type ip -vlnv {e.manifest['ip_vlnv']} fnas_0" in tcl
+    assert e.manifest["ip_vlnv"] == f"xilinx.com:hls:{e.top}:1.0"
+    assert "-vendor xilinx.com -library hls -version 1.0" in (e.project_dir / "run_hls.tcl").read_text()
+    assert "CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {100}" in tcl
     assert "Master {/ps/M_AXI_GP0} Slave {/fnas_0/s_axi_control}" in tcl
-    bundles = re.findall(
-        r"m_axi port=\w+ .*bundle=(\w+)", (e.project_dir / "src" / f"{e.top}.cpp").read_text()
-    )
-    for b in set(bundles):  # every bundle to an HP port; the ports it uses enabled at 64 bits
+    bundles = {p["bundle"] for p in e.manifest["m_axi"]}  # the manifest's record of the top's pragmas
+    source = (e.project_dir / "src" / f"{e.top}.cpp").read_text()
+    assert bundles == set(re.findall(r"m_axi port=\w+ .*bundle=(\w+)", source))
+    for b in bundles:  # every bundle to an HP port; the ports it uses enabled at 64 bits
         assert re.search(rf"Master {{/fnas_0/m_axi_{b}}} Slave {{/ps/S_AXI_HP[0-3]}}", tcl), b
     assert "CONFIG.PCW_USE_S_AXI_HP0 {1} CONFIG.PCW_S_AXI_HP0_DATA_WIDTH {64}" in tcl
     assert "write_bitstream" in tcl and "fnas.hwh" in tcl

@@ -24,6 +24,7 @@ model (``reference``), which also gives the testbench's golden vectors.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from fnas_hls import __version__
 from fnas_hls.analysis import Analysis, analyze
 from fnas_hls.backend.batching import Progress
 from fnas_hls.backend.float_model import run_float
-from fnas_hls.backend.project_context import build_context, check_renderable, design_names
+from fnas_hls.backend.project_context import build_context, check_renderable, design_names, ip_vlnv
 from fnas_hls.backend.project_folder import MANIFEST, FolderState, check_out_dir, digest, write_project
 from fnas_hls.backend.quantize import QuantPlan, quantize_network
 from fnas_hls.backend.reference import Agreement, compare_outputs, run_reference
@@ -234,6 +235,14 @@ def _manifest(
     }
 
 
+_MAXI = re.compile(r"#pragma HLS INTERFACE m_axi port=(\w+)\b.*\bbundle=(\w+)")
+
+
+def m_axi_ports(top_cpp: str) -> list[dict[str, str]]:
+    """The top's m_axi ports and the bundle each is in, read off its INTERFACE pragmas (in order)."""
+    return [{"port": p, "bundle": b} for p, b in _MAXI.findall(top_cpp)]
+
+
 def _to_hwc(x: np.ndarray, shape: Shape) -> np.ndarray:
     """(n, C*H*W) or (n, C, H, W) values in CHW order, as (n, H*W*C) channels last."""
     a = np.asarray(x)
@@ -328,6 +337,8 @@ def emit_project(
     report("weights and vectors as C", 1, 1)
     files: dict[str, str | bytes] = dict(render_project(ctx, progress))
     manifest = _manifest(net, ctx, analysis, plan, agreement, notes)
+    manifest["ip_vlnv"] = ip_vlnv(ctx["top"])
+    manifest["m_axi"] = m_axi_ports(files[f"src/{ctx['top']}.cpp"])
     files["tb/vectors.npz"] = _npz_bytes(
         inputs=tests,
         inputs_stored=test_stored,

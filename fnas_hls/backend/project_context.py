@@ -65,6 +65,16 @@ from fnas_hls.network.ir import (
 )
 from fnas_hls.precision import get_precision
 
+#: The exported IP's vendor, library and version (``export_design -vendor -library -version``: UG902,
+#: UG1399; these are also the tools' defaults): its VLNV is ``vendor:library:<top>:version``.
+IP_VENDOR, IP_LIBRARY, IP_VERSION = "xilinx.com", "hls", "1.0"
+
+
+def ip_vlnv(top: str) -> str:
+    """The VLNV the HLS export gives the top's IP (what a block design instantiates)."""
+    return f"{IP_VENDOR}:{IP_LIBRARY}:{top}:{IP_VERSION}"
+
+
 # --- names and checks --------------------------------------------------------------------------
 
 
@@ -357,6 +367,9 @@ def build_context(
         "network_c_string": c_string(net.name),
         "network_md": _md(net.name),
         "top": top,
+        "ip_vendor": IP_VENDOR,
+        "ip_library": IP_LIBRARY,
+        "ip_version": IP_VERSION,
         "board": analysis.board.name,
         "part": analysis.board.part,
         "clock_mhz": f"{analysis.clock_mhz:g}",

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -28,7 +27,8 @@ import numpy as np
 
 from fnas_hls import __version__
 from fnas_hls.backend.design import Design
-from fnas_hls.backend.hls_writer import template_env
+from fnas_hls.backend.hls_writer import m_axi_ports, template_env
+from fnas_hls.backend.project_context import ip_vlnv
 from fnas_hls.boards import Board, load_board
 from fnas_hls.deploy import driver as driver_module
 from fnas_hls.errors import FnasError
@@ -38,7 +38,6 @@ INSTANCE = "fnas_0"
 BITSTREAM = "fnas.bit"
 #: The driver package's folder in the deploy folder; the bitstream is beside it.
 DRIVER = "driver"
-_MAXI = re.compile(r"#pragma HLS INTERFACE m_axi port=(\w+)\b.*\bbundle=(\w+)")
 
 
 @dataclass(frozen=True)
@@ -48,14 +47,13 @@ class DeployResult:
     bundles: tuple[str, ...]
 
 
-def m_axi_bundles(project: Path, top: str) -> list[str]:
-    """The m_axi bundles of the top, in the order its pragmas name them."""
-    src = project / "src" / f"{top}.cpp"
-    seen: list[str] = []
-    for _, bundle in _MAXI.findall(src.read_text(encoding="utf-8")):
-        if bundle not in seen:
-            seen.append(bundle)
-    return seen
+def m_axi_bundles(design: Design) -> list[str]:
+    """The m_axi bundles of the top, in the order its pragmas name them (the manifest's ``m_axi``; a
+    project emitted before it recorded them: read off the top's source)."""
+    ports = design.manifest.get("m_axi")
+    if ports is None:
+        ports = m_axi_ports((design.project / "src" / f"{design.top}.cpp").read_text(encoding="utf-8"))
+    return list(dict.fromkeys(p["bundle"] for p in ports))
 
 
 def deploy_project(
@@ -82,7 +80,7 @@ def deploy_project(
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
         raise FnasError(f"-o {out}: exists and is not empty; choose another folder or pass --force")
-    bundles = m_axi_bundles(design.project, design.top)
+    bundles = m_axi_bundles(design)
     hp = b.ps.hp_ports
     used = [{"index": i, "port": p} for i, p in enumerate(hp[: len(bundles)])]
     ctx = {
@@ -95,6 +93,7 @@ def deploy_project(
         "clock_mhz": m["clock_mhz"],
         "ps": b.ps,
         "instance": INSTANCE,
+        "ip_vlnv": design.manifest.get("ip_vlnv") or ip_vlnv(design.top),
         "hls_project": _relative(design.project, out),
         "bundles": [
             {"bundle": x, "port": hp[i % len(hp)], "first": i < len(hp)} for i, x in enumerate(bundles)
