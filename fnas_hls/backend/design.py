@@ -34,6 +34,25 @@ from fnas_hls.precision import get_precision
 CHANNELS_LAST = "HWC"
 
 
+_LONG, _PTR = ctypes.c_long, ctypes.c_void_p
+#: The predict library's functions (``templates/predict.cpp.j2``): argument types, result type.
+_SIGNATURES = {
+    "fnas_predict": ((_PTR, _PTR, _LONG), ctypes.c_int),
+    "fnas_in_words": ((), _LONG),
+    "fnas_out_words": ((), _LONG),
+    "fnas_word_bytes": ((), _LONG),
+    "fnas_buffers": ((), _LONG),
+    "fnas_buffer_name": ((_LONG,), ctypes.c_char_p),
+    "fnas_buffer_words": ((_LONG,), _LONG),
+    "fnas_ports": ((), _LONG),
+    "fnas_port_arg": ((_LONG,), ctypes.c_char_p),
+    "fnas_port_buffer": ((_LONG,), _LONG),
+    "fnas_weight_words": ((), _LONG),
+    "fnas_weights": ((_PTR,), None),
+    "fnas_call": ((_PTR,), ctypes.c_int),
+}
+
+
 class Design:
     """The project in ``project`` (a folder ``fnas-hls emit`` wrote), compiled on first use."""
 
@@ -65,10 +84,14 @@ class Design:
             raise FnasError(f"{project}: source file {missing[0]} is missing; emit the project again")
         self._cxx, self._opt = cxx, opt
         self._lib: ctypes.CDLL | None = None
+        self._lib_path = Path()
 
     # --- the library ---------------------------------------------------------------------------
     def compile(self) -> Path:
-        """Build the shared library (if this content has none yet) and load it; its path."""
+        """Build the shared library (if this content has none yet) and load it; its path. Once loaded,
+        the same library serves every later call (the sources are not read again)."""
+        if self._lib is not None:
+            return self._lib_path
         digest = hashlib.sha256()
         for src in self.sources:
             digest.update(src.read_bytes())
@@ -90,27 +113,10 @@ class Design:
                 )
             tmp.replace(lib)
         if self._lib is None:
-            self._lib = ctypes.CDLL(str(lib))
-            self._lib.fnas_predict.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long)
-            self._lib.fnas_predict.restype = ctypes.c_int
-            lib_ = self._lib
-            for f in (
-                "fnas_in_words",
-                "fnas_out_words",
-                "fnas_word_bytes",
-                "fnas_buffers",
-                "fnas_buffer_words",
-            ):
-                getattr(lib_, f).restype = ctypes.c_long
-            for f in ("fnas_ports", "fnas_port_buffer", "fnas_weight_words"):
-                getattr(lib_, f).restype = ctypes.c_long
-            for f in ("fnas_buffer_name", "fnas_port_arg"):
-                getattr(lib_, f).restype = ctypes.c_char_p
-            for f in ("fnas_buffer_name", "fnas_buffer_words", "fnas_port_arg", "fnas_port_buffer"):
-                getattr(lib_, f).argtypes = (ctypes.c_long,)
-            lib_.fnas_weights.argtypes = (ctypes.c_void_p,)
-            lib_.fnas_call.argtypes = (ctypes.c_void_p,)
-            lib_.fnas_call.restype = ctypes.c_int
+            self._lib, self._lib_path = ctypes.CDLL(str(lib)), lib
+            for name, (args, result) in _SIGNATURES.items():
+                fn = getattr(self._lib, name)
+                fn.argtypes, fn.restype = args, result
             words = (self._lib.fnas_in_words(), self._lib.fnas_out_words(), self._lib.fnas_word_bytes())
             want = (
                 int(np.prod(self.input_shape)),
