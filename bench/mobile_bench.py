@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from fnas_hls.analysis import analyze
 from fnas_hls.boards import load_board
+from fnas_hls.styles import analyze
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ROOT.parent / "shared" / "benchmarks"

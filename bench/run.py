@@ -44,7 +44,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fnas_hls.analysis import analyze
 from fnas_hls.boards import load_board
 from fnas_hls.dse.sequential import (
     _fnas_design_layer,
@@ -55,6 +54,7 @@ from fnas_hls.dse.sequential import (
 from fnas_hls.precision import get_precision
 from fnas_hls.search.space import load_space
 from fnas_hls.search.sweep import sweep
+from fnas_hls.styles import analyze
 
 HERE = Path(__file__).resolve().parent
 

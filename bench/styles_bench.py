@@ -16,7 +16,6 @@ import time
 
 import numpy as np
 
-from fnas_hls.analysis import analyze
 from fnas_hls.boards import load_board
 from fnas_hls.dse.dataflow import stage_front
 from fnas_hls.dse.sequential import _fnas_design_layer, fnas_design_tilings, layer_front
@@ -25,6 +24,7 @@ from fnas_hls.network.arch import load_network_yaml
 from fnas_hls.precision import get_precision
 from fnas_hls.search.space import load_space
 from fnas_hls.search.sweep import sweep
+from fnas_hls.styles import analyze
 
 STYLES = ("sequential", "dataflow", "shared")
 

@@ -297,9 +297,9 @@ def simulate_bounded(
 
 def analyze_and_simulate(net, board, precision: str):
     """The dataflow analysis of ``net``, its region as the model schedules it, and the simulation."""
-    from fnas_hls.analysis import analyze
     from fnas_hls.network.names import design_names
     from fnas_hls.precision import get_precision
+    from fnas_hls.styles import analyze
 
     prec = get_precision(precision)
     a = analyze(net, board, precision, style="dataflow")

@@ -13,7 +13,6 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from fnas_hls.analysis import analyze
 from fnas_hls.backend.activation import FixedActivation, FloatActivation, quantize_activation
 from fnas_hls.backend.csim import run_csim
 from fnas_hls.backend.fixed_point import FLOAT32, DataType
@@ -25,6 +24,7 @@ from fnas_hls.network.activations import Activation
 from fnas_hls.network.arch import network_to_yaml, parse_network_yaml
 from fnas_hls.network.ir import Add, Conv, Dense, Flatten, Network, Shape
 from fnas_hls.network.onnx_frontend import load_onnx, network_from_model
+from fnas_hls.styles import analyze
 
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
 

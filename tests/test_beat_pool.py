@@ -10,7 +10,6 @@ import shutil
 import numpy as np
 import pytest
 
-from fnas_hls.analysis import analyze
 from fnas_hls.backend.csim import run_csim
 from fnas_hls.backend.float_model import with_random_weights
 from fnas_hls.backend.hls_writer import emit_project
@@ -26,6 +25,7 @@ from fnas_hls.model.shared_pool import (
 )
 from fnas_hls.network.arch import network_from_dict
 from fnas_hls.precision import get_precision
+from fnas_hls.styles import analyze
 
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from readme_check import check_readme
 
-from fnas_hls.analysis import analyze
 from fnas_hls.backend.float_model import with_random_weights
 from fnas_hls.backend.hls_writer import emit_project
 from fnas_hls.backend.project_context import feature_map_places
@@ -21,6 +20,7 @@ from fnas_hls.model.shared import padded_maps, stores_beats
 from fnas_hls.model.shared_engine import STORE_PORTS, Engine, engine_terms
 from fnas_hls.network.ir import INPUT, Add, Conv, Dense, Flatten, GlobalAvgPool, Network, Pool, Shape
 from fnas_hls.precision import get_precision
+from fnas_hls.styles import analyze
 
 P1 = (1, 1, 1, 1)
 

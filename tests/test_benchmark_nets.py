@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fnas_hls.analysis import analyze
 from fnas_hls.backend.float_model import with_random_weights
 from fnas_hls.boards import load_board
 from fnas_hls.errors import FnasError
 from fnas_hls.network.benchmark_nets import nasbench201_network, parse_cellstr
 from fnas_hls.network.ir import Conv, Dense, HostOp
+from fnas_hls.styles import analyze
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 NB201 = SHARED / "nasbench201-cifar10-200epochs-valid.csv"

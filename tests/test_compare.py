@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from fnas_hls.analysis import analyze
 from fnas_hls.boards import load_board
 from fnas_hls.cli import main
 from fnas_hls.network.arch import parse_network_yaml
 from fnas_hls.reports.compare import compare
+from fnas_hls.styles import analyze
 
 NET = """name: small
 input: [3, 16, 16]

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from dataflow_sim import analyze_and_simulate, simulate
 
-from fnas_hls.analysis import analyze
 from fnas_hls.boards import load_board
 from fnas_hls.errors import FnasError
 from fnas_hls.model import dataflow as df
@@ -18,6 +17,7 @@ from fnas_hls.network.names import design_names
 from fnas_hls.precision import get_precision
 from fnas_hls.resources import MacCost
 from fnas_hls.search.space import load_space
+from fnas_hls.styles import analyze
 
 PYNQ = load_board("pynq")
 FIXED = get_precision("fixed16")
@@ -183,7 +183,7 @@ def test_dse_finds_the_least_interval_by_brute_force(bram):
 def test_latency_refinement_never_loses_to_the_least_interval_design():
     """The latency-aware design is kept only where it fits and its scheduled latency is below the
     least-interval design's (the analysis schedules both); on this sample it helps somewhere."""
-    from fnas_hls.analysis import _analyze_dataflow
+    from fnas_hls.styles import _analyze_dataflow
 
     sp = load_space("fnas-mnist")
     archs = list(sp.architectures())
@@ -247,7 +247,7 @@ def test_dataflow_refuses_host_layers_and_unread_maps():
 def test_sequential_lower_bound_holds_so_auto_may_skip_it():
     """auto skips the sequential (or shared) analysis only where it provably loses: each bound is
     below every design's latency of its style, on a sample of both spaces and on several boards."""
-    from fnas_hls.analysis import sequential_lower_bound, shared_lower_bound
+    from fnas_hls.styles import sequential_lower_bound, shared_lower_bound
 
     for space_name, board_name in (("fnas-mnist", "pynq"), ("digits", "pynq"), ("digits", "zcu102")):
         sp = load_space(space_name)

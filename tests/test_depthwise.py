@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from test_shared_style import run_time_products
 
-from fnas_hls.analysis import analyze, shared_lower_bound
 from fnas_hls.backend.csim import run_csim
 from fnas_hls.backend.float_model import with_random_weights
 from fnas_hls.backend.hls_writer import emit_project
@@ -24,6 +23,7 @@ from fnas_hls.model.shared_engine import LOAD_PORTS, STORE_PORTS, Engine, engine
 from fnas_hls.network.arch import network_from_dict
 from fnas_hls.precision import get_precision
 from fnas_hls.resources import MacCost
+from fnas_hls.styles import analyze, shared_lower_bound
 
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
 

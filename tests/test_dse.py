@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fnas_hls.analysis import analyze
 from fnas_hls.boards import load_board
 from fnas_hls.dse.sequential import (
     _pareto,
@@ -21,6 +20,7 @@ from fnas_hls.network.arch import parse_network_yaml
 from fnas_hls.precision import get_precision
 from fnas_hls.resources import MacCost
 from fnas_hls.search.space import load_space
+from fnas_hls.styles import analyze
 
 FIXED = get_precision("fixed16")
 

@@ -10,7 +10,6 @@ import pytest
 import yaml
 from test_search_cli import SPACE as CLI_SPACE
 
-from fnas_hls.analysis import analyze
 from fnas_hls.backend.design import Design
 from fnas_hls.boards import load_board
 from fnas_hls.cli import main
@@ -21,6 +20,7 @@ from fnas_hls.search.datasets import load_dataset
 from fnas_hls.search.loop import Search, child_key
 from fnas_hls.search.rundir import load_run_config
 from fnas_hls.search.space import SEARCHED, load_space
+from fnas_hls.styles import analyze
 
 SPACE = CLI_SPACE.replace("board: pynq", "board: ultra96v2\nprecision: [fixed16, int8]").replace(
     "search: {episodes: 5}", "search: {episodes: 6, strategy: random}"

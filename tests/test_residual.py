@@ -16,7 +16,6 @@ import torch
 from readme_check import check_readme
 from torch import nn
 
-from fnas_hls.analysis import analyze
 from fnas_hls.backend.float_model import run_float
 from fnas_hls.backend.hls_writer import emit_project
 from fnas_hls.backend.project_context import feature_map_places
@@ -28,6 +27,7 @@ from fnas_hls.model import hls_rules as rules
 from fnas_hls.network.ir import INPUT, Add, Concat, Conv, HostOp, Network, Shape
 from fnas_hls.network.onnx_frontend import load_onnx
 from fnas_hls.resources import MacCost, Resources
+from fnas_hls.styles import analyze
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_onnx_frontend import export  # noqa: E402

@@ -76,7 +76,7 @@ class FakeTrainer:
         macs = net.macs
         self.calls.append(_sig(net))
         if self.spec_ms is not None:
-            from fnas_hls.analysis import analyze
+            from fnas_hls.styles import analyze
 
             a = analyze(net, load_board("pynq"), "fixed16", style="auto")  # as the search does
             assert a.fits and a.latency_ms <= self.spec_ms, "a child that breaks the spec was trained"

@@ -13,7 +13,6 @@ import numpy as np
 import onnx
 import pytest
 
-from fnas_hls.analysis import analyze
 from fnas_hls.backend.shared_context import ENGINE_ARRAYS, pack_weights
 from fnas_hls.boards import load_board
 from fnas_hls.cli import main
@@ -33,6 +32,7 @@ from fnas_hls.model.tiling import Tiling, parse_tiling_specs
 from fnas_hls.network.arch import load_network_yaml
 from fnas_hls.network.onnx_frontend import load_onnx
 from fnas_hls.precision import get_precision
+from fnas_hls.styles import analyze
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_hls_emit import SPREAD, net_of  # noqa: E402

@@ -12,7 +12,6 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 from torch_export import export_onnx
 
-from fnas_hls.analysis import analyze
 from fnas_hls.backend.csim import run_csim
 from fnas_hls.backend.float_model import run_float
 from fnas_hls.backend.hls_writer import emit_project
@@ -20,6 +19,7 @@ from fnas_hls.boards import load_board
 from fnas_hls.errors import FnasError
 from fnas_hls.network.ir import Scale
 from fnas_hls.network.onnx_frontend import load_onnx, network_from_model
+from fnas_hls.styles import analyze
 
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
 

@@ -262,8 +262,8 @@ def test_latency_cache_round_trip_and_bad_file(tmp_path, nb201):
 
 
 def test_latency_of_a_row_is_the_models(nb201):
-    from fnas_hls.analysis import analyze
     from fnas_hls.boards import load_board
+    from fnas_hls.styles import analyze
 
     board = load_board("pynq")
     lt = LatencyTable(nb201, board, "fixed16", "dataflow")

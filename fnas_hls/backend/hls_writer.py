@@ -36,7 +36,7 @@ import jinja2
 import numpy as np
 
 from fnas_hls import __version__
-from fnas_hls.analysis import Analysis, analyze
+from fnas_hls.analysis import Analysis
 from fnas_hls.backend.batching import Progress
 from fnas_hls.backend.float_model import run_float
 from fnas_hls.backend.project_context import build_context, check_renderable, design_names, ip_vlnv
@@ -52,6 +52,7 @@ from fnas_hls.network.ir import (
 )
 from fnas_hls.paths import data_dir
 from fnas_hls.precision import get_precision
+from fnas_hls.styles import analyze
 
 #: Default number of test vectors in the testbench (taken from the calibration inputs).
 DEFAULT_TEST_VECTORS = 32

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import time
 
-from fnas_hls.analysis import STYLE_CHOICES, analyze, format_table
+from fnas_hls.analysis import format_table
 from fnas_hls.boards import load_board
 from fnas_hls.io_utils import write_json_atomic
 from fnas_hls.model.tiling import parse_tiling_specs
 from fnas_hls.network.model_io import load_model
 from fnas_hls.precision import PRECISIONS
+from fnas_hls.styles import STYLE_CHOICES, analyze
 
 
 def add_target_options(parser: argparse.ArgumentParser, board_required: bool = True) -> None:

@@ -11,7 +11,6 @@ from typing import TextIO
 
 import torch
 
-from fnas_hls.analysis import STYLE_CHOICES
 from fnas_hls.boards import load_board
 from fnas_hls.errors import FnasError
 from fnas_hls.precision import PRECISIONS
@@ -23,6 +22,7 @@ from fnas_hls.search.rundir import FINAL_DIR, FINAL_LOG, RunConfig, default_run_
 from fnas_hls.search.settings import REWARDS, STRATEGIES, FinalSettings
 from fnas_hls.search.space import SEARCHED, load_space, resolve_space
 from fnas_hls.search.trainer import DEVICES, resolve_device
+from fnas_hls.styles import STYLE_CHOICES
 from fnas_hls.tabular.cli import run_table
 from fnas_hls.tabular.spaces import is_tabular
 

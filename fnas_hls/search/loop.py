@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from fnas_hls.analysis import Analysis, analyze
+from fnas_hls.analysis import Analysis
 from fnas_hls.errors import FnasError
 from fnas_hls.network.arch import network_to_dict
 from fnas_hls.network.ir import Network
@@ -57,6 +57,7 @@ from fnas_hls.search.rundir import (
 )
 from fnas_hls.search.space import check_dataset
 from fnas_hls.search.workers import InProcess, Job
+from fnas_hls.styles import analyze
 
 CHECKPOINT_VERSION = 1
 

@@ -181,7 +181,7 @@ def load_run_config(out: Path) -> RunConfig:
 
 
 def _style(value: object, src: str) -> str:
-    from fnas_hls.analysis import STYLE_CHOICES
+    from fnas_hls.styles import STYLE_CHOICES
 
     if value not in STYLE_CHOICES:
         raise FnasError(f"{src}: field 'style' is {value!r}; accepted: {', '.join(STYLE_CHOICES)}")

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from fnas_hls.analysis import analyze
 from fnas_hls.boards import Board, load_board
 from fnas_hls.dse.sequential import choose_tilings
 from fnas_hls.errors import FnasError
@@ -21,6 +20,7 @@ from fnas_hls.network.ir import Network
 from fnas_hls.network.names import c_identifier
 from fnas_hls.precision import Precision, get_precision
 from fnas_hls.search.space import SearchSpace, load_space
+from fnas_hls.styles import analyze
 
 
 def predict(

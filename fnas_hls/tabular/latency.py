@@ -22,15 +22,24 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from fnas_hls.analysis import analyze
 from fnas_hls.boards import Board
 from fnas_hls.errors import FnasError
 from fnas_hls.network.ir import Network
+from fnas_hls.styles import analyze
 from fnas_hls.tabular.spaces import TableSpace
 
 _PKG = Path(__file__).resolve().parent.parent
 # The sources whose change can change a prediction.
-_MODEL_SOURCES = ("analysis.py", "precision.py", "resources.py", "boards.py", "model", "dse", "network")
+_MODEL_SOURCES = (
+    "analysis.py",
+    "styles",
+    "precision.py",
+    "resources.py",
+    "boards.py",
+    "model",
+    "dse",
+    "network",
+)
 
 
 @dataclass(frozen=True)

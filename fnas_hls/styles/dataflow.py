@@ -1,0 +1,139 @@
+"""The ``dataflow`` style: every layer a process of one DATAFLOW region, all at once, streams between
+them (``dse.dataflow``, ``model.dataflow``, ``templates/dataflow/``)."""
+
+from __future__ import annotations
+
+from fnas_hls.analysis import (
+    Analysis,
+    Stream,
+    over_line,
+    pin_notes,
+)
+from fnas_hls.boards import Board
+from fnas_hls.dse.dataflow import ParallelismResult, choose_parallelism
+from fnas_hls.model import dataflow as df
+from fnas_hls.model import dataflow_process as dfp
+from fnas_hls.model.sequential import TOP_RESOURCES, is_tiled
+from fnas_hls.model.tiling import TilingPin, pins_for_layers
+from fnas_hls.network.ir import Flatten, HostOp, Network
+from fnas_hls.network.names import design_names
+from fnas_hls.precision import Precision
+from fnas_hls.resources import Resources
+
+
+def dataflow_unsupported(net: Network) -> str:
+    """Why the dataflow style cannot build ``net`` (empty when it can)."""
+    for li in net.info:
+        if isinstance(li.layer, HostOp):
+            return (
+                f"layer '{li.name}' ({li.layer.op_type}) runs on the host; a dataflow region holds "
+                "FPGA layers only"
+            )
+    if all(isinstance(li.layer, Flatten) for li in net.info):
+        return f"network '{net.name}' has no layer to run"
+    _, readers, _ = df.map_readers(list(net.info))
+    for li in net.info:
+        if df.is_process(li) and not readers.get(li.name):
+            return (
+                f"layer '{li.name}': no layer reads its output; a dataflow region cannot leave a stream "
+                "unread"
+            )
+    return ""
+
+
+#: Rounds of the dataflow DSE: the FIFOs' block RAM is known only once the schedule is.
+DATAFLOW_FIFO_ROUNDS = 3
+
+
+def _analyze_dataflow(
+    net: Network,
+    board: Board,
+    prec: Precision,
+    clock_mhz: float | None,
+    pins: tuple[TilingPin, ...],
+    latency_refinement: bool = True,
+) -> Analysis:
+    clock = float(clock_mhz or board.clock_mhz)
+    infos = list(net.info)
+    cnames, top = design_names([li.name for li in infos], net.name)
+    tiled = [li.name for li in infos if is_tiled(li)]
+    layer_pins = pins_for_layers(pins, tiled)
+    budget = board.budget()
+    mac = board.mac_cost(prec)
+    geoms = {li.name: dfp.WindowGeometry.of(li) for li in infos if is_tiled(li)}
+    # What the DSE does not size: pooling, GAP, the movers (and, after a first round, the FIFOs).
+    fixed = TOP_RESOURCES
+    floor = 0
+    for p in df.fixed_processes(infos, cnames, top, prec, board):
+        fixed = fixed + p.resources + Resources(lut=dfp.LUT_PER_STREAM, ff=dfp.FF_PER_STREAM)
+        floor = max(floor, p.cycles)
+    regions: dict[tuple, df.Region] = {}
+
+    def design(waits: dict[str, float] | None) -> tuple[ParallelismResult, df.Region, Resources]:
+        fifo_bram = 0
+        for _ in range(DATAFLOW_FIFO_ROUNDS):
+            room = Resources(
+                dsp=budget.dsp - fixed.dsp,
+                bram18k=budget.bram18k - fixed.bram18k - fifo_bram,
+                lut=budget.lut - fixed.lut - dfp.LUT_PER_STREAM * len(geoms),
+                ff=budget.ff - fixed.ff - dfp.FF_PER_STREAM * len(geoms),
+            )
+            dse = choose_parallelism(geoms, prec, mac, room, floor, layer_pins, waits)
+            key = tuple(sorted(dse.parallelism.items()))
+            if key not in regions:  # the refinement often keeps the least-interval design
+                regions[key] = df.region(infos, cnames, top, dse.parallelism, prec, board, clock)
+            reg = regions[key]
+            need = sum(reg.fifo_bram18k)
+            if need <= fifo_bram or dse.resources.bram18k + need <= budget.bram18k - fixed.bram18k:
+                break  # the FIFOs fit beside this design
+            fifo_bram = need
+        resources = TOP_RESOURCES
+        for lc in reg.layer_costs:
+            resources = resources + lc.resources
+        return dse, reg, resources
+
+    # The least-interval design, and the latency-aware one where it fits (its faster producers may
+    # need FIFOs that do not) and its scheduled latency is less.
+    dse, reg, resources = design(None)
+    if latency_refinement:
+        alt = design(df.consumer_waits(infos))
+        if alt[2].fits_in(budget) and (
+            not resources.fits_in(budget) or alt[1].schedule.latency < reg.schedule.latency
+        ):
+            dse, reg, resources = alt
+    fits = resources.fits_in(budget)
+    buffers = [(p.layer or p.name, what, n) for p in reg.processes for what, n in p.buffers]
+    names = [p.layer or p.name for p in reg.processes]
+    edges = reg.schedule.edges
+    buffers += [
+        (names[a], f"stream FIFO to {names[b]}", n)
+        for (a, b, _), n in zip(edges, reg.fifo_bram18k, strict=True)
+    ]
+    streams = tuple(
+        Stream(names[a], names[b], d, pk, n)
+        for (a, b, _), d, pk, n in zip(
+            edges, reg.schedule.fifo_depths, reg.schedule.fifo_peaks, reg.fifo_bram18k, strict=True
+        )
+    )
+    notes = pin_notes(layer_pins, dse.parallelism, {"Tm": "Pm", "Tn": "Pn"})
+    notes += [f"layer '{n}': --tiling Tr/Tc do not apply to the dataflow style (one output pixel at a time)"
+              for n, pin in layer_pins.items() if pin.Tr is not None or pin.Tc is not None]  # fmt: skip
+    return Analysis(
+        network=net.name,
+        board=board,
+        precision=prec,
+        clock_mhz=clock,
+        layers=reg.layer_costs,
+        latency_cycles=reg.schedule.latency,
+        resources=resources,
+        budget=budget,
+        fits=fits,
+        dse_method=dse.method,
+        notes=tuple(notes),
+        macs=net.macs,
+        style="dataflow",
+        interval_cycles=reg.schedule.interval,
+        csynth_latency_cycles=reg.csynth_latency,
+        streams=streams,
+        over_detail="" if fits else over_line(resources, budget, buffers),
+    )

@@ -1,0 +1,92 @@
+"""The ``shared`` style: one tiled engine for the whole board that every conv and fc layer uses in
+turn (Zhang et al., FPGA'15; ``dse.shared``, ``model.shared``, ``templates/shared/``)."""
+
+from __future__ import annotations
+
+from fnas_hls.analysis import (
+    Analysis,
+    host_notes,
+    layers_in_turn,
+    pin_notes,
+)
+from fnas_hls.boards import Board
+from fnas_hls.dse.shared import choose_engine, compute_bound
+from fnas_hls.model import shared as sh
+from fnas_hls.model import shared_engine as sh_engine
+from fnas_hls.model.sequential import TOP_RESOURCES, is_tiled
+from fnas_hls.model.tiling import TilingPin, pins_for_layers
+from fnas_hls.network.ir import Network
+from fnas_hls.network.names import c_identifiers
+from fnas_hls.precision import Precision
+
+
+def shared_lower_bound(net: Network, board: Board, prec: Precision) -> int:
+    """Cycles no shared design that fits can beat: its engine's computation alone
+    (``dse.shared.compute_bound``) on at most the usable DSPs."""
+    geoms = [sh_engine.engine_geometry(li) for li in net.info if is_tiled(li)]
+    return compute_bound(geoms, board.mac_cost(prec).macs(board.budget().dsp))
+
+
+def _analyze_shared(
+    net: Network, board: Board, prec: Precision, clock_mhz: float | None, pins: tuple[TilingPin, ...]
+) -> Analysis:
+    clock = float(clock_mhz or board.clock_mhz)
+    infos = list(net.info)
+    tiled = [li for li in infos if is_tiled(li)]
+    layer_pins = pins_for_layers(pins, [li.name for li in tiled])
+    dse = choose_engine(net, board, prec, layer_pins)
+    cnames = c_identifiers([li.name for li in infos])
+    engine = None
+    fused = sh.fused_adds(infos)
+    resources = TOP_RESOURCES + sh.merge_units(infos, prec, board)
+    if tiled:
+        layers = [(sh_engine.engine_geometry(li), *dse.tiles[li.name]) for li in tiled]
+        beats = sh.stores_beats(infos, dse.padded)
+        engine = sh_engine.make_engine(
+            dse.Tm,
+            dse.Tn,
+            layers,
+            board,
+            prec,
+            skip=bool(fused),
+            beats=[beats[li.name] for li in tiled],
+            w_words=dse.w_words,
+        )
+        resources = resources + engine.resources(prec, board.mac_cost(prec))
+    costs = sh.shared_layer_costs(infos, cnames, engine, dse.tiles, board, prec, clock, dse.padded)
+    for lc in costs:
+        resources = resources + lc.resources
+    chosen = {lc.name: lc.tiling for lc in costs if lc.tiling is not None}
+    notes = host_notes(net) + pin_notes(layer_pins, chosen, {f: f for f in ("Tm", "Tn", "Tr", "Tc")})
+    buffers = []
+    if engine:
+        notes.insert(
+            0,
+            f"one engine of Tm x Tn = {engine.Tm} x {engine.Tn} MACs for all {len(tiled)} conv/fc layers; "
+            f"buffers for the largest tile: input {engine.in_words:,} words a channel, accumulators "
+            f"{engine.acc_words:,}, kernel {engine.k_words}",
+        )
+        if dse.padded:
+            names = sorted(dse.padded)
+            shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+            notes.insert(
+                1,
+                f"{len(names)} map{'s' if len(names) > 1 else ''} kept in DDR in rows of whole "
+                f"{engine.beat_words}-word beats, written a beat a port a cycle (STORE_B): {shown}",
+            )
+        buffers = [("engine", b.name, b.bram18k) for b in engine.buffers(prec)]
+    return layers_in_turn(
+        net,
+        board,
+        prec,
+        clock,
+        costs,
+        resources,
+        dse.method,
+        notes,
+        "shared",
+        buffers,
+        engine,
+        fused,
+        dse.padded,
+    )
