@@ -120,8 +120,8 @@ class Analysis:
                 {
                     "name": lc.name,
                     "op": lc.op,
-                    "tiling": lc.tiling.as_dict() if lc.tiling and self.style != "dataflow" else None,
-                    "parallelism": lc.tiling.as_dict() if lc.tiling and self.style == "dataflow" else None,
+                    "tiling": lc.tiling.as_dict() if isinstance(lc.tiling, Tiling) else None,
+                    "parallelism": lc.tiling.as_dict() if isinstance(lc.tiling, dfp.Parallelism) else None,
                     "cycles": lc.cycles,
                     "ms": lc.cycles / (self.clock_mhz * 1e3),
                     "compute_cycles": lc.compute_cycles,
@@ -239,11 +239,11 @@ def over_line(
 
 def format_table(a: Analysis) -> str:
     """The per-layer table with totals and utilisation that ``fnas-hls analyze`` prints."""
-    dataflow = a.style == "dataflow"
+    region = a.interval_cycles is not None  # one DATAFLOW region: a new image every interval
     head = (
         "layer",
         "op",
-        "MACs Pm/Pn/Pk" if dataflow else "tiling Tm/Tn/Tr/Tc",
+        "MACs Pm/Pn/Pk" if region else "tiling Tm/Tn/Tr/Tc",
         "cycles",
         "ms",
         "bound",
@@ -313,7 +313,7 @@ def format_table(a: Analysis) -> str:
         f"roofline bound {a.roofline_cycles:,} cycles ({a.latency_cycles / max(a.roofline_cycles, 1):.2f}x); "
         f"{'fits' if a.fits else 'does NOT fit'} the board (DSE: {a.dse_method})"
     )
-    if dataflow:
+    if region:
         out.append(
             f"interval {a.interval_cycles:,} cycles (a new image every "
             f"{a.interval_cycles / (a.clock_mhz * 1e3):.4f} ms: the slowest process); csynth will report "

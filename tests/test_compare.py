@@ -323,3 +323,16 @@ def test_shared_project_against_a_hand_made_vitis_report(tmp_path):
     failed = {r.name.split(" (")[0] for r in c.failures}
     assert failed == {"fnas_engine_compute", "fnas_engine_compute/COMPUTE", "fnas_engine/STEP iteration"}
     assert len(c.ii_missed) == 1 and "COMPUTE" in c.ii_missed[0]
+
+
+def test_a_manifest_of_an_unknown_style_is_one_line(tmp_path, capsys):
+    project = make_project(tmp_path, deviate=False)
+    doc = json.loads((project / "manifest.json").read_text())
+    doc["analysis"]["style"] = "systolic"
+    (project / "manifest.json").write_text(json.dumps(doc))
+    assert main(["compare", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "manifest.json: field 'analysis.style' is 'systolic'; accepted: sequential, dataflow, shared" in err
+    )
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -183,7 +183,7 @@ def test_dse_finds_the_least_interval_by_brute_force(bram):
 def test_latency_refinement_never_loses_to_the_least_interval_design():
     """The latency-aware design is kept only where it fits and its scheduled latency is below the
     least-interval design's (the analysis schedules both); on this sample it helps somewhere."""
-    from fnas_hls.styles import _analyze_dataflow
+    from fnas_hls.styles.dataflow import _analyze_dataflow
 
     sp = load_space("fnas-mnist")
     archs = list(sp.architectures())

@@ -9,17 +9,19 @@ the reference model does.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fnas_hls.analysis import Analysis
 from fnas_hls.backend.c_literals import rows
 from fnas_hls.backend.fixed_point import DataType
-from fnas_hls.backend.quantize import QuantPlan
 from fnas_hls.model import dataflow as df
 from fnas_hls.model import dataflow_process as dfp
 from fnas_hls.network.ir import Add, Concat, Conv, Dense, Flatten, GlobalAvgPool, Network, Pool, Scale
+
+if TYPE_CHECKING:  # the quantizer brings torch; fnas_hls.styles imports this module
+    from fnas_hls.backend.quantize import QuantPlan
 
 #: Stored value of a padded position of a max pool in float32 (the most negative float).
 FLOAT_LOWEST_LITERAL = "-3.40282347e+38f"

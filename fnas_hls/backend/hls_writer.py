@@ -52,7 +52,7 @@ from fnas_hls.network.ir import (
 )
 from fnas_hls.paths import data_dir
 from fnas_hls.precision import get_precision
-from fnas_hls.styles import analyze
+from fnas_hls.styles import analyze, get_style
 
 #: Default number of test vectors in the testbench (taken from the calibration inputs).
 DEFAULT_TEST_VECTORS = 32
@@ -91,13 +91,9 @@ def render_project(ctx: Mapping[str, Any], progress: Progress | None = None) -> 
         ("run_vitis.tcl", "run_vitis.tcl.j2", {}),
         ("README.md", "README.md.j2", {}),
     ]
-    if style == "sequential":  # the dataflow style keeps its weights in each layer's ROM
-        jobs.append(("src/weights.h", "weights.h.j2", {}))
-    if style == "shared":  # one engine for every conv and fc layer; pooling as the sequential style's
-        jobs += [(f"src/{f}", f"shared/{f}.j2", {}) for f in ("weights.h", "engine.h", "engine.cpp")]
-        if ctx["merge_units"]:
-            jobs += [(f"src/{f}", f"shared/{f}.j2", {}) for f in ("units.h", "units.cpp")]
-    units = "sequential" if style == "shared" else style  # the templates of the per-layer units
+    style_of = get_style(style)
+    jobs += [(file, template, {}) for file, template in style_of.project_files(ctx)]
+    units = style_of.unit_templates  # the templates of the layers that render a function of their own
     for layer in ctx["rendered"]:
         name = layer["c_name"]
         if layer.get("on_unit"):  # the shared style's engine and units render no function per layer
@@ -207,7 +203,7 @@ def _manifest(
         "output_frac": plan.output_type.frac,
         "layers": layers,
         "style": analysis.style,
-        "layout": "HWC (channels last), packed AXI beats" if analysis.style == "dataflow" else "CHW",
+        "layout": get_style(analysis.style).layout,
         "streams": [
             {"name": s["name"], "from": s["src"], "to": s["dst"], "depth": s["depth"]}
             for s in ctx.get("streams", [])
@@ -304,23 +300,25 @@ def emit_project(
     analysis = analyze(net, board, precision, clock_mhz, pins, style)
     report("analysis", 1, 1)
     notes.extend(analysis.notes)
-    dataflow = analysis.style == "dataflow"
+    style_of = get_style(analysis.style)
     if not analysis.fits:
-        if dataflow:
+        if style_of.must_fit:
             raise FnasError(
-                f"--style dataflow: network '{net.name}' does not fit on chip on {board.name}: "
+                f"--style {style_of.name}: network '{net.name}' does not fit on chip on {board.name}: "
                 f"{analysis.over_detail}"
             )
         notes.append(f"the design does not fit {board.name}: over budget in {', '.join(analysis.over)}")
     tilings = {lc.name: lc.tiling for lc in analysis.layers if lc.tiling is not None}
-    if dataflow:  # the reference model runs the same arithmetic on whole rows (the order of a sum is Pn's)
+    if (
+        style_of.stream_order
+    ):  # the reference model runs the same arithmetic on whole rows (the order of a sum is Pn's)
         shapes = {li.name: li.out_shape for li in net.info}
         tilings = {n: Tiling(t.Pm, t.Pn, shapes[n].h, shapes[n].w) for n, t in tilings.items()}
     plan = quantize_network(net, precision, calib, progress)
     test_stored = plan.input_type.quantize(tests)
 
     def reference(xq: np.ndarray) -> np.ndarray:
-        return run_reference(net, plan, tilings, xq, stream_order=dataflow, progress=progress)
+        return run_reference(net, plan, tilings, xq, stream_order=style_of.stream_order, progress=progress)
 
     ref_all = reference(plan.input_type.quantize(calib))
     float_all = run_float(net, calib, progress)
@@ -330,7 +328,7 @@ def emit_project(
         golden, float_out = reference(test_stored), run_float(net, tests, progress)
         ref_all, float_all = np.concatenate([ref_all, golden]), np.concatenate([float_all, float_out])
     agreement = compare_outputs(plan.output_type.dequantize(ref_all), float_all, plan.output_type.lsb)
-    if dataflow:  # the testbench's vectors as the AXI ports carry them: channels last
+    if style_of.stream_order:  # the testbench's vectors as the AXI ports carry them: channels last
         test_stored = _to_hwc(test_stored, net.input)
         golden, float_out = _to_hwc(golden, net.output), _to_hwc(float_out, net.output)
     report("weights and vectors as C", 0, 1)

@@ -29,7 +29,6 @@ from fnas_hls.backend.activation import (
     FloatActivation,
 )
 from fnas_hls.backend.c_literals import float_literal, row_list, rows
-from fnas_hls.backend.dataflow_context import dataflow_layers
 from fnas_hls.backend.fixed_point import (
     AVG_SHIFT,
     FLOAT32,
@@ -39,13 +38,12 @@ from fnas_hls.backend.fixed_point import (
     float_reciprocal,
 )
 from fnas_hls.backend.quantize import QuantPlan
-from fnas_hls.backend.shared_context import map_layout, shared_layers
+from fnas_hls.backend.shared_context import map_layout
 from fnas_hls.backend.storage import storage_bindings
 from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model.resource_model import Memory
-from fnas_hls.model.sequential import ConvGeometry, cdiv, element_memories, is_tiled
-from fnas_hls.model.shared import on_merge_unit
+from fnas_hls.model.sequential import ConvGeometry, cdiv, element_memories
 from fnas_hls.model.tiling import Tiling
 from fnas_hls.network import names
 from fnas_hls.network.ir import (
@@ -64,6 +62,7 @@ from fnas_hls.network.ir import (
     output_activation,
 )
 from fnas_hls.precision import get_precision
+from fnas_hls.styles import get_style
 
 #: The exported IP's vendor, library and version (``export_design -vendor -library -version``: UG902,
 #: UG1399; these are also the tools' defaults): its VLNV is ``vendor:library:<top>:version``.
@@ -198,7 +197,8 @@ def build_context(
     check_renderable(net)
     cnames, top = design_names(net)
     is_float = plan.precision == "float32"
-    sequential = analysis.style == "sequential"
+    style = get_style(analysis.style)
+    sequential = style.layer_elements  # each tiled layer its own element (FNAS-Design)
     costs = {lc.name: lc for lc in analysis.layers}
     word = plan.input_type
     layers: list[dict[str, Any]] = []
@@ -235,8 +235,8 @@ def build_context(
         # Feature maps in DDR: the input, places in the fmap region, the output.
         d["srcs"] = [where[n] for n in li.sources]
         d["src"] = ", ".join(d["srcs"])
-        # the shared style runs two-input adds and concats on its shared units
-        d["on_unit"] = analysis.style == "shared" and (is_tiled(li) or on_merge_unit(li))
+        # the shared style runs its tiled layers on the engine, two-input adds and concats on units
+        d["on_unit"] = style.runs_on_units(li)
         d["dst"] = where[li.name]
         if isinstance(layer, Add):
             d.update(
@@ -341,24 +341,14 @@ def build_context(
                 recips=", ".join(["0.0f", *(float_literal(float_reciprocal(c)) for c in taps)]),
             )  # fmt: skip
         layers.append(d)
-    style_ctx: dict[str, Any] = {}
-    if analysis.style == "dataflow":
-        style_ctx = dataflow_layers(net, analysis, plan, layers)
-    elif analysis.style == "shared":
-        style_ctx = shared_layers(net, analysis, plan, layers, fmap_words)
+    style_ctx = style.context(net, analysis, plan, layers, fmap_words)
     rendered = [d for d in layers if d["kind"] != "flatten"]
-    if analysis.style == "shared":  # conv layers call the engine; adds and concats the units
-        style_ctx["merge_units"] = any(
-            d["on_unit"] and d["kind"] != "conv" and not d.get("fused") for d in rendered
-        )
-        src_files = [f"src/{d['c_name']}.cpp" for d in rendered if not d["on_unit"]] + ["src/engine.cpp"]
-        if style_ctx["merge_units"]:
-            src_files.append("src/units.cpp")
-    else:
-        src_files = [f"src/{d['c_name']}.cpp" for d in rendered]
+    src_files = style.src_files(rendered, style_ctx)
     out_lsb = 0.0 if is_float else plan.output_type.lsb
     return {
         "style": analysis.style,
+        "rom_weights": style.rom_weights,  # no weights port, no weights.h
+        "hwc_ports": style.stream_order,  # the top's ports carry packed beats, channels last
         "skip_port": False,  # the shared engine's port for the residual maps its store adds
         "beat_ports": False,  # the shared engine's loads read the maps as beats
         **style_ctx,

@@ -8,14 +8,13 @@ weight port in its tile order, and every layer's biases go into the engine's one
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fnas_hls.analysis import Analysis
 from fnas_hls.backend.c_literals import braced_rows
 from fnas_hls.backend.fixed_point import DataType
-from fnas_hls.backend.quantize import QuantPlan
 from fnas_hls.backend.storage import storage_bindings
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.shared import stores_beats
@@ -29,6 +28,9 @@ from fnas_hls.model.shared_engine import (
 )
 from fnas_hls.model.shared_pool import beat_pool_ii, takes_beat_pool
 from fnas_hls.network.ir import Network, map_roots
+
+if TYPE_CHECKING:  # the quantizer brings torch; fnas_hls.styles imports this module
+    from fnas_hls.backend.quantize import QuantPlan
 
 
 def pack_weights(w: np.ndarray, g: ConvGeometry, Tm: int, Tn: int, beat_words: int) -> np.ndarray:

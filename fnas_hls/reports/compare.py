@@ -30,6 +30,7 @@ from fnas_hls.reports.hls_report import (
     load_report,
     load_solution,
 )
+from fnas_hls.styles import STYLES
 
 #: Default tolerance, in percent, of |predicted - reported| / reported.
 DEFAULT_TOLERANCE = 10.0
@@ -104,6 +105,9 @@ def load_manifest(project: Path) -> dict[str, Any]:
     analysis = data["analysis"]
     if not isinstance(analysis.get("layers"), list):
         raise FnasError(f"{path}: field 'analysis.layers' must be a list")
+    style = analysis.get("style", "sequential")  # projects from before styles are sequential
+    if style not in STYLES:
+        raise FnasError(f"{path}: field 'analysis.style' is {style!r}; accepted: {', '.join(STYLES)}")
     return data
 
 
@@ -244,20 +248,20 @@ def compare(
     notes: list[str] = []
 
     top_module = _match_module(report, report.top)
-    dataflow = analysis.get("style") == "dataflow"
+    style = STYLES[analysis.get("style", "sequential")]
     # A dataflow region: csynth reports the sum of its processes as the latency and the largest as
     # the interval (hls_rules.dataflow_region_csynth); the real latency is co-simulation's.
     rows.append(
         Row(
             "top",
-            f"{top} (csynth: sum of the processes)" if dataflow else top,
-            analysis.get("csynth_latency_cycles") if dataflow else analysis.get("latency_cycles"),
+            f"{top} (csynth: sum of the processes)" if style.region else top,
+            analysis.get("csynth_latency_cycles") if style.region else analysis.get("latency_cycles"),
             top_module.latency_worst if top_module else None,
             report.top,
             "" if top_module is None or top_module.latency_worst is not None else "latency '?' in report",
         )
     )
-    if dataflow:
+    if style.region:
         rows.append(
             Row(
                 "top",
@@ -267,10 +271,9 @@ def compare(
                 report.top,
             )
         )
-    shared = analysis.get("style") == "shared"
-    if shared:
+    if style.run_time_trips:
         notes.append(
-            f"shared style: every conv/fc layer calls the one engine ({ENGINE}), adds and concats the "
+            f"{style.name} style: every conv/fc layer calls the one engine ({ENGINE}), adds and concats the "
             f"units {ADD_UNIT} and {COPY_UNIT}, with run-time trips; csynth reports their worst case from "
             "the LOOP_TRIPCOUNT maxima (the largest trip any layer gives a loop), and so does this table; "
             "each layer's own figures, and the network's latency, are co-simulation's to check"
@@ -282,7 +285,7 @@ def compare(
     for layer in analysis["layers"]:
         for fn in layer.get("functions", []):
             name = fn["name"]
-            if shared and _is_run_time(name):
+            if style.run_time_trips and _is_run_time(name):
                 continue
             module = _match_module(report, name)
             if module is None:

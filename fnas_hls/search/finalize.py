@@ -36,6 +36,7 @@ from fnas_hls.network.torch_model import TorchNetwork, export_onnx
 from fnas_hls.search.datasets import Dataset, calibration_images
 from fnas_hls.search.rundir import FINAL_DIR, RunConfig
 from fnas_hls.search.trainer import accuracy
+from fnas_hls.styles import get_style
 
 ONNX_CHECK_SAMPLES = 64
 QUANT_TEST_SAMPLES = 2000
@@ -188,7 +189,7 @@ def emit_and_csim(
     sim = run_csim(project)
     plan = emitted.plan
     x, y = data.test.x[:QUANT_TEST_SAMPLES], data.test.y[:QUANT_TEST_SAMPLES]
-    stream = emitted.analysis.style == "dataflow"
+    stream = get_style(emitted.analysis.style).stream_order
     outputs = run_reference(net, plan, emitted.tilings, plan.input_type.quantize(x), stream_order=stream)
     quant_acc = float(np.mean(np.asarray(outputs).reshape(len(x), -1).argmax(1) == y))
     extra = {}

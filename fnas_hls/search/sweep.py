@@ -12,15 +12,11 @@ from typing import Any
 import numpy as np
 
 from fnas_hls.boards import Board, load_board
-from fnas_hls.dse.sequential import choose_tilings
 from fnas_hls.errors import FnasError
-from fnas_hls.model import hls_rules as rules
-from fnas_hls.model.sequential import is_tiled, layer_cost, top_latency
 from fnas_hls.network.ir import Network
-from fnas_hls.network.names import c_identifier
 from fnas_hls.precision import Precision, get_precision
 from fnas_hls.search.space import SearchSpace, load_space
-from fnas_hls.styles import analyze
+from fnas_hls.styles import STYLES, analyze
 
 
 def predict(
@@ -31,20 +27,12 @@ def predict(
     exact: bool = True,
     style: str = "sequential",
 ) -> tuple[int, bool, str]:
-    """Cycles, whether the design fits, and its style, for one network in ``style``."""
-    if style != "sequential":
-        a = analyze(net, board, prec, clock_mhz, style=style)
-        return a.latency_cycles, a.fits, a.style
-    dse = choose_tilings(net, board, prec, exact=exact)
-    fixed = [
-        layer_cost(li, c_identifier(li.name), None, board, prec, clock_mhz).cycles
-        for li in net.info
-        if not is_tiled(li)
-    ]
-    # The top calls each tiled layer in turn: one block per layer, as analysis.analyze counts it.
-    tiled = sum(1 for li in net.info if is_tiled(li))
-    blocks = rules.SEQUENTIAL_BLOCK_OVERHEAD * max(tiled - 1, 0)
-    return top_latency([dse.cycles, *fixed]) + blocks, dse.fits, "sequential"
+    """Cycles, whether the design fits, and its style, for one network in ``style`` (``auto``: the
+    fastest that fits)."""
+    if style in STYLES:
+        return STYLES[style].predict(net, board, prec, clock_mhz, exact)
+    a = analyze(net, board, prec, clock_mhz, style=style)
+    return a.latency_cycles, a.fits, a.style
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,31 @@ from fnas_hls.errors import FnasError
 from fnas_hls.model.tiling import TilingPin
 from fnas_hls.network.ir import Network
 from fnas_hls.precision import Precision, get_precision
-from fnas_hls.styles.dataflow import _analyze_dataflow, dataflow_unsupported
-from fnas_hls.styles.sequential import _analyze_sequential, sequential_lower_bound
-from fnas_hls.styles.shared import _analyze_shared, shared_lower_bound
+from fnas_hls.styles.base import Style
+from fnas_hls.styles.dataflow import Dataflow
+from fnas_hls.styles.sequential import Sequential, sequential_lower_bound
+from fnas_hls.styles.shared import Shared, shared_lower_bound
 
-#: The accelerator styles, and ``auto`` (the fastest that fits).
-STYLES = ("sequential", "dataflow", "shared")
+#: The accelerator styles by name, in the order ``auto`` reports them (and breaks ties).
+STYLES: dict[str, Style] = {s.name: s for s in (Sequential(), Dataflow(), Shared())}
+#: ``--style``: a style, or ``auto`` (the fastest that fits).
 STYLE_CHOICES = (*STYLES, "auto")
+#: The order ``auto`` analyzes them in: the one whose design most often fits and wins first, so
+#: that its latency can spare the others by their lower bounds.
+AUTO_ORDER = ("dataflow", "sequential", "shared")
+#: The style ``auto`` returns where none fits.
+AUTO_FALLBACK = "sequential"
+
+__all__ = ["AUTO_ORDER", "STYLES", "STYLE_CHOICES", "Style", "analyze", "get_style", "sequential_lower_bound",
+           "shared_lower_bound"]  # fmt: skip
+
+
+def get_style(name: str) -> Style:
+    """The style called ``name``; FnasError naming the accepted ones otherwise."""
+    try:
+        return STYLES[name]
+    except KeyError:
+        raise FnasError(f"unknown style '{name}'; accepted: {', '.join(STYLES)}") from None
 
 
 def analyze(
@@ -43,47 +61,31 @@ def analyze(
         raise FnasError(f"unknown style '{style}'; accepted: {', '.join(STYLE_CHOICES)}")
     prec = get_precision(precision) if isinstance(precision, str) else precision
     pins = tuple(pins)
-    if style == "sequential":
-        return _analyze_sequential(net, board, prec, clock_mhz, pins)
-    if style == "dataflow":
-        why = dataflow_unsupported(net)
+    if style != "auto":
+        chosen = STYLES[style]
+        why = chosen.unsupported(net)
         if why:
-            raise FnasError(f"--style dataflow: {why}")
-        return _analyze_dataflow(net, board, prec, clock_mhz, pins)
-    if style == "shared":
-        return _analyze_shared(net, board, prec, clock_mhz, pins)
-    results: list[Analysis] = []
-    outcomes: list[StyleOutcome] = []
-    why = dataflow_unsupported(net)
-    if why:
-        outcomes.append(StyleOutcome("dataflow", None, False, why))
-    else:
-        results.append(_analyze_dataflow(net, board, prec, clock_mhz, pins))
-        outcomes.append(outcome(results[0]))
-
-    def fastest_fit() -> int | None:
-        return min((a.latency_cycles for a in results if a.fits), default=None)
-
-    # A style is analyzed only where it could beat the fastest fitting design so far.
-    bound = sequential_lower_bound(net, board, prec)
-    best_so_far = fastest_fit()
-    if best_so_far is not None and best_so_far < bound:
-        # No sequential design can be as fast: its layers take turns on DSPs split among them.
-        outcomes.insert(
-            0, StyleOutcome("sequential", None, True, f"not analyzed: at least {bound:,} cycles, slower")
-        )
-    else:
-        results.insert(0, _analyze_sequential(net, board, prec, clock_mhz, pins))
-        outcomes.insert(0, outcome(results[0]))
-    bound = shared_lower_bound(net, board, prec)
-    best_so_far = fastest_fit()
-    if best_so_far is not None and best_so_far < bound:
-        outcomes.append(
-            StyleOutcome("shared", None, True, f"not analyzed: at least {bound:,} cycles, slower")
-        )
-    else:
-        results.append(_analyze_shared(net, board, prec, clock_mhz, pins))
-        outcomes.append(outcome(results[-1]))
-    fitting = [a for a in results if a.fits]
-    best = min(fitting, key=lambda a: a.latency_cycles) if fitting else results[0]
-    return replace(best, styles=tuple(outcomes))
+            raise FnasError(f"--style {style}: {why}")
+        return chosen.analyze(net, board, prec, clock_mhz, pins)
+    results: dict[str, Analysis] = {}
+    outcomes: dict[str, StyleOutcome] = {}
+    for name in AUTO_ORDER:
+        s = STYLES[name]
+        why = s.unsupported(net)
+        if why:
+            outcomes[name] = StyleOutcome(name, None, False, why)
+            continue
+        # A style is analyzed only where it could beat the fastest fitting design so far.
+        best_so_far = min((a.latency_cycles for a in results.values() if a.fits), default=None)
+        bound = s.lower_bound(net, board, prec)
+        if best_so_far is not None and bound is not None and best_so_far < bound:
+            outcomes[name] = StyleOutcome(
+                name, None, True, f"not analyzed: at least {bound:,} cycles, slower"
+            )
+            continue
+        results[name] = s.analyze(net, board, prec, clock_mhz, pins)
+        outcomes[name] = outcome(results[name])
+    done = [results[n] for n in STYLES if n in results]
+    fitting = [a for a in done if a.fits]
+    best = min(fitting, key=lambda a: a.latency_cycles) if fitting else results[AUTO_FALLBACK]
+    return replace(best, styles=tuple(outcomes[n] for n in STYLES))

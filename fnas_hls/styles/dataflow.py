@@ -3,12 +3,15 @@ them (``dse.dataflow``, ``model.dataflow``, ``templates/dataflow/``)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from fnas_hls.analysis import (
     Analysis,
     Stream,
     over_line,
     pin_notes,
 )
+from fnas_hls.backend.dataflow_context import dataflow_layers
 from fnas_hls.boards import Board
 from fnas_hls.dse.dataflow import ParallelismResult, choose_parallelism
 from fnas_hls.model import dataflow as df
@@ -18,6 +21,10 @@ from fnas_hls.model.tiling import TilingPin, pins_for_layers
 from fnas_hls.network.ir import Flatten, HostOp, Network
 from fnas_hls.network.names import design_names
 from fnas_hls.precision import Precision
+from fnas_hls.styles.base import Style
+
+if TYPE_CHECKING:
+    from fnas_hls.backend.quantize import QuantPlan
 from fnas_hls.resources import Resources
 
 
@@ -137,3 +144,28 @@ def _analyze_dataflow(
         streams=streams,
         over_detail="" if fits else over_line(resources, budget, buffers),
     )
+
+
+class Dataflow(Style):
+    """Every layer a process of one DATAFLOW region, streams between them, weights in ROMs."""
+
+    name = "dataflow"
+    layout = "HWC (channels last), packed AXI beats"
+    unit_templates = "dataflow"
+    stream_order = True
+    region = True
+    must_fit = True
+    rom_weights = True
+
+    unsupported = staticmethod(dataflow_unsupported)
+    analyze = staticmethod(_analyze_dataflow)
+
+    def context(
+        self,
+        net: Network,
+        analysis: Analysis,
+        plan: QuantPlan,
+        layers: list[dict[str, Any]],
+        fmap_words: int,
+    ) -> dict[str, Any]:
+        return dataflow_layers(net, analysis, plan, layers)

@@ -3,21 +3,28 @@ turn (Zhang et al., FPGA'15; ``dse.shared``, ``model.shared``, ``templates/share
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from fnas_hls.analysis import (
     Analysis,
     host_notes,
     layers_in_turn,
     pin_notes,
 )
+from fnas_hls.backend.shared_context import shared_layers
 from fnas_hls.boards import Board
 from fnas_hls.dse.shared import choose_engine, compute_bound
 from fnas_hls.model import shared as sh
 from fnas_hls.model import shared_engine as sh_engine
 from fnas_hls.model.sequential import TOP_RESOURCES, is_tiled
 from fnas_hls.model.tiling import TilingPin, pins_for_layers
-from fnas_hls.network.ir import Network
+from fnas_hls.network.ir import LayerInfo, Network
 from fnas_hls.network.names import c_identifiers
 from fnas_hls.precision import Precision
+from fnas_hls.styles.base import Style
+
+if TYPE_CHECKING:
+    from fnas_hls.backend.quantize import QuantPlan
 
 
 def shared_lower_bound(net: Network, board: Board, prec: Precision) -> int:
@@ -90,3 +97,44 @@ def _analyze_shared(
         fused,
         dse.padded,
     )
+
+
+class Shared(Style):
+    """One tiled engine for the whole board; pooling, GAP and the rest as the sequential style's
+    units, adds and concats on shared units."""
+
+    name = "shared"
+    unit_templates = "sequential"
+    run_time_trips = True
+
+    lower_bound = staticmethod(shared_lower_bound)
+    analyze = staticmethod(_analyze_shared)
+
+    def runs_on_units(self, li: LayerInfo) -> bool:
+        return is_tiled(li) or sh.on_merge_unit(li)
+
+    def context(
+        self,
+        net: Network,
+        analysis: Analysis,
+        plan: QuantPlan,
+        layers: list[dict[str, Any]],
+        fmap_words: int,
+    ) -> dict[str, Any]:
+        ctx = shared_layers(net, analysis, plan, layers, fmap_words)
+        # conv layers call the engine; adds and concats the units (where a store has not fused them)
+        rendered = [d for d in layers if d["kind"] != "flatten"]
+        ctx["merge_units"] = any(
+            d["on_unit"] and d["kind"] != "conv" and not d.get("fused") for d in rendered
+        )
+        return ctx
+
+    def project_files(self, ctx: dict[str, Any]) -> list[tuple[str, str]]:
+        names = ["weights.h", "engine.h", "engine.cpp"] + (
+            ["units.h", "units.cpp"] if ctx["merge_units"] else []
+        )
+        return [(f"src/{f}", f"shared/{f}.j2") for f in names]
+
+    def src_files(self, rendered: list[dict[str, Any]], ctx: dict[str, Any]) -> list[str]:
+        own = [f"src/{d['c_name']}.cpp" for d in rendered if not d["on_unit"]]
+        return [*own, "src/engine.cpp", *(["src/units.cpp"] if ctx["merge_units"] else [])]
