@@ -77,6 +77,9 @@ class Analysis:
     fused_adds: dict[str, str] = field(default_factory=dict)
     # shared: the maps its engine stores in whole beats, rows padded (model.shared.padded_maps)
     padded_maps: frozenset[str] = frozenset()
+    # shared: the pointwise layers its engine runs as one row, and their maps' row words
+    # (model.shared.flat_layers)
+    flat_layers: dict[str, int] = field(default_factory=dict)
 
     @property
     def latency_ms(self) -> float:
@@ -189,6 +192,7 @@ def layers_in_turn(
     engine: sh_engine.Engine | None = None,
     fused_adds: dict[str, str] | None = None,
     padded_maps: frozenset[str] = frozenset(),
+    flat_layers: dict[str, int] | None = None,
 ) -> Analysis:
     """The analysis of a design whose top calls its layers one after another (sequential, shared)."""
     budget = board.budget()
@@ -212,6 +216,7 @@ def layers_in_turn(
         engine=engine,
         fused_adds=dict(fused_adds or {}),
         padded_maps=padded_maps,
+        flat_layers=dict(flat_layers or {}),
     )
 
 

@@ -24,6 +24,7 @@ from fnas_hls.model.shared_engine import (
     STORE_PORTS,
     engine_geometry,
     row_chunks,
+    skips_rows,
     whole_beats,
 )
 from fnas_hls.model.shared_pool import beat_pool_ii, takes_beat_pool
@@ -103,10 +104,11 @@ def descriptor_products(d: dict[str, Any], w_beats: int) -> dict[str, int]:
     the model does not count). ``w_beats``: the layer's beats per kernel tap (WB, or a depthwise
     layer's DWB). The maps'
     strides are those of their layout in DDR: a row IW words apart in the input (W, or whole beats
-    where it is padded), OC in the output; ``ST_BEATS``: the output is stored in whole beats
+    where it is padded, SH times that where the layer skips rows), a channel IHW apart, a row OC
+    apart in the output; ``ST_BEATS``: the output is stored in whole beats
     (STB_TRIP, and STORE's trip 0), else a word a port (ST_TRIP, and STORE_B's 0)."""
     taps = d["KH"] * d["KW"]
-    hw, rc = d["H"] * d["IW"], d["R"] * d["OC"]
+    hw, rc = d["IHW"], d["R"] * d["OC"]
     store = cdiv(d["ML"], STORE_PORTS) * d["TR"]  # STORE_PORTS channels a cycle
     p = {
         "STEPS": d["TILES"] * d["NT"],
@@ -220,6 +222,7 @@ def shared_layers(
             d["dst"] = "fmap_wr" + d["dst"][len("fmap") :]
     infos = {li.name: li for li in net.info}
     quant = {lq.name: lq for lq in plan.layers}
+    tilings = {lc.name: lc.tiling for lc in analysis.layers}
     is_float = plan.precision == "float32"
     bias_blocks, shift_blocks, beat_rows = [], [], []
     bias_row = w_beat = 0
@@ -235,7 +238,11 @@ def shared_layers(
         if d["kind"] != "conv":
             continue
         li, lq = infos[d["name"]], quant[d["name"]]
-        g = engine_geometry(li)
+        row_words = analysis.flat_layers.get(li.name, 0)
+        g = engine_geometry(li, row_words)
+        if row_words:  # one row of R rows' words, pad words included (model.shared.flat_layers)
+            Tc = tilings[li.name].Tc  # the analysis's, not clipped to the map's columns
+            d.update(H=1, W=g.C, R=1, C=g.C, TR=1, TC=Tc, TRIN=1, TCIN=Tc)
         lanes = e.out_lanes(g)
         Tr, Tc = d["TR"], d["TC"]
         MT, NT = cdiv(g.M, lanes), cdiv(g.N, e.Tn)
@@ -263,6 +270,10 @@ def shared_layers(
         out_beats = stores_b[li.name]
         d.update(ST_BEATS=out_beats, OC=whole_beats(d["C"], B) if out_beats else d["C"])
         d.update(IW=whole_beats(d["W"], B) if roots[li.sources[0]] in padded else d["W"])
+        d["IHW"] = d["H"] * d["IW"]  # the input's channel stride
+        if skips_rows(li):  # the rows it reads, SH apart: a map of row stride SH*IW, stride 1
+            S = d["SH"]
+            d.update(H=cdiv(d["H"], S), IW=d["IW"] * S, SH=1, TRIN=Tr)
         d.update(
             TM=e.Tm, TN=e.Tn, MT=MT, NT=NT, RT=RT, CT=CT, TILES=g.groups * MT * RT * CT,
             NL=min(lanes if g.dw else e.Tn, g.M if g.dw else g.N), ML=min(lanes, g.M),

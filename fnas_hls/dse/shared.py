@@ -17,7 +17,7 @@ where their map allows it, so that COMPUTE keeps II 1 (the engine declares one d
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -28,7 +28,7 @@ from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
 from fnas_hls.model.sequential import ConvGeometry, cdiv, is_tiled
-from fnas_hls.model.shared import fused_adds, padded_maps, stores_beats, untiled_resources
+from fnas_hls.model.shared import flat_layers, fused_adds, padded_maps, stores_beats, untiled_resources
 from fnas_hls.model.shared_engine import (
     DW_COLS,
     LOAD_PORTS,
@@ -70,6 +70,8 @@ class SharedDse:
     method: str
     padded: frozenset[str] = frozenset()  # the maps stored in whole beats (model.shared.padded_maps)
     w_words: bool = False  # the weight tiles a word a tap in block RAM (model.shared_engine.Engine.w_words)
+    # the pointwise layers run as one row, and their maps' row words (model.shared.flat_layers)
+    flat: dict[str, int] = field(default_factory=dict)
 
 
 def _engine_pin(pins: Mapping[str, TilingPin], geoms: list[tuple[str, ConvGeometry]]) -> tuple:
@@ -267,8 +269,6 @@ class _EngineSearch:
     ):
         """``padded``: the maps stored in whole beats (``model.shared.padded_maps`` where not given)."""
         self.board, self.prec, self.pins = board, prec, pins
-        self.tiled = [(li.name, engine_geometry(li)) for li in net.info if is_tiled(li)]
-        self.geoms = [g for _, g in self.tiled]
         self.budget = board.budget()
         self.fixed, self.room = room_for_tiled(
             net, board, prec, untiled_resources(list(net.info), prec, board)
@@ -279,6 +279,12 @@ class _EngineSearch:
             tc_pins = {n: p.factor("Tc") for n, p in pins.items() if p.factor("Tc") is not None}
             padded = padded_maps(infos, self.beat, tc_pins)
         self.padded = padded
+        rows_pinned = {n for n, p in pins.items() if p.factor("Tr") is not None or p.factor("Tc") is not None}
+        self.flat = flat_layers(infos, padded, self.beat, rows_pinned)
+        self.tiled = [
+            (li.name, engine_geometry(li, self.flat.get(li.name, 0))) for li in infos if is_tiled(li)
+        ]
+        self.geoms = [g for _, g in self.tiled]
         beats = stores_beats(infos, self.padded)
         self.beats = [beats[n] for n, _ in self.tiled]
         self.beats_out = any(self.beats)
@@ -410,7 +416,15 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
         best = search.evaluate(*ranked[0])
         method = "pinned engine"
         return SharedDse(
-            best.Tm, best.Tn, best.tiles, best.cycles, best.fits, method, search.padded, best.w_words
+            best.Tm,
+            best.Tn,
+            best.tiles,
+            best.cycles,
+            best.fits,
+            method,
+            search.padded,
+            best.w_words,
+            search.flat,
         )
     fitting = 0
     for Tm, Tn in ranked[:MAX_RANKED]:  # the best ENGINE_CANDIDATES that fit, in the ranking's order
@@ -421,7 +435,7 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
     how = f"best of {ENGINE_CANDIDATES} ranked engines that fit, and neighbours ({len(search.seen)} tried)"
     method = f"{how}, (Tr, Tc) per buffer size"
     return SharedDse(
-        best.Tm, best.Tn, best.tiles, best.cycles, best.fits, method, search.padded, best.w_words
+        best.Tm, best.Tn, best.tiles, best.cycles, best.fits, method, search.padded, best.w_words, search.flat
     )
 
 

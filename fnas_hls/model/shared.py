@@ -12,7 +12,7 @@ layer (``shared_layer_costs``) that ``analysis`` asks for.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 
 from fnas_hls.boards import Board
@@ -34,7 +34,7 @@ from fnas_hls.model.sequential import (
     is_tiled,
     layer_cost,
 )
-from fnas_hls.model.shared_engine import Engine, engine_layer_cost
+from fnas_hls.model.shared_engine import Engine, engine_layer_cost, is_pointwise, whole_beats
 from fnas_hls.network.ir import Add, Concat, Flatten, LayerInfo, map_roots
 from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources
@@ -125,6 +125,28 @@ def padded_maps(
     return frozenset(out)
 
 
+def flat_layers(
+    infos: list[LayerInfo], padded: frozenset[str], beat: int, keep_rows: Collection[str] = ()
+) -> dict[str, int]:
+    """The pointwise layers (``is_pointwise``) the engine runs as one row, each with the words a row
+    of its maps takes in DDR (``engine_geometry``'s ``row_words``): W, or W rounded up to whole
+    ``beat``-word beats where its maps are padded (``padded``). Its input and the map its store
+    writes must be padded alike: pixel p of the one row is then word p of both, pad words included
+    (their products land in the output's pad words, which no layer reads). ``keep_rows``: layers
+    whose Tr or Tc the user pinned."""
+    root = map_roots(infos)
+    written = written_maps(infos)
+    out = {}
+    for li in infos:
+        if not is_pointwise(li) or li.name in keep_rows:
+            continue
+        padded_in = root.get(li.sources[0], li.sources[0]) in padded
+        if padded_in == (written[li.name] in padded):
+            w = li.out_shape.w
+            out[li.name] = whole_beats(w, beat) if padded_in else w
+    return out
+
+
 def on_merge_unit(li: LayerInfo) -> bool:
     """A layer the shared units run: a two-input add (``fnas_add2``) or a concat (``fnas_copy``)."""
     return _uses_add_unit(li) or isinstance(li.layer, Concat)
@@ -206,10 +228,13 @@ def shared_layer_costs(
     prec: Precision,
     clock_mhz: float | None = None,
     padded: frozenset[str] = frozenset(),
+    flat: Mapping[str, int] | None = None,
 ) -> tuple[LayerCost, ...]:
     """Every layer's cost: the tiled ones on the engine at their (Tr, Tc), two-input adds and
     concats on the shared units, the rest on units of their own (``unit_cost``). ``padded``: the
-    maps stored in whole beats (``padded_maps``)."""
+    maps stored in whole beats (``padded_maps``); ``flat``: the layers run as one row, with
+    the words of a row of their maps (``flat_layers``)."""
+    flat = flat or {}
     out = []
     fused = fused_adds(infos)
     into = set(fused.values())
@@ -217,7 +242,11 @@ def shared_layer_costs(
     for li in infos:
         if is_tiled(li):
             t = tiles[li.name]
-            out.append(engine_layer_cost(li, e, *t, board, prec, clock_mhz, li.name in into, beats[li.name]))
+            out.append(
+                engine_layer_cost(
+                    li, e, *t, board, prec, clock_mhz, li.name in into, beats[li.name], flat.get(li.name, 0)
+                )
+            )
         elif li.name in fused:
             out.append(fused_add_cost(li, fused[li.name]))
         elif on_merge_unit(li):

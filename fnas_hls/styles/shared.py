@@ -47,7 +47,9 @@ def _analyze_shared(
     fused = sh.fused_adds(infos)
     resources = TOP_RESOURCES + sh.merge_units(infos, prec, board)
     if tiled:
-        layers = [(sh_engine.engine_geometry(li), *dse.tiles[li.name]) for li in tiled]
+        layers = [
+            (sh_engine.engine_geometry(li, dse.flat.get(li.name, 0)), *dse.tiles[li.name]) for li in tiled
+        ]
         beats = sh.stores_beats(infos, dse.padded)
         engine = sh_engine.make_engine(
             dse.Tm,
@@ -60,7 +62,7 @@ def _analyze_shared(
             w_words=dse.w_words,
         )
         resources = resources + engine.resources(prec, board.mac_cost(prec))
-    costs = sh.shared_layer_costs(infos, cnames, engine, dse.tiles, board, prec, clock, dse.padded)
+    costs = sh.shared_layer_costs(infos, cnames, engine, dse.tiles, board, prec, clock, dse.padded, dse.flat)
     for lc in costs:
         resources = resources + lc.resources
     chosen = {lc.name: lc.tiling for lc in costs if lc.tiling is not None}
@@ -81,6 +83,13 @@ def _analyze_shared(
                 f"{len(names)} map{'s' if len(names) > 1 else ''} kept in DDR in rows of whole "
                 f"{engine.beat_words}-word beats, written a beat a port a cycle (STORE_B): {shown}",
             )
+        if dse.flat:
+            names = [li.name for li in tiled if li.name in dse.flat]
+            shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+            notes.append(
+                f"{len(names)} pointwise layer{'s' if len(names) > 1 else ''} run as one row of their "
+                f"maps' pixels (Tr 1, Tc pixels, rows' pad words included where padded): {shown}"
+            )
         buffers = [("engine", b.name, b.bram18k) for b in engine.buffers(prec)]
     return layers_in_turn(
         net,
@@ -96,6 +105,7 @@ def _analyze_shared(
         engine,
         fused,
         dse.padded,
+        dse.flat,
     )
 
 

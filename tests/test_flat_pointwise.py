@@ -1,0 +1,231 @@
+"""The views of a map the shared engine takes to load less (``model.shared_engine.engine_geometry``):
+pointwise layers run as one row of their maps' pixels (``model.shared.flat_layers``), and layers one
+row high of row stride above 1 read only the rows they use (``skips_rows``): which layers, what
+their loads cost, and the C simulation of networks that use them, padded maps and fused adds
+included."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from fnas_hls.backend.float_model import with_random_weights
+from fnas_hls.backend.hls_writer import emit_project
+from fnas_hls.boards import load_board
+from fnas_hls.model.sequential import ConvGeometry, cdiv
+from fnas_hls.model.shared import flat_layers, padded_maps
+from fnas_hls.model.shared_engine import (
+    LOAD_PORTS,
+    engine_geometry,
+    engine_terms,
+    is_pointwise,
+    make_engine,
+    skips_rows,
+)
+from fnas_hls.network.ir import Add, Conv, Dense, GlobalAvgPool, Network, Pool, Shape
+from fnas_hls.precision import get_precision
+from fnas_hls.styles import analyze
+
+P1 = (1, 1, 1, 1)
+
+
+def _net(layers, shape=(4, 9, 9)) -> Network:
+    return with_random_weights(Network(Shape(*shape), tuple(layers), "t"))
+
+
+def _infos(net: Network) -> dict:
+    return {li.name: li for li in net.info}
+
+
+def test_only_a_1x1_conv_of_stride_1_without_padding_over_rows_is_pointwise():
+    net = _net(
+        [
+            Conv("pw", out=6, kernel=(1, 1)),
+            Conv("s2", out=6, kernel=(1, 1), stride=(2, 2)),
+            Conv("pad", out=6, kernel=(1, 1), padding=P1),
+            Conv("k3", out=6, kernel=(3, 3), padding=P1),
+            Conv("dw", out=6, kernel=(1, 1), groups=6),
+            Conv("grp", out=6, kernel=(1, 1), groups=2),
+            GlobalAvgPool("g"),
+            Dense("fc", out=3),
+        ]
+    )
+    li = _infos(net)
+    assert [n for n in li if n in ("pw", "s2", "pad", "k3", "dw", "grp", "fc") and is_pointwise(li[n])] == [
+        "pw",
+        "grp",
+    ]
+    g = engine_geometry(li["pw"], 9)
+    assert (g.groups, g.M, g.N, g.R, g.C, g.Kh, g.Kw) == (1, 6, 4, 1, 81, 1, 1)
+    # the rows' pad words: 9 columns in rows of 16 words are 9 rows of 16 pixels, pad words included
+    assert engine_geometry(li["pw"], 16).C == 144
+    assert engine_geometry(li["grp"], 7) == ConvGeometry(2, 3, 3, 1, 49, 1, 1)  # a 7x7 map
+    assert engine_geometry(li["pw"]) == ConvGeometry.of(li["pw"])
+    with pytest.raises(ValueError, match="'k3' cannot run as one row"):
+        engine_geometry(li["k3"], 9)
+    with pytest.raises(ValueError, match="'pw' cannot run as one row of 8-word rows"):
+        engine_geometry(li["pw"], 8)  # fewer words a row than the map's columns
+
+
+def test_a_pointwise_layer_runs_as_one_row_where_its_maps_are_padded_alike():
+    net = _net(
+        [
+            Conv("c1", out=8, kernel=(3, 3), padding=P1),  # padded: read by pw1 alone
+            Conv("pw1", out=8, kernel=(1, 1)),  # padded in and out: one row, pad words included
+            Conv("pw2", out=8, kernel=(1, 1)),  # padded in, out read by a pool: plain: rows
+            Pool("p", kind="max", kernel=(3, 3), stride=(3, 3)),
+            Conv("pw3", out=8, kernel=(1, 1)),  # plain in and out: one row of 9 words
+            GlobalAvgPool("g"),
+        ]
+    )
+    infos = list(net.info)
+    padded = padded_maps(infos, 16)
+    assert padded == {"c1", "pw1"}
+    assert flat_layers(infos, padded, 16) == {"pw1": 16, "pw3": 3}
+    assert flat_layers(infos, frozenset(), 16) == {"pw1": 9, "pw2": 9, "pw3": 3}
+    assert flat_layers(infos, padded, 16, keep_rows={"pw1"}) == {"pw3": 3}
+
+
+def test_a_residual_store_reads_its_other_input_as_its_own_output_is_laid_out():
+    net = _net(
+        [
+            Conv("c0", out=8, kernel=(3, 3), padding=P1),
+            Conv("pw", out=8, kernel=(1, 1)),
+            Add("a", inputs=("pw", "c0")),  # fused into pw's store; c0 and a padded both or neither
+            Conv("c2", out=8, kernel=(3, 3), padding=P1),
+            GlobalAvgPool("g"),
+        ]
+    )
+    infos = list(net.info)
+    padded = padded_maps(infos, 8)
+    assert padded == {"c0", "a"}
+    assert flat_layers(infos, padded, 8) == {"pw": 16}  # its input c0 and its map a, both padded
+
+
+def test_a_row_of_pixels_loads_fewer_beats_than_rows_of_few_columns():
+    """A 7x7 map in 16-word beats: by rows a window row is its one chunk and the beat read first
+    (2 beats for 7 words); as one row, ceil(49/16) chunks and one beat more."""
+    prec = get_precision("int8")
+    net = _net([Conv("pw", out=64, kernel=(1, 1)), GlobalAvgPool("g")], shape=(64, 7, 7))
+    li = _infos(net)["pw"]
+    rows, flat = engine_geometry(li), engine_geometry(li, 7)
+    e = make_engine(32, 32, [(rows, 7, 7), (flat, 1, 49)], load_board("zcu102"), prec)
+    assert e.beat_words == 16
+    k_rows = engine_terms(rows, e, 7, 7, prec)
+    k_flat = engine_terms(flat, e, 1, 49, prec)
+    assert k_rows.load_in_trip == cdiv(32, LOAD_PORTS) * 7 * (1 + 1) == 224
+    assert k_flat.load_in_trip == cdiv(32, LOAD_PORTS) * 1 * (cdiv(49, 16) + 1) == 80
+    assert k_flat.compute_trip == k_rows.compute_trip == 49  # the same MACs
+    assert k_flat.cycles < k_rows.cycles
+
+
+def test_the_analysis_names_the_layers_it_runs_as_one_row():
+    net = _net(
+        [
+            Conv("c1", out=16, kernel=(3, 3), padding=P1),
+            Conv("pw", out=32, kernel=(1, 1)),
+            Conv("c2", out=16, kernel=(3, 3), padding=P1),
+            GlobalAvgPool("g"),
+        ],
+        shape=(8, 14, 14),
+    )
+    a = analyze(net, load_board("zcu102"), "int8", style="shared")
+    assert set(a.flat_layers) == {"pw"}
+    t = next(lc.tiling for lc in a.layers if lc.name == "pw")
+    assert t.Tr == 1 and t.Tc <= 14 * a.flat_layers["pw"]
+    assert any("run as one row of their maps' pixels" in n and "pw" in n for n in a.notes)
+
+
+def _mixed() -> Network:
+    """Pointwise layers of every kind: plain maps, padded maps (pad words computed), a fused add,
+    and a 3x3 that reads a map a pointwise layer wrote."""
+    return _net(
+        [
+            Conv("pw0", out=12, kernel=(1, 1), relu=True),  # reads the network's input: plain
+            Conv("c1", out=10, kernel=(3, 3), padding=P1, relu=True),
+            Conv("pw1", out=12, kernel=(1, 1), relu=True),
+            Conv("pw2", out=12, kernel=(1, 1)),
+            Add("a", inputs=("pw2", "pw1"), relu=True),  # fused into pw2's store
+            Conv("c3", out=8, kernel=(3, 3), padding=P1, relu=True),
+            Pool("p", kind="max", kernel=(2, 2), stride=(2, 2)),
+            Conv("pw4", out=6, kernel=(1, 1), relu=True),  # reads a pool's output: plain
+            GlobalAvgPool("g"),
+            Dense("fc", out=5),
+        ],
+        shape=(5, 11, 13),
+    )
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+@pytest.mark.parametrize("board,precision", [("zcu102", "int8"), ("zcu102", "fixed16"), ("vc707", "float32")])
+def test_pointwise_layers_as_one_row_csim_bit_exact(board, precision, tmp_path):
+    from fnas_hls.backend.csim import run_csim
+
+    net = _mixed()
+    rng = np.random.default_rng(7)
+    calib = rng.standard_normal((16, 5, 11, 13)).astype(np.float32)
+    tests = rng.standard_normal((4, 5, 11, 13)).astype(np.float32)
+    res = emit_project(
+        net, load_board(board), tmp_path / "p", precision, calib, test_inputs=tests, style="shared"
+    )
+    a = res.analysis
+    # pw0 reads the network's input (plain) and writes c1's input (padded): in rows
+    assert "pw4" in a.flat_layers and "pw0" not in a.flat_layers, a.flat_layers
+    if precision == "int8":  # pw1 and pw2 padded in and out: their rows' pad words computed too
+        assert a.flat_layers["pw1"] == a.flat_layers["pw2"] == 16, a.flat_layers
+    beat = a.engine.beat_words
+    for n, row_words in a.flat_layers.items():  # a row's words: its columns, or whole beats of them
+        assert row_words in (net[n].out_shape.w, -(-net[n].out_shape.w // beat) * beat)
+    out = run_csim(tmp_path / "p", opt="-O1")
+    assert out.bit_exact and out.vectors == 4, out.verdict
+
+
+def test_a_layer_one_row_high_of_stride_2_reads_only_the_rows_it_uses():
+    net = _net(
+        [
+            Conv("ds", out=8, kernel=(1, 1), stride=(2, 2)),  # 13 rows: reads rows 0, 2, .. 12
+            Conv("k3", out=8, kernel=(3, 3), stride=(2, 2), padding=P1),  # a window of 3 rows: no
+            Conv("pad", out=8, kernel=(1, 1), stride=(2, 2), padding=P1),  # top padding: no
+            GlobalAvgPool("g"),
+        ],
+        shape=(4, 13, 13),
+    )
+    li = _infos(net)
+    assert [n for n in ("ds", "k3", "pad") if skips_rows(li[n])] == ["ds"]
+    g = engine_geometry(li["ds"])
+    assert (g.R, g.C, g.Kh, g.Kw, g.Sh, g.Sw) == (7, 7, 1, 1, 1, 2)
+    prec = get_precision("int8")
+    e = make_engine(8, 4, [(g, 7, 7)], load_board("zcu102"), prec)
+    k = engine_terms(g, e, 7, 7, prec)
+    assert k.load_in_trip == cdiv(4, LOAD_PORTS) * 7 * (1 + 1)  # 7 rows of 13 words, not 13 rows
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+@pytest.mark.parametrize("board,precision", [("zcu102", "int8"), ("vc707", "float32")])
+def test_layers_that_skip_rows_csim_bit_exact(board, precision, tmp_path):
+    """ResNet's downsampling: a 1x1 stride-2 conv beside a 3x3 stride-2 one, their add fused, over a
+    map of odd rows (padded to whole beats where the engine alone reads it)."""
+    from fnas_hls.backend.csim import run_csim
+
+    net = _net(
+        [
+            Conv("c0", out=8, kernel=(3, 3), padding=P1, relu=True),
+            Conv("ds", out=12, kernel=(1, 1), stride=(2, 2), inputs=("c0",)),
+            Conv("c1", out=12, kernel=(3, 3), stride=(2, 2), padding=P1, inputs=("c0",)),
+            Add("a", inputs=("c1", "ds"), relu=True),
+            Conv("c2", out=6, kernel=(1, 1), stride=(2, 2), relu=True),
+            GlobalAvgPool("g"),
+        ],
+        shape=(3, 13, 11),
+    )
+    rng = np.random.default_rng(9)
+    calib = rng.standard_normal((16, 3, 13, 11)).astype(np.float32)
+    tests = rng.standard_normal((3, 3, 13, 11)).astype(np.float32)
+    res = emit_project(
+        net, load_board(board), tmp_path / "p", precision, calib, test_inputs=tests, style="shared"
+    )
+    assert res.analysis.padded_maps or precision == "float32", res.analysis.padded_maps
+    out = run_csim(tmp_path / "p", opt="-O1")
+    assert out.bit_exact and out.vectors == 3, out.verdict
