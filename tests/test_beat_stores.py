@@ -61,9 +61,12 @@ def test_an_add_the_store_computes_and_its_other_input_are_padded_both_or_neithe
             GlobalAvgPool("g"),
         ]
     )
-    assert padded_maps(list(both.info), 8) == {"c0", "a"}
-    # the add's output read by the GAP unit: neither it nor its other input
-    neither = _net(list(both.layers[:3]) + [GlobalAvgPool("g")])
+    assert padded_maps(list(both.info), 8) == {"c0", "a", "c2"}  # c2: read by the GAP unit, rows IW apart
+    # the add's output read by the GAP unit: both still
+    gap = _net(list(both.layers[:3]) + [GlobalAvgPool("g")])
+    assert padded_maps(list(gap.info), 8) == {"c0", "a"}
+    # read by a pooling unit: neither it nor its other input
+    neither = _net(list(both.layers[:3]) + [Pool("p", kind="max", kernel=(2, 2), stride=(2, 2))])
     assert padded_maps(list(neither.info), 8) == frozenset()
     # an add with the network's input stays on the add unit, and its conv's map is the unit's to read
     unit = _net([Conv("c0", out=4, kernel=(3, 3), padding=P1), Add("a", inputs=(INPUT, "c0"))])
@@ -107,7 +110,7 @@ def test_the_dse_tiles_a_store_of_beats_on_beat_columns_and_the_maps_on_beats():
     net = _stack()
     board = load_board("zcu102")  # 128-bit AXI: 16 int8 words a beat
     a = analyze(net, board, "int8", style="shared")
-    assert a.padded_maps == {"c1", "c2", "a"} and a.engine.beats_out
+    assert a.padded_maps == {"c1", "c2", "a", "c4"} and a.engine.beats_out
     beats = stores_beats(list(net.info), a.padded_maps)
     for lc in a.layers:
         if lc.tiling is not None and beats[lc.name]:
@@ -138,7 +141,7 @@ def test_stores_of_beats_csim_bit_exact(board, precision, tmp_path):
     res = emit_project(
         net, load_board(board), tmp_path / "p", precision, calib, test_inputs=tests, style="shared"
     )
-    assert res.analysis.padded_maps == {"c1", "c2", "a"}
+    assert res.analysis.padded_maps == {"c1", "c2", "a", "c4"}
     out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact and out.vectors == 3, out.verdict
     engine = (tmp_path / "p" / "src" / "engine.cpp").read_text()

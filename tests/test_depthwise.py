@@ -166,16 +166,16 @@ def test_pack_depthwise_puts_each_channel_on_its_lane():
 
 
 def test_engine_depthwise_loads_the_diagonal_alone():
-    """LOAD_WD: a tap's min(Tm, Tn) = 8 weights in ceil(8/4) = 2 beats (LOAD_W: ceil(16*8/4) = 32),
-    one read more deep (the tap's word it writes in part)."""
+    """LOAD_WD: a tap's min(Tm, Tn) = 8 weights in ceil(8/4) = 2 beats, one through each weight port
+    (LOAD_W: ceil(16*8/4) = 32 beats, 16 cycles), one read more deep (the tap's word it writes in part)."""
     g = ConvGeometry(1, 16, 1, 16, 16, 3, 3, dw=True)
     e = Engine(16, 8, 100, 9, 64, 2, 64, 4, dw=True)
     assert (e.dw_lanes, e.dw_beats, e.w_beats) == (8, 2, 32)
-    assert e.load_w_loop(g) == ("LOAD_WD", 2, rules.LOAD_DEPTH + 1 + rules.BUFFER_READ_LATENCY)
+    assert e.load_w_loop(g) == ("LOAD_WD", 1, rules.LOAD_DEPTH + rules.BUFFER_READ_LATENCY)
     dense = ConvGeometry(1, 16, 8, 16, 16, 3, 3)
-    assert e.load_w_loop(dense) == ("LOAD_W", 32, rules.LOAD_DEPTH + 31)
+    assert e.load_w_loop(dense) == ("LOAD_W", 16, rules.LOAD_DEPTH + 15)
     k = engine_terms(g, e, 8, 8, get_precision("fixed16"))
-    assert k.load_w == rules.pipelined_loop(9, 2, rules.LOAD_DEPTH + 1 + rules.BUFFER_READ_LATENCY)
+    assert k.load_w == rules.pipelined_loop(9, 1, rules.LOAD_DEPTH + rules.BUFFER_READ_LATENCY)
     # the weights a step reads from DDR: 9 taps of 2 beats of 4 words
     plain = engine_terms(g, Engine(16, 8, 100, 9, 64, 2, 64, 4), 8, 8, get_precision("fixed16"))
     assert plain.ddr_words == k.ddr_words  # the loop is the layer's, not the engine's flag

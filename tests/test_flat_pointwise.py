@@ -76,16 +76,16 @@ def test_a_pointwise_layer_runs_as_one_row_where_its_maps_are_padded_alike():
             Conv("pw1", out=8, kernel=(1, 1)),  # padded in and out: one row, pad words included
             Conv("pw2", out=8, kernel=(1, 1)),  # padded in, out read by a pool: plain: rows
             Pool("p", kind="max", kernel=(3, 3), stride=(3, 3)),
-            Conv("pw3", out=8, kernel=(1, 1)),  # plain in and out: one row of 9 words
+            Conv("pw3", out=8, kernel=(1, 1)),  # plain in (a pool's output), padded out (the GAP's): rows
             GlobalAvgPool("g"),
         ]
     )
     infos = list(net.info)
     padded = padded_maps(infos, 16)
-    assert padded == {"c1", "pw1"}
-    assert flat_layers(infos, padded, 16) == {"pw1": 16, "pw3": 3}
+    assert padded == {"c1", "pw1", "pw3"}
+    assert flat_layers(infos, padded, 16) == {"pw1": 16}
     assert flat_layers(infos, frozenset(), 16) == {"pw1": 9, "pw2": 9, "pw3": 3}
-    assert flat_layers(infos, padded, 16, keep_rows={"pw1"}) == {"pw3": 3}
+    assert flat_layers(infos, padded, 16, keep_rows={"pw1"}) == {}
 
 
 def test_a_residual_store_reads_its_other_input_as_its_own_output_is_laid_out():
@@ -100,7 +100,7 @@ def test_a_residual_store_reads_its_other_input_as_its_own_output_is_laid_out():
     )
     infos = list(net.info)
     padded = padded_maps(infos, 8)
-    assert padded == {"c0", "a"}
+    assert padded == {"c0", "a", "c2"}  # c2 read by the GAP unit, rows IW words apart
     assert flat_layers(infos, padded, 8) == {"pw": 16}  # its input c0 and its map a, both padded
 
 
@@ -171,13 +171,14 @@ def test_pointwise_layers_as_one_row_csim_bit_exact(board, precision, tmp_path):
         net, load_board(board), tmp_path / "p", precision, calib, test_inputs=tests, style="shared"
     )
     a = res.analysis
-    # pw0 reads the network's input (plain) and writes c1's input (padded): in rows
-    assert "pw4" in a.flat_layers and "pw0" not in a.flat_layers, a.flat_layers
-    if precision == "int8":  # pw1 and pw2 padded in and out: their rows' pad words computed too
-        assert a.flat_layers["pw1"] == a.flat_layers["pw2"] == 16, a.flat_layers
+    # pw0 reads the network's input (plain) and writes c1's input (padded), pw4 reads a pool's output
+    # (plain) and writes the GAP's input (padded): in rows; pw1 and pw2 padded in and out: one row, the
+    # rows' pad words computed too
     beat = a.engine.beat_words
-    for n, row_words in a.flat_layers.items():  # a row's words: its columns, or whole beats of them
-        assert row_words in (net[n].out_shape.w, -(-net[n].out_shape.w // beat) * beat)
+    assert a.padded_maps >= {"c1", "pw1", "a", "pw4"}, a.padded_maps
+    assert a.flat_layers == {"pw1": -(-13 // beat) * beat, "pw2": -(-13 // beat) * beat}, a.flat_layers
+    (gap,) = [h.read_text() for h in (tmp_path / "p" / "src").glob("*.h") if "const int IW" in h.read_text()]
+    assert f"const int IW = {-(-6 // beat) * beat};" in gap  # the GAP reads pw4's 6 columns in whole beats
     out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact and out.vectors == 4, out.verdict
 

@@ -23,8 +23,10 @@ from fnas_hls.model.shared_engine import (
     EMPTY_CALL,
     LOAD_PORTS,
     STORE_PORTS,
+    W_PORTS,
     Engine,
     engine_geometry,
+    engine_ports,
     engine_terms,
     zhang_compute_cycles,
 )
@@ -57,7 +59,8 @@ def _steps_by_hand(g: ConvGeometry, e: Engine, Tr: int, Tc: int, prec) -> int:
             cdiv(min(e.Tn, g.N), LOAD_PORTS) * TRin * row_beats, 1, rules.LOAD_DEPTH + select
         )
     )
-    cw = call(rules.pipelined_loop(g.Kh * g.Kw * e.w_beats, 1, rules.LOAD_DEPTH))
+    # a tap's WB beats, two a cycle: one through each weight port
+    cw = call(rules.pipelined_loop(g.Kh * g.Kw * cdiv(e.w_beats, W_PORTS), 1, rules.LOAD_DEPTH))
     cs = call(rules.pipelined_loop(cdiv(min(e.Tm, g.M), STORE_PORTS) * Tr * Tc, 1, rules.STORE_DEPTH))
     tiles = g.groups * cdiv(g.R, Tr) * cdiv(g.C, Tc) * cdiv(g.M, e.Tm)
     nt_count = cdiv(g.N, e.Tn)
@@ -219,17 +222,20 @@ def test_shared_emit_csim_bit_exact(case, precision, tmp_path):
     assert f"const int TM = {e.Tm}, TN = {e.Tn};" in header
     for entry, lc in zip(manifest["layers"], res.analysis.layers, strict=True):
         assert entry["tiling"] == (lc.tiling.as_dict() if lc.tiling else None)
-    # LOAD_W: one tap an iteration, its WB beats unrolled (each lane's bank a constant), II = WB
+    # LOAD_W: one tap an iteration, its WB beats unrolled (each lane's bank a constant), beat b through
+    # weight port b mod 2 (weights and weights2, the same buffer): II = ceil(WB/2)
+    assert "port=weights2 offset=slave bundle=gmem_w2 " in top and "weights, weights2, FNAS_DESC_" in top
     engine = (tmp_path / "p" / "src" / "engine.cpp").read_text()
     load_w = engine[engine.index("LOAD_W:") : engine.index("void fnas_engine_compute")]
-    assert f"PIPELINE II={e.w_beats}" in load_w and "buf[j / TN][j % TN][k]" in load_w
-    for lc in convs:  # a depthwise layer's loads the diagonal's weights alone (LOAD_WD, II DWB)
+    assert e.w_ii == -(-e.w_beats // 2) and f"PIPELINE II={e.w_ii}" in load_w
+    assert "buf[j / TN][j % TN][k]" in load_w and "b % 2 ? w2[at + b] : w[at + b]" in load_w
+    for lc in convs:  # a depthwise layer's loads the diagonal's weights alone (LOAD_WD, II ceil(DWB/2))
         g = engine_geometry(next(li for li in net.info if li.name == lc.name))
         (lp,) = [lp for fn in lc.functions for lp in fn.loops if lp.label in ("LOAD_W", "LOAD_WD")]
-        want = ("LOAD_WD", e.dw_beats) if g.dw else ("LOAD_W", e.w_beats)
+        want = ("LOAD_WD", e.dw_ii) if g.dw else ("LOAD_W", e.w_ii)
         assert (lp.label, lp.trip, lp.ii) == (want[0], g.Kh * g.Kw, want[1])
         if g.dw:
-            assert f"PIPELINE II={e.dw_beats}" in engine and "buf[j][j][k] = beat.w[lane]" in engine
+            assert f"PIPELINE II={e.dw_ii}" in engine and "buf[j][j][k] = beat.w[lane]" in engine
     assert not run_time_products(engine), run_time_products(engine)
     # every memory bound where the model counts it: block RAM, or LUTs for a small bank
     for m in e.buffers(res.analysis.precision):
@@ -242,6 +248,9 @@ def test_shared_emit_csim_bit_exact(case, precision, tmp_path):
     # every run-time loop carries a LOOP_TRIPCOUNT up to the largest trip the model gives it
     for label in ("STEP", "LOAD_IN", "LOAD_W", "COMPUTE", "STORE"):
         trips = [lp.trip for lc in convs for fn in lc.functions for lp in fn.loops if lp.label == label]
+        if not trips:  # no layer takes it (STORE where every layer stores whole beats): not rendered
+            assert f"\n{label}:" not in engine, label
+            continue
         body = engine[engine.index(f"{label}:") :]
         pragma = body[body.index("LOOP_TRIPCOUNT") : body.index("\n", body.index("LOOP_TRIPCOUNT"))]
         assert body.index("LOOP_TRIPCOUNT") < body.index("\n  }") and pragma.endswith(f"max={max(trips)}")
@@ -308,6 +317,17 @@ def test_run_time_products_are_found():
     assert (
         run_time_products("        p[n] = (acc_t)((fnas_prod_t)in[n][x] * (fnas_prod_t)w[m][n][tap]);") == []
     )
+
+
+def test_load_w_reads_two_beats_a_cycle_through_the_two_weight_ports():
+    """ResNet-50's int8 engine on zcu102: 72 x 32 weights a tap are 144 beats of 16, read over two
+    ports in 72 cycles; a depthwise tap's 32 diagonal weights, 2 beats, in one."""
+    e = Engine(72, 32, 64, 9, 256, 1, 0, 16, dw=True)
+    assert (e.w_beats, e.w_ii, e.dw_beats, e.dw_ii) == (144, 72, 2, 1)
+    assert e.load_w_loop(ConvGeometry(1, 64, 64, 7, 7, 1, 1)) == ("LOAD_W", 72, rules.LOAD_DEPTH + 71)
+    dw = ConvGeometry(1, 64, 1, 7, 7, 3, 3, dw=True)
+    assert e.load_w_loop(dw) == ("LOAD_WD", 1, rules.LOAD_DEPTH + rules.BUFFER_READ_LATENCY)
+    assert engine_ports() == LOAD_PORTS + STORE_PORTS + 2
 
 
 def test_load_w_takes_as_long_as_one_beat_a_cycle():

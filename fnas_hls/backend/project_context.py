@@ -329,7 +329,7 @@ def build_context(
             taps = range(1, count + 1)
             d.update(
                 kind=kind, CH=x.c, H=x.h, W=x.w, OH=y.h, OW=y.w, KH=kh, KW=kw, SH=sh, SW=sw,
-                PT=pads[0], PL=pads[1],
+                PT=pads[0], PL=pads[1], IW=x.w,  # the input's row stride (shared_context: padded maps)
                 recip=float_literal(float_reciprocal(count)),
                 mul=avg_multiplier(count), avg_shift=AVG_SHIFT, avg_round=1 << (AVG_SHIFT - 1),
                 sum_c_type=f"int{avg_sum_bits(count, word.bits)}_t",

@@ -227,6 +227,11 @@ def shared_layers(
     bias_blocks, shift_blocks, beat_rows = [], [], []
     bias_row = w_beat = 0
     acc_types = set()
+    for d in layers:  # a GAP reads its map's rows IW words apart: whole beats where it is padded
+        if d["kind"] == "gap":
+            d["IW"] = (
+                whole_beats(d["W"], e.beat_words) if roots[infos[d["name"]].sources[0]] in padded else d["W"]
+            )
     for d in layers:  # pooling whose window fits a beat reads beats, through the engine's load ports
         d["beat_pool"] = takes_beat_pool(infos[d["name"]], e.beat_words)
         if d["beat_pool"]:
@@ -315,6 +320,8 @@ def shared_layers(
             "words_out": e.words_out,  # some layer stores a word a port (STORE)
             "beats_out": e.beats_out,  # some layer stores whole beats (STORE_B)
             "WB": e.w_beats,
+            "W_II": e.w_ii,  # LOAD_W's II: WB beats over the weight ports
+            "DW_II": e.dw_ii,
             "dw": e.dw,  # some layer is depthwise: LOAD_WD
             "DW_LANES": e.dw_lanes,
             "DWB": e.dw_beats,

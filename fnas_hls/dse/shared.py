@@ -32,6 +32,7 @@ from fnas_hls.model.shared import flat_layers, fused_adds, padded_maps, stores_b
 from fnas_hls.model.shared_engine import (
     DW_COLS,
     LOAD_PORTS,
+    W_PORTS,
     Engine,
     accumulator_banks,
     depthwise_use,
@@ -174,7 +175,8 @@ def _rank_engines(
         hin, win = (g.R - 1) * g.Sh + g.Kh, (g.C - 1) * g.Sw + g.Kw
         compute = taps * g.R * (cdiv(g.C, use.cols) if u else g.C)
         lanes = np.minimum(Tm, Tn) if g.dw else Tm  # output channels a tile (the diagonal if depthwise)
-        load_w = taps * cdiv(lanes if g.dw else Tm * Tn, beat) + rules.LOAD_DEPTH  # the diagonal's alone
+        w_beats = cdiv(lanes if g.dw else Tm * Tn, beat)  # a tap's (the diagonal's alone if depthwise)
+        load_w = taps * cdiv(w_beats, W_PORTS) + rules.LOAD_DEPTH
         chans = np.minimum(lanes if g.dw else Tn, g.M if g.dw else g.N)
         load_in = cdiv(chans, LOAD_PORTS) * hin * (row_chunks(win, beat) + 1) + rules.LOAD_DEPTH
         per_tile = cdiv(g.N, Tn) * np.maximum(compute, np.maximum(load_w, load_in))

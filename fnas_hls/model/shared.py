@@ -35,7 +35,7 @@ from fnas_hls.model.sequential import (
     layer_cost,
 )
 from fnas_hls.model.shared_engine import Engine, engine_layer_cost, is_pointwise, whole_beats
-from fnas_hls.network.ir import Add, Concat, Flatten, LayerInfo, map_roots
+from fnas_hls.network.ir import Add, Concat, Flatten, GlobalAvgPool, LayerInfo, map_roots
 from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources
 
@@ -90,9 +90,10 @@ def padded_maps(
     a multiple of ``beat`` words, so that the engine's store writes whole beats (``STORE_B``). A map
     is padded where the engine writes it (a conv's output, or an add its store computes) and reads
     it alone: every reader a conv or a fully connected layer that reads it as channels of its map
-    (not as one vector, not through a flatten), or an add whose other input it is, computed by the
-    store of a conv whose own output is padded too (the skip map's beats then align with the
-    output's); never the network's output. ``tc_pins``: each
+    (not as one vector, not through a flatten), a global average pooling (its unit reads rows IW
+    words apart), or an add whose other input it is, computed by the store of a conv whose own
+    output is padded too (the skip map's beats then align with the output's); never the network's
+    output. ``tc_pins``: each
     layer's pinned Tc, where it has one; a layer pinned to a Tc that is not a multiple of ``beat``
     (and less than its map) keeps an unpadded output, since its stores would not be whole beats."""
     if beat <= 1:
@@ -111,6 +112,8 @@ def padded_maps(
         for s in li.sources:
             if li.name in fused:
                 continue  # its conv's output, or the other input its conv's store reads (below)
+            if isinstance(li.layer, GlobalAvgPool) and root[s] == s:
+                continue  # the GAP unit reads a padded map's rows, IW words apart
             g = ConvGeometry.of(li) if is_tiled(li) else None
             if g is None or root[s] != s or g.groups * g.N != li.in_shape.c:
                 out.discard(root[s])  # read by a unit, through a flatten, or as a vector (a linear layer)

@@ -29,11 +29,12 @@ output tile, and there are T = G*ceil(R/Tr)*ceil(C/Tc)*ceil(M/Tm) output tiles o
                      same loop, described otherwise (``engine_geometry``): a pointwise layer
                      whose maps allow it loads one row of Tc pixels (``model.shared.flat_layers``),
                      a layer one row high of row stride S only the rows it uses (``skips_rows``)
-    engine_load_w:   LOAD_W: Kh*Kw taps, II WB = ceil(Tm*Tn/B), the tap's WB beats unrolled so
-                     that every lane's bank is a constant: the weights come over a port as
-                     wide as the board's AXI, B = axi_width_bits / word bits words a beat, packed
-                     by the host in the engine's tile order. A depthwise layer's LOAD_WD: Kh*Kw
-                     taps, II DWB = ceil(min(Tm, Tn)/B), the diagonal's weights alone (lane j of
+    engine_load_w:   LOAD_W: Kh*Kw taps, II ceil(WB/2), WB = ceil(Tm*Tn/B), the tap's WB beats
+                     unrolled so that every lane's bank is a constant, beat b read through
+                     weight port b mod 2 (W_PORTS): the weights come over ports as wide as the
+                     board's AXI, B = axi_width_bits / word bits words a beat, packed by the
+                     host in the engine's tile order. A depthwise layer's LOAD_WD: Kh*Kw taps,
+                     II ceil(DWB/2), DWB = ceil(min(Tm, Tn)/B), the diagonal's weights alone (lane j of
                      the tap's beats to bank (j, j)); it writes those banks only, so a tap held
                      as one word (``w_words``) is read and written back (one read more deep)
     engine_compute:  COMPUTE: Kh*Kw*Tr*Tc, pipelined, Tm x Tn MACs unrolled, starting from the
@@ -111,8 +112,12 @@ LOAD_PORTS = 2
 #: Output words STORE writes a cycle: two output channels at once, each through a port of its own
 #: (bundles gmem_out and gmem_out2; the fused adds read theirs through gmem_skip and gmem_skip2).
 STORE_PORTS = 2
+#: Weight beats LOAD_W reads a cycle: a tap's beats alternate between two ports of their own
+#: (bundles gmem_w and gmem_w2 over the one weights buffer), so a tap of WB beats takes ceil(WB/2)
+#: cycles; ResNet-50's 72x32 engine reads 144 beats a tap, more than a 7x7 map's 49 pixels compute.
+W_PORTS = 2
 #: The engine's m_axi adapters: its load ports, its store ports, the weights' (and the fused adds').
-ENGINE_PORTS = LOAD_PORTS + STORE_PORTS + 1
+ENGINE_PORTS = LOAD_PORTS + STORE_PORTS + W_PORTS
 
 
 def row_chunks(TCin, beat: int):
@@ -318,12 +323,23 @@ class Engine:
             return "DW_COMPUTE", ii, compute_depth(1, prec) + 2 * rules.SELECT_DEPTH
         return "COMPUTE", self.compute_ii(prec), self.compute_depth(prec)
 
+    @property
+    def w_ii(self) -> int:
+        """LOAD_W's II: a tap's WB beats over the W_PORTS weight ports."""
+        return cdiv(self.w_beats, W_PORTS)
+
+    @property
+    def dw_ii(self) -> int:
+        """LOAD_WD's II: a depthwise tap's DWB beats over the W_PORTS weight ports."""
+        return cdiv(self.dw_beats, W_PORTS)
+
     def load_w_loop(self, g: ConvGeometry) -> tuple[str, int, int]:
-        """The weight load's loop for layer ``g``: its label, II and depth (LOAD_W: a tap's WB beats;
-        LOAD_WD, a depthwise layer's: DWB beats, and the read of the tap it writes in part)."""
+        """The weight load's loop for layer ``g``: its label, II and depth (LOAD_W: a tap's WB beats,
+        W_PORTS a cycle; LOAD_WD, a depthwise layer's: DWB beats, and the read of the tap it writes
+        in part)."""
         if g.dw:
-            return "LOAD_WD", self.dw_beats, rules.LOAD_DEPTH + self.dw_beats - 1 + rules.BUFFER_READ_LATENCY
-        return "LOAD_W", self.w_beats, rules.LOAD_DEPTH + self.w_beats - 1
+            return "LOAD_WD", self.dw_ii, rules.LOAD_DEPTH + self.dw_ii - 1 + rules.BUFFER_READ_LATENCY
+        return "LOAD_W", self.w_ii, rules.LOAD_DEPTH + self.w_ii - 1
 
     @property
     def acc_banks(self) -> int:
@@ -477,7 +493,7 @@ def engine_terms(
     loaded = n_in * load_in_trip * LOAD_PORTS * e.beat_words  # whole beats
     stored = (1 + fused) * store_trip * STORE_PORTS * (e.beat_words if beats else 1)
     ddr_words = tiles * (loaded + stored)
-    ddr_words = ddr_words + steps * load_w_trip * w_ii * e.beat_words
+    ddr_words = ddr_words + steps * load_w_trip * (e.dw_beats if g.dw else e.w_beats) * e.beat_words
     if not np.ndim(cycles):
         last_step, step_loop, cycles = int(last_step), int(step_loop), int(cycles)
     return EngineTerms(
