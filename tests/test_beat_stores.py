@@ -33,8 +33,8 @@ def test_a_map_is_padded_where_the_engine_alone_writes_and_reads_it():
     net = _net(
         [
             Conv("c1", out=8, kernel=(3, 3), padding=P1),  # read by c2 alone: padded
-            Conv("c2", out=8, kernel=(3, 3), padding=P1),  # read by a pool (a unit): not
-            Pool("p", kind="max", kernel=(2, 2), stride=(2, 2)),
+            Conv("c2", out=8, kernel=(3, 3), padding=P1),  # read by a pool on the word unit: not
+            Pool("p", kind="max", kernel=(2, 9), stride=(2, 9)),  # a window row wider than a beat
             Conv("c3", out=8, kernel=(1, 1)),  # read by the fully connected layer as a vector: not
             Dense("fc", out=4),  # the network's output: never
         ]
@@ -49,6 +49,16 @@ def test_a_map_is_padded_where_the_engine_alone_writes_and_reads_it():
     assert padded_maps(infos, 8, {"c1": 9}) == {"c1"}  # the whole row (9 columns)
     flat = _net([Conv("c1", out=4, kernel=(3, 3)), Flatten("f"), Dense("fc", out=3)])
     assert padded_maps(list(flat.info), 8) == frozenset()
+    # a pool the beat unit takes (its window row within a beat) reads padded rows IW words apart
+    beat_pool = _net(
+        [
+            Conv("c1", out=8, kernel=(3, 3), padding=P1),
+            Pool("p", kind="max", kernel=(2, 2), stride=(2, 2)),
+            Conv("c2", out=4, kernel=(1, 1)),
+            GlobalAvgPool("g"),
+        ]
+    )
+    assert padded_maps(list(beat_pool.info), 8) == {"c1", "c2"}  # c2: read by the GAP unit
 
 
 def test_an_add_the_store_computes_and_its_other_input_are_padded_both_or_neither():
@@ -65,8 +75,8 @@ def test_an_add_the_store_computes_and_its_other_input_are_padded_both_or_neithe
     # the add's output read by the GAP unit: both still
     gap = _net(list(both.layers[:3]) + [GlobalAvgPool("g")])
     assert padded_maps(list(gap.info), 8) == {"c0", "a"}
-    # read by a pooling unit: neither it nor its other input
-    neither = _net(list(both.layers[:3]) + [Pool("p", kind="max", kernel=(2, 2), stride=(2, 2))])
+    # read by a pooling unit that reads words: neither it nor its other input
+    neither = _net(list(both.layers[:3]) + [Pool("p", kind="max", kernel=(2, 9), stride=(2, 9))])
     assert padded_maps(list(neither.info), 8) == frozenset()
     # an add with the network's input stays on the add unit, and its conv's map is the unit's to read
     unit = _net([Conv("c0", out=4, kernel=(3, 3), padding=P1), Add("a", inputs=(INPUT, "c0"))])
@@ -161,15 +171,16 @@ def test_analyze_names_the_maps_stored_in_whole_beats(capsys):
     assert main(["analyze", str(example), "--board", "zcu102", "--style", "shared"]) == 0
     out = capsys.readouterr().out
     assert (
-        "1 map kept in DDR in rows of whole 8-word beats, written a beat a port a cycle (STORE_B): conv1"
-        in out
+        "3 maps kept in DDR in rows of whole 8-word beats, written a beat a port a cycle (STORE_B): conv1, "
+        "conv2, conv3" in out
     )
-    # where the DSE keeps the plain layout, nothing is said of it
     assert (
         main(["analyze", str(example), "--board", "zcu102", "--style", "shared", "--tiling", "conv1:Tc=5"])
         == 0
     )
-    assert "kept in DDR in rows of whole" not in capsys.readouterr().out
+    # conv1, pinned to a Tc off the beat, keeps the plain layout
+    note = "2 maps kept in DDR in rows of whole 8-word beats, written a beat a port a cycle (STORE_B): "
+    assert note + "conv2, conv3" in capsys.readouterr().out
 
 
 @pytest.mark.slow

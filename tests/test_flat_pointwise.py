@@ -74,7 +74,7 @@ def test_a_pointwise_layer_runs_as_one_row_where_its_maps_are_padded_alike():
         [
             Conv("c1", out=8, kernel=(3, 3), padding=P1),  # padded: read by pw1 alone
             Conv("pw1", out=8, kernel=(1, 1)),  # padded in and out: one row, pad words included
-            Conv("pw2", out=8, kernel=(1, 1)),  # padded in, out read by a pool: plain: rows
+            Conv("pw2", out=8, kernel=(1, 1)),  # padded in, out read by the beat pooling unit: padded too
             Pool("p", kind="max", kernel=(3, 3), stride=(3, 3)),
             Conv("pw3", out=8, kernel=(1, 1)),  # plain in (a pool's output), padded out (the GAP's): rows
             GlobalAvgPool("g"),
@@ -82,10 +82,17 @@ def test_a_pointwise_layer_runs_as_one_row_where_its_maps_are_padded_alike():
     )
     infos = list(net.info)
     padded = padded_maps(infos, 16)
-    assert padded == {"c1", "pw1", "pw3"}
-    assert flat_layers(infos, padded, 16) == {"pw1": 16}
+    assert padded == {"c1", "pw1", "pw2", "pw3"}
+    assert flat_layers(infos, padded, 16) == {"pw1": 16, "pw2": 16}
     assert flat_layers(infos, frozenset(), 16) == {"pw1": 9, "pw2": 9, "pw3": 3}
-    assert flat_layers(infos, padded, 16, keep_rows={"pw1"}) == {}
+    assert flat_layers(infos, padded, 16, keep_rows={"pw1"}) == {"pw2": 16}
+    # a pool the beat unit cannot take (a window row wider than a beat) reads plain maps alone
+    wide = padded_maps(infos, 2)
+    assert (
+        "pw2" not in wide
+        and flat_layers(infos, wide, 2)["pw1"] == 10
+        and "pw2" not in flat_layers(infos, wide, 2)
+    )
 
 
 def test_a_residual_store_reads_its_other_input_as_its_own_output_is_laid_out():
@@ -177,8 +184,18 @@ def test_pointwise_layers_as_one_row_csim_bit_exact(board, precision, tmp_path):
     beat = a.engine.beat_words
     assert a.padded_maps >= {"c1", "pw1", "a", "pw4"}, a.padded_maps
     assert a.flat_layers == {"pw1": -(-13 // beat) * beat, "pw2": -(-13 // beat) * beat}, a.flat_layers
-    (gap,) = [h.read_text() for h in (tmp_path / "p" / "src").glob("*.h") if "const int IW" in h.read_text()]
-    assert f"const int IW = {-(-6 // beat) * beat};" in gap  # the GAP reads pw4's 6 columns in whole beats
+    # the GAP and the beat pooling unit read padded maps' rows IW words apart: pw4's 6 columns and c3's
+    # 13 in whole beats
+    assert "c3" in a.padded_maps, a.padded_maps
+    row_strides = sorted(
+        line
+        for h in (tmp_path / "p" / "src").glob("*.h")
+        for line in h.read_text().splitlines()
+        if "int IW =" in line
+    )
+    assert [line.split("=")[1].split(";")[0].strip() for line in row_strides] == sorted(
+        [str(-(-6 // beat) * beat), str(-(-13 // beat) * beat)]
+    ), row_strides
     out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact and out.vectors == 4, out.verdict
 

@@ -535,13 +535,6 @@ def test_pooling_modes() -> None:
         network_from_model(_pool_model("MaxPool", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1), "p")
     net = network_from_model(_pool_model("GlobalMaxPool"), "p").network
     assert net.layers[0] == Pool("p", "max", (8, 8), (8, 8))
-    # a window of the whole map, unpadded (ResNet's last 7x7 pool): the global average pooling it is
-    whole = network_from_model(_pool_model("AveragePool", kernel_shape=[8, 8], strides=[2, 2]), "p").network
-    assert whole.layers[0] == GlobalAvgPool("p") and whole.output == Shape(2, 1, 1)
-    padded = _pool_model("AveragePool", kernel_shape=[8, 8], pads=[1, 1, 1, 1], count_include_pad=1)
-    assert isinstance(network_from_model(padded, "p").network.layers[0], Pool)  # a 3x3 output
-    max_whole = network_from_model(_pool_model("MaxPool", kernel_shape=[8, 8]), "p").network
-    assert isinstance(max_whole.layers[0], Pool)
 
 
 def test_unnamed_and_duplicate_nodes_get_op_index_names() -> None:

@@ -227,8 +227,8 @@ def shared_layers(
     bias_blocks, shift_blocks, beat_rows = [], [], []
     bias_row = w_beat = 0
     acc_types = set()
-    for d in layers:  # a GAP reads its map's rows IW words apart: whole beats where it is padded
-        if d["kind"] == "gap":
+    for d in layers:  # a GAP or a beat pool reads its map's rows IW words apart: whole beats where padded
+        if d["kind"] in ("gap", "maxpool", "avgpool"):
             d["IW"] = (
                 whole_beats(d["W"], e.beat_words) if roots[infos[d["name"]].sources[0]] in padded else d["W"]
             )

@@ -90,11 +90,11 @@ def padded_maps(
     a multiple of ``beat`` words, so that the engine's store writes whole beats (``STORE_B``). A map
     is padded where the engine writes it (a conv's output, or an add its store computes) and reads
     it alone: every reader a conv or a fully connected layer that reads it as channels of its map
-    (not as one vector, not through a flatten), a global average pooling (its unit reads rows IW
-    words apart), or an add whose other input it is, computed by the store of a conv whose own
-    output is padded too (the skip map's beats then align with the output's); never the network's
-    output. ``tc_pins``: each
-    layer's pinned Tc, where it has one; a layer pinned to a Tc that is not a multiple of ``beat``
+    (not as one vector, not through a flatten), a global average pooling or a pooling on the beat
+    unit (``model.shared_pool``; both read rows IW words apart), or an add whose other input it is,
+    computed by the store of a conv whose own output is padded too (the skip map's beats then align
+    with the output's); never the network's output. ``tc_pins``: each layer's pinned Tc, where it
+    has one; a layer pinned to a Tc that is not a multiple of ``beat``
     (and less than its map) keeps an unpadded output, since its stores would not be whole beats."""
     if beat <= 1:
         return frozenset()
@@ -112,8 +112,9 @@ def padded_maps(
         for s in li.sources:
             if li.name in fused:
                 continue  # its conv's output, or the other input its conv's store reads (below)
-            if isinstance(li.layer, GlobalAvgPool) and root[s] == s:
-                continue  # the GAP unit reads a padded map's rows, IW words apart
+            reads_rows = isinstance(li.layer, GlobalAvgPool) or shared_pool.takes_beat_pool(li, beat)
+            if reads_rows and root[s] == s:
+                continue  # the GAP unit and the beat pooling unit read a padded map's rows, IW words apart
             g = ConvGeometry.of(li) if is_tiled(li) else None
             if g is None or root[s] != s or g.groups * g.N != li.in_shape.c:
                 out.discard(root[s])  # read by a unit, through a flatten, or as a vector (a linear layer)

@@ -43,11 +43,6 @@ def _pool(imp: _Importer, node: onnx.NodeProto, name: str, kind: str) -> None:
             "count_include_pad=1, or no Pad before it"
         )
     layer = Pool(name, kind, kernel, stride, _plus(pads, x.pad), count_pad=count_pad)
-    if kind == "avg" and kernel == (x.shape.h, x.shape.w) and not any(layer.padding):
-        # a window of the whole map, unpadded (ResNet's last 7x7 pool): the global average pooling
-        # it is, one output a channel, whatever its stride
-        imp.add_layer(node, GlobalAvgPool(name), [x], node.output[0], x.rank)
-        return
     if a.get("ceil_mode", 0):
         _ceil_check(imp, node, name, x, layer)
     imp.add_layer(node, layer, [x], node.output[0], x.rank)
