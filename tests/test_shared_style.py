@@ -213,11 +213,18 @@ def test_shared_emit_csim_bit_exact(case, precision, tmp_path):
         ("fmap_wr", "gmem_out"),
     ):
         assert f"port={port} offset=slave bundle={bundle} " in top
-    for call in re.findall(r"fnas_engine\(([^,]+), ([^,]+), weights", top):
-        assert call[0].split(" ")[0] in ("input", "fmap") and call[1].split(" ")[0] in (
-            "output",
-            "fmap_wr",
-        ), call
+    # the engine's loads read beats of input or fmap (two ports), its stores write output or fmap_wr (two)
+    calls = re.findall(r"fnas_engine\(([^,]+), ([^,]+), ([^,]+), ([^,]+), ", top)
+    assert len(calls) == len(convs)
+    for load, load2, store, store2 in calls:
+        assert (load.split(" ")[0], load2.split(" ")[0]) in (
+            ("input_b", "input_b2"),
+            ("fmap_b", "fmap_b2"),
+        ), load
+        assert (store.split(" ")[0], store2.split(" ")[0]) in (
+            ("output", "output2"),
+            ("fmap_wr", "fmap_wr2"),
+        ), store
     header = (tmp_path / "p" / "src" / "engine.h").read_text()
     assert f"const int TM = {e.Tm}, TN = {e.Tn};" in header
     for entry, lc in zip(manifest["layers"], res.analysis.layers, strict=True):
