@@ -28,6 +28,7 @@ from fnas_hls.model.shared_engine import (
     engine_geometry,
     engine_ports,
     engine_terms,
+    weight_ports,
     zhang_compute_cycles,
 )
 from fnas_hls.model.tiling import Tiling, parse_tiling_specs
@@ -231,7 +232,10 @@ def test_shared_emit_csim_bit_exact(case, precision, tmp_path):
         assert entry["tiling"] == (lc.tiling.as_dict() if lc.tiling else None)
     # LOAD_W: one tap an iteration, its WB beats unrolled (each lane's bank a constant), beat b through
     # weight port b mod 2 (weights and weights2, the same buffer): II = ceil(WB/2)
-    assert "port=weights2 offset=slave bundle=gmem_w2 " in top and "weights, weights2, FNAS_DESC_" in top
+    if e.w_ports == 2:
+        assert "port=weights2 offset=slave bundle=gmem_w2 " in top and "weights, weights2, FNAS_DESC_" in top
+    else:  # a tap of one beat: no second weight port, the engine's w2 is the one port again (never read)
+        assert e.w_beats == 1 and "*weights2" not in top and "weights, weights, FNAS_DESC_" in top
     engine = (tmp_path / "p" / "src" / "engine.cpp").read_text()
     load_w = engine[engine.index("LOAD_W:") : engine.index("void fnas_engine_compute")]
     assert e.w_ii == -(-e.w_beats // 2) and f"PIPELINE II={e.w_ii}" in load_w
@@ -335,6 +339,11 @@ def test_load_w_reads_two_beats_a_cycle_through_the_two_weight_ports():
     dw = ConvGeometry(1, 64, 1, 7, 7, 3, 3, dw=True)
     assert e.load_w_loop(dw) == ("LOAD_WD", 1, rules.LOAD_DEPTH + rules.BUFFER_READ_LATENCY)
     assert engine_ports() == LOAD_PORTS + STORE_PORTS + 2
+    # a tap of one beat (4 x 4 int8 weights in a 16-word beat) has one weight port: a second would idle
+    small = Engine(4, 4, 64, 9, 256, 1, 0, 16)
+    assert (small.w_beats, small.w_ports, small.w_ii) == (1, 1, 1)
+    assert engine_ports(w_ports=small.w_ports) == LOAD_PORTS + STORE_PORTS + 1
+    assert list(weight_ports(np.array([4, 8]), np.array([4, 4]), 16)) == [1, 2]
 
 
 def test_load_w_takes_as_long_as_one_beat_a_cycle():
@@ -447,3 +456,25 @@ def test_weight_tiles_go_to_block_ram_as_a_word_a_tap_where_banks_in_luts_do_not
     )
     out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact, out.verdict
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+def test_an_engine_whose_tap_is_one_beat_has_one_weight_port_and_simulates_bit_exact(tmp_path):
+    from fnas_hls.backend.csim import run_csim
+    from fnas_hls.backend.float_model import with_random_weights
+    from fnas_hls.backend.hls_writer import emit_project
+    from fnas_hls.network.ir import Conv, GlobalAvgPool, Network, Shape
+
+    layers = (
+        Conv("c1", out=2, kernel=(3, 3), padding=(1, 1, 1, 1), relu=True),
+        Conv("c2", out=3, kernel=(1, 1)),
+        GlobalAvgPool("g"),
+    )
+    net = with_random_weights(Network(Shape(2, 6, 6), layers, "tiny"))
+    calib = np.random.default_rng(3).standard_normal((8, 2, 6, 6)).astype(np.float32)
+    res = emit_project(net, load_board("zcu102"), tmp_path / "p", "int8", calib, style="shared")
+    e = res.analysis.engine
+    assert (e.w_beats, e.w_ports) == (1, 1)  # 3 x 2 int8 weights a tap: one 16-word beat
+    top = (tmp_path / "p" / "src" / f"{res.top}.cpp").read_text()
+    assert "bundle=gmem_w2" not in top and "*weights2" not in top and "weights, weights, FNAS_DESC_" in top
+    assert run_csim(tmp_path / "p", opt="-O1").bit_exact

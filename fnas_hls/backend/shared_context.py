@@ -321,6 +321,7 @@ def shared_layers(
             "beats_out": e.beats_out,  # some layer stores whole beats (STORE_B)
             "WB": e.w_beats,
             "W_II": e.w_ii,  # LOAD_W's II: WB beats over the weight ports
+            "W2": e.w_ports > 1,  # a second weight port (a tap of more than one beat)
             "DW_II": e.dw_ii,
             "dw": e.dw,  # some layer is depthwise: LOAD_WD
             "DW_LANES": e.dw_lanes,

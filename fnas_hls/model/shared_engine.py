@@ -116,7 +116,8 @@ STORE_PORTS = 2
 #: (bundles gmem_w and gmem_w2 over the one weights buffer), so a tap of WB beats takes ceil(WB/2)
 #: cycles; ResNet-50's 72x32 engine reads 144 beats a tap, more than a 7x7 map's 49 pixels compute.
 W_PORTS = 2
-#: The engine's m_axi adapters: its load ports, its store ports, the weights' (and the fused adds').
+#: The engine's m_axi adapters at most: its load ports, its store ports, the weights' (and the fused
+#: adds', ``engine_ports``).
 ENGINE_PORTS = LOAD_PORTS + STORE_PORTS + W_PORTS
 
 
@@ -202,10 +203,18 @@ def accumulator_banks(beat: int, beats_out: bool) -> int:
     return beat if beats_out else 1
 
 
-def engine_ports(skip: bool = False, beats_out: bool = False) -> int:
-    """The engine's m_axi adapters: ``ENGINE_PORTS``, the fused adds' skip ports, and with stores
-    of whole beats (``beats_out``) their own store ports (and skip ports)."""
-    return ENGINE_PORTS + skip * STORE_PORTS + beats_out * STORE_PORTS * (1 + skip)
+def weight_ports(Tm, Tn, beat: int):
+    """The weight ports an engine (Tm, Tn) has (Tm, Tn may be arrays): ``W_PORTS`` where a tap is
+    more than one beat, else one (a second would never be read)."""
+    w_beats = cdiv(Tm * Tn, beat)
+    return np.where(w_beats > 1, W_PORTS, 1) if np.ndim(w_beats) else (W_PORTS if w_beats > 1 else 1)
+
+
+def engine_ports(skip: bool = False, beats_out: bool = False, w_ports=W_PORTS):
+    """The engine's m_axi adapters: its load and store ports, its ``w_ports`` weight ports
+    (``weight_ports``), the fused adds' skip ports, and with stores of whole beats (``beats_out``)
+    their own store ports (and skip ports)."""
+    return LOAD_PORTS + STORE_PORTS + w_ports + skip * STORE_PORTS + beats_out * STORE_PORTS * (1 + skip)
 
 
 def output_lanes(beat: int, words_out: bool = True, beats_out: bool = False) -> int:
@@ -233,7 +242,7 @@ def engine_logic_luts(
     output stages' fabric (``output_lanes``); with depthwise layers (``dw``), each diagonal bank's
     write out of LOAD_W's lane or LOAD_WD's, and where one runs on COMPUTE's diagonal (``dw_diag``),
     each output channel's sum out of its adder tree or its diagonal product."""
-    ports = engine_ports(skip, beats_out)
+    ports = engine_ports(skip, beats_out, weight_ports(Tm, Tn, beat))
     acc, acc_banks = prec.acc_bits, accumulator_banks(beat, beats_out)
     select = (LOAD_PORTS * beat + Tn) * rm.select_luts(beat, prec.bits) + Tm * rm.select_luts(acc_banks, acc)
     lanes = output_lanes(beat, words_out, beats_out)
@@ -324,14 +333,19 @@ class Engine:
         return "COMPUTE", self.compute_ii(prec), self.compute_depth(prec)
 
     @property
+    def w_ports(self) -> int:
+        """Its weight ports (``weight_ports``): two, or one where a tap is one beat."""
+        return weight_ports(self.Tm, self.Tn, self.beat_words)
+
+    @property
     def w_ii(self) -> int:
-        """LOAD_W's II: a tap's WB beats over the W_PORTS weight ports."""
-        return cdiv(self.w_beats, W_PORTS)
+        """LOAD_W's II: a tap's WB beats over the weight ports."""
+        return cdiv(self.w_beats, self.w_ports)
 
     @property
     def dw_ii(self) -> int:
-        """LOAD_WD's II: a depthwise tap's DWB beats over the W_PORTS weight ports."""
-        return cdiv(self.dw_beats, W_PORTS)
+        """LOAD_WD's II: a depthwise tap's DWB beats over the weight ports."""
+        return cdiv(self.dw_beats, self.w_ports)
 
     def load_w_loop(self, g: ConvGeometry) -> tuple[str, int, int]:
         """The weight load's loop for layer ``g``: its label, II and depth (LOAD_W: a tap's WB beats,
@@ -414,7 +428,7 @@ class Engine:
             )
             + sum(b.lut for b in memories),
             ff=rm.FF_PER_LAYER
-            + engine_ports(self.skip, self.beats_out) * rm.FF_PER_AXI_PORT
+            + engine_ports(self.skip, self.beats_out, self.w_ports) * rm.FF_PER_AXI_PORT
             + self.macs * rm.FF_PER_MAC[prec.name],
         ) + self.dw_unit(prec, mac)
 
