@@ -227,11 +227,14 @@ def shared_layers(
     bias_blocks, shift_blocks, beat_rows = [], [], []
     bias_row = w_beat = 0
     acc_types = set()
-    for d in layers:  # a GAP or a beat pool reads its map's rows IW words apart: whole beats where padded
+
+    def input_row_stride(d: dict[str, Any]) -> int:
+        """The words between two rows of layer ``d``'s input in DDR: W, or whole beats where padded."""
+        return whole_beats(d["W"], e.beat_words) if roots[infos[d["name"]].sources[0]] in padded else d["W"]
+
+    for d in layers:  # a GAP or a beat pool reads its map's rows IW words apart
         if d["kind"] in ("gap", "maxpool", "avgpool"):
-            d["IW"] = (
-                whole_beats(d["W"], e.beat_words) if roots[infos[d["name"]].sources[0]] in padded else d["W"]
-            )
+            d["IW"] = input_row_stride(d)
     for d in layers:  # pooling whose window fits a beat reads beats, through the engine's load ports
         d["beat_pool"] = takes_beat_pool(infos[d["name"]], e.beat_words)
         if d["beat_pool"]:
@@ -274,7 +277,7 @@ def shared_layers(
         # the maps' row strides in DDR: whole beats where padded (model.shared.padded_maps)
         out_beats = stores_b[li.name]
         d.update(ST_BEATS=out_beats, OC=whole_beats(d["C"], B) if out_beats else d["C"])
-        d.update(IW=whole_beats(d["W"], B) if roots[li.sources[0]] in padded else d["W"])
+        d["IW"] = input_row_stride(d)
         d["IHW"] = d["H"] * d["IW"]  # the input's channel stride
         if skips_rows(li):  # the rows it reads, SH apart: a map of row stride SH*IW, stride 1
             S = d["SH"]
@@ -294,6 +297,10 @@ def shared_layers(
         w_beat += len(beats)
         acc_types.add(lq.acc_c_type)
     skip = _fuse_adds(net, analysis.fused_adds, layers)
+    # conv layers call the engine; adds and concats the units (where a store has not fused them)
+    merge_units = any(
+        d["kind"] not in ("conv", "flatten") and d["on_unit"] and not d.get("fused") for d in layers
+    )
     for d in layers:
         if d["kind"] == "conv":
             d["dst2"] = re.sub(r"^(output|fmap_wr)", r"\g<1>2", d["dst"])  # the second store port
@@ -344,6 +351,7 @@ def shared_layers(
         "in_beats": cdiv(net.input.size, e.beat_words),
         "fmap_beats": cdiv(fmap_words, e.beat_words),
         "skip_port": skip,
+        "merge_units": merge_units,  # units.h and units.cpp: an add or concat the engine's store does not do
         "beat_ports": True,  # the engine's loads read beats: the testbench keeps the maps in whole beats
         "tripcount": loop_tripcounts(analysis),
         "unit_act_codes": sorted(

@@ -116,9 +116,6 @@ STORE_PORTS = 2
 #: (bundles gmem_w and gmem_w2 over the one weights buffer), so a tap of WB beats takes ceil(WB/2)
 #: cycles; ResNet-50's 72x32 engine reads 144 beats a tap, more than a 7x7 map's 49 pixels compute.
 W_PORTS = 2
-#: The engine's m_axi adapters at most: its load ports, its store ports, the weights' (and the fused
-#: adds', ``engine_ports``).
-ENGINE_PORTS = LOAD_PORTS + STORE_PORTS + W_PORTS
 
 
 def row_chunks(TCin, beat: int):

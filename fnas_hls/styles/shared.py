@@ -3,7 +3,7 @@ turn (Zhang et al., FPGA'15; ``dse.shared``, ``model.shared``, ``templates/share
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fnas_hls.analysis import (
     Analysis,
@@ -22,9 +22,6 @@ from fnas_hls.network.ir import LayerInfo, Network
 from fnas_hls.network.names import c_identifiers
 from fnas_hls.precision import Precision
 from fnas_hls.styles.base import Style
-
-if TYPE_CHECKING:
-    from fnas_hls.backend.quantize import QuantPlan
 
 
 def shared_lower_bound(net: Network, board: Board, prec: Precision) -> int:
@@ -77,18 +74,16 @@ def _analyze_shared(
         )
         if dse.padded:
             names = sorted(dse.padded)
-            shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
             notes.insert(
                 1,
                 f"{len(names)} map{'s' if len(names) > 1 else ''} kept in DDR in rows of whole "
-                f"{engine.beat_words}-word beats, written a beat a port a cycle (STORE_B): {shown}",
+                f"{engine.beat_words}-word beats, written a beat a port a cycle (STORE_B): {_listed(names)}",
             )
         if dse.flat:
             names = [li.name for li in tiled if li.name in dse.flat]
-            shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
             notes.append(
                 f"{len(names)} pointwise layer{'s' if len(names) > 1 else ''} run as one row of their "
-                f"maps' pixels (Tr 1, Tc pixels, rows' pad words included where padded): {shown}"
+                f"maps' pixels (Tr 1, Tc pixels, rows' pad words included where padded): {_listed(names)}"
             )
         buffers = [("engine", b.name, b.bram18k) for b in engine.buffers(prec)]
     return layers_in_turn(
@@ -109,6 +104,11 @@ def _analyze_shared(
     )
 
 
+def _listed(names: list[str], most: int = 6) -> str:
+    """The first ``most`` names, and how many more."""
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 class Shared(Style):
     """One tiled engine for the whole board; pooling, GAP and the rest as the sequential style's
     units, adds and concats on shared units."""
@@ -123,21 +123,7 @@ class Shared(Style):
     def runs_on_units(self, li: LayerInfo) -> bool:
         return is_tiled(li) or sh.on_merge_unit(li)
 
-    def context(
-        self,
-        net: Network,
-        analysis: Analysis,
-        plan: QuantPlan,
-        layers: list[dict[str, Any]],
-        fmap_words: int,
-    ) -> dict[str, Any]:
-        ctx = shared_layers(net, analysis, plan, layers, fmap_words)
-        # conv layers call the engine; adds and concats the units (where a store has not fused them)
-        rendered = [d for d in layers if d["kind"] != "flatten"]
-        ctx["merge_units"] = any(
-            d["on_unit"] and d["kind"] != "conv" and not d.get("fused") for d in rendered
-        )
-        return ctx
+    context = staticmethod(shared_layers)
 
     def project_files(self, ctx: dict[str, Any]) -> list[tuple[str, str]]:
         names = ["weights.h", "engine.h", "engine.cpp"] + (
