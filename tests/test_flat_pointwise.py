@@ -1,4 +1,4 @@
-"""The views of a map the shared engine takes to load less (``model.shared_engine.engine_geometry``):
+"""The views of a map the shared engine takes to load less (``model.shared_views.engine_geometry``):
 pointwise layers run as one row of their maps' pixels (``model.shared.flat_layers``), and layers one
 row high of row stride above 1 read only the rows they use (``skips_rows``): which layers, what
 their loads cost, and the C simulation of networks that use them, padded maps and fused adds
@@ -16,14 +16,8 @@ from fnas_hls.backend.hls_writer import emit_project
 from fnas_hls.boards import load_board
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.shared import flat_layers, padded_maps
-from fnas_hls.model.shared_engine import (
-    LOAD_PORTS,
-    engine_geometry,
-    engine_terms,
-    is_pointwise,
-    make_engine,
-    skips_rows,
-)
+from fnas_hls.model.shared_engine import LOAD_PORTS, engine_terms, make_engine
+from fnas_hls.model.shared_views import engine_geometry, is_pointwise, skips_rows
 from fnas_hls.network.ir import Add, Conv, Dense, GlobalAvgPool, Network, Pool, Shape
 from fnas_hls.precision import get_precision
 from fnas_hls.styles import analyze

@@ -25,12 +25,12 @@ from fnas_hls.model.shared_engine import (
     STORE_PORTS,
     W_PORTS,
     Engine,
-    engine_geometry,
     engine_ports,
     engine_terms,
     weight_ports,
     zhang_compute_cycles,
 )
+from fnas_hls.model.shared_views import engine_geometry
 from fnas_hls.model.tiling import Tiling, parse_tiling_specs
 from fnas_hls.network.arch import load_network_yaml
 from fnas_hls.network.onnx_frontend import load_onnx

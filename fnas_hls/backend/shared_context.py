@@ -18,16 +18,9 @@ from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.backend.storage import storage_bindings
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.shared import stores_beats
-from fnas_hls.model.shared_engine import (
-    ENGINE,
-    LOAD_PORTS,
-    STORE_PORTS,
-    engine_geometry,
-    row_chunks,
-    skips_rows,
-    whole_beats,
-)
+from fnas_hls.model.shared_engine import ENGINE, LOAD_PORTS, STORE_PORTS, row_chunks, whole_beats
 from fnas_hls.model.shared_pool import beat_pool_ii, takes_beat_pool
+from fnas_hls.model.shared_views import engine_geometry, skips_rows
 from fnas_hls.network.ir import Network, map_roots
 
 if TYPE_CHECKING:  # the quantizer brings torch; fnas_hls.styles imports this module
@@ -49,7 +42,7 @@ def pack_weights(w: np.ndarray, g: ConvGeometry, Tm: int, Tn: int, beat_words: i
 
 
 def pack_depthwise(w: np.ndarray, g: ConvGeometry, Tm: int, Tn: int, beat_words: int) -> np.ndarray:
-    """A depthwise layer (``model.shared_engine.engine_geometry``) on the engine's diagonal: [MT*taps*DWB]
+    """A depthwise layer (``model.shared_views.engine_geometry``) on the engine's diagonal: [MT*taps*DWB]
     [beat_words], tile mt of P = min(Tm, Tn) channels, tap k, lane j = the weight of channel mt*P + j
     (LOAD_WD writes it to bank (j, j)); zeros past M and the last lane."""
     taps, P = g.Kh * g.Kw, min(Tm, Tn)
@@ -271,7 +264,7 @@ def shared_layers(
         d.update(src_b=f"{buffer}_b", src_b2=f"{buffer}_b2", in_base=in_base, KB1=chunks + 1)
         acc_row = whole_beats(Tc, e.acc_banks)  # a row of accumulators, whole sub-bank rows
         d.update(TCINP=chunks * B, TCB=row_chunks(Tc, B), ACC_SKIP=acc_row - Tc)
-        # DW_COMPUTE's column groups (model.shared_engine.on_dw_unit); C_TRIP counts them
+        # DW_COMPUTE's column groups (model.shared_depthwise.on_dw_unit); C_TRIP counts them
         P = e.dw_cols if e.on_dw_unit(g) else 1
         d.update(DWU=int(P > 1), DWTC=cdiv(Tc, P), DW_ASKIP=acc_row - cdiv(Tc, P) * P, DW_XSTEP=P * d["SW"])
         # the maps' row strides in DDR: whole beats where padded (model.shared.padded_maps)

@@ -29,23 +29,20 @@ from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
 from fnas_hls.model.sequential import ConvGeometry, cdiv, is_tiled
 from fnas_hls.model.shared import flat_layers, fused_adds, padded_maps, stores_beats, untiled_resources
+from fnas_hls.model.shared_depthwise import DW_COLS, depthwise_use, dw_unit_resources, on_dw_unit
 from fnas_hls.model.shared_engine import (
-    DW_COLS,
     LOAD_PORTS,
     W_PORTS,
     Engine,
     accumulator_banks,
-    depthwise_use,
-    dw_unit_resources,
     engine_dependence,
-    engine_geometry,
     engine_logic_luts,
     engine_terms,
     make_engine,
-    on_dw_unit,
     row_chunks,
     whole_beats,
 )
+from fnas_hls.model.shared_views import engine_geometry
 from fnas_hls.model.tiling import TilingPin
 from fnas_hls.network.ir import Network
 from fnas_hls.precision import Precision

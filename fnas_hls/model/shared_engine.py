@@ -95,8 +95,14 @@ from fnas_hls.model.sequential import (
     cdiv,
     compute_depth,
 )
+from fnas_hls.model.shared_depthwise import (
+    depthwise_use,
+    dw_unit_resources,
+    on_dw_unit,
+)
+from fnas_hls.model.shared_views import engine_geometry
 from fnas_hls.model.tiling import Tiling
-from fnas_hls.network.ir import Conv, LayerInfo
+from fnas_hls.network.ir import LayerInfo
 from fnas_hls.precision import Precision
 from fnas_hls.resources import MacCost, Resources
 
@@ -128,70 +134,6 @@ def whole_beats(words, beat: int):
     """``words`` rounded up to whole beats of ``beat`` words (a row of a buffer or of a map kept in
     whole beats); element-wise on arrays."""
     return row_chunks(words, beat) * beat
-
-
-#: Output columns of a channel DW_COMPUTE takes at once, at most. A 3x3 depthwise layer computes 9
-#: taps a word it loads; LOAD_IN brings LOAD_PORTS channels of B words a cycle, so the diagonal's D
-#: channels at one column a cycle compute about 9*D/(2*B) times longer than they load (18x at
-#: D = 32, B = 8). Four columns bring that under about 4.5x at B = 8 and 2.3x at B = 16 while the
-#: unit costs a sixth to an eighth of the engine's MACs on the MobileNets; more columns would
-#: leave the loads the bound (``bench`` section ``mobile``).
-DW_COLS = 4
-#: The largest column stride DW_COMPUTE takes: P lanes of stride S read words x .. x + (P-1)*S of
-#: one window row, which must fall in one beat's sub-banks (P <= B/2 at stride 2).
-DW_MAX_STRIDE = 2
-
-
-def dw_columns(beat: int, acc_banks: int) -> int:
-    """DW_COMPUTE's columns an iteration (P): ``DW_COLS``, at most half a beat (a stride-2 layer's
-    lanes read distinct sub-banks) and at most the accumulators' sub-banks (each column its own);
-    1 where that leaves fewer than two (no DW_COMPUTE: depthwise layers on COMPUTE's diagonal)."""
-    p = min(DW_COLS, beat // 2, acc_banks)
-    return p if p >= 2 else 1
-
-
-def on_dw_unit(g: ConvGeometry, cols: int) -> bool:
-    """Whether layer ``g`` runs on DW_COMPUTE of ``cols`` columns (``dw_columns``)."""
-    return g.dw and cols > 1 and g.Sw <= DW_MAX_STRIDE
-
-
-class DepthwiseUse(NamedTuple):
-    """How an engine runs the depthwise layers of a network (``depthwise_use``)."""
-
-    cols: int  # DW_COMPUTE's columns an iteration (1: no DW_COMPUTE)
-    unit: tuple[bool, ...]  # per layer: on DW_COMPUTE
-    dw: bool  # some layer is depthwise (LOAD_WD)
-    diag: bool  # some depthwise layer runs on COMPUTE's diagonal (its select there)
-
-
-def depthwise_use(geoms: list[ConvGeometry], beat: int, acc_banks: int) -> DepthwiseUse:
-    """Which of ``geoms`` run on DW_COMPUTE at ``dw_columns(beat, acc_banks)`` columns, and which
-    depthwise parts the engine therefore has."""
-    cols = dw_columns(beat, acc_banks)
-    unit = tuple(on_dw_unit(g, cols) for g in geoms)
-    return DepthwiseUse(
-        cols if any(unit) else 1,
-        unit,
-        any(g.dw for g in geoms),
-        any(g.dw and not u for g, u in zip(geoms, unit, strict=True)),
-    )
-
-
-def dw_unit_resources(D, cols: int, prec: Precision, mac: MacCost, beat: int, acc_banks: int) -> Resources:
-    """DW_COMPUTE's D x P MACs (P = ``cols``; the P lanes of a channel share its weight, so int8
-    pairs them in a DSP48E2 as ``MacCost`` says) and their fabric: each lane's word out of its
-    channel's ``beat`` sub-banks, its accumulator out of the ``acc_banks``/P sub-banks its column can
-    fall in, and each of the D channels' accumulator sub-banks written by COMPUTE or by it (a select
-    of the data). None for ``cols`` 1."""
-    if cols <= 1:
-        return Resources()
-    lanes = D * cols
-    lut = lanes * (
-        rm.LUT_PER_MAC[prec.name]
-        + rm.select_luts(beat, prec.bits)
-        + rm.select_luts(acc_banks // cols, prec.acc_bits)
-    ) + D * acc_banks * rm.select_luts(2, prec.acc_bits)
-    return Resources(dsp=mac.dsps(cols, D), lut=lut, ff=lanes * rm.FF_PER_MAC[prec.name])
 
 
 def accumulator_banks(beat: int, beats_out: bool) -> int:
@@ -513,57 +455,6 @@ def engine_terms(
         steps * compute, TRin * chunks * e.beat_words, Tr * whole_beats(Tc, e.acc_banks),
         ddr_words,
     )  # fmt: skip
-
-
-def is_pointwise(li: LayerInfo) -> bool:
-    """A 1x1 convolution of stride 1 and no padding over a map of more than one row: each output
-    pixel reads its own input pixel, so the rows of a map are only a view of its R*C pixels."""
-    layer = li.layer
-    return (
-        isinstance(layer, Conv)
-        and layer.kernel == (1, 1)
-        and layer.stride == (1, 1)
-        and not any(layer.padding)
-        and li.out_shape.h > 1
-        and not engine_geometry(li).dw
-    )
-
-
-def skips_rows(li: LayerInfo) -> bool:
-    """A convolution one row high of row stride above 1, without top or bottom padding (ResNet's
-    1x1 stride-2 downsampling): it reads every Sh-th row alone, so the engine reads only those,
-    as a map whose rows are Sh*IW words apart (``engine_geometry``); a window of Tr rows loads Tr
-    rows, not (Tr - 1)*Sh + 1."""
-    layer = li.layer
-    return (
-        isinstance(layer, Conv)
-        and layer.kernel[0] == 1
-        and layer.stride[0] > 1
-        and layer.padding[0] == layer.padding[2] == 0
-        and not (layer.groups > 1 and layer.groups == li.in_shape.c == li.out_shape.c)
-    )
-
-
-def engine_geometry(li: LayerInfo, row_words: int = 0) -> ConvGeometry:
-    """The geometry the engine runs a layer in: a depthwise layer of multiplier 1 (every group one
-    input and one output channel) as one group of all its channels on the engine's diagonal (``dw``:
-    min(Tm, Tn) channels a step, each lane reading its own input channel), not one group a step on
-    one of the Tm x Tn MACs; with ``row_words``, the words a row of its maps takes in DDR, a
-    pointwise layer (``is_pointwise``) as one row of R*row_words columns (``model.shared.flat_layers``):
-    a channel's pixels are then one run of words in and out, so a tile of Tc of them loads as
-    ceil(Tc/B) + 1 beats where Tr rows of C loaded Tr*(ceil(C/B) + 1) (a 7-column map read 2 beats of
-    16 words a row for 7 of them); a layer that skips rows (``skips_rows``) as one of row stride 1
-    over the rows it reads; any other layer as it is."""
-    g = ConvGeometry.of(li)
-    if g.groups > 1 and g.M == 1 and g.N == 1:
-        return ConvGeometry(1, g.groups, 1, g.R, g.C, g.Kh, g.Kw, g.Sh, g.Sw, g.act, dw=True)
-    if skips_rows(li):  # the rows it reads alone, Sh rows apart: a map of row stride Sh*IW
-        return ConvGeometry(g.groups, g.M, g.N, g.R, g.C, 1, g.Kw, 1, g.Sw, g.act)
-    if row_words:
-        if not is_pointwise(li) or row_words < g.C:
-            raise ValueError(f"layer '{li.name}' cannot run as one row of {row_words}-word rows")
-        return ConvGeometry(g.groups, g.M, g.N, 1, g.R * row_words, 1, 1, 1, 1, g.act)
-    return g
 
 
 def zhang_compute_cycles(g: ConvGeometry, t: Tiling, pipeline_depth: int) -> int:

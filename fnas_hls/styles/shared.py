@@ -17,6 +17,7 @@ from fnas_hls.dse.shared import choose_engine, compute_bound
 from fnas_hls.model import shared as sh
 from fnas_hls.model import shared_engine as sh_engine
 from fnas_hls.model.sequential import TOP_RESOURCES, is_tiled
+from fnas_hls.model.shared_views import engine_geometry
 from fnas_hls.model.tiling import TilingPin, pins_for_layers
 from fnas_hls.network.ir import LayerInfo, Network
 from fnas_hls.network.names import c_identifiers
@@ -27,7 +28,7 @@ from fnas_hls.styles.base import Style
 def shared_lower_bound(net: Network, board: Board, prec: Precision) -> int:
     """Cycles no shared design that fits can beat: its engine's computation alone
     (``dse.shared.compute_bound``) on at most the usable DSPs."""
-    geoms = [sh_engine.engine_geometry(li) for li in net.info if is_tiled(li)]
+    geoms = [engine_geometry(li) for li in net.info if is_tiled(li)]
     return compute_bound(geoms, board.mac_cost(prec).macs(board.budget().dsp))
 
 
@@ -44,9 +45,7 @@ def _analyze_shared(
     fused = sh.fused_adds(infos)
     resources = TOP_RESOURCES + sh.merge_units(infos, prec, board)
     if tiled:
-        layers = [
-            (sh_engine.engine_geometry(li, dse.flat.get(li.name, 0)), *dse.tiles[li.name]) for li in tiled
-        ]
+        layers = [(engine_geometry(li, dse.flat.get(li.name, 0)), *dse.tiles[li.name]) for li in tiled]
         beats = sh.stores_beats(infos, dse.padded)
         engine = sh_engine.make_engine(
             dse.Tm,

@@ -1,0 +1,59 @@
+"""The geometry the shared engine runs a layer in (``engine_geometry``): a depthwise layer on its
+diagonal, a pointwise layer as one row of pixels, a layer one row high of row stride above 1 over the
+rows it reads alone; the descriptor describes the view, the templates stay the same."""
+
+from __future__ import annotations
+
+from fnas_hls.model.sequential import ConvGeometry
+from fnas_hls.network.ir import Conv, LayerInfo
+
+
+def is_pointwise(li: LayerInfo) -> bool:
+    """A 1x1 convolution of stride 1 and no padding over a map of more than one row: each output
+    pixel reads its own input pixel, so the rows of a map are only a view of its R*C pixels."""
+    layer = li.layer
+    return (
+        isinstance(layer, Conv)
+        and layer.kernel == (1, 1)
+        and layer.stride == (1, 1)
+        and not any(layer.padding)
+        and li.out_shape.h > 1
+        and not engine_geometry(li).dw
+    )
+
+
+def skips_rows(li: LayerInfo) -> bool:
+    """A convolution one row high of row stride above 1, without top or bottom padding (ResNet's
+    1x1 stride-2 downsampling): it reads every Sh-th row alone, so the engine reads only those,
+    as a map whose rows are Sh*IW words apart (``engine_geometry``); a window of Tr rows loads Tr
+    rows, not (Tr - 1)*Sh + 1."""
+    layer = li.layer
+    return (
+        isinstance(layer, Conv)
+        and layer.kernel[0] == 1
+        and layer.stride[0] > 1
+        and layer.padding[0] == layer.padding[2] == 0
+        and not (layer.groups > 1 and layer.groups == li.in_shape.c == li.out_shape.c)
+    )
+
+
+def engine_geometry(li: LayerInfo, row_words: int = 0) -> ConvGeometry:
+    """The geometry the engine runs a layer in: a depthwise layer of multiplier 1 (every group one
+    input and one output channel) as one group of all its channels on the engine's diagonal (``dw``:
+    min(Tm, Tn) channels a step, each lane reading its own input channel), not one group a step on
+    one of the Tm x Tn MACs; with ``row_words``, the words a row of its maps takes in DDR, a
+    pointwise layer (``is_pointwise``) as one row of R*row_words columns (``model.shared.flat_layers``):
+    a channel's pixels are then one run of words in and out, so a tile of Tc of them loads as
+    ceil(Tc/B) + 1 beats where Tr rows of C loaded Tr*(ceil(C/B) + 1) (a 7-column map read 2 beats of
+    16 words a row for 7 of them); a layer that skips rows (``skips_rows``) as one of row stride 1
+    over the rows it reads; any other layer as it is."""
+    g = ConvGeometry.of(li)
+    if g.groups > 1 and g.M == 1 and g.N == 1:
+        return ConvGeometry(1, g.groups, 1, g.R, g.C, g.Kh, g.Kw, g.Sh, g.Sw, g.act, dw=True)
+    if skips_rows(li):  # the rows it reads alone, Sh rows apart: a map of row stride Sh*IW
+        return ConvGeometry(g.groups, g.M, g.N, g.R, g.C, 1, g.Kw, 1, g.Sw, g.act)
+    if row_words:
+        if not is_pointwise(li) or row_words < g.C:
+            raise ValueError(f"layer '{li.name}' cannot run as one row of {row_words}-word rows")
+        return ConvGeometry(g.groups, g.M, g.N, 1, g.R * row_words, 1, 1, 1, 1, g.act)
+    return g
