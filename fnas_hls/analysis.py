@@ -80,6 +80,9 @@ class Analysis:
     # shared: the pointwise layers its engine runs as one row, and their maps' row words
     # (model.shared.flat_layers)
     flat_layers: dict[str, int] = field(default_factory=dict)
+    # shared: those of them that stack their input channels as kernel rows, and their stacks
+    # (model.shared_views.engine_geometry)
+    stacked_layers: dict[str, int] = field(default_factory=dict)
 
     @property
     def latency_ms(self) -> float:
@@ -193,6 +196,7 @@ def layers_in_turn(
     fused_adds: dict[str, str] | None = None,
     padded_maps: frozenset[str] = frozenset(),
     flat_layers: dict[str, int] | None = None,
+    stacked_layers: dict[str, int] | None = None,
 ) -> Analysis:
     """The analysis of a design whose top calls its layers one after another (sequential, shared)."""
     budget = board.budget()
@@ -217,6 +221,7 @@ def layers_in_turn(
         fused_adds=dict(fused_adds or {}),
         padded_maps=padded_maps,
         flat_layers=dict(flat_layers or {}),
+        stacked_layers=dict(stacked_layers or {}),
     )
 
 

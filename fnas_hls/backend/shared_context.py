@@ -41,6 +41,17 @@ def pack_weights(w: np.ndarray, g: ConvGeometry, Tm: int, Tn: int, beat_words: i
     return beats.reshape(-1, beat_words)
 
 
+def stacked_weights(w: np.ndarray, stack: int) -> np.ndarray:
+    """A pointwise layer's weights [M][N][1][1] as its view with its input channels stacked as
+    ``stack`` kernel rows (``model.shared_views.engine_geometry``): [M][N/stack][stack][1], weight
+    (m, v, i) that of input channel i*N/stack + v."""
+    if stack == 1:
+        return w
+    w = np.asarray(w)
+    m, n = w.shape[:2]
+    return w.reshape(m, stack, n // stack).transpose(0, 2, 1).reshape(m, n // stack, stack, 1)
+
+
 def pack_depthwise(w: np.ndarray, g: ConvGeometry, Tm: int, Tn: int, beat_words: int) -> np.ndarray:
     """A depthwise layer (``model.shared_views.engine_geometry``) on the engine's diagonal: [MT*taps*DWB]
     [beat_words], tile mt of P = min(Tm, Tn) channels, tap k, lane j = the weight of channel mt*P + j
@@ -240,10 +251,13 @@ def shared_layers(
             continue
         li, lq = infos[d["name"]], quant[d["name"]]
         row_words = analysis.flat_layers.get(li.name, 0)
-        g = engine_geometry(li, row_words)
+        stack = analysis.stacked_layers.get(li.name, 1)
+        g = engine_geometry(li, row_words, stack)
         if row_words:  # one row of R rows' words, pad words included (model.shared.flat_layers)
             Tc = tilings[li.name].Tc  # the analysis's, not clipped to the map's columns
             d.update(H=1, W=g.C, R=1, C=g.C, TR=1, TC=Tc, TRIN=1, TCIN=Tc)
+        if stack > 1:  # its channels as `stack` rows of N/stack: a Q x 1 kernel over Q rows
+            d.update(N=g.N, H=stack, KH=stack, TRIN=stack)
         lanes = e.out_lanes(g)
         Tr, Tc = d["TR"], d["TC"]
         MT, NT = cdiv(g.M, lanes), cdiv(g.N, e.Tn)
@@ -253,7 +267,7 @@ def shared_layers(
         if lq.shifts is not None and not is_float:  # a shift per output channel, rows as the biases'
             shift_blocks.append(_lane_rows(lq.shifts, g, lanes, e.Tm, np.int64))
         pack = pack_depthwise if g.dw else pack_weights
-        beats = pack(lq.weight, g, e.Tm, e.Tn, e.beat_words)
+        beats = pack(stacked_weights(lq.weight, stack), g, e.Tm, e.Tn, e.beat_words)
         beat_rows.append(braced_rows(beats, lq.w_type))
         if g.dw:  # one group of all channels; a tile's input channels are its output channels
             d.update(G=1, M=g.M, N=g.M)
@@ -272,6 +286,8 @@ def shared_layers(
         d.update(ST_BEATS=out_beats, OC=whole_beats(d["C"], B) if out_beats else d["C"])
         d["IW"] = input_row_stride(d)
         d["IHW"] = d["H"] * d["IW"]  # the input's channel stride
+        if stack > 1:  # a row of the view is N/stack channels of the one-row map
+            d.update(IHW=d["IW"], IW=g.N * d["IW"])
         if skips_rows(li):  # the rows it reads, SH apart: a map of row stride SH*IW, stride 1
             S = d["SH"]
             d.update(H=cdiv(d["H"], S), IW=d["IW"] * S, SH=1, TRIN=Tr)

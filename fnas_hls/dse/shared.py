@@ -12,6 +12,8 @@
 
 Layers with a kernel larger than 1x1 keep Tr*Tc at least the accumulate's dependence latency
 where their map allows it, so that COMPUTE keeps II 1 (the engine declares one distance for all).
+A pointwise layer run as one row is tried with each stack of its input channels as kernel rows
+(``model.shared_views.stack_options``) beside none: each stack's tilings are more rows of its table.
 """
 
 from __future__ import annotations
@@ -42,9 +44,9 @@ from fnas_hls.model.shared_engine import (
     row_chunks,
     whole_beats,
 )
-from fnas_hls.model.shared_views import engine_geometry
+from fnas_hls.model.shared_views import engine_geometry, stack_options
 from fnas_hls.model.tiling import TilingPin
-from fnas_hls.network.ir import Network
+from fnas_hls.network.ir import LayerInfo, Network
 from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources
 
@@ -70,6 +72,13 @@ class SharedDse:
     w_words: bool = False  # the weight tiles a word a tap in block RAM (model.shared_engine.Engine.w_words)
     # the pointwise layers run as one row, and their maps' row words (model.shared.flat_layers)
     flat: dict[str, int] = field(default_factory=dict)
+    # the layers run as one row that stack their input channels as kernel rows, and their stacks
+    # (model.shared_views.engine_geometry)
+    stacks: dict[str, int] = field(default_factory=dict)
+
+    def geometry(self, li: LayerInfo) -> ConvGeometry:
+        """The geometry the engine runs tiled layer ``li`` in (``engine_geometry``)."""
+        return engine_geometry(li, self.flat.get(li.name, 0), self.stacks.get(li.name, 1))
 
 
 def _engine_pin(pins: Mapping[str, TilingPin], geoms: list[tuple[str, ConvGeometry]]) -> tuple:
@@ -252,6 +261,7 @@ class _Candidate:
     cycles: int
     fits: bool
     w_words: bool = False  # its weight tiles a word a tap (model.shared_engine.Engine.w_words)
+    stacks: dict[str, int] = field(default_factory=dict)  # the stacks its layers take (above 1)
 
 
 class _EngineSearch:
@@ -284,6 +294,16 @@ class _EngineSearch:
             (li.name, engine_geometry(li, self.flat.get(li.name, 0))) for li in infos if is_tiled(li)
         ]
         self.geoms = [g for _, g in self.tiled]
+        # each tiled layer's views: as it is (stack 1), and each stack of its channels as kernel rows
+        k_words = max((g.Kh * g.Kw for g in self.geoms), default=1)
+        self.views = {
+            li.name: [(1, g)]
+            + [
+                (q, engine_geometry(li, self.flat[li.name], q))
+                for q in (stack_options(li, k_words, not prec.is_float) if li.name in self.flat else ())
+            ]
+            for li, (_, g) in zip([li for li in infos if is_tiled(li)], self.tiled, strict=True)
+        }
         beats = stores_beats(infos, self.padded)
         self.beats = [beats[n] for n, _ in self.tiled]
         self.beats_out = any(self.beats)
@@ -311,27 +331,31 @@ class _EngineSearch:
 
     def _evaluate(self, Tm: int, Tn: int) -> _Candidate:
         prec, room = self.prec, self.room
-        tables = [
-            (
-                name,
-                g,
-                *_layer_table(
-                    g,
-                    Tm,
-                    Tn,
-                    self.required,
-                    self.distance,
-                    self.beat,
-                    prec,
-                    self.pins.get(name),
-                    self.skip,
-                    b,
-                    self.beats_out,
-                    self.dw.cols,
-                ),
-            )
-            for (name, g), b in zip(self.tiled, self.beats, strict=True)
-        ]
+        tables = []
+        for (name, _), b in zip(self.tiled, self.beats, strict=True):
+            parts = [
+                (
+                    np.full(1, q),
+                    *_layer_table(
+                        g,
+                        Tm,
+                        Tn,
+                        self.required,
+                        self.distance,
+                        self.beat,
+                        prec,
+                        self.pins.get(name),
+                        self.skip,
+                        b,
+                        self.beats_out,
+                        self.dw.cols,
+                    ),
+                )
+                for q, g in self.views[name]
+            ]
+            # each view's rows, its stack beside each (q, Tr, Tc, cycles, b_in, b_acc)
+            cols = [np.concatenate([np.broadcast_to(p[k], p[1].shape) for p in parts]) for k in range(6)]
+            tables.append((name, *cols))
         lv_in = np.unique(np.concatenate([t[5] for t in tables]))
         lv_acc = np.unique(np.concatenate([t[6] for t in tables]))
         total = np.zeros((len(lv_in), len(lv_acc)))
@@ -375,17 +399,20 @@ class _EngineSearch:
             flat = np.lexsort((total.ravel(), np.where(valid, bram, np.inf).ravel()))[0]
         i, j = np.unravel_index(flat, total.shape)
         w_words = bool(fits_words[i, j] and not fits_banks[i, j])  # a word a tap only where it alone fits
-        tiles, cyc = {}, 0
-        for name, _, tr, tc, cycles, b_in, b_acc in tables:
+        tiles, stacks, cyc = {}, {}, 0
+        for name, q, tr, tc, cycles, b_in, b_acc in tables:
             ok = (b_in <= lv_in[i]) & (b_acc <= lv_acc[j])
-            pick = np.flatnonzero(ok)[np.lexsort((tr[ok] * tc[ok], cycles[ok]))[0]]
+            pick = np.flatnonzero(ok)[np.lexsort((q[ok], tr[ok] * tc[ok], cycles[ok]))[0]]
             tiles[name] = (int(tr[pick]), int(tc[pick]))
+            if q[pick] > 1:
+                stacks[name] = int(q[pick])
             cyc += int(cycles[pick])  # at the probe's II, which the engine's can only better
-        layers = [(g, *tiles[n]) for n, g in self.tiled]
+        views = {n: dict(v) for n, v in self.views.items()}
+        layers = [(views[n][stacks.get(n, 1)], *tiles[n]) for n, _ in self.tiled]
         engine = make_engine(Tm, Tn, layers, self.board, prec, self.skip, self.beats, w_words)
         res = engine.resources(prec, self.mac)
         fits = (res + self.fixed).fits_in(self.budget)
-        return _Candidate((not fits, cyc, res.bram18k), Tm, Tn, tiles, cyc, fits, w_words)
+        return _Candidate((not fits, cyc, res.bram18k), Tm, Tn, tiles, cyc, fits, w_words, stacks)
 
 
 def choose_engine(
@@ -424,6 +451,7 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
             search.padded,
             best.w_words,
             search.flat,
+            best.stacks,
         )
     fitting = 0
     for Tm, Tn in ranked[:MAX_RANKED]:  # the best ENGINE_CANDIDATES that fit, in the ranking's order
@@ -434,8 +462,9 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
     how = f"best of {ENGINE_CANDIDATES} ranked engines that fit, and neighbours ({len(search.seen)} tried)"
     method = f"{how}, (Tr, Tc) per buffer size"
     return SharedDse(
-        best.Tm, best.Tn, best.tiles, best.cycles, best.fits, method, search.padded, best.w_words, search.flat
-    )
+        best.Tm, best.Tn, best.tiles, best.cycles, best.fits, method, search.padded, best.w_words,
+        search.flat, best.stacks,
+    )  # fmt: skip
 
 
 def _neighbours(Tm: int, Tn: int) -> set[tuple[int, int]]:

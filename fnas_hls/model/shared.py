@@ -234,12 +234,14 @@ def shared_layer_costs(
     clock_mhz: float | None = None,
     padded: frozenset[str] = frozenset(),
     flat: Mapping[str, int] | None = None,
+    stacks: Mapping[str, int] | None = None,
 ) -> tuple[LayerCost, ...]:
     """Every layer's cost: the tiled ones on the engine at their (Tr, Tc), two-input adds and
     concats on the shared units, the rest on units of their own (``unit_cost``). ``padded``: the
     maps stored in whole beats (``padded_maps``); ``flat``: the layers run as one row, with
-    the words of a row of their maps (``flat_layers``)."""
-    flat = flat or {}
+    the words of a row of their maps (``flat_layers``); ``stacks``: those of them that stack their
+    input channels as kernel rows (``model.shared_views.engine_geometry``), with their stacks."""
+    flat, stacks = flat or {}, stacks or {}
     out = []
     fused = fused_adds(infos)
     into = set(fused.values())
@@ -249,8 +251,17 @@ def shared_layer_costs(
             t = tiles[li.name]
             out.append(
                 engine_layer_cost(
-                    li, e, *t, board, prec, clock_mhz, li.name in into, beats[li.name], flat.get(li.name, 0)
-                )
+                    li,
+                    e,
+                    *t,
+                    board,
+                    prec,
+                    clock_mhz,
+                    li.name in into,
+                    beats[li.name],
+                    flat.get(li.name, 0),
+                    stacks.get(li.name, 1),
+                )  # fmt: skip
             )
         elif li.name in fused:
             out.append(fused_add_cost(li, fused[li.name]))

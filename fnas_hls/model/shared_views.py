@@ -1,6 +1,7 @@
 """The geometry the shared engine runs a layer in (``engine_geometry``): a depthwise layer on its
-diagonal, a pointwise layer as one row of pixels, a layer one row high of row stride above 1 over the
-rows it reads alone; the descriptor describes the view, the templates stay the same."""
+diagonal, a pointwise layer as one row of pixels (its input channels stacked as kernel rows where
+``stack_options`` allow), a layer one row high of row stride above 1 over the rows it reads alone;
+the descriptor describes the view, the templates stay the same."""
 
 from __future__ import annotations
 
@@ -37,7 +38,19 @@ def skips_rows(li: LayerInfo) -> bool:
     )
 
 
-def engine_geometry(li: LayerInfo, row_words: int = 0) -> ConvGeometry:
+def stack_options(li: LayerInfo, k_words: int, exact_sums: bool) -> tuple[int, ...]:
+    """The stacks (``engine_geometry``) a pointwise layer of one group may take: each Q > 1 that
+    divides its N input channels, at most ``k_words`` (the weight tiles' depth, set by the network's
+    largest kernel: a stack of Q taps fits it); none where sums are not exact (``exact_sums``: integer
+    arithmetic; in float32 a stack would change the order the engine adds its products in)."""
+    layer = li.layer
+    if not (exact_sums and is_pointwise(li) and isinstance(layer, Conv) and layer.groups == 1):
+        return ()
+    n = li.in_shape.c
+    return tuple(q for q in range(2, min(k_words, n) + 1) if n % q == 0)
+
+
+def engine_geometry(li: LayerInfo, row_words: int = 0, stack: int = 1) -> ConvGeometry:
     """The geometry the engine runs a layer in: a depthwise layer of multiplier 1 (every group one
     input and one output channel) as one group of all its channels on the engine's diagonal (``dw``:
     min(Tm, Tn) channels a step, each lane reading its own input channel), not one group a step on
@@ -46,7 +59,15 @@ def engine_geometry(li: LayerInfo, row_words: int = 0) -> ConvGeometry:
     a channel's pixels are then one run of words in and out, so a tile of Tc of them loads as
     ceil(Tc/B) + 1 beats where Tr rows of C loaded Tr*(ceil(C/B) + 1) (a 7-column map read 2 beats of
     16 words a row for 7 of them); a layer that skips rows (``skips_rows``) as one of row stride 1
-    over the rows it reads; any other layer as it is."""
+    over the rows it reads; any other layer as it is.
+
+    With ``stack`` Q (``stack_options``; a layer run as one row only), its N input channels as Q rows
+    of N/Q channels: input channel i*N/Q + v is channel v of row i, and each of its weights tap i of
+    (m, v), so that the layer is a Q x 1 convolution of N/Q channels over a map of Q rows whose one
+    output row is the sum over all N. One step then computes Q input-channel tiles' worth where it
+    computed one (a step a tile paid LOAD_IN's and LOAD_W's m_axi latency again: ResNet-50's 7x7 layers
+    took 224 cycles a step for 112 of computation); the descriptor's row stride is N/Q channels of
+    the map in DDR."""
     g = ConvGeometry.of(li)
     if g.groups > 1 and g.M == 1 and g.N == 1:
         return ConvGeometry(1, g.groups, 1, g.R, g.C, g.Kh, g.Kw, g.Sh, g.Sw, g.act, dw=True)
@@ -55,5 +76,11 @@ def engine_geometry(li: LayerInfo, row_words: int = 0) -> ConvGeometry:
     if row_words:
         if not is_pointwise(li) or row_words < g.C:
             raise ValueError(f"layer '{li.name}' cannot run as one row of {row_words}-word rows")
+        if stack > 1:
+            if g.groups > 1 or g.N % stack:
+                raise ValueError(f"layer '{li.name}' cannot stack its {g.N} input channels as {stack} rows")
+            return ConvGeometry(1, g.M, g.N // stack, 1, g.R * row_words, stack, 1, 1, 1, g.act)
         return ConvGeometry(g.groups, g.M, g.N, 1, g.R * row_words, 1, 1, 1, 1, g.act)
+    if stack > 1:
+        raise ValueError(f"layer '{li.name}' stacks its input channels only as one row")
     return g

@@ -45,7 +45,7 @@ def _analyze_shared(
     fused = sh.fused_adds(infos)
     resources = TOP_RESOURCES + sh.merge_units(infos, prec, board)
     if tiled:
-        layers = [(engine_geometry(li, dse.flat.get(li.name, 0)), *dse.tiles[li.name]) for li in tiled]
+        layers = [(dse.geometry(li), *dse.tiles[li.name]) for li in tiled]
         beats = sh.stores_beats(infos, dse.padded)
         engine = sh_engine.make_engine(
             dse.Tm,
@@ -58,7 +58,9 @@ def _analyze_shared(
             w_words=dse.w_words,
         )
         resources = resources + engine.resources(prec, board.mac_cost(prec))
-    costs = sh.shared_layer_costs(infos, cnames, engine, dse.tiles, board, prec, clock, dse.padded, dse.flat)
+    costs = sh.shared_layer_costs(
+        infos, cnames, engine, dse.tiles, board, prec, clock, dse.padded, dse.flat, dse.stacks
+    )
     for lc in costs:
         resources = resources + lc.resources
     chosen = {lc.name: lc.tiling for lc in costs if lc.tiling is not None}
@@ -84,6 +86,12 @@ def _analyze_shared(
                 f"{len(names)} pointwise layer{'s' if len(names) > 1 else ''} run as one row of their "
                 f"maps' pixels (Tr 1, Tc pixels, rows' pad words included where padded): {_listed(names)}"
             )
+        if dse.stacks:
+            names = [f"{li.name} ({dse.stacks[li.name]})" for li in tiled if li.name in dse.stacks]
+            notes.append(
+                f"{len(names)} of them stack their input channels as kernel rows (Q rows of N/Q channels, "
+                f"a step Q channel tiles; Q in brackets): {_listed(names)}"
+            )
         buffers = [("engine", b.name, b.bram18k) for b in engine.buffers(prec)]
     return layers_in_turn(
         net,
@@ -100,6 +108,7 @@ def _analyze_shared(
         fused,
         dse.padded,
         dse.flat,
+        dse.stacks,
     )
 
 

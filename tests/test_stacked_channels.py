@@ -1,0 +1,127 @@
+"""Pointwise layers that stack their input channels as kernel rows on the shared engine
+(``model.shared_views.stack_options`` and ``engine_geometry``'s ``stack``): which layers may, the
+view's geometry and weights, what a step then costs, the DSE's choice, and the C simulation."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from fnas_hls.backend.float_model import with_random_weights
+from fnas_hls.backend.hls_writer import emit_project
+from fnas_hls.backend.shared_context import stacked_weights
+from fnas_hls.boards import load_board
+from fnas_hls.model.sequential import ConvGeometry, cdiv
+from fnas_hls.model.shared_engine import LOAD_PORTS, engine_terms, make_engine
+from fnas_hls.model.shared_views import engine_geometry, stack_options
+from fnas_hls.network.ir import Add, Conv, Dense, GlobalAvgPool, Network, Pool, Shape
+from fnas_hls.precision import get_precision
+from fnas_hls.styles import analyze
+
+P1 = (1, 1, 1, 1)
+
+
+def _net(layers, shape) -> Network:
+    return with_random_weights(Network(Shape(*shape), tuple(layers), "t"))
+
+
+def _stacked() -> Network:
+    """Pointwise layers of 40 to 48 input channels on plain and padded maps, a fused add among them."""
+    return _net(
+        [
+            Conv("c0", out=48, kernel=(3, 3), padding=P1, relu=True),
+            Conv("pw1", out=40, kernel=(1, 1), relu=True),
+            Conv("pw2", out=48, kernel=(1, 1)),
+            Add("a", inputs=("pw2", "c0"), relu=True),  # fused into pw2's store
+            Conv("pw3", out=24, kernel=(1, 1), relu=True),
+            Pool("p", kind="max", kernel=(2, 2), stride=(2, 2)),
+            Conv("pw4", out=36, kernel=(1, 1), relu=True),  # reads the pool's plain output
+            GlobalAvgPool("g"),
+            Dense("fc", out=5),
+        ],
+        (6, 9, 11),
+    )
+
+
+def test_a_pointwise_layer_of_one_group_stacks_by_the_divisors_of_its_channels_within_the_kernel_depth():
+    net = _net(
+        [
+            Conv("pw", out=8, kernel=(1, 1)),
+            Conv("k3", out=12, kernel=(3, 3), padding=P1),
+            Conv("grp", out=12, kernel=(1, 1), groups=2),
+        ],
+        (12, 5, 5),
+    )
+    li = {x.name: x for x in net.info}
+    assert stack_options(li["pw"], 9, True) == (2, 3, 4, 6)  # 12 channels, at most 9 taps deep
+    assert stack_options(li["pw"], 4, True) == (2, 3, 4)
+    assert stack_options(li["pw"], 1, True) == ()  # a network of 1x1 kernels alone: weight tiles one tap deep
+    assert stack_options(li["pw"], 9, False) == ()  # float32: the engine's order of adds would change
+    assert stack_options(li["k3"], 9, True) == () and stack_options(li["grp"], 9, True) == ()
+
+
+def test_the_stacked_view_is_a_q_by_1_kernel_over_q_rows_of_n_over_q_channels():
+    net = _net([Conv("pw", out=8, kernel=(1, 1))], (12, 5, 7))
+    li = net.info[0]
+    assert engine_geometry(li, 16, 4) == ConvGeometry(1, 8, 3, 1, 5 * 16, 4, 1, 1, 1)
+    with pytest.raises(ValueError, match="'pw' cannot stack its 12 input channels as 5 rows"):
+        engine_geometry(li, 16, 5)
+    with pytest.raises(ValueError, match="'pw' stacks its input channels only as one row"):
+        engine_geometry(li, 0, 4)
+
+
+def test_stacked_weights_put_input_channel_i_n_over_q_plus_v_at_channel_v_tap_i():
+    rng = np.random.default_rng(0)
+    w = rng.integers(-99, 99, size=(5, 12, 1, 1))
+    s = stacked_weights(w, 4)
+    assert s.shape == (5, 3, 4, 1)
+    for m in range(5):
+        for v in range(3):
+            for i in range(4):
+                assert s[m, v, i, 0] == w[m, i * 3 + v, 0, 0]
+    assert stacked_weights(w, 1) is w
+
+
+def test_a_step_of_a_stacked_layer_computes_q_channel_tiles_and_pays_the_loads_latency_once():
+    """N = 256 on Tn = 32 in 16-word beats, 112 pixels a step, four output tiles: eight steps of one
+    channel tile each a tile, or one step of a stack of 8 (32 channels a row): the same loads and MACs,
+    a step's latency paid once a tile (the first step's loads, the prologue, are not hidden either way)."""
+    prec = get_precision("int8")
+    net = _net([Conv("pw", out=256, kernel=(1, 1)), GlobalAvgPool("g")], (256, 7, 16))
+    li = net.info[0]
+    rows, stacked = engine_geometry(li, 16), engine_geometry(li, 16, 8)
+    e = make_engine(64, 32, [(rows, 1, 112), (stacked, 1, 112)], load_board("zcu102"), prec)
+    k1, k8 = engine_terms(rows, e, 1, 112, prec), engine_terms(stacked, e, 1, 112, prec)
+    assert (k1.steps, k8.steps) == (32, 4)
+    assert k1.load_in_trip == cdiv(32, LOAD_PORTS) * (7 + 1) and k8.load_in_trip == 8 * k1.load_in_trip
+    assert k8.compute_trip == 8 * k1.compute_trip and k8.compute_cycles <= k1.compute_cycles
+    assert k8.cycles < k1.cycles
+
+
+def test_the_analysis_stacks_where_it_pays_and_names_the_layers():
+    net = _stacked()
+    a = analyze(net, load_board("pynq"), "int8", style="shared")
+    assert a.stacked_layers and set(a.stacked_layers) <= set(a.flat_layers), a.stacked_layers
+    assert any("stack their input channels as kernel rows" in n for n in a.notes)
+    for name, q in a.stacked_layers.items():
+        n = net[name].in_shape.c
+        assert n % q == 0 and 1 < q <= a.engine.k_words
+    assert analyze(_stacked(), load_board("pynq"), "float32", style="shared").stacked_layers == {}
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+@pytest.mark.parametrize("board,precision", [("pynq", "int8"), ("ultra96v2", "fixed16")])
+def test_stacked_pointwise_layers_csim_bit_exact(board, precision, tmp_path):
+    from fnas_hls.backend.csim import run_csim
+
+    rng = np.random.default_rng(3)
+    calib = rng.standard_normal((16, 6, 9, 11)).astype(np.float32)
+    tests = rng.standard_normal((4, 6, 9, 11)).astype(np.float32)
+    res = emit_project(
+        _stacked(), load_board(board), tmp_path / "p", precision, calib, test_inputs=tests, style="shared"
+    )
+    assert len(res.analysis.stacked_layers) >= 3, res.analysis.stacked_layers
+    out = run_csim(tmp_path / "p", opt="-O1")
+    assert out.bit_exact and out.vectors == 4, out.verdict
