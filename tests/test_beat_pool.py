@@ -1,7 +1,8 @@
 """The shared style's pooling unit that reads beats (``model.shared_pool``,
 ``templates/shared/pool_layer.cpp.j2``): counted by hand, taken where a window row fits a beat, and
 bit-exact in C simulation for max and average pooling (padding counted or left out), windows that
-straddle beats, and maps at any word of their buffer."""
+straddle beats, and maps at any word of their buffer; a global average pooling whose rows fit a beat
+runs on it as one window of its whole map."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from fnas_hls.model import hls_rules as rules
 from fnas_hls.model.sequential import pool_cost
 from fnas_hls.model.shared_pool import (
     LOOP,
+    as_pool,
     beat_pool_cost,
     beat_pool_depth,
     beat_pool_ii,
@@ -109,5 +111,54 @@ def test_beat_pool_bit_exact(pool, precision, board, tmp_path):
     src = (tmp_path / "p" / "src" / f"{li.name}.cpp").read_text()
     assert "POOL_B:" in src
     assert res.analysis.fits
+    out = run_csim(tmp_path / "p", opt="-O1")
+    assert out.bit_exact, out.verdict
+
+
+def _gap_net(input_shape, conv_out=6):
+    return with_random_weights(
+        network_from_dict(
+            {
+                "name": "gp",
+                "input": list(input_shape),
+                "layers": [
+                    {"type": "conv", "out": conv_out, "kernel": 3, "padding": 1, "relu": True},
+                    {"type": "gap"},
+                    {"type": "fc", "out": 3},
+                ],
+            }
+        )
+    )
+
+
+def test_a_gap_whose_rows_fit_a_beat_is_one_window_on_the_beat_unit():
+    """6 channels of 7x7 in 16-word beats: 2 iterations a channel at II ceil(7/2) = 4, where the word
+    unit reads 49 words a channel; a 20-column map does not fit a beat and keeps the word unit."""
+    li = next(x for x in _gap_net((3, 7, 7)).info if x.layer.op == "gap")
+    pool = as_pool(li)
+    assert (pool.kind, pool.kernel, pool.stride, pool.count_pad) == ("avg", (7, 7), (1, 1), True)
+    assert takes_beat_pool(li, 16) and takes_beat_pool(li, 7) and not takes_beat_pool(li, 4)
+    board, prec = load_board("zcu102"), get_precision("int8")
+    (loop,) = beat_pool_cost(li, "g", board, prec).functions[0].loops
+    assert (loop.label, loop.trip, loop.ii) == (LOOP, 6 * 1 * 2, 4)
+    a = analyze(_gap_net((3, 7, 7)), board, "int8", style="shared")
+    assert {lp.label for lc in a.layers if lc.op == "gap" for fn in lc.functions for lp in fn.loops} == {LOOP}
+    a = analyze(_gap_net((3, 7, 20)), board, "int8", style="shared")
+    assert LOOP not in {
+        lp.label for lc in a.layers if lc.op == "gap" for fn in lc.functions for lp in fn.loops
+    }
+
+
+@needs_gxx
+@pytest.mark.parametrize(
+    ("shape", "precision", "board"),
+    [((3, 7, 7), "int8", "zcu104"), ((3, 5, 6), "fixed16", "zcu102"), ((3, 5, 4), "float32", "zcu102")],
+)
+def test_a_gap_on_the_beat_unit_bit_exact(shape, precision, board, tmp_path):
+    net = _gap_net(shape)
+    x = np.random.default_rng(5).standard_normal((5, *shape)).astype(np.float32)
+    emit_project(net, load_board(board), tmp_path / "p", precision, x, style="shared")
+    li = next(x for x in net.info if x.layer.op == "gap")
+    assert "POOL_B:" in (tmp_path / "p" / "src" / f"{li.name}.cpp").read_text()
     out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact, out.verdict

@@ -16,9 +16,13 @@ a selection out of them::
         the KW words out of the row's last two beats, reduces the valid taps in row-major order
         (as the reference model and the word unit do), and writes the output word
 
-A layer takes this unit where its window fits a beat (KW <= B, SW <= B) and its input map is
-stored plainly (the maps kept in whole-beat rows are the engine's own); global average pooling,
-and pooling on boards whose beat is narrower than the window, keep the word unit.
+A layer takes this unit where its window fits a beat (KW <= B, SW <= B); its input map is stored
+plainly or in rows of whole beats (IW words apart). A global average pooling whose map's rows fit a
+beat takes it too, as the average pooling of one window of the whole map (``as_pool``: the same
+arithmetic, the sum in row-major order and one divide): a channel is two iterations, ceil(H/2)
+cycles each, where the word unit read H*W words a channel (MobileNetV2's 7x7x1280 GAP: 62.7k
+cycles on zcu104). Pooling on boards whose beat is narrower than the window, and a GAP of wider
+rows, keep the word units.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from fnas_hls.model.sequential import (
     pool_op_latency,
 )
 from fnas_hls.model.shared_engine import LOAD_PORTS
-from fnas_hls.network.ir import LayerInfo, Pool
+from fnas_hls.network.ir import GlobalAvgPool, LayerInfo, Pool
 from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources
 
@@ -44,13 +48,26 @@ from fnas_hls.resources import Resources
 LOOP = "POOL_B"
 
 
-def takes_beat_pool(li: LayerInfo, beat: int) -> bool:
-    """Whether pooling layer ``li`` runs on the beat unit at ``beat`` words a beat: a window row
-    within one beat (KW <= B) and a stride of at most a beat, so that one beat a row an output is
-    enough."""
+def as_pool(li: LayerInfo) -> Pool:
+    """A pooling layer as it is; a global average pooling as the average pooling of one window of
+    its whole map (``Pool.count_pad``: the divisor is H*W, as the GAP's)."""
     layer = li.layer
-    if not isinstance(layer, Pool) or beat < 2:
+    if isinstance(layer, GlobalAvgPool):
+        x = li.in_shape
+        return Pool(layer.name, "avg", (x.h, x.w), (1, 1), inputs=layer.inputs)
+    assert isinstance(layer, Pool)
+    return layer
+
+
+def takes_beat_pool(li: LayerInfo, beat: int) -> bool:
+    """Whether pooling layer ``li`` (or a global average pooling, ``as_pool``) runs on the beat unit
+    at ``beat`` words a beat: a window row within one beat (KW <= B) and a stride of at most a beat,
+    so that one beat a row an output is enough."""
+    if not isinstance(li.layer, (Pool, GlobalAvgPool)) or beat < 2:
         return False
+    layer = as_pool(li)
+    if isinstance(li.layer, GlobalAvgPool):
+        return layer.kernel[1] <= beat
     (_, kw), (_, sw) = layer.kernel, layer.stride
     return kw <= beat and sw <= beat
 
@@ -65,8 +82,7 @@ def beat_pool_depth(li: LayerInfo, prec: Precision) -> int:
     KH*KW taps (integer: a tree csynth balances; float32: the chain in row-major order, as the
     reference model sums and compares), the average's multiply (and with padding left out, the
     reciprocal's read from its table), the write."""
-    layer = li.layer
-    assert isinstance(layer, Pool)
+    layer = as_pool(li)
     taps = layer.kernel[0] * layer.kernel[1]
     op = pool_op_latency(layer, prec)
     levels = taps if prec.is_float else max(1, (taps - 1).bit_length())
@@ -79,8 +95,7 @@ def beat_pool_depth(li: LayerInfo, prec: Precision) -> int:
 def beat_pool_resources(li: LayerInfo, board: Board, prec: Precision, beat: int) -> Resources:
     """The unit's control and write port (its reads share the engine's load ports), the KH rows'
     two beats in registers, a (2B)-way selection of each tap's word, and the average's divide."""
-    layer = li.layer
-    assert isinstance(layer, Pool)
+    layer = as_pool(li)
     kh, kw = layer.kernel
     return Resources(
         dsp=pool_dsps(layer, board, prec),
@@ -93,8 +108,7 @@ def beat_pool_cost(
     li: LayerInfo, cname: str, board: Board, prec: Precision, clock_mhz: float | None = None
 ) -> LayerCost:
     """One pooling layer on the beat unit (``takes_beat_pool``)."""
-    layer = li.layer
-    assert isinstance(layer, Pool)
+    layer = as_pool(li)
     beat = board.axi_words_per_cycle(prec.bits)
     y = li.out_shape
     trip = y.c * y.h * (y.w + 1)
