@@ -115,7 +115,8 @@ def test_beat_pool_bit_exact(pool, precision, board, tmp_path):
     assert out.bit_exact, out.verdict
 
 
-def _gap_net(input_shape, conv_out=6):
+def _gap_net(input_shape, conv_out=6, pooled=False):
+    pool = [{"type": "maxpool", "kernel": 2, "stride": 2}] if pooled else []
     return with_random_weights(
         network_from_dict(
             {
@@ -123,6 +124,7 @@ def _gap_net(input_shape, conv_out=6):
                 "input": list(input_shape),
                 "layers": [
                     {"type": "conv", "out": conv_out, "kernel": 3, "padding": 1, "relu": True},
+                    *pool,
                     {"type": "gap"},
                     {"type": "fc", "out": 3},
                 ],
@@ -147,18 +149,39 @@ def test_a_gap_whose_rows_fit_a_beat_is_one_window_on_the_beat_unit():
     assert LOOP not in {
         lp.label for lc in a.layers if lc.op == "gap" for fn in lc.functions for lp in fn.loops
     }
+    # its H*W taps are unrolled: a map of more than GAP_TAPS words, or of one column, keeps the word unit
+    big = next(x for x in _gap_net((3, 16, 16)).info if x.layer.op == "gap")
+    one = next(x for x in _gap_net((3, 9, 1)).info if x.layer.op == "gap")
+    assert not takes_beat_pool(big, 16) and not takes_beat_pool(one, 16)
+
+
+def test_a_float_average_on_the_beat_unit_counts_its_adders():
+    from fnas_hls.model.resource_model import DSP_PER_FLOAT_ADD
+
+    li = next(x for x in _gap_net((3, 5, 4)).info if x.layer.op == "gap")
+    board = load_board("zcu102")
+    f32 = beat_pool_cost(li, "g", board, get_precision("float32")).resources
+    i8 = beat_pool_cost(li, "g", board, get_precision("int8")).resources
+    assert f32.dsp >= 19 * DSP_PER_FLOAT_ADD and i8.lut > 19 * 8
 
 
 @needs_gxx
 @pytest.mark.parametrize(
-    ("shape", "precision", "board"),
-    [((3, 7, 7), "int8", "zcu104"), ((3, 5, 6), "fixed16", "zcu102"), ((3, 5, 4), "float32", "zcu102")],
+    ("shape", "precision", "board", "pooled"),
+    [
+        ((3, 7, 7), "int8", "zcu104", False),
+        ((3, 5, 6), "fixed16", "zcu102", False),
+        ((3, 5, 4), "float32", "zcu102", False),
+        ((3, 10, 12), "fixed16", "zcu102", True),  # a 5x6 map a pool wrote plainly: rows 6 words apart
+    ],
 )
-def test_a_gap_on_the_beat_unit_bit_exact(shape, precision, board, tmp_path):
-    net = _gap_net(shape)
+def test_a_gap_on_the_beat_unit_bit_exact(shape, precision, board, pooled, tmp_path):
+    net = _gap_net(shape, pooled=pooled)
     x = np.random.default_rng(5).standard_normal((5, *shape)).astype(np.float32)
     emit_project(net, load_board(board), tmp_path / "p", precision, x, style="shared")
     li = next(x for x in net.info if x.layer.op == "gap")
     assert "POOL_B:" in (tmp_path / "p" / "src" / f"{li.name}.cpp").read_text()
+    if pooled:  # the pool's output is plain: the GAP reads rows W words apart
+        assert "const int IW = 6;" in (tmp_path / "p" / "src" / f"{li.name}.h").read_text()
     out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact, out.verdict

@@ -125,3 +125,30 @@ def test_stacked_pointwise_layers_csim_bit_exact(board, precision, tmp_path):
     assert len(res.analysis.stacked_layers) >= 3, res.analysis.stacked_layers
     out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact and out.vectors == 4, out.verdict
+
+
+def test_a_row_shorter_than_the_accumulate_distance_is_not_stacked():
+    """Two pointwise layers on plain 2x1 maps (after a 4x4 pool): a stack's Q taps would revisit each
+    accumulator every 2 iterations, below the dependence latency, and lower the distance the engine
+    declares for its 3x3 layer too; the DSE offers them no stack. On rows of whole beats (8 words a
+    row on pynq in int8) their one row is 16 pixels, and stacks are offered."""
+    from fnas_hls.dse.shared import _EngineSearch
+
+    net = _net(
+        [
+            Conv("c0", out=48, kernel=(3, 3), padding=P1, relu=True),
+            Pool("p", kind="max", kernel=(4, 4), stride=(4, 4)),
+            Conv("pw1", out=48, kernel=(1, 1), relu=True),
+            Conv("pw2", out=48, kernel=(1, 1), relu=True),
+            GlobalAvgPool("g"),
+        ],
+        (6, 8, 4),
+    )
+    board, prec = load_board("pynq"), get_precision("int8")
+    plain = _EngineSearch(net, board, prec, {}, frozenset())
+    assert plain.flat == {"pw1": 1, "pw2": 1} and plain.required > 2
+    assert [q for q, _ in plain.views["pw1"]] == [1] and [q for q, _ in plain.views["pw2"]] == [1]
+    padded = _EngineSearch(net, board, prec, {})
+    assert padded.flat == {"pw2": 8} and len(padded.views["pw2"]) > 1
+    a = analyze(net, board, "int8", style="shared")
+    assert a.engine.min_trtc >= plain.required

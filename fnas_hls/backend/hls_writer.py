@@ -102,9 +102,7 @@ def render_project(ctx: Mapping[str, Any], progress: Progress | None = None) -> 
             header, body = f"{units}/conv_layer.h.j2", f"{units}/conv_layer.cpp.j2"
         elif layer["kind"] in ("add", "concat", "scale"):
             header, body = f"{units}/merge_layer.h.j2", f"{units}/{layer['kind']}_layer.cpp.j2"
-        elif layer.get(
-            "beat_pool"
-        ):  # the shared style's pooling (and GAP) that reads beats (model.shared_pool)
+        elif layer.get("beat_pool"):  # the shared style's pooling and GAP that read beats
             header, body = f"{units}/pool_layer.h.j2", "shared/pool_layer.cpp.j2"
         elif layer["kind"] == "gap":
             header, body = f"{units}/pool_layer.h.j2", f"{units}/gap_layer.cpp.j2"

@@ -294,16 +294,8 @@ class _EngineSearch:
             (li.name, engine_geometry(li, self.flat.get(li.name, 0))) for li in infos if is_tiled(li)
         ]
         self.geoms = [g for _, g in self.tiled]
-        # each tiled layer's views: as it is (stack 1), and each stack of its channels as kernel rows
+        # the weight tiles' depth: the network's largest kernel (a stack of Q taps must fit it)
         k_words = max((g.Kh * g.Kw for g in self.geoms), default=1)
-        self.views = {
-            li.name: [(1, g)]
-            + [
-                (q, engine_geometry(li, self.flat[li.name], q))
-                for q in (stack_options(li, k_words, not prec.is_float) if li.name in self.flat else ())
-            ]
-            for li, (_, g) in zip([li for li in infos if is_tiled(li)], self.tiled, strict=True)
-        }
         beats = stores_beats(infos, self.padded)
         self.beats = [beats[n] for n, _ in self.tiled]
         self.beats_out = any(self.beats)
@@ -317,6 +309,18 @@ class _EngineSearch:
             if g.Kh * g.Kw > 1
         ]
         self.required = min([dep, *windowed])
+        # each tiled layer's views: as it is (stack 1), and each stack of its channels as kernel rows
+        # where its one row reaches the accumulate's distance (a stack's Q taps revisit an accumulator
+        # every Tc iterations; a shorter row would lower the distance the engine declares for all)
+        self.views = {
+            li.name: [(1, g)]
+            + [
+                (q, engine_geometry(li, self.flat[li.name], q))
+                for q in (stack_options(li, k_words, not prec.is_float) if li.name in self.flat else ())
+                if li.out_shape.h * self.flat[li.name] >= self.required
+            ]
+            for li, (_, g) in zip([li for li in infos if is_tiled(li)], self.tiled, strict=True)
+        }
         self.distance = (
             self.required if windowed else 0
         )  # what the engine will declare (model.shared_engine.Engine)

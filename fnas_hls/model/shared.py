@@ -206,8 +206,9 @@ def unit_cost(
     li: LayerInfo, cname: str, board: Board, prec: Precision, clock_mhz: float | None = None, beat: int = 0
 ) -> LayerCost:
     """A layer on a unit of its own: pooling whose window fits a beat of the engine's ``beat``
-    words on the beat unit (``model.shared_pool``; 0: no engine, no beat ports), the rest (other
-    pooling, GAP, adds of more inputs) as the sequential style's units, or free (flatten, host)."""
+    words, and a GAP whose rows do, on the beat unit (``model.shared_pool``; 0: no engine, no beat
+    ports), the rest (other pooling and GAP, adds of more inputs) as the sequential style's units,
+    or free (flatten, host)."""
     if shared_pool.takes_beat_pool(li, beat):
         return shared_pool.beat_pool_cost(li, cname, board, prec, clock_mhz)
     return layer_cost(li, cname, None, board, prec, clock_mhz)

@@ -21,8 +21,10 @@ plainly or in rows of whole beats (IW words apart). A global average pooling who
 beat takes it too, as the average pooling of one window of the whole map (``as_pool``: the same
 arithmetic, the sum in row-major order and one divide): a channel is two iterations, ceil(H/2)
 cycles each, where the word unit read H*W words a channel (MobileNetV2's 7x7x1280 GAP: 62.7k
-cycles on zcu104). Pooling on boards whose beat is narrower than the window, and a GAP of wider
-rows, keep the word units.
+cycles on zcu104). Its H*W taps are unrolled, each a selection out of two beats with an adder of its
+own, so a GAP takes the unit only where its map has at most ``GAP_TAPS`` words and rows of more than
+one (where it pays). Pooling on boards whose beat is narrower than the window, and other GAPs, keep
+the word units.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ from fnas_hls.resources import Resources
 
 #: The loop's label (the template's).
 LOOP = "POOL_B"
+#: The most taps (H*W) of a GAP on the unit: an 8x8 map (ResNet's and the MobileNets' last maps are
+#: 7x7), each tap a (2B)-way selection and an adder, unrolled.
+GAP_TAPS = 64
 
 
 def as_pool(li: LayerInfo) -> Pool:
@@ -67,7 +72,8 @@ def takes_beat_pool(li: LayerInfo, beat: int) -> bool:
         return False
     layer = as_pool(li)
     if isinstance(li.layer, GlobalAvgPool):
-        return layer.kernel[1] <= beat
+        h, w = layer.kernel
+        return 1 < w <= beat and h * w <= GAP_TAPS
     (_, kw), (_, sw) = layer.kernel, layer.stride
     return kw <= beat and sw <= beat
 
@@ -94,12 +100,17 @@ def beat_pool_depth(li: LayerInfo, prec: Precision) -> int:
 
 def beat_pool_resources(li: LayerInfo, board: Board, prec: Precision, beat: int) -> Resources:
     """The unit's control and write port (its reads share the engine's load ports), the KH rows'
-    two beats in registers, a (2B)-way selection of each tap's word, and the average's divide."""
+    two beats in registers, a (2B)-way selection of each tap's word, the reduction's KH*KW - 1
+    operators (an average's adders: float32 adders on DSPs, integer ones of the sum's width in
+    LUTs; a maximum's compares: LUTs), and the average's divide."""
     layer = as_pool(li)
     kh, kw = layer.kernel
+    ops = kh * kw - 1
+    float_adds = ops if layer.kind == "avg" and prec.is_float else 0
+    op_luts = 0 if float_adds else ops * (prec.bits + max(1, (kh * kw - 1).bit_length()))
     return Resources(
-        dsp=pool_dsps(layer, board, prec),
-        lut=rm.LUT_PER_LAYER + rm.LUT_PER_AXI_PORT + kh * kw * rm.select_luts(2 * beat, prec.bits),
+        dsp=pool_dsps(layer, board, prec) + float_adds * rm.DSP_PER_FLOAT_ADD,
+        lut=rm.LUT_PER_LAYER + rm.LUT_PER_AXI_PORT + kh * kw * rm.select_luts(2 * beat, prec.bits) + op_luts,
         ff=rm.FF_PER_LAYER + rm.FF_PER_AXI_PORT + kh * 2 * beat * prec.bits,
     )
 

@@ -118,8 +118,9 @@ def _listed(names: list[str], most: int = 6) -> str:
 
 
 class Shared(Style):
-    """One tiled engine for the whole board; pooling, GAP and the rest as the sequential style's
-    units, adds and concats on shared units."""
+    """One tiled engine for the whole board; pooling and GAP on the unit that reads beats where a
+    window row fits a beat (``model.shared_pool``), else and the rest as the sequential style's
+    units; adds and concats on shared units."""
 
     name = "shared"
     unit_templates = "sequential"
