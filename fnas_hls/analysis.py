@@ -83,6 +83,8 @@ class Analysis:
     # shared: those of them that stack their input channels as kernel rows, and their stacks
     # (model.shared_views.engine_geometry)
     stacked_layers: dict[str, int] = field(default_factory=dict)
+    # shared: the layers whose kernel rows fold onto their input channels (engine_geometry's fold)
+    folded_layers: frozenset[str] = frozenset()
 
     @property
     def latency_ms(self) -> float:
@@ -197,6 +199,7 @@ def layers_in_turn(
     padded_maps: frozenset[str] = frozenset(),
     flat_layers: dict[str, int] | None = None,
     stacked_layers: dict[str, int] | None = None,
+    folded_layers: frozenset[str] = frozenset(),
 ) -> Analysis:
     """The analysis of a design whose top calls its layers one after another (sequential, shared)."""
     budget = board.budget()
@@ -222,6 +225,7 @@ def layers_in_turn(
         padded_maps=padded_maps,
         flat_layers=dict(flat_layers or {}),
         stacked_layers=dict(stacked_layers or {}),
+        folded_layers=frozenset(folded_layers),
     )
 
 

@@ -147,7 +147,7 @@ def test_a_row_shorter_than_the_accumulate_distance_is_not_stacked():
     board, prec = load_board("pynq"), get_precision("int8")
     plain = _EngineSearch(net, board, prec, {}, frozenset())
     assert plain.flat == {"pw1": 1, "pw2": 1} and plain.required > 2
-    assert [q for q, _ in plain.views["pw1"]] == [1] and [q for q, _ in plain.views["pw2"]] == [1]
+    assert [v[0] for v in plain.views["pw1"]] == [1] and [v[0] for v in plain.views["pw2"]] == [1]
     padded = _EngineSearch(net, board, prec, {})
     assert padded.flat == {"pw2": 8} and len(padded.views["pw2"]) > 1
     a = analyze(net, board, "int8", style="shared")

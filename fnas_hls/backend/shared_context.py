@@ -98,7 +98,7 @@ def engine_storage(analysis: Analysis, has_shifts: bool) -> list[dict[str, Any]]
 DESCRIPTOR_PRODUCTS = (
     "STEPS", "IN_TRIP", "W_TRIP", "ST_TRIP", "C_TRIP", "ROWSTEP", "TRSH", "TCSW", "W_BLOCK", "GW",
     "HW", "NHW", "PT_W", "TRSH_W", "TN_HW", "MS_HW", "RC", "MRC", "TR_C", "MS_RC", "IN_CHSTEP",
-    "ST_CHSTEP", "STB_TRIP",
+    "ST_CHSTEP", "STB_TRIP", "FOLD", "K2", "K_STEP", "CH2", "FOLD_WRAP",
 )  # fmt: skip
 
 
@@ -110,9 +110,14 @@ def descriptor_products(d: dict[str, Any], w_beats: int) -> dict[str, int]:
     strides are those of their layout in DDR: a row IW words apart in the input (W, or whole beats
     where it is padded, SH times that where the layer skips rows), a channel IHW apart, a row OC
     apart in the output; ``ST_BEATS``: the output is stored in whole beats
-    (STB_TRIP, and STORE's trip 0), else a word a port (ST_TRIP, and STORE_B's 0)."""
+    (STB_TRIP, and STORE's trip 0), else a word a port (ST_TRIP, and STORE_B's 0). ``FOLD``: the
+    kernel rows folded onto the input channels (1: none): channel v of the view is input channel
+    v // FOLD read v % FOLD rows further, so LOAD_IN's two channels at once are K_STEP row shifts and
+    IN_CHSTEP words further each pair, FOLD_WRAP more where the shift wraps into the next input
+    channel; the second port's channel is K2 rows and CH2 words past the first's."""
     taps = d["KH"] * d["KW"]
     hw, rc = d["IHW"], d["R"] * d["OC"]
+    fold = d["FOLD"]
     store = cdiv(d["ML"], STORE_PORTS) * d["TR"]  # STORE_PORTS channels a cycle
     p = {
         "STEPS": d["TILES"] * d["NT"],
@@ -135,9 +140,14 @@ def descriptor_products(d: dict[str, Any], w_beats: int) -> dict[str, int]:
         "MRC": d["M"] * rc,
         "TR_C": d["TR"] * d["OC"],
         "MS_RC": d["MSTEP"] * rc,
-        "IN_CHSTEP": LOAD_PORTS * hw,  # LOAD_IN's next channels, LOAD_PORTS further
+        "IN_CHSTEP": LOAD_PORTS * (d["IW"] if fold > 1 else hw),  # LOAD_IN's next channels, LOAD_PORTS on
         "ST_CHSTEP": STORE_PORTS * rc,  # STORE's next channels
         "STB_TRIP": store * d["TCB"] if d["ST_BEATS"] else 0,  # a row's chunks of a beat
+        "FOLD": fold,
+        "K2": 1 if fold > 1 else 0,
+        "K_STEP": LOAD_PORTS if fold > 1 else 0,
+        "CH2": d["IW"] if fold > 1 else hw,
+        "FOLD_WRAP": hw - fold * d["IW"] if fold > 1 else 0,
     }
     assert tuple(p) == DESCRIPTOR_PRODUCTS
     return p
@@ -252,12 +262,18 @@ def shared_layers(
         li, lq = infos[d["name"]], quant[d["name"]]
         row_words = analysis.flat_layers.get(li.name, 0)
         stack = analysis.stacked_layers.get(li.name, 1)
-        g = engine_geometry(li, row_words, stack)
+        fold = li.name in analysis.folded_layers
+        g = engine_geometry(li, row_words, stack, fold)
         if row_words:  # one row of R rows' words, pad words included (model.shared.flat_layers)
             Tc = tilings[li.name].Tc  # the analysis's, not clipped to the map's columns
             d.update(H=1, W=g.C, R=1, C=g.C, TR=1, TC=Tc, TRIN=1, TCIN=Tc)
         if stack > 1:  # its channels as `stack` rows of N/stack: a Q x 1 kernel over Q rows
             d.update(N=g.N, H=stack, KH=stack, TRIN=stack)
+        # its kernel rows folded onto its channels: N*KH channels of a 1 x KW kernel, each read its own
+        # row shift further (the map's H and PT stay: LOAD_IN checks each channel's shifted rows)
+        d["FOLD"] = d["KH"] if fold else 1
+        if fold:
+            d.update(N=g.N, KH=1, TRIN=(d["TR"] - 1) * d["SH"] + 1)
         lanes = e.out_lanes(g)
         Tr, Tc = d["TR"], d["TC"]
         MT, NT = cdiv(g.M, lanes), cdiv(g.N, e.Tn)
@@ -267,7 +283,9 @@ def shared_layers(
         if lq.shifts is not None and not is_float:  # a shift per output channel, rows as the biases'
             shift_blocks.append(_lane_rows(lq.shifts, g, lanes, e.Tm, np.int64))
         pack = pack_depthwise if g.dw else pack_weights
-        beats = pack(stacked_weights(lq.weight, stack), g, e.Tm, e.Tn, e.beat_words)
+        beats = pack(
+            stacked_weights(lq.weight, stack), g, e.Tm, e.Tn, e.beat_words
+        )  # (a fold: the same order)
         beat_rows.append(braced_rows(beats, lq.w_type))
         if g.dw:  # one group of all channels; a tile's input channels are its output channels
             d.update(G=1, M=g.M, N=g.M)

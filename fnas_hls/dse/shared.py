@@ -13,12 +13,14 @@
 Layers with a kernel larger than 1x1 keep Tr*Tc at least the accumulate's dependence latency
 where their map allows it, so that COMPUTE keeps II 1 (the engine declares one distance for all).
 A pointwise layer run as one row is tried with each stack of its input channels as kernel rows
-(``model.shared_views.stack_options``) beside none: each stack's tilings are more rows of its table.
+(``model.shared_views.stack_options``) beside none, and a layer whose kernel rows may fold onto its
+input channels (``folds_rows``) folded where its N*Kh channels fit one input-channel tile: each
+view's tilings are more rows of its table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -44,7 +46,7 @@ from fnas_hls.model.shared_engine import (
     row_chunks,
     whole_beats,
 )
-from fnas_hls.model.shared_views import engine_geometry, stack_options
+from fnas_hls.model.shared_views import engine_geometry, folds_rows, stack_options
 from fnas_hls.model.tiling import TilingPin
 from fnas_hls.network.ir import LayerInfo, Network
 from fnas_hls.precision import Precision
@@ -75,10 +77,14 @@ class SharedDse:
     # the layers run as one row that stack their input channels as kernel rows, and their stacks
     # (model.shared_views.engine_geometry)
     stacks: dict[str, int] = field(default_factory=dict)
+    # the layers whose kernel rows fold onto their input channels (model.shared_views.engine_geometry)
+    folds: frozenset[str] = frozenset()
 
     def geometry(self, li: LayerInfo) -> ConvGeometry:
         """The geometry the engine runs tiled layer ``li`` in (``engine_geometry``)."""
-        return engine_geometry(li, self.flat.get(li.name, 0), self.stacks.get(li.name, 1))
+        return engine_geometry(
+            li, self.flat.get(li.name, 0), self.stacks.get(li.name, 1), li.name in self.folds
+        )
 
 
 def _engine_pin(pins: Mapping[str, TilingPin], geoms: list[tuple[str, ConvGeometry]]) -> tuple:
@@ -124,21 +130,31 @@ def _lutram_bound(width: int) -> int:
     return int(np.max(rm.lutram_luts(depth, width), initial=0))
 
 
-def compute_bound(geoms: list[ConvGeometry], macs: int) -> int:
+def compute_bound(
+    geoms: list[ConvGeometry], macs: int, folded: Sequence[ConvGeometry | None] | None = None
+) -> int:
     """Cycles of computation no engine of at most ``macs`` MACs beats: each step's COMPUTE runs at
     least Tr*Tc*Kh*Kw iterations, and a layer's steps cover its R*C outputs G ceil(M/Tm) ceil(N/Tn)
     times; for each Tm the largest Tn is the best (ceil(N/Tn) only falls with Tn). A depthwise layer
     runs min(Tm, Tn) channels on the diagonal, at most ``DW_COLS`` columns an iteration on
-    DW_COMPUTE where its column stride allows."""
+    DW_COMPUTE where its column stride allows. ``folded``: each layer's view with its kernel rows
+    folded onto its channels where it may take one (``model.shared_views.folds_rows``; None where
+    not): such a layer counts the lesser of its two views. (A stack of channels as kernel rows never
+    computes less: ceil(N/Q/Tn)*Q is at least ceil(N/Tn).)"""
     if not geoms:
         return 0
+    folded = list(folded) if folded is not None else [None] * len(geoms)
     tm = np.arange(1, min(macs, max(g.M for g in geoms)) + 1)
     tn = np.minimum(macs // tm, max(g.N for g in geoms))
     total = np.zeros(len(tm), dtype=np.float64)
-    for g in geoms:
+
+    def cycles(g: ConvGeometry) -> np.ndarray:
         lanes = np.minimum(tm, tn) if g.dw else tm
         cols = cdiv(g.C, DW_COLS) if on_dw_unit(g, DW_COLS) else g.C
-        total += g.groups * cdiv(g.M, lanes) * cdiv(g.N, tn) * g.R * cols * g.Kh * g.Kw
+        return g.groups * cdiv(g.M, lanes) * cdiv(g.N, tn) * g.R * cols * g.Kh * g.Kw
+
+    for g, f in zip(geoms, folded, strict=True):
+        total += cycles(g) if f is None else np.minimum(cycles(g), cycles(f))
     return int(total.min())
 
 
@@ -262,6 +278,7 @@ class _Candidate:
     fits: bool
     w_words: bool = False  # its weight tiles a word a tap (model.shared_engine.Engine.w_words)
     stacks: dict[str, int] = field(default_factory=dict)  # the stacks its layers take (above 1)
+    folds: frozenset[str] = frozenset()  # the layers that fold their kernel rows onto their channels
 
 
 class _EngineSearch:
@@ -312,13 +329,15 @@ class _EngineSearch:
         # each tiled layer's views: as it is (stack 1), and each stack of its channels as kernel rows
         # where its one row reaches the accumulate's distance (a stack's Q taps revisit an accumulator
         # every Tc iterations; a shorter row would lower the distance the engine declares for all)
+        # (stack, fold, geometry); and the layer folded onto its channels where it may (``folds_rows``)
         self.views = {
-            li.name: [(1, g)]
+            li.name: [(1, False, g)]
             + [
-                (q, engine_geometry(li, self.flat[li.name], q))
+                (q, False, engine_geometry(li, self.flat[li.name], q))
                 for q in (stack_options(li, k_words, not prec.is_float) if li.name in self.flat else ())
                 if li.out_shape.h * self.flat[li.name] >= self.required
             ]
+            + ([(1, True, engine_geometry(li, fold=True))] if folds_rows(li, not prec.is_float) else [])
             for li, (_, g) in zip([li for li in infos if is_tiled(li)], self.tiled, strict=True)
         }
         self.distance = (
@@ -339,7 +358,7 @@ class _EngineSearch:
         for (name, _), b in zip(self.tiled, self.beats, strict=True):
             parts = [
                 (
-                    np.full(1, q),
+                    np.full(1, k),
                     *_layer_table(
                         g,
                         Tm,
@@ -355,9 +374,10 @@ class _EngineSearch:
                         self.dw.cols,
                     ),
                 )
-                for q, g in self.views[name]
+                for k, (_, fold, g) in enumerate(self.views[name])
+                if not (fold and g.N > Tn)  # a folded layer's channels: one input-channel tile
             ]
-            # each view's rows, its stack beside each (q, Tr, Tc, cycles, b_in, b_acc)
+            # each view's rows, its index beside each (view, Tr, Tc, cycles, b_in, b_acc)
             cols = [np.concatenate([np.broadcast_to(p[k], p[1].shape) for p in parts]) for k in range(6)]
             tables.append((name, *cols))
         lv_in = np.unique(np.concatenate([t[5] for t in tables]))
@@ -403,20 +423,24 @@ class _EngineSearch:
             flat = np.lexsort((total.ravel(), np.where(valid, bram, np.inf).ravel()))[0]
         i, j = np.unravel_index(flat, total.shape)
         w_words = bool(fits_words[i, j] and not fits_banks[i, j])  # a word a tap only where it alone fits
-        tiles, stacks, cyc = {}, {}, 0
-        for name, q, tr, tc, cycles, b_in, b_acc in tables:
+        tiles, stacks, folds, layers, cyc = {}, {}, set(), [], 0
+        for name, view, tr, tc, cycles, b_in, b_acc in tables:
             ok = (b_in <= lv_in[i]) & (b_acc <= lv_acc[j])
-            pick = np.flatnonzero(ok)[np.lexsort((q[ok], tr[ok] * tc[ok], cycles[ok]))[0]]
+            pick = np.flatnonzero(ok)[np.lexsort((view[ok], tr[ok] * tc[ok], cycles[ok]))[0]]
             tiles[name] = (int(tr[pick]), int(tc[pick]))
-            if q[pick] > 1:
-                stacks[name] = int(q[pick])
+            stack, fold, g = self.views[name][int(view[pick])]
+            if stack > 1:
+                stacks[name] = stack
+            if fold:
+                folds.add(name)
+            layers.append((g, *tiles[name]))
             cyc += int(cycles[pick])  # at the probe's II, which the engine's can only better
-        views = {n: dict(v) for n, v in self.views.items()}
-        layers = [(views[n][stacks.get(n, 1)], *tiles[n]) for n, _ in self.tiled]
         engine = make_engine(Tm, Tn, layers, self.board, prec, self.skip, self.beats, w_words)
         res = engine.resources(prec, self.mac)
         fits = (res + self.fixed).fits_in(self.budget)
-        return _Candidate((not fits, cyc, res.bram18k), Tm, Tn, tiles, cyc, fits, w_words, stacks)
+        return _Candidate(
+            (not fits, cyc, res.bram18k), Tm, Tn, tiles, cyc, fits, w_words, stacks, frozenset(folds)
+        )
 
 
 def choose_engine(
@@ -456,6 +480,7 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
             best.w_words,
             search.flat,
             best.stacks,
+            best.folds,
         )
     fitting = 0
     for Tm, Tn in ranked[:MAX_RANKED]:  # the best ENGINE_CANDIDATES that fit, in the ranking's order
@@ -467,7 +492,7 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
     method = f"{how}, (Tr, Tc) per buffer size"
     return SharedDse(
         best.Tm, best.Tn, best.tiles, best.cycles, best.fits, method, search.padded, best.w_words,
-        search.flat, best.stacks,
+        search.flat, best.stacks, best.folds,
     )  # fmt: skip
 
 

@@ -236,12 +236,14 @@ def shared_layer_costs(
     padded: frozenset[str] = frozenset(),
     flat: Mapping[str, int] | None = None,
     stacks: Mapping[str, int] | None = None,
+    folds: Collection[str] = frozenset(),
 ) -> tuple[LayerCost, ...]:
     """Every layer's cost: the tiled ones on the engine at their (Tr, Tc), two-input adds and
     concats on the shared units, the rest on units of their own (``unit_cost``). ``padded``: the
     maps stored in whole beats (``padded_maps``); ``flat``: the layers run as one row, with
     the words of a row of their maps (``flat_layers``); ``stacks``: those of them that stack their
-    input channels as kernel rows (``model.shared_views.engine_geometry``), with their stacks."""
+    input channels as kernel rows (``model.shared_views.engine_geometry``), with their stacks;
+    ``folds``: the layers whose kernel rows fold onto their input channels."""
     flat, stacks = flat or {}, stacks or {}
     out = []
     fused = fused_adds(infos)
@@ -262,6 +264,7 @@ def shared_layer_costs(
                     beats[li.name],
                     flat.get(li.name, 0),
                     stacks.get(li.name, 1),
+                    li.name in folds,
                 )  # fmt: skip
             )
         elif li.name in fused:

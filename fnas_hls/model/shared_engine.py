@@ -519,12 +519,14 @@ def engine_layer_cost(
     beats: bool = False,
     row_words: int = 0,
     stack: int = 1,
+    fold: bool = False,
 ) -> LayerCost:
     """One conv or fully connected layer's call of the engine (its resources are the engine's,
     counted once for the design, so none here); ``fused``: it also computes the add after it;
     ``beats``: it stores its output in whole beats (STORE_B); ``row_words``: a pointwise layer run as
-    one row (``engine_geometry``), ``stack``: its input channels stacked as that many kernel rows."""
-    g = engine_geometry(li, row_words, stack)
+    one row (``engine_geometry``), ``stack``: its input channels stacked as that many kernel rows,
+    ``fold``: its kernel rows folded onto its input channels."""
+    g = engine_geometry(li, row_words, stack, fold)
     Tr, Tc = min(Tr, g.R), min(Tc, g.C)
     k = EngineTerms(*(int(v) for v in engine_terms(g, e, Tr, Tc, prec, fused, beats)))
     w_label, w_ii, w_depth = e.load_w_loop(g)

@@ -1,7 +1,8 @@
 """The geometry the shared engine runs a layer in (``engine_geometry``): a depthwise layer on its
 diagonal, a pointwise layer as one row of pixels (its input channels stacked as kernel rows where
-``stack_options`` allow), a layer one row high of row stride above 1 over the rows it reads alone;
-the descriptor describes the view, the templates stay the same."""
+``stack_options`` allow), a layer one row high of row stride above 1 over the rows it reads alone,
+a layer's kernel rows folded onto its input channels (``folds_rows``); the descriptor describes the
+view (the fold also a row shift a channel in the engine's load)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,22 @@ def stack_options(li: LayerInfo, k_words: int, exact_sums: bool) -> tuple[int, .
     return tuple(q for q in range(2, min(k_words, n) + 1) if n % q == 0)
 
 
-def engine_geometry(li: LayerInfo, row_words: int = 0, stack: int = 1) -> ConvGeometry:
+def folds_rows(li: LayerInfo, exact_sums: bool) -> bool:
+    """Whether a convolution may fold its kernel rows onto its input channels (``engine_geometry``'s
+    ``fold``): one group, not depthwise, a kernel more than one row high, and sums exact in any order
+    (``exact_sums``: integer arithmetic). Whether it pays, and whether its N*Kh channels fit one
+    input-channel tile of the engine, is the DSE's to say."""
+    layer = li.layer
+    return (
+        exact_sums
+        and isinstance(layer, Conv)
+        and layer.groups == 1
+        and layer.kernel[0] > 1
+        and not engine_geometry(li).dw
+    )
+
+
+def engine_geometry(li: LayerInfo, row_words: int = 0, stack: int = 1, fold: bool = False) -> ConvGeometry:
     """The geometry the engine runs a layer in: a depthwise layer of multiplier 1 (every group one
     input and one output channel) as one group of all its channels on the engine's diagonal (``dw``:
     min(Tm, Tn) channels a step, each lane reading its own input channel), not one group a step on
@@ -67,8 +83,19 @@ def engine_geometry(li: LayerInfo, row_words: int = 0, stack: int = 1) -> ConvGe
     output row is the sum over all N. One step then computes Q input-channel tiles' worth where it
     computed one (a step a tile paid LOAD_IN's and LOAD_W's m_axi latency again: ResNet-50's 7x7 layers
     took 224 cycles a step for 112 of computation); the descriptor's row stride is N/Q channels of
-    the map in DDR."""
+    the map in DDR.
+
+    With ``fold`` (``folds_rows``), its Kh kernel rows folded onto its input channels: channel
+    c*Kh + k of the view is input channel c read k rows further down, and the layer is a 1 x Kw
+    convolution of N*Kh channels (weight (m, c*Kh + k, 0, kw) is (m, c, k, kw)); the engine's load
+    keeps each channel's row shift k (its rows' offset in DDR, and its check against the map's top
+    and bottom). A stem of 3 channels then fills 3*Kh of the engine's Tn lanes, not 3, and runs Kw
+    taps a pixel, not Kh*Kw (ResNet-50's 7x7 stem: 21 of 32 lanes, 7 taps)."""
     g = ConvGeometry.of(li)
+    if fold:
+        if not folds_rows(li, True):
+            raise ValueError(f"layer '{li.name}' cannot fold its kernel rows onto its input channels")
+        return ConvGeometry(1, g.M, g.N * g.Kh, g.R, g.C, 1, g.Kw, g.Sh, g.Sw, g.act)
     if g.groups > 1 and g.M == 1 and g.N == 1:
         return ConvGeometry(1, g.groups, 1, g.R, g.C, g.Kh, g.Kw, g.Sh, g.Sw, g.act, dw=True)
     if skips_rows(li):  # the rows it reads alone, Sh rows apart: a map of row stride Sh*IW

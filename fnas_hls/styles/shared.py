@@ -17,7 +17,7 @@ from fnas_hls.dse.shared import choose_engine, compute_bound
 from fnas_hls.model import shared as sh
 from fnas_hls.model import shared_engine as sh_engine
 from fnas_hls.model.sequential import TOP_RESOURCES, is_tiled
-from fnas_hls.model.shared_views import engine_geometry
+from fnas_hls.model.shared_views import engine_geometry, folds_rows
 from fnas_hls.model.tiling import TilingPin, pins_for_layers
 from fnas_hls.network.ir import LayerInfo, Network
 from fnas_hls.network.names import c_identifiers
@@ -27,9 +27,13 @@ from fnas_hls.styles.base import Style
 
 def shared_lower_bound(net: Network, board: Board, prec: Precision) -> int:
     """Cycles no shared design that fits can beat: its engine's computation alone
-    (``dse.shared.compute_bound``) on at most the usable DSPs."""
-    geoms = [engine_geometry(li) for li in net.info if is_tiled(li)]
-    return compute_bound(geoms, board.mac_cost(prec).macs(board.budget().dsp))
+    (``dse.shared.compute_bound``) on at most the usable DSPs, each layer in the view that computes
+    least (its kernel rows folded onto its channels where it may)."""
+    tiled = [li for li in net.info if is_tiled(li)]
+    folded = [engine_geometry(li, fold=True) if folds_rows(li, not prec.is_float) else None for li in tiled]
+    return compute_bound(
+        [engine_geometry(li) for li in tiled], board.mac_cost(prec).macs(board.budget().dsp), folded
+    )
 
 
 def _analyze_shared(
@@ -59,7 +63,7 @@ def _analyze_shared(
         )
         resources = resources + engine.resources(prec, board.mac_cost(prec))
     costs = sh.shared_layer_costs(
-        infos, cnames, engine, dse.tiles, board, prec, clock, dse.padded, dse.flat, dse.stacks
+        infos, cnames, engine, dse.tiles, board, prec, clock, dse.padded, dse.flat, dse.stacks, dse.folds
     )
     for lc in costs:
         resources = resources + lc.resources
@@ -92,6 +96,12 @@ def _analyze_shared(
                 f"{len(names)} of them stack their input channels as kernel rows (Q rows of N/Q channels, "
                 f"a step Q channel tiles; Q in brackets): {_listed(names)}"
             )
+        if dse.folds:
+            names = [li.name for li in tiled if li.name in dse.folds]
+            notes.append(
+                f"{len(names)} layer{'s' if len(names) > 1 else ''} fold their kernel rows onto their input "
+                f"channels (N*Kh channels of a 1 x Kw kernel, each read Kh rows apart): {_listed(names)}"
+            )
         buffers = [("engine", b.name, b.bram18k) for b in engine.buffers(prec)]
     return layers_in_turn(
         net,
@@ -109,6 +119,7 @@ def _analyze_shared(
         dse.padded,
         dse.flat,
         dse.stacks,
+        dse.folds,
     )
 
 
