@@ -19,6 +19,7 @@ from fnas_hls.model import hls_rules as rules
 from fnas_hls.model.sequential import pool_cost
 from fnas_hls.model.shared_pool import (
     LOOP,
+    VLOOP,
     as_pool,
     beat_pool_cost,
     beat_pool_depth,
@@ -77,6 +78,10 @@ def test_shared_style_takes_the_beat_pool_where_the_window_fits():
     net = _net(MAX)
     a = analyze(net, load_board("zcu102"), "fixed16", style="shared")
     labels = {lp.label for lc in a.layers if lc.op == "maxpool" for fn in lc.functions for lp in fn.loops}
+    assert labels == {VLOOP}  # its output read by a conv alone: in whole beats, a beat of outputs a cycle
+    avg = _net({"type": "avgpool", "kernel": 3, "stride": 2, "padding": 1})
+    a = analyze(avg, load_board("zcu102"), "fixed16", style="shared")
+    labels = {lp.label for lc in a.layers if lc.op == "avgpool" for fn in lc.functions for lp in fn.loops}
     assert labels == {LOOP}
     wide = _net(
         {"type": "maxpool", "kernel": 5, "stride": 1, "padding": 2}
@@ -109,14 +114,15 @@ def test_beat_pool_bit_exact(pool, precision, board, tmp_path):
     res = emit_project(net, load_board(board), tmp_path / "p", precision, x, style="shared")
     li = _pool(net)
     src = (tmp_path / "p" / "src" / f"{li.name}.cpp").read_text()
-    assert "POOL_B:" in src
+    # a max pooling read by a conv alone writes its map in whole beats (POOL_V, tests/test_vector_pool.py)
+    assert ("POOL_V:" if pool["type"] == "maxpool" else "POOL_B:") in src
     assert res.analysis.fits
     out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact, out.verdict
 
 
 def _gap_net(input_shape, conv_out=6, pooled=False):
-    pool = [{"type": "maxpool", "kernel": 2, "stride": 2}] if pooled else []
+    pool = [{"type": "avgpool", "kernel": 2, "stride": 2}] if pooled else []  # its output plain
     return with_random_weights(
         network_from_dict(
             {
@@ -183,5 +189,32 @@ def test_a_gap_on_the_beat_unit_bit_exact(shape, precision, board, pooled, tmp_p
     assert "POOL_B:" in (tmp_path / "p" / "src" / f"{li.name}.cpp").read_text()
     if pooled:  # the pool's output is plain: the GAP reads rows W words apart
         assert "const int IW = 6;" in (tmp_path / "p" / "src" / f"{li.name}.h").read_text()
+    out = run_csim(tmp_path / "p", opt="-O1")
+    assert out.bit_exact, out.verdict
+
+
+@needs_gxx
+@pytest.mark.parametrize(("precision", "board"), [("int8", "zcu104"), ("float32", "zcu102")])
+def test_a_max_pool_whose_map_stays_plain_writes_words_bit_exact(precision, board, tmp_path):
+    """A max pooling read through a flatten keeps its map plain, so it writes a word an output
+    (POOL_B), not a beat (POOL_V)."""
+    from fnas_hls.network.ir import Conv, Dense, Flatten, Network, Pool, Shape
+
+    net = with_random_weights(
+        Network(
+            Shape(3, 15, 15),
+            (
+                Conv("c1", out=6, kernel=(3, 3), padding=(1, 1, 1, 1), relu=True),
+                Pool("p", kind="max", kernel=(3, 3), stride=(2, 2), padding=(1, 1, 1, 1)),
+                Flatten("f"),
+                Dense("fc", out=3),
+            ),
+            "mp",
+        )
+    )
+    x = np.random.default_rng(4).standard_normal((5, 3, 15, 15)).astype(np.float32)
+    res = emit_project(net, load_board(board), tmp_path / "p", precision, x, style="shared")
+    assert "p" not in res.analysis.padded_maps
+    assert "POOL_B:" in (tmp_path / "p" / "src" / "p.cpp").read_text()
     out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact, out.verdict

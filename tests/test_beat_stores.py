@@ -58,7 +58,8 @@ def test_a_map_is_padded_where_the_engine_alone_writes_and_reads_it():
             GlobalAvgPool("g"),
         ]
     )
-    assert padded_maps(list(beat_pool.info), 8) == {"c1", "c2"}  # c2: read by the GAP unit
+    # c2: read by the GAP unit; p: the max pooling's, its input padded (it writes a beat of outputs, POOL_V)
+    assert padded_maps(list(beat_pool.info), 8) == {"c1", "p", "c2"}
 
 
 def test_an_add_the_store_computes_and_its_other_input_are_padded_both_or_neither():
@@ -171,16 +172,21 @@ def test_analyze_names_the_maps_stored_in_whole_beats(capsys):
     assert main(["analyze", str(example), "--board", "zcu102", "--style", "shared"]) == 0
     out = capsys.readouterr().out
     assert (
-        "3 maps kept in DDR in rows of whole 8-word beats, written a beat a port a cycle (STORE_B): conv1, "
-        "conv2, conv3" in out
+        "4 maps kept in DDR in rows of whole 8-word beats, written a beat a port a cycle (STORE_B; pool1 by "
+        "its max pooling, a beat of outputs a cycle (POOL_V)): conv1, conv2, conv3, pool1" in out
     )
     assert (
         main(["analyze", str(example), "--board", "zcu102", "--style", "shared", "--tiling", "conv1:Tc=5"])
         == 0
     )
     # conv1, pinned to a Tc off the beat, keeps the plain layout
-    note = "2 maps kept in DDR in rows of whole 8-word beats, written a beat a port a cycle (STORE_B): "
-    assert note + "conv2, conv3" in capsys.readouterr().out
+    note = (
+        "3 maps kept in DDR in rows of whole 8-word beats, written a beat a port a cycle (STORE_B; pool1 by "
+    )
+    assert (
+        note + "its max pooling, a beat of outputs a cycle (POOL_V)): conv2, conv3, pool1"
+        in capsys.readouterr().out
+    )
 
 
 @pytest.mark.slow

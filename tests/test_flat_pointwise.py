@@ -69,7 +69,7 @@ def test_a_pointwise_layer_runs_as_one_row_where_its_maps_are_padded_alike():
             Conv("c1", out=8, kernel=(3, 3), padding=P1),  # padded: read by pw1 alone
             Conv("pw1", out=8, kernel=(1, 1)),  # padded in and out: one row, pad words included
             Conv("pw2", out=8, kernel=(1, 1)),  # padded in, out read by the beat pooling unit: padded too
-            Pool("p", kind="max", kernel=(3, 3), stride=(3, 3)),
+            Pool("p", kind="avg", kernel=(3, 3), stride=(3, 3)),  # (an average writes words: its map plain)
             Conv("pw3", out=8, kernel=(1, 1)),  # plain in (a pool's output), padded out (the GAP's): rows
             GlobalAvgPool("g"),
         ]
@@ -150,7 +150,7 @@ def _mixed() -> Network:
             Conv("pw2", out=12, kernel=(1, 1)),
             Add("a", inputs=("pw2", "pw1"), relu=True),  # fused into pw2's store
             Conv("c3", out=8, kernel=(3, 3), padding=P1, relu=True),
-            Pool("p", kind="max", kernel=(2, 2), stride=(2, 2)),
+            Pool("p", kind="avg", kernel=(2, 2), stride=(2, 2)),  # (an average writes words: its map plain)
             Conv("pw4", out=6, kernel=(1, 1), relu=True),  # reads a pool's output: plain
             GlobalAvgPool("g"),
             Dense("fc", out=5),

@@ -36,7 +36,7 @@ def _stacked() -> Network:
             Conv("pw2", out=48, kernel=(1, 1)),
             Add("a", inputs=("pw2", "c0"), relu=True),  # fused into pw2's store
             Conv("pw3", out=24, kernel=(1, 1), relu=True),
-            Pool("p", kind="max", kernel=(2, 2), stride=(2, 2)),
+            Pool("p", kind="avg", kernel=(2, 2), stride=(2, 2)),  # (an average writes words: its map plain)
             Conv("pw4", out=36, kernel=(1, 1), relu=True),  # reads the pool's plain output
             GlobalAvgPool("g"),
             Dense("fc", out=5),
@@ -137,7 +137,7 @@ def test_a_row_shorter_than_the_accumulate_distance_is_not_stacked():
     net = _net(
         [
             Conv("c0", out=48, kernel=(3, 3), padding=P1, relu=True),
-            Pool("p", kind="max", kernel=(4, 4), stride=(4, 4)),
+            Pool("p", kind="avg", kernel=(4, 4), stride=(4, 4)),  # (its map plain)
             Conv("pw1", out=48, kernel=(1, 1), relu=True),
             Conv("pw2", out=48, kernel=(1, 1), relu=True),
             GlobalAvgPool("g"),

@@ -337,6 +337,7 @@ def build_context(
                 # padding left out of the average: the divisor by the window's real taps (1 .. KH*KW)
                 exclude_pad=isinstance(layer, Pool) and not layer.count_pad,
                 beat_pool=False,  # the shared style's beat unit (backend.shared_context) where it applies
+                vector_pool=False,  # and where it writes a beat of outputs an iteration
                 muls=", ".join(["0", *(str(avg_multiplier(c)) for c in taps)]),
                 recips=", ".join(["0.0f", *(float_literal(float_reciprocal(c)) for c in taps)]),
             )  # fmt: skip

@@ -19,7 +19,13 @@ from fnas_hls.backend.storage import storage_bindings
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.shared import stores_beats
 from fnas_hls.model.shared_engine import ENGINE, LOAD_PORTS, STORE_PORTS, row_chunks, whole_beats
-from fnas_hls.model.shared_pool import beat_pool_ii, takes_beat_pool
+from fnas_hls.model.shared_pool import (
+    beat_pool_ii,
+    takes_beat_pool,
+    takes_vector_pool,
+    vector_pool_ii,
+    vector_window,
+)
 from fnas_hls.model.shared_views import engine_geometry, skips_rows
 from fnas_hls.network.ir import Network, map_roots
 
@@ -256,6 +262,15 @@ def shared_layers(
             d.update(
                 src_b=f"{buffer}_b", src_b2=f"{buffer}_b2", in_base=in_base, beat_ii=beat_pool_ii(d["KH"])
             )
+            li = infos[d["name"]]
+            # a max pooling whose maps are in whole beats writes a beat of outputs an iteration (POOL_V)
+            d["vector_pool"] = takes_vector_pool(li, e.beat_words) and li.name in padded
+            if d["vector_pool"]:
+                v = vector_window(li, e.beat_words)
+                d.update(
+                    vector_ii=vector_pool_ii(li), IWB=d["IW"] // e.beat_words, OWB=v.out_beats, FIRST=v.first,
+                    LAG=v.lag, NH=v.held, OUT_BASE=split_place(d["dst"])[1],
+                )  # fmt: skip
     for d in layers:
         if d["kind"] != "conv":
             continue

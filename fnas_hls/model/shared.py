@@ -94,9 +94,12 @@ def padded_maps(
     (not as one vector, not through a flatten), a global average pooling or a pooling on the beat
     unit (``model.shared_pool``; both read rows IW words apart), or an add whose other input it is,
     computed by the store of a conv whose own output is padded too (the skip map's beats then align
-    with the output's); never the network's output. ``tc_pins``: each layer's pinned Tc, where it
-    has one; a layer pinned to a Tc that is not a multiple of ``beat``
-    (and less than its map) keeps an unpadded output, since its stores would not be whole beats."""
+    with the output's); never the network's output. A max pooling's output is padded too where its
+    input is and its readers allow (``model.shared_pool.takes_vector_pool``: it then writes a beat of
+    outputs an iteration), where the engine writes some padded map (its beat store ports).
+    ``tc_pins``: each layer's pinned Tc, where it has one; a layer pinned to a Tc that is not a
+    multiple of ``beat`` (and less than its map) keeps an unpadded output, since its stores would
+    not be whole beats."""
     if beat <= 1:
         return frozenset()
     tc_pins = tc_pins or {}
@@ -109,6 +112,7 @@ def padded_maps(
         pin = tc_pins.get(conv.name)
         if pin is not None and pin != "full" and int(pin) % beat and int(pin) < conv.out_shape.w:
             out.discard(name)
+    plain = set()  # the maps some reader needs plain
     for li in infos:
         for s in li.sources:
             if li.name in fused:
@@ -118,13 +122,36 @@ def padded_maps(
                 continue  # the GAP unit and the beat pooling unit read a padded map's rows, IW words apart
             g = ConvGeometry.of(li) if is_tiled(li) else None
             if g is None or root[s] != s or g.groups * g.N != li.in_shape.c:
-                out.discard(root[s])  # read by a unit, through a flatten, or as a vector (a linear layer)
+                plain.add(root[s])  # read by a unit, through a flatten, or as a vector (a linear layer)
+    out -= plain
+    # a max pooling whose input is padded writes its output in whole beats too (shared_pool.POOL_V),
+    # where the engine stores some map in whole beats (the pool writes through its beat store ports)
+    pools = {
+        li.name: root[li.sources[0]]
+        for li in infos
+        if shared_pool.takes_vector_pool(li, beat)
+        and li.name not in plain
+        and li.name != root[infos[-1].name]
+    }
+    if not out:
+        pools = {}
     skip_map = {add: root[next(s for s in by_name[add].sources if s != conv)] for add, conv in fused.items()}
+    banned: set[str] = set()  # pools whose output left the set: never added again (so this ends)
     changed = True
-    while changed:  # an add's output and its other input padded both, or neither
-        changed = False
+    while changed:  # a pool's output padded where its input is; an add's output and its other input
+        changed = False  # padded both, or neither
+        for pool, src in pools.items():  # in the network's order: a chain of pools settles in one pass
+            want = src in out and pool not in banned
+            if want and pool not in out:
+                out.add(pool)
+                changed = True
+            elif not want and pool in out:
+                out.discard(pool)
+                banned.add(pool)
+                changed = True
         for add, other in skip_map.items():
             if (add in out) != (other in out):
+                banned |= {add, other} & set(pools)
                 out -= {add, other}
                 changed = True
     return frozenset(out)
@@ -203,12 +230,21 @@ def merge_units(infos: list[LayerInfo], prec: Precision, board: Board) -> Resour
 
 
 def unit_cost(
-    li: LayerInfo, cname: str, board: Board, prec: Precision, clock_mhz: float | None = None, beat: int = 0
+    li: LayerInfo,
+    cname: str,
+    board: Board,
+    prec: Precision,
+    clock_mhz: float | None = None,
+    beat: int = 0,
+    beats_out: bool = False,
 ) -> LayerCost:
     """A layer on a unit of its own: pooling whose window fits a beat of the engine's ``beat``
     words, and a GAP whose rows do, on the beat unit (``model.shared_pool``; 0: no engine, no beat
     ports), the rest (other pooling and GAP, adds of more inputs) as the sequential style's units,
-    or free (flatten, host)."""
+    or free (flatten, host); ``beats_out``: its output is kept in whole beats (a max pooling then
+    writes a beat of outputs an iteration, ``shared_pool.POOL_V``)."""
+    if beats_out and shared_pool.takes_vector_pool(li, beat):
+        return shared_pool.vector_pool_cost(li, cname, board, prec, clock_mhz)
     if shared_pool.takes_beat_pool(li, beat):
         return shared_pool.beat_pool_cost(li, cname, board, prec, clock_mhz)
     return layer_cost(li, cname, None, board, prec, clock_mhz)
@@ -219,9 +255,13 @@ def untiled_resources(infos: list[LayerInfo], prec: Precision, board: Board) -> 
     per-layer units of pooling, GAP and adds of more than two inputs."""
     total = TOP_RESOURCES + merge_units(infos, prec, board)
     beat = board.axi_words_per_cycle(prec.bits) if any(is_tiled(li) for li in infos) else 0
-    for li in infos:
+    for li in infos:  # (a max pooling that may write beats: the costlier of its two loops, LUTs)
         if not (is_tiled(li) or on_merge_unit(li)):
-            total = total + unit_cost(li, li.name, board, prec, beat=beat).resources
+            res = unit_cost(li, li.name, board, prec, beat=beat).resources
+            if shared_pool.takes_vector_pool(li, beat):
+                vec = shared_pool.vector_pool_resources(li, prec, beat)
+                res = vec if vec.lut > res.lut else res
+            total = total + res
     return total
 
 
@@ -272,5 +312,9 @@ def shared_layer_costs(
         elif on_merge_unit(li):
             out.append(shared_merge_cost(li, board, prec, clock_mhz))
         else:
-            out.append(unit_cost(li, cnames[li.name], board, prec, clock_mhz, e.beat_words if e else 0))
+            out.append(
+                unit_cost(
+                    li, cnames[li.name], board, prec, clock_mhz, e.beat_words if e else 0, li.name in padded
+                )
+            )
     return tuple(out)

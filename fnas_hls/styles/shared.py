@@ -19,7 +19,7 @@ from fnas_hls.model import shared_engine as sh_engine
 from fnas_hls.model.sequential import TOP_RESOURCES, is_tiled
 from fnas_hls.model.shared_views import engine_geometry, folds_rows
 from fnas_hls.model.tiling import TilingPin, pins_for_layers
-from fnas_hls.network.ir import LayerInfo, Network
+from fnas_hls.network.ir import LayerInfo, Network, Pool
 from fnas_hls.network.names import c_identifiers
 from fnas_hls.precision import Precision
 from fnas_hls.styles.base import Style
@@ -79,10 +79,15 @@ def _analyze_shared(
         )
         if dse.padded:
             names = sorted(dse.padded)
+            pools = [n for n in names if isinstance(net[n].layer, Pool)]
+            by_pools = (
+                f"; {_listed(pools)} by its max pooling, a beat of outputs a cycle (POOL_V)" if pools else ""
+            )
             notes.insert(
                 1,
                 f"{len(names)} map{'s' if len(names) > 1 else ''} kept in DDR in rows of whole "
-                f"{engine.beat_words}-word beats, written a beat a port a cycle (STORE_B): {_listed(names)}",
+                f"{engine.beat_words}-word beats, written a beat a port a cycle (STORE_B{by_pools}): "
+                f"{_listed(names)}",
             )
         if dse.flat:
             names = [li.name for li in tiled if li.name in dse.flat]
