@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import shutil
 
-import numpy as np
 import pytest
 
 from fnas_hls.backend.float_model import with_random_weights
-from fnas_hls.backend.hls_writer import emit_project
 from fnas_hls.backend.shared_context import descriptor_products
 from fnas_hls.boards import load_board
 from fnas_hls.model.sequential import ConvGeometry, cdiv
@@ -122,15 +120,7 @@ def test_the_analysis_folds_a_stem_whose_channels_fit_a_tile_and_names_it():
         (Conv("stem", out=10, kernel=(2, 3), padding=(0, 1, 1, 1), relu=True), "zcu102", "int8"),  # FOLD 2
     ],
 )
-def test_folded_layers_csim_bit_exact(stem, board, precision, tmp_path):
-    from fnas_hls.backend.csim import run_csim
-
-    rng = np.random.default_rng(3)
-    calib = rng.standard_normal((16, 3, 13, 11)).astype(np.float32)
-    tests = rng.standard_normal((4, 3, 13, 11)).astype(np.float32)
-    res = emit_project(
-        _net(stem), load_board(board), tmp_path / "p", precision, calib, test_inputs=tests, style="shared"
-    )
+def test_folded_layers_csim_bit_exact(stem, board, precision, shared_csim):
+    res, out = shared_csim(_net(stem), board, precision)
     assert "stem" in res.analysis.folded_layers, res.analysis.folded_layers
-    out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact and out.vectors == 4, out.verdict

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from fnas_hls.backend.float_model import with_random_weights
-from fnas_hls.backend.hls_writer import emit_project
 from fnas_hls.backend.shared_context import stacked_weights
 from fnas_hls.boards import load_board
 from fnas_hls.model.sequential import ConvGeometry, cdiv
@@ -113,17 +112,9 @@ def test_the_analysis_stacks_where_it_pays_and_names_the_layers():
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
 @pytest.mark.parametrize("board,precision", [("pynq", "int8"), ("ultra96v2", "fixed16")])
-def test_stacked_pointwise_layers_csim_bit_exact(board, precision, tmp_path):
-    from fnas_hls.backend.csim import run_csim
-
-    rng = np.random.default_rng(3)
-    calib = rng.standard_normal((16, 6, 9, 11)).astype(np.float32)
-    tests = rng.standard_normal((4, 6, 9, 11)).astype(np.float32)
-    res = emit_project(
-        _stacked(), load_board(board), tmp_path / "p", precision, calib, test_inputs=tests, style="shared"
-    )
+def test_stacked_pointwise_layers_csim_bit_exact(board, precision, shared_csim):
+    res, out = shared_csim(_stacked(), board, precision)
     assert len(res.analysis.stacked_layers) >= 3, res.analysis.stacked_layers
-    out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact and out.vectors == 4, out.verdict
 
 
