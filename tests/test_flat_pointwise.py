@@ -241,3 +241,35 @@ def test_layers_that_skip_rows_csim_bit_exact(board, precision, tmp_path):
     assert res.analysis.padded_maps or precision == "float32", res.analysis.padded_maps
     out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact and out.vectors == 3, out.verdict
+
+
+def test_rows_that_begin_at_beats_load_their_chunks_alone():
+    """A layer without left padding whose input rows are whole beats (a padded map, or W a multiple
+    of B), or one run as one row whose channels are: every window row begins at a beat where a
+    column tile does, and LOAD_IN reads its chunks, not the beat before as well."""
+    from fnas_hls.model.shared import aligned_layers
+
+    net = _net(
+        [
+            Conv("c1", out=8, kernel=(3, 3), padding=P1),  # left padding: rows begin a word before a beat
+            Conv("pw1", out=8, kernel=(1, 1)),  # its input padded (rows of 16 words)
+            Pool("p", kind="avg", kernel=(3, 3), stride=(3, 3)),  # a plain 3x3 map: 3-word rows
+            Conv("pw2", out=8, kernel=(1, 1)),
+            GlobalAvgPool("g"),
+        ]
+    )
+    infos = list(net.info)
+    padded = padded_maps(infos, 16)
+    assert "c1" in padded and "p" not in padded
+    assert aligned_layers(infos, padded, flat_layers(infos, padded, 16), 16) == {"pw1"}
+    wide = _net([Conv("pw", out=8, kernel=(1, 1)), GlobalAvgPool("g")], shape=(4, 3, 16))
+    assert aligned_layers(list(wide.info), frozenset(), {}, 16) == {"pw"}  # W = 16: whole beats, plain
+    prec = get_precision("int8")
+    li = _infos(_net([Conv("pw", out=64, kernel=(1, 1)), GlobalAvgPool("g")], shape=(64, 7, 7)))["pw"]
+    g = engine_geometry(li, 16)  # 7 rows of 16 words: one row of 112 pixels
+    e = make_engine(32, 32, [(g, 1, 112)], load_board("zcu102"), prec)
+    at, off = engine_terms(g, e, 1, 112, prec, aligned=True), engine_terms(g, e, 1, 112, prec)
+    assert at.load_in_trip == 16 * 7 and off.load_in_trip == 16 * 8
+    # tiles of 56 pixels: the second begins mid-beat, so every row reads the beat before too
+    assert engine_terms(g, e, 1, 56, prec, aligned=True).load_in_trip == 16 * (4 + 1)
+    assert at.cycles < off.cycles

@@ -17,7 +17,7 @@ from fnas_hls.backend.c_literals import braced_rows
 from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.backend.storage import storage_bindings
 from fnas_hls.model.sequential import ConvGeometry, cdiv
-from fnas_hls.model.shared import stores_beats
+from fnas_hls.model.shared import aligned_layers, stores_beats
 from fnas_hls.model.shared_engine import ENGINE, LOAD_PORTS, STORE_PORTS, row_chunks, whole_beats
 from fnas_hls.model.shared_pool import (
     beat_pool_ii,
@@ -104,7 +104,7 @@ def engine_storage(analysis: Analysis, has_shifts: bool) -> list[dict[str, Any]]
 DESCRIPTOR_PRODUCTS = (
     "STEPS", "IN_TRIP", "W_TRIP", "ST_TRIP", "C_TRIP", "ROWSTEP", "TRSH", "TCSW", "W_BLOCK", "GW",
     "HW", "NHW", "PT_W", "TRSH_W", "TN_HW", "MS_HW", "RC", "MRC", "TR_C", "MS_RC", "IN_CHSTEP",
-    "ST_CHSTEP", "STB_TRIP", "FOLD", "K2", "K_STEP", "CH2", "FOLD_WRAP",
+    "ST_CHSTEP", "STB_TRIP", "FOLD", "K2", "K_STEP", "CH2", "FOLD_WRAP", "ALIGNED",
 )  # fmt: skip
 
 
@@ -154,6 +154,7 @@ def descriptor_products(d: dict[str, Any], w_beats: int) -> dict[str, int]:
         "K_STEP": LOAD_PORTS if fold > 1 else 0,
         "CH2": d["IW"] if fold > 1 else hw,
         "FOLD_WRAP": hw - fold * d["IW"] if fold > 1 else 0,
+        "ALIGNED": d["ALIGNED"],
     }
     assert tuple(p) == DESCRIPTOR_PRODUCTS
     return p
@@ -237,6 +238,8 @@ def shared_layers(
     assert e is not None, "a shared design has an engine"
     padded, roots = analysis.padded_maps, map_roots(net.info)
     stores_b = stores_beats(list(net.info), padded)  # the layers that store whole beats (STORE_B)
+    # the layers whose window rows begin at beats (where their column tiles begin at multiples of B)
+    aligned = aligned_layers(list(net.info), padded, analysis.flat_layers, e.beat_words)
     for d in layers:  # every layer writes the fmap region through its own port, fmap_wr (bundle gmem_out)
         if d.get("dst", "").startswith("fmap"):
             d["dst"] = "fmap_wr" + d["dst"][len("fmap") :]
@@ -308,7 +311,13 @@ def shared_layers(
         B = e.beat_words
         buffer, in_base = split_place(d["src"])
         chunks = row_chunks(d["TCIN"], B)
-        d.update(src_b=f"{buffer}_b", src_b2=f"{buffer}_b2", in_base=in_base, KB1=chunks + 1)
+        # a window row's chunks and the beat before, or its chunks alone where every row begins at a beat
+        whole = li.name in aligned and ((d["TC"] * d["SW"]) % B == 0 or d["TC"] >= g.C)
+        assert not whole or in_base % B == 0, (li.name, in_base)  # every map begins at a beat
+        d.update(
+            src_b=f"{buffer}_b", src_b2=f"{buffer}_b2", in_base=in_base, KB1=chunks + (0 if whole else 1)
+        )
+        d["ALIGNED"] = int(whole)
         acc_row = whole_beats(Tc, e.acc_banks)  # a row of accumulators, whole sub-bank rows
         d.update(TCINP=chunks * B, TCB=row_chunks(Tc, B), ACC_SKIP=acc_row - Tc)
         # DW_COMPUTE's column groups (model.shared_depthwise.on_dw_unit); C_TRIP counts them

@@ -32,7 +32,14 @@ from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
 from fnas_hls.model.sequential import ConvGeometry, cdiv, is_tiled
-from fnas_hls.model.shared import flat_layers, fused_adds, padded_maps, stores_beats, untiled_resources
+from fnas_hls.model.shared import (
+    aligned_layers,
+    flat_layers,
+    fused_adds,
+    padded_maps,
+    stores_beats,
+    untiled_resources,
+)
 from fnas_hls.model.shared_depthwise import DW_COLS, depthwise_use, dw_unit_resources, on_dw_unit
 from fnas_hls.model.shared_engine import (
     LOAD_PORTS,
@@ -79,6 +86,8 @@ class SharedDse:
     stacks: dict[str, int] = field(default_factory=dict)
     # the layers whose kernel rows fold onto their input channels (model.shared_views.engine_geometry)
     folds: frozenset[str] = frozenset()
+    # the layers whose window rows begin at beats (model.shared.aligned_layers)
+    aligned: frozenset[str] = frozenset()
 
     def geometry(self, li: LayerInfo) -> ConvGeometry:
         """The geometry the engine runs tiled layer ``li`` in (``engine_geometry``)."""
@@ -222,19 +231,20 @@ def _layer_table(
     beats: bool = False,
     beats_out: bool = False,
     cols: int = 1,
+    aligned: bool = False,
 ) -> tuple[np.ndarray, ...]:
     """A layer's useful (Tr, Tc) on engine (Tm, Tn) (Tr*Tc >= ``required`` for kernels larger than
     1x1), their cycles at the accumulators' declared ``distance``, and their block RAMs per bank of
     the input tile (per channel: its ``beat`` sub-banks) and of the accumulators (per output
     channel: its sub-banks); ``beats``: the layer stores whole beats, ``beats_out``: some layer of
-    the engine does; ``cols``: the engine's DW_COMPUTE columns (cached: search spaces repeat layer
-    shapes)."""
+    the engine does; ``cols``: the engine's DW_COMPUTE columns; ``aligned``: its window rows begin at
+    beats (``model.shared.aligned_layers``) (cached: search spaces repeat layer shapes)."""
     unit = on_dw_unit(g, cols)
     tr, tc = _grid(g, pin, required, beat if beats else 1, cols if unit else 1)
     probe = Engine(
         Tm, Tn, 1, 1, 1, 1, distance, beat, skip=skip, beats_out=beats_out, dw_cols=cols, dw_dist=distance
     )
-    k = engine_terms(g, probe, tr, tc, prec, beats=beats)
+    k = engine_terms(g, probe, tr, tc, prec, beats=beats, aligned=aligned)
     cycles = np.broadcast_to(np.asarray(k.cycles, dtype=np.int64), tr.shape)
     b_in = np.broadcast_to(beat * rm.bram18k(np.asarray(k.in_words) // beat, prec.bits), tr.shape)
     acc_banks = probe.acc_banks
@@ -307,6 +317,7 @@ class _EngineSearch:
         self.padded = padded
         rows_pinned = {n for n, p in pins.items() if p.factor("Tr") is not None or p.factor("Tc") is not None}
         self.flat = flat_layers(infos, padded, self.beat, rows_pinned)
+        self.aligned = aligned_layers(infos, padded, self.flat, self.beat)  # rows that begin at beats
         self.tiled = [
             (li.name, engine_geometry(li, self.flat.get(li.name, 0))) for li in infos if is_tiled(li)
         ]
@@ -372,6 +383,7 @@ class _EngineSearch:
                         b,
                         self.beats_out,
                         self.dw.cols,
+                        name in self.aligned,
                     ),
                 )
                 for k, (_, fold, g) in enumerate(self.views[name])
@@ -481,6 +493,7 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
             search.flat,
             best.stacks,
             best.folds,
+            search.aligned,
         )
     fitting = 0
     for Tm, Tn in ranked[:MAX_RANKED]:  # the best ENGINE_CANDIDATES that fit, in the ranking's order
@@ -492,7 +505,7 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
     method = f"{how}, (Tr, Tc) per buffer size"
     return SharedDse(
         best.Tm, best.Tn, best.tiles, best.cycles, best.fits, method, search.padded, best.w_words,
-        search.flat, best.stacks, best.folds,
+        search.flat, best.stacks, best.folds, search.aligned,
     )  # fmt: skip
 
 

@@ -36,7 +36,7 @@ from fnas_hls.model.sequential import (
 )
 from fnas_hls.model.shared_engine import Engine, engine_layer_cost, whole_beats
 from fnas_hls.model.shared_views import is_pointwise
-from fnas_hls.network.ir import Add, Concat, Flatten, GlobalAvgPool, LayerInfo, map_roots
+from fnas_hls.network.ir import Add, Concat, Conv, Flatten, GlobalAvgPool, LayerInfo, map_roots
 from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources
 
@@ -179,6 +179,28 @@ def flat_layers(
     return out
 
 
+def aligned_layers(
+    infos: list[LayerInfo], padded: frozenset[str], flat: Mapping[str, int], beat: int
+) -> frozenset[str]:
+    """The conv layers whose every window row begins at a beat in DDR wherever a column tile begins
+    at a multiple of ``beat`` words (``engine_terms``'s ``aligned``): no left padding, and the rows
+    of its input whole beats (a map kept ``padded``, or W a multiple of ``beat``; every map begins
+    at a beat), or, run as one row (``flat``), each channel whole beats. LOAD_IN then reads a window
+    row's chunks alone, not one beat more (the beat before, which a row at another offset needs to
+    select its first chunk): a 7-column row of whole beats loaded 2 beats for its 7 words."""
+    root = map_roots(infos)
+    out = set()
+    for li in infos:
+        layer = li.layer
+        if not (is_tiled(li) and isinstance(layer, Conv)) or layer.padding[1]:
+            continue
+        x = li.in_shape
+        words = whole_beats(x.w, beat) if root[li.sources[0]] in padded else x.w
+        if words % beat == 0 or (li.name in flat and (x.h * words) % beat == 0):
+            out.add(li.name)
+    return frozenset(out)
+
+
 def on_merge_unit(li: LayerInfo) -> bool:
     """A layer the shared units run: a two-input add (``fnas_add2``) or a concat (``fnas_copy``)."""
     return _uses_add_unit(li) or isinstance(li.layer, Concat)
@@ -277,13 +299,15 @@ def shared_layer_costs(
     flat: Mapping[str, int] | None = None,
     stacks: Mapping[str, int] | None = None,
     folds: Collection[str] = frozenset(),
+    aligned: Collection[str] = frozenset(),
 ) -> tuple[LayerCost, ...]:
     """Every layer's cost: the tiled ones on the engine at their (Tr, Tc), two-input adds and
     concats on the shared units, the rest on units of their own (``unit_cost``). ``padded``: the
     maps stored in whole beats (``padded_maps``); ``flat``: the layers run as one row, with
     the words of a row of their maps (``flat_layers``); ``stacks``: those of them that stack their
     input channels as kernel rows (``model.shared_views.engine_geometry``), with their stacks;
-    ``folds``: the layers whose kernel rows fold onto their input channels."""
+    ``folds``: the layers whose kernel rows fold onto their input channels; ``aligned``: those whose
+    window rows begin at beats (``aligned_layers``)."""
     flat, stacks = flat or {}, stacks or {}
     out = []
     fused = fused_adds(infos)
@@ -305,6 +329,7 @@ def shared_layer_costs(
                     flat.get(li.name, 0),
                     stacks.get(li.name, 1),
                     li.name in folds,
+                    li.name in aligned,
                 )  # fmt: skip
             )
         elif li.name in fused:

@@ -406,11 +406,20 @@ def engine_dependence(prec: Precision, acc_banks: int) -> int:
 
 
 def engine_terms(
-    g: ConvGeometry, e: Engine, Tr, Tc, prec: Precision, fused: bool = False, beats: bool = False
+    g: ConvGeometry,
+    e: Engine,
+    Tr,
+    Tc,
+    prec: Precision,
+    fused: bool = False,
+    beats: bool = False,
+    aligned: bool = False,
 ) -> EngineTerms:
     """One layer on the engine: every loop's trip and latency (Tr, Tc may be arrays); ``fused``: its
     store also reads a residual map (``fused_adds``); ``beats``: its output is stored in whole beats
-    (STORE_B: its map's rows padded to whole beats, ``padded_maps``), else a word a port a cycle."""
+    (STORE_B: its map's rows padded to whole beats, ``padded_maps``), else a word a port a cycle;
+    ``aligned``: its window rows begin at beats where a column tile begins at a multiple of B
+    (``model.shared.aligned_layers``), so that LOAD_IN reads a row's chunks alone."""
     call, block, side = rules.function_latency, rules.sequential_block, rules.overlapped
     TRin = (Tr - 1) * g.Sh + g.Kh
     TCin = (Tc - 1) * g.Sw + g.Kw
@@ -420,8 +429,11 @@ def engine_terms(
     tiles = g.groups * cdiv(g.R, Tr) * cdiv(g.C, Tc) * cdiv(g.M, lanes)
     n_in = cdiv(g.N, e.Tn)  # 1 for a depthwise layer: a tile's channels are its own inputs
     steps = tiles * n_in
-    # LOAD_PORTS channels at once, one through each load port: a window row's chunks and one beat more
-    load_in_trip = cdiv(min(lanes if g.dw else e.Tn, g.M if g.dw else g.N), LOAD_PORTS) * TRin * (chunks + 1)
+    # LOAD_PORTS channels at once, one through each load port: a window row's chunks and one beat more,
+    # none more where every row begins at a beat (every column tile at a multiple of B, or one tile)
+    whole = np.logical_and(aligned, ((Tc * g.Sw) % e.beat_words == 0) | (Tc >= g.C))
+    row_beats = chunks + np.where(whole, 0, 1)
+    load_in_trip = cdiv(min(lanes if g.dw else e.Tn, g.M if g.dw else g.N), LOAD_PORTS) * TRin * row_beats
     load_in = rules.pipelined_loop(load_in_trip, 1, e.load_in_depth)
     load_w_trip = taps
     _, w_ii, w_depth = e.load_w_loop(g)
@@ -520,15 +532,17 @@ def engine_layer_cost(
     row_words: int = 0,
     stack: int = 1,
     fold: bool = False,
+    aligned: bool = False,
 ) -> LayerCost:
     """One conv or fully connected layer's call of the engine (its resources are the engine's,
     counted once for the design, so none here); ``fused``: it also computes the add after it;
     ``beats``: it stores its output in whole beats (STORE_B); ``row_words``: a pointwise layer run as
     one row (``engine_geometry``), ``stack``: its input channels stacked as that many kernel rows,
-    ``fold``: its kernel rows folded onto its input channels."""
+    ``fold``: its kernel rows folded onto its input channels; ``aligned``: its window rows begin at
+    beats (``model.shared.aligned_layers``)."""
     g = engine_geometry(li, row_words, stack, fold)
     Tr, Tc = min(Tr, g.R), min(Tc, g.C)
-    k = EngineTerms(*(int(v) for v in engine_terms(g, e, Tr, Tc, prec, fused, beats)))
+    k = EngineTerms(*(int(v) for v in engine_terms(g, e, Tr, Tc, prec, fused, beats, aligned)))
     w_label, w_ii, w_depth = e.load_w_loop(g)
     store = ("_store_b", "STORE_B") if beats else ("_store", "STORE")
     functions = (

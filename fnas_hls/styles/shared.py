@@ -63,7 +63,18 @@ def _analyze_shared(
         )
         resources = resources + engine.resources(prec, board.mac_cost(prec))
     costs = sh.shared_layer_costs(
-        infos, cnames, engine, dse.tiles, board, prec, clock, dse.padded, dse.flat, dse.stacks, dse.folds
+        infos,
+        cnames,
+        engine,
+        dse.tiles,
+        board,
+        prec,
+        clock,
+        dse.padded,
+        dse.flat,
+        dse.stacks,
+        dse.folds,
+        dse.aligned,
     )
     for lc in costs:
         resources = resources + lc.resources
