@@ -50,23 +50,26 @@ def make_board(tmp_path):
 
 @pytest.fixture
 def shared_csim(tmp_path):
-    """Emits a network as a ``shared`` design in ``tmp_path / "p"``, calibrated on 16 random inputs
-    of its input shape with 4 more as its test vectors, and C-simulates it: ``(emit result, csim
-    outcome)``."""
+    """Emits a network as a ``shared`` design in ``tmp_path / "p"`` (``pins``: ``--tiling`` specs),
+    calibrated on 16 random inputs of its input shape with 4 more as its test vectors, and
+    C-simulates it: ``(emit result, csim outcome)``."""
     import numpy as np
 
     from fnas_hls.backend.csim import run_csim
     from fnas_hls.backend.hls_writer import emit_project
     from fnas_hls.boards import load_board
 
-    def build(net, board: str, precision: str, seed: int = 3):
+    def build(net, board: str, precision: str, seed: int = 3, pins: tuple[str, ...] = ()):
+        from fnas_hls.model.tiling import parse_tiling_specs
+
         shape = (net.input.c, net.input.h, net.input.w)
         rng = np.random.default_rng(seed)
         calib = rng.standard_normal((16, *shape)).astype(np.float32)
         tests = rng.standard_normal((4, *shape)).astype(np.float32)
         res = emit_project(
-            net, load_board(board), tmp_path / "p", precision, calib, test_inputs=tests, style="shared"
-        )
+            net, load_board(board), tmp_path / "p", precision, calib, parse_tiling_specs(pins),
+            test_inputs=tests, style="shared",
+        )  # fmt: skip
         return res, run_csim(tmp_path / "p", opt="-O1")
 
     return build

@@ -273,3 +273,26 @@ def test_rows_that_begin_at_beats_load_their_chunks_alone():
     # tiles of 56 pixels: the second begins mid-beat, so every row reads the beat before too
     assert engine_terms(g, e, 1, 56, prec, aligned=True).load_in_trip == 16 * (4 + 1)
     assert at.cycles < off.cycles
+
+
+def test_rows_at_beats_in_several_column_and_row_tiles_bit_exact(shared_csim):
+    """A 3x3 convolution without left padding on a map of 40-word rows kept in 48-word beats rows
+    (zcu102, int8: 16-word beats), pinned to column tiles of 16 and row tiles of 4: every window row
+    begins at a beat, and LOAD_IN reads its chunks alone."""
+    from fnas_hls.model.shared import aligned_layers
+
+    net = _net(
+        [
+            Conv("c1", out=8, kernel=(3, 3), padding=P1, relu=True),
+            Conv("c2", out=8, kernel=(3, 3), padding=(1, 0, 1, 0), relu=True),  # no left padding
+            GlobalAvgPool("g"),
+            Dense("fc", out=3),
+        ],
+        shape=(3, 12, 40),
+    )
+    res, out = shared_csim(net, "zcu102", "int8", pins=("c2:Tr=4,Tc=16",))
+    a = res.analysis
+    assert "c1" in a.padded_maps and "c2" in aligned_layers(list(net.info), a.padded_maps, a.flat_layers, 16)
+    t = next(lc.tiling for lc in a.layers if lc.name == "c2")
+    assert (t.Tr, t.Tc) == (4, 16)
+    assert out.bit_exact and out.vectors == 4, out.verdict

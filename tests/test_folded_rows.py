@@ -125,3 +125,31 @@ def test_folded_layers_csim_bit_exact(stem, board, precision, shared_csim):
     res, out = shared_csim(_net(stem), board, precision)
     assert "stem" in res.analysis.folded_layers, res.analysis.folded_layers
     assert out.bit_exact and out.vectors == 4, out.verdict
+
+
+def test_the_dse_widens_tn_for_a_fold_and_the_bound_holds(shared_csim):
+    """A 3-channel 7x7 stem before 8-channel layers: the widest layer has 8 input channels, the
+    stem's fold 21; the DSE looks at engines up to Tn 24 and takes the fold, and the shared lower
+    bound counts the fold too (a pinned engine cannot beat it). Several row tiles, C-simulated."""
+    from fnas_hls.styles.shared import shared_lower_bound
+
+    net = with_random_weights(
+        Network(
+            Shape(3, 24, 24),
+            (
+                Conv("stem", out=8, kernel=(7, 7), stride=(2, 2), padding=(3, 3, 3, 3), relu=True),
+                Conv("c1", out=8, kernel=(3, 3), padding=P1, relu=True),
+                GlobalAvgPool("g"),
+                Dense("fc", out=4),
+            ),
+            "w",
+        )
+    )
+    board = load_board("zcu102")
+    a = analyze(net, board, "int8", style="shared")
+    assert "stem" in a.folded_layers and a.engine.Tn >= 21, (a.engine, a.folded_layers)
+    assert shared_lower_bound(net, board, get_precision("int8")) <= a.latency_cycles
+    res, out = shared_csim(net, "zcu102", "int8", pins=("stem:Tr=2",))
+    t = next(lc.tiling for lc in res.analysis.layers if lc.name == "stem")
+    assert "stem" in res.analysis.folded_layers and t.Tr == 2  # six row tiles of the 12 rows
+    assert out.bit_exact and out.vectors == 4, out.verdict

@@ -240,8 +240,10 @@ def test_shared_emit_csim_bit_exact(case, precision, tmp_path):
     load_w = engine[engine.index("LOAD_W:") : engine.index("void fnas_engine_compute")]
     assert e.w_ii == -(-e.w_beats // 2) and f"PIPELINE II={e.w_ii}" in load_w
     assert "buf[j / TN][j % TN][k]" in load_w and "b % 2 ? w2[at + b] : w[at + b]" in load_w
+    a = res.analysis
     for lc in convs:  # a depthwise layer's loads the diagonal's weights alone (LOAD_WD, II ceil(DWB/2))
-        g = engine_geometry(next(li for li in net.info if li.name == lc.name))
+        n = lc.name  # (in the view the engine runs it in: one row, stacked, folded)
+        g = engine_geometry(net[n], a.flat_layers.get(n, 0), a.stacked_layers.get(n, 1), n in a.folded_layers)
         (lp,) = [lp for fn in lc.functions for lp in fn.loops if lp.label in ("LOAD_W", "LOAD_WD")]
         want = ("LOAD_WD", e.dw_ii) if g.dw else ("LOAD_W", e.w_ii)
         assert (lp.label, lp.trip, lp.ii) == (want[0], g.Kh * g.Kw, want[1])
@@ -470,9 +472,12 @@ def test_an_engine_whose_tap_is_one_beat_has_one_weight_port_and_simulates_bit_e
         Conv("c2", out=3, kernel=(1, 1)),
         GlobalAvgPool("g"),
     )
+    from fnas_hls.model.tiling import parse_tiling_specs
+
     net = with_random_weights(Network(Shape(2, 6, 6), layers, "tiny"))
     calib = np.random.default_rng(3).standard_normal((8, 2, 6, 6)).astype(np.float32)
-    res = emit_project(net, load_board("zcu102"), tmp_path / "p", "int8", calib, style="shared")
+    pins = parse_tiling_specs(["all:Tm=3,Tn=2"])  # (the DSE would widen Tn to fold c1's rows)
+    res = emit_project(net, load_board("zcu102"), tmp_path / "p", "int8", calib, pins, style="shared")
     e = res.analysis.engine
     assert (e.w_beats, e.w_ports) == (1, 1)  # 3 x 2 int8 weights a tap: one 16-word beat
     top = (tmp_path / "p" / "src" / f"{res.top}.cpp").read_text()

@@ -111,3 +111,38 @@ def test_a_pool_that_writes_beats_csim_bit_exact(pool, board, precision, shared_
     assert "POOL_V:" in (tmp_path / "p" / "src" / "p.cpp").read_text()
     assert "p(fmap_b, fmap_b2, fmap_wb);" in (tmp_path / "p" / "src" / "v_top.cpp").read_text()
     assert out.bit_exact and out.vectors == 4, out.verdict
+
+
+def test_pad_words_a_one_row_layer_wrote_are_skipped_bit_exact(shared_csim):
+    """A pointwise layer run as one row computes its map's pad words too (5 a row here: 11 columns in
+    rows of 16 words); the pool that reads its rows skips them by their column."""
+    net = with_random_weights(
+        Network(
+            Shape(3, 9, 11),
+            (
+                Conv("c0", out=8, kernel=(3, 3), padding=P1, relu=True),
+                Conv("pw", out=8, kernel=(1, 1)),  # no ReLU: its pad words hold whatever its bias makes
+                MAX3,
+                Conv("c2", out=6, kernel=(3, 3), padding=P1, relu=True),
+                GlobalAvgPool("g"),
+                Dense("fc", out=5),
+            ),
+            "g",
+        )
+    )
+    res, out = shared_csim(net, "zcu102", "int8")
+    assert "pw" in res.analysis.flat_layers and {"pw", "p"} <= res.analysis.padded_maps
+    assert out.bit_exact and out.vectors == 4, out.verdict
+
+
+@pytest.mark.parametrize(
+    "pool",
+    [
+        Pool("p", kind="max", kernel=(2, 2), stride=(3, 3)),
+        Pool("p", kind="max", kernel=(3, 3), stride=(3, 3)),
+    ],
+)
+def test_strides_of_three_and_windows_narrower_than_them_bit_exact(pool, shared_csim, tmp_path):
+    res, out = shared_csim(_net(pool), "zcu104", "int8")
+    assert "POOL_V:" in (tmp_path / "p" / "src" / "p.cpp").read_text()
+    assert out.bit_exact and out.vectors == 4, out.verdict

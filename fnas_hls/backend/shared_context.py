@@ -292,6 +292,7 @@ def shared_layers(
         d["FOLD"] = d["KH"] if fold else 1
         if fold:
             d.update(N=g.N, KH=1, TRIN=(d["TR"] - 1) * d["SH"] + 1)
+            assert g.N <= e.Tn, (li.name, g.N, e.Tn)  # one input-channel tile: LOAD_IN's channel 0 at n0 = 0
         lanes = e.out_lanes(g)
         Tr, Tc = d["TR"], d["TC"]
         MT, NT = cdiv(g.M, lanes), cdiv(g.N, e.Tn)

@@ -38,6 +38,7 @@ from fnas_hls.model.shared import (
     fused_adds,
     padded_maps,
     stores_beats,
+    unit_cycles,
     untiled_resources,
 )
 from fnas_hls.model.shared_depthwise import DW_COLS, depthwise_use, dw_unit_resources, on_dw_unit
@@ -154,7 +155,7 @@ def compute_bound(
         return 0
     folded = list(folded) if folded is not None else [None] * len(geoms)
     tm = np.arange(1, min(macs, max(g.M for g in geoms)) + 1)
-    tn = np.minimum(macs // tm, max(g.N for g in geoms))
+    tn = np.minimum(macs // tm, max(g.N for g in [*geoms, *(f for f in folded if f is not None)]))
     total = np.zeros(len(tm), dtype=np.float64)
 
     def cycles(g: ConvGeometry) -> np.ndarray:
@@ -174,10 +175,14 @@ def _rank_engines(
     room: Resources,
     pinned: tuple,
     beats: list[bool] | None = None,
+    folded: Sequence[ConvGeometry | None] | None = None,
 ) -> list[tuple[int, int]]:
+    """Every engine within the board, best first by Zhang's whole-map estimate, each layer in the
+    cheaper of its view as it is and its ``folded`` one (None where it has none; the fold where its
+    N*Kh channels fit a tile); Tn up to the most input channels of either."""
     macs_max = board.mac_cost(prec).macs(room.dsp)
     m_max = max(g.M for g in geoms)
-    n_max = max(g.N for g in geoms)
+    n_max = max(g.N for g in [*geoms, *(f for f in folded or () if f is not None)])
     tm_vals = np.arange(1, min(macs_max, m_max) + 1) if pinned[0] is None else np.array([pinned[0]])
     tn_vals = np.arange(1, min(macs_max, n_max) + 1) if pinned[1] is None else np.array([pinned[1]])
     Tm, Tn = (a.ravel() for a in np.meshgrid(tm_vals, tn_vals, indexing="ij"))
@@ -201,7 +206,8 @@ def _rank_engines(
         ok = np.ones_like(Tm, dtype=bool)  # a pinned engine is analyzed even where it does not fit
     Tm, Tn = Tm[ok], Tn[ok]
     total = np.zeros(len(Tm), dtype=np.float64)
-    for g, b, u in zip(geoms, beats, use.unit, strict=True):
+
+    def estimate(g: ConvGeometry, b: bool, u: bool) -> np.ndarray:
         taps = g.Kh * g.Kw
         hin, win = (g.R - 1) * g.Sh + g.Kh, (g.C - 1) * g.Sw + g.Kw
         compute = taps * g.R * (cdiv(g.C, use.cols) if u else g.C)
@@ -212,7 +218,14 @@ def _rank_engines(
         load_in = cdiv(chans, LOAD_PORTS) * hin * (row_chunks(win, beat) + 1) + rules.LOAD_DEPTH
         per_tile = cdiv(g.N, Tn) * np.maximum(compute, np.maximum(load_w, load_in))
         store = np.minimum(lanes, g.M) * g.R * (row_chunks(g.C, beat) if b else g.C)
-        total += g.groups * cdiv(g.M, lanes) * (per_tile + store)
+        return g.groups * cdiv(g.M, lanes) * (per_tile + store)
+
+    folded = list(folded) if folded is not None else [None] * len(geoms)
+    for g, b, u, f in zip(geoms, beats, use.unit, folded, strict=True):
+        est = estimate(g, b, u)
+        if f is not None:  # a fold where its N*Kh channels fit one input-channel tile
+            est = np.where(f.N <= Tn, np.minimum(est, estimate(f, b, False)), est)
+        total += est
     order = np.lexsort((Tn, Tm, total))
     return [(int(Tm[i]), int(Tn[i])) for i in order]
 
@@ -354,6 +367,10 @@ class _EngineSearch:
         self.distance = (
             self.required if windowed else 0
         )  # what the engine will declare (model.shared_engine.Engine)
+        # the most input channels of any layer's view (a fold's N*Kh may be more than any layer's N)
+        self.n_max = max(g.N for views in self.views.values() for _, _, g in views)
+        # each tiled layer's folded view, where it has one
+        self.folded = [next((g for _, f, g in self.views[n] if f), None) for n, _ in self.tiled]
         self.mac = board.mac_cost(prec)
         self.seen: dict[tuple[int, int], _Candidate] = {}
         self.skip = bool(fused_adds(list(net.info)))  # the engine's store computes residual adds
@@ -461,13 +478,17 @@ def choose_engine(
     """The engine and per-layer tiles of least total latency that fit ``board``: with the maps the
     engine alone writes and reads stored in whole beats (``model.shared.padded_maps``), or with
     none, whichever is faster and fits (stores of whole beats cost the accumulators' sub-banks and
-    the output stages' copies)."""
+    the output stages' copies; a max pooling writes beats only where its maps are padded, so the
+    units' cycles count too, ``model.shared.unit_cycles``)."""
     pins = pins or {}
     search = _EngineSearch(net, board, prec, pins)
     best = _choose(search, pins, prec, board)
     if search.tiled and search.padded:
         plain = _choose(_EngineSearch(net, board, prec, pins, frozenset()), pins, prec, board)
-        if not (best.fits and (not plain.fits or best.cycles < plain.cycles)):
+        infos = list(net.info)
+        padded_total = best.cycles + unit_cycles(infos, board, prec, search.beat, search.padded)
+        plain_total = plain.cycles + unit_cycles(infos, board, prec, search.beat, frozenset())
+        if not (best.fits and (not plain.fits or padded_total < plain_total)):
             best = plain  # (where neither fits, the plain layout: the one that costs less)
     return best
 
@@ -477,7 +498,7 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
     if not search.tiled:
         return SharedDse(1, 1, {}, 0, True, "no tiled layer")
     pinned = _engine_pin(pins, search.tiled)
-    ranked = _rank_engines(search.geoms, prec, board, search.room, pinned, search.beats)
+    ranked = _rank_engines(search.geoms, prec, board, search.room, pinned, search.beats, search.folded)
     if None not in pinned:
         best = search.evaluate(*ranked[0])
         method = "pinned engine"
@@ -530,7 +551,7 @@ def _descend(search: _EngineSearch, best: _Candidate, pinned: tuple) -> _Candida
     the pins) while one is better, for at most ``DESCENT_ROUNDS`` rounds: the first ranking
     approximates every layer with whole-map tiles, and the engine its tiles favour is often near."""
     macs = search.mac.macs(search.room.dsp)
-    m_max, n_max = max(g.M for g in search.geoms), max(g.N for g in search.geoms)
+    m_max, n_max = max(g.M for g in search.geoms), search.n_max
     for _ in range(DESCENT_ROUNDS):
         near = [
             search.evaluate(m, n)

@@ -164,7 +164,8 @@ def flat_layers(
     of its maps takes in DDR (``engine_geometry``'s ``row_words``): W, or W rounded up to whole
     ``beat``-word beats where its maps are padded (``padded``). Its input and the map its store
     writes must be padded alike: pixel p of the one row is then word p of both, pad words included
-    (their products land in the output's pad words, which no layer reads). ``keep_rows``: layers
+    (their products land in the output's pad words, which every reader skips: the engine's loads and
+    the pooling units check each word's column against W). ``keep_rows``: layers
     whose Tr or Tc the user pinned."""
     root = map_roots(infos)
     written = written_maps(infos)
@@ -272,17 +273,30 @@ def unit_cost(
     return layer_cost(li, cname, None, board, prec, clock_mhz)
 
 
+def unit_cycles(
+    infos: list[LayerInfo], board: Board, prec: Precision, beat: int, padded: frozenset[str]
+) -> int:
+    """The cycles of the layers on units of their own (``unit_cost``: pooling, GAP, adds of more
+    inputs) with the maps ``padded``: what the layout changes of a design's latency beside the
+    engine's (a max pooling writes beats only where its output is padded)."""
+    return sum(
+        unit_cost(li, li.name, board, prec, beat=beat, beats_out=li.name in padded).cycles
+        for li in infos
+        if not (is_tiled(li) or on_merge_unit(li))
+    )
+
+
 def untiled_resources(infos: list[LayerInfo], prec: Precision, board: Board) -> Resources:
     """What a shared design spends beside its engine: the top, the merge units (once), and the
     per-layer units of pooling, GAP and adds of more than two inputs."""
     total = TOP_RESOURCES + merge_units(infos, prec, board)
     beat = board.axi_words_per_cycle(prec.bits) if any(is_tiled(li) for li in infos) else 0
-    for li in infos:  # (a max pooling that may write beats: the costlier of its two loops, LUTs)
+    for li in infos:
         if not (is_tiled(li) or on_merge_unit(li)):
             res = unit_cost(li, li.name, board, prec, beat=beat).resources
-            if shared_pool.takes_vector_pool(li, beat):
+            if shared_pool.takes_vector_pool(li, beat):  # each resource the more of the two loops'
                 vec = shared_pool.vector_pool_resources(li, prec, beat)
-                res = vec if vec.lut > res.lut else res
+                res = Resources(*(max(getattr(res, f), getattr(vec, f)) for f in res.__dataclass_fields__))
             total = total + res
     return total
 

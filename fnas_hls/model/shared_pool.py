@@ -218,9 +218,16 @@ def vector_pool_cost(
     layer = as_pool(li)
     beat = board.axi_words_per_cycle(prec.bits)
     v = vector_window(li, beat)
-    y = li.out_shape
+    x, y = li.in_shape, li.out_shape
+    (kh, _), (sh, sw), pt = layer.kernel, layer.stride, layer.padding[0]
     trip = y.c * y.h * (v.out_beats + v.lag)
-    words = trip * layer.kernel[0] * layer.stride[1] * beat + y.c * y.h * v.out_beats * beat
+    # the beats read: of each output row's window rows on the map, those of the row's beats
+    row_beats = -(-x.w // beat)
+    beats_a_row = sum(
+        0 <= t * sw + v.first + j < row_beats for t in range(v.out_beats + v.lag) for j in range(sw)
+    )
+    rows = sum(0 <= oh * sh - pt + i < x.h for oh in range(y.h) for i in range(kh))
+    words = y.c * rows * beats_a_row * beat + y.c * y.h * v.out_beats * beat
     cost = _single_loop_layer(
         li, cname, VLOOP, trip, vector_pool_ii(li), vector_pool_depth(li, prec), words, board, prec, clock_mhz
     )
