@@ -20,6 +20,7 @@ from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.shared import aligned_layers, stores_beats
 from fnas_hls.model.shared_engine import ENGINE, LOAD_PORTS, STORE_PORTS, row_chunks, whole_beats
 from fnas_hls.model.shared_pool import (
+    beat_gaps,
     beat_pool_ii,
     takes_beat_pool,
     takes_vector_pool,
@@ -258,8 +259,9 @@ def shared_layers(
     for d in layers:  # a GAP or a beat pool reads its map's rows IW words apart
         if d["kind"] in ("gap", "maxpool", "avgpool"):
             d["IW"] = input_row_stride(d)
+    gaps = beat_gaps(list(net.info), analysis.board, analysis.precision, e.beat_words)  # GAPs that read beats
     for d in layers:  # pooling whose window fits a beat reads beats, through the engine's load ports
-        d["beat_pool"] = takes_beat_pool(infos[d["name"]], e.beat_words)
+        d["beat_pool"] = takes_beat_pool(infos[d["name"]], e.beat_words, gaps)
         if d["beat_pool"]:
             buffer, in_base = split_place(d["src"])
             d.update(

@@ -89,6 +89,9 @@ class SharedDse:
     folds: frozenset[str] = frozenset()
     # the layers whose window rows begin at beats (model.shared.aligned_layers)
     aligned: frozenset[str] = frozenset()
+    # the least words a channel of the input tiles and of the accumulators (make_engine)
+    in_words_min: int = 0
+    acc_words_min: int = 0
 
     def geometry(self, li: LayerInfo) -> ConvGeometry:
         """The geometry the engine runs tiled layer ``li`` in (``engine_geometry``)."""
@@ -302,6 +305,7 @@ class _Candidate:
     w_words: bool = False  # its weight tiles a word a tap (model.shared_engine.Engine.w_words)
     stacks: dict[str, int] = field(default_factory=dict)  # the stacks its layers take (above 1)
     folds: frozenset[str] = frozenset()  # the layers that fold their kernel rows onto their channels
+    buffer_min: tuple[int, int] = (0, 0)  # the least words a channel of its input tiles, accumulators
 
 
 class _EngineSearch:
@@ -464,12 +468,19 @@ class _EngineSearch:
                 folds.add(name)
             layers.append((g, *tiles[name]))
             cyc += int(cycles[pick])  # at the probe's II, which the engine's can only better
-        engine = make_engine(Tm, Tn, layers, self.board, prec, self.skip, self.beats, w_words)
+        # a buffer the cell counts in block RAM stays there (its LUTs were counted as none) even where
+        # the tiles picked in the cell are small enough for LUTs: at least a block RAM's worth a bank
+        buffer_min = (
+            self.beat * (rm.LUTRAM_MAX_BITS // prec.bits + 1) if lv_in[i] > 0 else 0,
+            acc_banks * (rm.LUTRAM_MAX_BITS // prec.acc_bits + 1) if lv_acc[j] > 0 else 0,
+        )
+        engine = make_engine(Tm, Tn, layers, self.board, prec, self.skip, self.beats, w_words, *buffer_min)
         res = engine.resources(prec, self.mac)
         fits = (res + self.fixed).fits_in(self.budget)
         return _Candidate(
-            (not fits, cyc, res.bram18k), Tm, Tn, tiles, cyc, fits, w_words, stacks, frozenset(folds)
-        )
+            (not fits, cyc, res.bram18k), Tm, Tn, tiles, cyc, fits, w_words, stacks, frozenset(folds),
+            buffer_min,
+        )  # fmt: skip
 
 
 def choose_engine(
@@ -515,6 +526,7 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
             best.stacks,
             best.folds,
             search.aligned,
+            *best.buffer_min,
         )
     fitting = 0
     for Tm, Tn in ranked[:MAX_RANKED]:  # the best ENGINE_CANDIDATES that fit, in the ranking's order
@@ -526,7 +538,7 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
     method = f"{how}, (Tr, Tc) per buffer size"
     return SharedDse(
         best.Tm, best.Tn, best.tiles, best.cycles, best.fits, method, search.padded, best.w_words,
-        search.flat, best.stacks, best.folds, search.aligned,
+        search.flat, best.stacks, best.folds, search.aligned, *best.buffer_min,
     )  # fmt: skip
 
 

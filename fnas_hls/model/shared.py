@@ -260,6 +260,7 @@ def unit_cost(
     clock_mhz: float | None = None,
     beat: int = 0,
     beats_out: bool = False,
+    gaps: frozenset[str] = frozenset(),
 ) -> LayerCost:
     """A layer on a unit of its own: pooling whose window fits a beat of the engine's ``beat``
     words, and a GAP whose rows do, on the beat unit (``model.shared_pool``; 0: no engine, no beat
@@ -268,7 +269,7 @@ def unit_cost(
     writes a beat of outputs an iteration, ``shared_pool.POOL_V``)."""
     if beats_out and shared_pool.takes_vector_pool(li, beat):
         return shared_pool.vector_pool_cost(li, cname, board, prec, clock_mhz)
-    if shared_pool.takes_beat_pool(li, beat):
+    if shared_pool.takes_beat_pool(li, beat, gaps):
         return shared_pool.beat_pool_cost(li, cname, board, prec, clock_mhz)
     return layer_cost(li, cname, None, board, prec, clock_mhz)
 
@@ -279,8 +280,9 @@ def unit_cycles(
     """The cycles of the layers on units of their own (``unit_cost``: pooling, GAP, adds of more
     inputs) with the maps ``padded``: what the layout changes of a design's latency beside the
     engine's (a max pooling writes beats only where its output is padded)."""
+    gaps = shared_pool.beat_gaps(infos, board, prec, beat)
     return sum(
-        unit_cost(li, li.name, board, prec, beat=beat, beats_out=li.name in padded).cycles
+        unit_cost(li, li.name, board, prec, beat=beat, beats_out=li.name in padded, gaps=gaps).cycles
         for li in infos
         if not (is_tiled(li) or on_merge_unit(li))
     )
@@ -291,9 +293,10 @@ def untiled_resources(infos: list[LayerInfo], prec: Precision, board: Board) -> 
     per-layer units of pooling, GAP and adds of more than two inputs."""
     total = TOP_RESOURCES + merge_units(infos, prec, board)
     beat = board.axi_words_per_cycle(prec.bits) if any(is_tiled(li) for li in infos) else 0
+    gaps = shared_pool.beat_gaps(infos, board, prec, beat)
     for li in infos:
         if not (is_tiled(li) or on_merge_unit(li)):
-            res = unit_cost(li, li.name, board, prec, beat=beat).resources
+            res = unit_cost(li, li.name, board, prec, beat=beat, gaps=gaps).resources
             if shared_pool.takes_vector_pool(li, beat):  # each resource the more of the two loops'
                 vec = shared_pool.vector_pool_resources(li, prec, beat)
                 res = Resources(*(max(getattr(res, f), getattr(vec, f)) for f in res.__dataclass_fields__))
@@ -351,9 +354,17 @@ def shared_layer_costs(
         elif on_merge_unit(li):
             out.append(shared_merge_cost(li, board, prec, clock_mhz))
         else:
+            beat = e.beat_words if e else 0
             out.append(
                 unit_cost(
-                    li, cnames[li.name], board, prec, clock_mhz, e.beat_words if e else 0, li.name in padded
-                )
+                    li,
+                    cnames[li.name],
+                    board,
+                    prec,
+                    clock_mhz,
+                    beat,
+                    li.name in padded,
+                    shared_pool.beat_gaps(infos, board, prec, beat),
+                )  # fmt: skip
             )
     return tuple(out)

@@ -485,15 +485,20 @@ def make_engine(
     skip: bool = False,
     beats: list[bool] | None = None,
     w_words: bool = False,
+    in_words_min: int = 0,
+    acc_words_min: int = 0,
 ) -> Engine:
     """The engine (Tm, Tn) whose buffers hold every ``(geometry, Tr, Tc)`` it is to run; ``beats``:
-    for each, whether its output is stored in whole beats (STORE_B; none where not given)."""
+    for each, whether its output is stored in whole beats (STORE_B; none where not given);
+    ``in_words_min``, ``acc_words_min``: the least words of its input tiles and accumulators a
+    channel (the DSE's buffer sizes: a buffer it counted in block RAM stays there)."""
     beat = board.axi_words_per_cycle(prec.bits)
     beats = beats or [False] * len(layers)
     acc_banks = accumulator_banks(beat, any(beats))
     use = depthwise_use([g for g, _, _ in layers], beat, acc_banks)
     in_words = max(
-        ((tr - 1) * g.Sh + g.Kh) * whole_beats((tc - 1) * g.Sw + g.Kw, beat) for g, tr, tc in layers
+        in_words_min,
+        *(((tr - 1) * g.Sh + g.Kh) * whole_beats((tc - 1) * g.Sw + g.Kw, beat) for g, tr, tc in layers),
     )
     windowed = [(tr, tc, u) for (g, tr, tc), u in zip(layers, use.unit, strict=True) if g.Kh * g.Kw > 1]
     trtc = [tr * tc for tr, tc, u in windowed if not u]
@@ -503,7 +508,7 @@ def make_engine(
         Tn=Tn,
         in_words=in_words,
         k_words=max(g.Kh * g.Kw for g, _, _ in layers),
-        acc_words=max(tr * whole_beats(tc, acc_banks) for _, tr, tc in layers),
+        acc_words=max(acc_words_min, *(tr * whole_beats(tc, acc_banks) for _, tr, tc in layers)),
         bias_tiles=sum(g.groups * cdiv(g.M, min(Tm, Tn) if g.dw else Tm) for g, _, _ in layers),
         min_trtc=min(trtc) if trtc else 0,
         beat_words=beat,

@@ -63,6 +63,12 @@ LOOP = "POOL_B"
 #: The most taps (H*W) of a GAP on the unit: an 8x8 map (ResNet's and the MobileNets' last maps are
 #: 7x7), each tap a (2B)-way selection and an adder, unrolled.
 GAP_TAPS = 64
+#: The share of the board's usable LUTs that the GAPs on the unit may take beyond what the word unit
+#: takes, all together (``beat_gaps``): every GAP is a unit of its own, and a network with a
+#: squeeze-excite block in every stage has a GAP in each (an Accel-NASBench MnasNet, a dozen): on
+#: the unit they took the LUTs the engine's padded layout needed, which then did not fit (6.9 to
+#: 13.7 ms on one of them). 3% is one 7x7 GAP in int8 on zcu104 (the MobileNetV2 head's).
+BEAT_GAP_LUT_SHARE = 0.03
 
 
 def as_pool(li: LayerInfo) -> Pool:
@@ -76,17 +82,46 @@ def as_pool(li: LayerInfo) -> Pool:
     return layer
 
 
-def takes_beat_pool(li: LayerInfo, beat: int) -> bool:
-    """Whether pooling layer ``li`` (or a global average pooling, ``as_pool``) runs on the beat unit
-    at ``beat`` words a beat: a window row within one beat (KW <= B) and a stride of at most a beat,
-    so that one beat a row an output is enough."""
-    if not isinstance(li.layer, (Pool, GlobalAvgPool)) or beat < 2:
+def fits_beat_gap(li: LayerInfo, beat: int) -> bool:
+    """Whether a global average pooling may run on the beat unit (``as_pool``): its rows within a
+    beat, more than one word, and at most ``GAP_TAPS`` words in its map."""
+    if not isinstance(li.layer, GlobalAvgPool) or beat < 2:
         return False
-    layer = as_pool(li)
+    x = li.in_shape
+    return 1 < x.w <= beat and x.h * x.w <= GAP_TAPS
+
+
+def beat_gaps(infos: list[LayerInfo], board: Board, prec: Precision, beat: int) -> frozenset[str]:
+    """The GAPs that run on the beat unit: of those that may (``fits_beat_gap``), the ones that save
+    the word unit the most cycles per LUT the unit takes beyond it, while those LUTs stay within
+    ``BEAT_GAP_LUT_SHARE`` of the board's usable LUTs together."""
+    from fnas_hls.model.sequential import layer_cost  # (the word unit)
+
+    options = []
+    for li in infos:
+        if fits_beat_gap(li, beat):
+            word = layer_cost(li, li.name, None, board, prec)
+            unit = beat_pool_cost(li, li.name, board, prec)
+            options.append(
+                (li.name, word.cycles - unit.cycles, max(1, unit.resources.lut - word.resources.lut))
+            )
+    budget, used, out = BEAT_GAP_LUT_SHARE * board.budget().lut, 0, set()
+    for name, saved, lut in sorted(options, key=lambda o: (-o[1] / o[2], o[0])):
+        if saved > 0 and used + lut <= budget:
+            out.add(name)
+            used += lut
+    return frozenset(out)
+
+
+def takes_beat_pool(li: LayerInfo, beat: int, gaps: frozenset[str] = frozenset()) -> bool:
+    """Whether pooling layer ``li`` runs on the beat unit at ``beat`` words a beat: a window row
+    within one beat (KW <= B) and a stride of at most a beat, so that one beat a row an output is
+    enough; a global average pooling where ``gaps`` names it (``beat_gaps``)."""
     if isinstance(li.layer, GlobalAvgPool):
-        h, w = layer.kernel
-        return 1 < w <= beat and h * w <= GAP_TAPS
-    (_, kw), (_, sw) = layer.kernel, layer.stride
+        return li.name in gaps
+    if not isinstance(li.layer, Pool) or beat < 2:
+        return False
+    (_, kw), (_, sw) = li.layer.kernel, li.layer.stride
     return kw <= beat and sw <= beat
 
 

@@ -60,6 +60,8 @@ def _analyze_shared(
             skip=bool(fused),
             beats=[beats[li.name] for li in tiled],
             w_words=dse.w_words,
+            in_words_min=dse.in_words_min,
+            acc_words_min=dse.acc_words_min,
         )
         resources = resources + engine.resources(prec, board.mac_cost(prec))
     costs = sh.shared_layer_costs(
