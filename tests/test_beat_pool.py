@@ -21,9 +21,11 @@ from fnas_hls.model.shared_pool import (
     LOOP,
     VLOOP,
     as_pool,
+    beat_gaps,
     beat_pool_cost,
     beat_pool_depth,
     beat_pool_ii,
+    fits_beat_gap,
     takes_beat_pool,
 )
 from fnas_hls.network.arch import network_from_dict
@@ -145,7 +147,8 @@ def test_a_gap_whose_rows_fit_a_beat_is_one_window_on_the_beat_unit():
     li = next(x for x in _gap_net((3, 7, 7)).info if x.layer.op == "gap")
     pool = as_pool(li)
     assert (pool.kind, pool.kernel, pool.stride, pool.count_pad) == ("avg", (7, 7), (1, 1), True)
-    assert takes_beat_pool(li, 16) and takes_beat_pool(li, 7) and not takes_beat_pool(li, 4)
+    assert fits_beat_gap(li, 16) and fits_beat_gap(li, 7) and not fits_beat_gap(li, 4)
+    assert takes_beat_pool(li, 16, frozenset({li.name})) and not takes_beat_pool(li, 16)  # where chosen
     board, prec = load_board("zcu102"), get_precision("int8")
     (loop,) = beat_pool_cost(li, "g", board, prec).functions[0].loops
     assert (loop.label, loop.trip, loop.ii) == (LOOP, 6 * 1 * 2, 4)
@@ -158,7 +161,7 @@ def test_a_gap_whose_rows_fit_a_beat_is_one_window_on_the_beat_unit():
     # its H*W taps are unrolled: a map of more than GAP_TAPS words, or of one column, keeps the word unit
     big = next(x for x in _gap_net((3, 16, 16)).info if x.layer.op == "gap")
     one = next(x for x in _gap_net((3, 9, 1)).info if x.layer.op == "gap")
-    assert not takes_beat_pool(big, 16) and not takes_beat_pool(one, 16)
+    assert not fits_beat_gap(big, 16) and not fits_beat_gap(one, 16)
 
 
 def test_a_float_average_on_the_beat_unit_counts_its_adders():
@@ -218,3 +221,31 @@ def test_a_max_pool_whose_map_stays_plain_writes_words_bit_exact(precision, boar
     assert "POOL_B:" in (tmp_path / "p" / "src" / "p.cpp").read_text()
     out = run_csim(tmp_path / "p", opt="-O1")
     assert out.bit_exact, out.verdict
+
+
+def test_gaps_take_the_beat_unit_within_a_share_of_the_luts():
+    """Every GAP is a unit of its own: a network with a GAP in every block would spend the LUTs its
+    engine needs. Of five 7x7 GAPs on zcu102 in int8, those that save the most cycles a LUT take the
+    unit while their extra LUTs stay within BEAT_GAP_LUT_SHARE of the board's."""
+    from fnas_hls.model.sequential import layer_cost
+    from fnas_hls.model.shared_pool import BEAT_GAP_LUT_SHARE
+    from fnas_hls.network.ir import Conv, GlobalAvgPool, Network, Shape
+
+    layers, board, prec = [], load_board("zcu102"), get_precision("int8")
+    for k in range(5):
+        layers += [
+            Conv(f"c{k}", out=64 * (k + 1), kernel=(3, 3), padding=(1, 1, 1, 1)),
+            GlobalAvgPool(f"g{k}"),
+        ]
+        layers += [Conv(f"x{k}", out=8, kernel=(1, 1), inputs=(f"c{k}",))]
+    net = with_random_weights(Network(Shape(8, 7, 7), tuple(layers), "gaps"))
+    infos = list(net.info)
+    chosen = beat_gaps(infos, board, prec, 16)
+    gaps = [li for li in infos if li.layer.op == "gap"]
+    extra = {
+        li.name: beat_pool_cost(li, li.name, board, prec).resources.lut
+        - layer_cost(li, li.name, None, board, prec).resources.lut
+        for li in gaps
+    }
+    assert 0 < len(chosen) < 5 and sum(extra[n] for n in chosen) <= BEAT_GAP_LUT_SHARE * board.budget().lut
+    assert "g4" in chosen  # the most channels: the most cycles saved
