@@ -533,6 +533,8 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
         fitting += search.evaluate(Tm, Tn).fits
         if fitting >= ENGINE_CANDIDATES:
             break
+    if not fitting:
+        _shrink_until_it_fits(search, min(search.seen.values(), key=lambda c: c.key))
     best = _descend(search, min(search.seen.values(), key=lambda c: c.key), pinned)
     how = f"best of {ENGINE_CANDIDATES} ranked engines that fit, and neighbours ({len(search.seen)} tried)"
     method = f"{how}, (Tr, Tc) per buffer size"
@@ -540,6 +542,22 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
         best.Tm, best.Tn, best.tiles, best.cycles, best.fits, method, search.padded, best.w_words,
         search.flat, best.stacks, best.folds, search.aligned, *best.buffer_min,
     )  # fmt: skip
+
+
+def _shrink_until_it_fits(search: _EngineSearch, start: _Candidate) -> None:
+    """Where none of the ranked engines fits once its tiles' buffers are counted (the ranking's
+    filter sees the logic and the weights alone), evaluate smaller engines than the best of them, its
+    larger side an eighth less a step, until one fits: the descent that follows moves by cycles among
+    engines that do not fit, towards larger ones, and would not reach one that does (an
+    Accel-NASBench MnasNet on zcu102: 117 x 32 and its neighbours, none fits; 40 x 40 fits)."""
+    m, n = start.Tm, start.Tn
+    while m * n > 1:
+        if m >= n:
+            m -= max(1, m // 8)
+        else:
+            n -= max(1, n // 8)
+        if search.evaluate(m, n).fits:
+            return
 
 
 def _neighbours(Tm: int, Tn: int) -> set[tuple[int, int]]:
