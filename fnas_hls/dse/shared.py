@@ -533,9 +533,15 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
         fitting += search.evaluate(Tm, Tn).fits
         if fitting >= ENGINE_CANDIDATES:
             break
-    if not fitting:
-        _shrink_until_it_fits(search, min(search.seen.values(), key=lambda c: c.key))
-    best = _descend(search, min(search.seen.values(), key=lambda c: c.key), pinned)
+    start = min(search.seen.values(), key=lambda c: c.key)
+    best = _descend(search, start, pinned)
+    if not best.fits:  # nothing it met fits: shrink the best ranked engine until one does, descend again
+        _shrink_until_it_fits(search, start)
+        best = min(
+            best,
+            _descend(search, min(search.seen.values(), key=lambda c: c.key), pinned),
+            key=lambda c: c.key,
+        )
     how = f"best of {ENGINE_CANDIDATES} ranked engines that fit, and neighbours ({len(search.seen)} tried)"
     method = f"{how}, (Tr, Tc) per buffer size"
     return SharedDse(
@@ -545,10 +551,10 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
 
 
 def _shrink_until_it_fits(search: _EngineSearch, start: _Candidate) -> None:
-    """Where none of the ranked engines fits once its tiles' buffers are counted (the ranking's
-    filter sees the logic and the weights alone), evaluate smaller engines than the best of them, its
-    larger side an eighth less a step, until one fits: the descent that follows moves by cycles among
-    engines that do not fit, towards larger ones, and would not reach one that does (an
+    """Where neither the ranked engines nor the descent from the best of them met one that fits once
+    its tiles' buffers are counted (the ranking's filter sees the logic and the weights alone; the
+    descent moves by cycles among engines that do not fit, towards larger ones), evaluate smaller
+    engines than the best ranked one, its larger side an eighth less a step, until one fits (an
     Accel-NASBench MnasNet on zcu102: 117 x 32 and its neighbours, none fits; 40 x 40 fits)."""
     m, n = start.Tm, start.Tn
     while m * n > 1:
