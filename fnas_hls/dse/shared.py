@@ -511,23 +511,7 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
     pinned = _engine_pin(pins, search.tiled)
     ranked = _rank_engines(search.geoms, prec, board, search.room, pinned, search.beats, search.folded)
     if None not in pinned:
-        best = search.evaluate(*ranked[0])
-        method = "pinned engine"
-        return SharedDse(
-            best.Tm,
-            best.Tn,
-            best.tiles,
-            best.cycles,
-            best.fits,
-            method,
-            search.padded,
-            best.w_words,
-            search.flat,
-            best.stacks,
-            best.folds,
-            search.aligned,
-            *best.buffer_min,
-        )
+        return _result(search, search.evaluate(*ranked[0]), "pinned engine")
     fitting = 0
     for Tm, Tn in ranked[:MAX_RANKED]:  # the best ENGINE_CANDIDATES that fit, in the ranking's order
         fitting += search.evaluate(Tm, Tn).fits
@@ -543,7 +527,11 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
             key=lambda c: c.key,
         )
     how = f"best of {ENGINE_CANDIDATES} ranked engines that fit, and neighbours ({len(search.seen)} tried)"
-    method = f"{how}, (Tr, Tc) per buffer size"
+    return _result(search, best, f"{how}, (Tr, Tc) per buffer size")
+
+
+def _result(search: _EngineSearch, best: _Candidate, method: str) -> SharedDse:
+    """The search's answer: engine ``best`` and the layout it was searched in."""
     return SharedDse(
         best.Tm, best.Tn, best.tiles, best.cycles, best.fits, method, search.padded, best.w_words,
         search.flat, best.stacks, best.folds, search.aligned, *best.buffer_min,

@@ -326,6 +326,8 @@ def shared_layer_costs(
     ``folds``: the layers whose kernel rows fold onto their input channels; ``aligned``: those whose
     window rows begin at beats (``aligned_layers``)."""
     flat, stacks = flat or {}, stacks or {}
+    beat = e.beat_words if e else 0
+    gaps = shared_pool.beat_gaps(infos, board, prec, beat)  # (once: it weighs every GAP of the network)
     out = []
     fused = fused_adds(infos)
     into = set(fused.values())
@@ -354,17 +356,5 @@ def shared_layer_costs(
         elif on_merge_unit(li):
             out.append(shared_merge_cost(li, board, prec, clock_mhz))
         else:
-            beat = e.beat_words if e else 0
-            out.append(
-                unit_cost(
-                    li,
-                    cnames[li.name],
-                    board,
-                    prec,
-                    clock_mhz,
-                    beat,
-                    li.name in padded,
-                    shared_pool.beat_gaps(infos, board, prec, beat),
-                )  # fmt: skip
-            )
+            out.append(unit_cost(li, cnames[li.name], board, prec, clock_mhz, beat, li.name in padded, gaps))
     return tuple(out)
