@@ -18,7 +18,14 @@ from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.backend.storage import storage_bindings
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.shared import aligned_layers, stores_beats
-from fnas_hls.model.shared_engine import ENGINE, LOAD_PORTS, STORE_PORTS, row_chunks, whole_beats
+from fnas_hls.model.shared_engine import (
+    ENGINE,
+    LOAD_PORTS,
+    STORE_PORTS,
+    row_chunks,
+    rows_begin_at_beats,
+    whole_beats,
+)
 from fnas_hls.model.shared_pool import (
     beat_gaps,
     beat_pool_ii,
@@ -315,7 +322,7 @@ def shared_layers(
         buffer, in_base = split_place(d["src"])
         chunks = row_chunks(d["TCIN"], B)
         # a window row's chunks and the beat before, or its chunks alone where every row begins at a beat
-        whole = li.name in aligned and ((d["TC"] * d["SW"]) % B == 0 or d["TC"] >= g.C)
+        whole = bool(rows_begin_at_beats(li.name in aligned, d["TC"], g.C, d["SW"], B))
         assert not whole or in_base % B == 0, (li.name, in_base)  # every map begins at a beat
         d.update(
             src_b=f"{buffer}_b", src_b2=f"{buffer}_b2", in_base=in_base, KB1=chunks + (0 if whole else 1)

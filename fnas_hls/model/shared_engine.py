@@ -136,6 +136,14 @@ def whole_beats(words, beat: int):
     return row_chunks(words, beat) * beat
 
 
+def rows_begin_at_beats(aligned, Tc, C: int, Sw: int, beat: int):
+    """Whether every window row of a layer's tiles begins at a beat: the layer is ``aligned``
+    (``model.shared.aligned_layers``) and each column tile begins at a multiple of ``beat`` words
+    (Tc*Sw a multiple of it) or the row is one tile; element-wise on arrays of Tc. LOAD_IN then reads
+    a row's chunks alone (the descriptor's ALIGNED)."""
+    return np.logical_and(aligned, ((Tc * Sw) % beat == 0) | (Tc >= C))
+
+
 def accumulator_banks(beat: int, beats_out: bool) -> int:
     """Sub-banks of an output channel's accumulators: a beat's words where some layer stores whole
     beats (STORE_B reads a chunk of them in one cycle), else one."""
@@ -431,7 +439,7 @@ def engine_terms(
     steps = tiles * n_in
     # LOAD_PORTS channels at once, one through each load port: a window row's chunks and one beat more,
     # none more where every row begins at a beat (every column tile at a multiple of B, or one tile)
-    whole = np.logical_and(aligned, ((Tc * g.Sw) % e.beat_words == 0) | (Tc >= g.C))
+    whole = rows_begin_at_beats(aligned, Tc, g.C, g.Sw, e.beat_words)
     row_beats = chunks + np.where(whole, 0, 1)
     load_in_trip = cdiv(min(lanes if g.dw else e.Tn, g.M if g.dw else g.N), LOAD_PORTS) * TRin * row_beats
     load_in = rules.pipelined_loop(load_in_trip, 1, e.load_in_depth)
