@@ -214,14 +214,17 @@ def test_shared_emit_csim_bit_exact(case, precision, tmp_path):
         ("fmap_wr", "gmem_out"),
     ):
         assert f"port={port} offset=slave bundle={bundle} " in top
-    # the engine's loads read beats of input or fmap (two ports), its stores write output or fmap_wr (two)
-    calls = re.findall(r"fnas_engine\(([^,]+), ([^,]+), ([^,]+), ([^,]+), ", top)
+    # the engine's loads read beats of input or fmap (a port each of its load_ports channels at once),
+    # its stores write output or fmap_wr (two)
+    P = e.load_ports
+    calls = re.findall(r"  fnas_engine\(" + ", ".join(["([^,]+)"] * (P + 2)) + ", ", top)
     assert len(calls) == len(convs)
-    for load, load2, store, store2 in calls:
-        assert (load.split(" ")[0], load2.split(" ")[0]) in (
-            ("input_b", "input_b2"),
-            ("fmap_b", "fmap_b2"),
-        ), load
+    for call in calls:
+        loads, (store, store2) = [c.split(" ")[0] for c in call[:P]], call[P:]
+        assert loads in (
+            ["input_b"] + [f"input_b{p}" for p in range(2, P + 1)],
+            ["fmap_b"] + [f"fmap_b{p}" for p in range(2, P + 1)],
+        ), loads
         assert (store.split(" ")[0], store2.split(" ")[0]) in (
             ("output", "output2"),
             ("fmap_wr", "fmap_wr2"),

@@ -116,7 +116,7 @@ DESCRIPTOR_PRODUCTS = (
 )  # fmt: skip
 
 
-def descriptor_products(d: dict[str, Any], w_beats: int) -> dict[str, int]:
+def descriptor_products(d: dict[str, Any], w_beats: int, load_ports: int = LOAD_PORTS) -> dict[str, int]:
     """Every product of a layer descriptor's fields that the engine needs, computed here so that the
     engine's loops keep their indices by adds alone (csynth would give each run-time multiply DSPs
     the model does not count). ``w_beats``: the layer's beats per kernel tap (WB, or a depthwise
@@ -126,16 +126,16 @@ def descriptor_products(d: dict[str, Any], w_beats: int) -> dict[str, int]:
     apart in the output; ``ST_BEATS``: the output is stored in whole beats
     (STB_TRIP, and STORE's trip 0), else a word a port (ST_TRIP, and STORE_B's 0). ``FOLD``: the
     kernel rows folded onto the input channels (1: none): channel v of the view is input channel
-    v // FOLD read v % FOLD rows further, so LOAD_IN's two channels at once are K_STEP row shifts and
-    IN_CHSTEP words further each pair, FOLD_WRAP more where the shift wraps into the next input
-    channel; the second port's channel is K2 rows and CH2 words past the first's."""
+    v // FOLD read v % FOLD rows further, so LOAD_IN's ``load_ports`` channels at once are K_STEP row
+    shifts and IN_CHSTEP words further each time, FOLD_WRAP more where the shift wraps into the next
+    input channel; a port's channel is K2 rows and CH2 words past the port before's (one channel on)."""
     taps = d["KH"] * d["KW"]
     hw, rc = d["IHW"], d["R"] * d["OC"]
     fold = d["FOLD"]
     store = cdiv(d["ML"], STORE_PORTS) * d["TR"]  # STORE_PORTS channels a cycle
     p = {
         "STEPS": d["TILES"] * d["NT"],
-        "IN_TRIP": cdiv(d["NL"], LOAD_PORTS) * d["TRIN"] * d["KB1"],  # LOAD_PORTS channels at once
+        "IN_TRIP": cdiv(d["NL"], load_ports) * d["TRIN"] * d["KB1"],  # load_ports channels at once
         "W_TRIP": taps,
         "ST_TRIP": 0 if d["ST_BEATS"] else store * d["TC"],
         "C_TRIP": taps * d["TR"] * d["DWTC"],  # DWTC = TC but on DW_COMPUTE
@@ -154,12 +154,13 @@ def descriptor_products(d: dict[str, Any], w_beats: int) -> dict[str, int]:
         "MRC": d["M"] * rc,
         "TR_C": d["TR"] * d["OC"],
         "MS_RC": d["MSTEP"] * rc,
-        "IN_CHSTEP": LOAD_PORTS * (d["IW"] if fold > 1 else hw),  # LOAD_IN's next channels, LOAD_PORTS on
+        # LOAD_IN's next channels, load_ports on: (load_ports // FOLD) input channels and K_STEP rows
+        "IN_CHSTEP": (load_ports // fold) * hw + (load_ports % fold) * d["IW"],
         "ST_CHSTEP": STORE_PORTS * rc,  # STORE's next channels
         "STB_TRIP": store * d["TCB"] if d["ST_BEATS"] else 0,  # a row's chunks of a beat
         "FOLD": fold,
         "K2": 1 if fold > 1 else 0,
-        "K_STEP": LOAD_PORTS if fold > 1 else 0,
+        "K_STEP": load_ports % fold,
         "CH2": d["IW"] if fold > 1 else hw,
         "FOLD_WRAP": hw - fold * d["IW"] if fold > 1 else 0,
         "ALIGNED": d["ALIGNED"],
@@ -325,7 +326,13 @@ def shared_layers(
         whole = bool(rows_begin_at_beats(li.name in aligned, d["TC"], g.C, d["SW"], B))
         assert not whole or in_base % B == 0, (li.name, in_base)  # every map begins at a beat
         d.update(
-            src_b=f"{buffer}_b", src_b2=f"{buffer}_b2", in_base=in_base, KB1=chunks + (0 if whole else 1)
+            src_b=f"{buffer}_b",
+            src_b2=f"{buffer}_b2",
+            src_bs=[
+                f"{buffer}_b{'' if p == 1 else p}" for p in range(1, e.load_ports + 1)
+            ],  # a load port each
+            in_base=in_base,
+            KB1=chunks + (0 if whole else 1),
         )
         d["ALIGNED"] = int(whole)
         acc_row = whole_beats(Tc, e.acc_banks)  # a row of accumulators, whole sub-bank rows
@@ -352,7 +359,7 @@ def shared_layers(
             table_tiling=[e.Tm, e.Tn, Tr, Tc],
             tiling_str=f"{e.Tm}/{e.Tn}/{Tr}/{Tc}",
         )  # fmt: skip
-        d.update(descriptor_products(d, e.dw_beats if g.dw else e.w_beats))
+        d.update(descriptor_products(d, e.dw_beats if g.dw else e.w_beats, e.load_ports))
         d["products"] = [d[k] for k in DESCRIPTOR_PRODUCTS]
         bias_row += len(bias_blocks[-1][0])
         w_beat += len(beats)
@@ -371,6 +378,7 @@ def shared_layers(
     acc = "float" if is_float else ("int64_t" if "int64_t" in acc_types else "int32_t")
     bias_rows = ",\n".join(braced_rows(b, dtype) for b, dtype in bias_blocks)
     shift_rows = ",\n".join(braced_rows(b, DataType.fixed(32, 0)) for b in shift_blocks)
+    extra_load = list(range(LOAD_PORTS + 1, e.load_ports + 1))
     return {
         "engine": {
             "TM": e.Tm,
@@ -390,6 +398,14 @@ def shared_layers(
             "WB": e.w_beats,
             "W_II": e.w_ii,  # LOAD_W's II: WB beats over the weight ports
             "W2": e.w_ports > 1,  # a second weight port (a tap of more than one beat)
+            "LP": e.load_ports,  # LOAD_IN's channels at once, a load port each
+            # the engine's load ports (in, in2, ...), the top's past the pooling units' two, and the
+            # buffer a host binds to each of those (host_call.j2)
+            "in_ports": ["in" + ("" if p == 1 else str(p)) for p in range(1, e.load_ports + 1)],
+            "extra_load": extra_load,
+            "extra_host_ports": [
+                (f"{b}_b{p}", b, "fnas_wbeat_t") for p in extra_load for b in ("input", "fmap")
+            ],
             "DW_II": e.dw_ii,
             "dw": e.dw,  # some layer is depthwise: LOAD_WD
             "DW_LANES": e.dw_lanes,

@@ -9,6 +9,8 @@
    tile and of the accumulators): within a pair, each layer takes its fastest tiling, and the
    least total that fits the board's BRAM wins. A table per layer, minimum-accumulated over the
    two sizes, gives every pair at once.
+3. Both run for each count of the engine's load ports (``LOAD_PORT_OPTIONS``: two or four input
+   channels loaded at once), and the faster design that fits wins (``choose_engine``).
 
 Layers with a kernel larger than 1x1 keep Tr*Tc at least the accumulate's dependence latency
 where their map allows it, so that COMPUTE keeps II 1 (the engine declares one distance for all).
@@ -43,6 +45,7 @@ from fnas_hls.model.shared import (
 )
 from fnas_hls.model.shared_depthwise import DW_COLS, depthwise_use, dw_unit_resources, on_dw_unit
 from fnas_hls.model.shared_engine import (
+    LOAD_PORT_OPTIONS,
     LOAD_PORTS,
     W_PORTS,
     Engine,
@@ -92,6 +95,7 @@ class SharedDse:
     # the least words a channel of the input tiles and of the accumulators (make_engine)
     in_words_min: int = 0
     acc_words_min: int = 0
+    load_ports: int = LOAD_PORTS  # the engine's load ports (model.shared_engine.LOAD_PORT_OPTIONS)
 
     def geometry(self, li: LayerInfo) -> ConvGeometry:
         """The geometry the engine runs tiled layer ``li`` in (``engine_geometry``)."""
@@ -179,10 +183,12 @@ def _rank_engines(
     pinned: tuple,
     beats: list[bool] | None = None,
     folded: Sequence[ConvGeometry | None] | None = None,
+    load_ports: int = LOAD_PORTS,
 ) -> list[tuple[int, int]]:
     """Every engine within the board, best first by Zhang's whole-map estimate, each layer in the
     cheaper of its view as it is and its ``folded`` one (None where it has none; the fold where its
-    N*Kh channels fit a tile); Tn up to the most input channels of either."""
+    N*Kh channels fit a tile); Tn up to the most input channels of either; ``load_ports``: the
+    engine's load ports."""
     macs_max = board.mac_cost(prec).macs(room.dsp)
     m_max = max(g.M for g in geoms)
     n_max = max(g.N for g in [*geoms, *(f for f in folded or () if f is not None)])
@@ -198,6 +204,7 @@ def _rank_engines(
     dw_unit = dw_unit_resources(np.minimum(Tm, Tn), use.cols, prec, mac, beat, acc_banks)
     logic = engine_logic_luts(
         Tm, Tn, prec, beat=beat, words_out=not all(beats), beats_out=any(beats), dw=use.dw, dw_diag=use.diag,
+        load_ports=load_ports,
     ) + dw_unit.lut  # fmt: skip
     ok = np.zeros(len(Tm), dtype=bool)
     for w_words in (False, True):  # the weights a bank per MAC, or a word a tap
@@ -218,7 +225,7 @@ def _rank_engines(
         w_beats = cdiv(lanes if g.dw else Tm * Tn, beat)  # a tap's (the diagonal's alone if depthwise)
         load_w = taps * cdiv(w_beats, W_PORTS) + rules.LOAD_DEPTH
         chans = np.minimum(lanes if g.dw else Tn, g.M if g.dw else g.N)
-        load_in = cdiv(chans, LOAD_PORTS) * hin * (row_chunks(win, beat) + 1) + rules.LOAD_DEPTH
+        load_in = cdiv(chans, load_ports) * hin * (row_chunks(win, beat) + 1) + rules.LOAD_DEPTH
         per_tile = cdiv(g.N, Tn) * np.maximum(compute, np.maximum(load_w, load_in))
         store = np.minimum(lanes, g.M) * g.R * (row_chunks(g.C, beat) if b else g.C)
         return g.groups * cdiv(g.M, lanes) * (per_tile + store)
@@ -248,17 +255,31 @@ def _layer_table(
     beats_out: bool = False,
     cols: int = 1,
     aligned: bool = False,
+    load_ports: int = LOAD_PORTS,
 ) -> tuple[np.ndarray, ...]:
     """A layer's useful (Tr, Tc) on engine (Tm, Tn) (Tr*Tc >= ``required`` for kernels larger than
     1x1), their cycles at the accumulators' declared ``distance``, and their block RAMs per bank of
     the input tile (per channel: its ``beat`` sub-banks) and of the accumulators (per output
     channel: its sub-banks); ``beats``: the layer stores whole beats, ``beats_out``: some layer of
     the engine does; ``cols``: the engine's DW_COMPUTE columns; ``aligned``: its window rows begin at
-    beats (``model.shared.aligned_layers``) (cached: search spaces repeat layer shapes)."""
+    beats (``model.shared.aligned_layers``); ``load_ports``: the engine's (cached: search spaces repeat
+    layer shapes)."""
     unit = on_dw_unit(g, cols)
     tr, tc = _grid(g, pin, required, beat if beats else 1, cols if unit else 1)
     probe = Engine(
-        Tm, Tn, 1, 1, 1, 1, distance, beat, skip=skip, beats_out=beats_out, dw_cols=cols, dw_dist=distance
+        Tm,
+        Tn,
+        1,
+        1,
+        1,
+        1,
+        distance,
+        beat,
+        skip=skip,
+        beats_out=beats_out,
+        dw_cols=cols,
+        dw_dist=distance,
+        load_ports=load_ports,
     )
     k = engine_terms(g, probe, tr, tc, prec, beats=beats, aligned=aligned)
     cycles = np.broadcast_to(np.asarray(k.cycles, dtype=np.int64), tr.shape)
@@ -319,9 +340,11 @@ class _EngineSearch:
         prec: Precision,
         pins: Mapping[str, TilingPin],
         padded: frozenset[str] | None = None,
+        load_ports: int = LOAD_PORTS,
     ):
-        """``padded``: the maps stored in whole beats (``model.shared.padded_maps`` where not given)."""
-        self.board, self.prec, self.pins = board, prec, pins
+        """``padded``: the maps stored in whole beats (``model.shared.padded_maps`` where not given);
+        ``load_ports``: the engine's load ports (``LOAD_PORT_OPTIONS``)."""
+        self.board, self.prec, self.pins, self.load_ports = board, prec, pins, load_ports
         self.budget = board.budget()
         self.fixed, self.room = room_for_tiled(
             net, board, prec, untiled_resources(list(net.info), prec, board)
@@ -405,6 +428,7 @@ class _EngineSearch:
                         self.beats_out,
                         self.dw.cols,
                         name in self.aligned,
+                        self.load_ports,
                     ),
                 )
                 for k, (_, fold, g) in enumerate(self.views[name])
@@ -435,6 +459,7 @@ class _EngineSearch:
                 self.beats_out,
                 self.dw.dw,
                 self.dw.diag,
+                self.load_ports,
             )
             + unit.lut
             + np.where(lv_in[:, None] == 0, 2 * Tn * self.beat * _lutram_bound(prec.bits), 0)
@@ -474,7 +499,9 @@ class _EngineSearch:
             self.beat * (rm.LUTRAM_MAX_BITS // prec.bits + 1) if lv_in[i] > 0 else 0,
             acc_banks * (rm.LUTRAM_MAX_BITS // prec.acc_bits + 1) if lv_acc[j] > 0 else 0,
         )
-        engine = make_engine(Tm, Tn, layers, self.board, prec, self.skip, self.beats, w_words, *buffer_min)
+        engine = make_engine(
+            Tm, Tn, layers, self.board, prec, self.skip, self.beats, w_words, *buffer_min, self.load_ports
+        )
         res = engine.resources(prec, self.mac)
         fits = (res + self.fixed).fits_in(self.budget)
         return _Candidate(
@@ -486,21 +513,30 @@ class _EngineSearch:
 def choose_engine(
     net: Network, board: Board, prec: Precision, pins: Mapping[str, TilingPin] | None = None
 ) -> SharedDse:
-    """The engine and per-layer tiles of least total latency that fit ``board``: with the maps the
-    engine alone writes and reads stored in whole beats (``model.shared.padded_maps``), or with
-    none, whichever is faster and fits (stores of whole beats cost the accumulators' sub-banks and
-    the output stages' copies; a max pooling writes beats only where its maps are padded, so the
-    units' cycles count too, ``model.shared.unit_cycles``)."""
+    """The engine and per-layer tiles of least total latency that fit ``board``: for each count of
+    load ports (``LOAD_PORT_OPTIONS``), with the maps the engine alone writes and reads stored in
+    whole beats (``model.shared.padded_maps``), or with none, whichever is faster and fits (stores of
+    whole beats cost the accumulators' sub-banks and the output stages' copies; a max pooling writes
+    beats only where its maps are padded, so the units' cycles count too,
+    ``model.shared.unit_cycles``); then the ports of the faster design that fits (the fewer where
+    neither fits)."""
     pins = pins or {}
-    search = _EngineSearch(net, board, prec, pins)
-    best = _choose(search, pins, prec, board)
-    if search.tiled and search.padded:
-        plain = _choose(_EngineSearch(net, board, prec, pins, frozenset()), pins, prec, board)
-        infos = list(net.info)
-        padded_total = best.cycles + unit_cycles(infos, board, prec, search.beat, search.padded)
-        plain_total = plain.cycles + unit_cycles(infos, board, prec, search.beat, frozenset())
-        if not (best.fits and (not plain.fits or padded_total < plain_total)):
-            best = plain  # (where neither fits, the plain layout: the one that costs less)
+    infos = list(net.info)
+    best, best_total = None, 0
+    for ports in LOAD_PORT_OPTIONS:
+        search = _EngineSearch(net, board, prec, pins, load_ports=ports)
+        pick = _choose(search, pins, prec, board)
+        total = pick.cycles + unit_cycles(infos, board, prec, search.beat, search.padded)
+        if search.tiled and search.padded:
+            plain = _choose(_EngineSearch(net, board, prec, pins, frozenset(), ports), pins, prec, board)
+            plain_total = plain.cycles + unit_cycles(infos, board, prec, search.beat, frozenset())
+            if not (pick.fits and (not plain.fits or total < plain_total)):
+                pick, total = plain, plain_total  # (neither fits: the plain layout, which costs less)
+        if best is None or (pick.fits, -total) > (best.fits, -best_total):
+            best, best_total = pick, total
+        if not search.tiled:
+            break
+    assert best is not None
     return best
 
 
@@ -509,7 +545,9 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
     if not search.tiled:
         return SharedDse(1, 1, {}, 0, True, "no tiled layer")
     pinned = _engine_pin(pins, search.tiled)
-    ranked = _rank_engines(search.geoms, prec, board, search.room, pinned, search.beats, search.folded)
+    ranked = _rank_engines(
+        search.geoms, prec, board, search.room, pinned, search.beats, search.folded, search.load_ports
+    )
     if None not in pinned:
         return _result(search, search.evaluate(*ranked[0]), "pinned engine")
     fitting = 0
@@ -534,7 +572,7 @@ def _result(search: _EngineSearch, best: _Candidate, method: str) -> SharedDse:
     """The search's answer: engine ``best`` and the layout it was searched in."""
     return SharedDse(
         best.Tm, best.Tn, best.tiles, best.cycles, best.fits, method, search.padded, best.w_words,
-        search.flat, best.stacks, best.folds, search.aligned, *best.buffer_min,
+        search.flat, best.stacks, best.folds, search.aligned, *best.buffer_min, search.load_ports,
     )  # fmt: skip
 
 

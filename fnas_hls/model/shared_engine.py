@@ -18,9 +18,9 @@ output tile, and there are T = G*ceil(R/Tr)*ceil(C/Tc)*ceil(M/Tm) output tiles o
                                              nothing to do run with trip 0 (the last step's loads,
                                              the store in any other step)
       engine_store(last tile)
-    engine_load_in:  LOAD_IN: ceil(min(Tn, N)/2)*((Tr-1)S+K)*(ceil(((Tc-1)S+K)/B)+1) iterations,
-                     II 1: two channels at once, each through a load port of its own
-                     (LOAD_PORTS) as wide as the board's AXI, B words a beat; a row of the
+    engine_load_in:  LOAD_IN: ceil(min(Tn, N)/P)*((Tr-1)S+K)*(ceil(((Tc-1)S+K)/B)+1) iterations,
+                     II 1: P channels at once (the engine's load_ports, 2 or 4), each through a
+                     load port of its own as wide as the board's AXI, B words a beat; a row of the
                      input window is ceil(TCIN/B) chunks of B words, each selected at the
                      row's offset from the last two beats read (one more beat a row, the
                      first), zero padding and edge tiles masked per word; the input buffer
@@ -112,9 +112,15 @@ ENGINE = "fnas_engine"
 EMPTY_CALL = rules.function_latency(0)
 
 
-#: Feature-map words LOAD_IN reads a cycle: two input channels at once, each through a port of its
-#: own (bundles gmem_fm and gmem_fm2 over the same buffers), as a board's several HP ports allow.
+#: Input channels LOAD_IN reads at once, a beat of each a cycle, each through a load port of its own
+#: (bundles gmem_fmb, gmem_fmb2, ... over the same buffers), as a board's several HP ports allow: the
+#: least, and the pooling units' two ports (``model.shared_pool``).
 LOAD_PORTS = 2
+#: The engine's load ports the DSE chooses among (``Engine.load_ports``): four read twice the words a
+#: cycle for two m_axi adapters more. ResNet-50's 1x1 stride-2 downsamplings read two words a column
+#: for one they use, so two ports loaded twice as long as their steps computed; on ultra96v2's LUTs the
+#: two adapters cost the engine more MACs than the loads save.
+LOAD_PORT_OPTIONS = (2, 4)
 #: Output words STORE writes a cycle: two output channels at once, each through a port of its own
 #: (bundles gmem_out and gmem_out2; the fused adds read theirs through gmem_skip and gmem_skip2).
 STORE_PORTS = 2
@@ -157,11 +163,11 @@ def weight_ports(Tm, Tn, beat: int):
     return np.where(w_beats > 1, W_PORTS, 1) if np.ndim(w_beats) else (W_PORTS if w_beats > 1 else 1)
 
 
-def engine_ports(skip: bool = False, beats_out: bool = False, w_ports=W_PORTS):
-    """The engine's m_axi adapters: its load and store ports, its ``w_ports`` weight ports
-    (``weight_ports``), the fused adds' skip ports, and with stores of whole beats (``beats_out``)
-    their own store ports (and skip ports)."""
-    return LOAD_PORTS + STORE_PORTS + w_ports + skip * STORE_PORTS + beats_out * STORE_PORTS * (1 + skip)
+def engine_ports(skip: bool = False, beats_out: bool = False, w_ports=W_PORTS, load_ports: int = LOAD_PORTS):
+    """The engine's m_axi adapters: its ``load_ports`` load ports and its store ports, its ``w_ports``
+    weight ports (``weight_ports``), the fused adds' skip ports, and with stores of whole beats
+    (``beats_out``) their own store ports (and skip ports)."""
+    return load_ports + STORE_PORTS + w_ports + skip * STORE_PORTS + beats_out * STORE_PORTS * (1 + skip)
 
 
 def output_lanes(beat: int, words_out: bool = True, beats_out: bool = False) -> int:
@@ -180,18 +186,20 @@ def engine_logic_luts(
     beats_out: bool = False,
     dw: bool = False,
     dw_diag: bool = False,
+    load_ports: int = LOAD_PORTS,
 ):
-    """The engine's LUTs but its memories': control, its m_axi adapters (``engine_ports``), the MACs'
-    fabric, and the selections of a ``beat``-word port: each load port's words out of its last two
+    """The engine's LUTs but its memories': control, its m_axi adapters (``engine_ports``, with
+    ``load_ports`` load ports), the MACs' fabric, and the selections of a ``beat``-word port: each load
+    port's words out of its last two
     beats (``beat`` ways a word); COMPUTE's word of each input channel, and its accumulator of each
     output channel, out of their ``beat`` sub-banks; the store's accumulator out of the Tm banks
     (a word a port in STORE, ``beat`` a port in STORE_B) and, in STORE, out of its sub-banks; the
     output stages' fabric (``output_lanes``); with depthwise layers (``dw``), each diagonal bank's
     write out of LOAD_W's lane or LOAD_WD's, and where one runs on COMPUTE's diagonal (``dw_diag``),
     each output channel's sum out of its adder tree or its diagonal product."""
-    ports = engine_ports(skip, beats_out, weight_ports(Tm, Tn, beat))
+    ports = engine_ports(skip, beats_out, weight_ports(Tm, Tn, beat), load_ports)
     acc, acc_banks = prec.acc_bits, accumulator_banks(beat, beats_out)
-    select = (LOAD_PORTS * beat + Tn) * rm.select_luts(beat, prec.bits) + Tm * rm.select_luts(acc_banks, acc)
+    select = (load_ports * beat + Tn) * rm.select_luts(beat, prec.bits) + Tm * rm.select_luts(acc_banks, acc)
     lanes = output_lanes(beat, words_out, beats_out)
     select = (
         select + lanes * rm.select_luts(Tm, acc) + words_out * STORE_PORTS * rm.select_luts(acc_banks, acc)
@@ -231,6 +239,7 @@ class Engine:
     dw_diag: bool = False  # some depthwise layer runs on COMPUTE's diagonal: its select there
     dw_cols: int = 1  # DW_COMPUTE's columns an iteration (``dw_columns``; 1: no DW_COMPUTE)
     dw_dist: int = 0  # the least Tr*ceil(Tc/dw_cols) of a layer on DW_COMPUTE (its accumulators' distance)
+    load_ports: int = LOAD_PORTS  # input channels LOAD_IN reads at once, a port each (LOAD_PORT_OPTIONS)
 
     def out_lanes(self, g: ConvGeometry) -> int:
         """Output channels of one tile: Tm, or on the diagonal for a depthwise layer (``dw``),
@@ -372,10 +381,11 @@ class Engine:
                 self.beats_out,
                 self.dw,
                 self.dw_diag,
+                self.load_ports,
             )
             + sum(b.lut for b in memories),
             ff=rm.FF_PER_LAYER
-            + engine_ports(self.skip, self.beats_out, self.w_ports) * rm.FF_PER_AXI_PORT
+            + engine_ports(self.skip, self.beats_out, self.w_ports, self.load_ports) * rm.FF_PER_AXI_PORT
             + self.macs * rm.FF_PER_MAC[prec.name],
         ) + self.dw_unit(prec, mac)
 
@@ -437,11 +447,11 @@ def engine_terms(
     tiles = g.groups * cdiv(g.R, Tr) * cdiv(g.C, Tc) * cdiv(g.M, lanes)
     n_in = cdiv(g.N, e.Tn)  # 1 for a depthwise layer: a tile's channels are its own inputs
     steps = tiles * n_in
-    # LOAD_PORTS channels at once, one through each load port: a window row's chunks and one beat more,
+    # load_ports channels at once, one through each load port: a window row's chunks and one beat more,
     # none more where every row begins at a beat (every column tile at a multiple of B, or one tile)
     whole = rows_begin_at_beats(aligned, Tc, g.C, g.Sw, e.beat_words)
     row_beats = chunks + np.where(whole, 0, 1)
-    load_in_trip = cdiv(min(lanes if g.dw else e.Tn, g.M if g.dw else g.N), LOAD_PORTS) * TRin * row_beats
+    load_in_trip = cdiv(min(lanes if g.dw else e.Tn, g.M if g.dw else g.N), e.load_ports) * TRin * row_beats
     load_in = rules.pipelined_loop(load_in_trip, 1, e.load_in_depth)
     load_w_trip = taps
     _, w_ii, w_depth = e.load_w_loop(g)
@@ -463,7 +473,7 @@ def engine_terms(
     store_steps = tiles - 1 - last_store
     step_loop = store_steps * store_step + (steps - 1 - store_steps) * step + last_step
     cycles = call(prologue + block(step_loop) + block(cs))
-    loaded = n_in * load_in_trip * LOAD_PORTS * e.beat_words  # whole beats
+    loaded = n_in * load_in_trip * e.load_ports * e.beat_words  # whole beats
     stored = (1 + fused) * store_trip * STORE_PORTS * (e.beat_words if beats else 1)
     ddr_words = tiles * (loaded + stored)
     ddr_words = ddr_words + steps * load_w_trip * (e.dw_beats if g.dw else e.w_beats) * e.beat_words
@@ -495,11 +505,13 @@ def make_engine(
     w_words: bool = False,
     in_words_min: int = 0,
     acc_words_min: int = 0,
+    load_ports: int = LOAD_PORTS,
 ) -> Engine:
     """The engine (Tm, Tn) whose buffers hold every ``(geometry, Tr, Tc)`` it is to run; ``beats``:
     for each, whether its output is stored in whole beats (STORE_B; none where not given);
     ``in_words_min``, ``acc_words_min``: the least words of its input tiles and accumulators a
-    channel (the DSE's buffer sizes: a buffer it counted in block RAM stays there)."""
+    channel (the DSE's buffer sizes: a buffer it counted in block RAM stays there); ``load_ports``: its
+    load ports (``LOAD_PORT_OPTIONS``)."""
     beat = board.axi_words_per_cycle(prec.bits)
     beats = beats or [False] * len(layers)
     acc_banks = accumulator_banks(beat, any(beats))
@@ -529,6 +541,7 @@ def make_engine(
         dw_diag=use.diag,
         dw_cols=use.cols,
         dw_dist=min(dw_trtc, default=0),
+        load_ports=load_ports,
     )
 
 

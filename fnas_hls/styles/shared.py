@@ -62,6 +62,7 @@ def _analyze_shared(
             w_words=dse.w_words,
             in_words_min=dse.in_words_min,
             acc_words_min=dse.acc_words_min,
+            load_ports=dse.load_ports,
         )
         resources = resources + engine.resources(prec, board.mac_cost(prec))
     costs = sh.shared_layer_costs(
@@ -86,8 +87,9 @@ def _analyze_shared(
     if engine:
         notes.insert(
             0,
-            f"one engine of Tm x Tn = {engine.Tm} x {engine.Tn} MACs for all {len(tiled)} conv/fc layers; "
-            f"buffers for the largest tile: input {engine.in_words:,} words a channel, accumulators "
+            f"one engine of Tm x Tn = {engine.Tm} x {engine.Tn} MACs for all {len(tiled)} conv/fc layers, "
+            f"{engine.load_ports} input channels loaded at once (a load port each); buffers for the largest "
+            f"tile: input {engine.in_words:,} words a channel, accumulators "
             f"{engine.acc_words:,}, kernel {engine.k_words}",
         )
         if dse.padded:
