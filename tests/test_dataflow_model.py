@@ -12,6 +12,7 @@ from fnas_hls.errors import FnasError
 from fnas_hls.model import dataflow as df
 from fnas_hls.model import dataflow_process as dfp
 from fnas_hls.model import hls_rules as rules
+from fnas_hls.model import resource_model as rm
 from fnas_hls.network.arch import network_from_dict
 from fnas_hls.network.names import design_names
 from fnas_hls.precision import get_precision
@@ -48,6 +49,47 @@ def test_conv_counts_by_hand():
         rules.sequential_block(prime) + rules.sequential_block(10 * rules.sequential_block(row))
     )
     assert s.dsp == 6
+
+
+def test_conv_luts_count_its_small_memories_and_the_column_rotation():
+    """The same conv, Pm=3, Pn=2: its ROMs and its row buffer fit banks of LUT ROM and distributed RAM,
+    so each costs its LUTs (the line buffer's two banks of 80 words, 1,280 bits, are block RAM); with
+    Pk=3 kernel columns a step, each column lane selects its line-buffer bank out of 3 where the stride
+    moves it (none at Pk=2 over a stride of 2: column j is in bank j always)."""
+    n = net([{"type": "conv", "out": 6, "kernel": 3, "padding": "same"}], [4, 10, 8])
+    g = dfp.WindowGeometry.of(n.info[0])
+    lut = rm.LUT_PER_LAYER + 6 * rm.LUT_PER_MAC["fixed16"]
+    s = dfp.conv_stage(g, 3, 2, FIXED, MacCost())
+    assert s.bram18k == s.bram_line == 2
+    memories = (
+        3 * 2 * rm.lutrom_luts(2 * 2 * 3 * 3, 16)  # the weight ROM, a bank a MAC: MT*NT*Kh*Kw words
+        + 3 * rm.lutram_luts(8 * 2, 16)  # the row buffer, a bank an output lane: C*MT words
+        + 3 * rm.lutrom_luts(2, rm.BIAS_BITS)  # the biases
+    )
+    assert s.lut == lut + memories
+    s3 = dfp.conv_stage(g, 3, 2, FIXED, MacCost(), Pk=3)
+    rotate = 2 * 3 * rm.select_luts(3, 16)
+    assert s3.lut == 18 * rm.LUT_PER_MAC["fixed16"] + rm.LUT_PER_LAYER + rotate + (
+        3 * 2 * 3 * rm.lutrom_luts(2 * 2 * 3, 16)
+        + 2 * 3 * rm.lutram_luts(4 * 4 * 2, 16)
+        + 3 * rm.lutram_luts(8 * 2, 16)
+        + 3 * rm.lutrom_luts(2, rm.BIAS_BITS)
+    )
+    strided = net([{"type": "conv", "out": 6, "kernel": 3, "stride": 2, "padding": "same"}], [4, 10, 8])
+    g2 = dfp.WindowGeometry.of(strided.info[0])
+    rows = lambda pk: 2 * pk * rm.lutram_luts(g2.lb_rows * -(-g2.wu // pk) * 2, 16)  # noqa: E731
+    rest = 3 * rm.lutram_luts(g2.C * 2, 16) + 3 * rm.lutrom_luts(2, rm.BIAS_BITS) + rm.LUT_PER_LAYER
+    pk3 = dfp.conv_stage(g2, 3, 2, FIXED, MacCost(), Pk=3)  # stride 2, Pk 3: a bank that moves
+    assert pk3.lut == 18 * rm.LUT_PER_MAC["fixed16"] + 18 * rm.lutrom_luts(2 * 2 * 3, 16) + rows(3) + rest + (
+        2 * 3 * rm.select_luts(3, 16)
+    )
+    pk2 = dfp.conv_stage(g2, 3, 2, FIXED, MacCost(), Pk=2)  # stride 2, Pk 2: column j in bank j always
+    assert pk2.lut == 12 * rm.LUT_PER_MAC["fixed16"] + 12 * rm.lutrom_luts(2 * 2 * 3 * 2, 16) + rows(2) + rest
+    # a large layer's buffers are block RAM (no LUTs); its 16 rows of biases a lane stay LUT ROM
+    big = net([{"type": "conv", "out": 64, "kernel": 3, "padding": "same"}], [64, 32, 32])
+    sb = dfp.conv_stage(dfp.WindowGeometry.of(big.info[0]), 4, 4, FIXED, MacCost())
+    assert sb.bram18k > 0
+    assert sb.lut == rm.LUT_PER_LAYER + 16 * rm.LUT_PER_MAC["fixed16"] + 4 * rm.lutrom_luts(16, rm.BIAS_BITS)
 
 
 def test_out_start_lets_every_word_be_computed_first():

@@ -305,12 +305,25 @@ def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, mac_cost: MacCost, Pk
         bram_bias = bram_bias + lanes * rm.bram18k(GT * MT, rm.SHIFT_BITS)
     macs = lanes * Pn * Pk
     act_dsp, act_bram = rm.act_resources(g.act, prec.name, lanes)  # one per output lane
+    # a bank of at most LUTRAM_MAX_BITS is in LUTs (its block RAMs above are none): the weight and bias
+    # ROMs as LUT ROM, the line and row buffers as distributed RAM
+    lut_w = lanes * np.where(
+        reshape, rm.memory_luts(depth_w, Pn * Pk * bits, True), Pn * Pk * rm.memory_luts(depth_w, bits, True)
+    )
+    lut_line = Pg * Pn * Pk * rm.memory_luts(g.lb_rows * cdiv(g.wu, Pk) * GT * NT, bits)
+    lut_out = lanes * rm.memory_luts(g.C * GT * MT, bits)
+    lut_bias = lanes * rm.memory_luts(GT * MT, rm.BIAS_BITS, True)
+    if prec.per_channel:
+        lut_bias = lut_bias + lanes * rm.memory_luts(GT * MT, rm.SHIFT_BITS, True)
+    # kernel column j of a MAC step is line-buffer column col + j, bank (col + j) mod Pk, col = c*Sw +
+    # kt*Pk: each column lane selects its bank out of Pk, a constant only where Sw is a multiple of Pk
+    rotate = np.where((Pk > 1) & (g.Sw % Pk != 0), Pg * Pn * Pk * rm.select_luts(Pk, bits), 0)
     return ConvStage(
         MT, NT, mac, out, start, row_trip, row_ii, row_depth, prime, row, rows, drain, cycles,
         Pg * mac_cost.dsps(Pm, Pn * Pk) + act_dsp,  # the Pm lanes of a group share each input word
         reshape, bram_w, bram_line, bram_out, bram_bias + act_bram,
         bram_w + bram_line + bram_out + bram_bias + act_bram,
-        rm.LUT_PER_LAYER + macs * rm.LUT_PER_MAC[prec.name],
+        rm.LUT_PER_LAYER + macs * rm.LUT_PER_MAC[prec.name] + lut_w + lut_line + lut_out + lut_bias + rotate,
         rm.FF_PER_LAYER + macs * rm.FF_PER_MAC[prec.name],
         GT,
     )  # fmt: skip
@@ -410,8 +423,9 @@ def pool_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Pr
         )
         loops.append(LoopCost("DRAIN", g.drain, drain, 1, rules.DF_FILL_DEPTH))
     bram_line = rm.bram18k(g.lb_rows * g.wu * ch, prec.bits)
+    lut_line = rm.memory_luts(g.lb_rows * g.wu * ch, prec.bits)  # a small one in distributed RAM
     dsp = 0 if layer.kind == "max" else average_dsps(win, board, prec, not layer.count_pad)
-    res = Resources(dsp=dsp, bram18k=bram_line, lut=rm.LUT_PER_LAYER, ff=rm.FF_PER_LAYER)
+    res = Resources(dsp=dsp, bram18k=bram_line, lut=rm.LUT_PER_LAYER + lut_line, ff=rm.FF_PER_LAYER)
     return Process(
         cname,
         li.name,
@@ -452,8 +466,9 @@ def gap_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Pro
     )
     loops = (LoopCost("GAP", trip, gap, ii, depth), LoopCost("GAP_OUT", x.c, out, 1, out_depth))
     bram = rm.bram18k(x.c, prec.acc_bits)
+    lut = rm.LUT_PER_LAYER + rm.memory_luts(x.c, prec.acc_bits)  # few channels: distributed RAM
     dsp = average_dsps(x.h * x.w, board, prec)
-    res = Resources(dsp=dsp, bram18k=bram, lut=rm.LUT_PER_LAYER, ff=rm.FF_PER_LAYER)
+    res = Resources(dsp=dsp, bram18k=bram, lut=lut, ff=rm.FF_PER_LAYER)
     return Process(
         cname,
         li.name,
@@ -547,9 +562,8 @@ def scale_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> P
     loops = tuple(LoopCost(r.label, r.trip, r.latency, 1, r.depth) for r in runs)
     cycles = _function([r.latency for r in runs])
     buffer, vector = rm.bram18k(words, prec.bits), rm.bram18k(y.c, prec.bits)
-    res = Resources(
-        dsp=board.dsps_per_mac(prec.name), bram18k=buffer + vector, lut=rm.LUT_PER_LAYER, ff=rm.FF_PER_LAYER
-    )
+    lut = rm.LUT_PER_LAYER + rm.memory_luts(words, prec.bits) + rm.memory_luts(y.c, prec.bits)
+    res = Resources(dsp=board.dsps_per_mac(prec.name), bram18k=buffer + vector, lut=lut, ff=rm.FF_PER_LAYER)
     return Process(
         cname, li.name, "scale", runs, cycles, (FunctionCost(cname, cycles, 1, loops),), res,
         words + y.c, words, (("map buffer", buffer), ("scale vector", vector)),
