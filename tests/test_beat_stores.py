@@ -17,7 +17,8 @@ from fnas_hls.backend.shared_context import map_layout
 from fnas_hls.boards import load_board
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.shared import padded_maps, stores_beats
-from fnas_hls.model.shared_engine import STORE_PORTS, Engine, engine_terms
+from fnas_hls.model.shared_engine import Engine, engine_terms
+from fnas_hls.model.shared_fabric import STORE_PORTS
 from fnas_hls.network.ir import INPUT, Add, Conv, Dense, Flatten, GlobalAvgPool, Network, Pool, Shape
 from fnas_hls.precision import get_precision
 from fnas_hls.styles import analyze

@@ -19,7 +19,8 @@ from fnas_hls.boards import load_board
 from fnas_hls.model import dataflow_process as dfp
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model.sequential import ConvGeometry, compute_depth, conv_terms
-from fnas_hls.model.shared_engine import LOAD_PORTS, STORE_PORTS, Engine, engine_terms
+from fnas_hls.model.shared_engine import Engine, engine_terms
+from fnas_hls.model.shared_fabric import LOAD_PORTS, STORE_PORTS
 from fnas_hls.model.shared_views import engine_geometry
 from fnas_hls.network.arch import network_from_dict
 from fnas_hls.precision import get_precision

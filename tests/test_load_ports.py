@@ -1,4 +1,4 @@
-"""The shared engine's load ports (``model.shared_engine.LOAD_PORT_OPTIONS``): LOAD_IN reads two or four
+"""The shared engine's load ports (``model.shared_fabric.LOAD_PORT_OPTIONS``): LOAD_IN reads two or four
 input channels at once, a port each; what a step and the engine then cost, the descriptor's walk of
 each port over the channels (a folded layer's row shifts too), the DSE's choice per board, and the C
 simulation with four ports."""
@@ -15,7 +15,8 @@ from fnas_hls.backend.shared_context import descriptor_products
 from fnas_hls.boards import load_board
 from fnas_hls.model import resource_model as rm
 from fnas_hls.model.sequential import ConvGeometry, cdiv
-from fnas_hls.model.shared_engine import engine_logic_luts, engine_terms, make_engine
+from fnas_hls.model.shared_engine import engine_terms, make_engine
+from fnas_hls.model.shared_fabric import engine_logic_luts
 from fnas_hls.network.ir import INPUT, Add, Conv, Dense, GlobalAvgPool, Network, Shape
 from fnas_hls.precision import get_precision
 from fnas_hls.styles import analyze

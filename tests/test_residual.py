@@ -398,7 +398,8 @@ def test_the_shared_engine_fuses_the_adds_that_follow_a_conv():
     assert costs["a1"].bound == "fused into c2" and costs["a1"].cycles == 0 and not costs["a1"].functions
     # the fused conv's store reads the skip map beside its writes: a word more for every word out
     from fnas_hls.model.shared import stores_beats
-    from fnas_hls.model.shared_engine import STORE_PORTS, engine_layer_cost, engine_terms
+    from fnas_hls.model.shared_engine import engine_layer_cost, engine_terms
+    from fnas_hls.model.shared_fabric import STORE_PORTS
     from fnas_hls.model.shared_views import engine_geometry
     from fnas_hls.precision import get_precision
 

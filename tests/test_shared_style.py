@@ -19,17 +19,8 @@ from fnas_hls.cli import main
 from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model.sequential import ConvGeometry, cdiv, compute_depth
-from fnas_hls.model.shared_engine import (
-    EMPTY_CALL,
-    LOAD_PORTS,
-    STORE_PORTS,
-    W_PORTS,
-    Engine,
-    engine_ports,
-    engine_terms,
-    weight_ports,
-    zhang_compute_cycles,
-)
+from fnas_hls.model.shared_engine import EMPTY_CALL, Engine, engine_terms, zhang_compute_cycles
+from fnas_hls.model.shared_fabric import LOAD_PORTS, STORE_PORTS, W_PORTS, engine_ports, weight_ports
 from fnas_hls.model.shared_views import engine_geometry
 from fnas_hls.model.tiling import Tiling, parse_tiling_specs
 from fnas_hls.network.arch import load_network_yaml

@@ -18,14 +18,8 @@ from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.backend.storage import storage_bindings
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.shared import aligned_layers, stores_beats
-from fnas_hls.model.shared_engine import (
-    ENGINE,
-    LOAD_PORTS,
-    STORE_PORTS,
-    row_chunks,
-    rows_begin_at_beats,
-    whole_beats,
-)
+from fnas_hls.model.shared_engine import ENGINE
+from fnas_hls.model.shared_fabric import LOAD_PORTS, STORE_PORTS, row_chunks, rows_begin_at_beats, whole_beats
 from fnas_hls.model.shared_pool import (
     beat_gaps,
     beat_pool_ii,

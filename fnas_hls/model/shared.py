@@ -34,7 +34,8 @@ from fnas_hls.model.sequential import (
     is_tiled,
     layer_cost,
 )
-from fnas_hls.model.shared_engine import Engine, engine_layer_cost, whole_beats
+from fnas_hls.model.shared_engine import Engine, engine_layer_cost
+from fnas_hls.model.shared_fabric import whole_beats
 from fnas_hls.model.shared_views import is_pointwise
 from fnas_hls.network.ir import Add, Concat, Conv, Flatten, GlobalAvgPool, LayerInfo, map_roots
 from fnas_hls.precision import Precision

@@ -53,7 +53,7 @@ from fnas_hls.model.sequential import (
     pool_dsps,
     pool_op_latency,
 )
-from fnas_hls.model.shared_engine import LOAD_PORTS
+from fnas_hls.model.shared_fabric import LOAD_PORTS
 from fnas_hls.network.ir import GlobalAvgPool, LayerInfo, Pool
 from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources

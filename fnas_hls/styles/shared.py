@@ -13,7 +13,8 @@ from fnas_hls.analysis import (
 )
 from fnas_hls.backend.shared_context import shared_layers
 from fnas_hls.boards import Board
-from fnas_hls.dse.shared import choose_engine, compute_bound
+from fnas_hls.dse.shared import choose_engine
+from fnas_hls.dse.shared_ranking import compute_bound
 from fnas_hls.model import shared as sh
 from fnas_hls.model import shared_engine as sh_engine
 from fnas_hls.model.sequential import TOP_RESOURCES, is_tiled
@@ -27,7 +28,7 @@ from fnas_hls.styles.base import Style
 
 def shared_lower_bound(net: Network, board: Board, prec: Precision) -> int:
     """Cycles no shared design that fits can beat: its engine's computation alone
-    (``dse.shared.compute_bound``) on at most the usable DSPs, each layer in the view that computes
+    (``dse.shared_ranking.compute_bound``) on at most the usable DSPs, each layer in the view that computes
     least (its kernel rows folded onto its channels where it may)."""
     tiled = [li for li in net.info if is_tiled(li)]
     folded = [engine_geometry(li, fold=True) if folds_rows(li, not prec.is_float) else None for li in tiled]
