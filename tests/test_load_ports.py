@@ -57,6 +57,44 @@ def test_four_load_ports_read_a_window_in_half_the_iterations_for_two_adapters_m
     assert r4.lut - r2.lut == extra and r4.ff - r2.ff == 2 * rm.FF_PER_AXI_PORT and r4.dsp == r2.dsp
 
 
+def test_loads_and_weights_share_the_boards_hp_read_ports():
+    """zcu102's four 128-bit HP ports read 4 beats a cycle between LOAD_IN and LOAD_W (and a fused
+    add's skip reads in a step that stores): four load ports and two weight ports ask 6, so a step
+    that streams both takes their beats over 4; two load ports and two weight ports never ask more
+    than the ports bring (every tiling, the same cycles)."""
+    import dataclasses
+
+    import numpy as np
+
+    from fnas_hls.model import hls_rules as rules
+    from fnas_hls.model.shared_fabric import read_beats
+
+    assert (read_beats(load_board("zcu102")), read_beats(load_board("pynq"))) == (4, 4)
+    assert read_beats(load_board("vc707")) == 0  # no processing system: the DDR check alone
+    prec, board = get_precision("int8"), load_board("zcu102")
+    g = ConvGeometry(1, 256, 64, 14, 14, 1, 1, 1, 2)
+    four = make_engine(64, 32, [(g, 14, 14)], board, prec, load_ports=4)
+    unbound = dataclasses.replace(four, read_beats=0)
+    k, free = engine_terms(g, four, 14, 14, prec), engine_terms(g, unbound, 14, 14, prec)
+    both = k.load_in_trip * 4 + k.load_w_trip * four.w_beats  # 112*4 + 128 beats
+    shared = rules.function_latency(rules.pipelined_loop(cdiv(both, 4), 1, rules.LOAD_DEPTH))
+    assert shared > max(rules.function_latency(k.load_in), rules.function_latency(k.load_w))
+    assert k.step > free.step and k.step == rules.sequential_block(shared)
+    # a store that adds a residual map reads it beside the loads: its skip reads share the ports too
+    kf = engine_terms(g, four, 14, 14, prec, fused=True, beats=True)  # STORE_B: a beat a port a cycle
+    skips = kf.store_trip * 2  # its skip map's beats, STORE_PORTS a cycle
+    with_skips = rules.function_latency(rules.pipelined_loop(cdiv(both + skips, 4), 1, rules.LOAD_DEPTH))
+    call = rules.function_latency
+    assert with_skips > max(call(kf.store), call(kf.compute), shared)
+    assert kf.store_step == rules.sequential_block(with_skips) and kf.step == k.step
+    tr, tc = (a.ravel() for a in np.meshgrid(np.arange(1, 15), np.arange(1, 15)))
+    two = make_engine(64, 32, [(g, 14, 14)], board, prec)
+    assert two.read_beats == 4 and np.array_equal(
+        engine_terms(g, two, tr, tc, prec).cycles,
+        engine_terms(g, dataclasses.replace(two, read_beats=0), tr, tc, prec).cycles,
+    )
+
+
 def _port_walk(p: dict[str, int], ports: int, channels: int) -> list[tuple[int, int]]:
     """The (channel's first word, row shift) each port of LOAD_IN starts each channel at, in the order
     the engine loads them, following the template's adds (``engine.cpp.j2``, fnas_engine_load_in)."""

@@ -51,6 +51,7 @@ from fnas_hls.model.shared_fabric import (
     LOAD_PORTS,
     accumulator_banks,
     engine_logic_luts,
+    read_beats,
     whole_beats,
 )
 from fnas_hls.model.shared_views import engine_geometry, folds_rows, stack_options
@@ -131,14 +132,15 @@ def _layer_table(
     cols: int = 1,
     aligned: bool = False,
     load_ports: int = LOAD_PORTS,
+    read_beats: int = 0,
 ) -> tuple[np.ndarray, ...]:
     """A layer's useful (Tr, Tc) on engine (Tm, Tn) (Tr*Tc >= ``required`` for kernels larger than
     1x1), their cycles at the accumulators' declared ``distance``, and their block RAMs per bank of
     the input tile (per channel: its ``beat`` sub-banks) and of the accumulators (per output
     channel: its sub-banks); ``beats``: the layer stores whole beats, ``beats_out``: some layer of
     the engine does; ``cols``: the engine's DW_COMPUTE columns; ``aligned``: its window rows begin at
-    beats (``model.shared.aligned_layers``); ``load_ports``: the engine's (cached: search spaces repeat
-    layer shapes)."""
+    beats (``model.shared.aligned_layers``); ``load_ports``, ``read_beats``: the engine's (cached: search
+    spaces repeat layer shapes)."""
     unit = on_dw_unit(g, cols)
     tr, tc = _grid(g, pin, required, beat if beats else 1, cols if unit else 1)
     probe = Engine(
@@ -155,6 +157,7 @@ def _layer_table(
         dw_cols=cols,
         dw_dist=distance,
         load_ports=load_ports,
+        read_beats=read_beats,
     )
     k = engine_terms(g, probe, tr, tc, prec, beats=beats, aligned=aligned)
     cycles = np.broadcast_to(np.asarray(k.cycles, dtype=np.int64), tr.shape)
@@ -220,6 +223,7 @@ class _EngineSearch:
         """``padded``: the maps stored in whole beats (``model.shared.padded_maps`` where not given);
         ``load_ports``: the engine's load ports (``LOAD_PORT_OPTIONS``)."""
         self.board, self.prec, self.pins, self.load_ports = board, prec, pins, load_ports
+        self.read_beats = read_beats(board)  # LOAD_IN's and LOAD_W's beats a cycle together, at most
         self.budget = board.budget()
         self.fixed, self.room = room_for_tiled(
             net, board, prec, untiled_resources(list(net.info), prec, board)
@@ -304,6 +308,7 @@ class _EngineSearch:
                         self.dw.cols,
                         name in self.aligned,
                         self.load_ports,
+                        self.read_beats,
                     ),
                 )
                 for k, (_, fold, g) in enumerate(self.views[name])

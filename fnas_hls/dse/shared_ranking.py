@@ -14,7 +14,14 @@ from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.shared_depthwise import DW_COLS, depthwise_use, dw_unit_resources, on_dw_unit
-from fnas_hls.model.shared_fabric import LOAD_PORTS, W_PORTS, accumulator_banks, engine_logic_luts, row_chunks
+from fnas_hls.model.shared_fabric import (
+    LOAD_PORTS,
+    W_PORTS,
+    accumulator_banks,
+    engine_logic_luts,
+    read_beats,
+    row_chunks,
+)
 from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources
 
@@ -96,6 +103,7 @@ def rank_engines(
     Tm, Tn = (a.ravel() for a in np.meshgrid(tm_vals, tn_vals, indexing="ij"))
     per_mac_ff = rm.FF_PER_MAC[prec.name]
     beat = board.axi_words_per_cycle(prec.bits)
+    reads = read_beats(board)
     beats = beats or [False] * len(geoms)
     acc_banks = accumulator_banks(beat, any(beats))
     use = depthwise_use(geoms, beat, acc_banks)
@@ -124,7 +132,11 @@ def rank_engines(
         w_beats = cdiv(lanes if g.dw else Tm * Tn, beat)  # a tap's (the diagonal's alone if depthwise)
         load_w = taps * cdiv(w_beats, W_PORTS) + rules.LOAD_DEPTH
         chans = np.minimum(lanes if g.dw else Tn, g.M if g.dw else g.N)
-        load_in = cdiv(chans, load_ports) * hin * (row_chunks(win, beat) + 1) + rules.LOAD_DEPTH
+        in_beats = cdiv(chans, load_ports) * hin * (row_chunks(win, beat) + 1)
+        load_in = in_beats + rules.LOAD_DEPTH
+        if reads:  # both loads through the board's HP ports (model.shared_fabric.read_beats)
+            both = cdiv(in_beats * load_ports + taps * w_beats, reads)
+            load_in = np.maximum(load_in, both + rules.LOAD_DEPTH)
         per_tile = cdiv(g.N, Tn) * np.maximum(compute, np.maximum(load_w, load_in))
         store = np.minimum(lanes, g.M) * g.R * (row_chunks(g.C, beat) if b else g.C)
         return g.groups * cdiv(g.M, lanes) * (per_tile + store)

@@ -11,7 +11,8 @@ from fnas_hls.precision import Precision
 from fnas_hls.resources import MacCost, Resources
 
 #: Output columns of a channel DW_COMPUTE takes at once, at most. A 3x3 depthwise layer computes 9
-#: taps a word it loads; LOAD_IN brings LOAD_PORTS channels of B words a cycle, so the diagonal's D
+#: taps a word it loads; LOAD_IN brings two channels of B words a cycle (four with four load ports,
+#: ``model.shared_fabric.LOAD_PORT_OPTIONS``: half the ratios below), so the diagonal's D
 #: channels at one column a cycle compute about 9*D/(2*B) times longer than they load (18x at
 #: D = 32, B = 8). Four columns bring that under about 4.5x at B = 8 and 2.3x at B = 16 while the
 #: unit costs a sixth to an eighth of the engine's MACs on the MobileNets; more columns would

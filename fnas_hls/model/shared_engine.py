@@ -16,7 +16,10 @@ output tile, and there are T = G*ceil(R/Tr)*ceil(C/Tc)*ceil(M/Tm) output tiles o
                                              accumulators; the store writes the previous output
                                              tile during the first step of the next; calls that have
                                              nothing to do run with trip 0 (the last step's loads,
-                                             the store in any other step)
+                                             the store in any other step); the loads (and a
+                                             fused add's skip reads) share the board's HP read
+                                             ports: a step takes their beats over
+                                             ``shared_fabric.read_beats`` at least
       engine_store(last tile)
     engine_load_in:  LOAD_IN: ceil(min(Tn, N)/P)*((Tr-1)S+K)*(ceil(((Tc-1)S+K)/B)+1) iterations,
                      II 1: P channels at once (the engine's load_ports, 2 or 4), each through a
@@ -107,6 +110,7 @@ from fnas_hls.model.shared_fabric import (
     engine_logic_luts,
     engine_ports,
     output_lanes,
+    read_beats,
     row_chunks,
     rows_begin_at_beats,
     weight_ports,
@@ -148,6 +152,7 @@ class Engine:
     dw_cols: int = 1  # DW_COMPUTE's columns an iteration (``dw_columns``; 1: no DW_COMPUTE)
     dw_dist: int = 0  # the least Tr*ceil(Tc/dw_cols) of a layer on DW_COMPUTE (its accumulators' distance)
     load_ports: int = LOAD_PORTS  # input channels LOAD_IN reads at once, a port each (LOAD_PORT_OPTIONS)
+    read_beats: int = 0  # beats a cycle LOAD_IN and LOAD_W read together at most (shared_fabric.read_beats)
 
     def out_lanes(self, g: ConvGeometry) -> int:
         """Output channels of one tile: Tm, or on the diagonal for a depthwise layer (``dw``),
@@ -371,9 +376,21 @@ def engine_terms(
     store_trip = cdiv(min(lanes, g.M), STORE_PORTS) * Tr * (row_chunks(Tc, e.beat_words) if beats else Tc)
     store = rules.pipelined_loop(store_trip, 1, e.store_depth(prec, beats))
     cc, ci, cw, cs = call(compute), call(load_in), call(load_w), call(store)
-    prologue = block(side(ci, cw))
-    step = block(side(cc, ci, cw, EMPTY_CALL))
-    store_step = block(side(cc, ci, cw, cs))
+    # LOAD_IN and LOAD_W share the board's HP read ports (``read_beats``): together at most that many
+    # beats a cycle, however many ports they read through; in a step that stores, a fused add's skip
+    # reads (STORE_PORTS a cycle) share them too (never above the loads' own where two load and two
+    # weight ports alone fill the ports' beats)
+    w_beats = e.dw_beats if g.dw else e.w_beats
+    if e.read_beats:
+        read = load_in_trip * e.load_ports + load_w_trip * w_beats  # (``beats``: the store's)
+        skips = fused * store_trip * STORE_PORTS
+        cr = call(rules.pipelined_loop(cdiv(read, e.read_beats), 1, rules.LOAD_DEPTH))
+        crs = call(rules.pipelined_loop(cdiv(read + skips, e.read_beats), 1, rules.LOAD_DEPTH))
+    else:
+        cr = crs = EMPTY_CALL
+    prologue = block(side(ci, cw, cr))
+    step = block(side(cc, ci, cw, EMPTY_CALL, cr))
+    store_step = block(side(cc, ci, cw, cs, crs))
     # The last step loads nothing; it stores the tile before when every tile is one step.
     last_store = (tiles > 1) & (n_in == 1)
     last_step = block(side(cc, EMPTY_CALL, EMPTY_CALL, np.where(last_store, cs, EMPTY_CALL)))
@@ -384,7 +401,7 @@ def engine_terms(
     loaded = n_in * load_in_trip * e.load_ports * e.beat_words  # whole beats
     stored = (1 + fused) * store_trip * STORE_PORTS * (e.beat_words if beats else 1)
     ddr_words = tiles * (loaded + stored)
-    ddr_words = ddr_words + steps * load_w_trip * (e.dw_beats if g.dw else e.w_beats) * e.beat_words
+    ddr_words = ddr_words + steps * load_w_trip * w_beats * e.beat_words
     if not np.ndim(cycles):
         last_step, step_loop, cycles = int(last_step), int(step_loop), int(cycles)
     return EngineTerms(
@@ -450,6 +467,7 @@ def make_engine(
         dw_cols=use.cols,
         dw_dist=min(dw_trtc, default=0),
         load_ports=load_ports,
+        read_beats=read_beats(board),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fnas_hls.boards import Board
 from fnas_hls.model import resource_model as rm
 from fnas_hls.model.sequential import cdiv
 from fnas_hls.precision import Precision
@@ -112,3 +113,15 @@ def engine_logic_luts(
         + select
         + lanes * rm.LUT_PER_OUTPUT_LANE
     )
+
+
+def read_beats(board: Board) -> int:
+    """Beats of the board's AXI width (the engine's ports') the processing system's HP ports read a
+    cycle at the kernel clock, all together: every m_axi read port reaches DDR through them, so a
+    step's LOAD_IN and LOAD_W (which run side by side) read at most that many beats a cycle between
+    them (zcu102: four 128-bit ports, 4 beats a cycle: two load ports and two weight ports fill them,
+    four load ports and two weight ports ask 6). 0 where the board has no processing system (the
+    memory controller's bandwidth bounds it, the layers' ``ddr`` check)."""
+    if board.ps is None:
+        return 0
+    return len(board.ps.hp_ports) * board.ps.hp_width_bits // board.axi_width_bits
