@@ -179,3 +179,35 @@ def test_folded_kernel_rows_on_four_load_ports_c_simulate_bit_exact(shared_csim,
     res, out = shared_csim(net, "zcu102", "int8")
     assert res.analysis.engine.load_ports == 4 and "stem" in res.analysis.folded_layers
     assert out.bit_exact and out.vectors == 4, out.verdict
+
+
+@needs_gpp
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_the_pooling_units_read_through_four_load_ports_bit_exact(shared_csim, monkeypatch, tmp_path, kind):
+    """A 3x3 stride-2 max pool writing beats (POOL_V: 6 reads an iteration, II 2 on four ports, 3 on
+    two) and an average pool on the beat unit (POOL_B), each read r through port r mod 4."""
+    from fnas_hls.model.shared_pool import vector_pool_ii
+    from fnas_hls.network.ir import Pool
+
+    monkeypatch.setattr(dse_shared, "LOAD_PORT_OPTIONS", (4,))
+    pool = Pool("p", kind=kind, kernel=(3, 3), stride=(2, 2), padding=(1, 1, 1, 1))
+    net = with_random_weights(
+        Network(
+            Shape(3, 21, 37),
+            (
+                Conv("c0", out=8, kernel=(3, 3), padding=(1, 1, 1, 1), relu=True),
+                pool,
+                Conv("c2", out=6, kernel=(3, 3), padding=(1, 1, 1, 1), relu=True),
+                GlobalAvgPool("g"),
+            ),
+            "q",
+        )
+    )
+    res, out = shared_csim(net, "zcu102", "int8")
+    assert res.analysis.engine.load_ports == 4
+    assert out.bit_exact and out.vectors == 4, out.verdict
+    src = (tmp_path / "p" / "src" / "p.cpp").read_text()
+    assert "const fnas_wbeat_t *in4" in src and "in4[" in src
+    if kind == "max":
+        assert "POOL_V:" in src and (vector_pool_ii(net.info[1], 4), vector_pool_ii(net.info[1])) == (2, 3)
+    assert "p(fmap_b, fmap_b2, fmap_b3, fmap_b4, " in (tmp_path / "p" / "src" / "q_top.cpp").read_text()

@@ -109,7 +109,9 @@ def test_a_pool_that_writes_beats_csim_bit_exact(pool, board, precision, shared_
     res, out = shared_csim(_net(pool), board, precision)
     assert "p" in res.analysis.padded_maps
     assert "POOL_V:" in (tmp_path / "p" / "src" / "p.cpp").read_text()
-    assert "p(fmap_b, fmap_b2, fmap_wb);" in (tmp_path / "p" / "src" / "v_top.cpp").read_text()
+    # it reads through the engine's load ports, read r of an iteration through port r mod their count
+    ports = ["fmap_b"] + [f"fmap_b{q}" for q in range(2, res.analysis.engine.load_ports + 1)]
+    assert f"p({', '.join(ports)}, fmap_wb);" in (tmp_path / "p" / "src" / "v_top.cpp").read_text()
     assert out.bit_exact and out.vectors == 4, out.verdict
 
 

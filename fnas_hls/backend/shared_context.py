@@ -266,8 +266,12 @@ def shared_layers(
         d["beat_pool"] = takes_beat_pool(infos[d["name"]], e.beat_words, gaps)
         if d["beat_pool"]:
             buffer, in_base = split_place(d["src"])
-            d.update(
-                src_b=f"{buffer}_b", src_b2=f"{buffer}_b2", in_base=in_base, beat_ii=beat_pool_ii(d["KH"])
+            d.update(  # through the engine's load ports, as its function's arguments in, in2, ...
+                src_b=f"{buffer}_b",
+                src_b2=f"{buffer}_b2",
+                src_bs=[f"{buffer}_b{'' if p == 1 else p}" for p in range(1, e.load_ports + 1)],
+                in_base=in_base,
+                beat_ii=beat_pool_ii(d["KH"], e.load_ports),
             )
             li = infos[d["name"]]
             # a max pooling whose maps are in whole beats writes a beat of outputs an iteration (POOL_V)
@@ -275,8 +279,8 @@ def shared_layers(
             if d["vector_pool"]:
                 v = vector_window(li, e.beat_words)
                 d.update(
-                    vector_ii=vector_pool_ii(li), IWB=d["IW"] // e.beat_words, OWB=v.out_beats, FIRST=v.first,
-                    LAG=v.lag, NH=v.held, OUT_BASE=split_place(d["dst"])[1],
+                    vector_ii=vector_pool_ii(li, e.load_ports), IWB=d["IW"] // e.beat_words, OWB=v.out_beats,
+                    FIRST=v.first, LAG=v.lag, NH=v.held, OUT_BASE=split_place(d["dst"])[1],
                 )  # fmt: skip
     for d in layers:
         if d["kind"] != "conv":

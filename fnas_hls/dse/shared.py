@@ -406,10 +406,10 @@ def choose_engine(
     for ports in LOAD_PORT_OPTIONS:
         search = _EngineSearch(net, board, prec, pins, load_ports=ports)
         pick = _choose(search, pins, prec, board)
-        total = pick.cycles + unit_cycles(infos, board, prec, search.beat, search.padded)
+        total = pick.cycles + unit_cycles(infos, board, prec, search.beat, search.padded, ports)
         if search.tiled and search.padded:
             plain = _choose(_EngineSearch(net, board, prec, pins, frozenset(), ports), pins, prec, board)
-            plain_total = plain.cycles + unit_cycles(infos, board, prec, search.beat, frozenset())
+            plain_total = plain.cycles + unit_cycles(infos, board, prec, search.beat, frozenset(), ports)
             if not (pick.fits and (not plain.fits or total < plain_total)):
                 pick, total = plain, plain_total  # (neither fits: the plain layout, which costs less)
         if best is None or (pick.fits, -total) > (best.fits, -best_total):

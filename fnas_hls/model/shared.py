@@ -35,7 +35,7 @@ from fnas_hls.model.sequential import (
     layer_cost,
 )
 from fnas_hls.model.shared_engine import Engine, engine_layer_cost
-from fnas_hls.model.shared_fabric import whole_beats
+from fnas_hls.model.shared_fabric import LOAD_PORTS, whole_beats
 from fnas_hls.model.shared_views import is_pointwise
 from fnas_hls.network.ir import Add, Concat, Conv, Flatten, GlobalAvgPool, LayerInfo, map_roots
 from fnas_hls.precision import Precision
@@ -262,28 +262,38 @@ def unit_cost(
     beat: int = 0,
     beats_out: bool = False,
     gaps: frozenset[str] = frozenset(),
+    ports: int = LOAD_PORTS,
 ) -> LayerCost:
     """A layer on a unit of its own: pooling whose window fits a beat of the engine's ``beat``
     words, and a GAP whose rows do, on the beat unit (``model.shared_pool``; 0: no engine, no beat
     ports), the rest (other pooling and GAP, adds of more inputs) as the sequential style's units,
     or free (flatten, host); ``beats_out``: its output is kept in whole beats (a max pooling then
-    writes a beat of outputs an iteration, ``shared_pool.POOL_V``)."""
+    writes a beat of outputs an iteration, ``shared_pool.POOL_V``); ``ports``: the engine's load ports,
+    which the beat unit reads through."""
     if beats_out and shared_pool.takes_vector_pool(li, beat):
-        return shared_pool.vector_pool_cost(li, cname, board, prec, clock_mhz)
+        return shared_pool.vector_pool_cost(li, cname, board, prec, clock_mhz, ports)
     if shared_pool.takes_beat_pool(li, beat, gaps):
-        return shared_pool.beat_pool_cost(li, cname, board, prec, clock_mhz)
+        return shared_pool.beat_pool_cost(li, cname, board, prec, clock_mhz, ports)
     return layer_cost(li, cname, None, board, prec, clock_mhz)
 
 
 def unit_cycles(
-    infos: list[LayerInfo], board: Board, prec: Precision, beat: int, padded: frozenset[str]
+    infos: list[LayerInfo],
+    board: Board,
+    prec: Precision,
+    beat: int,
+    padded: frozenset[str],
+    ports: int = LOAD_PORTS,
 ) -> int:
     """The cycles of the layers on units of their own (``unit_cost``: pooling, GAP, adds of more
-    inputs) with the maps ``padded``: what the layout changes of a design's latency beside the
-    engine's (a max pooling writes beats only where its output is padded)."""
+    inputs) with the maps ``padded`` and the engine's ``ports`` load ports: what the layout changes
+    of a design's latency beside the engine's (a max pooling writes beats only where its output is
+    padded)."""
     gaps = shared_pool.beat_gaps(infos, board, prec, beat)
     return sum(
-        unit_cost(li, li.name, board, prec, beat=beat, beats_out=li.name in padded, gaps=gaps).cycles
+        unit_cost(
+            li, li.name, board, prec, beat=beat, beats_out=li.name in padded, gaps=gaps, ports=ports
+        ).cycles
         for li in infos
         if not (is_tiled(li) or on_merge_unit(li))
     )
@@ -357,5 +367,8 @@ def shared_layer_costs(
         elif on_merge_unit(li):
             out.append(shared_merge_cost(li, board, prec, clock_mhz))
         else:
-            out.append(unit_cost(li, cnames[li.name], board, prec, clock_mhz, beat, li.name in padded, gaps))
+            ports = e.load_ports if e else LOAD_PORTS
+            out.append(
+                unit_cost(li, cnames[li.name], board, prec, clock_mhz, beat, li.name in padded, gaps, ports)
+            )
     return tuple(out)

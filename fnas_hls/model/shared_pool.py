@@ -8,7 +8,7 @@ time and keeps the last two beats of each of the KH rows, so that a window's KW 
 a selection out of them::
 
     <layer>(in, in2, out):                      function
-      POOL_B: CH*OH*(OW+1) iterations, pipelined at II ceil(KH/LOAD_PORTS):
+      POOL_B: CH*OH*(OW+1) iterations, pipelined at II ceil(KH/P), P the engine's load ports:
         an output row's first iteration reads, for each window row, the beat before the one that
         holds its first window's last word; each next iteration computes output column u - 1: it
         reads, for each window row, the beat that holds the window's last word when it is not held
@@ -30,7 +30,7 @@ Where a max pooling's input and output maps are both kept in rows of whole beats
 (``model.shared.padded_maps``), its unit writes a beat of B outputs an iteration instead of a word::
 
     <layer>(in, in2, out):                      function
-      POOL_V: CH*OH*(OWB+LAG) iterations, pipelined at II ceil(KH*SW/LOAD_PORTS):
+      POOL_V: CH*OH*(OWB+LAG) iterations, pipelined at II ceil(KH*SW/P):
         each window row reads its next SW beats (read r through load port r mod 2) and keeps its
         last NH; from iteration LAG on, output beat t - LAG: lane l the maximum of its valid taps,
         each a word of the held beats at a constant place (``VectorWindow``), written a beat
@@ -125,9 +125,10 @@ def takes_beat_pool(li: LayerInfo, beat: int, gaps: frozenset[str] = frozenset()
     return kw <= beat and sw <= beat
 
 
-def beat_pool_ii(kh: int) -> int:
-    """POOL_B's II: each window row reads a beat an iteration through port i mod LOAD_PORTS."""
-    return rules.ii_memory_bound(cdiv(kh, LOAD_PORTS), rules.MAXI_PORTS)
+def beat_pool_ii(kh: int, ports: int = LOAD_PORTS) -> int:
+    """POOL_B's II: each window row reads a beat an iteration through port i mod ``ports`` (the
+    engine's load ports)."""
+    return rules.ii_memory_bound(cdiv(kh, ports), rules.MAXI_PORTS)
 
 
 def beat_pool_depth(li: LayerInfo, prec: Precision) -> int:
@@ -163,9 +164,15 @@ def beat_pool_resources(li: LayerInfo, board: Board, prec: Precision, beat: int)
 
 
 def beat_pool_cost(
-    li: LayerInfo, cname: str, board: Board, prec: Precision, clock_mhz: float | None = None
+    li: LayerInfo,
+    cname: str,
+    board: Board,
+    prec: Precision,
+    clock_mhz: float | None = None,
+    ports: int = LOAD_PORTS,
 ) -> LayerCost:
-    """One pooling layer on the beat unit (``takes_beat_pool``)."""
+    """One pooling layer on the beat unit (``takes_beat_pool``), reading through the engine's
+    ``ports`` load ports."""
     layer = as_pool(li)
     beat = board.axi_words_per_cycle(prec.bits)
     y = li.out_shape
@@ -173,7 +180,7 @@ def beat_pool_cost(
     # every window row of every output row: its beats from the first window's to the last's
     row_beats = cdiv((y.w - 1) * layer.stride[1] + layer.kernel[1], beat) + 1
     words = y.c * y.h * layer.kernel[0] * row_beats * beat + y.size
-    ii, depth = beat_pool_ii(layer.kernel[0]), beat_pool_depth(li, prec)
+    ii, depth = beat_pool_ii(layer.kernel[0], ports), beat_pool_depth(li, prec)
     cost = _single_loop_layer(li, cname, LOOP, trip, ii, depth, words, board, prec, clock_mhz)
     return replace(cost, resources=beat_pool_resources(li, board, prec, beat))
 
@@ -219,11 +226,11 @@ def takes_vector_pool(li: LayerInfo, beat: int) -> bool:
     return vector_window(li, beat).held <= VECTOR_HELD
 
 
-def vector_pool_ii(li: LayerInfo) -> int:
+def vector_pool_ii(li: LayerInfo, ports: int = LOAD_PORTS) -> int:
     """POOL_V's II: each of the KH window rows reads SW beats an iteration, through port r mod
-    LOAD_PORTS (r its read's number)."""
+    ``ports`` (r its read's number; the engine's load ports)."""
     layer = as_pool(li)
-    return rules.ii_memory_bound(cdiv(layer.kernel[0] * layer.stride[1], LOAD_PORTS), rules.MAXI_PORTS)
+    return rules.ii_memory_bound(cdiv(layer.kernel[0] * layer.stride[1], ports), rules.MAXI_PORTS)
 
 
 def vector_pool_depth(li: LayerInfo, prec: Precision) -> int:
@@ -247,9 +254,15 @@ def vector_pool_resources(li: LayerInfo, prec: Precision, beat: int) -> Resource
 
 
 def vector_pool_cost(
-    li: LayerInfo, cname: str, board: Board, prec: Precision, clock_mhz: float | None = None
+    li: LayerInfo,
+    cname: str,
+    board: Board,
+    prec: Precision,
+    clock_mhz: float | None = None,
+    ports: int = LOAD_PORTS,
 ) -> LayerCost:
-    """One max pooling on ``POOL_V`` (``takes_vector_pool``, its maps in whole beats)."""
+    """One max pooling on ``POOL_V`` (``takes_vector_pool``, its maps in whole beats), reading through
+    the engine's ``ports`` load ports."""
     layer = as_pool(li)
     beat = board.axi_words_per_cycle(prec.bits)
     v = vector_window(li, beat)
@@ -264,6 +277,15 @@ def vector_pool_cost(
     rows = sum(0 <= oh * sh - pt + i < x.h for oh in range(y.h) for i in range(kh))
     words = y.c * rows * beats_a_row * beat + y.c * y.h * v.out_beats * beat
     cost = _single_loop_layer(
-        li, cname, VLOOP, trip, vector_pool_ii(li), vector_pool_depth(li, prec), words, board, prec, clock_mhz
+        li,
+        cname,
+        VLOOP,
+        trip,
+        vector_pool_ii(li, ports),
+        vector_pool_depth(li, prec),
+        words,
+        board,
+        prec,
+        clock_mhz,
     )
     return replace(cost, resources=vector_pool_resources(li, prec, beat))
