@@ -110,6 +110,13 @@ DESCRIPTOR_PRODUCTS = (
 )  # fmt: skip
 
 
+def load_port_args(buffer: str, ports: int) -> list[str]:
+    """The top's arguments a layer reads ``buffer`` (``input`` or ``fmap``) through as beats, one a load
+    port of the engine's ``ports`` (the engine's ``in``, ``in2``, ..., and the beat pooling unit's):
+    ``fmap_b``, ``fmap_b2``, ..."""
+    return [f"{buffer}_b{'' if p == 1 else p}" for p in range(1, ports + 1)]
+
+
 def descriptor_products(d: dict[str, Any], w_beats: int, load_ports: int = LOAD_PORTS) -> dict[str, int]:
     """Every product of a layer descriptor's fields that the engine needs, computed here so that the
     engine's loops keep their indices by adds alone (csynth would give each run-time multiply DSPs
@@ -266,10 +273,8 @@ def shared_layers(
         d["beat_pool"] = takes_beat_pool(infos[d["name"]], e.beat_words, gaps)
         if d["beat_pool"]:
             buffer, in_base = split_place(d["src"])
-            d.update(  # through the engine's load ports, as its function's arguments in, in2, ...
-                src_b=f"{buffer}_b",
-                src_b2=f"{buffer}_b2",
-                src_bs=[f"{buffer}_b{'' if p == 1 else p}" for p in range(1, e.load_ports + 1)],
+            d.update(
+                src_bs=load_port_args(buffer, e.load_ports),
                 in_base=in_base,
                 beat_ii=beat_pool_ii(d["KH"], e.load_ports),
             )
@@ -324,11 +329,7 @@ def shared_layers(
         whole = bool(rows_begin_at_beats(li.name in aligned, d["TC"], g.C, d["SW"], B))
         assert not whole or in_base % B == 0, (li.name, in_base)  # every map begins at a beat
         d.update(
-            src_b=f"{buffer}_b",
-            src_b2=f"{buffer}_b2",
-            src_bs=[
-                f"{buffer}_b{'' if p == 1 else p}" for p in range(1, e.load_ports + 1)
-            ],  # a load port each
+            src_bs=load_port_args(buffer, e.load_ports),
             in_base=in_base,
             KB1=chunks + (0 if whole else 1),
         )

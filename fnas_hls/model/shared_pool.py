@@ -94,7 +94,9 @@ def fits_beat_gap(li: LayerInfo, beat: int) -> bool:
 def beat_gaps(infos: list[LayerInfo], board: Board, prec: Precision, beat: int) -> frozenset[str]:
     """The GAPs that run on the beat unit: of those that may (``fits_beat_gap``), the ones that save
     the word unit the most cycles per LUT the unit takes beyond it, while those LUTs stay within
-    ``BEAT_GAP_LUT_SHARE`` of the board's usable LUTs together."""
+    ``BEAT_GAP_LUT_SHARE`` of the board's usable LUTs together. The beat unit is priced on the
+    least load ports (``LOAD_PORTS``): the choice comes before the engine's ports are known, and more
+    ports only save more."""
     from fnas_hls.model.sequential import layer_cost  # (the word unit)
 
     options = []
