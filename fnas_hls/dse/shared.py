@@ -54,6 +54,7 @@ from fnas_hls.model.shared_fabric import (
     read_beats,
     whole_beats,
 )
+from fnas_hls.model.shared_pool import beat_gaps
 from fnas_hls.model.shared_views import engine_geometry, folds_rows, stack_options
 from fnas_hls.model.tiling import TilingPin
 from fnas_hls.network.ir import LayerInfo, Network
@@ -402,14 +403,16 @@ def choose_engine(
     neither fits)."""
     pins = pins or {}
     infos = list(net.info)
+    beat = board.axi_words_per_cycle(prec.bits)
+    gaps = beat_gaps(infos, board, prec, beat)  # (once: neither the layout nor the ports change it)
     best, best_total = None, 0
     for ports in LOAD_PORT_OPTIONS:
         search = _EngineSearch(net, board, prec, pins, load_ports=ports)
         pick = _choose(search, pins, prec, board)
-        total = pick.cycles + unit_cycles(infos, board, prec, search.beat, search.padded, ports)
+        total = pick.cycles + unit_cycles(infos, board, prec, beat, search.padded, ports, gaps)
         if search.tiled and search.padded:
             plain = _choose(_EngineSearch(net, board, prec, pins, frozenset(), ports), pins, prec, board)
-            plain_total = plain.cycles + unit_cycles(infos, board, prec, search.beat, frozenset(), ports)
+            plain_total = plain.cycles + unit_cycles(infos, board, prec, beat, frozenset(), ports, gaps)
             if not (pick.fits and (not plain.fits or total < plain_total)):
                 pick, total = plain, plain_total  # (neither fits: the plain layout, which costs less)
         if best is None or (pick.fits, -total) > (best.fits, -best_total):

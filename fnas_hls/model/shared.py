@@ -284,12 +284,14 @@ def unit_cycles(
     beat: int,
     padded: frozenset[str],
     ports: int = LOAD_PORTS,
+    gaps: frozenset[str] | None = None,
 ) -> int:
     """The cycles of the layers on units of their own (``unit_cost``: pooling, GAP, adds of more
     inputs) with the maps ``padded`` and the engine's ``ports`` load ports: what the layout changes
     of a design's latency beside the engine's (a max pooling writes beats only where its output is
-    padded)."""
-    gaps = shared_pool.beat_gaps(infos, board, prec, beat)
+    padded). ``gaps``: ``shared_pool.beat_gaps``, which depends on neither (computed where not given)."""
+    if gaps is None:
+        gaps = shared_pool.beat_gaps(infos, board, prec, beat)
     return sum(
         unit_cost(
             li, li.name, board, prec, beat=beat, beats_out=li.name in padded, gaps=gaps, ports=ports
@@ -338,6 +340,7 @@ def shared_layer_costs(
     window rows begin at beats (``aligned_layers``)."""
     flat, stacks = flat or {}, stacks or {}
     beat = e.beat_words if e else 0
+    ports = e.load_ports if e else LOAD_PORTS  # the units read through the engine's load ports
     gaps = shared_pool.beat_gaps(infos, board, prec, beat)  # (once: it weighs every GAP of the network)
     out = []
     fused = fused_adds(infos)
@@ -367,7 +370,6 @@ def shared_layer_costs(
         elif on_merge_unit(li):
             out.append(shared_merge_cost(li, board, prec, clock_mhz))
         else:
-            ports = e.load_ports if e else LOAD_PORTS
             out.append(
                 unit_cost(li, cnames[li.name], board, prec, clock_mhz, beat, li.name in padded, gaps, ports)
             )

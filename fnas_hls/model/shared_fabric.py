@@ -13,7 +13,7 @@ from fnas_hls.precision import Precision
 
 #: Input channels LOAD_IN reads at once, a beat of each a cycle, each through a load port of its own
 #: (bundles gmem_fmb, gmem_fmb2, ... over the same buffers), as a board's several HP ports allow: the
-#: least, and the pooling units' two ports (``model.shared_pool``).
+#: least (``Engine.load_ports``' default, and the pooling units' where no engine's count is known).
 LOAD_PORTS = 2
 #: The engine's load ports the DSE chooses among (``Engine.load_ports``): four read twice the words a
 #: cycle for two m_axi adapters more. ResNet-50's 1x1 stride-2 downsamplings read two words a column
