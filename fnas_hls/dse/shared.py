@@ -278,6 +278,13 @@ class _EngineSearch:
         self.n_max = max(g.N for views in self.views.values() for _, _, g in views)
         # each tiled layer's folded view, where it has one
         self.folded = [next((g for _, f, g in self.views[n] if f), None) for n, _ in self.tiled]
+        # the tiled layers in groups of alike ones (the same views, pin, store and alignment: the same
+        # table on any engine; search spaces and ResNets repeat layer shapes), each with its store layout
+        alike: dict[tuple, list[str]] = {}
+        for (name, _), b in zip(self.tiled, self.beats, strict=True):
+            key = (tuple(self.views[name]), self.pins.get(name), b, name in self.aligned)
+            alike.setdefault(key, []).append(name)
+        self.alike = [(tuple(names), key[2]) for key, names in alike.items()]
         self.mac = board.mac_cost(prec)
         self.seen: dict[tuple[int, int], _Candidate] = {}
         self.skip = bool(fused_adds(list(net.info)))  # the engine's store computes residual adds
@@ -289,8 +296,9 @@ class _EngineSearch:
 
     def _evaluate(self, Tm: int, Tn: int) -> _Candidate:
         prec, room = self.prec, self.room
-        tables = []
-        for (name, _), b in zip(self.tiled, self.beats, strict=True):
+        tables = []  # one a group of alike layers (``self.alike``), with its count
+        for names, b in self.alike:
+            name = names[0]
             parts = [
                 (
                     np.full(1, k),
@@ -317,14 +325,14 @@ class _EngineSearch:
             ]
             # each view's rows, its index beside each (view, Tr, Tc, cycles, b_in, b_acc)
             cols = [np.concatenate([np.broadcast_to(p[k], p[1].shape) for p in parts]) for k in range(6)]
-            tables.append((name, *cols))
+            tables.append((names, *cols))
         lv_in = np.unique(np.concatenate([t[5] for t in tables]))
         lv_acc = np.unique(np.concatenate([t[6] for t in tables]))
         total = np.zeros((len(lv_in), len(lv_acc)))
-        for _, _, _, _, cycles, b_in, b_acc in tables:
+        for names, _, _, _, cycles, b_in, b_acc in tables:
             cell = np.full((len(lv_in), len(lv_acc)), np.inf)
             np.minimum.at(cell, (np.searchsorted(lv_in, b_in), np.searchsorted(lv_acc, b_acc)), cycles)
-            total += np.minimum.accumulate(np.minimum.accumulate(cell, axis=0), axis=1)
+            total += len(names) * np.minimum.accumulate(np.minimum.accumulate(cell, axis=0), axis=1)
         acc_banks = accumulator_banks(self.beat, self.beats_out)
         unit = dw_unit_resources(min(Tm, Tn), self.dw.cols, prec, self.mac, self.beat, acc_banks)
         tiles_bram = 2 * Tn * lv_in[:, None] + 2 * Tm * lv_acc[None, :]
@@ -362,18 +370,20 @@ class _EngineSearch:
             flat = np.lexsort((total.ravel(), np.where(valid, bram, np.inf).ravel()))[0]
         i, j = np.unravel_index(flat, total.shape)
         w_words = bool(fits_words[i, j] and not fits_banks[i, j])  # a word a tap only where it alone fits
-        tiles, stacks, folds, layers, cyc = {}, {}, set(), [], 0
-        for name, view, tr, tc, cycles, b_in, b_acc in tables:
+        tiles, stacks, folds, layers, layer_beats, cyc = {}, {}, set(), [], [], 0
+        for (names, beats), (_, view, tr, tc, cycles, b_in, b_acc) in zip(self.alike, tables, strict=True):
             ok = (b_in <= lv_in[i]) & (b_acc <= lv_acc[j])
             pick = np.flatnonzero(ok)[np.lexsort((view[ok], tr[ok] * tc[ok], cycles[ok]))[0]]
-            tiles[name] = (int(tr[pick]), int(tc[pick]))
-            stack, fold, g = self.views[name][int(view[pick])]
-            if stack > 1:
-                stacks[name] = stack
-            if fold:
-                folds.add(name)
-            layers.append((g, *tiles[name]))
-            cyc += int(cycles[pick])  # at the probe's II, which the engine's can only better
+            stack, fold, g = self.views[names[0]][int(view[pick])]
+            for name in names:  # alike layers take the same tiling
+                tiles[name] = (int(tr[pick]), int(tc[pick]))
+                if stack > 1:
+                    stacks[name] = stack
+                if fold:
+                    folds.add(name)
+                layers.append((g, *tiles[name]))
+                layer_beats.append(beats)
+            cyc += len(names) * int(cycles[pick])  # at the probe's II, which the engine's can only better
         # a buffer the cell counts in block RAM stays there (its LUTs were counted as none) even where
         # the tiles picked in the cell are small enough for LUTs: at least a block RAM's worth a bank
         buffer_min = (
@@ -381,8 +391,9 @@ class _EngineSearch:
             acc_banks * (rm.LUTRAM_MAX_BITS // prec.acc_bits + 1) if lv_acc[j] > 0 else 0,
         )
         engine = make_engine(
-            Tm, Tn, layers, self.board, prec, self.skip, self.beats, w_words, *buffer_min, self.load_ports
+            Tm, Tn, layers, self.board, prec, self.skip, layer_beats, w_words, *buffer_min, self.load_ports
         )
+        tiles = {name: tiles[name] for name, _ in self.tiled}  # in the network's order
         res = engine.resources(prec, self.mac)
         fits = (res + self.fixed).fits_in(self.budget)
         return _Candidate(
