@@ -1,13 +1,15 @@
 """``make bench`` section ``tables``: the search judged on public tables, a hundred seeds a strategy.
 
 * NAS-Bench-201, CIFAR-10, pynq, fixed16, style auto: every one of the 15,625 cells analyzed (kept in
-  the latency cache, ``fnas_hls.tabular.latency``; the first run fills it, about an hour on two
-  cores); specs at the 10/25/50% quantiles of the predicted latency of the cells that fit; each
-  strategy (rl, random, evolution; rl and evolution hardware-unaware too) with 40 evaluations at 12
-  epochs and ``--final-k 5`` at 200 epochs, over seeds: mean regret in 200-epoch validation accuracy
-  below the best cell that meets the spec, with a 95% t-interval, and without the final training;
-  the default strategy (rl) against random search, paired over the seeds (Wilcoxon signed-rank, one
-  sided). Training cost in MAC-epochs.
+  the latency cache, ``fnas_hls.tabular.latency``; the first run fills it, about two hours on two
+  cores since the engine DSE tries two load-port counts); specs at the 10/25/50% quantiles of the
+  predicted latency of the cells that fit; each strategy of ``STRATEGIES`` (rl as the space has it,
+  with the predictor's screen; random, evolution; FNAS's own rl settings; the screen on random and
+  evolution; rl and evolution hardware-unaware) with 40 evaluations at 12 epochs and ``--final-k 5``
+  at 200 epochs, over seeds: mean regret in 200-epoch validation accuracy below the best cell that
+  meets the spec, with a 95% t-interval, and without the final training; the default strategy (rl)
+  against random search, paired over the seeds (Wilcoxon signed-rank, one sided). Training cost in
+  MAC-epochs.
 * FNAS's ImageNet claims on Accel-NASBench, zcu102, int8, style shared (the style auto takes for
   these networks on zcu102, at a third of auto's analysis time): a seeded sample of 200 of the
   table's rows analyzed (about 4 s each: the whole table would take hours), specs at the 10/25/50%
@@ -35,12 +37,19 @@ from fnas_hls.tabular.search import TableRun, best_in_spec, regret, run_table_se
 from fnas_hls.tabular.spaces import AccelNasBenchSpace, NasBench201Space, TableSearchSettings, TableSpace
 
 QUANTILES = (0.10, 0.25, 0.50)
+#: (label, strategy, hardware-aware, screen, entropy weight): "rl" is the space's default
+#: (``search/nb201.yaml``: FNAS's controller, each child the predicted best of 20 proposals, entropy
+#: 0.1), "random" the baseline it is paired against; FNAS's own settings (no screen, entropy 0.01)
+#: and the screen on the other strategies beside them.
 STRATEGIES = (
-    ("rl", True),
-    ("random", True),
-    ("evolution", True),
-    ("rl", False),
-    ("evolution", False),
+    ("rl", "rl", True, 20, 0.1),
+    ("random", "random", True, 0, 0.01),
+    ("evolution", "evolution", True, 0, 0.01),
+    ("rl, FNAS's settings", "rl", True, 0, 0.01),
+    ("random, screened", "random", True, 20, 0.01),
+    ("evolution, screened", "evolution", True, 20, 0.01),
+    ("rl (hw-unaware)", "rl", False, 20, 0.1),
+    ("evolution (hw-unaware)", "evolution", False, 0, 0.01),
 )
 
 _space: TableSpace | None = None
@@ -55,12 +64,13 @@ def _init(space: TableSpace, known: dict[int, Predicted]) -> None:
     torch.set_num_threads(1)  # one worker a core: the controller's small LSTM gains nothing from more
 
 
-def _one(job: tuple[str, bool, float, int, int, int, int, int | None]) -> dict[str, Any]:
-    strategy, aware, spec, seed, evaluations, final_k, episodes, best = job
+def _one(job: tuple[str, bool, int, float, float, int, int, int, int, int | None]) -> dict[str, Any]:
+    strategy, aware, screen, entropy, spec, seed, evaluations, final_k, episodes, best = job
     assert _space is not None
     run = TableRun(
-        _space, spec, SearchSettings(episodes=episodes, strategy=strategy),
-        TableSearchSettings(evaluations=evaluations, final_k=final_k), hw_aware=aware, seed=seed,
+        _space, spec, SearchSettings(episodes=episodes, strategy=strategy, entropy_weight=entropy),
+        TableSearchSettings(evaluations=evaluations, final_k=final_k, screen=screen), hw_aware=aware,
+        seed=seed,
     )  # fmt: skip
     o = run_table_search(run, _latency.__getitem__)
     any_lat = _latency[o.winner_any].latency_ms if o.winner_any is not None else None
@@ -115,15 +125,14 @@ def bench_nb201(seeds: int) -> dict[str, Any]:
         for q, spec in zip(QUANTILES, specs, strict=True):
             best = best_in_spec(space, lt, spec)
             jobs = [
-                (strategy, aware, spec, seed, 40, 5, 4000, best)
-                for strategy, aware in STRATEGIES
+                (strategy, aware, screen, entropy, spec, seed, 40, 5, 4000, best)
+                for _, strategy, aware, screen, entropy in STRATEGIES
                 for seed in range(seeds)
             ]
             results = list(pool.map(_one, jobs, chunksize=4))
             per: dict[str, Any] = {}
-            for i, (strategy, aware) in enumerate(STRATEGIES):
+            for i, (name, *_) in enumerate(STRATEGIES):
                 rs = results[i * seeds : (i + 1) * seeds]
-                name = strategy + ("" if aware else " (hw-unaware)")
                 reg = [r["regret"] for r in rs if r["regret"] is not None]
                 reg_short = [r["regret_short"] for r in rs if r["regret_short"] is not None]
                 per[name] = {
@@ -169,7 +178,7 @@ def bench_anb(sample: int, seeds: int, episodes: int = 100) -> dict[str, Any]:
     with ProcessPoolExecutor(2, initializer=_init, initargs=(space, lt.known)) as pool:
         for q, spec in zip(QUANTILES, specs, strict=True):
             jobs = [
-                ("rl", aware, spec, seed, 10**6, 0, episodes, None)
+                ("rl", aware, 0, 0.01, spec, seed, 10**6, 0, episodes, None)
                 for aware in (True, False)
                 for seed in range(seeds)
             ]

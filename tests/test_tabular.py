@@ -9,10 +9,12 @@ import gzip
 import io
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fnas_hls.errors import FnasError
@@ -161,10 +163,13 @@ def _fake_latency(rows: int):
     return latency
 
 
-def _run(space, strategy="random", aware=True, evaluations=20, final_k=0, episodes=3000, seed=0, spec=5.0):
+def _run(
+    space, strategy="random", aware=True, evaluations=20, final_k=0, episodes=3000, seed=0, spec=5.0,
+    screen=0, screen_after=10,
+):
     cfg = TableRun(
         space, spec, SearchSettings(episodes=episodes, strategy=strategy),
-        TableSearchSettings(evaluations=evaluations, final_k=final_k), hw_aware=aware, seed=seed,
+        TableSearchSettings(evaluations, final_k, screen, screen_after), hw_aware=aware, seed=seed,
     )  # fmt: skip
     return run_table_search(cfg, _fake_latency(space.rows))
 
@@ -232,6 +237,45 @@ def test_search_is_deterministic_per_seed(nb201):
     a, b = _run(nb201, "rl", seed=4), _run(nb201, "rl", seed=4)
     assert a.evaluated == b.evaluated and a.winner == b.winner
     assert _run(nb201, "rl", seed=5).evaluated != a.evaluated
+
+
+def test_screen_evaluates_the_predicted_best_of_new_in_spec_proposals(nb201, monkeypatch):
+    from fnas_hls.search.predictor import RidgePredictor
+
+    screens = []
+    predict = RidgePredictor.predict
+
+    def spy(self, choices):
+        out = predict(self, choices)
+        screens.append(([tuple(c) for c in choices], out, len(self.weights)))
+        return out
+
+    monkeypatch.setattr(RidgePredictor, "predict", spy)
+    lat = _fake_latency(nb201.rows)
+    o = _run(nb201, evaluations=20, screen=6, screen_after=5)
+    assert len(o.evaluated) == 20 == len(set(o.evaluated)) and all(lat(r).meets(5.0) for r in o.evaluated)
+    assert len(screens) == 15  # one screen an evaluation, after the first five
+    for k, ((choices, predicted, _), row) in enumerate(zip(screens, o.evaluated[5:], strict=True)):
+        rows = [nb201.row_of(c)[0] for c in choices]
+        assert len(set(rows)) == 6 and all(lat(r).meets(5.0) for r in rows)  # new, distinct, in spec
+        assert not set(rows) & set(o.evaluated[: 5 + k])
+        assert row == rows[int(np.argmax(predicted))]
+    assert o.stats["screened_out"] == 15 * 5
+    # the screened-out proposals are neither evaluated nor episodes
+    assert sum(1 for r in o.records if not r["pruned"] and not r["cached"]) == 20
+
+
+def test_screen_raises_the_accuracy_of_the_children_evaluated(nb201):
+    """Random search, 30 evaluations, 8 seeds: the 20 evaluated after the first 10, each the predicted
+    best of 20 new proposals, against the same evaluations unscreened (measured: 73.2% against 68.8%
+    mean 12-epoch accuracy)."""
+
+    def mean_short(screen: int) -> float:
+        runs = [_run(nb201, evaluations=30, seed=s, screen=screen) for s in range(8)]
+        return statistics.fmean(nb201.short(r) for o in runs for r in o.evaluated[10:])
+
+    plain, screened = mean_short(0), mean_short(20)
+    assert screened > plain + 2, (plain, screened)
 
 
 def test_accel_nasbench_search_names_children_by_id(anb):
@@ -318,6 +362,8 @@ def test_cli_table_search_end_to_end(tmp_path):
         (["--space", "accel-nasbench", "--final-k", "3"], "no long fidelity"),
         (["--space", "nb201", "--epochs", "3"], "--epochs: a table search trains nothing"),
         (["--space", "nb201", "--evaluations", "0"], "--evaluations must be at least 1"),
+        (["--space", "nb201", "--screen", "-1"], "--screen must be 0 or more"),
+        (["--space", "digits", "--screen", "3"], "--screen: only a table search"),
     ],
 )
 def test_cli_table_search_bad_input_is_one_line(tmp_path, monkeypatch, capsys, args, message):
@@ -339,6 +385,8 @@ def test_table_space_yaml_faults(tmp_path):
         "table: accel-nasbench\nsearch: {final_k: 2}\n": "final_k: the accel-nasbench table has no long",
         "table: nasbench201\nsearch: {evaluations: 0}\n": "'search.evaluations' must be an integer >= 1",
         "table: nasbench201\nlayers: 3\n": "unknown field 'layers'",
+        "table: nasbench201\nsearch: {screen: -1}\n": "'search.screen' must be an integer >= 0",
+        "table: nasbench201\nsearch: {screen_after: 0}\n": "'search.screen_after' must be an integer >= 1",
     }
     for text, message in bad.items():
         f = tmp_path / "s.yaml"

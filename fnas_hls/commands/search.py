@@ -64,6 +64,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="table search: stop after this many distinct children evaluated (default: the space's)",
     )
     p.add_argument(
+        "--screen",
+        type=int,
+        default=None,
+        help="table search: evaluate each child as the best of N new in-spec proposals by a cheap accuracy "
+        "predictor fitted to the children evaluated so far, after the first 10 (0: none; default: the "
+        "space's)",
+    )
+    p.add_argument(
         "--final-k",
         type=int,
         default=None,
@@ -350,6 +358,8 @@ def run(args: argparse.Namespace) -> int:
     _check_positive(args)
     if args.evaluations is not None and args.evaluations < 1:
         raise FnasError(f"--evaluations must be at least 1, got {args.evaluations}")
+    if args.screen is not None and args.screen < 0:
+        raise FnasError(f"--screen must be 0 or more, got {args.screen}")
     if args.final_k is not None and args.final_k < 0:
         raise FnasError(f"--final-k must be 0 or more, got {args.final_k}")
     if args.final_epochs is not None and args.final_epochs < 1:
@@ -376,8 +386,9 @@ def run(args: argparse.Namespace) -> int:
                 "trained here (drop --evaluate)"
             )
         return run_table(args, space_path)
-    if args.evaluations is not None:
-        raise FnasError("--evaluations: only a table search (--evaluate table) takes it")
+    for flag, value in (("--evaluations", args.evaluations), ("--screen", args.screen)):
+        if value is not None:
+            raise FnasError(f"{flag}: only a table search (--evaluate table) takes it")
     if args.resume and args.force:
         raise FnasError("--resume and --force contradict each other; give one")
     if args.resume:

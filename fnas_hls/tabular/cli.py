@@ -16,7 +16,7 @@ from fnas_hls.search.rundir import default_run_folder
 from fnas_hls.tabular.latency import LatencyTable
 from fnas_hls.tabular.output import prepare_folder, write_outputs
 from fnas_hls.tabular.search import TableRun, run_table_search
-from fnas_hls.tabular.spaces import TableSpaceConfig, load_table_space, no_long_fidelity
+from fnas_hls.tabular.spaces import TableSearchSettings, TableSpaceConfig, load_table_space, no_long_fidelity
 
 # Options of a training search that a table search has no use for.
 _TRAINING_ONLY = ("epochs", "train_subset", "data_dir", "device", "batch", "workers", "ray", "resume")
@@ -42,6 +42,8 @@ def run_table(args: argparse.Namespace, space_path: Path) -> int:
     ts = sc.table_search
     if args.evaluations is not None:
         ts = replace(ts, evaluations=args.evaluations)
+    if args.screen is not None:
+        ts = replace(ts, screen=args.screen)
     if args.final_k is not None:
         if args.final_k and not space.has_long:
             raise FnasError(f"--final-k {args.final_k}: {no_long_fidelity(space)}; pass --final-k 0")
@@ -62,8 +64,8 @@ def run_table(args: argparse.Namespace, space_path: Path) -> int:
     print(
         f"table search: {space.name} ({space.table}, {space.dataset}, {space.rows:,} rows) on {board.name}, "
         f"spec {spec:g} ms, {precision}, style {style}, strategy {settings.strategy}"
-        f"{'' if run.hw_aware else ' (hardware-unaware)'}; {ts.evaluations} evaluations, final-k "
-        f"{ts.final_k}; {len(latency.known):,} rows' latency cached; folder {out}/",
+        f"{'' if run.hw_aware else ' (hardware-unaware)'}; {ts.evaluations} evaluations{_screened(ts)}, "
+        f"final-k {ts.final_k}; {len(latency.known):,} rows' latency cached; folder {out}/",
         file=sys.stderr,
         flush=True,
     )
@@ -98,6 +100,8 @@ def run_table(args: argparse.Namespace, space_path: Path) -> int:
         "hw_aware": run.hw_aware,
         "evaluations": ts.evaluations,
         "final_k": ts.final_k,
+        "screen": ts.screen,
+        "screen_after": ts.screen_after,
         "episodes": settings.episodes,
         "search": settings.as_dict(),
         "command": command,
@@ -124,10 +128,16 @@ def run_table(args: argparse.Namespace, space_path: Path) -> int:
     return 0
 
 
+def _screened(ts: TableSearchSettings) -> str:
+    """The screen, as the start line says it (none where off)."""
+    return f" (each the best of {ts.screen} by the predictor after {ts.screen_after})" if ts.screen else ""
+
+
 def _command(source: str, board: str, run: TableRun, precision: str, style: str, out: Path) -> str:
     parts = ["fnas-hls", "search", "--space", source, "--evaluate", "table", "--board", board]
     parts += ["--spec-ms", f"{run.spec_ms:g}", "--strategy", run.search.strategy, "--seed", str(run.seed)]
     parts += ["--evaluations", str(run.table_search.evaluations), "--final-k", str(run.table_search.final_k)]
+    parts += ["--screen", str(run.table_search.screen)]
     parts += ["--episodes", str(run.search.episodes), "--precision", precision, "--style", style]
     if not run.hw_aware:
         parts.append("--hw-unaware")

@@ -135,6 +135,17 @@ def _report(
         f"spec {run.spec_ms:g} ms, precision {config['precision']}, style {config['style']}",
         f"- {len(outcome.records)} episodes: {len(outcome.evaluated)} children evaluated (each once; a "
         f"child seen again is free), {pruned} pruned without evaluation",
+        *(
+            [
+                f"- screen: after the first {run.table_search.screen_after} evaluations, each child "
+                f"evaluated was the best of {run.table_search.screen} new in-spec proposals by an accuracy "
+                "predictor "
+                f"(ridge regression on the decisions); {int(outcome.stats.get('screened_out', 0))} proposals "
+                "screened out, never evaluated"
+            ]
+            if run.table_search.screen
+            else []
+        ),
         f"- accuracy: the table's {_short_name(space)}; latency, DSPs and BRAM: fnas-hls's model",
         f"- training cost: {outcome.cost_short:,.1f} {space.cost_unit} for the evaluations, "
         f"{outcome.cost_long:,.1f} for the final training of {len(outcome.finalists)}",

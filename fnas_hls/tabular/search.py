@@ -8,6 +8,10 @@ count as an evaluation. The search stops after ``evaluations`` evaluations (or `
 proposals, whichever comes first). Hardware-unaware search evaluates every row and checks the spec
 only afterwards.
 
+With ``screen`` N (``TableSearchSettings``), once ``screen_after`` rows are evaluated, each evaluation
+is the best of N new in-spec proposals by a cheap accuracy predictor fitted to the rows evaluated so
+far (``fnas_hls.search.predictor``); the proposals screened out are neither evaluated nor episodes.
+
 Then ``final_k``: the best K evaluated rows that meet the spec (by short accuracy) are retrained at
 the long fidelity (looked up, cost counted) and the winner is the best of them there; without it the
 winner is the best by short accuracy. A winner is scored by the long fidelity, and its regret is the
@@ -20,11 +24,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from fnas_hls.search.policy import make_strategy
+from fnas_hls.search.predictor import RidgePredictor
 from fnas_hls.search.rewards import child_reward, moving_average, pruned_reward
 from fnas_hls.search.settings import SearchSettings
 from fnas_hls.tabular.latency import Predicted
 from fnas_hls.tabular.spaces import TableSearchSettings, TableSpace
+
+#: The screen's proposals an evaluation, at most, per candidate it wants (``screen``): a strategy
+#: settled on a few children proposes them again and again.
+SCREEN_TRIES = 50
 
 
 @dataclass(frozen=True)
@@ -65,15 +76,17 @@ def run_table_search(
     (episodes, evaluations, pruned) after each episode."""
     space, s, ts = cfg.space, cfg.search, cfg.table_search
     strategy = make_strategy(s.strategy, space.num_choices, s, cfg.seed)
+    predictor = RidgePredictor(space.num_choices) if ts.screen else None
     records: list[dict[str, Any]] = []
     evaluated: list[int] = []
+    evaluated_choices: list[tuple[int, ...]] = []
     seen: set[int] = set()
     accuracy_average: float | None = None
-    episode = pruned = 0
-    while len(evaluated) < ts.evaluations and episode < s.episodes:
-        choice = strategy.propose()
-        row, distance = space.row_of(choice)
-        pred = latency(row)
+    episode = pruned = screened_out = 0
+
+    def step(choice: tuple[int, ...], row: int, distance: int, pred: Predicted) -> None:
+        """One episode: ``choice`` (row ``row``) pruned, looked up again or evaluated; the strategy hears."""
+        nonlocal accuracy_average, episode, pruned
         meets = pred.meets(cfg.spec_ms)
         record: dict[str, Any] = {
             "episode": episode,
@@ -99,6 +112,7 @@ def run_table_search(
             if not cached:
                 seen.add(row)
                 evaluated.append(row)
+                evaluated_choices.append(tuple(choice))
             latency_ms = pred.latency_ms if pred.latency_ms is not None else cfg.spec_ms
             reward = child_reward(s.reward, acc, latency_ms, cfg.spec_ms, accuracy_average, s, cfg.hw_aware)
             accuracy_average = moving_average(accuracy_average, acc, s.baseline_decay)
@@ -114,6 +128,34 @@ def run_table_search(
         episode += 1
         if progress is not None:
             progress(episode, len(evaluated), pruned)
+
+    while len(evaluated) < ts.evaluations and episode < s.episodes:
+        if predictor is None or len(evaluated) < ts.screen_after:
+            choice = strategy.propose()
+            row, distance = space.row_of(choice)
+            step(choice, row, distance, latency(row))
+            continue
+        # the screen: proposals that are pruned or seen before are episodes as ever; the new ones that
+        # meet the spec wait, and the one the predictor ranks best is evaluated
+        waiting: dict[int, tuple[tuple[int, ...], int, Predicted]] = {}
+        tries = 0
+        while len(waiting) < ts.screen and tries < SCREEN_TRIES * ts.screen and episode < s.episodes:
+            tries += 1
+            choice = strategy.propose()
+            row, distance = space.row_of(choice)
+            pred = latency(row)
+            if row in seen or (cfg.hw_aware and not pred.meets(cfg.spec_ms)):
+                step(choice, row, distance, pred)
+            else:
+                waiting.setdefault(row, (choice, distance, pred))
+        if not waiting:
+            continue
+        predictor.fit(evaluated_choices, [space.short(r) for r in evaluated])
+        rows = list(waiting)
+        best = rows[int(np.argmax(predictor.predict([waiting[r][0] for r in rows])))]
+        screened_out += len(rows) - 1
+        choice, distance, pred = waiting[best]
+        step(choice, best, distance, pred)
     in_spec = sorted(
         (r for r in evaluated if latency(r).meets(cfg.spec_ms)), key=lambda r: (-space.short(r), r)
     )
@@ -124,7 +166,7 @@ def run_table_search(
     else:
         winner = in_spec[0] if in_spec else None
     winner_any = min(evaluated, key=lambda r: (-space.short(r), r)) if evaluated else None
-    stats = {"episodes": float(episode), "pruned": float(pruned)}
+    stats = {"episodes": float(episode), "pruned": float(pruned), "screened_out": float(screened_out)}
     short_pick = in_spec[0] if in_spec else None
     cost = sum(space.cost(r) for r in evaluated)
     return TableOutcome(records, evaluated, finalists, winner, short_pick, winner_any, cost, cost_long, stats)

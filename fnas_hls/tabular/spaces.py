@@ -56,6 +56,10 @@ class TableSearchSettings:
 
     evaluations: int = 40  # distinct children evaluated (short fidelity); a child seen again is free
     final_k: int = 0  # the best K in-spec children retrained at the long fidelity; the winner among them
+    # each evaluation the best of this many new in-spec proposals by the predictor (0: none;
+    # ``fnas_hls.tabular.search``), once ``screen_after`` children are evaluated
+    screen: int = 0
+    screen_after: int = 10
 
 
 def cellstr_of(ops: tuple[str, ...]) -> str:
@@ -291,9 +295,9 @@ def load_table_space(path: Path) -> TableSpaceConfig:
     raw: Any = doc.get("search") or {}
     if not isinstance(raw, dict):
         raise FnasError(f"{where(src, doc)}: field 'search' must be a mapping")
-    extra = {k: raw[k] for k in ("evaluations", "final_k") if k in raw}
+    extra = {k: raw[k] for k in ("evaluations", "final_k", "screen", "screen_after") if k in raw}
     for k, v in extra.items():
-        low = 1 if k == "evaluations" else 0
+        low = 1 if k in ("evaluations", "screen_after") else 0
         if isinstance(v, bool) or not isinstance(v, int) or v < low:
             raise FnasError(f"{where(src, raw)}: field 'search.{k}' must be an integer >= {low}, got {v!r}")
     settings = parse_search_settings(
