@@ -15,7 +15,7 @@ from fnas_hls.boards import load_board
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.shared_engine import engine_terms, make_engine
 from fnas_hls.model.shared_fabric import LOAD_PORTS
-from fnas_hls.model.shared_views import engine_geometry, stack_options
+from fnas_hls.model.shared_views import engine_geometry, pads_columns, stack_options, stacks_a_vector
 from fnas_hls.network.ir import Add, Conv, Dense, GlobalAvgPool, Network, Pool, Shape
 from fnas_hls.precision import get_precision
 from fnas_hls.styles import analyze
@@ -103,7 +103,8 @@ def test_a_step_of_a_stacked_layer_computes_q_channel_tiles_and_pays_the_loads_l
 def test_the_analysis_stacks_where_it_pays_and_names_the_layers():
     net = _stacked()
     a = analyze(net, load_board("pynq"), "int8", style="shared")
-    assert a.stacked_layers and set(a.stacked_layers) <= set(a.flat_layers), a.stacked_layers
+    vectors = {li.name for li in net.info if stacks_a_vector(li)}
+    assert a.stacked_layers and set(a.stacked_layers) <= set(a.flat_layers) | vectors, a.stacked_layers
     assert any("stack their input channels as kernel rows" in n for n in a.notes)
     for name, q in a.stacked_layers.items():
         n = net[name].in_shape.c
@@ -150,3 +151,77 @@ def test_a_row_shorter_than_the_accumulate_distance_is_not_stacked():
     assert padded.flat == {"pw2": 8} and len(padded.views["pw2"]) > 1
     a = analyze(net, board, "int8", style="shared")
     assert a.engine.min_trtc >= plain.required
+
+
+# --- a fully connected head on one pixel ----------------------------------------------------------
+
+
+def _head(n: int = 96, m: int = 40) -> Network:
+    """A 3x3 layer (weight tiles 9 taps deep), a pointwise one to ``n`` channels, a global pooling and
+    a fully connected head of ``n`` inputs."""
+    return _net(
+        [
+            Conv("c0", out=16, kernel=(3, 3), padding=P1, relu=True),
+            Conv("pw", out=n, kernel=(1, 1), relu=True),
+            GlobalAvgPool("g"),
+            Dense("fc", out=m),
+        ],
+        (3, 6, 6),
+    )
+
+
+def test_a_head_on_one_pixel_stacks_its_inputs_and_pads_its_columns():
+    net = _head()
+    li = {x.name: x for x in net.info}
+    fc = li["fc"]
+    assert stacks_a_vector(fc) and not stacks_a_vector(li["pw"])
+    assert stack_options(fc, 9, True) == (2, 3, 4, 6, 8) and stack_options(fc, 9, False) == ()
+    assert engine_geometry(fc, 0, 8) == ConvGeometry(1, 40, 12, 1, 1, 8, 1, 1, 1)
+    assert pads_columns(fc, 8) and not pads_columns(fc, 1)
+    with pytest.raises(ValueError, match="'fc' cannot stack its 96 input channels as 5 rows"):
+        engine_geometry(fc, 0, 5)
+    # a head on a map of more than one pixel (a flatten of a 2x2 map) reads no one run of words: no stack
+    flat = _net([Conv("c0", out=8, kernel=(3, 3)), Dense("fc", out=4)], (3, 4, 4))
+    assert stack_options(flat.info[1], 9, True) == ()
+
+
+def test_a_stacked_head_computes_its_padded_columns_and_stores_its_one():
+    """Stack 8 on Tn 16: 12 channels a row, one channel tile a step where 96 inputs took six; the step
+    computes 8 taps x Tc 4 columns (three of them past the map), its store writes Tc words a channel
+    (the store masks those past C, as in an edge tile), and the engine declares distance Tc."""
+    from fnas_hls.model.shared_engine import engine_layer_cost
+
+    prec, board = get_precision("int8"), load_board("pynq")
+    fc = _head().info[3]
+    plain, stacked = engine_geometry(fc), engine_geometry(fc, 0, 8)
+    e = make_engine(40, 16, [(plain, 1, 1), (stacked, 1, 4)], board, prec)
+    assert e.min_trtc == 4
+    k1, k8 = engine_terms(plain, e, 1, 1, prec), engine_terms(stacked, e, 1, 4, prec)
+    assert (k1.steps, k8.steps) == (6, 1)
+    assert k8.compute_trip == 8 * 4 and k8.store_trip == cdiv(40, 2) * 4
+    assert k8.cycles < k1.cycles
+    cost = engine_layer_cost(fc, e, 1, 4, board, prec, stack=8)
+    assert (cost.tiling.Tr, cost.tiling.Tc) == (1, 4)  # not clipped to the map's one column
+
+
+def test_the_analysis_stacks_a_head_and_keeps_the_distance():
+    a = analyze(_head(256, 100), load_board("pynq"), "int8", style="shared")
+    assert "fc" in a.stacked_layers, a.stacked_layers
+    fc = next(lc for lc in a.layers if lc.name == "fc")
+    assert fc.tiling.Tr * fc.tiling.Tc >= a.engine.min_trtc > 0
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+@pytest.mark.parametrize("board,precision", [("pynq", "int8"), ("ultra96v2", "fixed16")])
+def test_a_stacked_head_csim_bit_exact(board, precision, shared_csim):
+    res, out = shared_csim(_head(256, 100), board, precision)
+    a = res.analysis
+    assert "fc" in a.stacked_layers, a.stacked_layers
+    # the emitted descriptor's tile (the layer table's Tm, Tn, Tr, Tc) keeps the padded columns, and the
+    # engine declares the distance they give
+    src = res.project_dir / "src"
+    row = next(x for x in (src / "fnas_types.h").read_text().splitlines() if x.strip().startswith('{"fc"'))
+    tr, tc = (int(v) for v in row.split(",")[11:13])
+    assert tr * tc >= a.engine.min_trtc > 1
+    assert f"distance={a.engine.min_trtc} true" in (src / "engine.cpp").read_text()
+    assert out.bit_exact and out.vectors == 4, out.verdict

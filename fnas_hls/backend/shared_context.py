@@ -28,7 +28,7 @@ from fnas_hls.model.shared_pool import (
     vector_pool_ii,
     vector_window,
 )
-from fnas_hls.model.shared_views import engine_geometry, skips_rows
+from fnas_hls.model.shared_views import engine_geometry, pads_columns, skips_rows
 from fnas_hls.network.ir import Network, map_roots
 
 if TYPE_CHECKING:  # the quantizer brings torch; fnas_hls.styles imports this module
@@ -300,6 +300,9 @@ def shared_layers(
             d.update(H=1, W=g.C, R=1, C=g.C, TR=1, TC=Tc, TRIN=1, TCIN=Tc)
         if stack > 1:  # its channels as `stack` rows of N/stack: a Q x 1 kernel over Q rows
             d.update(N=g.N, H=stack, KH=stack, TRIN=stack)
+        if pads_columns(li, stack):  # its one column in a tile of the analysis's Tc, the rest past the map
+            Tc = tilings[li.name].Tc
+            d.update(TC=Tc, TCIN=Tc)
         # its kernel rows folded onto its channels: N*KH channels of a 1 x KW kernel, each read its own
         # row shift further (the map's H and PT stay: LOAD_IN checks each channel's shifted rows)
         d["FOLD"] = d["KH"] if fold else 1

@@ -55,7 +55,7 @@ from fnas_hls.model.shared_fabric import (
     whole_beats,
 )
 from fnas_hls.model.shared_pool import beat_gaps
-from fnas_hls.model.shared_views import engine_geometry, folds_rows, stack_options
+from fnas_hls.model.shared_views import engine_geometry, folds_rows, stack_options, stacks_a_vector
 from fnas_hls.model.tiling import TilingPin
 from fnas_hls.network.ir import LayerInfo, Network
 from fnas_hls.precision import Precision
@@ -134,16 +134,21 @@ def _layer_table(
     aligned: bool = False,
     load_ports: int = LOAD_PORTS,
     read_beats: int = 0,
+    pad_to: int = 0,
 ) -> tuple[np.ndarray, ...]:
     """A layer's useful (Tr, Tc) on engine (Tm, Tn) (Tr*Tc >= ``required`` for kernels larger than
     1x1), their cycles at the accumulators' declared ``distance``, and their block RAMs per bank of
     the input tile (per channel: its ``beat`` sub-banks) and of the accumulators (per output
     channel: its sub-banks); ``beats``: the layer stores whole beats, ``beats_out``: some layer of
     the engine does; ``cols``: the engine's DW_COMPUTE columns; ``aligned``: its window rows begin at
-    beats (``model.shared.aligned_layers``); ``load_ports``, ``read_beats``: the engine's (cached: search
+    beats (``model.shared.aligned_layers``); ``load_ports``, ``read_beats``: the engine's; ``pad_to``: its
+    one column computed in a tile of that many (``model.shared_views.pads_columns``) (cached: search
     spaces repeat layer shapes)."""
     unit = on_dw_unit(g, cols)
-    tr, tc = _grid(g, pin, required, beat if beats else 1, cols if unit else 1)
+    if pad_to:
+        tr, tc = np.ones(1, dtype=np.int64), np.full(1, max(pad_to, g.C), dtype=np.int64)
+    else:
+        tr, tc = _grid(g, pin, required, beat if beats else 1, cols if unit else 1)
     probe = Engine(
         Tm,
         Tn,
@@ -257,6 +262,10 @@ class _EngineSearch:
             if g.Kh * g.Kw > 1
         ]
         self.required = min([dep, *windowed])
+        # the fully connected heads that may stack (none where a Tr or Tc pin holds their one column)
+        self.vectors = {
+            li.name for li in infos if is_tiled(li) and stacks_a_vector(li) and li.name not in rows_pinned
+        }
         # each tiled layer's views: as it is (stack 1), and each stack of its channels as kernel rows
         # where its one row reaches the accumulate's distance (a stack's Q taps revisit an accumulator
         # every Tc iterations; a shorter row would lower the distance the engine declares for all)
@@ -269,6 +278,11 @@ class _EngineSearch:
                 if li.out_shape.h * self.flat[li.name] >= self.required
             ]
             + ([(1, True, engine_geometry(li, fold=True))] if folds_rows(li, not prec.is_float) else [])
+            # a fully connected head stacked, its one column in a tile of ``required`` (``pads_columns``)
+            + [
+                (q, False, engine_geometry(li, 0, q))
+                for q in (stack_options(li, k_words, not prec.is_float) if li.name in self.vectors else ())
+            ]
             for li, (_, g) in zip([li for li in infos if is_tiled(li)], self.tiled, strict=True)
         }
         self.distance = (
@@ -318,9 +332,10 @@ class _EngineSearch:
                         name in self.aligned,
                         self.load_ports,
                         self.read_beats,
+                        self.required if name in self.vectors and stack > 1 else 0,
                     ),
                 )
-                for k, (_, fold, g) in enumerate(self.views[name])
+                for k, (stack, fold, g) in enumerate(self.views[name])
                 if not (fold and g.N > Tn)  # a folded layer's channels: one input-channel tile
             ]
             # each view's rows, its index beside each (view, Tr, Tc, cycles, b_in, b_acc)
@@ -451,6 +466,8 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
             break
     start = min(search.seen.values(), key=lambda c: c.key)
     best = _descend(search, start, pinned)
+    if best.fits:  # every engine within a quarter of each side, one side at a time, then descend again
+        best = min(best, _descend(search, _lines(search, best, pinned), pinned), key=lambda c: c.key)
     if not best.fits:  # nothing it met fits: shrink the best ranked engine until one does, descend again
         _shrink_until_it_fits(search, start)
         best = min(
@@ -500,6 +517,29 @@ def _neighbours(Tm: int, Tn: int) -> set[tuple[int, int]]:
         dm, dn = max(Tm // k, 1), max(Tn // k, 1)
         out |= {(Tm + dm, Tn - dn), (Tm - dm, Tn + dn)}
     return {(m, n) for m, n in out if m >= 1 and n >= 1} - {(Tm, Tn)}
+
+
+def _lines(search: _EngineSearch, best: _Candidate, pinned: tuple) -> _Candidate:
+    """The best engine that differs from ``best`` in one side by at most a quarter of it (within the
+    MACs, the layers' channels and the pins): the descent's steps skip most of them, and the landscape
+    is not smooth (ResNet-50 int8 on zcu102: 64 x 33 .. 36 each slower than 64 x 32, 64 x 37 3% faster
+    than all of them, the classifier's stack of 32 against the other layers' tiles)."""
+    macs = search.mac.macs(search.room.dsp)
+    m_max, n_max = max(g.M for g in search.geoms), search.n_max
+    m, n = best.Tm, best.Tn
+    line = {(v, n) for v in range(m - m // 4, m + m // 4 + 1)} | {
+        (m, v) for v in range(n - n // 4, n + n // 4 + 1)
+    }
+    near = [
+        search.evaluate(a, b)
+        for a, b in sorted(line)
+        if 1 <= a <= m_max
+        and 1 <= b <= n_max
+        and a * b <= macs
+        and pinned[0] in (None, a)
+        and pinned[1] in (None, b)
+    ]
+    return min([best, *near], key=lambda c: c.key)
 
 
 def _descend(search: _EngineSearch, best: _Candidate, pinned: tuple) -> _Candidate:

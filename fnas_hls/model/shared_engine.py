@@ -116,7 +116,7 @@ from fnas_hls.model.shared_fabric import (
     weight_ports,
     whole_beats,
 )
-from fnas_hls.model.shared_views import engine_geometry
+from fnas_hls.model.shared_views import engine_geometry, pads_columns
 from fnas_hls.model.tiling import Tiling
 from fnas_hls.network.ir import LayerInfo
 from fnas_hls.precision import Precision
@@ -493,7 +493,7 @@ def engine_layer_cost(
     ``fold``: its kernel rows folded onto its input channels; ``aligned``: its window rows begin at
     beats (``model.shared.aligned_layers``)."""
     g = engine_geometry(li, row_words, stack, fold)
-    Tr, Tc = min(Tr, g.R), min(Tc, g.C)
+    Tr, Tc = min(Tr, g.R), (Tc if pads_columns(li, stack) else min(Tc, g.C))
     k = EngineTerms(*(int(v) for v in engine_terms(g, e, Tr, Tc, prec, fused, beats, aligned)))
     w_label, w_ii, w_depth = e.load_w_loop(g)
     store = ("_store_b", "STORE_B") if beats else ("_store", "STORE")

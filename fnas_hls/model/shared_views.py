@@ -1,13 +1,14 @@
 """The geometry the shared engine runs a layer in (``engine_geometry``): a depthwise layer on its
 diagonal, a pointwise layer as one row of pixels (its input channels stacked as kernel rows where
-``stack_options`` allow), a layer one row high of row stride above 1 over the rows it reads alone,
+``stack_options`` allow; a fully connected head's inputs likewise), a layer one row high of row
+stride above 1 over the rows it reads alone,
 a layer's kernel rows folded onto its input channels (``folds_rows``); the descriptor describes the
 view (the fold also a row shift a channel in the engine's load)."""
 
 from __future__ import annotations
 
 from fnas_hls.model.sequential import ConvGeometry
-from fnas_hls.network.ir import Conv, LayerInfo
+from fnas_hls.network.ir import Conv, Dense, LayerInfo
 
 
 def is_pointwise(li: LayerInfo) -> bool:
@@ -39,13 +40,30 @@ def skips_rows(li: LayerInfo) -> bool:
     )
 
 
+def stacks_a_vector(li: LayerInfo) -> bool:
+    """A fully connected layer on a map of one pixel (a global pooling's output, a classifier head): its
+    N inputs are N channels of one word, one run of words in DDR."""
+    return isinstance(li.layer, Dense) and li.in_shape.h == li.in_shape.w == 1
+
+
+def pads_columns(li: LayerInfo, stack: int) -> bool:
+    """Whether the engine runs layer ``li`` at ``stack`` in a tile of more columns than its map has: a
+    stacked fully connected layer (``stacks_a_vector``) has one output pixel, so its Q taps would
+    revisit each accumulator every iteration; its tile's Tc columns (the DSE's: at least the engine's
+    accumulate distance) are its one column and Tc - 1 past the map, which LOAD_IN reads as zeros and
+    STORE leaves unwritten, as in any edge tile."""
+    return stack > 1 and stacks_a_vector(li)
+
+
 def stack_options(li: LayerInfo, k_words: int, exact_sums: bool) -> tuple[int, ...]:
-    """The stacks (``engine_geometry``) a pointwise layer of one group may take: each Q > 1 that
-    divides its N input channels, at most ``k_words`` (the weight tiles' depth, set by the network's
-    largest kernel: a stack of Q taps fits it); none where sums are not exact (``exact_sums``: integer
-    arithmetic; in float32 a stack would change the order the engine adds its products in)."""
+    """The stacks (``engine_geometry``) a pointwise layer of one group, or a fully connected layer on a
+    map of one pixel (``stacks_a_vector``), may take: each Q > 1 that divides its N input channels, at
+    most ``k_words`` (the weight tiles' depth, set by the network's largest kernel: a stack of Q taps
+    fits it); none where sums are not exact (``exact_sums``: integer arithmetic; in float32 a stack
+    would change the order the engine adds its products in)."""
     layer = li.layer
-    if not (exact_sums and is_pointwise(li) and isinstance(layer, Conv) and layer.groups == 1):
+    pointwise = is_pointwise(li) and isinstance(layer, Conv) and layer.groups == 1
+    if not (exact_sums and (pointwise or stacks_a_vector(li))):
         return ()
     n = li.in_shape.c
     return tuple(q for q in range(2, min(k_words, n) + 1) if n % q == 0)
@@ -83,7 +101,10 @@ def engine_geometry(li: LayerInfo, row_words: int = 0, stack: int = 1, fold: boo
     output row is the sum over all N. One step then computes Q input-channel tiles' worth where it
     computed one (a step a tile paid LOAD_IN's and LOAD_W's m_axi latency again: ResNet-50's 7x7 layers
     took 224 cycles a step for 112 of computation); the descriptor's row stride is N/Q channels of
-    the map in DDR.
+    the map in DDR. A fully connected layer on a map of one pixel (``stacks_a_vector``) stacks the same
+    way, its one output pixel in a tile padded with columns past the map (``pads_columns``): a head of
+    1,280 inputs on Tn = 32 took 40 steps an output tile, each paying the loads' latency for one
+    iteration of computation.
 
     With ``fold`` (``folds_rows``), its Kh kernel rows folded onto its input channels: channel
     c*Kh + k of the view is input channel c read k rows further down, and the layer is a 1 x Kw
@@ -92,6 +113,10 @@ def engine_geometry(li: LayerInfo, row_words: int = 0, stack: int = 1, fold: boo
     and bottom). A stem of 3 channels then fills 3*Kh of the engine's Tn lanes, not 3, and runs Kw
     taps a pixel, not Kh*Kw (ResNet-50's 7x7 stem: 21 of 32 lanes, 7 taps)."""
     g = ConvGeometry.of(li)
+    if stack > 1 and stacks_a_vector(li):  # its one pixel's N words as Q rows of N/Q channels
+        if g.N % stack:
+            raise ValueError(f"layer '{li.name}' cannot stack its {g.N} input channels as {stack} rows")
+        return ConvGeometry(1, g.M, g.N // stack, 1, 1, stack, 1, 1, 1, g.act)
     if fold:
         if not folds_rows(li, True):
             raise ValueError(f"layer '{li.name}' cannot fold its kernel rows onto its input channels")
