@@ -180,7 +180,7 @@ def test_a_head_on_one_pixel_stacks_its_inputs_and_pads_its_columns():
     assert pads_columns(fc, 8) and not pads_columns(fc, 1)
     with pytest.raises(ValueError, match="'fc' cannot stack its 96 input channels as 5 rows"):
         engine_geometry(fc, 0, 5)
-    # a head on a map of more than one pixel (a flatten of a 2x2 map) reads no one run of words: no stack
+    # a head on a map of more than one pixel (a Dense over a 2x2 map) is not offered a stack
     flat = _net([Conv("c0", out=8, kernel=(3, 3)), Dense("fc", out=4)], (3, 4, 4))
     assert stack_options(flat.info[1], 9, True) == ()
 
@@ -204,11 +204,34 @@ def test_a_stacked_head_computes_its_padded_columns_and_stores_its_one():
     assert (cost.tiling.Tr, cost.tiling.Tc) == (1, 4)  # not clipped to the map's one column
 
 
-def test_the_analysis_stacks_a_head_and_keeps_the_distance():
-    a = analyze(_head(256, 100), load_board("pynq"), "int8", style="shared")
+def test_a_stacked_head_keeps_computes_ii_where_a_small_depthwise_map_lowers_the_distance():
+    """A depthwise layer on a 3x3 map runs on DW_COMPUTE with its own distance (3 iterations, below the
+    accumulate's dependence); the head stacked pads its columns to COMPUTE's own distance, not to that
+    one: COMPUTE keeps II 1 (padded to 3, the head took the engine to II 2 for every layer, 11,102 to
+    13,453 cycles on this net)."""
+    from fnas_hls.model.shared_engine import engine_dependence
+
+    net = _net(
+        [
+            Conv("c0", out=16, kernel=(3, 3), padding=P1, relu=True),
+            Conv("c1", out=32, kernel=(3, 3), stride=(2, 2), padding=P1, relu=True),
+            Conv("c2", out=64, kernel=(3, 3), stride=(2, 2), padding=P1, relu=True),
+            Conv("c3", out=64, kernel=(3, 3), stride=(2, 2), padding=P1, relu=True),
+            Conv("dw", out=64, kernel=(3, 3), padding=P1, groups=64, relu=True),
+            Conv("pw", out=128, kernel=(1, 1), relu=True),
+            GlobalAvgPool("g"),
+            Dense("fc", out=100),
+        ],
+        (3, 24, 24),
+    )
+    a = analyze(net, load_board("zcu104"), "int8", style="shared")
+    e, prec = a.engine, a.precision
+    dep = engine_dependence(prec, e.acc_banks)
+    assert 0 < e.dw_dist < dep  # the case: the depthwise layer's distance is below the dependence
     assert "fc" in a.stacked_layers, a.stacked_layers
     fc = next(lc for lc in a.layers if lc.name == "fc")
-    assert fc.tiling.Tr * fc.tiling.Tc >= a.engine.min_trtc > 0
+    assert fc.tiling.Tr * fc.tiling.Tc >= dep and e.min_trtc >= dep
+    assert e.compute_ii(prec) == 1
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")

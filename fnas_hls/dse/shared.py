@@ -262,6 +262,20 @@ class _EngineSearch:
             if g.Kh * g.Kw > 1
         ]
         self.required = min([dep, *windowed])
+        # COMPUTE's own: the least its windowed layers force (a depthwise layer on DW_COMPUTE, whose
+        # distance is its own, does not lower it); a stack runs on COMPUTE and keeps to it, so that a
+        # small depthwise map never lowers the distance COMPUTE declares through a stack (MobileNetV2
+        # 0.35/96 on zcu104: the head padded to 3 columns took COMPUTE to II 2, 10% slower)
+        self.compute_required = min(
+            [
+                dep,
+                *(
+                    g.R * g.C
+                    for g, u in zip(self.geoms, self.dw.unit, strict=True)
+                    if g.Kh * g.Kw > 1 and not u
+                ),
+            ]
+        )
         # the fully connected heads that may stack (none where a Tr or Tc pin holds their one column)
         self.vectors = {
             li.name for li in infos if is_tiled(li) and stacks_a_vector(li) and li.name not in rows_pinned
@@ -275,10 +289,11 @@ class _EngineSearch:
             + [
                 (q, False, engine_geometry(li, self.flat[li.name], q))
                 for q in (stack_options(li, k_words, not prec.is_float) if li.name in self.flat else ())
-                if li.out_shape.h * self.flat[li.name] >= self.required
+                if li.out_shape.h * self.flat[li.name] >= self.compute_required
             ]
             + ([(1, True, engine_geometry(li, fold=True))] if folds_rows(li, not prec.is_float) else [])
-            # a fully connected head stacked, its one column in a tile of ``required`` (``pads_columns``)
+            # a fully connected head stacked, its one column in a tile of ``compute_required``
+            # (``pads_columns``)
             + [
                 (q, False, engine_geometry(li, 0, q))
                 for q in (stack_options(li, k_words, not prec.is_float) if li.name in self.vectors else ())
@@ -332,7 +347,7 @@ class _EngineSearch:
                         name in self.aligned,
                         self.load_ports,
                         self.read_beats,
-                        self.required if name in self.vectors and stack > 1 else 0,
+                        self.compute_required if name in self.vectors and stack > 1 else 0,
                     ),
                 )
                 for k, (stack, fold, g) in enumerate(self.views[name])

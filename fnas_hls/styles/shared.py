@@ -114,8 +114,9 @@ def _analyze_shared(
         if dse.stacks:
             names = [f"{li.name} ({dse.stacks[li.name]})" for li in tiled if li.name in dse.stacks]
             notes.append(
-                f"{len(names)} of them stack their input channels as kernel rows (Q rows of N/Q channels, "
-                f"a step Q channel tiles; Q in brackets): {_listed(names)}"
+                f"{len(names)} layer{'s' if len(names) > 1 else ''} (pointwise layers run as one row, fully "
+                "connected heads on one pixel) stack their input channels as kernel rows (Q rows of N/Q "
+                f"channels, a step Q channel tiles; Q in brackets): {_listed(names)}"
             )
         if dse.folds:
             names = [li.name for li in tiled if li.name in dse.folds]
