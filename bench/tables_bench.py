@@ -125,7 +125,7 @@ def bench_nb201(seeds: int) -> dict[str, Any]:
         for q, spec in zip(QUANTILES, specs, strict=True):
             best = best_in_spec(space, lt, spec)
             jobs = [
-                (strategy, aware, screen, entropy, spec, seed, 40, 5, 4000, best)
+                (strategy, aware, screen, entropy, spec, seed, 40, 5, 6000, best)
                 for _, strategy, aware, screen, entropy in STRATEGIES
                 for seed in range(seeds)
             ]
