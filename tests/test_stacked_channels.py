@@ -208,7 +208,7 @@ def test_a_stacked_head_keeps_computes_ii_where_a_small_depthwise_map_lowers_the
     """A depthwise layer on a 3x3 map runs on DW_COMPUTE with its own distance (3 iterations, below the
     accumulate's dependence); the head stacked pads its columns to COMPUTE's own distance, not to that
     one: COMPUTE keeps II 1 (padded to 3, the head took the engine to II 2 for every layer, 11,102 to
-    13,453 cycles on this net)."""
+    13,453 cycles on this net). Every COMPUTE layer's tiles keep to COMPUTE's distance, priced at it."""
     from fnas_hls.model.shared_engine import engine_dependence
 
     net = _net(
@@ -224,10 +224,16 @@ def test_a_stacked_head_keeps_computes_ii_where_a_small_depthwise_map_lowers_the
         ],
         (3, 24, 24),
     )
+    from fnas_hls.dse.shared import _EngineSearch
+
     a = analyze(net, load_board("zcu104"), "int8", style="shared")
     e, prec = a.engine, a.precision
     dep = engine_dependence(prec, e.acc_banks)
     assert 0 < e.dw_dist < dep  # the case: the depthwise layer's distance is below the dependence
+    # the DSE prices COMPUTE's layers at COMPUTE's distance and DW_COMPUTE's at its own (one distance
+    # for both priced every layer at II 2 here: 10,964 cycles where the split finds 10,119)
+    search = _EngineSearch(net, load_board("zcu104"), prec, {})
+    assert search.distance >= dep and search.dw_distance == e.dw_dist < dep
     assert "fc" in a.stacked_layers, a.stacked_layers
     fc = next(lc for lc in a.layers if lc.name == "fc")
     assert fc.tiling.Tr * fc.tiling.Tc >= dep and e.min_trtc >= dep

@@ -14,7 +14,8 @@
    channels loaded at once), and the faster design that fits wins (``choose_engine``).
 
 Layers with a kernel larger than 1x1 keep Tr*Tc at least the accumulate's dependence latency
-where their map allows it, so that COMPUTE keeps II 1 (the engine declares one distance for all).
+where their map allows it, so that COMPUTE keeps II 1 (COMPUTE declares one distance for all its
+layers, DW_COMPUTE one of its own: each loop's layers keep to and are priced at their loop's).
 A pointwise layer run as one row is tried with each stack of its input channels as kernel rows
 (``model.shared_views.stack_options``) beside none, and a layer whose kernel rows may fold onto its
 input channels (``folds_rows``) folded where its N*Kh channels fit one input-channel tile: each
@@ -135,9 +136,13 @@ def _layer_table(
     load_ports: int = LOAD_PORTS,
     read_beats: int = 0,
     pad_to: int = 0,
+    dw_required: int = 0,
+    dw_distance: int = 0,
 ) -> tuple[np.ndarray, ...]:
     """A layer's useful (Tr, Tc) on engine (Tm, Tn) (Tr*Tc >= ``required`` for kernels larger than
-    1x1), their cycles at the accumulators' declared ``distance``, and their block RAMs per bank of
+    1x1 on COMPUTE, Tr*ceil(Tc/cols) >= ``dw_required`` on DW_COMPUTE), their cycles at the
+    distances the engine declares (COMPUTE's ``distance``, DW_COMPUTE's ``dw_distance``), and their
+    block RAMs per bank of
     the input tile (per channel: its ``beat`` sub-banks) and of the accumulators (per output
     channel: its sub-banks); ``beats``: the layer stores whole beats, ``beats_out``: some layer of
     the engine does; ``cols``: the engine's DW_COMPUTE columns; ``aligned``: its window rows begin at
@@ -148,7 +153,7 @@ def _layer_table(
     if pad_to:
         tr, tc = np.ones(1, dtype=np.int64), np.full(1, max(pad_to, g.C), dtype=np.int64)
     else:
-        tr, tc = _grid(g, pin, required, beat if beats else 1, cols if unit else 1)
+        tr, tc = _grid(g, pin, dw_required if unit else required, beat if beats else 1, cols if unit else 1)
     probe = Engine(
         Tm,
         Tn,
@@ -161,7 +166,7 @@ def _layer_table(
         skip=skip,
         beats_out=beats_out,
         dw_cols=cols,
-        dw_dist=distance,
+        dw_dist=dw_distance,
         load_ports=load_ports,
         read_beats=read_beats,
     )
@@ -276,6 +281,10 @@ class _EngineSearch:
                 ),
             ]
         )
+        # DW_COMPUTE's own (``Engine.dw_dist``): its layers' tiles keep to it
+        unit = [g.R * cdiv(g.C, self.dw.cols) for g, u in zip(self.geoms, self.dw.unit, strict=True) if u]
+        self.dw_required = min([dep, *unit])
+        self.dw_distance = self.dw_required if unit else 0
         # the fully connected heads that may stack (none where a Tr or Tc pin holds their one column)
         self.vectors = {
             li.name for li in infos if is_tiled(li) and stacks_a_vector(li) and li.name not in rows_pinned
@@ -300,9 +309,8 @@ class _EngineSearch:
             ]
             for li, (_, g) in zip([li for li in infos if is_tiled(li)], self.tiled, strict=True)
         }
-        self.distance = (
-            self.required if windowed else 0
-        )  # what the engine will declare (model.shared_engine.Engine)
+        # what COMPUTE will declare (model.shared_engine.Engine's min_trtc; DW_COMPUTE's is dw_distance)
+        self.distance = self.compute_required if windowed else 0
         # the most input channels of any layer's view (a fold's N*Kh may be more than any layer's N)
         self.n_max = max(g.N for views in self.views.values() for _, _, g in views)
         # each tiled layer's folded view, where it has one
@@ -335,7 +343,7 @@ class _EngineSearch:
                         g,
                         Tm,
                         Tn,
-                        self.required,
+                        self.compute_required,
                         self.distance,
                         self.beat,
                         prec,
@@ -348,6 +356,8 @@ class _EngineSearch:
                         self.load_ports,
                         self.read_beats,
                         self.compute_required if name in self.vectors and stack > 1 else 0,
+                        self.dw_required,
+                        self.dw_distance,
                     ),
                 )
                 for k, (stack, fold, g) in enumerate(self.views[name])
