@@ -164,8 +164,16 @@ def _fake_latency(rows: int):
 
 
 def _run(
-    space, strategy="random", aware=True, evaluations=20, final_k=0, episodes=3000, seed=0, spec=5.0,
-    screen=0, screen_after=10,
+    space,
+    strategy="random",
+    aware=True,
+    evaluations=20,
+    final_k=0,
+    episodes=3000,
+    seed=0,
+    spec=5.0,
+    screen=0,
+    screen_after=10,
 ):
     cfg = TableRun(
         space, spec, SearchSettings(episodes=episodes, strategy=strategy),
