@@ -254,3 +254,19 @@ def test_a_stacked_head_csim_bit_exact(board, precision, shared_csim):
     assert tr * tc >= a.engine.min_trtc > 1
     assert f"distance={a.engine.min_trtc} true" in (src / "engine.cpp").read_text()
     assert out.bit_exact and out.vectors == 4, out.verdict
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+def test_a_stacked_head_after_a_flatten_csim_bit_exact(shared_csim):
+    """The MNIST CNN's classifier reads a flatten of an 18 x 7 x 7 map: 882 channels of one pixel, one
+    run of words in DDR, so it stacks too (21 rows of 42 on pynq)."""
+    from pathlib import Path
+
+    from fnas_hls.network.arch import load_network_yaml
+
+    net = with_random_weights(
+        load_network_yaml(Path(__file__).resolve().parents[1] / "examples" / "mnist-cnn.yaml")
+    )
+    res, out = shared_csim(net, "pynq", "int8")
+    assert "fc1" in res.analysis.stacked_layers, res.analysis.stacked_layers
+    assert out.bit_exact and out.vectors == 4, out.verdict
