@@ -145,12 +145,12 @@ def test_a_row_shorter_than_the_accumulate_distance_is_not_stacked():
     )
     board, prec = load_board("pynq"), get_precision("int8")
     plain = _EngineSearch(net, board, prec, {}, frozenset())
-    assert plain.flat == {"pw1": 1, "pw2": 1} and plain.required > 2
+    assert plain.flat == {"pw1": 1, "pw2": 1} and plain.compute_required > 2
     assert [v[0] for v in plain.views["pw1"]] == [1] and [v[0] for v in plain.views["pw2"]] == [1]
     padded = _EngineSearch(net, board, prec, {})
     assert padded.flat == {"pw2": 8} and len(padded.views["pw2"]) > 1
     a = analyze(net, board, "int8", style="shared")
-    assert a.engine.min_trtc >= plain.required
+    assert a.engine.min_trtc >= plain.compute_required
 
 
 # --- a fully connected head on one pixel ----------------------------------------------------------

@@ -260,31 +260,19 @@ class _EngineSearch:
         acc_banks = accumulator_banks(self.beat, self.beats_out)
         dep = engine_dependence(prec, acc_banks)
         self.dw = depthwise_use(self.geoms, self.beat, acc_banks)  # LOAD_WD, the layers on DW_COMPUTE
-        # an accumulator's distance: Tr*Tc iterations, Tr*ceil(Tc/P) on DW_COMPUTE
-        windowed = [
-            g.R * (cdiv(g.C, self.dw.cols) if u else g.C)
-            for g, u in zip(self.geoms, self.dw.unit, strict=True)
-            if g.Kh * g.Kw > 1
+        # an accumulator's distance, each loop's own: Tr*Tc iterations on COMPUTE, Tr*ceil(Tc/P) on
+        # DW_COMPUTE (``Engine.min_trtc``, ``Engine.dw_dist``); each loop's layers keep their tiles to
+        # the least its own windowed layers force, so a small depthwise map on DW_COMPUTE never lowers
+        # COMPUTE's, through a stack or a tile (MobileNetV2 0.35/96 on zcu104: the head padded to 3
+        # columns took COMPUTE to II 2, 10% slower)
+        on_compute = [
+            g.R * g.C for g, u in zip(self.geoms, self.dw.unit, strict=True) if g.Kh * g.Kw > 1 and not u
         ]
-        self.required = min([dep, *windowed])
-        # COMPUTE's own: the least its windowed layers force (a depthwise layer on DW_COMPUTE, whose
-        # distance is its own, does not lower it); a stack runs on COMPUTE and keeps to it, so that a
-        # small depthwise map never lowers the distance COMPUTE declares through a stack (MobileNetV2
-        # 0.35/96 on zcu104: the head padded to 3 columns took COMPUTE to II 2, 10% slower)
-        self.compute_required = min(
-            [
-                dep,
-                *(
-                    g.R * g.C
-                    for g, u in zip(self.geoms, self.dw.unit, strict=True)
-                    if g.Kh * g.Kw > 1 and not u
-                ),
-            ]
-        )
-        # DW_COMPUTE's own (``Engine.dw_dist``): its layers' tiles keep to it
-        unit = [g.R * cdiv(g.C, self.dw.cols) for g, u in zip(self.geoms, self.dw.unit, strict=True) if u]
-        self.dw_required = min([dep, *unit])
-        self.dw_distance = self.dw_required if unit else 0
+        on_unit = [g.R * cdiv(g.C, self.dw.cols) for g, u in zip(self.geoms, self.dw.unit, strict=True) if u]
+        windowed = any(g.Kh * g.Kw > 1 for g in self.geoms)
+        self.compute_required = min([dep, *on_compute])
+        self.dw_required = min([dep, *on_unit])
+        self.dw_distance = self.dw_required if on_unit else 0
         # the fully connected heads that may stack (none where a Tr or Tc pin holds their one column)
         self.vectors = {
             li.name for li in infos if is_tiled(li) and stacks_a_vector(li) and li.name not in rows_pinned
@@ -544,45 +532,40 @@ def _neighbours(Tm: int, Tn: int) -> set[tuple[int, int]]:
     return {(m, n) for m, n in out if m >= 1 and n >= 1} - {(Tm, Tn)}
 
 
+def _evaluate_near(search: _EngineSearch, pairs: set[tuple[int, int]], pinned: tuple) -> list[_Candidate]:
+    """Each engine (Tm, Tn) of ``pairs`` within the MACs, the layers' channels and the pins, evaluated
+    in order."""
+    macs = search.mac.macs(search.room.dsp)
+    m_max, n_max = max(g.M for g in search.geoms), search.n_max
+    return [
+        search.evaluate(m, n)
+        for m, n in sorted(pairs)
+        if 1 <= m <= m_max
+        and 1 <= n <= n_max
+        and m * n <= macs
+        and pinned[0] in (None, m)
+        and pinned[1] in (None, n)
+    ]
+
+
 def _lines(search: _EngineSearch, best: _Candidate, pinned: tuple) -> _Candidate:
     """The best engine that differs from ``best`` in one side by at most a quarter of it (within the
     MACs, the layers' channels and the pins): the descent's steps skip most of them, and the landscape
     is not smooth (ResNet-50 int8 on zcu102: 64 x 33 .. 36 each slower than 64 x 32, 64 x 37 3% faster
     than all of them, the classifier's stack of 32 against the other layers' tiles)."""
-    macs = search.mac.macs(search.room.dsp)
-    m_max, n_max = max(g.M for g in search.geoms), search.n_max
     m, n = best.Tm, best.Tn
     line = {(v, n) for v in range(m - m // 4, m + m // 4 + 1)} | {
         (m, v) for v in range(n - n // 4, n + n // 4 + 1)
     }
-    near = [
-        search.evaluate(a, b)
-        for a, b in sorted(line)
-        if 1 <= a <= m_max
-        and 1 <= b <= n_max
-        and a * b <= macs
-        and pinned[0] in (None, a)
-        and pinned[1] in (None, b)
-    ]
-    return min([best, *near], key=lambda c: c.key)
+    return min([best, *_evaluate_near(search, line, pinned)], key=lambda c: c.key)
 
 
 def _descend(search: _EngineSearch, best: _Candidate, pinned: tuple) -> _Candidate:
     """From ``best``, move to the best neighbouring engine (within the MACs, the layers' channels and
     the pins) while one is better, for at most ``DESCENT_ROUNDS`` rounds: the first ranking
     approximates every layer with whole-map tiles, and the engine its tiles favour is often near."""
-    macs = search.mac.macs(search.room.dsp)
-    m_max, n_max = max(g.M for g in search.geoms), search.n_max
     for _ in range(DESCENT_ROUNDS):
-        near = [
-            search.evaluate(m, n)
-            for m, n in sorted(_neighbours(best.Tm, best.Tn))
-            if m <= m_max
-            and n <= n_max
-            and m * n <= macs
-            and pinned[0] in (None, m)
-            and pinned[1] in (None, n)
-        ]
+        near = _evaluate_near(search, _neighbours(best.Tm, best.Tn), pinned)
         step = min(near, key=lambda c: c.key, default=best)
         if step.key >= best.key:
             break
