@@ -16,6 +16,9 @@ Sections ``styles``, ``model`` and ``hls``: the accelerator styles side by side,
 throughput, the reference model and C simulation (``bench/styles_bench.py``, ``bench/hls_bench.py``).
 Section ``predict``: the compiled C++ top (``fnas-hls predict``) against the reference model and torch,
 time per image (``bench/predict_bench.py``).
+Section ``dataflow``: the dataflow style over each board's roofline on FNAS's MNIST space and the
+dataflow issue's small nets, with wide streams and at one word a cycle (``bench/dataflow_bench.py``).
+
 Section ``mobile``: depthwise layers' share of MobileNets' time, int8 against fixed16, int8's agreement
 with float, the public tables' networks built and analyzed (``bench/mobile_bench.py``).
 Section ``large``: ResNet-50, MobileNetV2 and AlexNet against the DPU's and Zhang's published
@@ -214,7 +217,19 @@ def model_table(r: dict) -> str:
     )
 
 
-SECTIONS = ("dse", "styles", "model", "hls", "predict", "mobile", "large", "tables", "search", "workers")
+SECTIONS = (
+    "dse",
+    "styles",
+    "dataflow",
+    "model",
+    "hls",
+    "predict",
+    "mobile",
+    "large",
+    "tables",
+    "search",
+    "workers",
+)
 
 
 def sections_without_data(sections: list[str], mode: str) -> list[str]:
@@ -248,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         args.only = [name for name in args.only if name not in without]
+    from bench.dataflow_bench import bench_dataflow, dataflow_table
     from bench.hls_bench import bench_hls, hls_rows
     from bench.large_bench import bench_large, large_table
     from bench.mobile_bench import bench_mobile, mobile_table
@@ -275,6 +291,11 @@ def main(argv: list[str] | None = None) -> int:
             lambda: bench_predict(args.mode),
             predict_table,
             "The compiled design on any inputs (predict)",
+        ),
+        "dataflow": (
+            lambda: bench_dataflow(args.mode),
+            dataflow_table,
+            "The dataflow style against the roofline",
         ),
         "mobile": (lambda: bench_mobile(args.mode), mobile_table, "MobileNet-class networks and int8"),
         "large": (lambda: bench_large(args.mode), large_table, "Large CNNs against the DPU and Zhang"),

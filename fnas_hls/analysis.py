@@ -48,6 +48,7 @@ class Stream:
     depth: int
     peak: int
     bram18k: int
+    width: int = 1  # words per beat
 
 
 @dataclass(frozen=True)

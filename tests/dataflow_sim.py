@@ -43,23 +43,24 @@ class _Loop:
             self.reads.append((it, word, lead, stream))
 
 
-def _positions(g: dfp.WindowGeometry):
-    """Every padded position a fill walks, in order: (is real)."""
+def _positions(g: dfp.WindowGeometry, V: int = 1):
+    """Every padded position a fill walks, in order, one entry per beat of ``V`` words: (is real)."""
     real = []
     p = 0
     while True:
         for q in range(g.wq):
             r = (0 <= p - g.pt < g.H) and (0 <= q - g.pl < g.W)
-            real.extend([r] * g.n_total)
+            real.extend([r] * (g.n_total // V))
         p += 1
         yield from real
         real = []
 
 
 class _Fill:
-    def __init__(self, g: dfp.WindowGeometry):
-        self.pos = _positions(g)
-        self.word = 0
+    def __init__(self, g: dfp.WindowGeometry, V: int = 1):
+        self.pos = _positions(g, V)
+        self.V = V
+        self.word = 0  # beats read so far
 
     def step(self) -> int:
         if next(self.pos):
@@ -68,22 +69,23 @@ class _Fill:
         return -1
 
 
-def _conv_loops(li, par: dfp.Parallelism, prec) -> list[_Loop]:
+def _conv_loops(li, par: dfp.Parallelism, prec, vi: int = 1, vo: int = 1) -> list[_Loop]:
     g = dfp.WindowGeometry.of(li)
     # The rendered constants are the model's (conv_stage); the control flow below is the kernel's.
     p = par.clipped(g)
-    s = dfp.ConvStage(*(int(v) for v in dfp.conv_stage(g, p.Pm, p.Pn, prec, MacCost(), p.Pk, p.Pg)))
-    fill = _Fill(g)
+    s = dfp.ConvStage(*(int(v) for v in dfp.conv_stage(g, p.Pm, p.Pn, prec, MacCost(), p.Pk, p.Pg, vi, vo)))
+    fill = _Fill(g, vi)
     loops = []
-    lp = _Loop(g.prime, 1, rules.DF_FILL_DEPTH)
-    for t in range(g.prime):
+    prime, fill_row = g.prime // vi, g.fill_row // vi
+    lp = _Loop(prime, 1, rules.DF_FILL_DEPTH)
+    for t in range(prime):
         lp.read(t, fill.step())
     loops.append(lp)
     word = 0
     for _r in range(g.R):
         lp = _Loop(s.row_trip, s.row_ii, s.row_depth)
         for t in range(s.row_trip):
-            if g.fill_row and t >= s.row_trip - g.fill_row:
+            if fill_row and t >= s.row_trip - fill_row:
                 lp.read(t, fill.step())
             if s.out_start <= t < s.out_start + s.out:
                 lp.writes.append((t, word, rules.DF_WRITE_DEPTH - 1))
@@ -93,30 +95,31 @@ def _conv_loops(li, par: dfp.Parallelism, prec) -> list[_Loop]:
 
 
 def _drain(g: dfp.WindowGeometry, fill: _Fill) -> list[_Loop]:
-    left = g.H * g.W * g.n_total - fill.word
+    left = g.H * g.W * g.n_total // fill.V - fill.word
     if not left:
         return []
-    assert left == g.drain
+    assert left == g.drain // fill.V
     lp = _Loop(left, 1, rules.DF_FILL_DEPTH)
     for t in range(left):
         lp.read(t, fill.word + t)
     return [lp]
 
 
-def _pool_loops(li, prec) -> list[_Loop]:
+def _pool_loops(li, prec, V: int = 1) -> list[_Loop]:
     g = dfp.WindowGeometry.of(li)
-    taps, row_trip, ii, depth = dfp.pool_stage(g, li.layer.kind, prec, li.layer.count_pad)
+    taps, row_trip, ii, depth = dfp.pool_stage(g, li.layer.kind, prec, li.layer.count_pad, V)
     win = g.Kh * g.Kw
-    fill = _Fill(g)
-    lp = _Loop(g.prime, 1, rules.DF_FILL_DEPTH)
-    for t in range(g.prime):
+    fill = _Fill(g, V)
+    prime, fill_row = g.prime // V, g.fill_row // V
+    lp = _Loop(prime, 1, rules.DF_FILL_DEPTH)
+    for t in range(prime):
         lp.read(t, fill.step())
     loops = [lp]
     word = 0
     for _r in range(g.R):
         lp = _Loop(row_trip, ii, depth)
         for t in range(row_trip):
-            if g.fill_row and t >= row_trip - g.fill_row:
+            if fill_row and t >= row_trip - fill_row:
                 lp.read(t, fill.step())
             if t < taps and t % win == win - 1:
                 lp.writes.append((t, word, depth - 1))
@@ -125,21 +128,31 @@ def _pool_loops(li, prec) -> list[_Loop]:
     return loops + _drain(g, fill)
 
 
-def _gap_loops(li, prec) -> list[_Loop]:
+def _gap_loops(li, prec, vi: int = 1, vo: int = 1) -> list[_Loop]:
     x = li.in_shape
-    a = _Loop(x.size, dfp.gap_ii(x.c, prec), rules.BUFFER_READ_LATENCY + prec.add_latency + 1)
-    for t in range(x.size):
+    n = x.size // vi
+    a = _Loop(n, dfp.gap_ii(x.c, prec, vi), rules.BUFFER_READ_LATENCY + prec.add_latency + 1)
+    for t in range(n):
         a.read(t, t)
     od = rules.BUFFER_READ_LATENCY + prec.mul_latency + rules.DF_WRITE_DEPTH
-    b = _Loop(x.c, 1, od)
-    b.writes = [(c, c, od - 1) for c in range(x.c)]
+    b = _Loop(x.c // vo, 1, od)
+    b.writes = [(c, c, od - 1) for c in range(x.c // vo)]
     return [a, b]
 
 
-def _mover_loops(words: int, P: int, reading: bool) -> list[_Loop]:
-    beats = -(-words // P)
+def _mover_loops(words: int, P: int, reading: bool, V: int = 1) -> list[_Loop]:
     # the read waits the m_axi latency for its first beat, the write for its last response
     depth = rules.DF_MOVER_DEPTH + rules.MAXI_LATENCY
+    if V > 1:  # the gearbox: a stream beat an iteration (the write one more, for its last AXI beat)
+        n = words // V
+        lp = _Loop(n if reading else n + 1, 1, depth)
+        for k in range(n):
+            if reading:
+                lp.writes.append((k, k, depth - 1))
+            else:
+                lp.read(k, k)
+        return [lp]
+    beats = -(-words // P)
     lp = _Loop(beats, P, depth)
     for k in range(words):
         b, j = divmod(k, P)
@@ -151,7 +164,7 @@ def _mover_loops(words: int, P: int, reading: bool) -> list[_Loop]:
 
 
 def _fork_loops(words: int) -> list[_Loop]:
-    """FORK: iteration t reads word t and writes it to every output (one cycle later)."""
+    """FORK: iteration t reads beat t and writes it to every output (one cycle later)."""
     lp = _Loop(words, 1, rules.DF_WRITE_DEPTH)
     for t in range(words):
         lp.read(t, t)
@@ -188,24 +201,27 @@ def _region_loops(infos, region: df.Region, parallelism, prec, P: int, slow: dic
     layer_of = {li.name: li for li in infos}
     procs = region.processes
     out = []
+    by_name = {p.name: p for p in procs}
     for i, p in enumerate(procs):
         sources = p.sources or ((procs[i - 1].name,) if i else ())
+        vi = by_name[sources[0]].width if sources else 1  # words a beat of its (first) input stream
         if i == 0:
-            loops = _mover_loops(p.out_words, P, True)
+            loops = _mover_loops(p.out_words, P, True, p.width)
         elif i == len(procs) - 1:
-            loops = _mover_loops(p.in_words, P, False)
+            loops = _mover_loops(p.in_words, P, False, vi)
         elif p.op == "fork":
-            loops = _fork_loops(p.in_words)
+            loops = _fork_loops(p.in_words // vi)
         else:
             li = layer_of[p.layer]
             if p.op in ("conv", "fc"):
-                loops = _conv_loops(li, parallelism[p.layer], prec)
+                loops = _conv_loops(li, parallelism[p.layer], prec, vi, p.width)
             elif p.op == "gap":
-                loops = _gap_loops(li, prec)
+                loops = _gap_loops(li, prec, vi, p.width)
             elif p.op in ("add", "concat"):
+                assert vi == p.width == 1, "residual adds and concats move one word a cycle"
                 loops = _merge_loops(li, prec)
             else:
-                loops = _pool_loops(li, prec)
+                loops = _pool_loops(li, prec, vi)
         for lp in loops:
             lp.ii *= (slow or {}).get(p.name, 1)
         out.append((p.name, sources, loops))
@@ -285,7 +301,8 @@ def simulate_bounded(
             r = np.full(len(avail[src]), np.iinfo(np.int64).max // 4, dtype=np.int64)  # never read
             for k, t in reads[i][j]:
                 r[k] = t
-            new[src][d:] = np.maximum(new[src][d:], r[: len(r) - d] + 1)
+            if d < len(r):  # a FIFO deeper than its stream's words never fills
+                new[src][d:] = np.maximum(new[src][d:], r[: len(r) - d] + 1)
         if rounds > 1 and all(np.array_equal(new[n], back.get(n)) for n in new):
             return BoundedResult(max(ends), rounds)
         back = new
@@ -305,7 +322,8 @@ def analyze_and_simulate(net, board, precision: str):
     a = analyze(net, board, precision, style="dataflow")
     par = {lc.name: lc.tiling for lc in a.layers if lc.tiling is not None}
     cnames, top = design_names([li.name for li in net.info], net.name)
-    reg = df.region(list(net.info), cnames, top, par, prec, board)
+    cap = max((st.width for st in a.streams), default=1)  # the widths the analysis chose
+    reg = df.region(list(net.info), cnames, top, par, prec, board, cap=cap)
     return a, reg, simulate(list(net.info), reg, par, prec, board.axi_words_per_cycle(prec.bits))
 
 

@@ -234,8 +234,21 @@ def test_every_style_counts_the_activation(style):
     relu6 = Activation("clip", lo=0.0, hi=6.0)
     base = analyze(_net(None, relu=True, add_act=relu6), load_board("zcu104"), "fixed16", style=style)
     swish = analyze(_net(Activation("hard_swish")), load_board("zcu104"), "fixed16", style=style)
-    assert swish.resources.dsp > base.resources.dsp
-    assert swish.latency_cycles > base.latency_cycles
+    if style == "dataflow":  # its DSE may spend the activation's multipliers elsewhere: one design for both
+        from fnas_hls.model import dataflow as df
+        from fnas_hls.network.names import design_names
+        from fnas_hls.precision import get_precision
+
+        par = {lc.name: lc.tiling for lc in base.layers if lc.tiling is not None}
+        regions = []
+        for n in (_net(None, relu=True, add_act=relu6), _net(Activation("hard_swish"))):
+            cnames, top = design_names([li.name for li in n.info], n.name)
+            reg = df.region(list(n.info), cnames, top, par, get_precision("fixed16"), load_board("zcu104"))
+            regions.append((sum(lc.resources.dsp for lc in reg.layer_costs), reg.schedule.latency))
+        assert regions[1][0] > regions[0][0] and regions[1][1] > regions[0][1]
+    else:
+        assert swish.resources.dsp > base.resources.dsp
+        assert swish.latency_cycles > base.latency_cycles
 
     def depths(a):
         return {

@@ -118,9 +118,13 @@ def test_dataflow_depthwise_takes_groups_side_by_side(net, board):
 @pytest.mark.parametrize(
     ("precision", "board"), [("fixed16", "pynq"), ("float32", "pynq"), ("int8", "zcu104")]
 )
-def test_dataflow_depthwise_bit_exact(net, precision, board, tmp_path):
+def test_dataflow_depthwise_bit_exact(net, precision, board, tmp_path, monkeypatch):
     """Pg lanes that do not divide the 16 groups (the last tile's lanes past G compute zeros), a
-    channel multiplier of 2, and int8's paired lanes within a group."""
+    channel multiplier of 2, and int8's paired lanes within a group. At one word a cycle: wide
+    streams want lanes that divide the channels (``test_dataflow_width`` C-simulates those)."""
+    from fnas_hls.model import dataflow_width
+
+    monkeypatch.setattr(dataflow_width, "WIDTH_CAPS", (1,))
     x = np.random.default_rng(1).random((12, 3, 16, 16)).astype(np.float32)
     res = emit_project(net, load_board(board), tmp_path / "p", precision, x, style="dataflow")
     pg = {lc.name: lc.tiling.Pg for lc in res.analysis.layers if lc.name in ("conv2", "conv3")}

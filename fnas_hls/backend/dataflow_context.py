@@ -61,9 +61,15 @@ def dataflow_layers(
     maps = df.dense_input_maps(net)
     costs = {lc.name: lc for lc in analysis.layers}
     streams = [
-        {"name": f"s{i}", "src": s.src, "dst": s.dst, "depth": s.depth, "peak": s.peak}
+        {"name": f"s{i}", "src": s.src, "dst": s.dst, "depth": s.depth, "peak": s.peak, "width": s.width}
         for i, s in enumerate(analysis.streams)
     ]
+    # each process's input (its first) and output stream widths
+    in_width: dict[str, int] = {}
+    out_width: dict[str, int] = {}
+    for st in analysis.streams:
+        in_width.setdefault(st.dst, st.width)
+        out_width.setdefault(st.src, st.width)
     ins: dict[str, list[str]] = {}
     outs: dict[str, list[str]] = {}
     for st in streams:  # in the schedule's order: each consumer's inputs in order
@@ -86,12 +92,22 @@ def dataflow_layers(
     for c in calls:
         if c["kind"] == "fork":
             of, words = mapped[c["name"]]
-            forks.append({"name": c["name"], "of": of, "outs": outs[c["name"]], "words": words})
+            forks.append(
+                {
+                    "name": c["name"],
+                    "of": of,
+                    "outs": outs[c["name"]],
+                    "words": words,
+                    "width": out_width[c["name"]],
+                }
+            )
     for li, lq, d in zip(net.info, plan.layers, layers, strict=True):
         layer = li.layer
         if isinstance(layer, Flatten):
             continue
         d["src"], d["dst"] = ", ".join(ins[li.name]), outs[li.name][0]
+        vi, vo = in_width[li.name], out_width[li.name]
+        d.update(VI=vi, VO=vo)
         if isinstance(layer, Concat):
             ends = np.cumsum([x.c for x in li.in_shapes]).tolist()
             d.update(WORDS=li.out_shape.size, CTOT=li.out_shape.c)
@@ -107,7 +123,7 @@ def dataflow_layers(
             assert isinstance(par, dfp.Parallelism)
             p = par.clipped(g)
             Pm, Pn, Pk = p.Pm, p.Pn, p.Pk
-            s = dfp.ConvStage(*(int(v) for v in dfp.conv_stage(g, Pm, Pn, prec, mac, Pk, p.Pg)))
+            s = dfp.ConvStage(*(int(v) for v in dfp.conv_stage(g, Pm, Pn, prec, mac, Pk, p.Pg, vi, vo)))
             KT = -(-g.Kw // Pk)
             w = lq.weight
             if isinstance(layer, Dense):
@@ -117,9 +133,10 @@ def dataflow_layers(
                 PT=g.pt, PL=g.pl, PM=Pm, PN=Pn, PK=Pk, PG=p.Pg, KT=KT, MT=s.MT, NT=s.NT, GT=s.GT,
                 WU=g.wu, WQ=g.wq,
                 LBR=g.lb_rows,
-                PRIME_TRIP=g.prime, FILL_TRIP=g.fill_row, FILL_START=s.row_trip - g.fill_row,
+                PRIME_TRIP=g.prime // vi, FILL_TRIP=g.fill_row // vi,
+                FILL_START=s.row_trip - g.fill_row // vi,
                 MAC_TRIP=s.mac, OUT_TRIP=s.out, OUT_START=s.out_start, ROW_TRIP=s.row_trip,
-                ROW_II=s.row_ii, OB_DISTANCE=-(-s.row_depth // s.row_ii), DRAIN_TRIP=g.drain,
+                ROW_II=s.row_ii, OB_DISTANCE=-(-s.row_depth // s.row_ii), DRAIN_TRIP=g.drain // vi,
                 w_reshape=bool(s.w_reshape),
                 weight_rom=rows(_weight_rom(w, g, p, s.MT, s.NT, KT), lq.w_type),
                 bias_rom=rows(_bias_rom(lq.bias, g, p, s.MT), lq.bias_type),
@@ -131,19 +148,19 @@ def dataflow_layers(
             )  # fmt: skip
         elif isinstance(layer, Pool):
             g = dfp.WindowGeometry.of(li)
-            ps = dfp.pool_stage(g, layer.kind, prec, layer.count_pad)
+            ps = dfp.pool_stage(g, layer.kind, prec, layer.count_pad, vi)
             if layer.kind == "max":
                 pad = FLOAT_LOWEST_LITERAL if is_float else str(plan.input_type.min_int)
             else:
                 pad = "0"
             d.update(
-                WU=g.wu, WQ=g.wq, LBR=g.lb_rows, PRIME_TRIP=g.prime, FILL_TRIP=g.fill_row,
-                FILL_START=ps.row_trip - g.fill_row, POOL_TRIP=ps.taps, ROW_TRIP=ps.row_trip,
-                ROW_II=ps.row_ii, DRAIN_TRIP=g.drain, pad=pad,
+                WU=g.wu, WQ=g.wq, LBR=g.lb_rows, PRIME_TRIP=g.prime // vi, FILL_TRIP=g.fill_row // vi,
+                FILL_START=ps.row_trip - g.fill_row // vi, POOL_TRIP=ps.taps, ROW_TRIP=ps.row_trip,
+                ROW_II=ps.row_ii, DRAIN_TRIP=g.drain // vi, pad=pad,
             )  # fmt: skip
         else:
             assert isinstance(layer, GlobalAvgPool)
-            d["GAP_II"] = dfp.gap_ii(li.in_shape.c, prec)
+            d["GAP_II"] = dfp.gap_ii(li.in_shape.c, prec, vi)
     P = board.axi_words_per_cycle(prec.bits)
     x, y = net.input, net.output
     return {
@@ -151,6 +168,10 @@ def dataflow_layers(
         "calls": calls,
         "forks": forks,
         "beat_words": P,
+        "in_width": out_width[read_mover],
+        "out_width": in_width[analysis.layers[-1].name],
+        "in_stream_beats": x.size // out_width[read_mover],
+        "out_stream_beats": y.size // in_width[analysis.layers[-1].name],
         "axi_bits": board.axi_width_bits,
         "in_beats": -(-x.size // P),
         "out_beats": -(-y.size // P),

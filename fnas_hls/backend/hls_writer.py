@@ -205,7 +205,7 @@ def _manifest(
         "style": analysis.style,
         "layout": get_style(analysis.style).layout,
         "streams": [
-            {"name": s["name"], "from": s["src"], "to": s["dst"], "depth": s["depth"]}
+            {"name": s["name"], "from": s["src"], "to": s["dst"], "depth": s["depth"], "width": s["width"]}
             for s in ctx.get("streams", [])
         ],
         "predicted": {

@@ -24,6 +24,7 @@ import numpy as np
 
 from fnas_hls.dse.sequential import _pareto, _pin_values, useful_factors
 from fnas_hls.model.dataflow_process import Parallelism, WindowGeometry, conv_stage
+from fnas_hls.model.dataflow_width import widest
 from fnas_hls.model.tiling import TilingPin
 from fnas_hls.precision import Precision
 from fnas_hls.resources import MacCost, Resources
@@ -51,11 +52,15 @@ class StageFront:
 
 
 @lru_cache(maxsize=4096)
-def stage_front(g: WindowGeometry, prec: Precision, mac: MacCost, pin: TilingPin | None = None) -> StageFront:
+def stage_front(
+    g: WindowGeometry, prec: Precision, mac: MacCost, pin: TilingPin | None = None, cap: int = 1
+) -> StageFront:
     """Every useful (Pm, Pn, Pk, Pg) of a conv/fc process, cut to the Pareto front, sorted by cycles.
 
     Kernel columns are unrolled (Pk > 1) in fixed point only: the fixed-point sum may add a row of
-    taps in any order, a float one must keep the reference model's."""
+    taps in any order, a float one must keep the reference model's. Each design is costed with
+    its streams as wide as its own lanes and ``cap`` allow (``model.dataflow_width``); its
+    neighbours may narrow them, which the region's schedule then counts."""
     from fnas_hls.model.sequential import ConvGeometry
 
     cg = ConvGeometry(g.G, g.M, g.N, g.R, g.C, g.Kh, g.Kw, g.Sh, g.Sw)
@@ -64,7 +69,9 @@ def stage_front(g: WindowGeometry, prec: Precision, mac: MacCost, pin: TilingPin
         _pin_values(cg, "Tm", pin), _pin_values(cg, "Tn", pin), taps, useful_factors(g.G), indexing="ij"
     )
     pm, pn, pk, pg = (v.ravel() for v in grid)
-    s = conv_stage(g, pm, pn, prec, mac, pk, pg)
+    vi = widest(g.n_total, np.minimum(pg, g.G) * np.minimum(pn, g.N), cap) if g.G == 1 or g.N == 1 else 1
+    vo = widest(g.m_total, np.minimum(pg, g.G) * np.minimum(pm, g.M), cap) if g.G == 1 or g.M == 1 else 1
+    s = conv_stage(g, pm, pn, prec, mac, pk, pg, vi, vo)
     shape = pm.shape
     cyc, dsp, bram, lut, ff = (
         np.broadcast_to(np.asarray(v, dtype=np.int64), shape)
@@ -142,6 +149,7 @@ def choose_parallelism(
     floor_cycles: int = 0,
     pins: Mapping[str, TilingPin] | None = None,
     waits: Mapping[str, float] | None = None,
+    cap: int = 1,
 ) -> ParallelismResult:
     """(Pm, Pn) per conv/fc layer for the least interval within ``room``; ``floor_cycles`` is the
     slowest process the DSE does not size (pooling, the movers): no layer need beat it.
@@ -152,7 +160,7 @@ def choose_parallelism(
     latency estimate, slowest process + sum of waits, is kept."""
     pins = pins or {}
     names = list(layers)
-    fronts = [stage_front(layers[n], prec, mac, pins.get(n)) for n in names]
+    fronts = [stage_front(layers[n], prec, mac, pins.get(n), cap) for n in names]
     if not fronts:
         return ParallelismResult({}, 0, Resources(), True, "bisection")
 

@@ -78,6 +78,7 @@ from fnas_hls.model.dataflow_process import (
     pool_process,
     scale_process,
 )
+from fnas_hls.model.dataflow_width import stream_widths
 from fnas_hls.model.sequential import (
     TILED_OPS,
     LayerCost,
@@ -211,7 +212,7 @@ def schedule(procs: list[Process]) -> Schedule:
             peak = _fifo_peak(np.asarray(pk), np.asarray(pt), np.asarray(rk[j]), np.asarray(rt[j]))
             edges.append((index[src], n_proc, j))
             fifo_peaks.append(peak)
-            fifo_depths.append(peak + rules.FIFO_MARGIN)
+            fifo_depths.append(peak + rules.FIFO_MARGIN + proc.gather - 1)
         # Writes come in word order; a time never goes back (a later word is never written earlier).
         written[proc.name] = (wk, list(itertools.accumulate(wt, max)))
     latency = max(ends, default=0)  # the region is done when its last process is
@@ -245,6 +246,7 @@ class Region:
     csynth_latency: int
     csynth_interval: int
     layer_costs: tuple[LayerCost, ...] = field(default=())
+    cap: int = 1  # the widest stream it was built for (``model.dataflow_width``)
 
 
 def fifo_bram18k(depth: int, bits: int) -> int:
@@ -258,17 +260,24 @@ def is_process(li: LayerInfo) -> bool:
 
 
 def layer_process(
-    li: LayerInfo, cname: str, par: Parallelism | None, prec: Precision, board: Board
+    li: LayerInfo,
+    cname: str,
+    par: Parallelism | None,
+    prec: Precision,
+    board: Board,
+    widths: tuple[int, int] = (1, 1),
 ) -> Process:
+    """``li``'s process, its input and output streams ``widths`` words a beat."""
     layer = li.layer
+    vi, vo = widths
     if isinstance(layer, TILED_OPS):
         if par is None:
             raise ValueError(f"layer '{li.name}' needs its parallelism")
-        return conv_process(li, cname, par, prec, board)
+        return conv_process(li, cname, par, prec, board, vi, vo)
     if isinstance(layer, Pool):
-        return pool_process(li, cname, prec, board)
+        return pool_process(li, cname, prec, board, vi)
     if isinstance(layer, GlobalAvgPool):
-        return gap_process(li, cname, prec, board)
+        return gap_process(li, cname, prec, board, vi, vo)
     if isinstance(layer, (Add, Concat)):
         return merge_process(li, cname, prec, board)
     if isinstance(layer, Scale):
@@ -289,26 +298,54 @@ def consumer_waits(infos: list[LayerInfo]) -> dict[str, float]:
     return out
 
 
-def movers(infos: list[LayerInfo], top: str, prec: Precision, board: Board) -> tuple[Process, Process]:
-    """``<top>_read`` and ``<top>_write`` of the region that runs ``infos``."""
+def movers(
+    infos: list[LayerInfo], top: str, prec: Precision, board: Board, widths: dict[str, int] | None = None
+) -> tuple[Process, Process]:
+    """``<top>_read`` and ``<top>_write`` of the region that runs ``infos`` (``widths``: per map)."""
     P = board.axi_words_per_cycle(prec.bits)
     first, last = infos[0].in_shape, infos[-1].out_shape
+    vi = (widths or {}).get(INPUT, 1)
+    vo = (widths or {}).get(map_roots(infos)[infos[-1].name], 1)
     return (
-        mover_process(f"{top}_read", first.size, first.w * first.c, P, True),
-        mover_process(f"{top}_write", last.size, last.w * last.c, P, False),
+        mover_process(f"{top}_read", first.size, first.w * first.c, P, True, vi, prec.bits),
+        mover_process(f"{top}_write", last.size, last.w * last.c, P, False, vo, prec.bits),
     )
 
 
+def process_widths(li: LayerInfo, root: dict[str, str], widths: dict[str, int]) -> tuple[int, int]:
+    """A layer's (input, output) stream widths: its first input's map and its own."""
+    return widths.get(root[li.sources[0]], 1), widths.get(root[li.name], 1)
+
+
 def fixed_processes(
-    infos: list[LayerInfo], cnames: dict[str, str], top: str, prec: Precision, board: Board
+    infos: list[LayerInfo],
+    cnames: dict[str, str],
+    top: str,
+    prec: Precision,
+    board: Board,
+    cap: int = 1,
 ) -> list[Process]:
-    """The processes whose design does not depend on the DSE: the movers, pooling, GAP."""
-    fixed = [layer_process(li, cnames[li.name], None, prec, board) for li in infos
-             if is_process(li) and not isinstance(li.layer, TILED_OPS)]  # fmt: skip
+    """The processes whose design does not depend on the DSE: the movers, pooling, GAP, the
+    forks, at the widest streams ``cap`` allows them (the conv/fc layers' lanes may narrow them)."""
+    root = map_roots(infos)
+    P = board.axi_words_per_cycle(prec.bits)
+    widths = stream_widths(infos, all_lanes(infos), cap, P)
+    fixed = [layer_process(li, cnames[li.name], None, prec, board, process_widths(li, root, widths))
+             for li in infos if is_process(li) and not isinstance(li.layer, TILED_OPS)]  # fmt: skip
     _, readers, _ = map_readers(infos)
     shapes = {INPUT: infos[0].in_shape, **{li.name: li.out_shape for li in infos}}
-    forks = [fork_process(fork_name(m), shapes[m], n) for m, n in readers.items() if n > 1]
-    return [*movers(infos, top, prec, board), *fixed, *forks]
+    forks = [fork_process(fork_name(m), shapes[m], n, widths.get(m, 1)) for m, n in readers.items() if n > 1]
+    return [*movers(infos, top, prec, board, widths), *fixed, *forks]
+
+
+def all_lanes(infos: list[LayerInfo]) -> dict[str, Parallelism]:
+    """Every conv/fc layer at its whole extent: lanes that limit no stream's width."""
+    out = {}
+    for li in infos:
+        if isinstance(li.layer, TILED_OPS):
+            g = WindowGeometry.of(li)
+            out[li.name] = Parallelism(g.M, g.N, 1, g.G)
+    return out
 
 
 def fork_name(producer: str) -> str:
@@ -335,6 +372,7 @@ def wire(
     read: Process,
     write: Process,
     make: Callable[[LayerInfo], Process],
+    widths: dict[str, int] | None = None,
 ) -> list[Process]:
     """The region's processes in order with their ``sources``: the input mover, each layer's
     process (``make``) reading its inputs' producers, a fork after every map that several
@@ -344,7 +382,8 @@ def wire(
 
     def emit(proc: Process, key: str, shape: Shape) -> list[Process]:
         if readers.get(key, 0) > 1:
-            fork = replace(fork_process(fork_name(proc.name), shape, readers[key]), sources=(proc.name,))
+            fork = fork_process(fork_name(proc.name), shape, readers[key], (widths or {}).get(key, 1))
+            fork = replace(fork, sources=(proc.name,))
             made[key] = fork.name
             return [proc, fork]
         made[key] = proc.name
@@ -367,19 +406,29 @@ def region(
     prec: Precision,
     board: Board,
     clock_mhz: float | None = None,
+    cap: int = 1,
 ) -> Region:
     """Processes, schedule and FIFOs of the region that runs ``infos`` on ``board``: a chain, or
-    a DAG whose maps read by several processes go through a fork each."""
-    read, write = movers(infos, top, prec, board)
+    a DAG whose maps read by several processes go through a fork each; streams as wide as
+    ``cap`` and the layers' lanes allow (``model.dataflow_width``)."""
+    root = map_roots(infos)
+    widths = stream_widths(infos, parallelism, cap, board.axi_words_per_cycle(prec.bits))
+    read, write = movers(infos, top, prec, board, widths)
     procs = wire(
         infos,
         cnames,
         read,
         write,
-        lambda li: layer_process(li, cnames[li.name], parallelism.get(li.name), prec, board),
+        lambda li: layer_process(
+            li, cnames[li.name], parallelism.get(li.name), prec, board, process_widths(li, root, widths)
+        ),
+        widths,
     )
     sched = schedule(procs)
-    fifos = tuple(fifo_bram18k(d, prec.bits) for d in sched.fifo_depths)
+    fifos = tuple(
+        fifo_bram18k(d, prec.bits * procs[src].width)
+        for d, (src, _, _) in zip(sched.fifo_depths, sched.edges, strict=True)
+    )
     lat, interval = rules.dataflow_region_csynth([p.cycles for p in procs])
     costs = []
     free = {li.name: free_cost(li) for li in infos if not is_process(li)}
@@ -411,4 +460,4 @@ def region(
         later = (j for j, c in enumerate(costs) if c.name in order and order.index(c.name) > here)
         at = next(later, len(costs) - 1)  # a trailing flatten: before the output mover
         costs.insert(at, lc)
-    return Region(tuple(procs), sched, fifos, lat, interval, tuple(costs))
+    return Region(tuple(procs), sched, fifos, lat, interval, tuple(costs), cap)

@@ -189,6 +189,10 @@ class Process:
     out_words: int
     buffers: tuple[tuple[str, int], ...] = ()  # (buffer, BRAM18K) for the fit report
     sources: tuple[str, ...] = ()  # the processes it reads, one per input stream (region sets them)
+    width: int = 1  # words per beat of its output stream (``model.dataflow_width``)
+    # Stream reads one iteration makes, each waiting for the last: a producer that stalls inside
+    # such a group leaves up to gather - 1 words in the FIFO that the schedule's rates do not see.
+    gather: int = 1
 
 
 def _rows_segments(
@@ -210,10 +214,12 @@ def _rows_segments(
     return out
 
 
-def _fill_reads(g: WindowGeometry, p0: int, rows: int, ii: int, first_iter: int = 0) -> list[Segment]:
+def _fill_reads(
+    g: WindowGeometry, p0: int, rows: int, ii: int, first_iter: int = 0, V: int = 1
+) -> list[Segment]:
     """Reads of a fill over padded rows ``p0..p0+rows-1`` from iteration ``first_iter`` on: the
-    real rows' words, contiguous."""
-    nt = g.n_total
+    real rows' beats (of ``V`` words), contiguous."""
+    nt = g.n_total // V
     out = []
     for j in range(rows):
         i = p0 + j - g.pt
@@ -255,40 +261,55 @@ class ConvStage(NamedTuple):
     GT: object  # group tiles: ceil(G/Pg)
 
 
-def out_start(g: WindowGeometry, Pm, MT, NT, row_depth, row_ii, KT=None, Pg=1):
+def out_start(g: WindowGeometry, Pm, MT, NT, row_depth, row_ii, KT=None, Pg=1, Vo=1):
     """The first iteration of OUT in the ROW loop: output word k (pixel c, channel g*M+m) is read
     at iteration ``out_start + k``, after the MAC steps of its block (pixel c, group tile g // Pg,
     lane block m // Pm) have ended and its result is in the row buffer. The binding word is the
     first of a block; (block end - word index) is linear in (c, g // Pg, m // Pm), so its largest
-    value sits at a corner of the ranges."""
+    value sits at a corner of the ranges.
+
+    With beats of ``Vo`` words (a layer whose Pg*Pm output lanes are a run of channels, Vo
+    dividing them: ``model.dataflow_width``), beat j of a pixel holds channels j*Vo.., block
+    j*Vo // (Pg*Pm); the first beat of a block binds, at a corner as above."""
     B = NT * g.Kh * (g.Kw if KT is None else KT)  # MAC iterations per block
     GT = cdiv(g.G, Pg)
     coef = ((GT * MT * B - g.m_total, g.C - 1), (MT * B - Pg * g.M, GT - 1), (B - Pm, MT - 1))
     d = B - 1 + cdiv(row_depth, row_ii)
+    word = d
     for a, extent in coef:
-        d = d + np.maximum(a, 0) * extent
-    return d
+        word = word + np.maximum(a, 0) * extent
+    if not np.ndim(Vo) and Vo == 1:
+        return word
+    beats = g.m_total // Vo
+    wide = d + np.maximum(GT * MT * B - beats, 0) * (g.C - 1)
+    wide = wide + np.maximum(B - Pg * Pm // Vo, 0) * (GT * MT - 1)
+    return np.where(np.asarray(Vo) > 1, wide, word)
 
 
-def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, mac_cost: MacCost, Pk=1, Pg=1) -> ConvStage:
+def conv_stage(
+    g: WindowGeometry, Pm, Pn, prec: Precision, mac_cost: MacCost, Pk=1, Pg=1, Vi=1, Vo=1
+) -> ConvStage:
     """Cycles and resources of the conv process with Pg x Pm x Pn x Pk MACs (ints or numpy arrays).
     Every buffer is banked per group lane as well: lane (gi, i) of a MAC step reads group
-    gt*Pg + gi's channels and weights and writes its output lane."""
+    gt*Pg + gi's channels and weights and writes its output lane. ``Vi``, ``Vo``: words per beat
+    of the input and output streams (FILL and DRAIN move a beat an iteration, OUT writes one);
+    PRIME_TRIP, FILL_TRIP and DRAIN_TRIP are ``g``'s word counts over ``Vi``."""
     MT, NT, KT, GT = cdiv(g.M, Pm), cdiv(g.N, Pn), cdiv(g.Kw, Pk), cdiv(g.G, Pg)
     mac = g.C * GT * MT * NT * g.Kh * KT
-    out = g.C * g.m_total
+    out = g.C * g.m_total // Vo
+    fill_row, g_prime, g_drain = g.fill_row // Vi, g.prime // Vi, g.drain // Vi
     # The Pm accumulators are registers revisited every iteration: the add is the recurrence.
     row_ii = rules.ii_recurrence_bound(prec.add_latency, 1)
     row_depth = compute_depth(Pn * Pk, prec) + rules.DF_REQUANT_DEPTH  # one tree over Pn x Pk
     row_depth = row_depth + rules.act_depth(g.act, prec.mul_latency, prec.add_latency)
     if prec.per_channel:  # each lane's shift from its ROM
         row_depth = row_depth + rules.BUFFER_READ_LATENCY
-    start = out_start(g, Pm, MT, NT, row_depth, row_ii, KT, Pg)
-    row_trip = np.maximum(np.maximum(mac, start + out), g.fill_row)
-    prime = rules.pipelined_loop(g.prime, 1, rules.DF_FILL_DEPTH)
+    start = out_start(g, Pm, MT, NT, row_depth, row_ii, KT, Pg, Vo)
+    row_trip = np.maximum(np.maximum(mac, start + out), fill_row)
+    prime = rules.pipelined_loop(g_prime, 1, rules.DF_FILL_DEPTH)
     row = rules.pipelined_loop(row_trip, row_ii, row_depth)
     rows = rules.sequential_loop(g.R, rules.sequential_block(row))
-    drain = rules.pipelined_loop(g.drain, 1, rules.DF_FILL_DEPTH)
+    drain = rules.pipelined_loop(g_drain, 1, rules.DF_FILL_DEPTH)
     cycles = _function([prime, rows] + ([drain] if g.drain else []))
     bits = prec.bits
     depth_w = GT * MT * NT * g.Kh * KT
@@ -318,6 +339,8 @@ def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, mac_cost: MacCost, Pk
     # kernel column j of a MAC step is line-buffer column col + j, bank (col + j) mod Pk, col = c*Sw +
     # kt*Pk: each column lane selects its bank out of Pk, a constant only where Sw is a multiple of Pk
     rotate = np.where((Pk > 1) & (g.Sw % Pk != 0), Pg * Pn * Pk * rm.select_luts(Pk, bits), 0)
+    # OUT's beat word v is lane b*Vo + v of its row-buffer row, b one of Pg*Pm/Vo: a selector per word
+    rotate = rotate + np.where(Vo > 1, Vo * rm.select_luts(lanes // np.maximum(Vo, 1), bits), 0)
     return ConvStage(
         MT, NT, mac, out, start, row_trip, row_ii, row_depth, prime, row, rows, drain, cycles,
         Pg * mac_cost.dsps(Pm, Pn * Pk) + act_dsp,  # the Pm lanes of a group share each input word
@@ -329,28 +352,33 @@ def conv_stage(g: WindowGeometry, Pm, Pn, prec: Precision, mac_cost: MacCost, Pk
     )  # fmt: skip
 
 
-def conv_process(li: LayerInfo, cname: str, par: Parallelism, prec: Precision, board: Board) -> Process:
+def conv_process(
+    li: LayerInfo, cname: str, par: Parallelism, prec: Precision, board: Board, Vi: int = 1, Vo: int = 1
+) -> Process:
     g = WindowGeometry.of(li)
     p = par.clipped(g)
-    s = ConvStage(*(int(v) for v in conv_stage(g, p.Pm, p.Pn, prec, board.mac_cost(prec), p.Pk, p.Pg)))
-    runs = [LoopRun("PRIME", g.prime, 1, rules.DF_FILL_DEPTH, tuple(_fill_reads(g, 0, g.Kh, 1)))]
-    out_row = g.C * g.m_total
+    mac_cost = board.mac_cost(prec)
+    s = ConvStage(*(int(v) for v in conv_stage(g, p.Pm, p.Pn, prec, mac_cost, p.Pk, p.Pg, Vi, Vo)))
+    prime_b, fill_b, drain_b = g.prime // Vi, g.fill_row // Vi, g.drain // Vi
+    runs = [LoopRun("PRIME", prime_b, 1, rules.DF_FILL_DEPTH, tuple(_fill_reads(g, 0, g.Kh, 1, 0, Vi)))]
+    out_row = g.C * g.m_total // Vo
     lag = rules.DF_WRITE_DEPTH - 1
     for r in range(g.R):
-        reads = _fill_reads(g, g.Kh + r * g.Sh, g.Sh, s.row_ii, s.row_trip - g.fill_row) if g.fill_row else []
+        first = s.row_trip - fill_b
+        reads = _fill_reads(g, g.Kh + r * g.Sh, g.Sh, s.row_ii, first, Vi) if fill_b else []
         o0 = s.out_start * s.row_ii + lag
         w = Segment(r * out_row, (r + 1) * out_row - 1, o0, o0 + (out_row - 1) * s.row_ii)
         runs.append(LoopRun("ROW", s.row_trip, s.row_ii, s.row_depth, tuple(reads), (w,)))
     loops = [
-        LoopCost("PRIME", g.prime, s.prime, 1, rules.DF_FILL_DEPTH),
+        LoopCost("PRIME", prime_b, s.prime, 1, rules.DF_FILL_DEPTH),
         LoopCost("ROWS", g.R, s.rows, iteration_latency=rules.sequential_block(s.row)),
         LoopCost("ROW", s.row_trip, s.row, s.row_ii, s.row_depth),
     ]
     if g.drain:
-        i0 = g.first_drained_row
-        segs = _rows_segments(i0, g.H - i0, g.W * g.n_total, 0, g.W * g.n_total, 0, 1)
-        runs.append(LoopRun("DRAIN", g.drain, 1, rules.DF_FILL_DEPTH, tuple(segs)))
-        loops.append(LoopCost("DRAIN", g.drain, s.drain, 1, rules.DF_FILL_DEPTH))
+        i0, row_b = g.first_drained_row, g.W * g.n_total // Vi
+        segs = _rows_segments(i0, g.H - i0, row_b, 0, row_b, 0, 1)
+        runs.append(LoopRun("DRAIN", drain_b, 1, rules.DF_FILL_DEPTH, tuple(segs)))
+        loops.append(LoopCost("DRAIN", drain_b, s.drain, 1, rules.DF_FILL_DEPTH))
     res = Resources(dsp=s.dsp, bram18k=s.bram18k, lut=s.lut, ff=s.ff)
     buffers = (
         ("weight ROM", s.bram_weights),
@@ -360,7 +388,7 @@ def conv_process(li: LayerInfo, cname: str, par: Parallelism, prec: Precision, b
     )
     fn = FunctionCost(cname, s.cycles, 1, tuple(loops))
     return Process(cname, li.name, li.layer.op, tuple(runs), s.cycles, (fn,), res,
-                   li.in_shape.size, li.out_shape.size, buffers)  # fmt: skip
+                   li.in_shape.size, li.out_shape.size, buffers, width=Vo)  # fmt: skip
 
 
 class PoolStage(NamedTuple):
@@ -372,60 +400,59 @@ class PoolStage(NamedTuple):
     row_depth: int
 
 
-def pool_stage(g: WindowGeometry, kind: str, prec: Precision, count_pad: bool = True) -> PoolStage:
-    """One window tap per iteration; the running max (sum) is carried, so II is its latency. An
-    average that leaves padding out computes its window's real taps (a product of two small
-    differences) and reads their divisor from a table: two more stages."""
-    taps = g.C * g.n_total * g.Kh * g.Kw
+def pool_stage(
+    g: WindowGeometry, kind: str, prec: Precision, count_pad: bool = True, V: int = 1
+) -> PoolStage:
+    """One window tap of ``V`` channels (a beat) per iteration; the running max (sum) is carried,
+    so II is its latency. An average that leaves padding out computes its window's real taps (a
+    product of two small differences) and reads their divisor from a table: two more stages."""
+    taps = g.C * (g.n_total // V) * g.Kh * g.Kw
     op = (rules.FLOAT_CMP_LATENCY if prec.is_float else 1) if kind == "max" else prec.add_latency
     ii = rules.ii_recurrence_bound(op, 1)
     depth = rules.BUFFER_READ_LATENCY + op + (prec.mul_latency + 1 if kind == "avg" else 0) + 1
     if not count_pad:
         depth += 1 + rules.BUFFER_READ_LATENCY
-    return PoolStage(taps, max(taps, g.fill_row), ii, depth)
+    return PoolStage(taps, max(taps, g.fill_row // V), ii, depth)
 
 
-def pool_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Process:
+def pool_process(li: LayerInfo, cname: str, prec: Precision, board: Board, V: int = 1) -> Process:
+    """Pooling on beats of ``V`` channels: V lanes, each its own line-buffer bank."""
     layer = li.layer
     assert isinstance(layer, Pool)
     g = WindowGeometry.of(li)
-    ch = g.n_total
+    ch = g.n_total // V  # beats per pixel
     win = g.Kh * g.Kw
-    mac, row_trip, ii, depth = pool_stage(g, layer.kind, prec, layer.count_pad)
-    prime = rules.pipelined_loop(g.prime, 1, rules.DF_FILL_DEPTH)
+    mac, row_trip, ii, depth = pool_stage(g, layer.kind, prec, layer.count_pad, V)
+    prime_b, fill_b, drain_b = g.prime // V, g.fill_row // V, g.drain // V
+    prime = rules.pipelined_loop(prime_b, 1, rules.DF_FILL_DEPTH)
     row = rules.pipelined_loop(row_trip, ii, depth)
     rows = rules.sequential_loop(g.R, rules.sequential_block(row))
-    drain = rules.pipelined_loop(g.drain, 1, rules.DF_FILL_DEPTH)
+    drain = rules.pipelined_loop(drain_b, 1, rules.DF_FILL_DEPTH)
     cycles = _function([prime, rows] + ([drain] if g.drain else []))
-    runs = [LoopRun("PRIME", g.prime, 1, rules.DF_FILL_DEPTH, tuple(_fill_reads(g, 0, g.Kh, 1)))]
+    runs = [LoopRun("PRIME", prime_b, 1, rules.DF_FILL_DEPTH, tuple(_fill_reads(g, 0, g.Kh, 1, 0, V)))]
     out_row = g.C * ch
     for r in range(g.R):
-        reads = _fill_reads(g, g.Kh + r * g.Sh, g.Sh, ii, row_trip - g.fill_row) if g.fill_row else []
+        reads = _fill_reads(g, g.Kh + r * g.Sh, g.Sh, ii, row_trip - fill_b, V) if fill_b else []
         w = Segment(
             r * out_row, (r + 1) * out_row - 1, (win - 1) * ii + depth - 1, (mac - 1) * ii + depth - 1
         )
         runs.append(LoopRun("ROW", row_trip, ii, depth, tuple(reads), (w,)))
     loops = [
-        LoopCost("PRIME", g.prime, prime, 1, rules.DF_FILL_DEPTH),
+        LoopCost("PRIME", prime_b, prime, 1, rules.DF_FILL_DEPTH),
         LoopCost("ROWS", g.R, rows, iteration_latency=rules.sequential_block(row)),
         LoopCost("ROW", row_trip, row, ii, depth),
     ]
     if g.drain:
         i0 = g.first_drained_row
-        runs.append(
-            LoopRun(
-                "DRAIN",
-                g.drain,
-                1,
-                rules.DF_FILL_DEPTH,
-                tuple(_rows_segments(i0, g.H - i0, g.W * ch, 0, g.W * ch, 0, 1)),
-            )
-        )
-        loops.append(LoopCost("DRAIN", g.drain, drain, 1, rules.DF_FILL_DEPTH))
-    bram_line = rm.bram18k(g.lb_rows * g.wu * ch, prec.bits)
-    lut_line = rm.memory_luts(g.lb_rows * g.wu * ch, prec.bits)  # a small one in distributed RAM
-    dsp = 0 if layer.kind == "max" else average_dsps(win, board, prec, not layer.count_pad)
-    res = Resources(dsp=dsp, bram18k=bram_line, lut=rm.LUT_PER_LAYER + lut_line, ff=rm.FF_PER_LAYER)
+        segs = tuple(_rows_segments(i0, g.H - i0, g.W * ch, 0, g.W * ch, 0, 1))
+        runs.append(LoopRun("DRAIN", drain_b, 1, rules.DF_FILL_DEPTH, segs))
+        loops.append(LoopCost("DRAIN", drain_b, drain, 1, rules.DF_FILL_DEPTH))
+    # one line-buffer bank per lane; a comparator (or adder) per lane beyond the first
+    bram_line = V * rm.bram18k(g.lb_rows * g.wu * ch, prec.bits)
+    lut_line = V * rm.memory_luts(g.lb_rows * g.wu * ch, prec.bits)  # a small one in distributed RAM
+    lut = rm.LUT_PER_LAYER + lut_line + (V - 1) * prec.acc_bits
+    dsp = 0 if layer.kind == "max" else V * average_dsps(win, board, prec, not layer.count_pad)
+    res = Resources(dsp=dsp, bram18k=bram_line, lut=lut, ff=rm.FF_PER_LAYER)
     return Process(
         cname,
         li.name,
@@ -437,37 +464,43 @@ def pool_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Pr
         li.in_shape.size,
         li.out_shape.size,
         (("line buffer", bram_line),),
+        width=V,
     )
 
 
-def gap_ii(channels: int, prec: Precision) -> int:
-    """GAP's II: a channel's accumulator is revisited every ``channels`` iterations."""
-    return rules.ii_recurrence_bound(accumulate_dependence(prec), channels)
+def gap_ii(channels: int, prec: Precision, V: int = 1) -> int:
+    """GAP's II: a beat's accumulators are revisited every ``channels / V`` iterations."""
+    return rules.ii_recurrence_bound(accumulate_dependence(prec), channels // V)
 
 
-def gap_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Process:
+def gap_process(li: LayerInfo, cname: str, prec: Precision, board: Board, V: int = 1, Vo: int = 1) -> Process:
+    """Global pooling on beats of ``V`` channels: V accumulator banks, V averaging multipliers;
+    GAP_OUT writes beats of ``Vo`` (dividing V), word v of beat j from bank (j*Vo mod V) + v."""
     x = li.in_shape
-    trip = x.size
-    ii = gap_ii(x.c, prec)
+    cb = x.c // V  # beats per pixel
+    ob = x.c // Vo  # output beats
+    trip = x.size // V
+    ii = gap_ii(x.c, prec, V)
     depth = rules.BUFFER_READ_LATENCY + prec.add_latency + 1
     out_depth = rules.BUFFER_READ_LATENCY + prec.mul_latency + rules.DF_WRITE_DEPTH
     gap = rules.pipelined_loop(trip, ii, depth)
-    out = rules.pipelined_loop(x.c, 1, out_depth)
+    out = rules.pipelined_loop(ob, 1, out_depth)
     cycles = _function([gap, out])
-    row = x.w * x.c
+    row = x.w * cb
     reads = tuple(
         Segment(i * row, (i + 1) * row - 1, i * row * ii, ((i + 1) * row - 1) * ii) for i in range(x.h)
     )
     runs = (
         LoopRun("GAP", trip, ii, depth, reads),
         LoopRun(
-            "GAP_OUT", x.c, 1, out_depth, (), (Segment(0, x.c - 1, out_depth - 1, x.c - 1 + out_depth - 1),)
+            "GAP_OUT", ob, 1, out_depth, (), (Segment(0, ob - 1, out_depth - 1, ob - 1 + out_depth - 1),)
         ),
     )
-    loops = (LoopCost("GAP", trip, gap, ii, depth), LoopCost("GAP_OUT", x.c, out, 1, out_depth))
-    bram = rm.bram18k(x.c, prec.acc_bits)
-    lut = rm.LUT_PER_LAYER + rm.memory_luts(x.c, prec.acc_bits)  # few channels: distributed RAM
-    dsp = average_dsps(x.h * x.w, board, prec)
+    loops = (LoopCost("GAP", trip, gap, ii, depth), LoopCost("GAP_OUT", ob, out, 1, out_depth))
+    bram = V * rm.bram18k(cb, prec.acc_bits)
+    lut = rm.LUT_PER_LAYER + V * rm.memory_luts(cb, prec.acc_bits)  # few channels: distributed RAM
+    lut = lut + Vo * rm.select_luts(V // Vo, prec.acc_bits)
+    dsp = Vo * average_dsps(x.h * x.w, board, prec)  # one multiplier per output word
     res = Resources(dsp=dsp, bram18k=bram, lut=lut, ff=rm.FF_PER_LAYER)
     return Process(
         cname,
@@ -480,6 +513,7 @@ def gap_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Pro
         x.size,
         x.c,
         (("accumulators", bram),),
+        width=Vo,
     )
 
 
@@ -491,10 +525,10 @@ def _row_reads(words: int, row_words: int, lead: int, stream: int = 0) -> list[S
     ]
 
 
-def fork_process(name: str, x: Shape, outputs: int) -> Process:
-    """``<map>_fork``: a map read by several processes, one word a cycle to each of their FIFOs.
-    FORK: H*W*C, II 1 (read, then the same word written to every output)."""
-    words, row = x.size, x.w * x.c
+def fork_process(name: str, x: Shape, outputs: int, V: int = 1) -> Process:
+    """``<map>_fork``: a map read by several processes, one beat of ``V`` words a cycle to each
+    of their FIFOs. FORK: H*W*C / V, II 1 (read, then the same beat written to every output)."""
+    words, row = x.size // V, x.w * x.c // V
     depth = rules.DF_WRITE_DEPTH
     loop = rules.pipelined_loop(words, 1, depth)
     cycles = rules.function_latency(loop)
@@ -503,7 +537,7 @@ def fork_process(name: str, x: Shape, outputs: int) -> Process:
     )
     fn = FunctionCost(name, cycles, 1, (LoopCost("FORK", words, loop, 1, depth),))
     res = Resources(lut=LUT_PER_STREAM * outputs, ff=FF_PER_STREAM * outputs)
-    return Process(name, None, "fork", (run,), cycles, (fn,), res, words, words)
+    return Process(name, None, "fork", (run,), cycles, (fn,), res, x.size, x.size, width=V)
 
 
 def merge_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> Process:
@@ -570,12 +604,21 @@ def scale_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> P
     )  # fmt: skip
 
 
-def mover_process(name: str, words: int, row_words: int, words_per_beat: int, reading: bool) -> Process:
-    """``<top>_read`` (DDR to stream) or ``<top>_write`` (stream to DDR): one burst of beats."""
+def mover_process(
+    name: str, words: int, row_words: int, words_per_beat: int, reading: bool, V: int = 1, bits: int = 16
+) -> Process:
+    """``<top>_read`` (DDR to stream) or ``<top>_write`` (stream to DDR): one burst of beats.
+
+    On a stream of width ``V`` > 1 (at most P, the AXI beat's words) a gearbox: READ moves one
+    stream beat an iteration (II 1), taking an AXI beat whenever fewer than V words are held;
+    WRITE takes one an iteration and writes an AXI beat whenever P are held, one more iteration
+    writing the last, partial one. A register of 2P words, shifted by V: V selectors of P ways."""
     P = words_per_beat
-    beats = cdiv(words, P)
     # the read waits the m_axi latency for its first beat, the write for its last response
     depth = rules.DF_MOVER_DEPTH + rules.MAXI_LATENCY
+    if V > 1:
+        return _gearbox(name, words, row_words, P, reading, V, depth, bits)
+    beats = cdiv(words, P)
     loop = rules.pipelined_loop(beats, P, depth)
     cycles = rules.function_latency(loop)
     label = "READ" if reading else "WRITE"
@@ -594,4 +637,27 @@ def mover_process(name: str, words: int, row_words: int, words_per_beat: int, re
     run = LoopRun(label, beats, P, depth, () if reading else segs, segs if reading else ())
     fn = FunctionCost(name, cycles, 1, (LoopCost(label, beats, loop, P, depth),))
     res = Resources(lut=rm.LUT_PER_AXI_PORT, ff=rm.FF_PER_AXI_PORT)
-    return Process(name, None, "read" if reading else "write", (run,), cycles, (fn,), res, words, words)
+    op = "read" if reading else "write"
+    return Process(name, None, op, (run,), cycles, (fn,), res, words, words, gather=1 if reading else P)
+
+
+def _gearbox(
+    name: str, words: int, row_words: int, P: int, reading: bool, V: int, depth: int, bits: int
+) -> Process:
+    beats, row = words // V, row_words // V
+    trip = beats if reading else beats + 1
+    loop = rules.pipelined_loop(trip, 1, depth)
+    cycles = rules.function_latency(loop)
+    label = "READ" if reading else "WRITE"
+    lag = depth - 1 if reading else 0
+    segs = tuple(
+        Segment(k0, min(beats, k0 + row) - 1, k0 + lag, min(beats, k0 + row) - 1 + lag)
+        for k0 in range(0, beats, row)
+    )
+    run = LoopRun(label, trip, 1, depth, () if reading else segs, segs if reading else ())
+    fn = FunctionCost(name, cycles, 1, (LoopCost(label, trip, loop, 1, depth),))
+    # each of the 2P register words picks its next among itself, the word V on and V places of a beat
+    lut = rm.LUT_PER_AXI_PORT + 2 * P * rm.select_luts(V + 2, bits)
+    res = Resources(lut=lut, ff=rm.FF_PER_AXI_PORT + 2 * P * bits)
+    op = "read" if reading else "write"
+    return Process(name, None, op, (run,), cycles, (fn,), res, words, words, width=V)

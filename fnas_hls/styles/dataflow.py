@@ -16,6 +16,8 @@ from fnas_hls.boards import Board
 from fnas_hls.dse.dataflow import ParallelismResult, choose_parallelism
 from fnas_hls.model import dataflow as df
 from fnas_hls.model import dataflow_process as dfp
+from fnas_hls.model import dataflow_width
+from fnas_hls.model.dataflow_width import stream_widths
 from fnas_hls.model.sequential import TOP_RESOURCES, is_tiled
 from fnas_hls.model.tiling import TilingPin, pins_for_layers
 from fnas_hls.network.ir import Flatten, HostOp, Network
@@ -59,55 +61,32 @@ def _analyze_dataflow(
     clock_mhz: float | None,
     pins: tuple[TilingPin, ...],
     latency_refinement: bool = True,
+    caps: tuple[int, ...] | None = None,
 ) -> Analysis:
+    """The dataflow design of ``net``: for each stream-width cap of ``caps`` in turn (by default
+    ``dataflow_width.WIDTH_CAPS``; a wider one only while the latency keeps falling), the DSE's
+    design; the fastest that fits."""
     clock = float(clock_mhz or board.clock_mhz)
     infos = list(net.info)
     cnames, top = design_names([li.name for li in infos], net.name)
     tiled = [li.name for li in infos if is_tiled(li)]
     layer_pins = pins_for_layers(pins, tiled)
     budget = board.budget()
-    mac = board.mac_cost(prec)
     geoms = {li.name: dfp.WindowGeometry.of(li) for li in infos if is_tiled(li)}
-    # What the DSE does not size: pooling, GAP, the movers (and, after a first round, the FIFOs).
-    fixed = TOP_RESOURCES
-    floor = 0
-    for p in df.fixed_processes(infos, cnames, top, prec, board):
-        fixed = fixed + p.resources + Resources(lut=dfp.LUT_PER_STREAM, ff=dfp.FF_PER_STREAM)
-        floor = max(floor, p.cycles)
-    regions: dict[tuple, df.Region] = {}
-
-    def design(waits: dict[str, float] | None) -> tuple[ParallelismResult, df.Region, Resources]:
-        fifo_bram = 0
-        for _ in range(DATAFLOW_FIFO_ROUNDS):
-            room = Resources(
-                dsp=budget.dsp - fixed.dsp,
-                bram18k=budget.bram18k - fixed.bram18k - fifo_bram,
-                lut=budget.lut - fixed.lut - dfp.LUT_PER_STREAM * len(geoms),
-                ff=budget.ff - fixed.ff - dfp.FF_PER_STREAM * len(geoms),
-            )
-            dse = choose_parallelism(geoms, prec, mac, room, floor, layer_pins, waits)
-            key = tuple(sorted(dse.parallelism.items()))
-            if key not in regions:  # the refinement often keeps the least-interval design
-                regions[key] = df.region(infos, cnames, top, dse.parallelism, prec, board, clock)
-            reg = regions[key]
-            need = sum(reg.fifo_bram18k)
-            if need <= fifo_bram or dse.resources.bram18k + need <= budget.bram18k - fixed.bram18k:
-                break  # the FIFOs fit beside this design
-            fifo_bram = need
-        resources = TOP_RESOURCES
-        for lc in reg.layer_costs:
-            resources = resources + lc.resources
-        return dse, reg, resources
-
-    # The least-interval design, and the latency-aware one where it fits (its faster producers may
-    # need FIFOs that do not) and its scheduled latency is less.
-    dse, reg, resources = design(None)
-    if latency_refinement:
-        alt = design(df.consumer_waits(infos))
-        if alt[2].fits_in(budget) and (
-            not resources.fits_in(budget) or alt[1].schedule.latency < reg.schedule.latency
-        ):
-            dse, reg, resources = alt
+    best: Design | None = None
+    seen: list[dict[str, int]] = []
+    P = board.axi_words_per_cycle(prec.bits)
+    for cap in caps or dataflow_width.WIDTH_CAPS:
+        widest = stream_widths(infos, df.all_lanes(infos), cap, P)
+        if widest in seen:  # no stream can be wider than at the last cap
+            continue
+        seen.append(widest)
+        cand = _design_at(infos, cnames, top, geoms, board, prec, clock, layer_pins, latency_refinement, cap)
+        if best is not None and not _better(cand, best, budget):
+            break  # a wider cap only while the latency keeps falling
+        best = cand
+    assert best is not None
+    dse, reg, resources = best
     fits = resources.fits_in(budget)
     buffers = [(p.layer or p.name, what, n) for p in reg.processes for what, n in p.buffers]
     names = [p.layer or p.name for p in reg.processes]
@@ -117,7 +96,7 @@ def _analyze_dataflow(
         for (a, b, _), n in zip(edges, reg.fifo_bram18k, strict=True)
     ]
     streams = tuple(
-        Stream(names[a], names[b], d, pk, n)
+        Stream(names[a], names[b], d, pk, n, reg.processes[a].width)
         for (a, b, _), d, pk, n in zip(
             edges, reg.schedule.fifo_depths, reg.schedule.fifo_peaks, reg.fifo_bram18k, strict=True
         )
@@ -144,6 +123,76 @@ def _analyze_dataflow(
         streams=streams,
         over_detail="" if fits else over_line(resources, budget, buffers),
     )
+
+
+Design = tuple[ParallelismResult, df.Region, Resources]
+
+
+def _better(a: Design, b: Design, budget: Resources) -> bool:
+    """Design ``a`` over ``b``: one that fits over one that does not, then the shorter latency."""
+    fa, fb = a[2].fits_in(budget), b[2].fits_in(budget)
+    if fa != fb:
+        return fa
+    return a[1].schedule.latency < b[1].schedule.latency
+
+
+def _design_at(
+    infos: list,
+    cnames: dict[str, str],
+    top: str,
+    geoms: dict[str, dfp.WindowGeometry],
+    board: Board,
+    prec: Precision,
+    clock: float,
+    layer_pins: dict[str, TilingPin],
+    latency_refinement: bool,
+    cap: int,
+) -> Design:
+    """The dataflow design with streams at most ``cap`` words wide: the least-interval one, or
+    the latency-aware one where it fits and its scheduled latency is less."""
+    budget = board.budget()
+    mac = board.mac_cost(prec)
+    # What the DSE does not size: pooling, GAP, the movers (and, after a first round, the FIFOs).
+    fixed = TOP_RESOURCES
+    floor = 0
+    for p in df.fixed_processes(infos, cnames, top, prec, board, cap):
+        fixed = fixed + p.resources + Resources(lut=dfp.LUT_PER_STREAM, ff=dfp.FF_PER_STREAM)
+        floor = max(floor, p.cycles)
+    regions: dict[tuple, df.Region] = {}
+
+    def design(waits: dict[str, float] | None) -> tuple[ParallelismResult, df.Region, Resources]:
+        fifo_bram = 0
+        for _ in range(DATAFLOW_FIFO_ROUNDS):
+            room = Resources(
+                dsp=budget.dsp - fixed.dsp,
+                bram18k=budget.bram18k - fixed.bram18k - fifo_bram,
+                lut=budget.lut - fixed.lut - dfp.LUT_PER_STREAM * len(geoms),
+                ff=budget.ff - fixed.ff - dfp.FF_PER_STREAM * len(geoms),
+            )
+            dse = choose_parallelism(geoms, prec, mac, room, floor, layer_pins, waits, cap)
+            key = tuple(sorted(dse.parallelism.items()))
+            if key not in regions:  # the refinement often keeps the least-interval design
+                regions[key] = df.region(infos, cnames, top, dse.parallelism, prec, board, clock, cap)
+            reg = regions[key]
+            need = sum(reg.fifo_bram18k)
+            if need <= fifo_bram or dse.resources.bram18k + need <= budget.bram18k - fixed.bram18k:
+                break  # the FIFOs fit beside this design
+            fifo_bram = need
+        resources = TOP_RESOURCES
+        for lc in reg.layer_costs:
+            resources = resources + lc.resources
+        return dse, reg, resources
+
+    # The least-interval design, and the latency-aware one where it fits (its faster producers may
+    # need FIFOs that do not) and its scheduled latency is less.
+    dse, reg, resources = design(None)
+    if latency_refinement:
+        alt = design(df.consumer_waits(infos))
+        if alt[2].fits_in(budget) and (
+            not resources.fits_in(budget) or alt[1].schedule.latency < reg.schedule.latency
+        ):
+            dse, reg, resources = alt
+    return dse, reg, resources
 
 
 class Dataflow(Style):

@@ -1,0 +1,165 @@
+"""``make bench`` section ``dataflow``: the dataflow style against each board's roofline, the
+figures of the dataflow issue, each measured in this run.
+
+* FNAS's MNIST space on pynq, zcu104 and kv260, in fixed16 and int8, styles ``dataflow`` and
+  ``auto``: the median and p90 of latency over the roofline bound (every usable DSP busy every
+  cycle) over the networks that fit, the share that fits, the median share of DSPs used. ``quick``
+  takes every 64th network of the space, ``full`` every 8th.
+* The same for the dataflow style with every stream one word a cycle (``caps=(1,)``: the design
+  before wide streams), on the same networks: what the widths bought.
+* The issue's small nets: a 32x32 net (conv 3->16 k3, conv 16->32 k3 stride 2, GAP, linear) on
+  zcu104 and pynq, a CIFAR-size net (conv 3->8 k3, max pool, conv 8->16 k3, GAP, linear) on pynq:
+  latency over the roofline with wide streams and at one word a cycle, and the widths chosen.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from fnas_hls.boards import load_board
+from fnas_hls.network.arch import network_from_dict
+from fnas_hls.precision import get_precision
+from fnas_hls.search.space import load_space
+from fnas_hls.styles import analyze
+from fnas_hls.styles.dataflow import _analyze_dataflow
+
+BOARDS = ("pynq", "zcu104", "kv260")
+PRECISIONS = ("fixed16", "int8")
+
+SMALL = {
+    "32x32 net (conv 3->16, conv 16->32 s2, GAP, linear)": [
+        {"type": "conv", "out": 16, "kernel": 3, "padding": "same", "relu": True},
+        {"type": "conv", "out": 32, "kernel": 3, "stride": 2, "padding": "same", "relu": True},
+        {"type": "gap"},
+        {"type": "fc", "out": 10},
+    ],
+    "CIFAR-size net (conv 3->8, max pool, conv 8->16, GAP, linear)": [
+        {"type": "conv", "out": 8, "kernel": 3, "padding": "same", "relu": True},
+        {"type": "maxpool", "kernel": 2, "stride": 2},
+        {"type": "conv", "out": 16, "kernel": 3, "padding": "same", "relu": True},
+        {"type": "gap"},
+        {"type": "fc", "out": 10},
+    ],
+}
+SMALL_BOARDS = {
+    "32x32 net (conv 3->16, conv 16->32 s2, GAP, linear)": ("zcu104", "pynq"),
+    "CIFAR-size net (conv 3->8, max pool, conv 8->16, GAP, linear)": ("pynq", "zcu104"),
+}
+
+
+def _stats(ratios: list[float]) -> dict[str, float | None]:
+    if not ratios:
+        return {"median": None, "p90": None}
+    return {"median": float(np.median(ratios)), "p90": float(np.percentile(ratios, 90))}
+
+
+def _space_rows(mode: str) -> list[dict[str, Any]]:
+    space = load_space("fnas-mnist")
+    archs = list(space.architectures())
+    picked = archs[:: 64 if mode == "quick" else 8]
+    nets = [space.build(a) for a in picked]
+    rows = []
+    for board_name in BOARDS:
+        board = load_board(board_name)
+        for pname in PRECISIONS:
+            prec = get_precision(pname)
+            for label in ("dataflow", "auto", "dataflow, one word a cycle"):
+                ratios, dsp, fits = [], [], 0
+                t0 = time.perf_counter()
+                for n in nets:
+                    if label.startswith("dataflow, one"):
+                        a = _analyze_dataflow(n, board, prec, None, (), caps=(1,))
+                    else:
+                        a = analyze(n, board, prec, style=label)
+                    if a.fits:
+                        fits += 1
+                        ratios.append(a.latency_cycles / a.roofline_cycles)
+                        dsp.append(a.resources.dsp / a.budget.dsp)
+                rows.append(
+                    {
+                        "board": board_name,
+                        "precision": pname,
+                        "style": label,
+                        "networks": len(nets),
+                        "fits": fits,
+                        "latency_over_roofline": _stats(ratios),
+                        "dsp_share_median": float(np.median(dsp)) if dsp else None,
+                        "seconds": time.perf_counter() - t0,
+                    }
+                )
+    return rows
+
+
+def _small_rows() -> list[dict[str, Any]]:
+    rows = []
+    for name, layers in SMALL.items():
+        n = network_from_dict({"name": "small", "input": [3, 32, 32], "layers": layers})
+        for board_name in SMALL_BOARDS[name]:
+            board = load_board(board_name)
+            for pname in PRECISIONS:
+                prec = get_precision(pname)
+                wide = analyze(n, board, prec, style="dataflow")
+                narrow = _analyze_dataflow(n, board, prec, None, (), caps=(1,))
+                rows.append(
+                    {
+                        "network": name,
+                        "board": board_name,
+                        "precision": pname,
+                        "latency_cycles": wide.latency_cycles,
+                        "roofline_cycles": wide.roofline_cycles,
+                        "over_roofline": wide.latency_cycles / wide.roofline_cycles,
+                        "one_word_over_roofline": narrow.latency_cycles / narrow.roofline_cycles,
+                        "dsp_share": wide.resources.dsp / wide.budget.dsp,
+                        "widths": [s.width for s in wide.streams],
+                        "fits": wide.fits,
+                    }
+                )
+    return rows
+
+
+def bench_dataflow(mode: str) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    space = _space_rows(mode)
+    small = _small_rows()
+    return {"mode": mode, "space": space, "small": small, "seconds": time.perf_counter() - t0}
+
+
+def dataflow_table(r: dict[str, Any]) -> str:
+    n = r["space"][0]["networks"] if r["space"] else 0
+    lines = [
+        f"FNAS's MNIST space, {n} networks (every {64 if r['mode'] == 'quick' else 8}th), latency over each "
+        "board's roofline (the networks that fit):",
+        "",
+        "| board | precision | style | fits | median | p90 | DSPs used (median) |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for row in r["space"]:
+        s = row["latency_over_roofline"]
+        med = "—" if s["median"] is None else f"{s['median']:.2f}x"
+        p90 = "—" if s["p90"] is None else f"{s['p90']:.2f}x"
+        share = "—" if row["dsp_share_median"] is None else f"{row['dsp_share_median']:.0%}"
+        lines.append(
+            f"| {row['board']} | {row['precision']} | {row['style']} | {row['fits']}/{row['networks']} | "
+            f"{med} | {p90} | {share} |"
+        )
+    lines += [
+        "",
+        "The issue's small nets, style dataflow:",
+        "",
+        "| network | board | precision | latency / roofline | one word a cycle | DSPs used | stream widths |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
+    for row in r["small"]:
+        lines.append(
+            f"| {row['network']} | {row['board']} | {row['precision']} | {row['over_roofline']:.2f}x "
+            f"({row['latency_cycles']:,} cycles) | {row['one_word_over_roofline']:.2f}x | "
+            f"{row['dsp_share']:.0%} | {', '.join(str(w) for w in row['widths'])} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover - a quick look without the whole bench
+    print(dataflow_table(bench_dataflow("quick")))
