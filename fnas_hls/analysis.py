@@ -258,7 +258,7 @@ def format_table(a: Analysis) -> str:
     head = (
         "layer",
         "op",
-        "MACs Pm/Pn/Pk" if region else "tiling Tm/Tn/Tr/Tc",
+        "MACs Pm/Pn/Pk(xPh)" if region else "tiling Tm/Tn/Tr/Tc",
         "cycles",
         "ms",
         "bound",
@@ -334,7 +334,13 @@ def format_table(a: Analysis) -> str:
             f"{a.interval_cycles / (a.clock_mhz * 1e3):.4f} ms: the slowest process); csynth will report "
             f"{a.csynth_latency_cycles:,} (the sum of the processes: it does not see them overlap)"
         )
-        out.append("streams  " + ", ".join(f"{s.src}->{s.dst} {s.depth}" for s in a.streams))
+        # each FIFO's depth, and its width where a beat is several words
+        out.append(
+            "streams  "
+            + ", ".join(
+                f"{s.src}->{s.dst} {s.depth}" + (f" x{s.width}" if s.width > 1 else "") for s in a.streams
+            )
+        )
     if not a.fits and a.over_detail:
         out.append(f"over budget: {a.over_detail}")
     for s in a.styles:

@@ -73,7 +73,8 @@ def _conv_loops(li, par: dfp.Parallelism, prec, vi: int = 1, vo: int = 1) -> lis
     g = dfp.WindowGeometry.of(li)
     # The rendered constants are the model's (conv_stage); the control flow below is the kernel's.
     p = par.clipped(g)
-    s = dfp.ConvStage(*(int(v) for v in dfp.conv_stage(g, p.Pm, p.Pn, prec, MacCost(), p.Pk, p.Pg, vi, vo)))
+    s = dfp.conv_stage(g, p.Pm, p.Pn, prec, MacCost(), p.Pk, p.Pg, vi, vo, p.Ph)
+    s = dfp.ConvStage(*(int(v) for v in s))
     fill = _Fill(g, vi)
     loops = []
     prime, fill_row = g.prime // vi, g.fill_row // vi

@@ -148,12 +148,17 @@ def test_analyze_dataflow_json_has_the_region(arch, tmp_path, capsys):
     assert main(["analyze", str(arch), "--board", "pynq", "--style", "dataflow", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     data = json.loads(out.read_text())
-    assert data["style"] == "dataflow" and "MACs Pm/Pn/Pk" in text and "interval" in text
+    assert data["style"] == "dataflow" and "MACs Pm/Pn/Pk(xPh)" in text and "interval" in text
     names = [l["name"] for l in data["layers"]]
     assert names[0].endswith("_read") and names[-1].endswith("_write")
     assert [n for n in names[1:-1]] == ["conv1", "pool1", "conv2", "gap1", "fc1"]
     conv = data["layers"][1]
-    assert conv["tiling"] is None and set(conv["parallelism"]) == {"Pm", "Pn", "Pk"}
+    assert conv["tiling"] is None and {"Pm", "Pn", "Pk"} <= set(conv["parallelism"]) <= {
+        "Pm",
+        "Pn",
+        "Pk",
+        "Ph",
+    }
     assert data["interval_cycles"] == max(l["cycles"] for l in data["layers"])
     assert data["interval_cycles"] <= data["latency_cycles"] < data["csynth_latency_cycles"]
     assert len(data["streams"]) == len(names) - 1 and all(s["depth"] >= 2 for s in data["streams"])

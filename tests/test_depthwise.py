@@ -116,19 +116,26 @@ def test_dataflow_depthwise_takes_groups_side_by_side(net, board):
 
 @needs_gxx
 @pytest.mark.parametrize(
-    ("precision", "board"), [("fixed16", "pynq"), ("float32", "pynq"), ("int8", "zcu104")]
+    ("precision", "board"), [("fixed16", "pynq"), ("float32", "pynq"), ("int8", "pynq"), ("int8", "zcu104")]
 )
 def test_dataflow_depthwise_bit_exact(net, precision, board, tmp_path, monkeypatch):
-    """Pg lanes that do not divide the 16 groups (the last tile's lanes past G compute zeros), a
-    channel multiplier of 2, and int8's paired lanes within a group. At one word a cycle: wide
-    streams want lanes that divide the channels (``test_dataflow_width`` C-simulates those)."""
+    """Pg lanes that do not divide the 16 groups (the last tile's lanes past G compute zeros; on
+    the PYNQ), a channel multiplier of 2, and int8's paired lanes within a group (on zcu104, the
+    multiplier's two outputs pinned side by side: Pm 2). At one word a cycle: wide streams want
+    lanes that divide the channels (``test_dataflow_width`` C-simulates those)."""
     from fnas_hls.model import dataflow_width
+    from fnas_hls.model.tiling import parse_tiling_specs
 
     monkeypatch.setattr(dataflow_width, "WIDTH_CAPS", (1,))
     x = np.random.default_rng(1).random((12, 3, 16, 16)).astype(np.float32)
-    res = emit_project(net, load_board(board), tmp_path / "p", precision, x, style="dataflow")
+    pins = parse_tiling_specs(["conv3:Tm=2"] if board == "zcu104" else [])
+    res = emit_project(net, load_board(board), tmp_path / "p", precision, x, pins, style="dataflow")
     pg = {lc.name: lc.tiling.Pg for lc in res.analysis.layers if lc.name in ("conv2", "conv3")}
-    assert min(pg.values()) > 1 and any(16 % v for v in pg.values())
+    assert min(pg.values()) > 1
+    if board == "pynq":
+        assert any(16 % v for v in pg.values())
+    else:
+        assert next(lc.tiling.Pm for lc in res.analysis.layers if lc.name == "conv3") == 2
     header = (tmp_path / "p" / "src" / "conv3.h").read_text()
     assert f"const int PG = {pg['conv3']}," in header
     out = run_csim(tmp_path / "p", opt="-O1")

@@ -30,15 +30,16 @@ FLOAT_LOWEST_LITERAL = "-3.40282347e+38f"
 def _weight_rom(
     w: np.ndarray, g: dfp.WindowGeometry, p: dfp.Parallelism, MT: int, NT: int, KT: int
 ) -> np.ndarray:
-    """[GT*MT*NT*Kh*KT][Pg*Pm][Pk*Pn]: row (((gt*MT + mt)*NT + nt)*Kh + kh)*KT + kt, element j*Pn + n
-    of lane gi*Pm + i the weight of group gt*Pg + gi's output mt*Pm + i, input nt*Pn + n, tap (kh,
-    kt*Pk + j); zeros past G, M, N, Kw."""
-    GT = -(-g.G // p.Pg)
+    """[GT*MT*NT*KHT*KT][Pg*Pm][Ph*Pk*Pn]: row (((gt*MT + mt)*NT + nt)*KHT + kht)*KT + kt, element
+    (h*Pk + j)*Pn + n of lane gi*Pm + i the weight of group gt*Pg + gi's output mt*Pm + i, input
+    nt*Pn + n, tap (kht*Ph + h, kt*Pk + j); zeros past G, M, N, Kh, Kw."""
+    GT, KHT = -(-g.G // p.Pg), -(-g.Kh // p.Ph)
     w = np.asarray(w).reshape(g.G, g.M, g.N, g.Kh, g.Kw)
-    pad = np.zeros((GT * p.Pg, MT * p.Pm, NT * p.Pn, g.Kh, KT * p.Pk), dtype=w.dtype)
-    pad[: g.G, : g.M, : g.N, :, : g.Kw] = w
-    rom = pad.reshape(GT, p.Pg, MT, p.Pm, NT, p.Pn, g.Kh, KT, p.Pk).transpose(0, 2, 4, 6, 7, 1, 3, 8, 5)
-    return rom.reshape(-1, p.Pg * p.Pm, p.Pk * p.Pn)
+    pad = np.zeros((GT * p.Pg, MT * p.Pm, NT * p.Pn, KHT * p.Ph, KT * p.Pk), dtype=w.dtype)
+    pad[: g.G, : g.M, : g.N, : g.Kh, : g.Kw] = w
+    rom = pad.reshape(GT, p.Pg, MT, p.Pm, NT, p.Pn, KHT, p.Ph, KT, p.Pk)
+    rom = rom.transpose(0, 2, 4, 6, 8, 1, 3, 7, 9, 5)
+    return rom.reshape(-1, p.Pg * p.Pm, p.Ph * p.Pk * p.Pn)
 
 
 def _bias_rom(b: np.ndarray, g: dfp.WindowGeometry, p: dfp.Parallelism, MT: int) -> np.ndarray:
@@ -123,14 +124,15 @@ def dataflow_layers(
             assert isinstance(par, dfp.Parallelism)
             p = par.clipped(g)
             Pm, Pn, Pk = p.Pm, p.Pn, p.Pk
-            s = dfp.ConvStage(*(int(v) for v in dfp.conv_stage(g, Pm, Pn, prec, mac, Pk, p.Pg, vi, vo)))
+            s = dfp.ConvStage(*(int(v) for v in dfp.conv_stage(g, Pm, Pn, prec, mac, Pk, p.Pg, vi, vo, p.Ph)))
             KT = -(-g.Kw // Pk)
             w = lq.weight
             if isinstance(layer, Dense):
                 w = df.stream_dense_weight(w, maps[li.name])
             d.update(
                 G=g.G, M=g.M, N=g.N, H=g.H, W=g.W, R=g.R, C=g.C, KH=g.Kh, KW=g.Kw, SH=g.Sh, SW=g.Sw,
-                PT=g.pt, PL=g.pl, PM=Pm, PN=Pn, PK=Pk, PG=p.Pg, KT=KT, MT=s.MT, NT=s.NT, GT=s.GT,
+                PT=g.pt, PL=g.pl, PM=Pm, PN=Pn, PK=Pk, PG=p.Pg, PH=p.Ph, KT=KT, KHT=-(-g.Kh // p.Ph),
+                MT=s.MT, NT=s.NT, GT=s.GT,
                 WU=g.wu, WQ=g.wq,
                 LBR=g.lb_rows,
                 PRIME_TRIP=g.prime // vi, FILL_TRIP=g.fill_row // vi,

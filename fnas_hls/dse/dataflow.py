@@ -24,10 +24,12 @@ import numpy as np
 
 from fnas_hls.dse.sequential import _pareto, _pin_values, useful_factors
 from fnas_hls.model.dataflow_process import Parallelism, WindowGeometry, conv_stage
-from fnas_hls.model.dataflow_width import widest
 from fnas_hls.model.tiling import TilingPin
 from fnas_hls.precision import Precision
 from fnas_hls.resources import MacCost, Resources
+
+#: The method of a result with no design: a layer whose lanes cannot take its streams' widths.
+NO_DESIGN = "none at these widths"
 
 #: Intervals above the least one the latency refinement tries.
 LATENCY_TARGETS = 12
@@ -35,12 +37,13 @@ LATENCY_TARGETS = 12
 
 @dataclass(frozen=True)
 class StageFront:
-    """Pareto-optimal (Pm, Pn, Pk, Pg) of one layer's process."""
+    """Pareto-optimal (Pm, Pn, Pk, Pg, Ph) of one layer's process."""
 
     pm: np.ndarray
     pn: np.ndarray
     pk: np.ndarray
     pg: np.ndarray
+    ph: np.ndarray
     cycles: np.ndarray
     dsp: np.ndarray
     bram18k: np.ndarray
@@ -53,14 +56,17 @@ class StageFront:
 
 @lru_cache(maxsize=4096)
 def stage_front(
-    g: WindowGeometry, prec: Precision, mac: MacCost, pin: TilingPin | None = None, cap: int = 1
+    g: WindowGeometry, prec: Precision, mac: MacCost, pin: TilingPin | None = None, vi: int = 1, vo: int = 1
 ) -> StageFront:
-    """Every useful (Pm, Pn, Pk, Pg) of a conv/fc process, cut to the Pareto front, sorted by cycles.
+    """Every useful (Pm, Pn, Pk, Pg, Ph) of a conv/fc process, cut to the Pareto front, sorted by
+    cycles.
 
-    Kernel columns are unrolled (Pk > 1) in fixed point only: the fixed-point sum may add a row of
-    taps in any order, a float one must keep the reference model's. Each design is costed with
-    its streams as wide as its own lanes and ``cap`` allow (``model.dataflow_width``); its
-    neighbours may narrow them, which the region's schedule then counts."""
+    Kernel columns and rows are unrolled (Pk, Ph > 1) in fixed point only: the fixed-point sum may
+    add a window's taps in any order, a float one must keep the reference model's. Rows are the
+    last to unroll: Ph > 1 only with every input channel and kernel column of a step side by side
+    (what a first layer, with few input channels, has left). Its input and output streams are
+    ``vi`` and ``vo`` words wide (``model.dataflow_width``): only designs whose lanes they divide
+    (none, at widths the layer cannot take: an empty front)."""
     from fnas_hls.model.sequential import ConvGeometry
 
     cg = ConvGeometry(g.G, g.M, g.N, g.R, g.C, g.Kh, g.Kw, g.Sh, g.Sw)
@@ -69,17 +75,34 @@ def stage_front(
         _pin_values(cg, "Tm", pin), _pin_values(cg, "Tn", pin), taps, useful_factors(g.G), indexing="ij"
     )
     pm, pn, pk, pg = (v.ravel() for v in grid)
-    vi = widest(g.n_total, np.minimum(pg, g.G) * np.minimum(pn, g.N), cap) if g.G == 1 or g.N == 1 else 1
-    vo = widest(g.m_total, np.minimum(pg, g.G) * np.minimum(pm, g.M), cap) if g.G == 1 or g.M == 1 else 1
-    s = conv_stage(g, pm, pn, prec, mac, pk, pg, vi, vo)
+    ph = np.ones_like(pm)
+    rows = np.array([1]) if prec.is_float else useful_factors(g.Kh)[1:]
+    if len(rows):
+        grid = np.meshgrid(
+            _pin_values(cg, "Tm", pin), _pin_values(cg, "Tn", pin)[-1:], taps[-1:], useful_factors(g.G), rows,
+            indexing="ij",
+        )  # fmt: skip
+        pm, pn, pk, pg, ph = (
+            np.concatenate([a, b.ravel()]) for a, b in zip((pm, pn, pk, pg, ph), grid, strict=True)
+        )
+    lanes_in = np.minimum(pg, g.G) * np.minimum(pn, g.N)
+    lanes_out = np.minimum(pg, g.G) * np.minimum(pm, g.M)
+    keep = (lanes_in % vi == 0) & (lanes_out % vo == 0)
+    pm, pn, pk, pg, ph = (a[keep] for a in (pm, pn, pk, pg, ph))
+    s = conv_stage(g, pm, pn, prec, mac, pk, pg, vi, vo, ph)
     shape = pm.shape
     cyc, dsp, bram, lut, ff = (
         np.broadcast_to(np.asarray(v, dtype=np.int64), shape)
         for v in (s.cycles, s.dsp, s.bram18k, s.lut, s.ff)
     )
-    idx = _pareto(cyc, dsp, bram)
+    # The front in (cycles, DSPs, BRAM), and in (cycles, DSPs, LUTs): designs whose small banks sit
+    # in LUTs (kernel rows side by side split the line buffer so) must not push out those that fit
+    # the LUTs by using block RAM.
+    idx = np.union1d(_pareto(cyc, dsp, bram), _pareto(cyc, dsp, lut))
     idx = idx[np.argsort(cyc[idx], kind="stable")]
-    return StageFront(pm[idx], pn[idx], pk[idx], pg[idx], cyc[idx], dsp[idx], bram[idx], lut[idx], ff[idx])
+    return StageFront(
+        pm[idx], pn[idx], pk[idx], pg[idx], ph[idx], cyc[idx], dsp[idx], bram[idx], lut[idx], ff[idx]
+    )
 
 
 @dataclass(frozen=True)
@@ -99,10 +122,19 @@ def _pick(f: StageFront, target: int) -> int:
     return int(ok[np.lexsort((f.bram18k[ok], f.dsp[ok]))[0]])
 
 
-def _two_budget_dp(fronts: list[StageFront], target: int, room: Resources) -> list[int] | None:
-    """Per layer one design no slower than ``target`` with total DSP and BRAM within ``room``,
-    LUT and FF checked after: min-plus DP over DSPs of the least total BRAM."""
+#: Weights of LUTs against BRAM (in shares of their budgets) the DP tries where the least BRAM alone
+#: takes designs whose small memories, in LUTs, overflow the LUTs.
+LUT_WEIGHTS = (0.125, 0.25, 0.5, 1.0, 2.0)
+
+
+def _two_budget_dp(
+    fronts: list[StageFront], target: int, room: Resources, lut_share: float = 0.0
+) -> list[int] | None:
+    """Per layer one design no slower than ``target`` with total DSP and BRAM within ``room``
+    (LUT and FF for the caller to check): min-plus DP over DSPs of the least total BRAM, or of
+    BRAM plus ``lut_share`` times the LUTs (each as a share of its budget). None where none is."""
     size = max(room.dsp, 0) + 1
+    lut_weight = lut_share * room.bram18k / max(room.lut, 1)
     best = np.full(size, np.inf)
     best[0] = 0.0
     choice: list[np.ndarray] = []
@@ -111,15 +143,16 @@ def _two_budget_dp(fronts: list[StageFront], target: int, room: Resources) -> li
         ok = np.flatnonzero((f.cycles <= target) & (f.dsp < size))
         if not len(ok):
             return None
-        # Of the designs with one DSP count only the one with the least BRAM can be in an optimum.
-        ok = ok[np.lexsort((f.bram18k[ok], f.dsp[ok]))]
+        cost = f.bram18k + lut_weight * f.lut
+        # Of the designs with one DSP count only the one with the least cost can be in an optimum.
+        ok = ok[np.lexsort((cost[ok], f.dsp[ok]))]
         ok = ok[np.r_[True, f.dsp[ok][1:] != f.dsp[ok][:-1]]]
         src = at[None, :] - f.dsp[ok][:, None]  # (designs, DSP totals)
-        vals = np.where(src >= 0, best[np.maximum(src, 0)] + f.bram18k[ok][:, None], np.inf)
+        vals = np.where(src >= 0, best[np.maximum(src, 0)] + cost[ok][:, None], np.inf)
         k = np.argmin(vals, axis=0)
         best = vals[k, at]
         choice.append(np.where(np.isfinite(best), ok[k], -1))
-    ok = np.flatnonzero(best <= room.bram18k)
+    ok = np.flatnonzero(best <= room.bram18k * (1 + lut_share))  # within both budgets' shares
     if not len(ok):
         return None
     at = int(ok[np.argmin(best[ok])])
@@ -129,7 +162,7 @@ def _two_budget_dp(fronts: list[StageFront], target: int, room: Resources) -> li
         picks.append(j)
         at -= int(f.dsp[j])
     picks = picks[::-1]
-    return picks if _sum(fronts, picks).fits_in(room) else None
+    return picks if _sum(fronts, picks).bram18k <= room.bram18k else None
 
 
 def _sum(fronts: list[StageFront], picks: list[int]) -> Resources:
@@ -149,7 +182,7 @@ def choose_parallelism(
     floor_cycles: int = 0,
     pins: Mapping[str, TilingPin] | None = None,
     waits: Mapping[str, float] | None = None,
-    cap: int = 1,
+    widths: Mapping[str, tuple[int, int]] | None = None,
 ) -> ParallelismResult:
     """(Pm, Pn) per conv/fc layer for the least interval within ``room``; ``floor_cycles`` is the
     slowest process the DSE does not size (pooling, the movers): no layer need beat it.
@@ -160,14 +193,17 @@ def choose_parallelism(
     latency estimate, slowest process + sum of waits, is kept."""
     pins = pins or {}
     names = list(layers)
-    fronts = [stage_front(layers[n], prec, mac, pins.get(n), cap) for n in names]
+    widths = widths or {}
+    fronts = [stage_front(layers[n], prec, mac, pins.get(n), *widths.get(n, (1, 1))) for n in names]
     if not fronts:
         return ParallelismResult({}, 0, Resources(), True, "bisection")
+    if min(len(f) for f in fronts) == 0:  # a layer that cannot take its streams' widths
+        return ParallelismResult({}, 0, Resources(), False, NO_DESIGN)
 
     def result(picks: list[int], method: str) -> ParallelismResult:
         res = _sum(fronts, picks)
         par = {
-            n: Parallelism(int(f.pm[j]), int(f.pn[j]), int(f.pk[j]), int(f.pg[j]))
+            n: Parallelism(int(f.pm[j]), int(f.pn[j]), int(f.pk[j]), int(f.pg[j]), int(f.ph[j]))
             for n, f, j in zip(names, fronts, picks, strict=True)
         }
         interval = max(int(f.cycles[j]) for f, j in zip(fronts, picks, strict=True))
@@ -181,7 +217,16 @@ def choose_parallelism(
             return None
         if _sum(fronts, picks).fits_in(room):
             return picks
-        return _two_budget_dp(fronts, target, room)
+        picks = _two_budget_dp(fronts, target, room)
+        if picks is None:  # not even the least BRAM fits: nor will any other weighing
+            return None
+        if _sum(fronts, picks).fits_in(room):
+            return picks
+        for share in LUT_WEIGHTS:  # the least BRAM overflows the LUTs: weigh them in
+            picks = _two_budget_dp(fronts, target, room, share)
+            if picks is not None and _sum(fronts, picks).fits_in(room):
+                return picks
+        return None
 
     targets = np.unique(np.concatenate([f.cycles for f in fronts]))
     targets = targets[targets >= min(int(max(f.cycles.min() for f in fronts)), max(floor_cycles, 0))]

@@ -124,23 +124,33 @@ class WindowGeometry:
 @dataclass(frozen=True)
 class Parallelism:
     """A conv/fc process's MACs per cycle: Pg groups x Pm output channels x Pn input channels x Pk
-    kernel columns. Groups side by side are what gives a depthwise layer (a group per channel,
-    M = N = 1) its parallelism: Pg channels a cycle, each lane reading its own input channel."""
+    kernel columns x Ph kernel rows. Groups side by side are what gives a depthwise layer (a group
+    per channel, M = N = 1) its parallelism: Pg channels a cycle, each lane reading its own input
+    channel. Kernel rows side by side read Ph rows of the line buffer at once (its rows in banks of
+    their own), what a layer with few input channels (a first layer) has left to unroll."""
 
     Pm: int
     Pn: int
     Pk: int = 1
     Pg: int = 1
+    Ph: int = 1
 
     def as_dict(self) -> dict[str, int]:
-        return {"Pm": self.Pm, "Pn": self.Pn, "Pk": self.Pk} | ({"Pg": self.Pg} if self.Pg > 1 else {})
+        return (
+            {"Pm": self.Pm, "Pn": self.Pn, "Pk": self.Pk}
+            | ({"Pg": self.Pg} if self.Pg > 1 else {})
+            | ({"Ph": self.Ph} if self.Ph > 1 else {})
+        )
 
     def __str__(self) -> str:
-        return (f"{self.Pg}g " if self.Pg > 1 else "") + f"{self.Pm}/{self.Pn}/{self.Pk}"
+        rows = f"x{self.Ph}" if self.Ph > 1 else ""
+        return (f"{self.Pg}g " if self.Pg > 1 else "") + f"{self.Pm}/{self.Pn}/{self.Pk}{rows}"
 
     def clipped(self, g: WindowGeometry) -> Parallelism:
         """At most the layer's own extent in each dimension."""
-        return Parallelism(min(self.Pm, g.M), min(self.Pn, g.N), min(self.Pk, g.Kw), min(self.Pg, g.G))
+        return Parallelism(
+            min(self.Pm, g.M), min(self.Pn, g.N), min(self.Pk, g.Kw), min(self.Pg, g.G), min(self.Ph, g.Kh)
+        )
 
 
 # --- a process, as its loops ------------------------------------------------------------------
@@ -261,7 +271,7 @@ class ConvStage(NamedTuple):
     GT: object  # group tiles: ceil(G/Pg)
 
 
-def out_start(g: WindowGeometry, Pm, MT, NT, row_depth, row_ii, KT=None, Pg=1, Vo=1):
+def out_start(g: WindowGeometry, Pm, MT, NT, row_depth, row_ii, KT=None, Pg=1, Vo=1, KHT=None):
     """The first iteration of OUT in the ROW loop: output word k (pixel c, channel g*M+m) is read
     at iteration ``out_start + k``, after the MAC steps of its block (pixel c, group tile g // Pg,
     lane block m // Pm) have ended and its result is in the row buffer. The binding word is the
@@ -271,7 +281,7 @@ def out_start(g: WindowGeometry, Pm, MT, NT, row_depth, row_ii, KT=None, Pg=1, V
     With beats of ``Vo`` words (a layer whose Pg*Pm output lanes are a run of channels, Vo
     dividing them: ``model.dataflow_width``), beat j of a pixel holds channels j*Vo.., block
     j*Vo // (Pg*Pm); the first beat of a block binds, at a corner as above."""
-    B = NT * g.Kh * (g.Kw if KT is None else KT)  # MAC iterations per block
+    B = NT * (g.Kh if KHT is None else KHT) * (g.Kw if KT is None else KT)  # MAC iterations per block
     GT = cdiv(g.G, Pg)
     coef = ((GT * MT * B - g.m_total, g.C - 1), (MT * B - Pg * g.M, GT - 1), (B - Pm, MT - 1))
     d = B - 1 + cdiv(row_depth, row_ii)
@@ -287,24 +297,27 @@ def out_start(g: WindowGeometry, Pm, MT, NT, row_depth, row_ii, KT=None, Pg=1, V
 
 
 def conv_stage(
-    g: WindowGeometry, Pm, Pn, prec: Precision, mac_cost: MacCost, Pk=1, Pg=1, Vi=1, Vo=1
+    g: WindowGeometry, Pm, Pn, prec: Precision, mac_cost: MacCost, Pk=1, Pg=1, Vi=1, Vo=1, Ph=1
 ) -> ConvStage:
-    """Cycles and resources of the conv process with Pg x Pm x Pn x Pk MACs (ints or numpy arrays).
+    """Cycles and resources of the conv process with Pg x Pm x Pn x Pk x Ph MACs (ints or numpy
+    arrays; Ph kernel rows a step, KHT = ceil(Kh/Ph) steps a window row set).
     Every buffer is banked per group lane as well: lane (gi, i) of a MAC step reads group
     gt*Pg + gi's channels and weights and writes its output lane. ``Vi``, ``Vo``: words per beat
     of the input and output streams (FILL and DRAIN move a beat an iteration, OUT writes one);
     PRIME_TRIP, FILL_TRIP and DRAIN_TRIP are ``g``'s word counts over ``Vi``."""
     MT, NT, KT, GT = cdiv(g.M, Pm), cdiv(g.N, Pn), cdiv(g.Kw, Pk), cdiv(g.G, Pg)
-    mac = g.C * GT * MT * NT * g.Kh * KT
+    KHT = cdiv(g.Kh, Ph)
+    taps = Pn * Pk * Ph  # products a lane sums in one step
+    mac = g.C * GT * MT * NT * KHT * KT
     out = g.C * g.m_total // Vo
     fill_row, g_prime, g_drain = g.fill_row // Vi, g.prime // Vi, g.drain // Vi
     # The Pm accumulators are registers revisited every iteration: the add is the recurrence.
     row_ii = rules.ii_recurrence_bound(prec.add_latency, 1)
-    row_depth = compute_depth(Pn * Pk, prec) + rules.DF_REQUANT_DEPTH  # one tree over Pn x Pk
+    row_depth = compute_depth(taps, prec) + rules.DF_REQUANT_DEPTH  # one tree over Pn x Pk x Ph
     row_depth = row_depth + rules.act_depth(g.act, prec.mul_latency, prec.add_latency)
     if prec.per_channel:  # each lane's shift from its ROM
         row_depth = row_depth + rules.BUFFER_READ_LATENCY
-    start = out_start(g, Pm, MT, NT, row_depth, row_ii, KT, Pg, Vo)
+    start = out_start(g, Pm, MT, NT, row_depth, row_ii, KT, Pg, Vo, KHT)
     row_trip = np.maximum(np.maximum(mac, start + out), fill_row)
     prime = rules.pipelined_loop(g_prime, 1, rules.DF_FILL_DEPTH)
     row = rules.pipelined_loop(row_trip, row_ii, row_depth)
@@ -312,26 +325,29 @@ def conv_stage(
     drain = rules.pipelined_loop(g_drain, 1, rules.DF_FILL_DEPTH)
     cycles = _function([prime, rows] + ([drain] if g.drain else []))
     bits = prec.bits
-    depth_w = GT * MT * NT * g.Kh * KT
+    depth_w = GT * MT * NT * KHT * KT
     lanes = Pg * Pm  # output lanes
-    banked = Pn * Pk * rm.bram18k(depth_w, bits)  # one ROM bank per MAC
-    wide = rm.bram18k(depth_w, Pn * Pk * bits)  # one bank of Pn*Pk-word rows per output lane
+    banked = taps * rm.bram18k(depth_w, bits)  # one ROM bank per MAC
+    wide = rm.bram18k(depth_w, taps * bits)  # one bank of Pn*Pk*Ph-word rows per output lane
     reshape = wide < banked
     bram_w = lanes * np.minimum(banked, wide)
-    # one bank per unrolled group, channel and kernel column (columns cyclic over Pk banks)
-    bram_line = Pg * Pn * Pk * rm.bram18k(g.lb_rows * cdiv(g.wu, Pk) * GT * NT, bits)
+    # one bank per unrolled group, channel and kernel column (columns cyclic over Pk banks); with
+    # kernel rows side by side (Ph > 1) every line-buffer row a bank of its own as well
+    lb_banks = Pg * Pn * Pk * np.where(Ph > 1, g.lb_rows, 1)
+    lb_depth = np.where(Ph > 1, 1, g.lb_rows) * cdiv(g.wu, Pk) * GT * NT
+    bram_line = lb_banks * rm.bram18k(lb_depth, bits)
     bram_out = lanes * rm.bram18k(g.C * GT * MT, bits)  # the row buffer, one bank per output lane
     bram_bias = lanes * rm.bram18k(GT * MT, rm.BIAS_BITS)
     if prec.per_channel:  # and the shifts, laid out as the biases
         bram_bias = bram_bias + lanes * rm.bram18k(GT * MT, rm.SHIFT_BITS)
-    macs = lanes * Pn * Pk
+    macs = lanes * taps
     act_dsp, act_bram = rm.act_resources(g.act, prec.name, lanes)  # one per output lane
     # a bank of at most LUTRAM_MAX_BITS is in LUTs (its block RAMs above are none): the weight and bias
     # ROMs as LUT ROM, the line and row buffers as distributed RAM
     lut_w = lanes * np.where(
-        reshape, rm.memory_luts(depth_w, Pn * Pk * bits, True), Pn * Pk * rm.memory_luts(depth_w, bits, True)
+        reshape, rm.memory_luts(depth_w, taps * bits, True), taps * rm.memory_luts(depth_w, bits, True)
     )
-    lut_line = Pg * Pn * Pk * rm.memory_luts(g.lb_rows * cdiv(g.wu, Pk) * GT * NT, bits)
+    lut_line = lb_banks * rm.memory_luts(lb_depth, bits)
     lut_out = lanes * rm.memory_luts(g.C * GT * MT, bits)
     lut_bias = lanes * rm.memory_luts(GT * MT, rm.BIAS_BITS, True)
     if prec.per_channel:
@@ -341,9 +357,11 @@ def conv_stage(
     rotate = np.where((Pk > 1) & (g.Sw % Pk != 0), Pg * Pn * Pk * rm.select_luts(Pk, bits), 0)
     # OUT's beat word v is lane b*Vo + v of its row-buffer row, b one of Pg*Pm/Vo: a selector per word
     rotate = rotate + np.where(Vo > 1, Vo * rm.select_luts(lanes // np.maximum(Vo, 1), bits), 0)
+    # kernel row h of a step is line-buffer row (slot + kh) mod LBR: each row lane selects its bank
+    rotate = rotate + np.where(Ph > 1, Pg * taps * rm.select_luts(g.lb_rows, bits), 0)
     return ConvStage(
         MT, NT, mac, out, start, row_trip, row_ii, row_depth, prime, row, rows, drain, cycles,
-        Pg * mac_cost.dsps(Pm, Pn * Pk) + act_dsp,  # the Pm lanes of a group share each input word
+        Pg * mac_cost.dsps(Pm, taps) + act_dsp,  # the Pm lanes of a group share each input word
         reshape, bram_w, bram_line, bram_out, bram_bias + act_bram,
         bram_w + bram_line + bram_out + bram_bias + act_bram,
         rm.LUT_PER_LAYER + macs * rm.LUT_PER_MAC[prec.name] + lut_w + lut_line + lut_out + lut_bias + rotate,
@@ -358,7 +376,7 @@ def conv_process(
     g = WindowGeometry.of(li)
     p = par.clipped(g)
     mac_cost = board.mac_cost(prec)
-    s = ConvStage(*(int(v) for v in conv_stage(g, p.Pm, p.Pn, prec, mac_cost, p.Pk, p.Pg, Vi, Vo)))
+    s = ConvStage(*(int(v) for v in conv_stage(g, p.Pm, p.Pn, prec, mac_cost, p.Pk, p.Pg, Vi, Vo, p.Ph)))
     prime_b, fill_b, drain_b = g.prime // Vi, g.fill_row // Vi, g.drain // Vi
     runs = [LoopRun("PRIME", prime_b, 1, rules.DF_FILL_DEPTH, tuple(_fill_reads(g, 0, g.Kh, 1, 0, Vi)))]
     out_row = g.C * g.m_total // Vo

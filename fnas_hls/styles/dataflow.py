@@ -13,14 +13,14 @@ from fnas_hls.analysis import (
 )
 from fnas_hls.backend.dataflow_context import dataflow_layers
 from fnas_hls.boards import Board
-from fnas_hls.dse.dataflow import ParallelismResult, choose_parallelism
+from fnas_hls.dse.dataflow import NO_DESIGN, ParallelismResult, choose_parallelism
 from fnas_hls.model import dataflow as df
 from fnas_hls.model import dataflow_process as dfp
 from fnas_hls.model import dataflow_width
 from fnas_hls.model.dataflow_width import stream_widths
 from fnas_hls.model.sequential import TOP_RESOURCES, is_tiled
 from fnas_hls.model.tiling import TilingPin, pins_for_layers
-from fnas_hls.network.ir import Flatten, HostOp, Network
+from fnas_hls.network.ir import Flatten, HostOp, Network, map_roots
 from fnas_hls.network.names import design_names
 from fnas_hls.precision import Precision
 from fnas_hls.styles.base import Style
@@ -75,6 +75,7 @@ def _analyze_dataflow(
     geoms = {li.name: dfp.WindowGeometry.of(li) for li in infos if is_tiled(li)}
     best: Design | None = None
     seen: list[dict[str, int]] = []
+    worse = 0
     P = board.axi_words_per_cycle(prec.bits)
     for cap in caps or dataflow_width.WIDTH_CAPS:
         widest = stream_widths(infos, df.all_lanes(infos), cap, P)
@@ -82,9 +83,14 @@ def _analyze_dataflow(
             continue
         seen.append(widest)
         cand = _design_at(infos, cnames, top, geoms, board, prec, clock, layer_pins, latency_refinement, cap)
+        if cand is None:  # a layer cannot take these widths (a pinned tiling, say)
+            continue
         if best is not None and not _better(cand, best, budget):
-            break  # a wider cap only while the latency keeps falling
-        best = cand
+            worse += 1
+            if worse == 2:
+                break  # wider caps only while the latency falls (one step may lose, the next win back)
+            continue
+        best, worse = cand, 0
     assert best is not None
     dse, reg, resources = best
     fits = resources.fits_in(budget)
@@ -147,11 +153,17 @@ def _design_at(
     layer_pins: dict[str, TilingPin],
     latency_refinement: bool,
     cap: int,
-) -> Design:
+) -> Design | None:
     """The dataflow design with streams at most ``cap`` words wide: the least-interval one, or
-    the latency-aware one where it fits and its scheduled latency is less."""
+    the latency-aware one where it fits and its scheduled latency is less. Every stream is as wide
+    as its map's channels and ``cap`` allow (``model.dataflow_width``), and each layer's lanes a
+    multiple of its streams' widths, so the DSE costs each design at the widths it will have; None
+    where a layer has no such design."""
     budget = board.budget()
     mac = board.mac_cost(prec)
+    root = map_roots(infos)
+    widths = stream_widths(infos, df.all_lanes(infos), cap, board.axi_words_per_cycle(prec.bits))
+    layer_widths = {n: df.process_widths(li, root, widths) for li in infos if (n := li.name) in geoms}
     # What the DSE does not size: pooling, GAP, the movers (and, after a first round, the FIFOs).
     fixed = TOP_RESOURCES
     floor = 0
@@ -160,7 +172,7 @@ def _design_at(
         floor = max(floor, p.cycles)
     regions: dict[tuple, df.Region] = {}
 
-    def design(waits: dict[str, float] | None) -> tuple[ParallelismResult, df.Region, Resources]:
+    def design(waits: dict[str, float] | None) -> Design | None:
         fifo_bram = 0
         for _ in range(DATAFLOW_FIFO_ROUNDS):
             room = Resources(
@@ -169,7 +181,9 @@ def _design_at(
                 lut=budget.lut - fixed.lut - dfp.LUT_PER_STREAM * len(geoms),
                 ff=budget.ff - fixed.ff - dfp.FF_PER_STREAM * len(geoms),
             )
-            dse = choose_parallelism(geoms, prec, mac, room, floor, layer_pins, waits, cap)
+            dse = choose_parallelism(geoms, prec, mac, room, floor, layer_pins, waits, layer_widths)
+            if dse.method == NO_DESIGN:
+                return None
             key = tuple(sorted(dse.parallelism.items()))
             if key not in regions:  # the refinement often keeps the least-interval design
                 regions[key] = df.region(infos, cnames, top, dse.parallelism, prec, board, clock, cap)
@@ -185,11 +199,16 @@ def _design_at(
 
     # The least-interval design, and the latency-aware one where it fits (its faster producers may
     # need FIFOs that do not) and its scheduled latency is less.
-    dse, reg, resources = design(None)
+    first = design(None)
+    if first is None:
+        return None
+    dse, reg, resources = first
     if latency_refinement:
         alt = design(df.consumer_waits(infos))
-        if alt[2].fits_in(budget) and (
-            not resources.fits_in(budget) or alt[1].schedule.latency < reg.schedule.latency
+        if (
+            alt is not None
+            and alt[2].fits_in(budget)
+            and (not resources.fits_in(budget) or alt[1].schedule.latency < reg.schedule.latency)
         ):
             dse, reg, resources = alt
     return dse, reg, resources
