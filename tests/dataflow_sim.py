@@ -142,25 +142,20 @@ def _gap_loops(li, prec, vi: int = 1, vo: int = 1) -> list[_Loop]:
 
 
 def _mover_loops(words: int, P: int, reading: bool, V: int = 1) -> list[_Loop]:
+    """READ / WRITE: lcm(V, P) words an iteration, as Q stream beats of V words (II Q), stream beat
+    q of an iteration in its cycle q."""
+    Q = dfp.mover_group(V, P)[1]
+    n = words // V  # stream beats
+    axi = -(-n // Q)
     # the read waits the m_axi latency for its first beat, the write for its last response
     depth = rules.DF_MOVER_DEPTH + rules.MAXI_LATENCY
-    if V > 1:  # the gearbox: a stream beat an iteration (the write one more, for its last AXI beat)
-        n = words // V
-        lp = _Loop(n if reading else n + 1, 1, depth)
-        for k in range(n):
-            if reading:
-                lp.writes.append((k, k, depth - 1))
-            else:
-                lp.read(k, k)
-        return [lp]
-    beats = -(-words // P)
-    lp = _Loop(beats, P, depth)
-    for k in range(words):
-        b, j = divmod(k, P)
+    lp = _Loop(axi, Q, depth)
+    for k in range(n):
+        b, q = divmod(k, Q)
         if reading:
-            lp.writes.append((b, k, depth - 1 + j))  # word j of a beat in cycle j of its iteration
+            lp.writes.append((b, k, depth - 1 + q))
         else:
-            lp.read(b, k, j)
+            lp.read(b, k, q)
     return [lp]
 
 

@@ -103,6 +103,12 @@ def test_stream_widths_follow_channels_lanes_the_movers_and_the_merges():
     assert w["gap1"] == 1  # a divisor of its input's width; fc1 reads one word a cycle
     assert stream_widths(infos, par, 2, 8)["conv1"] == 2  # the cap
     assert stream_widths(infos, par, 32, 2)[INPUT] == 1  # 3 words do not fit a 2-word AXI beat
+    # a mover iteration moves lcm(V, P) words: whole AXI beats at its own index, a stream beat a cycle
+    assert (
+        dfp.mover_group(3, 8) == (3, 8)
+        and dfp.mover_group(4, 8) == (1, 2)
+        and dfp.mover_group(1, 4) == (1, 4)
+    )
 
 
 def test_a_residual_add_keeps_its_maps_one_word_wide(tmp_path):
@@ -230,8 +236,9 @@ def test_wide_streams_csim_bit_exact(case, board, precision, tmp_path):
 @needs_gxx
 @pytest.mark.parametrize("precision", ["fixed16", "int8"])
 def test_kernel_rows_side_by_side_csim_bit_exact(precision, tmp_path):
-    """The 32x32 net's first layer (3 input channels) on zcu104 unrolls its kernel rows (Ph 3): its
-    MAC step reads three line-buffer rows at once; the design C-simulates bit-exact."""
+    """The 32x32 net's first layer (3 input channels) on zcu104 unrolls its kernel rows (Ph 2 of its
+    3: the second step's second row is padding, masked): its MAC step reads two line-buffer rows
+    at once; the design C-simulates bit-exact."""
     n = _wide_net("s32")
     rng = np.random.default_rng(4)
     calib = rng.standard_normal((16, 3, 32, 32)).astype(np.float32)
@@ -240,10 +247,10 @@ def test_kernel_rows_side_by_side_csim_bit_exact(precision, tmp_path):
         n, load_board("zcu104"), tmp_path / "prj", precision, calib, test_inputs=tests, style="dataflow"
     )
     par = {lc.name: lc.tiling for lc in res.analysis.layers if lc.tiling is not None}
-    assert par["conv1"].Ph == 3, par
+    assert par["conv1"].Ph > 1, par
     manifest = json.loads((tmp_path / "prj" / "manifest.json").read_text())
     (entry,) = [e for e in manifest["layers"] if e["name"] == "conv1"]
-    assert entry["tiling"]["Ph"] == 3
+    assert entry["tiling"]["Ph"] == par["conv1"].Ph
     out = run_csim(tmp_path / "prj", opt="-O1")
     assert out.bit_exact, out.verdict
 

@@ -165,17 +165,23 @@ def dataflow_layers(
             d["GAP_II"] = dfp.gap_ii(li.in_shape.c, prec, vi)
     P = board.axi_words_per_cycle(prec.bits)
     x, y = net.input, net.output
+    vin, vout = out_width[read_mover], in_width[analysis.layers[-1].name]
+    (a_in, q_in), (a_out, q_out) = dfp.mover_group(vin, P), dfp.mover_group(vout, P)
+    iters_in, iters_out = -(-(x.size // vin) // q_in), -(-(y.size // vout) // q_out)
     return {
         "streams": streams,
         "calls": calls,
         "forks": forks,
         "beat_words": P,
-        "in_width": out_width[read_mover],
-        "out_width": in_width[analysis.layers[-1].name],
-        "in_stream_beats": x.size // out_width[read_mover],
-        "out_stream_beats": y.size // in_width[analysis.layers[-1].name],
+        "in_width": vin,
+        "out_width": vout,
+        "in_stream_beats": x.size // vin,
+        "out_stream_beats": y.size // vout,
         "axi_bits": board.axi_width_bits,
-        "in_beats": -(-x.size // P),
-        "out_beats": -(-y.size // P),
+        # whole mover iterations of A AXI beats (the host pads the input with zeros)
+        "in_beats": iters_in * a_in,
+        "out_beats": iters_out * a_out,
+        "in_group": {"iters": iters_in, "axi": a_in, "stream": q_in},
+        "out_group": {"iters": iters_out, "axi": a_out, "stream": q_out},
         "in_shape_hwc": [x.h, x.w, x.c],
     }

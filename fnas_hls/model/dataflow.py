@@ -249,9 +249,19 @@ class Region:
     cap: int = 1  # the widest stream it was built for (``model.dataflow_width``)
 
 
+def fifo_is_srl(depth: int, bits: int) -> bool:
+    """A stream FIFO of ``depth`` beats of ``bits`` bits is a shift register (``hls_rules``)."""
+    return depth <= rules.FIFO_SRL_MAX_DEPTH or depth * bits <= rules.FIFO_SRL_MAX_BITS
+
+
 def fifo_bram18k(depth: int, bits: int) -> int:
-    """Block RAM of a stream FIFO: none for a shift register or LUTRAM (``rm.bram18k``)."""
-    return 0 if depth <= rules.FIFO_SRL_MAX_WORDS else rm.bram18k(depth, bits)
+    """Block RAM of a stream FIFO of ``depth`` beats of ``bits`` bits: none for a shift register."""
+    return 0 if fifo_is_srl(depth, bits) else max(1, rm.bram18k(depth, bits))
+
+
+def fifo_luts(depth: int, bits: int) -> int:
+    """LUTs of a shift-register FIFO's storage: one SRLC32E per bit per 32 beats (none in RAM)."""
+    return bits * -(-depth // rules.SRL_DEPTH_PER_LUT) if fifo_is_srl(depth, bits) else 0
 
 
 def is_process(li: LayerInfo) -> bool:
@@ -307,8 +317,8 @@ def movers(
     vi = (widths or {}).get(INPUT, 1)
     vo = (widths or {}).get(map_roots(infos)[infos[-1].name], 1)
     return (
-        mover_process(f"{top}_read", first.size, first.w * first.c, P, True, vi, prec.bits),
-        mover_process(f"{top}_write", last.size, last.w * last.c, P, False, vo, prec.bits),
+        mover_process(f"{top}_read", first.size, first.w * first.c, P, True, vi),
+        mover_process(f"{top}_write", last.size, last.w * last.c, P, False, vo),
     )
 
 
@@ -434,10 +444,12 @@ def region(
     free = {li.name: free_cost(li) for li in infos if not is_process(li)}
     order = [li.name for li in infos]
     fifo_of = [0] * len(procs)  # each stream's FIFO is counted with the process that writes it
-    for (src, _, _), n in zip(sched.edges, fifos, strict=True):
+    srl_of = [0] * len(procs)
+    for (src, _, _), n, d in zip(sched.edges, fifos, sched.fifo_depths, strict=True):
         fifo_of[src] += n
+        srl_of[src] += fifo_luts(d, prec.bits * procs[src].width)
     for i, p in enumerate(procs):
-        res = p.resources + Resources(bram18k=fifo_of[i], lut=LUT_PER_STREAM, ff=FF_PER_STREAM)
+        res = p.resources + Resources(bram18k=fifo_of[i], lut=LUT_PER_STREAM + srl_of[i], ff=FF_PER_STREAM)
         par = parallelism.get(p.layer) if p.layer else None
         costs.append(
             LayerCost(

@@ -6,6 +6,7 @@ the loops it runs and the stream segments each loop reads and writes, for the re
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
@@ -317,6 +318,7 @@ def conv_stage(
     row_depth = row_depth + rules.act_depth(g.act, prec.mul_latency, prec.add_latency)
     if prec.per_channel:  # each lane's shift from its ROM
         row_depth = row_depth + rules.BUFFER_READ_LATENCY
+    row_depth = row_depth + np.where(Ph > 1, 1, 0)  # kernel rows side by side: each row lane's bank select
     start = out_start(g, Pm, MT, NT, row_depth, row_ii, KT, Pg, Vo, KHT)
     row_trip = np.maximum(np.maximum(mac, start + out), fill_row)
     prime = rules.pipelined_loop(g_prime, 1, rules.DF_FILL_DEPTH)
@@ -354,7 +356,7 @@ def conv_stage(
         lut_bias = lut_bias + lanes * rm.memory_luts(GT * MT, rm.SHIFT_BITS, True)
     # kernel column j of a MAC step is line-buffer column col + j, bank (col + j) mod Pk, col = c*Sw +
     # kt*Pk: each column lane selects its bank out of Pk, a constant only where Sw is a multiple of Pk
-    rotate = np.where((Pk > 1) & (g.Sw % Pk != 0), Pg * Pn * Pk * rm.select_luts(Pk, bits), 0)
+    rotate = np.where((Pk > 1) & (g.Sw % Pk != 0), Pg * taps * rm.select_luts(Pk, bits), 0)
     # OUT's beat word v is lane b*Vo + v of its row-buffer row, b one of Pg*Pm/Vo: a selector per word
     rotate = rotate + np.where(Vo > 1, Vo * rm.select_luts(lanes // np.maximum(Vo, 1), bits), 0)
     # kernel row h of a step is line-buffer row (slot + kh) mod LBR: each row lane selects its bank
@@ -622,49 +624,28 @@ def scale_process(li: LayerInfo, cname: str, prec: Precision, board: Board) -> P
     )  # fmt: skip
 
 
-def mover_process(
-    name: str, words: int, row_words: int, words_per_beat: int, reading: bool, V: int = 1, bits: int = 16
-) -> Process:
-    """``<top>_read`` (DDR to stream) or ``<top>_write`` (stream to DDR): one burst of beats.
+def mover_group(V: int, P: int) -> tuple[int, int]:
+    """A mover iteration's AXI beats and stream beats: lcm(V, P) words, each way."""
+    L = V * P // math.gcd(V, P)
+    return L // P, L // V
 
-    On a stream of width ``V`` > 1 (at most P, the AXI beat's words) a gearbox: READ moves one
-    stream beat an iteration (II 1), taking an AXI beat whenever fewer than V words are held;
-    WRITE takes one an iteration and writes an AXI beat whenever P are held, one more iteration
-    writing the last, partial one. A register of 2P words, shifted by V: V selectors of P ways."""
+
+def mover_process(
+    name: str, words: int, row_words: int, words_per_beat: int, reading: bool, V: int = 1
+) -> Process:
+    """``<top>_read`` (DDR to stream) or ``<top>_write`` (stream to DDR): one burst of AXI beats of
+    P words, streams of ``V`` words a beat (V at most P: ``model.dataflow_width``). An iteration
+    moves L = lcm(V, P) words: A = L / P AXI beats at the loop's own index (so csynth infers the
+    burst; the host's buffer is padded to whole iterations) and Q = L / V stream beats, II Q:
+    stream beat q of an iteration in its cycle q, a stream beat a cycle."""
     P = words_per_beat
+    Q = mover_group(V, P)[1]
+    beats = words // V  # stream beats (V divides the map's channels)
+    row = row_words // V
+    axi = cdiv(beats, Q)  # iterations
     # the read waits the m_axi latency for its first beat, the write for its last response
     depth = rules.DF_MOVER_DEPTH + rules.MAXI_LATENCY
-    if V > 1:
-        return _gearbox(name, words, row_words, P, reading, V, depth, bits)
-    beats = cdiv(words, P)
-    loop = rules.pipelined_loop(beats, P, depth)
-    cycles = rules.function_latency(loop)
-    label = "READ" if reading else "WRITE"
-    rows = cdiv(words, row_words)
-    # Word k moves in cycle k of the burst (P words per beat, one beat every P cycles).
-    lag = depth - 1 if reading else 0
-    segs = tuple(
-        Segment(
-            i * row_words,
-            min(words, (i + 1) * row_words) - 1,
-            i * row_words + lag,
-            min(words, (i + 1) * row_words) - 1 + lag,
-        )
-        for i in range(rows)
-    )
-    run = LoopRun(label, beats, P, depth, () if reading else segs, segs if reading else ())
-    fn = FunctionCost(name, cycles, 1, (LoopCost(label, beats, loop, P, depth),))
-    res = Resources(lut=rm.LUT_PER_AXI_PORT, ff=rm.FF_PER_AXI_PORT)
-    op = "read" if reading else "write"
-    return Process(name, None, op, (run,), cycles, (fn,), res, words, words, gather=1 if reading else P)
-
-
-def _gearbox(
-    name: str, words: int, row_words: int, P: int, reading: bool, V: int, depth: int, bits: int
-) -> Process:
-    beats, row = words // V, row_words // V
-    trip = beats if reading else beats + 1
-    loop = rules.pipelined_loop(trip, 1, depth)
+    loop = rules.pipelined_loop(axi, Q, depth)
     cycles = rules.function_latency(loop)
     label = "READ" if reading else "WRITE"
     lag = depth - 1 if reading else 0
@@ -672,10 +653,10 @@ def _gearbox(
         Segment(k0, min(beats, k0 + row) - 1, k0 + lag, min(beats, k0 + row) - 1 + lag)
         for k0 in range(0, beats, row)
     )
-    run = LoopRun(label, trip, 1, depth, () if reading else segs, segs if reading else ())
-    fn = FunctionCost(name, cycles, 1, (LoopCost(label, trip, loop, 1, depth),))
-    # each of the 2P register words picks its next among itself, the word V on and V places of a beat
-    lut = rm.LUT_PER_AXI_PORT + 2 * P * rm.select_luts(V + 2, bits)
-    res = Resources(lut=lut, ff=rm.FF_PER_AXI_PORT + 2 * P * bits)
+    run = LoopRun(label, axi, Q, depth, () if reading else segs, segs if reading else ())
+    fn = FunctionCost(name, cycles, 1, (LoopCost(label, axi, loop, Q, depth),))
+    res = Resources(lut=rm.LUT_PER_AXI_PORT, ff=rm.FF_PER_AXI_PORT)
     op = "read" if reading else "write"
-    return Process(name, None, op, (run,), cycles, (fn,), res, words, words, width=V)
+    return Process(
+        name, None, op, (run,), cycles, (fn,), res, words, words, width=V, gather=1 if reading else Q
+    )

@@ -13,7 +13,9 @@ Pooling and a fork move each beat whole: their input and output have one width. 
 sums beats of its input's width and writes beats of a width that divides it (its output is a
 few words: a narrow reader, a 1/1 classifier say, need not narrow the map it pools).
 Residual adds, concats and channel scales read and write one word a cycle (not yet widened). The
-movers turn the AXI port's beats of P words into stream beats and back, so V is at most P.
+movers cut the AXI port's beats of P words into stream beats and back, V at most P: an iteration
+moves lcm(V, P) words, whole AXI beats at the loop's own index (a gearbox that read or wrote the
+port conditionally would defeat csynth's burst inference).
 
 A stream's width is the largest that every process reading or writing it allows and that is at
 most the DSE's cap (``cap``): the region is built for one cap at a time, and the style tries a
@@ -112,7 +114,6 @@ def stream_widths(
             union(root[li.sources[0]], li.name)
     # Each class of maps one width: the gcd of what each end allows, then its largest divisor <= cap.
     limit: dict[str, int] = {}
-    top: dict[str, int] = {}
 
     def allow(m: str, lanes: int) -> None:
         c = find(m)
@@ -120,10 +121,8 @@ def stream_widths(
 
     for m in {root[k] for k in channels}:
         allow(m, channels[m])
-    # the movers' gearbox: at most P words a beat
-    top[find(INPUT)] = min(top.get(find(INPUT), cap), axi_words)
-    last = root[infos[-1].name]
-    top[find(last)] = min(top.get(find(last), cap), axi_words)
+    # the movers: at most an AXI beat's P words a stream beat
+    top = {find(INPUT): axi_words, find(root[infos[-1].name]): axi_words}
     for li in infos:
         ins = [root[s] for s in li.sources]
         if _is_tiled(li):

@@ -151,9 +151,13 @@ DF_MOVER_DEPTH = 4
 #: Words a stream FIFO holds beyond the occupancy the schedule derives: one for the cycle between
 #: a write and the read that frees it, one for the pipelines' rounding of burst ends.
 FIFO_MARGIN = 2
-#: Stream FIFOs of at most this many words are shift registers (SRL) in LUTs, not block RAM
-#: (Vitis HLS maps small FIFOs to SRLs; UG1399 "config_storage", fifo impl auto).
-FIFO_SRL_MAX_WORDS = 64
+#: A stream FIFO is a shift register (SRL, in LUTs) where it holds at most this many bits (depth x
+#: width) or is at most this deep, else a memory (UG1399 "config_storage": fifo impl auto,
+#: auto_srl_max_bits 1024 and auto_srl_max_depth 2 by default).
+FIFO_SRL_MAX_BITS = 1024
+FIFO_SRL_MAX_DEPTH = 2
+#: Words one LUT of an SRL FIFO holds per bit (an SRLC32E).
+SRL_DEPTH_PER_LUT = 32
 
 
 def dataflow_region_csynth(process_latencies: list[int]) -> tuple[int, int]:
