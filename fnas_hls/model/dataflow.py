@@ -246,7 +246,6 @@ class Region:
     csynth_latency: int
     csynth_interval: int
     layer_costs: tuple[LayerCost, ...] = field(default=())
-    cap: int = 1  # the widest stream it was built for (``model.dataflow_width``)
 
 
 def fifo_is_srl(depth: int, bits: int) -> bool:
@@ -333,13 +332,12 @@ def fixed_processes(
     top: str,
     prec: Precision,
     board: Board,
-    cap: int = 1,
+    widths: dict[str, int] | None = None,
 ) -> list[Process]:
     """The processes whose design does not depend on the DSE: the movers, pooling, GAP, the
-    forks, at the widest streams ``cap`` allows them (the conv/fc layers' lanes may narrow them)."""
+    forks, on streams of ``widths`` words (per map, ``model.dataflow_width``; one by default)."""
     root = map_roots(infos)
-    P = board.axi_words_per_cycle(prec.bits)
-    widths = stream_widths(infos, all_lanes(infos), cap, P)
+    widths = widths or {}
     fixed = [layer_process(li, cnames[li.name], None, prec, board, process_widths(li, root, widths))
              for li in infos if is_process(li) and not isinstance(li.layer, TILED_OPS)]  # fmt: skip
     _, readers, _ = map_readers(infos)
@@ -472,4 +470,4 @@ def region(
         later = (j for j, c in enumerate(costs) if c.name in order and order.index(c.name) > here)
         at = next(later, len(costs) - 1)  # a trailing flatten: before the output mover
         costs.insert(at, lc)
-    return Region(tuple(procs), sched, fifos, lat, interval, tuple(costs), cap)
+    return Region(tuple(procs), sched, fifos, lat, interval, tuple(costs))

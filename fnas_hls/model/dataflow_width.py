@@ -31,12 +31,11 @@ from functools import lru_cache
 import numpy as np
 
 from fnas_hls.model.dataflow_process import Parallelism, WindowGeometry
+from fnas_hls.model.sequential import is_tiled
 from fnas_hls.network.ir import (
     INPUT,
     Add,
     Concat,
-    Conv,
-    Dense,
     GlobalAvgPool,
     LayerInfo,
     Pool,
@@ -74,10 +73,6 @@ def lanes_out(g: WindowGeometry, p: Parallelism) -> int:
     """The output lanes a beat is read from (1 where they are not a run of channels)."""
     p = p.clipped(g)
     return p.Pg * p.Pm if (g.G == 1 or g.M == 1) else 1
-
-
-def _is_tiled(li: LayerInfo) -> bool:
-    return isinstance(li.layer, (Conv, Dense))
 
 
 def _passes_beats(li: LayerInfo) -> bool:
@@ -125,7 +120,7 @@ def stream_widths(
     top = {find(INPUT): axi_words, find(root[infos[-1].name]): axi_words}
     for li in infos:
         ins = [root[s] for s in li.sources]
-        if _is_tiled(li):
+        if is_tiled(li):
             g = WindowGeometry.of(li)
             p = parallelism.get(li.name, Parallelism(1, 1))
             allow(ins[0], lanes_in(g, p))

@@ -78,11 +78,13 @@ def _analyze_dataflow(
     worse = 0
     P = board.axi_words_per_cycle(prec.bits)
     for cap in caps or dataflow_width.WIDTH_CAPS:
-        widest = stream_widths(infos, df.all_lanes(infos), cap, P)
-        if widest in seen:  # no stream can be wider than at the last cap
+        widths = stream_widths(infos, df.all_lanes(infos), cap, P)
+        if widths in seen:  # no stream can be wider than at the last cap
             continue
-        seen.append(widest)
-        cand = _design_at(infos, cnames, top, geoms, board, prec, clock, layer_pins, latency_refinement, cap)
+        seen.append(widths)
+        cand = _design_at(
+            infos, cnames, top, geoms, board, prec, clock, layer_pins, latency_refinement, cap, widths
+        )
         if cand is None:  # a layer cannot take these widths (a pinned tiling, say)
             continue
         if best is not None and not _better(cand, best, budget):
@@ -153,21 +155,22 @@ def _design_at(
     layer_pins: dict[str, TilingPin],
     latency_refinement: bool,
     cap: int,
+    widths: dict[str, int],
 ) -> Design | None:
     """The dataflow design with streams at most ``cap`` words wide: the least-interval one, or
     the latency-aware one where it fits and its scheduled latency is less. Every stream is as wide
     as its map's channels and ``cap`` allow (``model.dataflow_width``), and each layer's lanes a
-    multiple of its streams' widths, so the DSE costs each design at the widths it will have; None
-    where a layer has no such design."""
+    multiple of its streams' widths (``widths``, per map: ``stream_widths`` at ``cap`` with every
+    layer's lanes whole), so the DSE costs each design at the widths it will have; None where a
+    layer has no such design."""
     budget = board.budget()
     mac = board.mac_cost(prec)
     root = map_roots(infos)
-    widths = stream_widths(infos, df.all_lanes(infos), cap, board.axi_words_per_cycle(prec.bits))
     layer_widths = {n: df.process_widths(li, root, widths) for li in infos if (n := li.name) in geoms}
     # What the DSE does not size: pooling, GAP, the movers (and, after a first round, the FIFOs).
     fixed = TOP_RESOURCES
     floor = 0
-    for p in df.fixed_processes(infos, cnames, top, prec, board, cap):
+    for p in df.fixed_processes(infos, cnames, top, prec, board, widths):
         fixed = fixed + p.resources + Resources(lut=dfp.LUT_PER_STREAM, ff=dfp.FF_PER_STREAM)
         floor = max(floor, p.cycles)
     regions: dict[tuple, df.Region] = {}
