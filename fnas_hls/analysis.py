@@ -258,7 +258,7 @@ def format_table(a: Analysis) -> str:
     head = (
         "layer",
         "op",
-        "MACs Pm/Pn/Pk(xPh)" if region else "tiling Tm/Tn/Tr/Tc",
+        "MACs Pm/Pn/Pk(xPh)(cPc)" if region else "tiling Tm/Tn/Tr/Tc",
         "cycles",
         "ms",
         "bound",

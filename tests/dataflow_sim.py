@@ -73,7 +73,7 @@ def _conv_loops(li, par: dfp.Parallelism, prec, vi: int = 1, vo: int = 1) -> lis
     g = dfp.WindowGeometry.of(li)
     # The rendered constants are the model's (conv_stage); the control flow below is the kernel's.
     p = par.clipped(g)
-    s = dfp.conv_stage(g, p.Pm, p.Pn, prec, MacCost(), p.Pk, p.Pg, vi, vo, p.Ph)
+    s = dfp.conv_stage(g, p.Pm, p.Pn, prec, MacCost(), p.Pk, p.Pg, vi, vo, p.Ph, p.Pc)
     s = dfp.ConvStage(*(int(v) for v in s))
     fill = _Fill(g, vi)
     loops = []
@@ -333,3 +333,20 @@ def _peak(write_t: np.ndarray, reads: list[tuple[int, int]]) -> int:
     w = np.searchsorted(np.sort(write_t), events, side="right")
     r = np.searchsorted(np.sort(rt), events, side="right")
     return int(np.max(w - r)) if len(events) else 0
+
+
+def force_columns(monkeypatch, want: int) -> None:
+    """Make the DSE compute ``want`` output columns a step in every conv/fc layer (at most its
+    columns), as a ``--tiling all:Tc=want`` pin would: 1 for a test of another kind of parallelism
+    that output columns would take the place of."""
+    from dataclasses import replace
+
+    from fnas_hls.dse import dataflow as dse_dataflow
+    from fnas_hls.model.tiling import TilingPin
+
+    original = dse_dataflow.stage_front
+
+    def pinned(g, prec, mac, pin=None, vi=1, vo=1):
+        return original(g, prec, mac, replace(pin or TilingPin("all"), Tc=want), vi, vo)
+
+    monkeypatch.setattr(dse_dataflow, "stage_front", pinned)

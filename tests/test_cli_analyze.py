@@ -148,7 +148,7 @@ def test_analyze_dataflow_json_has_the_region(arch, tmp_path, capsys):
     assert main(["analyze", str(arch), "--board", "pynq", "--style", "dataflow", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     data = json.loads(out.read_text())
-    assert data["style"] == "dataflow" and "MACs Pm/Pn/Pk(xPh)" in text and "interval" in text
+    assert data["style"] == "dataflow" and "MACs Pm/Pn/Pk(xPh)(cPc)" in text and "interval" in text
     names = [l["name"] for l in data["layers"]]
     assert names[0].endswith("_read") and names[-1].endswith("_write")
     assert [n for n in names[1:-1]] == ["conv1", "pool1", "conv2", "gap1", "fc1"]

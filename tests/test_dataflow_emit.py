@@ -61,7 +61,15 @@ def test_dataflow_emit_csim_bit_exact(case, precision, tmp_path):
         if li.layer.op in ("conv", "fc"):
             t = par[li.name]
             s = dfp.conv_stage(
-                dfp.WindowGeometry.of(li), t.Pm, t.Pn, res.analysis.precision, MacCost(), t.Pk, t.Pg, Ph=t.Ph
+                dfp.WindowGeometry.of(li),
+                t.Pm,
+                t.Pn,
+                res.analysis.precision,
+                MacCost(),
+                t.Pk,
+                t.Pg,
+                Ph=t.Ph,
+                Pc=t.Pc,
             )
             code = (tmp_path / "prj" / "src" / f"{entry_cname(manifest, li.name)}.cpp").read_text()
             distance = -(-int(s.row_depth) // int(s.row_ii))

@@ -176,7 +176,7 @@ def test_schedule_on_a_search_space_sample():
     a = analyze(n, PYNQ, style="dataflow")
     par = {lc.name: lc.tiling for lc in a.layers if lc.tiling is not None}
     cnames, top = design_names([li.name for li in n.info], n.name)
-    reg = df.region(list(n.info), cnames, top, par, FIXED, PYNQ)
+    reg = df.region(list(n.info), cnames, top, par, FIXED, PYNQ, cap=max(s.width for s in a.streams))
     sim = simulate(list(n.info), reg, par, FIXED, 4)
     assert sim.latency <= reg.schedule.latency <= sim.latency * 1.03
     assert all(p <= d for p, d in zip(sim.peaks, reg.schedule.fifo_depths, strict=True))

@@ -10,7 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
-from dataflow_sim import analyze_and_simulate, simulate_bounded
+from dataflow_sim import analyze_and_simulate, force_columns, simulate_bounded
 from test_hls_emit import net_of
 
 from fnas_hls.backend.csim import run_csim
@@ -235,10 +235,11 @@ def test_wide_streams_csim_bit_exact(case, board, precision, tmp_path):
 
 @needs_gxx
 @pytest.mark.parametrize("precision", ["fixed16", "int8"])
-def test_kernel_rows_side_by_side_csim_bit_exact(precision, tmp_path):
+def test_kernel_rows_side_by_side_csim_bit_exact(precision, tmp_path, monkeypatch):
     """The 32x32 net's first layer (3 input channels) on zcu104 unrolls its kernel rows (Ph 2 of its
-    3: the second step's second row is padding, masked): its MAC step reads two line-buffer rows
-    at once; the design C-simulates bit-exact."""
+    3: the second step's second row is padding, masked) where it computes one output column a step:
+    its MAC step reads two line-buffer rows at once; the design C-simulates bit-exact."""
+    force_columns(monkeypatch, 1)
     n = _wide_net("s32")
     rng = np.random.default_rng(4)
     calib = rng.standard_normal((16, 3, 32, 32)).astype(np.float32)

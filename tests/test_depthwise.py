@@ -9,6 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
+from dataflow_sim import force_columns
 from test_shared_style import run_time_products
 
 from fnas_hls.backend.csim import run_csim
@@ -127,6 +128,7 @@ def test_dataflow_depthwise_bit_exact(net, precision, board, tmp_path, monkeypat
     from fnas_hls.model.tiling import parse_tiling_specs
 
     monkeypatch.setattr(dataflow_width, "WIDTH_CAPS", (1,))
+    force_columns(monkeypatch, 1)  # groups side by side, not output columns
     x = np.random.default_rng(1).random((12, 3, 16, 16)).astype(np.float32)
     pins = parse_tiling_specs(["conv3:Tm=2"] if board == "zcu104" else [])
     res = emit_project(net, load_board(board), tmp_path / "p", precision, x, pins, style="dataflow")

@@ -124,7 +124,9 @@ def dataflow_layers(
             assert isinstance(par, dfp.Parallelism)
             p = par.clipped(g)
             Pm, Pn, Pk = p.Pm, p.Pn, p.Pk
-            s = dfp.ConvStage(*(int(v) for v in dfp.conv_stage(g, Pm, Pn, prec, mac, Pk, p.Pg, vi, vo, p.Ph)))
+            s = dfp.ConvStage(
+                *(int(v) for v in dfp.conv_stage(g, Pm, Pn, prec, mac, Pk, p.Pg, vi, vo, p.Ph, p.Pc))
+            )
             KT = -(-g.Kw // Pk)
             w = lq.weight
             if isinstance(layer, Dense):
@@ -132,6 +134,7 @@ def dataflow_layers(
             d.update(
                 G=g.G, M=g.M, N=g.N, H=g.H, W=g.W, R=g.R, C=g.C, KH=g.Kh, KW=g.Kw, SH=g.Sh, SW=g.Sw,
                 PT=g.pt, PL=g.pl, PM=Pm, PN=Pn, PK=Pk, PG=p.Pg, PH=p.Ph, KT=KT, KHT=-(-g.Kh // p.Ph),
+                PC=p.Pc, CB=-(-g.C // p.Pc), SPAN=int(dfp.window_span(g, Pk, p.Pc)),
                 MT=s.MT, NT=s.NT, GT=s.GT,
                 WU=g.wu, WQ=g.wq,
                 LBR=g.lb_rows,

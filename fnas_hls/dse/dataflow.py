@@ -1,11 +1,11 @@
 """The dataflow style's DSE: each layer's parallelism (Pg groups x Pm output x Pn input channels x
-Pk kernel columns), so that the
-region's slowest process is as fast as the board's DSPs and block RAM allow.
+Pk kernel columns x Ph kernel rows x Pc output columns), so that the region's slowest process is as
+fast as the board's DSPs and block RAM allow.
 
 All processes of the region run at once, so one image takes about the slowest process's time
 (plus the rows each layer waits for before it can start) and a new image can start every
 interval: the objective is the interval, the largest process latency, not the sum. Per layer,
-every useful (Pm, Pn, Pk, Pg) (``dse.sequential.useful_factors``) is costed at once with
+every useful (Pm, Pn, Pk, Pg, Ph, Pc) (``dse.sequential.useful_factors``) is costed at once with
 ``model.dataflow_process.conv_stage`` and cut to its Pareto front in (cycles, DSP, BRAM). The smallest
 feasible interval is found by bisection over the candidates' cycle counts: for a target T each
 layer takes its cheapest design no slower than T (fewest DSPs, then fewest BRAM), and where the
@@ -37,13 +37,14 @@ LATENCY_TARGETS = 12
 
 @dataclass(frozen=True)
 class StageFront:
-    """Pareto-optimal (Pm, Pn, Pk, Pg, Ph) of one layer's process."""
+    """Pareto-optimal (Pm, Pn, Pk, Pg, Ph, Pc) of one layer's process."""
 
     pm: np.ndarray
     pn: np.ndarray
     pk: np.ndarray
     pg: np.ndarray
     ph: np.ndarray
+    pc: np.ndarray
     cycles: np.ndarray
     dsp: np.ndarray
     bram18k: np.ndarray
@@ -58,15 +59,16 @@ class StageFront:
 def stage_front(
     g: WindowGeometry, prec: Precision, mac: MacCost, pin: TilingPin | None = None, vi: int = 1, vo: int = 1
 ) -> StageFront:
-    """Every useful (Pm, Pn, Pk, Pg, Ph) of a conv/fc process, cut to the Pareto front, sorted by
-    cycles.
+    """Every useful (Pm, Pn, Pk, Pg, Ph, Pc) of a conv/fc process, cut to the Pareto front, sorted
+    by cycles.
 
     Kernel columns and rows are unrolled (Pk, Ph > 1) in fixed point only: the fixed-point sum may
     add a window's taps in any order, a float one must keep the reference model's. Rows are the
     last to unroll: Ph > 1 only with every input channel and kernel column of a step side by side
     (what a first layer, with few input channels, has left). Its input and output streams are
     ``vi`` and ``vo`` words wide (``model.dataflow_width``): only designs whose lanes they divide
-    (none, at widths the layer cannot take: an empty front)."""
+    (none, at widths the layer cannot take: an empty front). Output columns side by side (Pc) go with
+    every other choice, in any precision (each output's sum is the same)."""
     from fnas_hls.model.sequential import ConvGeometry
 
     cg = ConvGeometry(g.G, g.M, g.N, g.R, g.C, g.Kh, g.Kw, g.Sh, g.Sw)
@@ -85,11 +87,15 @@ def stage_front(
         pm, pn, pk, pg, ph = (
             np.concatenate([a, b.ravel()]) for a, b in zip((pm, pn, pk, pg, ph), grid, strict=True)
         )
+    cols = _pin_values(cg, "Tc", pin)  # a --tiling Tc pins the output columns a step
+    n = len(pm)
+    pm, pn, pk, pg, ph = (np.repeat(a, len(cols)) for a in (pm, pn, pk, pg, ph))
+    pc = np.tile(cols, n)
     lanes_in = np.minimum(pg, g.G) * np.minimum(pn, g.N)
     lanes_out = np.minimum(pg, g.G) * np.minimum(pm, g.M)
     keep = (lanes_in % vi == 0) & (lanes_out % vo == 0)
-    pm, pn, pk, pg, ph = (a[keep] for a in (pm, pn, pk, pg, ph))
-    s = conv_stage(g, pm, pn, prec, mac, pk, pg, vi, vo, ph)
+    pm, pn, pk, pg, ph, pc = (a[keep] for a in (pm, pn, pk, pg, ph, pc))
+    s = conv_stage(g, pm, pn, prec, mac, pk, pg, vi, vo, ph, pc)
     shape = pm.shape
     cyc, dsp, bram, lut, ff = (
         np.broadcast_to(np.asarray(v, dtype=np.int64), shape)
@@ -101,7 +107,7 @@ def stage_front(
     idx = np.union1d(_pareto(cyc, dsp, bram), _pareto(cyc, dsp, lut))
     idx = idx[np.argsort(cyc[idx], kind="stable")]
     return StageFront(
-        pm[idx], pn[idx], pk[idx], pg[idx], ph[idx], cyc[idx], dsp[idx], bram[idx], lut[idx], ff[idx]
+        pm[idx], pn[idx], pk[idx], pg[idx], ph[idx], pc[idx], cyc[idx], dsp[idx], bram[idx], lut[idx], ff[idx]
     )
 
 
@@ -203,7 +209,7 @@ def choose_parallelism(
     def result(picks: list[int], method: str) -> ParallelismResult:
         res = _sum(fronts, picks)
         par = {
-            n: Parallelism(int(f.pm[j]), int(f.pn[j]), int(f.pk[j]), int(f.pg[j]), int(f.ph[j]))
+            n: Parallelism(int(f.pm[j]), int(f.pn[j]), int(f.pk[j]), int(f.pg[j]), int(f.ph[j]), int(f.pc[j]))
             for n, f, j in zip(names, fronts, picks, strict=True)
         }
         interval = max(int(f.cycles[j]) for f, j in zip(fronts, picks, strict=True))

@@ -109,9 +109,9 @@ def _analyze_dataflow(
             edges, reg.schedule.fifo_depths, reg.schedule.fifo_peaks, reg.fifo_bram18k, strict=True
         )
     )
-    notes = pin_notes(layer_pins, dse.parallelism, {"Tm": "Pm", "Tn": "Pn"})
-    notes += [f"layer '{n}': --tiling Tr/Tc do not apply to the dataflow style (one output pixel at a time)"
-              for n, pin in layer_pins.items() if pin.Tr is not None or pin.Tc is not None]  # fmt: skip
+    notes = pin_notes(layer_pins, dse.parallelism, {"Tm": "Pm", "Tn": "Pn", "Tc": "Pc"})
+    notes += [f"layer '{n}': --tiling Tr does not apply to the dataflow style (one output row at a time)"
+              for n, pin in layer_pins.items() if pin.Tr is not None]  # fmt: skip
     return Analysis(
         network=net.name,
         board=board,
