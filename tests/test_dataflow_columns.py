@@ -148,3 +148,17 @@ def test_replace_keeps_columns():
     p = dfp.Parallelism(4, 2, 3, 1, 1, 5)
     assert str(p) == "4/2/3c5" and p.as_dict()["Pc"] == 5
     assert replace(p, Pc=1).as_dict().get("Pc") is None
+
+
+def test_a_tiling_pin_sets_the_output_columns():
+    """``--tiling all:Tc=2`` computes two output columns a step in every conv layer (at most its
+    columns); a pin above a layer's columns is clipped, and the analysis says so; Tr does not apply."""
+    from fnas_hls.model.tiling import parse_tiling_specs
+
+    board, prec = load_board("zcu104"), get_precision("fixed16")
+    a = analyze(SMALL, board, prec, style="dataflow", pins=parse_tiling_specs(["all:Tc=2"]))
+    cols = {lc.name: lc.tiling.Pc for lc in a.layers if lc.tiling is not None}
+    assert cols == {"conv1": 2, "conv2": 2, "conv3": 2, "fc1": 1}, cols
+    assert any("fc1" in n and "Tc=2 clipped" in n for n in a.notes), a.notes
+    b = analyze(SMALL, board, prec, style="dataflow", pins=parse_tiling_specs(["conv1:Tr=2"]))
+    assert any("Tr does not apply" in n for n in b.notes), b.notes
