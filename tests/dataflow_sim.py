@@ -18,7 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from fnas_hls.model import dataflow as df
+from fnas_hls.model import dataflow_conv as dfc
 from fnas_hls.model import dataflow_process as dfp
+from fnas_hls.model import dataflow_streams as dfs
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.resources import MacCost
 
@@ -73,8 +75,8 @@ def _conv_loops(li, par: dfp.Parallelism, prec, vi: int = 1, vo: int = 1) -> lis
     g = dfp.WindowGeometry.of(li)
     # The rendered constants are the model's (conv_stage); the control flow below is the kernel's.
     p = par.clipped(g)
-    s = dfp.conv_stage(g, p.Pm, p.Pn, prec, MacCost(), p.Pk, p.Pg, vi, vo, p.Ph, p.Pc)
-    s = dfp.ConvStage(*(int(v) for v in s))
+    s = dfc.conv_stage(g, p.Pm, p.Pn, prec, MacCost(), p.Pk, p.Pg, vi, vo, p.Ph, p.Pc)
+    s = dfc.ConvStage(*(int(v) for v in s))
     fill = _Fill(g, vi)
     loops = []
     prime, fill_row = g.prime // vi, g.fill_row // vi
@@ -144,7 +146,7 @@ def _gap_loops(li, prec, vi: int = 1, vo: int = 1) -> list[_Loop]:
 def _mover_loops(words: int, P: int, reading: bool, V: int = 1) -> list[_Loop]:
     """READ / WRITE: lcm(V, P) words an iteration, as Q stream beats of V words (II Q), stream beat
     q of an iteration in its cycle q."""
-    Q = dfp.mover_group(V, P)[1]
+    Q = dfs.mover_group(V, P)[1]
     n = words // V  # stream beats
     axi = -(-n // Q)
     # the read waits the m_axi latency for its first beat, the write for its last response

@@ -17,6 +17,7 @@ from test_hls_emit import net_of
 from fnas_hls.backend.csim import run_csim
 from fnas_hls.backend.hls_writer import emit_project
 from fnas_hls.boards import load_board
+from fnas_hls.model import dataflow_conv as dfc
 from fnas_hls.model import dataflow_process as dfp
 from fnas_hls.precision import get_precision
 from fnas_hls.resources import MacCost
@@ -48,20 +49,20 @@ def test_columns_cost_what_they_unroll():
     g = dfp.WindowGeometry.of(SMALL.info[0])
     prec = get_precision("fixed16")
     mac = MacCost()
-    one = dfp.conv_stage(g, 6, 2, prec, mac, 3, 1)
-    two = dfp.conv_stage(g, 6, 2, prec, mac, 3, 1, Pc=2)
-    three = dfp.conv_stage(g, 6, 2, prec, mac, 3, 1, Pc=3)
+    one = dfc.conv_stage(g, 6, 2, prec, mac, 3, 1)
+    two = dfc.conv_stage(g, 6, 2, prec, mac, 3, 1, Pc=2)
+    three = dfc.conv_stage(g, 6, 2, prec, mac, 3, 1, Pc=3)
     assert (
         one.mac == g.C * g.Kh and two.mac == 5 * g.Kh and three.mac == 4 * g.Kh
     )  # 10 columns: 4 blocks of 3
     assert two.dsp == 2 * one.dsp and three.dsp == 3 * one.dsp
     assert two.bram_weights == one.bram_weights
     assert two.lut > one.lut
-    assert dfp.window_span(g, 3, 2) == 4 and dfp.window_span(g, 3, 1) == 3
+    assert dfc.window_span(g, 3, 2) == 4 and dfc.window_span(g, 3, 1) == 3
     # a 1x1 layer of stride 1 reads column c*Pc + u in bank u: no selector; a 3x3 one moves
     g1 = dfp.WindowGeometry.of(SMALL.info[2])
-    assert not dfp.moving_banks(g1, 1, 4)
-    assert dfp.moving_banks(g, 3, 2) and dfp.moving_banks(g, 2, 1) and not dfp.moving_banks(g, 1, 1)
+    assert not dfc.moving_banks(g1, 1, 4)
+    assert dfc.moving_banks(g, 3, 2) and dfc.moving_banks(g, 2, 1) and not dfc.moving_banks(g, 1, 1)
 
 
 def test_out_start_with_pixel_blocks_lets_every_word_be_computed_first():
@@ -82,7 +83,7 @@ def test_out_start_with_pixel_blocks_lets_every_word_be_computed_first():
         MT, NT, GT = -(-M // Pm), -(-N // Pn), -(-G // Pg)
         B = NT * K * K
         depth = 7
-        got = int(dfp.out_start(g, Pm, MT, NT, depth, 1, Pg=Pg, Pc=Pc))
+        got = int(dfc.out_start(g, Pm, MT, NT, depth, 1, Pg=Pg, Pc=Pc))
         worst = 0
         for c in range(C):
             for gg in range(G):

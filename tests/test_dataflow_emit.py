@@ -55,12 +55,13 @@ def test_dataflow_emit_csim_bit_exact(case, precision, tmp_path):
     assert "#pragma HLS DATAFLOW" in top and top.count("#pragma HLS STREAM") == len(manifest["streams"])
     # OUT reads the row buffer no sooner than the MAC pipeline's depth after it was written, and says so.
 
+    from fnas_hls.model import dataflow_conv as dfc
     from fnas_hls.model import dataflow_process as dfp
 
     for li in net.info:
         if li.layer.op in ("conv", "fc"):
             t = par[li.name]
-            s = dfp.conv_stage(
+            s = dfc.conv_stage(
                 dfp.WindowGeometry.of(li),
                 t.Pm,
                 t.Pn,

@@ -10,6 +10,7 @@ from dataflow_sim import analyze_and_simulate, simulate
 from fnas_hls.boards import load_board
 from fnas_hls.errors import FnasError
 from fnas_hls.model import dataflow as df
+from fnas_hls.model import dataflow_conv as dfc
 from fnas_hls.model import dataflow_process as dfp
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
@@ -34,7 +35,7 @@ def test_conv_counts_by_hand():
     g = dfp.WindowGeometry.of(n.info[0])
     assert (g.wu, g.wq, g.lb_rows) == (10, 10, 4)  # (8-1)*1+3 = 10 padded columns, 3 + 1 rows
     assert g.prime == 3 * 10 * 4 and g.fill_row == 1 * 10 * 4 and g.drain == 0
-    s = dfp.conv_stage(g, 3, 2, FIXED, MacCost())
+    s = dfc.conv_stage(g, 3, 2, FIXED, MacCost())
     assert (s.MT, s.NT) == (2, 2)
     assert s.mac == 8 * 2 * 2 * 9  # C * MT * NT * Kh * Kw
     assert s.out == 8 * 6
@@ -59,7 +60,7 @@ def test_conv_luts_count_its_small_memories_and_the_column_rotation():
     n = net([{"type": "conv", "out": 6, "kernel": 3, "padding": "same"}], [4, 10, 8])
     g = dfp.WindowGeometry.of(n.info[0])
     lut = rm.LUT_PER_LAYER + 6 * rm.LUT_PER_MAC["fixed16"]
-    s = dfp.conv_stage(g, 3, 2, FIXED, MacCost())
+    s = dfc.conv_stage(g, 3, 2, FIXED, MacCost())
     assert s.bram18k == s.bram_line == 2
     memories = (
         3 * 2 * rm.lutrom_luts(2 * 2 * 3 * 3, 16)  # the weight ROM, a bank a MAC: MT*NT*Kh*Kw words
@@ -67,7 +68,7 @@ def test_conv_luts_count_its_small_memories_and_the_column_rotation():
         + 3 * rm.lutrom_luts(2, rm.BIAS_BITS)  # the biases
     )
     assert s.lut == lut + memories
-    s3 = dfp.conv_stage(g, 3, 2, FIXED, MacCost(), Pk=3)
+    s3 = dfc.conv_stage(g, 3, 2, FIXED, MacCost(), Pk=3)
     rotate = 2 * 3 * rm.select_luts(3, 16)
     assert s3.lut == 18 * rm.LUT_PER_MAC["fixed16"] + rm.LUT_PER_LAYER + rotate + (
         3 * 2 * 3 * rm.lutrom_luts(2 * 2 * 3, 16)
@@ -79,15 +80,15 @@ def test_conv_luts_count_its_small_memories_and_the_column_rotation():
     g2 = dfp.WindowGeometry.of(strided.info[0])
     rows = lambda pk: 2 * pk * rm.lutram_luts(g2.lb_rows * -(-g2.wu // pk) * 2, 16)  # noqa: E731
     rest = 3 * rm.lutram_luts(g2.C * 2, 16) + 3 * rm.lutrom_luts(2, rm.BIAS_BITS) + rm.LUT_PER_LAYER
-    pk3 = dfp.conv_stage(g2, 3, 2, FIXED, MacCost(), Pk=3)  # stride 2, Pk 3: a bank that moves
+    pk3 = dfc.conv_stage(g2, 3, 2, FIXED, MacCost(), Pk=3)  # stride 2, Pk 3: a bank that moves
     assert pk3.lut == 18 * rm.LUT_PER_MAC["fixed16"] + 18 * rm.lutrom_luts(2 * 2 * 3, 16) + rows(3) + rest + (
         2 * 3 * rm.select_luts(3, 16)
     )
-    pk2 = dfp.conv_stage(g2, 3, 2, FIXED, MacCost(), Pk=2)  # stride 2, Pk 2: column j in bank j always
+    pk2 = dfc.conv_stage(g2, 3, 2, FIXED, MacCost(), Pk=2)  # stride 2, Pk 2: column j in bank j always
     assert pk2.lut == 12 * rm.LUT_PER_MAC["fixed16"] + 12 * rm.lutrom_luts(2 * 2 * 3 * 2, 16) + rows(2) + rest
     # a large layer's buffers are block RAM (no LUTs); its 16 rows of biases a lane stay LUT ROM
     big = net([{"type": "conv", "out": 64, "kernel": 3, "padding": "same"}], [64, 32, 32])
-    sb = dfp.conv_stage(dfp.WindowGeometry.of(big.info[0]), 4, 4, FIXED, MacCost())
+    sb = dfc.conv_stage(dfp.WindowGeometry.of(big.info[0]), 4, 4, FIXED, MacCost())
     assert sb.bram18k > 0
     assert sb.lut == rm.LUT_PER_LAYER + 16 * rm.LUT_PER_MAC["fixed16"] + 4 * rm.lutrom_luts(16, rm.BIAS_BITS)
 
@@ -110,7 +111,7 @@ def test_out_start_lets_every_word_be_computed_first():
             for gi in range(G)
             for m in range(M)
         )
-        assert dfp.out_start(g, Pm, MT, NT, 7, 1, Pg=Pg) == worst + 7, (G, M, N, K, C, Pm, Pn, Pg)
+        assert dfc.out_start(g, Pm, MT, NT, 7, 1, Pg=Pg) == worst + 7, (G, M, N, K, C, Pm, Pn, Pg)
 
 
 NETS = {

@@ -17,7 +17,9 @@ from fnas_hls.backend.csim import run_csim
 from fnas_hls.backend.hls_writer import emit_project
 from fnas_hls.boards import load_board
 from fnas_hls.model import dataflow as df
+from fnas_hls.model import dataflow_conv as dfc
 from fnas_hls.model import dataflow_process as dfp
+from fnas_hls.model import dataflow_streams as dfs
 from fnas_hls.model.dataflow_width import stream_widths, widest
 from fnas_hls.network.arch import network_from_dict
 from fnas_hls.network.ir import INPUT
@@ -105,9 +107,9 @@ def test_stream_widths_follow_channels_lanes_the_movers_and_the_merges():
     assert stream_widths(infos, par, 32, 2)[INPUT] == 1  # 3 words do not fit a 2-word AXI beat
     # a mover iteration moves lcm(V, P) words: whole AXI beats at its own index, a stream beat a cycle
     assert (
-        dfp.mover_group(3, 8) == (3, 8)
-        and dfp.mover_group(4, 8) == (1, 2)
-        and dfp.mover_group(1, 4) == (1, 4)
+        dfs.mover_group(3, 8) == (3, 8)
+        and dfs.mover_group(4, 8) == (1, 2)
+        and dfs.mover_group(1, 4) == (1, 4)
     )
 
 
@@ -150,7 +152,7 @@ def test_out_start_with_beats_lets_every_beat_be_computed_first():
             for c in range(C)
             for j in range(J)
         )
-        got = int(dfp.out_start(g, Pm, MT, NT, 7, 1, Pg=Pg, Vo=Vo))
+        got = int(dfc.out_start(g, Pm, MT, NT, 7, 1, Pg=Pg, Vo=Vo))
         assert got == worst + 7, (G, M, N, K, C, Pm, Pn, Pg, Vo)
 
 
@@ -261,8 +263,8 @@ def test_kernel_rows_cost_what_they_unroll():
     DSPs are Ph times as many, and every line-buffer row is a bank of its own."""
     g = dfp.WindowGeometry.of(_wide_net("s32").info[0])
     prec = get_precision("fixed16")
-    one = dfp.conv_stage(g, 16, 3, prec, load_board("zcu104").mac_cost(prec), 3, 1)
-    three = dfp.conv_stage(g, 16, 3, prec, load_board("zcu104").mac_cost(prec), 3, 1, Ph=3)
+    one = dfc.conv_stage(g, 16, 3, prec, load_board("zcu104").mac_cost(prec), 3, 1)
+    three = dfc.conv_stage(g, 16, 3, prec, load_board("zcu104").mac_cost(prec), 3, 1, Ph=3)
     assert one.mac == g.C * g.Kh and three.mac == g.C
     assert three.dsp == 3 * one.dsp
     assert three.row_depth > one.row_depth  # a deeper adder tree

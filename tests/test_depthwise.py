@@ -17,6 +17,7 @@ from fnas_hls.backend.float_model import with_random_weights
 from fnas_hls.backend.hls_writer import emit_project
 from fnas_hls.backend.shared_context import pack_depthwise
 from fnas_hls.boards import load_board
+from fnas_hls.model import dataflow_conv as dfc
 from fnas_hls.model import dataflow_process as dfp
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model.sequential import ConvGeometry, compute_depth, conv_terms
@@ -97,11 +98,11 @@ def test_dataflow_group_lanes_counts_by_hand():
     """16 channels 16x16, k3 same, Pg=4 groups side by side, Pk=3: per output row 16 pixels x 4 group
     tiles x 3 kernel rows of MAC steps; twelve multipliers, none paired (no two share an input word)."""
     g = dfp.WindowGeometry(16, 1, 1, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1)
-    s = dfp.conv_stage(g, 1, 1, get_precision("int8"), MacCost(1, 2), Pk=3, Pg=4)
+    s = dfc.conv_stage(g, 1, 1, get_precision("int8"), MacCost(1, 2), Pk=3, Pg=4)
     assert (s.GT, s.MT, s.NT) == (4, 1, 1)
     assert s.mac == 16 * 4 * 3 and s.out == 16 * 16
     assert s.dsp == 4 * 3
-    one = dfp.conv_stage(g, 1, 1, get_precision("int8"), MacCost(1, 2), Pk=3)
+    one = dfc.conv_stage(g, 1, 1, get_precision("int8"), MacCost(1, 2), Pk=3)
     assert one.mac == 16 * 16 * 3 and one.dsp == 3  # a group at a time: Kw multipliers at most
 
 

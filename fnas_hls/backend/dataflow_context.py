@@ -17,7 +17,9 @@ from fnas_hls.analysis import Analysis
 from fnas_hls.backend.c_literals import rows
 from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.model import dataflow as df
+from fnas_hls.model import dataflow_conv as dfc
 from fnas_hls.model import dataflow_process as dfp
+from fnas_hls.model import dataflow_streams as dfs
 from fnas_hls.network.ir import Add, Concat, Conv, Dense, Flatten, GlobalAvgPool, Network, Pool, Scale
 
 if TYPE_CHECKING:  # the quantizer brings torch; fnas_hls.styles imports this module
@@ -124,8 +126,8 @@ def dataflow_layers(
             assert isinstance(par, dfp.Parallelism)
             p = par.clipped(g)
             Pm, Pn, Pk = p.Pm, p.Pn, p.Pk
-            s = dfp.ConvStage(
-                *(int(v) for v in dfp.conv_stage(g, Pm, Pn, prec, mac, Pk, p.Pg, vi, vo, p.Ph, p.Pc))
+            s = dfc.ConvStage(
+                *(int(v) for v in dfc.conv_stage(g, Pm, Pn, prec, mac, Pk, p.Pg, vi, vo, p.Ph, p.Pc))
             )
             KT = -(-g.Kw // Pk)
             w = lq.weight
@@ -134,7 +136,7 @@ def dataflow_layers(
             d.update(
                 G=g.G, M=g.M, N=g.N, H=g.H, W=g.W, R=g.R, C=g.C, KH=g.Kh, KW=g.Kw, SH=g.Sh, SW=g.Sw,
                 PT=g.pt, PL=g.pl, PM=Pm, PN=Pn, PK=Pk, PG=p.Pg, PH=p.Ph, KT=KT, KHT=-(-g.Kh // p.Ph),
-                PC=p.Pc, CB=-(-g.C // p.Pc), SPAN=int(dfp.window_span(g, Pk, p.Pc)),
+                PC=p.Pc, CB=-(-g.C // p.Pc), SPAN=int(dfc.window_span(g, Pk, p.Pc)),
                 MT=s.MT, NT=s.NT, GT=s.GT,
                 WU=g.wu, WQ=g.wq,
                 LBR=g.lb_rows,
@@ -169,7 +171,7 @@ def dataflow_layers(
     P = board.axi_words_per_cycle(prec.bits)
     x, y = net.input, net.output
     vin, vout = out_width[read_mover], in_width[analysis.layers[-1].name]
-    (a_in, q_in), (a_out, q_out) = dfp.mover_group(vin, P), dfp.mover_group(vout, P)
+    (a_in, q_in), (a_out, q_out) = dfs.mover_group(vin, P), dfs.mover_group(vout, P)
     iters_in, iters_out = -(-(x.size // vin) // q_in), -(-(y.size // vout) // q_out)
     return {
         "streams": streams,

@@ -6,7 +6,7 @@ All processes of the region run at once, so one image takes about the slowest pr
 (plus the rows each layer waits for before it can start) and a new image can start every
 interval: the objective is the interval, the largest process latency, not the sum. Per layer,
 every useful (Pm, Pn, Pk, Pg, Ph, Pc) (``dse.sequential.useful_factors``) is costed at once with
-``model.dataflow_process.conv_stage`` and cut to its Pareto front in (cycles, DSP, BRAM). The smallest
+``model.dataflow_conv.conv_stage`` and cut to its Pareto front in (cycles, DSP, BRAM). The smallest
 feasible interval is found by bisection over the candidates' cycle counts: for a target T each
 layer takes its cheapest design no slower than T (fewest DSPs, then fewest BRAM), and where the
 sums do not fit, a DP over DSPs of the least total BRAM decides whether any choice no slower than
@@ -23,7 +23,8 @@ from functools import lru_cache
 import numpy as np
 
 from fnas_hls.dse.sequential import _pareto, _pin_values, useful_factors
-from fnas_hls.model.dataflow_process import Parallelism, WindowGeometry, conv_stage
+from fnas_hls.model.dataflow_conv import conv_stage
+from fnas_hls.model.dataflow_process import Parallelism, WindowGeometry
 from fnas_hls.model.tiling import TilingPin
 from fnas_hls.precision import Precision
 from fnas_hls.resources import MacCost, Resources

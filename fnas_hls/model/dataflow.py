@@ -64,18 +64,14 @@ import numpy as np
 from fnas_hls.boards import Board
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
-from fnas_hls.model.dataflow_process import (
+from fnas_hls.model.dataflow_conv import conv_process
+from fnas_hls.model.dataflow_process import Parallelism, Process, WindowGeometry, gap_process, pool_process
+from fnas_hls.model.dataflow_streams import (
     FF_PER_STREAM,
     LUT_PER_STREAM,
-    Parallelism,
-    Process,
-    WindowGeometry,
-    conv_process,
     fork_process,
-    gap_process,
     merge_process,
     mover_process,
-    pool_process,
     scale_process,
 )
 from fnas_hls.model.dataflow_width import stream_widths

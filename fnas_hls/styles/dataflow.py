@@ -16,6 +16,7 @@ from fnas_hls.boards import Board
 from fnas_hls.dse.dataflow import NO_DESIGN, ParallelismResult, choose_parallelism
 from fnas_hls.model import dataflow as df
 from fnas_hls.model import dataflow_process as dfp
+from fnas_hls.model import dataflow_streams as dfs
 from fnas_hls.model import dataflow_width
 from fnas_hls.model.dataflow_width import stream_widths
 from fnas_hls.model.sequential import TOP_RESOURCES, is_tiled
@@ -171,7 +172,7 @@ def _design_at(
     fixed = TOP_RESOURCES
     floor = 0
     for p in df.fixed_processes(infos, cnames, top, prec, board, widths):
-        fixed = fixed + p.resources + Resources(lut=dfp.LUT_PER_STREAM, ff=dfp.FF_PER_STREAM)
+        fixed = fixed + p.resources + Resources(lut=dfs.LUT_PER_STREAM, ff=dfs.FF_PER_STREAM)
         floor = max(floor, p.cycles)
     regions: dict[tuple, df.Region] = {}
 
@@ -181,8 +182,8 @@ def _design_at(
             room = Resources(
                 dsp=budget.dsp - fixed.dsp,
                 bram18k=budget.bram18k - fixed.bram18k - fifo_bram,
-                lut=budget.lut - fixed.lut - dfp.LUT_PER_STREAM * len(geoms),
-                ff=budget.ff - fixed.ff - dfp.FF_PER_STREAM * len(geoms),
+                lut=budget.lut - fixed.lut - dfs.LUT_PER_STREAM * len(geoms),
+                ff=budget.ff - fixed.ff - dfs.FF_PER_STREAM * len(geoms),
             )
             dse = choose_parallelism(geoms, prec, mac, room, floor, layer_pins, waits, layer_widths)
             if dse.method == NO_DESIGN:
