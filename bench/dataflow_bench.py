@@ -10,6 +10,8 @@ figures of the dataflow issue, each measured in this run.
 * The issue's small nets: a 32x32 net (conv 3->16 k3, conv 16->32 k3 stride 2, GAP, linear) on
   zcu104 and pynq, a CIFAR-size net (conv 3->8 k3, max pool, conv 8->16 k3, GAP, linear) on pynq:
   latency over the roofline with wide streams and at one word a cycle, and the widths chosen.
+* The fill's floor (``fill_floor``): the least latency over the roofline any layer pipeline of the
+  space's networks can have, whatever its parallelism, for the rows each layer waits for.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from typing import Any
 import numpy as np
 
 from fnas_hls.boards import load_board
+from fnas_hls.model import dataflow as df
 from fnas_hls.network.arch import network_from_dict
+from fnas_hls.network.ir import Conv, Dense, Network
 from fnas_hls.precision import get_precision
 from fnas_hls.search.space import load_space
 from fnas_hls.styles import analyze
@@ -54,6 +58,49 @@ def _stats(ratios: list[float]) -> dict[str, float | None]:
     if not ratios:
         return {"median": None, "p90": None}
     return {"median": float(np.median(ratios)), "p90": float(np.percentile(ratios, 90))}
+
+
+def fill_floor(net: Network) -> float | None:
+    """The least latency over the roofline any layer pipeline of ``net`` (a chain) can have: with
+    every conv/fc layer given a continuous share d of the DSPs (no divisibility, no stream or memory
+    bound), layer k takes c_k = its MACs / d_k and cannot start before each layer before it has made
+    the rows its consumer waits for (``model.dataflow.consumer_waits``: w_j of c_j), so one image
+    takes at least max over k of sum_{j<k} w_j c_j + c_k; minimised over the shares (a convex
+    problem, solved numerically as t >= each of those sums). None for a network that is not a
+    chain."""
+    from scipy.optimize import minimize
+
+    infos = list(net.info)
+    _, readers, _ = df.map_readers(infos)
+    if any(len(li.sources) > 1 or readers.get(li.name, 0) > 1 for li in infos):
+        return None
+    waits = df.consumer_waits(infos)
+    tiled = [li for li in infos if isinstance(li.layer, (Conv, Dense))]
+    m = np.array([li.macs for li in tiled], dtype=float)
+    m = m / m.sum()  # in units of the roofline: every DSP busy every cycle
+    w = np.array([waits.get(li.name, 0.0) for li in tiled])
+    lead = np.tril(np.ones((len(m), len(m))), -1) * w  # row k: w_j for j < k
+
+    def sums(x: np.ndarray) -> np.ndarray:
+        c = m / x[:-1]
+        return lead @ c + c
+
+    x0 = np.append(m, sums(np.append(m, 0.0)).max())
+    res = minimize(
+        lambda x: x[-1],
+        x0,
+        method="SLSQP",
+        bounds=[(1e-9, 1.0)] * len(m) + [(0.0, None)],
+        constraints=[
+            {"type": "ineq", "fun": lambda x: x[-1] - sums(x)},
+            {"type": "eq", "fun": lambda x: x[:-1].sum() - 1.0},
+        ],
+        options={"ftol": 1e-10, "maxiter": 500},
+    )
+    # the shares it ends at, made to sum to one: a latency they reach (SLSQP may stop a hair short of
+    # the optimum, "positive directional derivative", where a layer's share is near zero)
+    x = np.append(res.x[:-1] / res.x[:-1].sum(), 0.0)
+    return float(sums(x).max())
 
 
 def _space_rows(mode: str) -> list[dict[str, Any]]:
@@ -124,7 +171,17 @@ def bench_dataflow(mode: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     space = _space_rows(mode)
     small = _small_rows()
-    return {"mode": mode, "space": space, "small": small, "seconds": time.perf_counter() - t0}
+    sp = load_space("fnas-mnist")
+    floors = [
+        f for a in list(sp.architectures())[:: 64 if mode == "quick" else 8] if (f := fill_floor(sp.build(a)))
+    ]
+    return {
+        "mode": mode,
+        "space": space,
+        "fill_floor": _stats(floors),
+        "small": small,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def dataflow_table(r: dict[str, Any]) -> str:
@@ -145,6 +202,14 @@ def dataflow_table(r: dict[str, Any]) -> str:
             f"| {row['board']} | {row['precision']} | {row['style']} | {row['fits']}/{row['networks']} | "
             f"{med} | {p90} | {share} |"
         )
+    floor = r.get("fill_floor")
+    if floor and floor["median"] is not None:
+        lines += [
+            "",
+            "The fill's floor (``fill_floor``: no layer pipeline of these networks, on any board, at any "
+            f"parallelism, is closer to the roofline): median {floor['median']:.2f}x, "
+            f"p90 {floor['p90']:.2f}x.",
+        ]
     lines += [
         "",
         "The issue's small nets, style dataflow:",
