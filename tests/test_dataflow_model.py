@@ -56,10 +56,12 @@ def test_conv_luts_count_its_small_memories_and_the_column_rotation():
     """The same conv, Pm=3, Pn=2: its ROMs and its row buffer fit banks of LUT ROM and distributed RAM,
     so each costs its LUTs (the line buffer's two banks of 80 words, 1,280 bits, are block RAM); with
     Pk=3 kernel columns a step, each column lane selects its line-buffer bank out of 3 where the stride
-    moves it (none at Pk=2 over a stride of 2: column j is in bank j always)."""
+    moves it (none at Pk=2 over a stride of 2: column j is in bank j always). Every output lane has its
+    requantization, and OUT selects its word's lane out of the row buffer's 3."""
     n = net([{"type": "conv", "out": 6, "kernel": 3, "padding": "same"}], [4, 10, 8])
     g = dfp.WindowGeometry.of(n.info[0])
-    lut = rm.LUT_PER_LAYER + 6 * rm.LUT_PER_MAC["fixed16"]
+    out = rm.select_luts(3, 16) + 3 * rm.LUT_PER_OUTPUT_LANE  # OUT's lane select, 3 output stages
+    lut = rm.LUT_PER_LAYER + 6 * rm.LUT_PER_MAC["fixed16"] + out
     s = dfc.conv_stage(g, 3, 2, FIXED, MacCost())
     assert s.bram18k == s.bram_line == 2
     memories = (
@@ -70,7 +72,7 @@ def test_conv_luts_count_its_small_memories_and_the_column_rotation():
     assert s.lut == lut + memories
     s3 = dfc.conv_stage(g, 3, 2, FIXED, MacCost(), Pk=3)
     rotate = 2 * 3 * rm.select_luts(3, 16)
-    assert s3.lut == 18 * rm.LUT_PER_MAC["fixed16"] + rm.LUT_PER_LAYER + rotate + (
+    assert s3.lut == 18 * rm.LUT_PER_MAC["fixed16"] + rm.LUT_PER_LAYER + rotate + out + (
         3 * 2 * 3 * rm.lutrom_luts(2 * 2 * 3, 16)
         + 2 * 3 * rm.lutram_luts(4 * 4 * 2, 16)
         + 3 * rm.lutram_luts(8 * 2, 16)
@@ -79,7 +81,7 @@ def test_conv_luts_count_its_small_memories_and_the_column_rotation():
     strided = net([{"type": "conv", "out": 6, "kernel": 3, "stride": 2, "padding": "same"}], [4, 10, 8])
     g2 = dfp.WindowGeometry.of(strided.info[0])
     rows = lambda pk: 2 * pk * rm.lutram_luts(g2.lb_rows * -(-g2.wu // pk) * 2, 16)  # noqa: E731
-    rest = 3 * rm.lutram_luts(g2.C * 2, 16) + 3 * rm.lutrom_luts(2, rm.BIAS_BITS) + rm.LUT_PER_LAYER
+    rest = 3 * rm.lutram_luts(g2.C * 2, 16) + 3 * rm.lutrom_luts(2, rm.BIAS_BITS) + rm.LUT_PER_LAYER + out
     pk3 = dfc.conv_stage(g2, 3, 2, FIXED, MacCost(), Pk=3)  # stride 2, Pk 3: a bank that moves
     assert pk3.lut == 18 * rm.LUT_PER_MAC["fixed16"] + 18 * rm.lutrom_luts(2 * 2 * 3, 16) + rows(3) + rest + (
         2 * 3 * rm.select_luts(3, 16)
@@ -90,7 +92,9 @@ def test_conv_luts_count_its_small_memories_and_the_column_rotation():
     big = net([{"type": "conv", "out": 64, "kernel": 3, "padding": "same"}], [64, 32, 32])
     sb = dfc.conv_stage(dfp.WindowGeometry.of(big.info[0]), 4, 4, FIXED, MacCost())
     assert sb.bram18k > 0
-    assert sb.lut == rm.LUT_PER_LAYER + 16 * rm.LUT_PER_MAC["fixed16"] + 4 * rm.lutrom_luts(16, rm.BIAS_BITS)
+    assert sb.lut == rm.LUT_PER_LAYER + 16 * rm.LUT_PER_MAC["fixed16"] + 4 * rm.lutrom_luts(
+        16, rm.BIAS_BITS
+    ) + (rm.select_luts(4, 16) + 4 * rm.LUT_PER_OUTPUT_LANE)
 
 
 def test_out_start_lets_every_word_be_computed_first():

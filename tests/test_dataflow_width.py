@@ -131,13 +131,15 @@ def test_a_residual_add_keeps_its_maps_one_word_wide(tmp_path):
 
 def test_out_start_with_beats_lets_every_beat_be_computed_first():
     """Brute force over every beat of a pixel: beat j of pixel c (channels j*Vo ..) is read at
-    iteration out_start + c*J + j, after the block of its last channel has ended."""
+    iteration out_start + c*J + j, after the block of its last channel has ended (the block of Pc
+    pixels c // Pc)."""
     rng = np.random.default_rng(7)
     for _ in range(300):
         depthwise = bool(rng.integers(0, 2))
         G, M = (int(rng.integers(1, 13)), 1) if depthwise else (1, int(rng.integers(1, 13)))
         N = 1 if depthwise else int(rng.integers(1, 7))
         K, C = int(rng.integers(1, 4)), int(rng.integers(1, 6))
+        Pc = int(rng.integers(1, C + 1))
         Pm = 1 if depthwise else int(rng.integers(1, M + 1))
         Pg = int(rng.integers(1, G + 1)) if depthwise else 1
         Pn = int(rng.integers(1, N + 1))
@@ -148,12 +150,12 @@ def test_out_start_with_beats_lets_every_beat_be_computed_first():
         B = NT * K * K
         J = G * M // Vo
         worst = max(
-            (c * GT * MT + ((j + 1) * Vo - 1) // lanes + 1) * B - 1 - (c * J + j)
+            ((c // Pc) * GT * MT + ((j + 1) * Vo - 1) // lanes + 1) * B - 1 - (c * J + j)
             for c in range(C)
             for j in range(J)
         )
-        got = int(dfc.out_start(g, Pm, MT, NT, 7, 1, Pg=Pg, Vo=Vo))
-        assert got == worst + 7, (G, M, N, K, C, Pm, Pn, Pg, Vo)
+        got = int(dfc.out_start(g, Pm, MT, NT, 7, 1, Pg=Pg, Vo=Vo, Pc=Pc))
+        assert got == worst + 7, (G, M, N, K, C, Pm, Pn, Pg, Vo, Pc)
 
 
 # --- the schedule -----------------------------------------------------------------------------

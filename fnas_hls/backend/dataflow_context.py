@@ -130,13 +130,15 @@ def dataflow_layers(
                 *(int(v) for v in dfc.conv_stage(g, Pm, Pn, prec, mac, Pk, p.Pg, vi, vo, p.Ph, p.Pc))
             )
             KT = -(-g.Kw // Pk)
+            span = int(dfc.window_span(g, Pk, p.Pc))
             w = lq.weight
             if isinstance(layer, Dense):
                 w = df.stream_dense_weight(w, maps[li.name])
             d.update(
                 G=g.G, M=g.M, N=g.N, H=g.H, W=g.W, R=g.R, C=g.C, KH=g.Kh, KW=g.Kw, SH=g.Sh, SW=g.Sw,
                 PT=g.pt, PL=g.pl, PM=Pm, PN=Pn, PK=Pk, PG=p.Pg, PH=p.Ph, KT=KT, KHT=-(-g.Kh // p.Ph),
-                PC=p.Pc, CB=-(-g.C // p.Pc), SPAN=int(dfc.window_span(g, Pk, p.Pc)),
+                PC=p.Pc, CB=-(-g.C // p.Pc), SPAN=span, WB=int(dfc.line_buffer_words(g, Pk, p.Pc)),
+                BLOCK_Q=p.Pc * g.Sw // span, BLOCK_R=p.Pc * g.Sw % span,
                 MT=s.MT, NT=s.NT, GT=s.GT,
                 WU=g.wu, WQ=g.wq,
                 LBR=g.lb_rows,

@@ -88,6 +88,16 @@ def window_span(g: WindowGeometry, Pk, Pc):
     return (Pc - 1) * g.Sw + Pk
 
 
+def line_buffer_words(g: WindowGeometry, Pk, Pc):
+    """Words of each line-buffer row in a bank (column x is word x // span of bank x % span): the
+    columns the fills write, and the word one past a step's first column's that a bank below the
+    step's first bank is read at (the last step's, ``(C - 1)/Pc`` blocks and ``KT - 1`` kernel-column
+    steps on)."""
+    span = window_span(g, Pk, Pc)
+    last = (cdiv(g.C, Pc) - 1) * Pc * g.Sw + (cdiv(g.Kw, Pk) - 1) * Pk  # the last step's first column
+    return np.maximum(cdiv(g.wu, span), (last + span - 1) // span + 1)
+
+
 def moving_banks(g: WindowGeometry, Pk, Pc):
     """Whether a MAC step's column lanes change banks from step to step: lane (u, j) reads column
     c*Pc*Sw + kt*Pk + u*Sw + j, bank (that) mod ``window_span``; constant only where the span
@@ -121,6 +131,7 @@ def conv_stage(
     if prec.per_channel:  # each lane's shift from its ROM
         row_depth = row_depth + rules.BUFFER_READ_LATENCY
     row_depth = row_depth + np.where(Ph > 1, 1, 0)  # kernel rows side by side: each row lane's bank select
+    row_depth = row_depth + np.where(moving_banks(g, Pk, Pc), 1, 0)  # and each span column's
     start = out_start(g, Pm, MT, NT, row_depth, row_ii, KT, Pg, Vo, KHT, Pc)
     row_trip = np.maximum(np.maximum(mac, start + out), fill_row)
     prime = rules.pipelined_loop(g_prime, 1, rules.DF_FILL_DEPTH)
@@ -140,7 +151,7 @@ def conv_stage(
     # row a bank of its own as well
     span = window_span(g, Pk, Pc)
     lb_banks = Pg * Pn * span * np.where(Ph > 1, g.lb_rows, 1)
-    lb_depth = np.where(Ph > 1, 1, g.lb_rows) * cdiv(g.wu, span) * GT * NT
+    lb_depth = np.where(Ph > 1, 1, g.lb_rows) * line_buffer_words(g, Pk, Pc) * GT * NT
     bram_line = lb_banks * rm.bram18k(lb_depth, bits)
     bram_out = (
         lanes * Pc * rm.bram18k(CB * GT * MT, bits)
@@ -165,8 +176,11 @@ def conv_stage(
     # (that + o) mod span: each read selects its bank out of the span's, unless none ever moves
     reads = Pg * Pn * Ph * span  # line-buffer words a step reads
     rotate = np.where(moving_banks(g, Pk, Pc), reads * rm.select_luts(span, bits), 0)
-    # OUT's beat word v is lane b*Vo + v of its row-buffer row, b one of Pg*Pm/Vo: a selector per word
-    rotate = rotate + np.where(Vo > 1, Vo * rm.select_luts(lanes // np.maximum(Vo, 1), bits), 0)
+    # OUT reads its row-buffer row from every bank once; its beat's word v is lane b*Vo + v, b one of
+    # Pg*Pm/Vo (one word: one lane of Pg*Pm): a selector per word
+    rotate = rotate + np.where(
+        Vo > 1, Vo * rm.select_luts(lanes // np.maximum(Vo, 1), bits), rm.select_luts(lanes, bits)
+    )
     # and its pixel's column lane, one of Pc banks
     rotate = rotate + np.where(Pc > 1, np.maximum(Vo, 1) * rm.select_luts(Pc, bits), 0)
     # kernel row h of a step is line-buffer row (slot + kh) mod LBR: each row lane selects its bank
@@ -176,7 +190,8 @@ def conv_stage(
         Pc * Pg * mac_cost.dsps(Pm, taps) + act_dsp,  # the Pm lanes of a group share each input word
         reshape, bram_w, bram_line, bram_out, bram_bias + act_bram,
         bram_w + bram_line + bram_out + bram_bias + act_bram,
-        rm.LUT_PER_LAYER + macs * rm.LUT_PER_MAC[prec.name] + lut_w + lut_line + lut_out + lut_bias + rotate,
+        rm.LUT_PER_LAYER + macs * rm.LUT_PER_MAC[prec.name] + lut_w + lut_line + lut_out + lut_bias + rotate
+        + (0 if prec.is_float else lanes * Pc * rm.LUT_PER_OUTPUT_LANE),  # each output lane's requantization
         rm.FF_PER_LAYER + macs * rm.FF_PER_MAC[prec.name],
         GT,
     )  # fmt: skip
