@@ -70,10 +70,9 @@ def fill_floor(net: Network) -> float | None:
     chain."""
     from scipy.optimize import minimize
 
-    infos = list(net.info)
-    _, readers, _ = df.map_readers(infos)
-    if any(len(li.sources) > 1 or readers.get(li.name, 0) > 1 for li in infos):
+    if not net.is_chain:
         return None
+    infos = list(net.info)
     waits = df.consumer_waits(infos)
     tiled = [li for li in infos if isinstance(li.layer, (Conv, Dense))]
     m = np.array([li.macs for li in tiled], dtype=float)
