@@ -84,7 +84,8 @@ def out_start(g: WindowGeometry, Pm, MT, NT, row_depth, row_ii, KT=None, Pg=1, V
 
 def window_span(g: WindowGeometry, Pk, Pc):
     """Line-buffer columns one MAC step reads: Pc output columns' Pk kernel columns, (Pc - 1)*Sw +
-    Pk of them, every one in a bank of its own (the buffer's columns cyclic over that many banks)."""
+    Pk of them, every one in a bank of its own (the buffer keeps its columns in that many banks:
+    ``line_buffer_words``)."""
     return (Pc - 1) * g.Sw + Pk
 
 
@@ -99,9 +100,11 @@ def line_buffer_words(g: WindowGeometry, Pk, Pc):
 
 
 def moving_banks(g: WindowGeometry, Pk, Pc):
-    """Whether a MAC step's column lanes change banks from step to step: lane (u, j) reads column
-    c*Pc*Sw + kt*Pk + u*Sw + j, bank (that) mod ``window_span``; constant only where the span
-    divides both Pc*Sw and Pk (or there is one bank, or one kernel-column step)."""
+    """Whether the bank of a MAC step's first column, c*Pc*Sw + kt*Pk mod ``window_span``, changes
+    from step to step, so that the span's words are a rotation by it (selects in LUTs, a stage in the
+    pipeline): not where the span divides Pc*Sw and, with more than one kernel-column step, Pk (or
+    there is one bank). Counted whatever C: the kernel's counters do not let HLS see a row of one
+    pixel block keep its first bank."""
     span = window_span(g, Pk, Pc)
     kt_moves = (cdiv(g.Kw, Pk) > 1) & (Pk % span != 0)
     return (span > 1) & (((Pc * g.Sw) % span != 0) | kt_moves)
