@@ -26,6 +26,7 @@ from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.network.ir import INPUT, Add, Concat, Conv, HostOp, Network, Shape
 from fnas_hls.network.onnx_frontend import load_onnx
+from fnas_hls.precision import get_precision
 from fnas_hls.resources import MacCost, Resources
 from fnas_hls.styles import analyze
 
@@ -445,3 +446,43 @@ def test_fused_adds_csim_bit_exact(precision, board, tmp_path):
             "fmap_skipb" in top
             and "fnas_engine_store_b(" in (tmp_path / "p" / "src" / "engine.cpp").read_text()
         )
+
+
+@needs_gxx
+@pytest.mark.parametrize("precision", ["fixed16", "int8", "float32"])
+def test_three_input_adds_share_one_add_unit(precision, tmp_path):
+    """NAS-Bench-201's node sums add three maps. In the shared style every add of three inputs calls
+    the one fnas_add3 (II 3), as two-input adds call fnas_add2: two such adds cost one unit's
+    resources (before, each was a unit of its own: 15 a cell, 3,300 LUTs each), and the design
+    C-simulates bit-exact."""
+    from fnas_hls.backend.csim import run_csim
+    from fnas_hls.backend.float_model import with_random_weights
+    from fnas_hls.model import shared as sh
+
+    def conv(name, src):
+        return Conv(name, out=4, kernel=(3, 3), padding=(1, 1, 1, 1), relu=True, inputs=(src,))
+
+    layers = [
+        conv("a", INPUT),
+        conv("b", "a"),
+        conv("c", "a"),
+        Add("s1", ("a", "b", "c")),
+        conv("d", "s1"),
+        conv("e", "s1"),
+        Add("s2", ("s1", "d", "e")),
+    ]
+    net = with_random_weights(Network(Shape(3, 8, 8), tuple(layers), "sum3"), 2)
+    infos = list(net.info)
+    assert [sh.add_unit(li) for li in infos if isinstance(li.layer, Add)] == ["fnas_add3"] * 2
+    board, prec = load_board("zcu104"), get_precision(precision)
+    one, both = sh.merge_units(infos[:4], prec, board), sh.merge_units(infos, prec, board)
+    assert one == both and one.lut > 0  # one unit, whatever the number of adds that call it
+    rng = np.random.default_rng(3)
+    calib = rng.standard_normal((12, 3, 8, 8)).astype(np.float32)
+    res = emit_project(net, load_board("zcu104"), tmp_path / "p", precision, calib, style="shared")
+    assert res.analysis.style == "shared"
+    top = (tmp_path / "p" / "src" / f"{res.top}.cpp").read_text()
+    assert top.count("fnas_add3(") == 2 and "instances=fnas_add3 limit=1" in top
+    assert not (tmp_path / "p" / "src" / "s1.cpp").exists()
+    out = run_csim(tmp_path / "p", opt="-O1")
+    assert out.bit_exact, out.verdict

@@ -431,6 +431,10 @@ def shared_layers(
         "fmap_beats": cdiv(fmap_words, e.beat_words),
         "skip_port": skip,
         "merge_units": merge_units,  # units.h and units.cpp: an add or concat the engine's store does not do
+        # the add units the top calls: inputs of each (fnas_add2, fnas_add3)
+        "add_units": sorted(
+            {len(d["aligns"]) for d in layers if d["kind"] == "add" and d["on_unit"] and not d.get("fused")}
+        ),
         "beat_ports": True,  # the engine's loads read beats: the testbench keeps the maps in whole beats
         "tripcount": loop_tripcounts(analysis),
         "unit_act_codes": sorted(

@@ -41,13 +41,20 @@ from fnas_hls.network.ir import Add, Concat, Conv, Flatten, GlobalAvgPool, Layer
 from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources
 
-#: The units every two-input residual add and every concat's copies call (one instance each).
-ADD_UNIT = "fnas_add2"
+#: The units residual adds of two and of three inputs (NAS-Bench-201's node sums) and every concat's
+#: copies call, one instance each: by the add's inputs.
+ADD_UNITS = {2: "fnas_add2", 3: "fnas_add3"}
+ADD_UNIT = ADD_UNITS[2]
 COPY_UNIT = "fnas_copy"
 
 
 def _uses_add_unit(li: LayerInfo) -> bool:
-    return isinstance(li.layer, Add) and len(li.sources) == 2
+    return isinstance(li.layer, Add) and len(li.sources) in ADD_UNITS
+
+
+def add_unit(li: LayerInfo) -> str:
+    """The add unit a residual add of its inputs calls (``_uses_add_unit``)."""
+    return ADD_UNITS[len(li.sources)]
 
 
 def fused_adds(infos: list[LayerInfo]) -> dict[str, str]:
@@ -62,7 +69,8 @@ def fused_adds(infos: list[LayerInfo]) -> dict[str, str]:
     by_name = {li.name: li for li in infos}
     out = {}
     for prev, li in zip(infos, infos[1:], strict=False):
-        if not (_uses_add_unit(li) and is_tiled(prev) and prev.name in li.sources) or act_kind(li.layer):
+        two = _uses_add_unit(li) and len(li.sources) == 2
+        if not (two and is_tiled(prev) and prev.name in li.sources) or act_kind(li.layer):
             continue
         if readers[prev.name] != 1:
             continue
@@ -204,7 +212,8 @@ def aligned_layers(
 
 
 def on_merge_unit(li: LayerInfo) -> bool:
-    """A layer the shared units run: a two-input add (``fnas_add2``) or a concat (``fnas_copy``)."""
+    """A layer the shared units run: an add of two or three inputs (``fnas_add2``, ``fnas_add3``) or
+    a concat (``fnas_copy``)."""
     return _uses_add_unit(li) or isinstance(li.layer, Concat)
 
 
@@ -216,12 +225,12 @@ def fused_add_cost(li: LayerInfo, conv: str) -> LayerCost:
 def shared_merge_cost(
     li: LayerInfo, board: Board, prec: Precision, clock_mhz: float | None = None
 ) -> LayerCost:
-    """A two-input add is a call of ``fnas_add2`` (the sequential style's ADD loop, run-time
-    arguments); a concat is one call of ``fnas_copy`` per input, which the top runs in turn (the
-    layer's share of the top is their blocks, less the one block the top counts per layer). The
-    units' resources are counted once for the design (``merge_units``)."""
+    """An add is a call of its add unit, ``fnas_add2`` or ``fnas_add3`` (the sequential style's ADD
+    loop, II its inputs, run-time arguments); a concat is one call of ``fnas_copy`` per input, which
+    the top runs in turn (the layer's share of the top is their blocks, less the one block the top
+    counts per layer). The units' resources are counted once for the design (``merge_units``)."""
     if _uses_add_unit(li):  # (its ADD depth is its own activation's, not the unit's deepest case)
-        return replace(add_cost(li, ADD_UNIT, board, prec, clock_mhz), resources=Resources())
+        return replace(add_cost(li, add_unit(li), board, prec, clock_mhz), resources=Resources())
     calls, functions = [], []
     for x in li.in_shapes:
         loop = rules.pipelined_loop(x.size, 1, CONCAT_DEPTH)
@@ -235,18 +244,20 @@ def shared_merge_cost(
 
 
 def merge_units(infos: list[LayerInfo], prec: Precision, board: Board) -> Resources:
-    """The add and copy units, once each where the network uses them (the add unit where an add
-    is left that the engine's store does not compute)."""
+    """The add and copy units, once each where the network uses them (an add unit where an add of
+    its inputs is left that the engine's store does not compute)."""
     fused = fused_adds(infos)
     infos = [li for li in infos if li.name not in fused]
     unit = Resources(
         lut=rm.LUT_PER_LAYER + 2 * rm.LUT_PER_AXI_PORT, ff=rm.FF_PER_LAYER + 2 * rm.FF_PER_AXI_PORT
     )
     total = Resources()
-    if any(_uses_add_unit(li) for li in infos):
-        kinds = tuple(sorted({act_kind(li.layer) for li in infos if _uses_add_unit(li)} - {""}))
+    for name in sorted({add_unit(li) for li in infos if _uses_add_unit(li)}):
+        adds = [li for li in infos if _uses_add_unit(li) and add_unit(li) == name]
+        kinds = tuple(sorted({act_kind(li.layer) for li in adds} - {""}))
         act_dsp, act_bram = rm.act_resources(kinds, prec.name)  # the unit's switch over them
-        dsp = (rm.DSP_PER_FLOAT_ADD if prec.is_float else 0) + act_dsp
+        # a float sum of n inputs is n - 1 adders
+        dsp = (rm.DSP_PER_FLOAT_ADD * (len(adds[0].sources) - 1) if prec.is_float else 0) + act_dsp
         total = total + unit + Resources(dsp=dsp, bram18k=act_bram)
     if any(isinstance(li.layer, Concat) for li in infos):
         total = total + unit

@@ -20,7 +20,7 @@ from typing import Any
 
 from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
-from fnas_hls.model.shared import ADD_UNIT, COPY_UNIT
+from fnas_hls.model.shared import ADD_UNITS, COPY_UNIT
 from fnas_hls.model.shared_engine import ENGINE
 from fnas_hls.reports.hls_report import (
     LoopReport,
@@ -160,7 +160,7 @@ def _match_loop(
 
 def _is_run_time(name: str) -> bool:
     """A shared design's function with run-time trips: the engine's, the add and copy units."""
-    return name.startswith(ENGINE) or name in (ADD_UNIT, COPY_UNIT)
+    return name.startswith(ENGINE) or name in (*ADD_UNITS.values(), COPY_UNIT)
 
 
 def _run_time_rows(
@@ -274,7 +274,8 @@ def compare(
     if style.run_time_trips:
         notes.append(
             f"{style.name} style: every conv/fc layer calls the one engine ({ENGINE}), adds and concats the "
-            f"units {ADD_UNIT} and {COPY_UNIT}, with run-time trips; csynth reports their worst case from "
+            f"units {', '.join(ADD_UNITS.values())} and {COPY_UNIT}, with run-time trips; csynth reports "
+            "their worst case from "
             "the LOOP_TRIPCOUNT maxima (the largest trip any layer gives a loop), and so does this table; "
             "each layer's own figures, and the network's latency, are co-simulation's to check"
         )
