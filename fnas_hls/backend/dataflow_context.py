@@ -174,7 +174,7 @@ def dataflow_layers(
     x, y = net.input, net.output
     vin, vout = out_width[read_mover], in_width[analysis.layers[-1].name]
     (a_in, q_in), (a_out, q_out) = dfs.mover_group(vin, P), dfs.mover_group(vout, P)
-    iters_in, iters_out = -(-(x.size // vin) // q_in), -(-(y.size // vout) // q_out)
+    iters_in, iters_out = dfs.mover_iterations(x.size, vin, P), dfs.mover_iterations(y.size, vout, P)
     return {
         "streams": streams,
         "calls": calls,

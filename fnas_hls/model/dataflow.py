@@ -411,12 +411,16 @@ def region(
     board: Board,
     clock_mhz: float | None = None,
     cap: int = 1,
+    widths: dict[str, int] | None = None,
 ) -> Region:
     """Processes, schedule and FIFOs of the region that runs ``infos`` on ``board``: a chain, or
     a DAG whose maps read by several processes go through a fork each; streams as wide as
-    ``cap`` and the layers' lanes allow (``model.dataflow_width``)."""
+    ``cap`` and the layers' lanes allow (``model.dataflow_width``), or ``widths`` where the caller
+    has them (the style's, at ``cap`` with every layer's lanes whole: the same widths, since the
+    DSE keeps only lanes they divide)."""
     root = map_roots(infos)
-    widths = stream_widths(infos, parallelism, cap, board.axi_words_per_cycle(prec.bits))
+    if widths is None:
+        widths = stream_widths(infos, parallelism, cap, board.axi_words_per_cycle(prec.bits))
     read, write = movers(infos, top, prec, board, widths)
     procs = wire(
         infos,

@@ -134,7 +134,8 @@ def conv_stage(
     if prec.per_channel:  # each lane's shift from its ROM
         row_depth = row_depth + rules.BUFFER_READ_LATENCY
     row_depth = row_depth + np.where(Ph > 1, 1, 0)  # kernel rows side by side: each row lane's bank select
-    row_depth = row_depth + np.where(moving_banks(g, Pk, Pc), 1, 0)  # and each span column's
+    moves = moving_banks(g, Pk, Pc)
+    row_depth = row_depth + np.where(moves, 1, 0)  # and the span's rotation
     start = out_start(g, Pm, MT, NT, row_depth, row_ii, KT, Pg, Vo, KHT, Pc)
     row_trip = np.maximum(np.maximum(mac, start + out), fill_row)
     prime = rules.pipelined_loop(g_prime, 1, rules.DF_FILL_DEPTH)
@@ -149,16 +150,15 @@ def conv_stage(
     wide = rm.bram18k(depth_w, taps * bits)  # one bank of Pn*Pk*Ph-word rows per output lane
     reshape = wide < banked
     bram_w = lanes * np.minimum(banked, wide)
-    # one bank per unrolled group, channel and column a step reads (columns cyclic over the span of
-    # Pc output columns' Pk kernel columns); with kernel rows side by side (Ph > 1) every line-buffer
-    # row a bank of its own as well
+    # one bank per unrolled group, channel and column a step reads (the buffer's columns in the span's
+    # banks, ``line_buffer_words`` deep); with kernel rows side by side (Ph > 1) every line-buffer row a
+    # bank of its own as well
     span = window_span(g, Pk, Pc)
     lb_banks = Pg * Pn * span * np.where(Ph > 1, g.lb_rows, 1)
     lb_depth = np.where(Ph > 1, 1, g.lb_rows) * line_buffer_words(g, Pk, Pc) * GT * NT
     bram_line = lb_banks * rm.bram18k(lb_depth, bits)
-    bram_out = (
-        lanes * Pc * rm.bram18k(CB * GT * MT, bits)
-    )  # the row buffer, a bank per output and column lane
+    # the row buffer, a bank per output and column lane
+    bram_out = lanes * Pc * rm.bram18k(CB * GT * MT, bits)
     bram_bias = lanes * rm.bram18k(GT * MT, rm.BIAS_BITS)
     if prec.per_channel:  # and the shifts, laid out as the biases
         bram_bias = bram_bias + lanes * rm.bram18k(GT * MT, rm.SHIFT_BITS)
@@ -178,7 +178,7 @@ def conv_stage(
     # column u takes kernel column j from the span's word u*Sw + j, a constant), column o in bank
     # (that + o) mod span: each read selects its bank out of the span's, unless none ever moves
     reads = Pg * Pn * Ph * span  # line-buffer words a step reads
-    rotate = np.where(moving_banks(g, Pk, Pc), reads * rm.select_luts(span, bits), 0)
+    rotate = np.where(moves, reads * rm.select_luts(span, bits), 0)
     # OUT reads its row-buffer row from every bank once; its beat's word v is lane b*Vo + v, b one of
     # Pg*Pm/Vo (one word: one lane of Pg*Pm): a selector per word
     rotate = rotate + np.where(

@@ -114,6 +114,12 @@ def mover_group(V: int, P: int) -> tuple[int, int]:
     return L // P, L // V
 
 
+def mover_iterations(words: int, V: int, P: int) -> int:
+    """Iterations of a mover of ``words`` words in stream beats of ``V`` and AXI beats of ``P``
+    (``mover_group``'s stream beats an iteration; the last one padded)."""
+    return cdiv(words // V, mover_group(V, P)[1])
+
+
 def mover_process(
     name: str, words: int, row_words: int, words_per_beat: int, reading: bool, V: int = 1
 ) -> Process:
@@ -126,7 +132,7 @@ def mover_process(
     Q = mover_group(V, P)[1]
     beats = words // V  # stream beats (V divides the map's channels)
     row = row_words // V
-    axi = cdiv(beats, Q)  # iterations
+    axi = mover_iterations(words, V, P)
     # the read waits the m_axi latency for its first beat, the write for its last response
     depth = rules.DF_MOVER_DEPTH + rules.MAXI_LATENCY
     loop = rules.pipelined_loop(axi, Q, depth)

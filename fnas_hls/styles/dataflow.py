@@ -190,7 +190,7 @@ def _design_at(
                 return None
             key = tuple(sorted(dse.parallelism.items()))
             if key not in regions:  # the refinement often keeps the least-interval design
-                regions[key] = df.region(infos, cnames, top, dse.parallelism, prec, board, clock, cap)
+                regions[key] = df.region(infos, cnames, top, dse.parallelism, prec, board, clock, cap, widths)
             reg = regions[key]
             need = sum(reg.fifo_bram18k)
             if need <= fifo_bram or dse.resources.bram18k + need <= budget.bram18k - fixed.bram18k:
