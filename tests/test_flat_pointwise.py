@@ -297,3 +297,81 @@ def test_rows_at_beats_in_several_column_and_row_tiles_bit_exact(shared_csim):
     t = next(lc.tiling for lc in a.layers if lc.name == "c2")
     assert (t.Tr, t.Tc) == (4, 16)
     assert out.bit_exact and out.vectors == 4, out.verdict
+
+
+# --- the pad words of a padded map's rows, skipped ------------------------------------------------
+
+
+def test_compute_skips_the_pad_words_of_tiles_of_whole_rows():
+    """A pointwise layer run as one row over 7-pixel rows of 16 words: a tile of whole rows computes
+    its pixels alone (7 a row), any other tile every word; a stacked view (Q taps) skips them only
+    where its pixels keep the accumulate's distance."""
+    from fnas_hls.model.shared_views import compute_view, skips_pads, tile_pixels
+
+    net = _net([Conv("pw", out=8, kernel=(1, 1))], (12, 7, 7))
+    li = net.info[0]
+    g = engine_geometry(li, 16)
+    assert (g.C, g.row_words, g.row_pixels) == (112, 16, 7)
+    assert compute_view(g, 1, 112) == (7, 7) and compute_view(g, 1, 32) == (2, 7)
+    assert compute_view(g, 1, 40) == (1, 40)  # not whole rows: every word
+    assert list(tile_pixels(g, 1, np.array([16, 40, 48, 112]))) == [7, 40, 21, 49]
+    stacked = engine_geometry(li, 16, 4)
+    assert skips_pads(stacked, 112, 40) and not skips_pads(stacked, 16, 8)  # 7 pixels < 8
+    assert tile_pixels(stacked, 1, 16, 8) == 16
+    assert engine_geometry(li, 7).row_words == 0  # rows not padded: nothing to skip
+    # COMPUTE's trip in the model: a tap's pixels
+    prec = get_precision("int8")
+    e = make_engine(32, 16, [(g, 1, 112)], load_board("zcu102"), prec)
+    assert engine_terms(g, e, 1, 112, prec).compute_trip == 49
+    assert engine_terms(g, e, 1, 40, prec).compute_trip == 40
+
+
+def _seven_by_seven() -> Network:
+    """MobileNetV2's last stage in small: pointwise layers on 7x7 maps padded to 16-word rows (zcu102,
+    int8), one with a fused residual add, between 3x3 convolutions that read and write them."""
+    return _net(
+        [
+            Conv("c1", out=16, kernel=(3, 3), padding=P1, relu=True),
+            Conv("pw1", out=24, kernel=(1, 1), relu=True),
+            Conv("pw2", out=16, kernel=(1, 1)),
+            Add("a", inputs=("pw2", "c1"), relu=True),  # fused into pw2's store
+            Conv("c3", out=8, kernel=(3, 3), padding=P1, relu=True),
+            GlobalAvgPool("g"),
+            Dense("fc", out=5),
+        ],
+        shape=(8, 7, 7),
+    )
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+@pytest.mark.parametrize("rows", [7, 2])
+def test_skipped_pad_words_csim_bit_exact(shared_csim, monkeypatch, rows):
+    """The pointwise layers of ``_seven_by_seven`` in tiles of all 7 rows and, with the DSE's tiles
+    held to 2 rows (4 tiles, the last past the map), of 2: COMPUTE iterates their pixels alone, and
+    the C simulation is bit-exact (the pad words' accumulators are never read)."""
+    from fnas_hls.dse import shared as dse
+
+    grid = dse._grid
+
+    def held(g, pin, required, tc_step=1, cols=1, dependence=0):
+        tr, tc = grid(g, pin, required, tc_step, cols, dependence)
+        keep = tc == rows * g.row_words if g.row_words else np.ones(len(tc), dtype=bool)
+        return tr[keep], tc[keep]
+
+    dse._layer_table.cache_clear()
+    monkeypatch.setattr(dse, "_grid", held)
+    try:
+        res, out = shared_csim(_seven_by_seven(), "zcu102", "int8")
+    finally:
+        dse._layer_table.cache_clear()
+    a = res.analysis
+    assert a.flat_layers == {"pw1": 16, "pw2": 16}, a.flat_layers
+    for name in ("pw1", "pw2"):
+        lc = next(lc for lc in a.layers if lc.name == name)
+        assert lc.tiling.Tc == rows * 16
+        taps = a.stacked_layers.get(name, 1)
+        trips = [lp.trip for fn in lc.functions for lp in fn.loops if lp.label == "COMPUTE"]
+        assert trips and set(trips) == {taps * rows * 7}, trips
+    engine_h = next(res.project_dir.rglob("engine.h")).read_text()
+    assert "int CTR, CTC, CSKIP;" in engine_h
+    assert out.bit_exact and out.vectors == 4, out.verdict

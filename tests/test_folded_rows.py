@@ -92,6 +92,7 @@ def test_the_descriptor_gives_each_load_port_its_channels_row_shift():
         "TILES": 1, "NT": 1, "NL": 15, "TRIN": 13, "KB1": 2, "DWTC": 6, "SH": 2, "TCINP": 16, "SW": 2,
         "MT": 1, "N": 15, "PT": 2, "IW": 11, "TN": 16, "MSTEP": 16, "M": 16, "TCB": 1, "FOLD": 5,
         "ALIGNED": 0,
+        "DWU": 0, "CTR": 7, "CTC": 6, "CSKIP": 0, "CROW": 0,
     }  # fmt: skip
     p = descriptor_products(d, 1)
     assert (p["FOLD"], p["K2"], p["K_STEP"], p["CH2"]) == (5, 1, LOAD_PORTS, 11)

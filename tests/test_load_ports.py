@@ -125,6 +125,7 @@ def test_each_port_starts_each_channel_of_the_view_at_its_input_channel_and_row_
         "KH": 1, "KW": 5, "IHW": hw, "R": 7, "OC": 6, "ML": 8, "TR": 3, "TC": 6, "ST_BEATS": 0, "TILES": 1,
         "NT": 1, "NL": n * fold, "TRIN": 3, "KB1": 2, "DWTC": 6, "SH": 2, "TCINP": 16, "SW": 2, "MT": 1,
         "N": n * fold, "PT": 2, "IW": iw, "TN": 16, "MSTEP": 8, "M": 8, "TCB": 1, "FOLD": fold, "ALIGNED": 0,
+        "DWU": 0, "CTR": 3, "CTC": 6, "CSKIP": 0, "CROW": 0,
     }  # fmt: skip
     p = descriptor_products(d, 1, ports)
     assert p["IN_TRIP"] == cdiv(n * fold, ports) * 3 * 2

@@ -65,7 +65,9 @@ def test_a_pointwise_layer_of_one_group_stacks_by_the_divisors_of_its_channels_w
 def test_the_stacked_view_is_a_q_by_1_kernel_over_q_rows_of_n_over_q_channels():
     net = _net([Conv("pw", out=8, kernel=(1, 1))], (12, 5, 7))
     li = net.info[0]
-    assert engine_geometry(li, 16, 4) == ConvGeometry(1, 8, 3, 1, 5 * 16, 4, 1, 1, 1)
+    # 7-pixel rows padded to 16 words: the view keeps the rows' words and pixels (COMPUTE skips the pads)
+    assert engine_geometry(li, 16, 4) == ConvGeometry(1, 8, 3, 1, 5 * 16, 4, 1, 1, 1, "", False, 16, 7)
+    assert engine_geometry(li, 7, 4) == ConvGeometry(1, 8, 3, 1, 5 * 7, 4, 1, 1, 1)  # rows not padded
     with pytest.raises(ValueError, match="'pw' cannot stack its 12 input channels as 5 rows"):
         engine_geometry(li, 16, 5)
     with pytest.raises(ValueError, match="'pw' stacks its input channels only as one row"):

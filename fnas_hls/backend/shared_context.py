@@ -18,7 +18,7 @@ from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.backend.storage import storage_bindings
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.shared import aligned_layers, stores_beats
-from fnas_hls.model.shared_engine import ENGINE
+from fnas_hls.model.shared_engine import ENGINE, engine_dependence
 from fnas_hls.model.shared_fabric import LOAD_PORTS, STORE_PORTS, row_chunks, rows_begin_at_beats, whole_beats
 from fnas_hls.model.shared_pool import (
     beat_gaps,
@@ -28,7 +28,7 @@ from fnas_hls.model.shared_pool import (
     vector_pool_ii,
     vector_window,
 )
-from fnas_hls.model.shared_views import engine_geometry, pads_columns, skips_rows
+from fnas_hls.model.shared_views import compute_view, engine_geometry, pads_columns, skips_pads, skips_rows
 from fnas_hls.network.ir import Network, map_roots
 
 if TYPE_CHECKING:  # the quantizer brings torch; fnas_hls.styles imports this module
@@ -106,7 +106,7 @@ def engine_storage(analysis: Analysis, has_shifts: bool) -> list[dict[str, Any]]
 DESCRIPTOR_PRODUCTS = (
     "STEPS", "IN_TRIP", "W_TRIP", "ST_TRIP", "C_TRIP", "ROWSTEP", "TRSH", "TCSW", "W_BLOCK", "GW",
     "HW", "NHW", "PT_W", "TRSH_W", "TN_HW", "MS_HW", "RC", "MRC", "TR_C", "MS_RC", "IN_CHSTEP",
-    "ST_CHSTEP", "STB_TRIP", "FOLD", "K2", "K_STEP", "CH2", "FOLD_WRAP", "ALIGNED",
+    "ST_CHSTEP", "STB_TRIP", "FOLD", "K2", "K_STEP", "CH2", "FOLD_WRAP", "ALIGNED", "CTR", "CTC", "CSKIP",
 )  # fmt: skip
 
 
@@ -139,8 +139,10 @@ def descriptor_products(d: dict[str, Any], w_beats: int, load_ports: int = LOAD_
         "IN_TRIP": cdiv(d["NL"], load_ports) * d["TRIN"] * d["KB1"],  # load_ports channels at once
         "W_TRIP": taps,
         "ST_TRIP": 0 if d["ST_BEATS"] else store * d["TC"],
-        "C_TRIP": taps * d["TR"] * d["DWTC"],  # DWTC = TC but on DW_COMPUTE
-        "ROWSTEP": d["SH"] * d["TCINP"],
+        # DWTC = TC but on DW_COMPUTE; COMPUTE's CTR x CTC a tap (model.shared_views.compute_view)
+        "C_TRIP": taps * (d["TR"] * d["DWTC"] if d["DWU"] else d["CTR"] * d["CTC"]),
+        # an output row on in the input tile (COMPUTE's rows of a one-row view of padded rows: a row's words)
+        "ROWSTEP": d["CROW"] or d["SH"] * d["TCINP"],
         "TRSH": d["TR"] * d["SH"],
         "TCSW": d["TC"] * d["SW"],
         "W_BLOCK": taps * w_beats,
@@ -165,6 +167,9 @@ def descriptor_products(d: dict[str, Any], w_beats: int, load_ports: int = LOAD_
         "CH2": d["IW"] if fold > 1 else hw,
         "FOLD_WRAP": hw - fold * d["IW"] if fold > 1 else 0,
         "ALIGNED": d["ALIGNED"],
+        "CTR": d["CTR"],
+        "CTC": d["CTC"],
+        "CSKIP": d["CSKIP"],
     }
     assert tuple(p) == DESCRIPTOR_PRODUCTS
     return p
@@ -342,6 +347,17 @@ def shared_layers(
         # DW_COMPUTE's column groups (model.shared_depthwise.on_dw_unit); C_TRIP counts them
         P = e.dw_cols if e.on_dw_unit(g) else 1
         d.update(DWU=int(P > 1), DWTC=cdiv(Tc, P), DW_ASKIP=acc_row - cdiv(Tc, P) * P, DW_XSTEP=P * d["SW"])
+        # COMPUTE's rows and columns a tap: the tile's, or a one-row view's rows of the map with their pad
+        # words skipped (the accumulators' and the input tile's rows then a map row's words apart)
+        dep = engine_dependence(analysis.precision, e.acc_banks)
+        ctr, ctc = compute_view(g, Tr, Tc, dep)
+        skip_pads = bool(skips_pads(g, Tc, dep))
+        d.update(
+            CTR=ctr,
+            CTC=ctc,
+            CSKIP=g.row_words - ctc if skip_pads else acc_row - Tc,
+            CROW=g.row_words if skip_pads else 0,
+        )
         # the maps' row strides in DDR: whole beats where padded (model.shared.padded_maps)
         out_beats = stores_b[li.name]
         d.update(ST_BEATS=out_beats, OC=whole_beats(d["C"], B) if out_beats else d["C"])

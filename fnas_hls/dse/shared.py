@@ -56,7 +56,13 @@ from fnas_hls.model.shared_fabric import (
     whole_beats,
 )
 from fnas_hls.model.shared_pool import beat_gaps
-from fnas_hls.model.shared_views import engine_geometry, folds_rows, stack_options, stacks_a_vector
+from fnas_hls.model.shared_views import (
+    engine_geometry,
+    folds_rows,
+    stack_options,
+    stacks_a_vector,
+    tile_pixels,
+)
 from fnas_hls.model.tiling import TilingPin
 from fnas_hls.network.ir import LayerInfo, Network
 from fnas_hls.precision import Precision
@@ -150,10 +156,13 @@ def _layer_table(
     one column computed in a tile of that many (``model.shared_views.pads_columns``) (cached: search
     spaces repeat layer shapes)."""
     unit = on_dw_unit(g, cols)
+    dep = engine_dependence(prec, accumulator_banks(beat, beats_out))
     if pad_to:
         tr, tc = np.ones(1, dtype=np.int64), np.full(1, max(pad_to, g.C), dtype=np.int64)
     else:
-        tr, tc = _grid(g, pin, dw_required if unit else required, beat if beats else 1, cols if unit else 1)
+        tr, tc = _grid(
+            g, pin, dw_required if unit else required, beat if beats else 1, cols if unit else 1, dep
+        )
     probe = Engine(
         Tm,
         Tn,
@@ -180,23 +189,33 @@ def _layer_table(
 
 
 def _grid(
-    g: ConvGeometry, pin: TilingPin | None, required: int, tc_step: int = 1, cols: int = 1
+    g: ConvGeometry,
+    pin: TilingPin | None,
+    required: int,
+    tc_step: int = 1,
+    cols: int = 1,
+    dependence: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A layer's (Tr, Tc) to try; ``tc_step``: Tc a multiple of it or the whole row (a store of
     whole beats: each tile's columns begin at a beat), each useful Tc rounded up to one; ``cols``:
     the columns its compute takes an iteration (an accumulator revisited every Tr*ceil(Tc/cols)
-    iterations, at least ``required``)."""
+    iterations, or every ``tile_pixels``, at least ``required``); a one-row view of padded rows also
+    tries tiles of whole rows (``model.shared_views.compute_view``)."""
 
     def values(factor: str, dim: int) -> np.ndarray:
         v = pin.factor(factor) if pin is not None else None
         if v is None:
             t = useful_factors(dim)
-            return np.unique(np.minimum(dim, whole_beats(t, tc_step))) if factor == "Tc" else t
+            if factor == "Tc":
+                t = np.unique(np.minimum(dim, whole_beats(t, tc_step)))
+                if g.row_words:  # tiles of whole rows too: COMPUTE skips their pad words (compute_view)
+                    t = np.union1d(t, useful_factors(dim // g.row_words) * g.row_words)
+            return t
         return np.array([dim if v == "full" else min(int(v), dim)], dtype=np.int64)
 
     tr, tc = (a.ravel() for a in np.meshgrid(values("Tr", g.R), values("Tc", g.C), indexing="ij"))
     if g.Kh * g.Kw > 1:
-        keep = tr * cdiv(tc, cols) >= required
+        keep = (tr * cdiv(tc, cols) if cols > 1 else tile_pixels(g, tr, tc, dependence)) >= required
         if keep.any():
             tr, tc = tr[keep], tc[keep]
     return tr, tc
@@ -284,9 +303,10 @@ class _EngineSearch:
         self.views = {
             li.name: [(1, False, g)]
             + [
-                (q, False, engine_geometry(li, self.flat[li.name], q))
+                (q, False, view)
                 for q in (stack_options(li, k_words, not prec.is_float) if li.name in self.flat else ())
-                if li.out_shape.h * self.flat[li.name] >= self.compute_required
+                for view in [engine_geometry(li, self.flat[li.name], q)]
+                if tile_pixels(view, 1, view.C, dep) >= self.compute_required  # its whole row's iterations
             ]
             + ([(1, True, engine_geometry(li, fold=True))] if folds_rows(li, not prec.is_float) else [])
             # a fully connected head stacked, its one column in a tile of ``compute_required``

@@ -14,6 +14,7 @@ from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
 from fnas_hls.model.sequential import ConvGeometry, cdiv
 from fnas_hls.model.shared_depthwise import DW_COLS, depthwise_use, dw_unit_resources, on_dw_unit
+from fnas_hls.model.shared_engine import engine_dependence
 from fnas_hls.model.shared_fabric import (
     LOAD_PORTS,
     W_PORTS,
@@ -22,6 +23,7 @@ from fnas_hls.model.shared_fabric import (
     read_beats,
     row_chunks,
 )
+from fnas_hls.model.shared_views import tile_pixels
 from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources
 
@@ -107,6 +109,7 @@ def rank_engines(
     beats = beats or [False] * len(geoms)
     acc_banks = accumulator_banks(beat, any(beats))
     use = depthwise_use(geoms, beat, acc_banks)
+    dep = engine_dependence(prec, acc_banks)
     mac = board.mac_cost(prec)
     dw_unit = dw_unit_resources(np.minimum(Tm, Tn), use.cols, prec, mac, beat, acc_banks)
     logic = engine_logic_luts(
@@ -127,7 +130,7 @@ def rank_engines(
     def estimate(g: ConvGeometry, b: bool, u: bool) -> np.ndarray:
         taps = g.Kh * g.Kw
         hin, win = (g.R - 1) * g.Sh + g.Kh, (g.C - 1) * g.Sw + g.Kw
-        compute = taps * g.R * (cdiv(g.C, use.cols) if u else g.C)
+        compute = taps * (g.R * cdiv(g.C, use.cols) if u else tile_pixels(g, g.R, g.C, dep))  # (pads skipped)
         lanes = np.minimum(Tm, Tn) if g.dw else Tm  # output channels a tile (the diagonal if depthwise)
         w_beats = cdiv(lanes if g.dw else Tm * Tn, beat)  # a tap's (the diagonal's alone if depthwise)
         load_w = taps * cdiv(w_beats, W_PORTS) + rules.LOAD_DEPTH

@@ -91,6 +91,11 @@ class ConvGeometry:
     act: str = ""  # the output activation's kind other than ReLU ('' none): STORE's extra work
     dw: bool = False  # a depthwise layer as the element runs it: its Tm lanes are output channels,
     # each reading its own input channel (one group of M = all outputs, N = 1)
+    # a pointwise layer of the shared engine run as one row over maps whose rows are padded to whole
+    # beats (``model.shared_views.engine_geometry``): the words of each of its R rows in the one row, and
+    # the pixels each begins with (0, 0: none); COMPUTE skips the pad words of a tile of whole rows
+    row_words: int = 0
+    row_pixels: int = 0
 
     @classmethod
     def element_of(cls, li: LayerInfo) -> ConvGeometry:

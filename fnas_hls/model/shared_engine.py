@@ -116,7 +116,7 @@ from fnas_hls.model.shared_fabric import (
     weight_ports,
     whole_beats,
 )
-from fnas_hls.model.shared_views import engine_geometry, pads_columns
+from fnas_hls.model.shared_views import engine_geometry, pads_columns, tile_pixels
 from fnas_hls.model.tiling import Tiling
 from fnas_hls.network.ir import LayerInfo
 from fnas_hls.precision import Precision
@@ -138,7 +138,7 @@ class Engine:
     k_words: int  # weight buffer, per MAC: the largest Kh*Kw
     acc_words: int  # accumulators, per output channel: the largest Tr*Tc
     bias_tiles: int  # rows of the bias ROM: every layer's G*ceil(M/Tm)
-    min_trtc: int  # the least Tr*Tc of a layer with a kernel larger than 1x1 (0: none)
+    min_trtc: int  # the least Tr*Tc (``tile_pixels``) of a layer with a kernel larger than 1x1 (0: none)
     beat_words: int  # words in one beat of the weight port and of the load ports
     act_kinds: tuple[str, ...] = ()  # activations other than ReLU its store computes (a run-time switch)
     skip: bool = False  # its store adds a residual map read from DDR (``fused_adds``), a port of its own
@@ -370,7 +370,8 @@ def engine_terms(
     _, w_ii, w_depth = e.load_w_loop(g)
     load_w = rules.pipelined_loop(load_w_trip, w_ii, w_depth)
     _, ii, depth = e.compute_loop(g, prec)
-    compute_trip = taps * Tr * (cdiv(Tc, e.dw_cols) if e.on_dw_unit(g) else Tc)
+    pixels = tile_pixels(g, Tr, Tc, engine_dependence(prec, e.acc_banks))
+    compute_trip = taps * (Tr * cdiv(Tc, e.dw_cols) if e.on_dw_unit(g) else pixels)
     compute = rules.pipelined_loop(compute_trip, ii, depth)
     # STORE_PORTS channels a cycle: a word each (STORE) or a beat, a row's chunk (STORE_B)
     store_trip = cdiv(min(lanes, g.M), STORE_PORTS) * Tr * (row_chunks(Tc, e.beat_words) if beats else Tc)
@@ -445,9 +446,10 @@ def make_engine(
         in_words_min,
         *(((tr - 1) * g.Sh + g.Kh) * whole_beats((tc - 1) * g.Sw + g.Kw, beat) for g, tr, tc in layers),
     )
-    windowed = [(tr, tc, u) for (g, tr, tc), u in zip(layers, use.unit, strict=True) if g.Kh * g.Kw > 1]
-    trtc = [tr * tc for tr, tc, u in windowed if not u]
-    dw_trtc = [tr * cdiv(tc, use.cols) for tr, tc, u in windowed if u]
+    windowed = [(g, tr, tc, u) for (g, tr, tc), u in zip(layers, use.unit, strict=True) if g.Kh * g.Kw > 1]
+    dep = engine_dependence(prec, acc_banks)
+    trtc = [tile_pixels(g, tr, tc, dep) for g, tr, tc, u in windowed if not u]
+    dw_trtc = [tr * cdiv(tc, use.cols) for _, tr, tc, u in windowed if u]
     return Engine(
         Tm=Tm,
         Tn=Tn,

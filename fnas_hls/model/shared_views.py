@@ -7,6 +7,8 @@ view (the fold also a row shift a channel in the engine's load)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from fnas_hls.model.sequential import ConvGeometry
 from fnas_hls.network.ir import Conv, Dense, LayerInfo
 
@@ -128,11 +130,44 @@ def engine_geometry(li: LayerInfo, row_words: int = 0, stack: int = 1, fold: boo
     if row_words:
         if not is_pointwise(li) or row_words < g.C:
             raise ValueError(f"layer '{li.name}' cannot run as one row of {row_words}-word rows")
+        pad = (row_words, g.C) if row_words > g.C else (0, 0)  # its rows' pad words (``compute_view``)
         if stack > 1:
             if g.groups > 1 or g.N % stack:
                 raise ValueError(f"layer '{li.name}' cannot stack its {g.N} input channels as {stack} rows")
-            return ConvGeometry(1, g.M, g.N // stack, 1, g.R * row_words, stack, 1, 1, 1, g.act)
-        return ConvGeometry(g.groups, g.M, g.N, 1, g.R * row_words, 1, 1, 1, 1, g.act)
+            return ConvGeometry(1, g.M, g.N // stack, 1, g.R * row_words, stack, 1, 1, 1, g.act, False, *pad)
+        return ConvGeometry(g.groups, g.M, g.N, 1, g.R * row_words, 1, 1, 1, 1, g.act, False, *pad)
     if stack > 1:
         raise ValueError(f"layer '{li.name}' stacks its input channels only as one row")
     return g
+
+
+def skips_pads(g: ConvGeometry, Tc, distance: int = 0) -> object:
+    """Whether COMPUTE skips the pad words of a tile of ``Tc`` columns of layer ``g`` (``compute_view``):
+    a one-row view of maps whose rows are padded (``ConvGeometry.row_words``) in a tile of whole rows,
+    where its kernel is one tap or its pixels are at least ``distance`` (the accumulate's dependence,
+    ``model.shared_engine.engine_dependence``: a stack's Q taps revisit an accumulator every tile's
+    iterations, so a tile of fewer pixels computes its pad words as before, keeping the distance);
+    element-wise on an array of Tc."""
+    Tc = np.asarray(Tc)
+    rows = (g.row_words > 0) & (Tc % max(g.row_words, 1) == 0)
+    return rows & ((g.Kh * g.Kw == 1) | (Tc // max(g.row_words, 1) * g.row_pixels >= distance))
+
+
+def compute_view(g: ConvGeometry, Tr: int, Tc: int, distance: int = 0) -> tuple[int, int]:
+    """The rows and columns COMPUTE iterates a kernel tap of a (Tr, Tc) tile: (Tr, Tc), or, where it
+    skips the pad words (``skips_pads``), the tile's Tc/row_words rows of the map, ``row_pixels`` columns
+    each; the pad words' accumulators are neither computed nor read by any reader of the map (a map
+    padded to whole beats: every reader checks a word's column against W). A 7-column map of 16-word
+    rows (MobileNetV2's last stage in int8 at 128 bits) computed 112 iterations a tap for 49 pixels."""
+    if skips_pads(g, Tc, distance):
+        return Tc // g.row_words, g.row_pixels
+    return Tr, Tc
+
+
+def tile_pixels(g: ConvGeometry, Tr, Tc, distance: int = 0):
+    """COMPUTE's iterations a kernel tap of a (Tr, Tc) tile of layer ``g`` (``compute_view``: Tr*Tc, or
+    its pixels alone); element-wise on arrays of Tr and Tc."""
+    Tr, Tc = np.asarray(Tr), np.asarray(Tc)
+    rows = Tc // max(g.row_words, 1) * g.row_pixels
+    out = np.where(skips_pads(g, Tc, distance), rows, Tr * Tc)
+    return out if out.ndim else int(out)
