@@ -21,6 +21,7 @@ from fnas_hls.model import dataflow_conv as dfc
 from fnas_hls.model import dataflow_process as dfp
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model.sequential import ConvGeometry, compute_depth, conv_terms
+from fnas_hls.model.shared_depthwise import DW_COLS
 from fnas_hls.model.shared_engine import Engine, engine_terms
 from fnas_hls.model.shared_fabric import LOAD_PORTS, STORE_PORTS
 from fnas_hls.model.shared_views import engine_geometry
@@ -291,6 +292,8 @@ def test_depthwise_unit_bit_exact(precision, board, tmp_path):
     net = with_random_weights(network_from_dict(ARCH_DW_UNIT))
     a = analyze(net, load_board(board), precision, style="shared")
     assert "DW_COMPUTE" in _compute_loops(a).values()
+    # DW_COLS columns where a beat is 16 words (int8 at 128 bits), half a beat where it is fewer
+    assert a.engine.dw_cols == min(DW_COLS, a.engine.beat_words // 2), a.engine
     x = np.random.default_rng(2).random((6, 3, 13, 13)).astype(np.float32)
     emit_project(net, load_board(board), tmp_path / "p", precision, x, style="shared")
     engine = (tmp_path / "p" / "src" / "engine.cpp").read_text()
