@@ -3,7 +3,8 @@
 1. Every engine (Tm, Tn) within the DSPs (and LUT, FF) is ranked the way Zhang et al. (FPGA'15)
    chose theirs: each layer's cycles with whole-map tiles (Tr = R, Tc = C), computation beside the
    input and weight loads, summed over the layers (``dse.shared_ranking``). The best
-   ``ENGINE_CANDIDATES`` go on.
+   ``ENGINE_CANDIDATES`` go on, and the best ``ALIGNED_CANDIDATES`` of sides a multiple of ``ALIGN``;
+   from the best of them (and from the best ranked one) the search descends to better neighbours.
 2. For each of those, every layer's (Tr, Tc) is chosen over its useful values
    (``dse.sequential.useful_factors``). The engine's buffers are sized for the largest tile any
    layer takes, so the choice is made per pair of buffer sizes (block RAMs per bank of the input
@@ -152,8 +153,8 @@ def _layer_table(
     dw_required: int = 0,
     dw_distance: int = 0,
 ) -> tuple[np.ndarray, ...]:
-    """A layer's useful (Tr, Tc) on engine (Tm, Tn) (Tr*Tc >= ``required`` for kernels larger than
-    1x1 on COMPUTE, Tr*ceil(Tc/cols) >= ``dw_required`` on DW_COMPUTE), their cycles at the
+    """A layer's useful (Tr, Tc) on engine (Tm, Tn) (``tile_pixels`` >= ``required`` for kernels
+    larger than 1x1 on COMPUTE, Tr*ceil(Tc/cols) >= ``dw_required`` on DW_COMPUTE), their cycles at the
     distances the engine declares (COMPUTE's ``distance``, DW_COMPUTE's ``dw_distance``), and their
     block RAMs per bank of
     the input tile (per channel: its ``beat`` sub-banks) and of the accumulators (per output
@@ -286,11 +287,11 @@ class _EngineSearch:
         acc_banks = accumulator_banks(self.beat, self.beats_out)
         dep = engine_dependence(prec, acc_banks)
         self.dw = depthwise_use(self.geoms, self.beat, acc_banks)  # LOAD_WD, the layers on DW_COMPUTE
-        # an accumulator's distance, each loop's own: Tr*Tc iterations on COMPUTE, Tr*ceil(Tc/P) on
-        # DW_COMPUTE (``Engine.min_trtc``, ``Engine.dw_dist``); each loop's layers keep their tiles to
-        # the least its own windowed layers force, so a small depthwise map on DW_COMPUTE never lowers
-        # COMPUTE's, through a stack or a tile (MobileNetV2 0.35/96 on zcu104: the head padded to 3
-        # columns took COMPUTE to II 2, 10% slower)
+        # an accumulator's distance, each loop's own: Tr*Tc iterations (``tile_pixels``) on COMPUTE,
+        # Tr*ceil(Tc/P) on DW_COMPUTE (``Engine.min_trtc``, ``Engine.dw_dist``); each loop's layers keep
+        # their tiles to the least its own windowed layers force, so a small depthwise map on DW_COMPUTE
+        # never lowers COMPUTE's, through a stack or a tile (MobileNetV2 0.35/96 on zcu104: the head
+        # padded to 3 columns took COMPUTE to II 2, 10% slower)
         on_compute = [
             g.R * g.C for g, u in zip(self.geoms, self.dw.unit, strict=True) if g.Kh * g.Kw > 1 and not u
         ]
@@ -490,7 +491,8 @@ def choose_engine(
 
 
 def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precision, board: Board) -> SharedDse:
-    """One search's engine: pinned, or the best ranked ones that fit and their neighbours."""
+    """One search's engine: pinned, or the best ranked ones that fit (and those of aligned sides) and
+    their neighbours."""
     if not search.tiled:
         return SharedDse(1, 1, {}, 0, True, "no tiled layer")
     pinned = _engine_pin(pins, search.tiled)
@@ -504,6 +506,7 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
         fitting += search.evaluate(Tm, Tn).fits
         if fitting >= ENGINE_CANDIDATES:
             break
+    ranked_best = min(search.seen.values(), key=lambda c: c.key)
     fitting = 0  # and the best ALIGNED_CANDIDATES of sides a multiple of ALIGN that fit
     for Tm, Tn in [(m, n) for m, n in ranked if m % ALIGN == 0 and n % ALIGN == 0][:MAX_RANKED]:
         fitting += search.evaluate(Tm, Tn).fits
@@ -511,6 +514,8 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
             break
     start = min(search.seen.values(), key=lambda c: c.key)
     best = _descend(search, start, pinned)
+    if start is not ranked_best:  # an aligned start may lie in a worse basin: descend from the ranked too
+        best = min(best, _descend(search, ranked_best, pinned), key=lambda c: c.key)
     if best.fits:  # every engine within a quarter of each side, one side at a time, then descend again
         best = min(best, _descend(search, _lines(search, best, pinned), pinned), key=lambda c: c.key)
     if not best.fits:  # nothing it met fits: shrink the best ranked engine until one does, descend again
@@ -520,7 +525,10 @@ def _choose(search: _EngineSearch, pins: Mapping[str, TilingPin], prec: Precisio
             _descend(search, min(search.seen.values(), key=lambda c: c.key), pinned),
             key=lambda c: c.key,
         )
-    how = f"best of {ENGINE_CANDIDATES} ranked engines that fit, and neighbours ({len(search.seen)} tried)"
+    how = (
+        f"best of {ENGINE_CANDIDATES} ranked engines that fit and {ALIGNED_CANDIDATES} of sides a multiple "
+        f"of {ALIGN}, and neighbours ({len(search.seen)} tried)"
+    )
     return _result(search, best, f"{how}, (Tr, Tc) per buffer size")
 
 
@@ -533,7 +541,8 @@ def _result(search: _EngineSearch, best: _Candidate, method: str) -> SharedDse:
 
 
 def _shrink_until_it_fits(search: _EngineSearch, start: _Candidate) -> None:
-    """Where neither the ranked engines nor the descent from the best of them met one that fits once
+    """Where neither the ranked engines (nor those of aligned sides) nor the descent from the best of
+    them met one that fits once
     its tiles' buffers are counted (the ranking's filter sees the logic and the weights alone; the
     descent moves by cycles among engines that do not fit, towards larger ones), evaluate smaller
     engines than the best ranked one, its larger side an eighth less a step, until one fits (an

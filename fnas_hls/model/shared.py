@@ -173,8 +173,10 @@ def flat_layers(
     of its maps takes in DDR (``engine_geometry``'s ``row_words``): W, or W rounded up to whole
     ``beat``-word beats where its maps are padded (``padded``). Its input and the map its store
     writes must be padded alike: pixel p of the one row is then word p of both, pad words included
-    (their products land in the output's pad words, which every reader skips: the engine's loads and
-    the pooling units check each word's column against W). ``keep_rows``: layers
+    (what lands in the output's pad words, their products or, where COMPUTE skips them,
+    ``model.shared_views.compute_view``, stale accumulators, never reaches a pixel: the engine's loads
+    of other layers and the pooling units check each word's column against W, and the layers run as
+    one row and the fused adds' skip reads take a pad word only into a pad word). ``keep_rows``: layers
     whose Tr or Tc the user pinned."""
     root = map_roots(infos)
     written = written_maps(infos)

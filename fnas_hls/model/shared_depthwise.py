@@ -14,11 +14,12 @@ from fnas_hls.resources import MacCost, Resources
 #: taps a word it loads; LOAD_IN brings two channels of B words a cycle (four with four load ports,
 #: ``model.shared_fabric.LOAD_PORT_OPTIONS``), so the diagonal's D channels at one column a cycle
 #: compute about 9*D/(2*B) times longer than they load (18x at D = 32, B = 8; 4.5x at B = 16 with four
-#: ports). The columns are capped at half a beat (``dw_columns``), so 8 take effect at 16-word beats
-#: alone (int8 on 128-bit ports). Measured (the engine DSE choosing the engine around it each time):
-#: 8 against 4 took MobileNetV2 1.0/224 int8 on zcu104 from 3.75 to 3.55 ms, MobileNetV2
-#: 0.35/96 from 0.908 to 0.873 ms, and each of ten Accel-NASBench MnasNets on zcu102 3% to 22% faster
-#: (their 5x5 depthwise layers compute 25 taps a word), the unit's LUTs taken from the engine's.
+#: ports). The columns are capped at half a beat (``dw_columns``), so 8 take effect at beats of 16
+#: words or more (int8 on 128-bit ports; any precision on vc707's 512-bit ports). Measured, the
+#: engine DSE choosing the engine around it each time: 8 against 4 took MobileNetV2 1.0/224 int8 on
+#: zcu104 from 3.75 to 3.55 ms, MobileNetV2 0.35/96 from 0.908 to 0.873 ms, and each of ten
+#: Accel-NASBench MnasNets on zcu102 3% to 22% faster (their 5x5 depthwise layers compute 25 taps a
+#: word), the unit's LUTs taken from the engine's.
 DW_COLS = 8
 #: The largest column stride DW_COMPUTE takes: P lanes of stride S read words x .. x + (P-1)*S of
 #: one window row, which must fall in one beat's sub-banks (P <= B/2 at stride 2).

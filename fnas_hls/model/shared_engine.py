@@ -40,8 +40,9 @@ output tile, and there are T = G*ceil(R/Tr)*ceil(C/Tc)*ceil(M/Tm) output tiles o
                      II ceil(DWB/2), DWB = ceil(min(Tm, Tn)/B), the diagonal's weights alone (lane j of
                      the tap's beats to bank (j, j)); it writes those banks only, so a tap held
                      as one word (``w_words``) is read and written back (one read more deep)
-    engine_compute:  COMPUTE: Kh*Kw*Tr*Tc, pipelined, Tm x Tn MACs unrolled, starting from the
-                     bias in a tile's first step; an accumulator is revisited every Tr*Tc
+    engine_compute:  COMPUTE: Kh*Kw*Tr*Tc (``tile_pixels``: a one-row view's pixels alone where
+                     it skips pad words), pipelined, Tm x Tn MACs unrolled, starting from the
+                     bias in a tile's first step; an accumulator is revisited every such Tr*Tc
                      iterations, and the template declares the smallest such distance of any layer
                      (MIN_TRTC; 1x1 kernels revisit none), so II = ceil(dependence / MIN_TRTC)
                      A depthwise layer (``engine_geometry``) runs on the diagonal: a tile is

@@ -156,8 +156,9 @@ def skips_pads(g: ConvGeometry, Tc, distance: int = 0) -> object:
 def compute_view(g: ConvGeometry, Tr: int, Tc: int, distance: int = 0) -> tuple[int, int]:
     """The rows and columns COMPUTE iterates a kernel tap of a (Tr, Tc) tile: (Tr, Tc), or, where it
     skips the pad words (``skips_pads``), the tile's Tc/row_words rows of the map, ``row_pixels`` columns
-    each; the pad words' accumulators are neither computed nor read by any reader of the map (a map
-    padded to whole beats: every reader checks a word's column against W). A 7-column map of 16-word
+    each; the pad words' accumulators are not computed, and what STORE_B writes there never reaches a
+    pixel (``model.shared.flat_layers``: a reader either checks a word's column against W or, run as one
+    row or reading a fused add's skip map, takes a pad word only into a pad word). A 7-column map of 16-word
     rows (MobileNetV2's last stage in int8 at 128 bits) computed 112 iterations a tap for 49 pixels."""
     if skips_pads(g, Tc, distance):
         return Tc // g.row_words, g.row_pixels
