@@ -371,7 +371,7 @@ def engine_terms(
     _, w_ii, w_depth = e.load_w_loop(g)
     load_w = rules.pipelined_loop(load_w_trip, w_ii, w_depth)
     _, ii, depth = e.compute_loop(g, prec)
-    pixels = tile_pixels(g, Tr, Tc, engine_dependence(prec, e.acc_banks))
+    pixels = tile_pixels(g, Tr, Tc, engine_dependence(prec, e.acc_banks) if g.row_words else 0)
     compute_trip = taps * (Tr * cdiv(Tc, e.dw_cols) if e.on_dw_unit(g) else pixels)
     compute = rules.pipelined_loop(compute_trip, ii, depth)
     # STORE_PORTS channels a cycle: a word each (STORE) or a beat, a row's chunk (STORE_B)

@@ -167,7 +167,10 @@ def compute_view(g: ConvGeometry, Tr: int, Tc: int, distance: int = 0) -> tuple[
 
 def tile_pixels(g: ConvGeometry, Tr, Tc, distance: int = 0):
     """COMPUTE's iterations a kernel tap of a (Tr, Tc) tile of layer ``g`` (``compute_view``: Tr*Tc, or
-    its pixels alone); element-wise on arrays of Tr and Tc."""
+    its pixels alone); element-wise on arrays of Tr and Tc. (On the DSE's hot path: a view without
+    padded rows, most of them, is Tr*Tc at once.)"""
+    if not g.row_words:
+        return Tr * Tc
     Tr, Tc = np.asarray(Tr), np.asarray(Tc)
     rows = Tc // max(g.row_words, 1) * g.row_pixels
     out = np.where(skips_pads(g, Tc, distance), rows, Tr * Tc)
