@@ -19,7 +19,7 @@ import numpy as np
 from fnas_hls.boards import load_board
 from fnas_hls.dse.dataflow import stage_front
 from fnas_hls.dse.sequential import _fnas_design_layer, fnas_design_tilings, layer_front
-from fnas_hls.dse.shared import _layer_table
+from fnas_hls.dse.shared_tiles import layer_table
 from fnas_hls.network.arch import load_network_yaml
 from fnas_hls.precision import get_precision
 from fnas_hls.search.space import load_space
@@ -93,7 +93,7 @@ def _timing(mode: str) -> dict:
             layer_front.cache_clear()
             _fnas_design_layer.cache_clear()
             stage_front.cache_clear()
-            _layer_table.cache_clear()
+            layer_table.cache_clear()
             t0 = time.perf_counter()
             analyze(net, board, prec, style=style)
             t[style].append(time.perf_counter() - t0)

@@ -349,21 +349,21 @@ def test_skipped_pad_words_csim_bit_exact(shared_csim, monkeypatch, rows):
     """The pointwise layers of ``_seven_by_seven`` in tiles of all 7 rows and, with the DSE's tiles
     held to 2 rows (4 tiles, the last past the map), of 2: COMPUTE iterates their pixels alone, and
     the C simulation is bit-exact (the pad words' accumulators are never read)."""
-    from fnas_hls.dse import shared as dse
+    from fnas_hls.dse import shared_tiles as dse
 
-    grid = dse._grid
+    grid = dse.tiling_grid
 
     def held(g, pin, required, tc_step=1, cols=1, dependence=0):
         tr, tc = grid(g, pin, required, tc_step, cols, dependence)
         keep = tc == rows * g.row_words if g.row_words else np.ones(len(tc), dtype=bool)
         return tr[keep], tc[keep]
 
-    dse._layer_table.cache_clear()
-    monkeypatch.setattr(dse, "_grid", held)
+    dse.layer_table.cache_clear()
+    monkeypatch.setattr(dse, "tiling_grid", held)
     try:
         res, out = shared_csim(_seven_by_seven(), "zcu102", "int8")
     finally:
-        dse._layer_table.cache_clear()
+        dse.layer_table.cache_clear()
     a = res.analysis
     assert a.flat_layers == {"pw1": 16, "pw2": 16}, a.flat_layers
     for name in ("pw1", "pw2"):

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from fnas_hls.boards import load_board
-from fnas_hls.dse.shared import _choose, _EngineSearch
+from fnas_hls.dse.shared import _choose
+from fnas_hls.dse.shared_tiles import EngineSearch
 from fnas_hls.network.benchmark_nets import accel_nasbench_network
 from fnas_hls.precision import get_precision
 
@@ -31,11 +32,11 @@ def test_an_engine_that_fits_is_found_where_no_ranked_one_does():
     fell back to the plain one at 2.0M cycles)."""
     net = accel_nasbench_network(_row(12))
     board, prec = load_board("zcu102"), get_precision("int8")
-    search = _EngineSearch(net, board, prec, {})
+    search = EngineSearch(net, board, prec, {})
     assert search.padded
     best = _choose(search, {}, prec, board)
     assert best.fits and best.padded == search.padded
-    plain = _choose(_EngineSearch(net, board, prec, {}, frozenset()), {}, prec, board)
+    plain = _choose(EngineSearch(net, board, prec, {}, frozenset()), {}, prec, board)
     assert best.cycles < plain.cycles
 
 
@@ -47,7 +48,7 @@ def test_no_engine_within_a_quarter_of_one_side_beats_the_choice():
 
     net = NasBench201Space("nb201").network(12000)
     board, prec = load_board("pynq"), get_precision("fixed16")
-    search = _EngineSearch(net, board, prec, {})
+    search = EngineSearch(net, board, prec, {})
     best = _choose(search, {}, prec, board)
     assert best.fits
     m, n = best.Tm, best.Tn
@@ -71,7 +72,7 @@ def test_the_best_ranked_engines_of_aligned_sides_are_searched_too(monkeypatch):
 
     net = NasBench201Space("nb201").network(12000)
     board, prec = load_board("pynq"), get_precision("fixed16")
-    search = _EngineSearch(net, board, prec, {})
+    search = EngineSearch(net, board, prec, {})
     rankings = []
     ranked = dse.rank_engines
     monkeypatch.setattr(dse, "rank_engines", lambda *a, **k: rankings.append(ranked(*a, **k)) or rankings[-1])

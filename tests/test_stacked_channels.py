@@ -133,7 +133,7 @@ def test_a_row_shorter_than_the_accumulate_distance_is_not_stacked():
     accumulator every 2 iterations, below the dependence latency, and lower the distance the engine
     declares for its 3x3 layer too; the DSE offers them no stack. On rows of whole beats (8 words a
     row on pynq in int8) their one row is 16 pixels, and stacks are offered."""
-    from fnas_hls.dse.shared import _EngineSearch
+    from fnas_hls.dse.shared_tiles import EngineSearch
 
     net = _net(
         [
@@ -146,10 +146,10 @@ def test_a_row_shorter_than_the_accumulate_distance_is_not_stacked():
         (6, 8, 4),
     )
     board, prec = load_board("pynq"), get_precision("int8")
-    plain = _EngineSearch(net, board, prec, {}, frozenset())
+    plain = EngineSearch(net, board, prec, {}, frozenset())
     assert plain.flat == {"pw1": 1, "pw2": 1} and plain.compute_required > 2
     assert [v[0] for v in plain.views["pw1"]] == [1] and [v[0] for v in plain.views["pw2"]] == [1]
-    padded = _EngineSearch(net, board, prec, {})
+    padded = EngineSearch(net, board, prec, {})
     assert padded.flat == {"pw2": 8} and len(padded.views["pw2"]) > 1
     a = analyze(net, board, "int8", style="shared")
     assert a.engine.min_trtc >= plain.compute_required
@@ -226,7 +226,7 @@ def test_a_stacked_head_keeps_computes_ii_where_a_small_depthwise_map_lowers_the
         ],
         (3, 24, 24),
     )
-    from fnas_hls.dse.shared import _EngineSearch
+    from fnas_hls.dse.shared_tiles import EngineSearch
 
     a = analyze(net, load_board("zcu104"), "int8", style="shared")
     e, prec = a.engine, a.precision
@@ -234,7 +234,7 @@ def test_a_stacked_head_keeps_computes_ii_where_a_small_depthwise_map_lowers_the
     assert 0 < e.dw_dist < dep  # the case: the depthwise layer's distance is below the dependence
     # the DSE prices COMPUTE's layers at COMPUTE's distance and DW_COMPUTE's at its own (one distance
     # for both priced every layer at II 2 here: 10,964 cycles where the split finds 10,119)
-    search = _EngineSearch(net, load_board("zcu104"), prec, {})
+    search = EngineSearch(net, load_board("zcu104"), prec, {})
     assert search.distance >= dep and search.dw_distance == e.dw_dist < dep
     assert "fc" in a.stacked_layers, a.stacked_layers
     fc = next(lc for lc in a.layers if lc.name == "fc")
