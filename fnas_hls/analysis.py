@@ -11,10 +11,8 @@ from typing import Any
 from fnas_hls.boards import Board
 from fnas_hls.model import dataflow_process as dfp
 from fnas_hls.model import shared_engine as sh_engine
-from fnas_hls.model.sequential import (
-    LayerCost,
-    top_latency,
-)
+from fnas_hls.model.costs import LayerCost
+from fnas_hls.model.sequential import top_latency
 from fnas_hls.model.tiling import Tiling, TilingPin
 from fnas_hls.network.ir import HostOp, Network
 from fnas_hls.precision import Precision

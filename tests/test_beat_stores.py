@@ -15,7 +15,7 @@ from fnas_hls.backend.hls_writer import emit_project
 from fnas_hls.backend.project_context import feature_map_places
 from fnas_hls.backend.shared_context import map_layout
 from fnas_hls.boards import load_board
-from fnas_hls.model.sequential import ConvGeometry, cdiv
+from fnas_hls.model.geometry import ConvGeometry, cdiv
 from fnas_hls.model.shared import padded_maps, stores_beats
 from fnas_hls.model.shared_engine import Engine, engine_terms
 from fnas_hls.model.shared_fabric import STORE_PORTS

@@ -20,7 +20,8 @@ from fnas_hls.boards import load_board
 from fnas_hls.model import dataflow_conv as dfc
 from fnas_hls.model import dataflow_process as dfp
 from fnas_hls.model import hls_rules as rules
-from fnas_hls.model.sequential import ConvGeometry, compute_depth, conv_terms
+from fnas_hls.model.geometry import ConvGeometry
+from fnas_hls.model.sequential import compute_depth, conv_terms
 from fnas_hls.model.shared_depthwise import DW_COLS
 from fnas_hls.model.shared_engine import Engine, engine_terms
 from fnas_hls.model.shared_fabric import LOAD_PORTS, STORE_PORTS

@@ -14,7 +14,8 @@ from fnas_hls.dse.sequential import (
     useful_factors,
 )
 from fnas_hls.errors import FnasError
-from fnas_hls.model.sequential import ConvGeometry, conv_terms, is_tiled
+from fnas_hls.model.geometry import ConvGeometry, is_tiled
+from fnas_hls.model.sequential import conv_terms
 from fnas_hls.model.tiling import Tiling, parse_tiling_spec
 from fnas_hls.network.arch import parse_network_yaml
 from fnas_hls.precision import get_precision

@@ -14,7 +14,7 @@ import pytest
 from fnas_hls.backend.float_model import with_random_weights
 from fnas_hls.backend.hls_writer import emit_project
 from fnas_hls.boards import load_board
-from fnas_hls.model.sequential import ConvGeometry, cdiv
+from fnas_hls.model.geometry import ConvGeometry, cdiv
 from fnas_hls.model.shared import flat_layers, padded_maps
 from fnas_hls.model.shared_engine import engine_terms, make_engine
 from fnas_hls.model.shared_fabric import LOAD_PORTS

@@ -13,7 +13,7 @@ import pytest
 from fnas_hls.backend.float_model import with_random_weights
 from fnas_hls.backend.shared_context import descriptor_products
 from fnas_hls.boards import load_board
-from fnas_hls.model.sequential import ConvGeometry, cdiv
+from fnas_hls.model.geometry import ConvGeometry, cdiv
 from fnas_hls.model.shared_engine import engine_terms, make_engine
 from fnas_hls.model.shared_fabric import LOAD_PORTS
 from fnas_hls.model.shared_views import engine_geometry, folds_rows

@@ -21,8 +21,9 @@ from fnas_hls.backend.csim import run_csim
 from fnas_hls.backend.float_model import run_float, with_random_weights
 from fnas_hls.backend.hls_writer import emit_project
 from fnas_hls.boards import load_board
+from fnas_hls.model.geometry import ConvGeometry, cdiv
 from fnas_hls.model.resource_model import Memory
-from fnas_hls.model.sequential import ConvGeometry, cdiv, element_memories
+from fnas_hls.model.sequential import element_memories
 from fnas_hls.model.tiling import parse_tiling_specs
 from fnas_hls.network.arch import network_from_dict
 from fnas_hls.network.ir import Conv, Dense, Flatten, GlobalAvgPool, Network, Pool

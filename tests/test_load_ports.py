@@ -14,7 +14,7 @@ from fnas_hls.backend.float_model import with_random_weights
 from fnas_hls.backend.shared_context import descriptor_products
 from fnas_hls.boards import load_board
 from fnas_hls.model import resource_model as rm
-from fnas_hls.model.sequential import ConvGeometry, cdiv
+from fnas_hls.model.geometry import ConvGeometry, cdiv
 from fnas_hls.model.shared_engine import engine_terms, make_engine
 from fnas_hls.model.shared_fabric import engine_logic_luts
 from fnas_hls.network.ir import INPUT, Add, Conv, Dense, GlobalAvgPool, Network, Shape

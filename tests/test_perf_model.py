@@ -8,8 +8,9 @@ import pytest
 from fnas_hls.boards import load_board
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
+from fnas_hls.model.geometry import ConvGeometry
 from fnas_hls.model.resource_model import bram18k
-from fnas_hls.model.sequential import ConvGeometry, conv_cost, conv_terms, fnas_cycles, layer_cost
+from fnas_hls.model.sequential import conv_cost, conv_terms, fnas_cycles, layer_cost
 from fnas_hls.model.tiling import Tiling
 from fnas_hls.network.arch import parse_network_yaml
 from fnas_hls.precision import get_precision

@@ -27,7 +27,8 @@ from fnas_hls.backend.hls_writer import emit_project
 from fnas_hls.backend.project_context import _bias_literal_rows
 from fnas_hls.boards import load_board
 from fnas_hls.model import hls_rules as rules
-from fnas_hls.model.sequential import ConvGeometry, conv_terms
+from fnas_hls.model.geometry import ConvGeometry
+from fnas_hls.model.sequential import conv_terms
 from fnas_hls.model.tiling import parse_tiling_specs
 from fnas_hls.network.arch import network_from_dict
 from fnas_hls.precision import get_precision

@@ -18,7 +18,8 @@ from fnas_hls.boards import load_board
 from fnas_hls.cli import main
 from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
-from fnas_hls.model.sequential import ConvGeometry, cdiv, compute_depth
+from fnas_hls.model.geometry import ConvGeometry, cdiv
+from fnas_hls.model.sequential import compute_depth
 from fnas_hls.model.shared_engine import EMPTY_CALL, Engine, engine_terms, zhang_compute_cycles
 from fnas_hls.model.shared_fabric import LOAD_PORTS, STORE_PORTS, W_PORTS, engine_ports, weight_ports
 from fnas_hls.model.shared_views import engine_geometry

@@ -12,7 +12,7 @@ import pytest
 from fnas_hls.backend.float_model import with_random_weights
 from fnas_hls.backend.shared_context import stacked_weights
 from fnas_hls.boards import load_board
-from fnas_hls.model.sequential import ConvGeometry, cdiv
+from fnas_hls.model.geometry import ConvGeometry, cdiv
 from fnas_hls.model.shared_engine import engine_terms, make_engine
 from fnas_hls.model.shared_fabric import LOAD_PORTS
 from fnas_hls.model.shared_views import engine_geometry, pads_columns, stack_options, stacks_a_vector

@@ -42,8 +42,9 @@ from fnas_hls.backend.shared_context import map_layout
 from fnas_hls.backend.storage import storage_bindings
 from fnas_hls.errors import FnasError
 from fnas_hls.model import hls_rules as rules
+from fnas_hls.model.geometry import ConvGeometry, cdiv
 from fnas_hls.model.resource_model import Memory
-from fnas_hls.model.sequential import ConvGeometry, cdiv, element_memories
+from fnas_hls.model.sequential import element_memories
 from fnas_hls.model.tiling import Tiling
 from fnas_hls.network import names
 from fnas_hls.network.ir import (

@@ -31,7 +31,7 @@ from fnas_hls.backend.fixed_point import avg_div, float_reciprocal, requantize, 
 from fnas_hls.backend.float_model import run_float
 from fnas_hls.backend.quantize import LayerQuant, QuantPlan
 from fnas_hls.model.dataflow import dense_input_maps, hwc_order
-from fnas_hls.model.sequential import ConvGeometry, cdiv
+from fnas_hls.model.geometry import ConvGeometry, cdiv
 from fnas_hls.model.tiling import Tiling
 from fnas_hls.network.ir import (
     Add,

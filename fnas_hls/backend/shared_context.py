@@ -16,7 +16,7 @@ from fnas_hls.analysis import Analysis
 from fnas_hls.backend.c_literals import braced_rows
 from fnas_hls.backend.fixed_point import DataType
 from fnas_hls.backend.storage import storage_bindings
-from fnas_hls.model.sequential import ConvGeometry, cdiv
+from fnas_hls.model.geometry import ConvGeometry, cdiv
 from fnas_hls.model.shared import aligned_layers, stores_beats
 from fnas_hls.model.shared_engine import ENGINE, engine_dependence
 from fnas_hls.model.shared_fabric import LOAD_PORTS, STORE_PORTS, row_chunks, rows_begin_at_beats, whole_beats

@@ -70,7 +70,7 @@ def stage_front(
     ``vi`` and ``vo`` words wide (``model.dataflow_width``): only designs whose lanes they divide
     (none, at widths the layer cannot take: an empty front). Output columns side by side (Pc) go with
     every other choice, in any precision (each output's sum is the same)."""
-    from fnas_hls.model.sequential import ConvGeometry
+    from fnas_hls.model.geometry import ConvGeometry
 
     cg = ConvGeometry(g.G, g.M, g.N, g.R, g.C, g.Kh, g.Kw, g.Sh, g.Sw)
     taps = np.array([1]) if prec.is_float else useful_factors(g.Kw)

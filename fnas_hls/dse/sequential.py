@@ -26,7 +26,8 @@ from functools import lru_cache
 import numpy as np
 
 from fnas_hls.boards import Board
-from fnas_hls.model.sequential import ConvGeometry, conv_terms, is_tiled, layer_cost
+from fnas_hls.model.geometry import ConvGeometry, is_tiled
+from fnas_hls.model.sequential import conv_terms, layer_cost
 from fnas_hls.model.tiling import FACTORS, Tiling, TilingPin
 from fnas_hls.network.ir import LayerInfo, Network
 from fnas_hls.precision import Precision

@@ -12,7 +12,7 @@ import numpy as np
 from fnas_hls.boards import Board
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
-from fnas_hls.model.sequential import ConvGeometry, cdiv
+from fnas_hls.model.geometry import ConvGeometry, cdiv
 from fnas_hls.model.shared_depthwise import DW_COLS, depthwise_use, dw_unit_resources, on_dw_unit
 from fnas_hls.model.shared_engine import engine_dependence
 from fnas_hls.model.shared_fabric import (

@@ -17,7 +17,7 @@ from fnas_hls.dse.sequential import room_for_tiled, useful_factors
 from fnas_hls.dse.shared_ranking import lutram_bound, untiled_memory
 from fnas_hls.errors import FnasError
 from fnas_hls.model import resource_model as rm
-from fnas_hls.model.sequential import ConvGeometry, cdiv, is_tiled
+from fnas_hls.model.geometry import ConvGeometry, cdiv, is_tiled
 from fnas_hls.model.shared import (
     aligned_layers,
     flat_layers,

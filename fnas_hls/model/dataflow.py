@@ -64,6 +64,7 @@ import numpy as np
 from fnas_hls.boards import Board
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
+from fnas_hls.model.costs import LayerCost
 from fnas_hls.model.dataflow_conv import conv_process
 from fnas_hls.model.dataflow_process import Parallelism, Process, WindowGeometry, gap_process, pool_process
 from fnas_hls.model.dataflow_streams import (
@@ -75,11 +76,8 @@ from fnas_hls.model.dataflow_streams import (
     scale_process,
 )
 from fnas_hls.model.dataflow_width import stream_widths
-from fnas_hls.model.sequential import (
-    TILED_OPS,
-    LayerCost,
-    free_cost,
-)
+from fnas_hls.model.geometry import TILED_OPS
+from fnas_hls.model.sequential import free_cost
 from fnas_hls.network.ir import (
     INPUT,
     Add,

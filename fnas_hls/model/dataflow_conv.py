@@ -12,6 +12,7 @@ import numpy as np
 from fnas_hls.boards import Board
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
+from fnas_hls.model.costs import FunctionCost, LoopCost
 from fnas_hls.model.dataflow_process import (
     LoopRun,
     Parallelism,
@@ -22,7 +23,8 @@ from fnas_hls.model.dataflow_process import (
     process_function,
     rows_segments,
 )
-from fnas_hls.model.sequential import FunctionCost, LoopCost, cdiv, compute_depth
+from fnas_hls.model.geometry import cdiv
+from fnas_hls.model.sequential import compute_depth
 from fnas_hls.network.ir import LayerInfo
 from fnas_hls.precision import Precision
 from fnas_hls.resources import MacCost, Resources

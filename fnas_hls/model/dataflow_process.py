@@ -15,13 +15,9 @@ from typing import NamedTuple
 from fnas_hls.boards import Board
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
-from fnas_hls.model.sequential import (
-    FunctionCost,
-    LoopCost,
-    accumulate_dependence,
-    act_kind,
-    average_dsps,
-)
+from fnas_hls.model.costs import FunctionCost, LoopCost
+from fnas_hls.model.geometry import act_kind
+from fnas_hls.model.sequential import accumulate_dependence, average_dsps
 from fnas_hls.network.ir import (
     Conv,
     Dense,

@@ -10,8 +10,9 @@ import math
 from fnas_hls.boards import Board
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
+from fnas_hls.model.costs import FunctionCost, LoopCost
 from fnas_hls.model.dataflow_process import LoopRun, Process, Segment, process_function
-from fnas_hls.model.sequential import FunctionCost, LoopCost, act_kind, cdiv
+from fnas_hls.model.geometry import act_kind, cdiv
 from fnas_hls.network.ir import Add, LayerInfo, Shape
 from fnas_hls.precision import Precision
 from fnas_hls.resources import Resources

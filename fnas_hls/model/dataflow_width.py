@@ -31,7 +31,7 @@ from functools import lru_cache
 import numpy as np
 
 from fnas_hls.model.dataflow_process import Parallelism, WindowGeometry
-from fnas_hls.model.sequential import is_tiled
+from fnas_hls.model.geometry import is_tiled
 from fnas_hls.network.ir import (
     INPUT,
     Add,

@@ -39,7 +39,6 @@ Each load or store port moves one word per cycle (II 1 over a scalar m_axi port)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -47,6 +46,8 @@ import numpy as np
 from fnas_hls.boards import Board
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
+from fnas_hls.model.costs import FunctionCost, LayerCost, LoopCost
+from fnas_hls.model.geometry import ConvGeometry, act_kind, cdiv
 from fnas_hls.model.tiling import Tiling
 from fnas_hls.network.ir import (
     Add,
@@ -62,87 +63,6 @@ from fnas_hls.network.ir import (
 )
 from fnas_hls.precision import Precision
 from fnas_hls.resources import MacCost, Resources
-
-
-def act_kind(layer: object) -> str:
-    """The kind of a layer's output activation other than ReLU, '' when it has none."""
-    act = getattr(layer, "act", None)
-    return act.kind if act is not None else ""
-
-
-def cdiv(a, b):
-    """Ceiling division, for ints and numpy arrays."""
-    return -(-a // b)
-
-
-@dataclass(frozen=True)
-class ConvGeometry:
-    """What the conv element's cost depends on: per-group channels, output size, kernel, stride."""
-
-    groups: int
-    M: int  # output channels per group
-    N: int  # input channels per group
-    R: int  # output rows
-    C: int  # output columns
-    Kh: int
-    Kw: int
-    Sh: int = 1
-    Sw: int = 1
-    act: str = ""  # the output activation's kind other than ReLU ('' none): STORE's extra work
-    dw: bool = False  # a depthwise layer as the element runs it: its Tm lanes are output channels,
-    # each reading its own input channel (one group of M = all outputs, N = 1)
-    # a pointwise layer of the shared engine run as one row over maps whose rows are padded to whole
-    # beats (``model.shared_views.engine_geometry``): the words of each of its R rows in the one row, and
-    # the pixels each begins with (0, 0: none); COMPUTE skips the pad words of a tile of whole rows
-    row_words: int = 0
-    row_pixels: int = 0
-
-    @classmethod
-    def element_of(cls, li: LayerInfo) -> ConvGeometry:
-        """The geometry of the sequential style's element: a depthwise convolution (every group
-        one input channel) puts its channels on the Tm lanes, not one MAC per group (``dw``)."""
-        g = cls.of(li)
-        if g.groups > 1 and g.N == 1:
-            return cls(1, g.groups * g.M, 1, g.R, g.C, g.Kh, g.Kw, g.Sh, g.Sw, g.act, dw=True)
-        return g
-
-    @classmethod
-    def of(cls, li: LayerInfo) -> ConvGeometry:
-        layer = li.layer
-        if isinstance(layer, Conv):
-            g = layer.groups
-            return cls(
-                g,
-                layer.out // g,
-                li.in_shape.c // g,
-                li.out_shape.h,
-                li.out_shape.w,
-                layer.kernel[0],
-                layer.kernel[1],
-                layer.stride[0],
-                layer.stride[1],
-                act_kind(layer),
-            )
-        if isinstance(layer, Dense):
-            return cls(1, layer.out, li.in_shape.size, 1, 1, 1, 1, act=act_kind(layer))
-        raise TypeError(f"layer '{li.name}' ({layer.op}) is not a conv element")
-
-    @property
-    def macs(self) -> int:
-        return self.groups * self.M * self.N * self.R * self.C * self.Kh * self.Kw
-
-    def full(self) -> Tiling:
-        """The untiled design: one tile holds the whole layer."""
-        return Tiling(self.M, self.N, self.R, self.C)
-
-
-#: Layers the conv processing element implements, and so the DSE tiles.
-TILED_OPS = (Conv, Dense)
-
-
-def is_tiled(li: LayerInfo) -> bool:
-    return isinstance(li.layer, TILED_OPS)
-
 
 # --- the conv processing element, on scalars or on whole grids of tilings ----------------------
 
@@ -312,43 +232,6 @@ def fnas_cycles(g: ConvGeometry, t: Tiling, i_p: float = 1, w_p: float = 1, o_p:
 
 
 # --- per-layer costs, with the breakdown the manifest and compare use -------------------------
-
-
-@dataclass(frozen=True)
-class LoopCost:
-    """One labelled loop: pipelined (ii, depth) or sequential (iteration_latency)."""
-
-    label: str
-    trip: int
-    latency: int
-    ii: int | None = None
-    depth: int | None = None
-    iteration_latency: int | None = None
-
-
-@dataclass(frozen=True)
-class FunctionCost:
-    """One rendered C function: latency of one call, calls per layer, and its loops."""
-
-    name: str
-    latency: int
-    calls: int
-    loops: tuple[LoopCost, ...]
-
-
-@dataclass(frozen=True)
-class LayerCost:
-    name: str
-    op: str
-    tiling: Tiling | None
-    cycles: int
-    compute_cycles: int
-    fnas_cycles: int | None
-    bound: str  # "compute", "memory" (the element's ports), "ddr" (board bandwidth), or "none"
-    resources: Resources
-    functions: tuple[FunctionCost, ...]
-    ddr_bytes: int
-    ddr_cycles: int
 
 
 def _bound(cycles: int, compute_side: int, memory_side: int, ddr_cycles: int) -> str:

@@ -21,19 +21,9 @@ from fnas_hls.model import resource_model as rm
 
 #: The engine's C name (every conv and fully connected layer calls it).
 from fnas_hls.model import shared_pool
-from fnas_hls.model.sequential import (
-    CONCAT_DEPTH,
-    TOP_RESOURCES,
-    ConvGeometry,
-    FunctionCost,
-    LayerCost,
-    LoopCost,
-    act_kind,
-    add_cost,
-    concat_cost,
-    is_tiled,
-    layer_cost,
-)
+from fnas_hls.model.costs import FunctionCost, LayerCost, LoopCost
+from fnas_hls.model.geometry import ConvGeometry, act_kind, is_tiled
+from fnas_hls.model.sequential import CONCAT_DEPTH, TOP_RESOURCES, add_cost, concat_cost, layer_cost
 from fnas_hls.model.shared_engine import Engine, engine_layer_cost
 from fnas_hls.model.shared_fabric import LOAD_PORTS, whole_beats
 from fnas_hls.model.shared_views import is_pointwise

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from fnas_hls.model import resource_model as rm
-from fnas_hls.model.sequential import ConvGeometry
+from fnas_hls.model.geometry import ConvGeometry
 from fnas_hls.precision import Precision
 from fnas_hls.resources import MacCost, Resources
 

@@ -89,16 +89,9 @@ import numpy as np
 from fnas_hls.boards import Board
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
-from fnas_hls.model.sequential import (
-    ConvGeometry,
-    FunctionCost,
-    LayerCost,
-    LoopCost,
-    _bound,
-    accumulate_dependence,
-    cdiv,
-    compute_depth,
-)
+from fnas_hls.model.costs import FunctionCost, LayerCost, LoopCost
+from fnas_hls.model.geometry import ConvGeometry, cdiv
+from fnas_hls.model.sequential import _bound, accumulate_dependence, compute_depth
 from fnas_hls.model.shared_depthwise import (
     depthwise_use,
     dw_unit_resources,

@@ -8,7 +8,7 @@ import numpy as np
 
 from fnas_hls.boards import Board
 from fnas_hls.model import resource_model as rm
-from fnas_hls.model.sequential import cdiv
+from fnas_hls.model.geometry import cdiv
 from fnas_hls.precision import Precision
 
 #: Input channels LOAD_IN reads at once, a beat of each a cycle, each through a load port of its own

@@ -46,13 +46,9 @@ from dataclasses import dataclass, replace
 from fnas_hls.boards import Board
 from fnas_hls.model import hls_rules as rules
 from fnas_hls.model import resource_model as rm
-from fnas_hls.model.sequential import (
-    LayerCost,
-    _single_loop_layer,
-    cdiv,
-    pool_dsps,
-    pool_op_latency,
-)
+from fnas_hls.model.costs import LayerCost
+from fnas_hls.model.geometry import cdiv
+from fnas_hls.model.sequential import _single_loop_layer, pool_dsps, pool_op_latency
 from fnas_hls.model.shared_fabric import LOAD_PORTS
 from fnas_hls.network.ir import GlobalAvgPool, LayerInfo, Pool
 from fnas_hls.precision import Precision

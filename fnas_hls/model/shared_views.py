@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fnas_hls.model.sequential import ConvGeometry
+from fnas_hls.model.geometry import ConvGeometry
 from fnas_hls.network.ir import Conv, Dense, LayerInfo
 
 

@@ -19,7 +19,8 @@ from fnas_hls.model import dataflow_process as dfp
 from fnas_hls.model import dataflow_streams as dfs
 from fnas_hls.model import dataflow_width
 from fnas_hls.model.dataflow_width import stream_widths
-from fnas_hls.model.sequential import TOP_RESOURCES, is_tiled
+from fnas_hls.model.geometry import is_tiled
+from fnas_hls.model.sequential import TOP_RESOURCES
 from fnas_hls.model.tiling import TilingPin, pins_for_layers
 from fnas_hls.network.ir import Flatten, HostOp, Network, map_roots
 from fnas_hls.network.names import design_names

@@ -14,7 +14,8 @@ from fnas_hls.analysis import (
 from fnas_hls.boards import Board
 from fnas_hls.dse.sequential import choose_tilings
 from fnas_hls.model import hls_rules as rules
-from fnas_hls.model.sequential import TOP_RESOURCES, is_tiled, layer_cost, top_latency
+from fnas_hls.model.geometry import is_tiled
+from fnas_hls.model.sequential import TOP_RESOURCES, layer_cost, top_latency
 from fnas_hls.model.tiling import TilingPin, pins_for_layers
 from fnas_hls.network.ir import Network
 from fnas_hls.network.names import c_identifier, c_identifiers

@@ -17,7 +17,8 @@ from fnas_hls.dse.shared import choose_engine
 from fnas_hls.dse.shared_ranking import compute_bound
 from fnas_hls.model import shared as sh
 from fnas_hls.model import shared_engine as sh_engine
-from fnas_hls.model.sequential import TOP_RESOURCES, is_tiled
+from fnas_hls.model.geometry import is_tiled
+from fnas_hls.model.sequential import TOP_RESOURCES
 from fnas_hls.model.shared_views import engine_geometry, folds_rows
 from fnas_hls.model.tiling import TilingPin, pins_for_layers
 from fnas_hls.network.ir import LayerInfo, Network, Pool
