@@ -85,12 +85,14 @@ def _conv_loops(li, par: dfp.Parallelism, prec, vi: int = 1, vo: int = 1) -> lis
         lp.read(t, fill.step())
     loops.append(lp)
     word = 0
-    for _r in range(g.R):
-        lp = _Loop(s.row_trip, s.row_ii, s.row_depth)
-        for t in range(s.row_trip):
-            if fill_row and t >= s.row_trip - fill_row:
+    for row in dfc.conv_rows(
+        g, p, prec, MacCost(), vi, vo
+    ):  # each row's trip and OUT_START: the kernel's tables
+        lp = _Loop(row.trip, s.row_ii, s.row_depth)
+        for t in range(row.trip):
+            if fill_row and t >= row.trip - fill_row:
                 lp.read(t, fill.step())
-            if s.out_start <= t < s.out_start + s.out:
+            if row.out_start <= t < row.out_start + s.out:
                 lp.writes.append((t, word, rules.DF_WRITE_DEPTH - 1))
                 word += 1
         loops.append(lp)

@@ -37,19 +37,37 @@ def test_conv_counts_by_hand():
     assert g.prime == 3 * 10 * 4 and g.fill_row == 1 * 10 * 4 and g.drain == 0
     s = dfc.conv_stage(g, 3, 2, FIXED, MacCost())
     assert (s.MT, s.NT) == (2, 2)
-    assert s.mac == 8 * 2 * 2 * 9  # C * MT * NT * Kh * Kw
+    assert s.mac == 8 * 2 * 2 * 9  # C * MT * NT * Kh * Kw, the fullest row
     assert s.out == 8 * 6
-    # Word k of a row is read at out_start + k; its group ends at ((c*MT + q) + 1) * NT*9 - 1.
     depth = s.row_depth
-    need = max(((c * 2 + q) + 1) * 18 - 1 - (c * 6 + q * 3) for c in range(8) for q in range(2))
-    assert s.out_start == need + depth
-    assert s.row_trip == max(s.mac, s.out_start + s.out, g.fill_row)
-    row = rules.pipelined_loop(s.row_trip, 1, depth)
+
+    def row(kernel_rows: int) -> tuple[int, int]:
+        # Word k of a row is read at out_start + k; its group ends at ((c*MT + q) + 1) * B - 1,
+        # B = NT*rows*Kw MAC steps a group.
+        B = 2 * kernel_rows * 3
+        need = max(((c * 2 + q) + 1) * B - 1 - (c * 6 + q * 3) for c in range(8) for q in range(2))
+        return max(8 * 2 * B, need + depth + s.out, g.fill_row), need + depth
+
+    full, start = row(3)
+    assert (s.out_start, s.row_trip) == (start, full)
+    # rows 0 and 9: one kernel row reads the padding above (below) the map, a step left out
+    edge, _ = row(2)
+    rows = dfc.conv_rows(g, dfp.Parallelism(3, 2), FIXED, MacCost())
+    assert [(r.first_step, r.end_step, r.trip) for r in rows] == [(1, 3, edge)] + [(0, 3, full)] * 8 + [
+        (0, 2, edge)
+    ]
+    assert edge < full
     prime = rules.pipelined_loop(120, 1, rules.DF_FILL_DEPTH)
-    assert s.cycles == rules.function_latency(
-        rules.sequential_block(prime) + rules.sequential_block(10 * rules.sequential_block(row))
+    body = sum(
+        rules.sequential_block(rules.pipelined_loop(t, 1, depth)) for t in [edge] + [full] * 8 + [edge]
     )
+    assert s.cycles == rules.function_latency(rules.sequential_block(prime) + rules.sequential_block(body))
     assert s.dsp == 6
+    # float32 takes every step (the reference model's sum, zero products and all)
+    f32 = get_precision("float32")
+    assert {(r.first_step, r.end_step) for r in dfc.conv_rows(g, dfp.Parallelism(3, 2), f32, MacCost())} == {
+        (0, 3)
+    }
 
 
 def test_conv_luts_count_its_small_memories_and_the_column_rotation():
@@ -68,6 +86,7 @@ def test_conv_luts_count_its_small_memories_and_the_column_rotation():
         3 * 2 * rm.lutrom_luts(2 * 2 * 3 * 3, 16)  # the weight ROM, a bank a MAC: MT*NT*Kh*Kw words
         + 3 * rm.lutram_luts(8 * 2, 16)  # the row buffer, a bank an output lane: C*MT words
         + 3 * rm.lutrom_luts(2, rm.BIAS_BITS)  # the biases
+        + dfc.ROW_TABLES * rm.lutrom_luts(10, 32)  # the rows' tables: R words each
     )
     assert s.lut == lut + memories
     s3 = dfc.conv_stage(g, 3, 2, FIXED, MacCost(), Pk=3)
@@ -77,11 +96,13 @@ def test_conv_luts_count_its_small_memories_and_the_column_rotation():
         + 2 * 3 * rm.lutram_luts(4 * 4 * 2, 16)
         + 3 * rm.lutram_luts(8 * 2, 16)
         + 3 * rm.lutrom_luts(2, rm.BIAS_BITS)
+        + dfc.ROW_TABLES * rm.lutrom_luts(10, 32)
     )
     strided = net([{"type": "conv", "out": 6, "kernel": 3, "stride": 2, "padding": "same"}], [4, 10, 8])
     g2 = dfp.WindowGeometry.of(strided.info[0])
     rows = lambda pk: 2 * pk * rm.lutram_luts(g2.lb_rows * -(-g2.wu // pk) * 2, 16)  # noqa: E731
     rest = 3 * rm.lutram_luts(g2.C * 2, 16) + 3 * rm.lutrom_luts(2, rm.BIAS_BITS) + rm.LUT_PER_LAYER + out
+    rest += dfc.ROW_TABLES * rm.lutrom_luts(g2.R, 32)
     pk3 = dfc.conv_stage(g2, 3, 2, FIXED, MacCost(), Pk=3)  # stride 2, Pk 3: a bank that moves
     assert pk3.lut == 18 * rm.LUT_PER_MAC["fixed16"] + 18 * rm.lutrom_luts(2 * 2 * 3, 16) + rows(3) + rest + (
         2 * 3 * rm.select_luts(3, 16)
@@ -94,7 +115,7 @@ def test_conv_luts_count_its_small_memories_and_the_column_rotation():
     assert sb.bram18k > 0
     assert sb.lut == rm.LUT_PER_LAYER + 16 * rm.LUT_PER_MAC["fixed16"] + 4 * rm.lutrom_luts(
         16, rm.BIAS_BITS
-    ) + (rm.select_luts(4, 16) + 4 * rm.LUT_PER_OUTPUT_LANE)
+    ) + (rm.select_luts(4, 16) + 4 * rm.LUT_PER_OUTPUT_LANE) + dfc.ROW_TABLES * rm.lutrom_luts(32, 32)
 
 
 def test_out_start_lets_every_word_be_computed_first():

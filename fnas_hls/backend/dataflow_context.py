@@ -129,6 +129,15 @@ def dataflow_layers(
             s = dfc.ConvStage(
                 *(int(v) for v in dfc.conv_stage(g, Pm, Pn, prec, mac, Pk, p.Pg, vi, vo, p.Ph, p.Pc))
             )
+            per_row = dfc.conv_rows(g, p, prec, mac, vi, vo)
+            tables = {  # the kernel's per-row tables, as the model counts them (``ROW_TABLES``)
+                name: ", ".join(str(getattr(r, field)) for r in per_row)
+                for name, field in (
+                    ("ROW_KF", "first_step"), ("ROW_KE", "end_step"), ("ROW_MAC", "mac"),
+                    ("ROW_OUT", "out_start"), ("ROW_TRIPS", "trip"),
+                )
+            }  # fmt: skip
+            assert len(per_row) == g.R and len(tables) == dfc.ROW_TABLES
             KT = -(-g.Kw // Pk)
             span = int(dfc.window_span(g, Pk, p.Pc))
             w = lq.weight
@@ -143,8 +152,8 @@ def dataflow_layers(
                 WU=g.wu, WQ=g.wq,
                 LBR=g.lb_rows,
                 PRIME_TRIP=g.prime // vi, FILL_TRIP=g.fill_row // vi,
-                FILL_START=s.row_trip - g.fill_row // vi,
-                MAC_TRIP=s.mac, OUT_TRIP=s.out, OUT_START=s.out_start, ROW_TRIP=s.row_trip,
+                OUT_TRIP=s.out, ROW_TRIP_MIN=min(r.trip for r in per_row), ROW_TRIP_MAX=s.row_trip,
+                row_tables=tables,
                 ROW_II=s.row_ii, OB_DISTANCE=-(-s.row_depth // s.row_ii), DRAIN_TRIP=g.drain // vi,
                 w_reshape=bool(s.w_reshape),
                 weight_rom=rows(_weight_rom(w, g, p, s.MT, s.NT, KT), lq.w_type),

@@ -16,7 +16,9 @@ The region, in order (``<top>`` is the top function, ``<L>`` a layer's C name)::
              FILL = Sh*WQ*N (R > 1)   one word of the next Sh padded rows into the line buffer,
                                       in the loop's last FILL iterations (the row computes first)
              MAC  = C*GT*MT*NT*Kh*KT  Pg groups x Pm outputs x Pn inputs x Pk kernel columns
-                                      of output row r (accumulators in registers)
+                                      of output row r (accumulators in registers); in integer
+                                      precisions only the kernel rows that read real input rows
+                                      (``dataflow_conv.conv_rows``: each row's trips, a table)
              OUT  = C*M               one output word of row r from the row buffer, from
                                       iteration D on (``out_start``: each word is computed by then)
       DRAIN: rows no output needs, II 1           (only where there are any)

@@ -5,6 +5,7 @@ DSE's arrays), OUT's start, and the process with its loops' stream segments (``c
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -35,15 +36,15 @@ class ConvStage(NamedTuple):
 
     MT: object
     NT: object
-    mac: object
+    mac: object  # MAC_TRIP of the fullest row (``conv_rows``: each row's)
     out: object
-    out_start: object  # OUT's first iteration: every word it reads is computed by then
-    row_trip: object
+    out_start: object  # OUT's first iteration: every word it reads is computed by then (fullest row)
+    row_trip: object  # (the fullest row)
     row_ii: object
     row_depth: object
     prime: object
-    row: object
-    rows: object
+    row: object  # the fullest row's ROW loop
+    rows: object  # ROWS: every row's ROW loop
     drain: object
     cycles: object
     dsp: object
@@ -112,6 +113,76 @@ def moving_banks(g: WindowGeometry, Pk, Pc):
     return (span > 1) & (((Pc * g.Sw) % span != 0) | kt_moves)
 
 
+def skips_pad_rows(prec: Precision) -> bool:
+    """Whether a row's MAC steps over kernel rows that read only padding are left out: in integer
+    precisions, where a sum without its zero products is the same sum. A float32 sum keeps every step
+    of the reference model's (a zero product turns an accumulator of -0.0 into +0.0)."""
+    return not prec.is_float
+
+
+def kernel_steps(g: WindowGeometry, Ph, skip: bool) -> list[tuple]:
+    """Per run of output rows (``WindowGeometry.real_kernel_rows``): its MAC steps over kernel rows,
+    first .. end - 1, each of Ph kernel rows, and the run's rows. With ``skip``, a step whose Ph
+    kernel rows all read padding is left out (a window wholly on padding keeps one step, so that its
+    output is written; the padding it reads is zeros in the line buffer); otherwise every row takes
+    all ceil(Kh/Ph). Ph may be an array (the DSE's)."""
+    KHT = cdiv(g.Kh, Ph)
+    if not skip:
+        return [(KHT * 0, KHT, g.R)]
+    out = []
+    for lo, hi, n in g.real_kernel_rows:
+        first = np.minimum(lo // Ph, KHT - 1)
+        out.append((first, np.maximum(cdiv(hi, Ph), first + 1), n))
+    return out
+
+
+#: The kernel's per-row tables, R words of 32 bits each: first and end MAC step over kernel rows,
+#: MAC_TRIP, OUT_START, ROW_TRIP.
+ROW_TABLES = 5
+
+
+class RowRun(NamedTuple):
+    """A run of output rows with the same MAC steps over kernel rows, and its ROW loop's counts."""
+
+    first_step: object  # the first MAC step over kernel rows (of ceil(Kh/Ph))
+    end_step: object  # one past the last
+    rows: int
+    mac: object  # MAC_TRIP: CB*GT*MT*NT*(end - first)*KT
+    out_start: object
+    trip: object  # max(FILL, MAC, OUT_START + OUT)
+
+
+def _row_runs(
+    g: WindowGeometry, Pm, MT, NT, KT, GT, CB, Ph, Pg, Pc, Vo, out, fill_row, row_depth, row_ii, skip: bool
+) -> list[RowRun]:
+    runs = []
+    for first, end, n in kernel_steps(g, Ph, skip):
+        steps = end - first
+        mac = CB * GT * MT * NT * steps * KT
+        start = out_start(g, Pm, MT, NT, row_depth, row_ii, KT, Pg, Vo, steps, Pc)
+        runs.append(RowRun(first, end, n, mac, start, np.maximum(np.maximum(mac, start + out), fill_row)))
+    return runs
+
+
+def conv_rows(
+    g: WindowGeometry, p: Parallelism, prec: Precision, mac_cost: MacCost, Vi: int = 1, Vo: int = 1
+) -> list[RowRun]:
+    """Each output row's MAC steps over kernel rows and ROW counts, in order (one parallelism, clipped
+    to ``g``): what the kernel's per-row tables hold and the schedule runs."""
+    s = conv_stage(g, p.Pm, p.Pn, prec, mac_cost, p.Pk, p.Pg, Vi, Vo, p.Ph, p.Pc)
+    runs = _row_runs(
+        g, p.Pm, int(s.MT), int(s.NT), cdiv(g.Kw, p.Pk), int(s.GT), cdiv(g.C, p.Pc), p.Ph, p.Pg, p.Pc, Vo,
+        int(s.out), g.fill_row // Vi, int(s.row_depth), int(s.row_ii), skips_pad_rows(prec),
+    )  # fmt: skip
+    out = []
+    for run in runs:
+        one = RowRun(
+            int(run.first_step), int(run.end_step), 1, int(run.mac), int(run.out_start), int(run.trip)
+        )
+        out += [one] * run.rows
+    return out
+
+
 def conv_stage(
     g: WindowGeometry, Pm, Pn, prec: Precision, mac_cost: MacCost, Pk=1, Pg=1, Vi=1, Vo=1, Ph=1, Pc=1
 ) -> ConvStage:
@@ -126,7 +197,6 @@ def conv_stage(
     KHT = cdiv(g.Kh, Ph)
     taps = Pn * Pk * Ph  # products a lane sums in one step
     CB = cdiv(g.C, Pc)
-    mac = CB * GT * MT * NT * KHT * KT
     out = g.C * g.m_total // Vo
     fill_row, g_prime, g_drain = g.fill_row // Vi, g.prime // Vi, g.drain // Vi
     # The Pm accumulators are registers revisited every iteration: the add is the recurrence.
@@ -138,11 +208,19 @@ def conv_stage(
     row_depth = row_depth + np.where(Ph > 1, 1, 0)  # kernel rows side by side: each row lane's bank select
     moves = moving_banks(g, Pk, Pc)
     row_depth = row_depth + np.where(moves, 1, 0)  # and the span's rotation
-    start = out_start(g, Pm, MT, NT, row_depth, row_ii, KT, Pg, Vo, KHT, Pc)
-    row_trip = np.maximum(np.maximum(mac, start + out), fill_row)
+    runs = _row_runs(
+        g, Pm, MT, NT, KT, GT, CB, Ph, Pg, Pc, Vo, out, fill_row, row_depth, row_ii, skips_pad_rows(prec)
+    )
+    # the fullest row's counts (every row's where no kernel row is skipped); the rows, each its own
+    mac, start, row_trip = (functools.reduce(np.maximum, v) for v in zip(*(r[3:] for r in runs), strict=True))
     prime = rules.pipelined_loop(g_prime, 1, rules.DF_FILL_DEPTH)
     row = rules.pipelined_loop(row_trip, row_ii, row_depth)
-    rows = rules.sequential_loop(g.R, rules.sequential_block(row))
+    rows = sum(
+        rules.sequential_loop(
+            run.rows, rules.sequential_block(rules.pipelined_loop(run.trip, row_ii, row_depth))
+        )
+        for run in runs
+    )
     drain = rules.pipelined_loop(g_drain, 1, rules.DF_FILL_DEPTH)
     cycles = process_function([prime, rows] + ([drain] if g.drain else []))
     bits = prec.bits
@@ -196,7 +274,8 @@ def conv_stage(
         reshape, bram_w, bram_line, bram_out, bram_bias + act_bram,
         bram_w + bram_line + bram_out + bram_bias + act_bram,
         rm.LUT_PER_LAYER + macs * rm.LUT_PER_MAC[prec.name] + lut_w + lut_line + lut_out + lut_bias + rotate
-        + (0 if prec.is_float else lanes * Pc * rm.LUT_PER_OUTPUT_LANE),  # each output lane's requantization
+        + (0 if prec.is_float else lanes * Pc * rm.LUT_PER_OUTPUT_LANE)  # each output lane's requantization
+        + ROW_TABLES * rm.memory_luts(g.R, 32, True),  # the rows' tables (``conv_rows``)
         rm.FF_PER_LAYER + macs * rm.FF_PER_MAC[prec.name],
         GT,
     )  # fmt: skip
@@ -215,14 +294,15 @@ def conv_process(
     runs = [LoopRun("PRIME", prime_b, 1, rules.DF_FILL_DEPTH, tuple(fill_reads(g, 0, g.Kh, 1, 0, Vi)))]
     out_row = g.C * g.m_total // Vo
     lag = rules.DF_WRITE_DEPTH - 1
-    for r in range(g.R):
-        first = s.row_trip - fill_b
+    for r, row in enumerate(conv_rows(g, p, prec, mac_cost, Vi, Vo)):
+        first = row.trip - fill_b
         reads = fill_reads(g, g.Kh + r * g.Sh, g.Sh, s.row_ii, first, Vi) if fill_b else []
-        o0 = s.out_start * s.row_ii + lag
+        o0 = row.out_start * s.row_ii + lag
         w = Segment(r * out_row, (r + 1) * out_row - 1, o0, o0 + (out_row - 1) * s.row_ii)
-        runs.append(LoopRun("ROW", s.row_trip, s.row_ii, s.row_depth, tuple(reads), (w,)))
+        runs.append(LoopRun("ROW", row.trip, s.row_ii, s.row_depth, tuple(reads), (w,)))
     loops = [
         LoopCost("PRIME", prime_b, s.prime, 1, rules.DF_FILL_DEPTH),
+        # (a row that skips kernel rows on padding is shorter: the fullest row's iteration and loop)
         LoopCost("ROWS", g.R, s.rows, iteration_latency=rules.sequential_block(s.row)),
         LoopCost("ROW", s.row_trip, s.row, s.row_ii, s.row_depth),
     ]

@@ -107,6 +107,23 @@ class WindowGeometry:
     def drain(self) -> int:
         return (self.H - self.first_drained_row) * self.W * self.n_total
 
+    @cached_property
+    def real_kernel_rows(self) -> tuple[tuple[int, int, int], ...]:
+        """The output rows in runs, in order, by the kernel rows whose input rows are real: (first,
+        end, rows), kernel row kh of output row r reading padded row r*Sh + kh, a real one where
+        pt <= r*Sh + kh < pt + H (the others are padding, zeros). A window wholly on padding has
+        none (first = end)."""
+        runs: list[list[int]] = []
+        for r in range(self.R):
+            top = r * self.Sh
+            lo = min(max(self.pt - top, 0), self.Kh)
+            hi = max(min(self.pt + self.H - top, self.Kh), lo)
+            if runs and runs[-1][:2] == [lo, hi]:
+                runs[-1][2] += 1
+            else:
+                runs.append([lo, hi, 1])
+        return tuple((lo, hi, n) for lo, hi, n in runs)
+
 
 @dataclass(frozen=True)
 class Parallelism:
