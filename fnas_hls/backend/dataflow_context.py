@@ -129,7 +129,7 @@ def dataflow_layers(
             s = dfc.ConvStage(
                 *(int(v) for v in dfc.conv_stage(g, Pm, Pn, prec, mac, Pk, p.Pg, vi, vo, p.Ph, p.Pc))
             )
-            per_row = dfc.conv_rows(g, p, prec, mac, vi, vo)
+            per_row = dfc.conv_rows(g, p, prec, mac, vi, vo, s)
             tables = {  # the kernel's per-row tables, as the model counts them (``ROW_TABLES``)
                 name: ", ".join(str(getattr(r, field)) for r in per_row)
                 for name, field in (

@@ -155,21 +155,32 @@ class RowRun(NamedTuple):
 def _row_runs(
     g: WindowGeometry, Pm, MT, NT, KT, GT, CB, Ph, Pg, Pc, Vo, out, fill_row, row_depth, row_ii, skip: bool
 ) -> list[RowRun]:
-    runs = []
+    runs, counts = [], {}  # (the counts depend on a row's number of steps alone: computed once a number)
     for first, end, n in kernel_steps(g, Ph, skip):
         steps = end - first
-        mac = CB * GT * MT * NT * steps * KT
-        start = out_start(g, Pm, MT, NT, row_depth, row_ii, KT, Pg, Vo, steps, Pc)
-        runs.append(RowRun(first, end, n, mac, start, np.maximum(np.maximum(mac, start + out), fill_row)))
+        key = np.asarray(steps).tobytes()
+        if key not in counts:
+            mac = CB * GT * MT * NT * steps * KT
+            start = out_start(g, Pm, MT, NT, row_depth, row_ii, KT, Pg, Vo, steps, Pc)
+            counts[key] = mac, start, np.maximum(np.maximum(mac, start + out), fill_row)
+        runs.append(RowRun(first, end, n, *counts[key]))
     return runs
 
 
 def conv_rows(
-    g: WindowGeometry, p: Parallelism, prec: Precision, mac_cost: MacCost, Vi: int = 1, Vo: int = 1
+    g: WindowGeometry,
+    p: Parallelism,
+    prec: Precision,
+    mac_cost: MacCost,
+    Vi: int = 1,
+    Vo: int = 1,
+    s: ConvStage | None = None,
 ) -> list[RowRun]:
     """Each output row's MAC steps over kernel rows and ROW counts, in order (one parallelism, clipped
-    to ``g``): what the kernel's per-row tables hold and the schedule runs."""
-    s = conv_stage(g, p.Pm, p.Pn, prec, mac_cost, p.Pk, p.Pg, Vi, Vo, p.Ph, p.Pc)
+    to ``g``; ``s``: its ``conv_stage`` where the caller has it): what the kernel's per-row tables hold
+    and the schedule runs."""
+    if s is None:
+        s = conv_stage(g, p.Pm, p.Pn, prec, mac_cost, p.Pk, p.Pg, Vi, Vo, p.Ph, p.Pc)
     runs = _row_runs(
         g, p.Pm, int(s.MT), int(s.NT), cdiv(g.Kw, p.Pk), int(s.GT), cdiv(g.C, p.Pc), p.Ph, p.Pg, p.Pc, Vo,
         int(s.out), g.fill_row // Vi, int(s.row_depth), int(s.row_ii), skips_pad_rows(prec),
@@ -294,7 +305,7 @@ def conv_process(
     runs = [LoopRun("PRIME", prime_b, 1, rules.DF_FILL_DEPTH, tuple(fill_reads(g, 0, g.Kh, 1, 0, Vi)))]
     out_row = g.C * g.m_total // Vo
     lag = rules.DF_WRITE_DEPTH - 1
-    for r, row in enumerate(conv_rows(g, p, prec, mac_cost, Vi, Vo)):
+    for r, row in enumerate(conv_rows(g, p, prec, mac_cost, Vi, Vo, s)):
         first = row.trip - fill_b
         reads = fill_reads(g, g.Kh + r * g.Sh, g.Sh, s.row_ii, first, Vi) if fill_b else []
         o0 = row.out_start * s.row_ii + lag
