@@ -76,6 +76,7 @@ def _analyze_dataflow(
     budget = board.budget()
     geoms = {li.name: dfp.WindowGeometry.of(li) for li in infos if is_tiled(li)}
     best: Design | None = None
+    lead: Design | None = None  # the best least-interval design: what decides whether to go on widening
     seen: list[dict[str, int]] = []
     worse = 0
     P = board.axi_words_per_cycle(prec.bits)
@@ -89,12 +90,18 @@ def _analyze_dataflow(
         )
         if cand is None:  # a layer cannot take these widths (a pinned tiling, say)
             continue
-        if best is not None and not _better(cand, best, budget):
+        cand, plain = cand
+        if best is None or _better(cand, best, budget):
+            best = cand
+        # Wider caps only while the least-interval design's latency falls (one step may lose, the next
+        # win back): the latency-aware designs then see the same caps, and at each one they are kept
+        # only where faster, so the refinement never loses to the least-interval search.
+        if lead is not None and not _better(plain, lead, budget):
             worse += 1
             if worse == 2:
-                break  # wider caps only while the latency falls (one step may lose, the next win back)
+                break
             continue
-        best, worse = cand, 0
+        lead, worse = plain, 0
     assert best is not None
     dse, reg, resources = best
     fits = resources.fits_in(budget)
@@ -158,9 +165,10 @@ def _design_at(
     latency_refinement: bool,
     cap: int,
     widths: dict[str, int],
-) -> Design | None:
+) -> tuple[Design, Design] | None:
     """The dataflow design with streams at most ``cap`` words wide: the least-interval one, or
-    the latency-aware one where it fits and its scheduled latency is less. Every stream is as wide
+    the latency-aware one where it fits and its scheduled latency is less (and the least-interval
+    one beside it). Every stream is as wide
     as its map's channels and ``cap`` allow (``model.dataflow_width``), and each layer's lanes a
     multiple of its streams' widths (``widths``, per map: ``stream_widths`` at ``cap`` with every
     layer's lanes whole), so the DSE costs each design at the widths it will have; None where a
@@ -216,7 +224,7 @@ def _design_at(
             and (not resources.fits_in(budget) or alt[1].schedule.latency < reg.schedule.latency)
         ):
             dse, reg, resources = alt
-    return dse, reg, resources
+    return (dse, reg, resources), first
 
 
 class Dataflow(Style):
