@@ -71,26 +71,35 @@ class _Fill:
         return -1
 
 
+class _RealFill(_Fill):
+    def __init__(self, V: int = 1):
+        self.V = V
+        self.word = 0
+
+    def step(self) -> int:
+        self.word += 1
+        return self.word - 1
+
+
 def _conv_loops(li, par: dfp.Parallelism, prec, vi: int = 1, vo: int = 1) -> list[_Loop]:
     g = dfp.WindowGeometry.of(li)
     # The rendered constants are the model's (conv_stage); the control flow below is the kernel's.
     p = par.clipped(g)
     s = dfc.conv_stage(g, p.Pm, p.Pn, prec, MacCost(), p.Pk, p.Pg, vi, vo, p.Ph, p.Pc)
     s = dfc.ConvStage(*(int(v) for v in s))
-    fill = _Fill(g, vi)
+    fill = _RealFill(vi)  # the conv's fills read real positions alone, every iteration a beat
     loops = []
-    prime, fill_row = g.prime // vi, g.fill_row // vi
+    prime = g.real_prime // vi
     lp = _Loop(prime, 1, rules.DF_FILL_DEPTH)
     for t in range(prime):
         lp.read(t, fill.step())
     loops.append(lp)
     word = 0
-    for row in dfc.conv_rows(
-        g, p, prec, MacCost(), vi, vo
-    ):  # each row's trip and OUT_START: the kernel's tables
+    # each row's trips, fill and OUT_START: the kernel's tables
+    for row in dfc.conv_rows(g, p, prec, MacCost(), vi, vo):
         lp = _Loop(row.trip, s.row_ii, s.row_depth)
         for t in range(row.trip):
-            if fill_row and t >= row.trip - fill_row:
+            if t >= row.trip - row.fill:
                 lp.read(t, fill.step())
             if row.out_start <= t < row.out_start + s.out:
                 lp.writes.append((t, word, rules.DF_WRITE_DEPTH - 1))

@@ -34,7 +34,10 @@ def test_conv_counts_by_hand():
     n = net([{"type": "conv", "out": 6, "kernel": 3, "padding": "same"}], [4, 10, 8])
     g = dfp.WindowGeometry.of(n.info[0])
     assert (g.wu, g.wq, g.lb_rows) == (10, 10, 4)  # (8-1)*1+3 = 10 padded columns, 3 + 1 rows
-    assert g.prime == 3 * 10 * 4 and g.fill_row == 1 * 10 * 4 and g.drain == 0
+    # the conv's fills read real positions alone: PRIME the 2 real rows of the first 3 padded ones, each
+    # ROW loop the next padded row where it is real (rows 0..7; 8 and 9 fill padding, none)
+    assert g.real_prime == 2 * 8 * 4 and g.drain == 0
+    assert [f for _, _, f, n in g.real_kernel_rows for _ in range(n)] == [1] * 8 + [0] * 2
     s = dfc.conv_stage(g, 3, 2, FIXED, MacCost())
     assert (s.MT, s.NT) == (2, 2)
     assert s.mac == 8 * 2 * 2 * 9  # C * MT * NT * Kh * Kw, the fullest row
@@ -46,7 +49,7 @@ def test_conv_counts_by_hand():
         # B = NT*rows*Kw MAC steps a group.
         B = 2 * kernel_rows * 3
         need = max(((c * 2 + q) + 1) * B - 1 - (c * 6 + q * 3) for c in range(8) for q in range(2))
-        return max(8 * 2 * B, need + depth + s.out, g.fill_row), need + depth
+        return max(8 * 2 * B, need + depth + s.out, 8 * 4), need + depth
 
     full, start = row(3)
     assert (s.out_start, s.row_trip) == (start, full)
@@ -57,7 +60,7 @@ def test_conv_counts_by_hand():
         (0, 2, edge)
     ]
     assert edge < full
-    prime = rules.pipelined_loop(120, 1, rules.DF_FILL_DEPTH)
+    prime = rules.pipelined_loop(64, 1, rules.DF_FILL_DEPTH)
     body = sum(
         rules.sequential_block(rules.pipelined_loop(t, 1, depth)) for t in [edge] + [full] * 8 + [edge]
     )

@@ -134,7 +134,7 @@ def dataflow_layers(
                 name: ", ".join(str(getattr(r, field)) for r in per_row)
                 for name, field in (
                     ("ROW_KF", "first_step"), ("ROW_KE", "end_step"), ("ROW_MAC", "mac"),
-                    ("ROW_OUT", "out_start"), ("ROW_TRIPS", "trip"),
+                    ("ROW_OUT", "out_start"), ("ROW_FILLS", "fill"), ("ROW_TRIPS", "trip"),
                 )
             }  # fmt: skip
             assert len(per_row) == g.R and len(tables) == dfc.ROW_TABLES
@@ -151,7 +151,7 @@ def dataflow_layers(
                 MT=s.MT, NT=s.NT, GT=s.GT,
                 WU=g.wu, WQ=g.wq,
                 LBR=g.lb_rows,
-                PRIME_TRIP=g.prime // vi, FILL_TRIP=g.fill_row // vi,
+                PRIME_TRIP=g.real_prime // vi, fills=any(r.fill for r in per_row),
                 OUT_TRIP=s.out, ROW_TRIP_MIN=min(r.trip for r in per_row), ROW_TRIP_MAX=s.row_trip,
                 row_tables=tables,
                 ROW_II=s.row_ii, OB_DISTANCE=-(-s.row_depth // s.row_ii), DRAIN_TRIP=g.drain // vi,

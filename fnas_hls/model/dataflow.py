@@ -9,12 +9,15 @@ The region, in order (``<top>`` is the top function, ``<L>`` a layer's C name)::
 
     <top>_read:  READ: ceil(IN/P) beats, II P      the input over one m_axi burst of P-word beats
     <L> (conv / fully connected, Pg x Pm x Pn x Pk MACs):
-      PRIME: Kh*WQ*N, II 1                        the first Kh padded input rows into the line buffer
+      PRIME: real rows of the first Kh padded ones, W*N each, II 1   into the line buffer (a conv
+                                                  writes real positions alone: its padding columns
+                                                  stay zeros, rows on padding are masked)
       ROWS: for r < R                             sequential
         ROW: max(FILL, MAC, OUT), II = add recurrence
              one step of each, side by side in one pipeline:
              FILL = Sh*WQ*N (R > 1)   one word of the next Sh padded rows into the line buffer,
-                                      in the loop's last FILL iterations (the row computes first)
+                                      in the loop's last FILL iterations (the row computes first);
+                                      a conv's, the real rows' W*N words alone
              MAC  = C*GT*MT*NT*Kh*KT  Pg groups x Pm outputs x Pn inputs x Pk kernel columns
                                       of output row r (accumulators in registers); in integer
                                       precisions only the kernel rows that read real input rows

@@ -20,7 +20,6 @@ from fnas_hls.model.dataflow_process import (
     Process,
     Segment,
     WindowGeometry,
-    fill_reads,
     process_function,
     rows_segments,
 )
@@ -122,48 +121,52 @@ def skips_pad_rows(prec: Precision) -> bool:
 
 def kernel_steps(g: WindowGeometry, Ph, skip: bool) -> list[tuple]:
     """Per run of output rows (``WindowGeometry.real_kernel_rows``): its MAC steps over kernel rows,
-    first .. end - 1, each of Ph kernel rows, and the run's rows. With ``skip``, a step whose Ph
-    kernel rows all read padding is left out (a window wholly on padding keeps one step, so that its
-    output is written; the padding it reads is zeros in the line buffer); otherwise every row takes
+    first .. end - 1, each of Ph kernel rows, the real input rows its ROW loops fill, and the run's
+    rows. With ``skip``, a step whose Ph kernel rows all read padding is left out (a window wholly on
+    padding keeps one step, so that its output is written; it reads zeros); otherwise every row takes
     all ceil(Kh/Ph). Ph may be an array (the DSE's)."""
     KHT = cdiv(g.Kh, Ph)
-    if not skip:
-        return [(KHT * 0, KHT, g.R)]
     out = []
-    for lo, hi, n in g.real_kernel_rows:
-        first = np.minimum(lo // Ph, KHT - 1)
-        out.append((first, np.maximum(cdiv(hi, Ph), first + 1), n))
+    for lo, hi, filled, n in g.real_kernel_rows:
+        if skip:
+            first = np.minimum(lo // Ph, KHT - 1)
+            out.append((first, np.maximum(cdiv(hi, Ph), first + 1), filled, n))
+        else:
+            out.append((KHT * 0, KHT, filled, n))
     return out
 
 
 #: The kernel's per-row tables, R words of 32 bits each: first and end MAC step over kernel rows,
-#: MAC_TRIP, OUT_START, ROW_TRIP.
-ROW_TABLES = 5
+#: MAC_TRIP, OUT_START, the beats FILL reads, ROW_TRIP.
+ROW_TABLES = 6
 
 
 class RowRun(NamedTuple):
-    """A run of output rows with the same MAC steps over kernel rows, and its ROW loop's counts."""
+    """A run of output rows with the same MAC steps over kernel rows and fill, and its ROW loop's
+    counts."""
 
     first_step: object  # the first MAC step over kernel rows (of ceil(Kh/Ph))
     end_step: object  # one past the last
     rows: int
     mac: object  # MAC_TRIP: CB*GT*MT*NT*(end - first)*KT
     out_start: object
+    fill: object  # FILL_TRIP: the beats of the real rows it fills, real columns alone, in its last iterations
     trip: object  # max(FILL, MAC, OUT_START + OUT)
 
 
 def _row_runs(
-    g: WindowGeometry, Pm, MT, NT, KT, GT, CB, Ph, Pg, Pc, Vo, out, fill_row, row_depth, row_ii, skip: bool
+    g: WindowGeometry, Pm, MT, NT, KT, GT, CB, Ph, Pg, Pc, Vi, Vo, out, row_depth, row_ii, skip: bool
 ) -> list[RowRun]:
     runs, counts = [], {}  # (the counts depend on a row's number of steps alone: computed once a number)
-    for first, end, n in kernel_steps(g, Ph, skip):
+    for first, end, filled, n in kernel_steps(g, Ph, skip):
         steps = end - first
         key = np.asarray(steps).tobytes()
         if key not in counts:
             mac = CB * GT * MT * NT * steps * KT
-            start = out_start(g, Pm, MT, NT, row_depth, row_ii, KT, Pg, Vo, steps, Pc)
-            counts[key] = mac, start, np.maximum(np.maximum(mac, start + out), fill_row)
-        runs.append(RowRun(first, end, n, *counts[key]))
+            counts[key] = mac, out_start(g, Pm, MT, NT, row_depth, row_ii, KT, Pg, Vo, steps, Pc)
+        mac, start = counts[key]
+        fill = filled * g.W * g.n_total // Vi
+        runs.append(RowRun(first, end, n, mac, start, fill, np.maximum(np.maximum(mac, start + out), fill)))
     return runs
 
 
@@ -182,14 +185,12 @@ def conv_rows(
     if s is None:
         s = conv_stage(g, p.Pm, p.Pn, prec, mac_cost, p.Pk, p.Pg, Vi, Vo, p.Ph, p.Pc)
     runs = _row_runs(
-        g, p.Pm, int(s.MT), int(s.NT), cdiv(g.Kw, p.Pk), int(s.GT), cdiv(g.C, p.Pc), p.Ph, p.Pg, p.Pc, Vo,
-        int(s.out), g.fill_row // Vi, int(s.row_depth), int(s.row_ii), skips_pad_rows(prec),
+        g, p.Pm, int(s.MT), int(s.NT), cdiv(g.Kw, p.Pk), int(s.GT), cdiv(g.C, p.Pc), p.Ph, p.Pg, p.Pc, Vi, Vo,
+        int(s.out), int(s.row_depth), int(s.row_ii), skips_pad_rows(prec),
     )  # fmt: skip
     out = []
     for run in runs:
-        one = RowRun(
-            int(run.first_step), int(run.end_step), 1, int(run.mac), int(run.out_start), int(run.trip)
-        )
+        one = RowRun(*(int(v) for v in run[:2]), 1, *(int(v) for v in run[3:]))
         out += [one] * run.rows
     return out
 
@@ -209,7 +210,7 @@ def conv_stage(
     taps = Pn * Pk * Ph  # products a lane sums in one step
     CB = cdiv(g.C, Pc)
     out = g.C * g.m_total // Vo
-    fill_row, g_prime, g_drain = g.fill_row // Vi, g.prime // Vi, g.drain // Vi
+    g_prime, g_drain = g.real_prime // Vi, g.drain // Vi
     # The Pm accumulators are registers revisited every iteration: the add is the recurrence.
     row_ii = rules.ii_recurrence_bound(prec.add_latency, 1)
     row_depth = compute_depth(taps, prec) + rules.DF_REQUANT_DEPTH  # one tree over Pn x Pk x Ph
@@ -220,10 +221,12 @@ def conv_stage(
     moves = moving_banks(g, Pk, Pc)
     row_depth = row_depth + np.where(moves, 1, 0)  # and the span's rotation
     runs = _row_runs(
-        g, Pm, MT, NT, KT, GT, CB, Ph, Pg, Pc, Vo, out, fill_row, row_depth, row_ii, skips_pad_rows(prec)
+        g, Pm, MT, NT, KT, GT, CB, Ph, Pg, Pc, Vi, Vo, out, row_depth, row_ii, skips_pad_rows(prec)
     )
     # the fullest row's counts (every row's where no kernel row is skipped); the rows, each its own
-    mac, start, row_trip = (functools.reduce(np.maximum, v) for v in zip(*(r[3:] for r in runs), strict=True))
+    mac, start, _, row_trip = (
+        functools.reduce(np.maximum, v) for v in zip(*(r[3:] for r in runs), strict=True)
+    )
     prime = rules.pipelined_loop(g_prime, 1, rules.DF_FILL_DEPTH)
     row = rules.pipelined_loop(row_trip, row_ii, row_depth)
     rows = sum(
@@ -301,13 +304,15 @@ def conv_process(
     s = ConvStage(
         *(int(v) for v in conv_stage(g, p.Pm, p.Pn, prec, mac_cost, p.Pk, p.Pg, Vi, Vo, p.Ph, p.Pc))
     )
-    prime_b, fill_b, drain_b = g.prime // Vi, g.fill_row // Vi, g.drain // Vi
-    runs = [LoopRun("PRIME", prime_b, 1, rules.DF_FILL_DEPTH, tuple(fill_reads(g, 0, g.Kh, 1, 0, Vi)))]
+    prime_b, drain_b, row_b = g.real_prime // Vi, g.drain // Vi, g.W * g.n_total // Vi
+    # PRIME and FILL read the real rows' real columns alone, one after another
+    prime = rows_segments(0, prime_b // row_b if row_b else 0, row_b, 0, row_b, 0, 1)
+    runs = [LoopRun("PRIME", prime_b, 1, rules.DF_FILL_DEPTH, tuple(prime))]
     out_row = g.C * g.m_total // Vo
     lag = rules.DF_WRITE_DEPTH - 1
     for r, row in enumerate(conv_rows(g, p, prec, mac_cost, Vi, Vo, s)):
-        first = row.trip - fill_b
-        reads = fill_reads(g, g.Kh + r * g.Sh, g.Sh, s.row_ii, first, Vi) if fill_b else []
+        first = max(g.Kh + r * g.Sh - g.pt, 0)  # the first input row it fills, if any
+        reads = rows_segments(first, row.fill // row_b, row_b, row.trip - row.fill, row_b, 0, s.row_ii)
         o0 = row.out_start * s.row_ii + lag
         w = Segment(r * out_row, (r + 1) * out_row - 1, o0, o0 + (out_row - 1) * s.row_ii)
         runs.append(LoopRun("ROW", row.trip, s.row_ii, s.row_depth, tuple(reads), (w,)))
@@ -318,7 +323,7 @@ def conv_process(
         LoopCost("ROW", s.row_trip, s.row, s.row_ii, s.row_depth),
     ]
     if g.drain:
-        i0, row_b = g.first_drained_row, g.W * g.n_total // Vi
+        i0 = g.first_drained_row
         segs = rows_segments(i0, g.H - i0, row_b, 0, row_b, 0, 1)
         runs.append(LoopRun("DRAIN", drain_b, 1, rules.DF_FILL_DEPTH, tuple(segs)))
         loops.append(LoopCost("DRAIN", drain_b, s.drain, 1, rules.DF_FILL_DEPTH))

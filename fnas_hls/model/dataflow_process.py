@@ -107,22 +107,34 @@ class WindowGeometry:
     def drain(self) -> int:
         return (self.H - self.first_drained_row) * self.W * self.n_total
 
+    def real_rows(self, first: int, end: int) -> int:
+        """The real input rows among padded rows ``first .. end - 1``."""
+        return max(0, min(end, self.pt + self.H) - max(first, self.pt))
+
     @cached_property
-    def real_kernel_rows(self) -> tuple[tuple[int, int, int], ...]:
-        """The output rows in runs, in order, by the kernel rows whose input rows are real: (first,
-        end, rows), kernel row kh of output row r reading padded row r*Sh + kh, a real one where
-        pt <= r*Sh + kh < pt + H (the others are padding, zeros). A window wholly on padding has
-        none (first = end)."""
+    def real_prime(self) -> int:
+        """Words a conv process's PRIME reads: the real rows among the first Kh padded ones, their real
+        columns (it writes no padding: ``conv_rows``)."""
+        return self.real_rows(0, self.Kh) * self.W * self.n_total
+
+    @cached_property
+    def real_kernel_rows(self) -> tuple[tuple[int, int, int, int], ...]:
+        """The output rows in runs, in order, by the kernel rows whose input rows are real and the real
+        rows a conv's ROW loop fills: (first, end, filled, rows). Kernel row kh of output row r reads
+        padded row r*Sh + kh, a real one where pt <= r*Sh + kh < pt + H (the others are padding,
+        zeros); a window wholly on padding has none (first = end). Row r's loop fills padded rows
+        Kh + r*Sh .. + Sh - 1 (none for a single output row), of which ``filled`` are real."""
         runs: list[list[int]] = []
         for r in range(self.R):
             top = r * self.Sh
             lo = min(max(self.pt - top, 0), self.Kh)
             hi = max(min(self.pt + self.H - top, self.Kh), lo)
-            if runs and runs[-1][:2] == [lo, hi]:
-                runs[-1][2] += 1
+            filled = self.real_rows(self.Kh + top, self.Kh + top + self.Sh) if self.R > 1 else 0
+            if runs and runs[-1][:3] == [lo, hi, filled]:
+                runs[-1][3] += 1
             else:
-                runs.append([lo, hi, 1])
-        return tuple((lo, hi, n) for lo, hi, n in runs)
+                runs.append([lo, hi, filled, 1])
+        return tuple((lo, hi, f, n) for lo, hi, f, n in runs)
 
 
 @dataclass(frozen=True)
