@@ -4,7 +4,9 @@ It is a second, independent statement of what ``templates/dataflow/`` does: for 
 of every loop of every process, which stream word it reads (if any) and which words it writes,
 taken from the kernels' own conditions (``t >= FILL_START``, real positions of the padded map,
 ``OUT_START <= t < OUT_START + OUT_TRIP``, one window result every Kh*Kw taps...), not from the
-model's stream segments. Each pipelined loop issues iteration i at
+model's stream segments. A conv's per-row counts (its ROW trip, MAC trip, OUT_START, fill) are the
+values the kernel reads from its tables, so they come from the model (``conv_rows``); what the loops
+do with them is restated here. Each pipelined loop issues iteration i at
 ``max(issue[i-1] + II, time its read word was written + 1)``: a blocking read stalls the whole
 pipeline. FIFOs are unbounded here; the test then checks that the occupancy the simulation
 sees never exceeds the depth the model chose, which is what makes the simulated timeline the
@@ -35,8 +37,9 @@ class SimResult:
 class _Loop:
     """One run of a pipelined loop: the words its iterations read and write."""
 
-    def __init__(self, trip: int, ii: int, depth: int):
+    def __init__(self, trip: int, ii: int, depth: int, start: int = 0):
         self.trip, self.ii, self.depth = trip, ii, depth
+        self.start = start  # cycles before its first iteration (a conv row's table reads)
         self.reads: list[tuple[int, int, int, int]] = []  # (iteration, word, cycles after issue, stream)
         self.writes: list[tuple[int, int, int]] = []  # (iteration, word, cycles after issue)
 
@@ -96,8 +99,10 @@ def _conv_loops(li, par: dfp.Parallelism, prec, vi: int = 1, vo: int = 1) -> lis
     loops.append(lp)
     word = 0
     # each row's trips, fill and OUT_START: the kernel's tables
-    for row in dfc.conv_rows(g, p, prec, MacCost(), vi, vo):
-        lp = _Loop(row.trip, s.row_ii, s.row_depth)
+    rows = dfc.conv_rows(g, p, prec, MacCost(), vi, vo)
+    start = rules.BUFFER_READ_LATENCY if dfc.rows_vary(rows) else 0  # rows that differ read tables first
+    for row in rows:
+        lp = _Loop(row.trip, s.row_ii, s.row_depth, start)
         for t in range(row.trip):
             if t >= row.trip - row.fill:
                 lp.read(t, fill.step())
@@ -249,6 +254,7 @@ def _run(procs, back: dict[str, np.ndarray]):
         out_time: dict[int, int] = {}
         read_time: dict[int, list[tuple[int, int]]] = {j: [] for j in range(len(sources))}
         for lp in loops:
+            t += lp.start
             need = np.full(lp.trip, t, dtype=np.int64)
             for it, k, lead, j in lp.reads:
                 need[it] = max(need[it], avail[sources[j]][k] + 1 - lead)

@@ -61,16 +61,26 @@ def test_conv_counts_by_hand():
     ]
     assert edge < full
     prime = rules.pipelined_loop(64, 1, rules.DF_FILL_DEPTH)
-    body = sum(
-        rules.sequential_block(rules.pipelined_loop(t, 1, depth)) for t in [edge] + [full] * 8 + [edge]
-    )
+    # the rows differ: each reads its counts from the tables before its ROW loop
+    lead = rules.BUFFER_READ_LATENCY
+    trips = [edge] + [full] * 8 + [edge]
+    body = sum(rules.sequential_block(lead + rules.pipelined_loop(t, 1, depth)) for t in trips)
     assert s.cycles == rules.function_latency(rules.sequential_block(prime) + rules.sequential_block(body))
+    # csynth reports the ROW loop at its largest trip, every row
+    worst = 10 * rules.sequential_block(lead + rules.pipelined_loop(full, 1, depth))
+    assert s.csynth == rules.function_latency(rules.sequential_block(prime) + rules.sequential_block(worst))
     assert s.dsp == 6
     # float32 takes every step (the reference model's sum, zero products and all)
     f32 = get_precision("float32")
     assert {(r.first_step, r.end_step) for r in dfc.conv_rows(g, dfp.Parallelism(3, 2), f32, MacCost())} == {
         (0, 3)
     }
+
+
+def tables(s: dfc.ConvStage, rows: int) -> int:
+    """LUTs of a conv's per-row tables (its rows differ), words as wide as its largest count needs."""
+    width = int(dfc.table_bits(max(int(s.row_trip), int(s.mac), 9)))
+    return len(dfc.ROW_TABLES) * rm.lutrom_luts(rows, width) + dfc.ROW_CONTROL_LUTS
 
 
 def test_conv_luts_count_its_small_memories_and_the_column_rotation():
@@ -89,7 +99,7 @@ def test_conv_luts_count_its_small_memories_and_the_column_rotation():
         3 * 2 * rm.lutrom_luts(2 * 2 * 3 * 3, 16)  # the weight ROM, a bank a MAC: MT*NT*Kh*Kw words
         + 3 * rm.lutram_luts(8 * 2, 16)  # the row buffer, a bank an output lane: C*MT words
         + 3 * rm.lutrom_luts(2, rm.BIAS_BITS)  # the biases
-        + dfc.ROW_TABLES * rm.lutrom_luts(10, 32)  # the rows' tables: R words each
+        + tables(s, 10)  # the rows' tables: R words each, and their control
     )
     assert s.lut == lut + memories
     s3 = dfc.conv_stage(g, 3, 2, FIXED, MacCost(), Pk=3)
@@ -99,13 +109,13 @@ def test_conv_luts_count_its_small_memories_and_the_column_rotation():
         + 2 * 3 * rm.lutram_luts(4 * 4 * 2, 16)
         + 3 * rm.lutram_luts(8 * 2, 16)
         + 3 * rm.lutrom_luts(2, rm.BIAS_BITS)
-        + dfc.ROW_TABLES * rm.lutrom_luts(10, 32)
+        + tables(s3, 10)
     )
     strided = net([{"type": "conv", "out": 6, "kernel": 3, "stride": 2, "padding": "same"}], [4, 10, 8])
     g2 = dfp.WindowGeometry.of(strided.info[0])
     rows = lambda pk: 2 * pk * rm.lutram_luts(g2.lb_rows * -(-g2.wu // pk) * 2, 16)  # noqa: E731
     rest = 3 * rm.lutram_luts(g2.C * 2, 16) + 3 * rm.lutrom_luts(2, rm.BIAS_BITS) + rm.LUT_PER_LAYER + out
-    rest += dfc.ROW_TABLES * rm.lutrom_luts(g2.R, 32)
+    rest += tables(dfc.conv_stage(g2, 3, 2, FIXED, MacCost(), Pk=3), g2.R)
     pk3 = dfc.conv_stage(g2, 3, 2, FIXED, MacCost(), Pk=3)  # stride 2, Pk 3: a bank that moves
     assert pk3.lut == 18 * rm.LUT_PER_MAC["fixed16"] + 18 * rm.lutrom_luts(2 * 2 * 3, 16) + rows(3) + rest + (
         2 * 3 * rm.select_luts(3, 16)
@@ -118,7 +128,7 @@ def test_conv_luts_count_its_small_memories_and_the_column_rotation():
     assert sb.bram18k > 0
     assert sb.lut == rm.LUT_PER_LAYER + 16 * rm.LUT_PER_MAC["fixed16"] + 4 * rm.lutrom_luts(
         16, rm.BIAS_BITS
-    ) + (rm.select_luts(4, 16) + 4 * rm.LUT_PER_OUTPUT_LANE) + dfc.ROW_TABLES * rm.lutrom_luts(32, 32)
+    ) + (rm.select_luts(4, 16) + 4 * rm.LUT_PER_OUTPUT_LANE) + tables(sb, 32)
 
 
 def test_out_start_lets_every_word_be_computed_first():

@@ -111,7 +111,8 @@ def test_rows_on_padding_csim_bit_exact(monkeypatch, precision, cols, tmp_path):
     ]
     assert (max(firsts) > 0) == (precision != "float32"), firsts
     header = next((tmp_path / "prj" / "src").glob("*conv1*.h")).read_text()
-    assert f"static const int ROW_KF[R] = {{{', '.join(map(str, firsts))}}};" in header, header
+    # (its rows differ in every precision: the bottom rows fill no input row)
+    assert f" ROW_KF[R] = {{{', '.join(map(str, firsts))}}};" in header, header
     out = run_csim(tmp_path / "prj", opt="-O1")
     assert out.bit_exact, out.verdict
     assert out.vectors == 3
@@ -141,3 +142,19 @@ def test_the_real_taps_floor_is_below_every_taps():
     for i in (0, 2048):
         n = space.build(archs[i])
         assert fill_floor(n, real_taps=True) < fill_floor(n)
+
+
+def test_rows_all_the_same_take_constants_and_no_tables():
+    """A layer of one output row (valid padding) and a classifier: their rows are all the same, so no
+    tables, no table read, and csynth's latency is the process's. (A layer of more rows has tables:
+    its last rows fill no input row.)"""
+    n = net_of([{"type": "conv", "out": 4, "kernel": 3, "relu": True}, {"type": "fc", "out": 3}], [2, 3, 6])
+    for li in n.info:
+        g = dfp.WindowGeometry.of(li)
+        rows = dfc.conv_rows(g, dfp.Parallelism(2, 2), get_precision("int8"), MacCost())
+        assert not dfc.rows_vary(rows)
+        s = dfc.conv_stage(g, 2, 2, get_precision("int8"), MacCost())
+        assert s.csynth == s.cycles
+    varied = dfp.WindowGeometry.of(PADDED.info[0])
+    s = dfc.conv_stage(varied, 2, 3, get_precision("int8"), MacCost())
+    assert s.csynth > s.cycles  # csynth reports every row at the fullest row's trip

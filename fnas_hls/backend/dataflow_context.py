@@ -130,14 +130,11 @@ def dataflow_layers(
                 *(int(v) for v in dfc.conv_stage(g, Pm, Pn, prec, mac, Pk, p.Pg, vi, vo, p.Ph, p.Pc))
             )
             per_row = dfc.conv_rows(g, p, prec, mac, vi, vo, s)
-            tables = {  # the kernel's per-row tables, as the model counts them (``ROW_TABLES``)
-                name: ", ".join(str(getattr(r, field)) for r in per_row)
-                for name, field in (
-                    ("ROW_KF", "first_step"), ("ROW_KE", "end_step"), ("ROW_MAC", "mac"),
-                    ("ROW_OUT", "out_start"), ("ROW_FILLS", "fill"), ("ROW_TRIPS", "trip"),
-                )
-            }  # fmt: skip
-            assert len(per_row) == g.R and len(tables) == dfc.ROW_TABLES
+            varies = dfc.rows_vary(per_row)
+            tables = dfc.row_tables(g, p, per_row)  # what the kernel reads per row, or its constants
+            # the tables' words as the model counts them (``conv_stage``)
+            bits = int(dfc.table_bits(max(s.row_trip, s.mac, -(-g.Kh // p.Ph) * -(-g.Kw // Pk))))
+            assert len(per_row) == g.R and max(max(v) for v in tables.values()) < 1 << bits
             KT = -(-g.Kw // Pk)
             span = int(dfc.window_span(g, Pk, p.Pc))
             w = lq.weight
@@ -153,7 +150,9 @@ def dataflow_layers(
                 LBR=g.lb_rows,
                 PRIME_TRIP=g.real_prime // vi, fills=any(r.fill for r in per_row),
                 OUT_TRIP=s.out, ROW_TRIP_MIN=min(r.trip for r in per_row), ROW_TRIP_MAX=s.row_trip,
-                row_tables=tables,
+                row_tables={k: ", ".join(map(str, v)) for k, v in tables.items()} if varies else {},
+                row_const={k: v[0] for k, v in tables.items()},
+                row_type={8: "unsigned char", 16: "unsigned short", 32: "unsigned int"}[bits],
                 ROW_II=s.row_ii, OB_DISTANCE=-(-s.row_depth // s.row_ii), DRAIN_TRIP=g.drain // vi,
                 w_reshape=bool(s.w_reshape),
                 weight_rom=rows(_weight_rom(w, g, p, s.MT, s.NT, KT), lq.w_type),

@@ -173,7 +173,7 @@ def schedule(procs: list[Process]) -> Schedule:
         rk: dict[int, list[float]] = {j: [] for j in range(len(sources))}
         rt: dict[int, list[float]] = {j: [] for j in range(len(sources))}
         for run in proc.runs:
-            b = t
+            b = t + run.lead
             shift = 0
             read_marks: list[tuple[int, int]] = []  # (first offset of a segment, shift once it is read)
             # Segments read in the same iterations (one word of each input stream an iteration) stall
@@ -440,7 +440,9 @@ def region(
         fifo_bram18k(d, prec.bits * procs[src].width)
         for d, (src, _, _) in zip(sched.fifo_depths, sched.edges, strict=True)
     )
-    lat, interval = rules.dataflow_region_csynth([p.cycles for p in procs])
+    lat, interval = rules.dataflow_region_csynth(
+        [p.cycles if p.csynth_cycles is None else p.csynth_cycles for p in procs]
+    )
     costs = []
     free = {li.name: free_cost(li) for li in infos if not is_process(li)}
     order = [li.name for li in infos]
@@ -460,7 +462,7 @@ def region(
                 cycles=p.cycles,
                 compute_cycles=0,
                 fnas_cycles=None,
-                bound="interval" if p.cycles == interval else "stream",  # the slowest sets the pace
+                bound="interval" if p.cycles == sched.interval else "stream",  # the slowest sets the pace
                 resources=res,
                 functions=p.functions,
                 ddr_bytes=(p.in_words * prec.bits // 8) if p.op in ("read", "write") else 0,

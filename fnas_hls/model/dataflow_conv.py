@@ -56,6 +56,7 @@ class ConvStage(NamedTuple):
     lut: object
     ff: object
     GT: object  # group tiles: ceil(G/Pg)
+    csynth: object  # the latency csynth reports: ``cycles`` where no trip varies, else its worst case
 
 
 def out_start(g: WindowGeometry, Pm, MT, NT, row_depth, row_ii, KT=None, Pg=1, Vo=1, KHT=None, Pc=1):
@@ -136,9 +137,14 @@ def kernel_steps(g: WindowGeometry, Ph, skip: bool) -> list[tuple]:
     return out
 
 
-#: The kernel's per-row tables, R words of 32 bits each: first and end MAC step over kernel rows,
-#: MAC_TRIP, OUT_START, the beats FILL reads, ROW_TRIP.
-ROW_TABLES = 6
+#: The kernel's per-row tables where its rows differ (``row_tables``), R words each: the first and end
+#: MAC step over kernel rows, the weight ROM's first row and the rows it skips from one tile to the
+#: next, MAC_TRIP, OUT_START, the beats FILL reads, ROW_TRIP.
+ROW_TABLES = ("ROW_KF", "ROW_KE", "ROW_MW0", "ROW_KSKIP", "ROW_MAC", "ROW_OUT", "ROW_FILLS", "ROW_TRIPS")
+#: LUTs of the control a layer with tables adds: its counters compared with the row's values where they
+#: were compared with constants (about 8 comparisons), the weight address's skip adder, the hoisted
+#: sums. An estimate from a review against HLS semantics (stop 38): no csynth report checks it.
+ROW_CONTROL_LUTS = 200
 
 
 class RowRun(NamedTuple):
@@ -168,6 +174,38 @@ def _row_runs(
         fill = filled * g.W * g.n_total // Vi
         runs.append(RowRun(first, end, n, mac, start, fill, np.maximum(np.maximum(mac, start + out), fill)))
     return runs
+
+
+def rows_vary(runs: list[RowRun]):
+    """Whether the rows' counts differ (element-wise for the DSE's arrays): the kernel then reads them
+    from tables, each row's before its ROW loop, and the ROW loop's trip varies (else constants)."""
+    out = np.zeros(np.shape(runs[0].trip), dtype=bool)
+    for r in runs[1:]:
+        for a, b in zip(r[:2] + r[3:], runs[0][:2] + runs[0][3:], strict=True):
+            out = out | (np.asarray(a) != np.asarray(b))
+    return out if out.ndim else bool(out)
+
+
+def table_bits(largest) -> object:
+    """Bits of a table's words: 8, 16 or 32, the least that holds ``largest`` (element-wise)."""
+    return np.where(np.asarray(largest) < 1 << 8, 8, np.where(np.asarray(largest) < 1 << 16, 16, 32))
+
+
+def row_tables(g: WindowGeometry, p: Parallelism, rows: list[RowRun]) -> dict[str, list[int]]:
+    """The kernel's tables (``ROW_TABLES``), each a word per output row."""
+    KHT, KT = cdiv(g.Kh, p.Ph), cdiv(g.Kw, p.Pk)
+    cols = {
+        "ROW_KF": [r.first_step for r in rows],
+        "ROW_KE": [r.end_step for r in rows],
+        "ROW_MW0": [r.first_step * KT for r in rows],
+        "ROW_KSKIP": [(KHT - r.end_step + r.first_step) * KT for r in rows],
+        "ROW_MAC": [r.mac for r in rows],
+        "ROW_OUT": [r.out_start for r in rows],
+        "ROW_FILLS": [r.fill for r in rows],
+        "ROW_TRIPS": [r.trip for r in rows],
+    }
+    assert tuple(cols) == ROW_TABLES
+    return cols
 
 
 def conv_rows(
@@ -229,14 +267,24 @@ def conv_stage(
     )
     prime = rules.pipelined_loop(g_prime, 1, rules.DF_FILL_DEPTH)
     row = rules.pipelined_loop(row_trip, row_ii, row_depth)
+    # Rows that differ read their counts from tables before their ROW loop (a ROM read), and csynth
+    # reports a loop whose trip varies at its largest (LOOP_TRIPCOUNT max): every row the fullest's.
+    varies = rows_vary(runs)
+    lead = np.where(varies, rules.BUFFER_READ_LATENCY, 0)
     rows = sum(
         rules.sequential_loop(
-            run.rows, rules.sequential_block(rules.pipelined_loop(run.trip, row_ii, row_depth))
+            run.rows, rules.sequential_block(lead + rules.pipelined_loop(run.trip, row_ii, row_depth))
         )
         for run in runs
     )
     drain = rules.pipelined_loop(g_drain, 1, rules.DF_FILL_DEPTH)
     cycles = process_function([prime, rows] + ([drain] if g.drain else []))
+    csynth_rows = rules.sequential_loop(g.R, rules.sequential_block(lead + row))
+    csynth = process_function([prime, csynth_rows] + ([drain] if g.drain else []))
+    # the tables' words: the largest of their values is a ROW trip, a MAC trip or a fill's beats
+    width = table_bits(np.maximum(np.maximum(row_trip, mac), KHT * KT))
+    tables_lut = np.where(varies, len(ROW_TABLES) * rm.memory_luts(g.R, width, True) + ROW_CONTROL_LUTS, 0)
+    tables_bram = np.where(varies, len(ROW_TABLES) * rm.bram18k(g.R, width), 0)
     bits = prec.bits
     depth_w = GT * MT * NT * KHT * KT
     lanes = Pg * Pm  # output lanes
@@ -286,12 +334,12 @@ def conv_stage(
         MT, NT, mac, out, start, row_trip, row_ii, row_depth, prime, row, rows, drain, cycles,
         Pc * Pg * mac_cost.dsps(Pm, taps) + act_dsp,  # the Pm lanes of a group share each input word
         reshape, bram_w, bram_line, bram_out, bram_bias + act_bram,
-        bram_w + bram_line + bram_out + bram_bias + act_bram,
+        bram_w + bram_line + bram_out + bram_bias + act_bram + tables_bram,
         rm.LUT_PER_LAYER + macs * rm.LUT_PER_MAC[prec.name] + lut_w + lut_line + lut_out + lut_bias + rotate
         + (0 if prec.is_float else lanes * Pc * rm.LUT_PER_OUTPUT_LANE)  # each output lane's requantization
-        + ROW_TABLES * rm.memory_luts(g.R, 32, True),  # the rows' tables (``conv_rows``)
+        + tables_lut,  # the rows' tables and their control, where the rows differ (``row_tables``)
         rm.FF_PER_LAYER + macs * rm.FF_PER_MAC[prec.name],
-        GT,
+        GT, csynth,
     )  # fmt: skip
 
 
@@ -310,16 +358,19 @@ def conv_process(
     runs = [LoopRun("PRIME", prime_b, 1, rules.DF_FILL_DEPTH, tuple(prime))]
     out_row = g.C * g.m_total // Vo
     lag = rules.DF_WRITE_DEPTH - 1
-    for r, row in enumerate(conv_rows(g, p, prec, mac_cost, Vi, Vo, s)):
+    rows = conv_rows(g, p, prec, mac_cost, Vi, Vo, s)
+    lead = rules.BUFFER_READ_LATENCY if rows_vary(rows) else 0  # each row's tables, read before its loop
+    for r, row in enumerate(rows):
         first = max(g.Kh + r * g.Sh - g.pt, 0)  # the first input row it fills, if any
         reads = rows_segments(first, row.fill // row_b, row_b, row.trip - row.fill, row_b, 0, s.row_ii)
         o0 = row.out_start * s.row_ii + lag
         w = Segment(r * out_row, (r + 1) * out_row - 1, o0, o0 + (out_row - 1) * s.row_ii)
-        runs.append(LoopRun("ROW", row.trip, s.row_ii, s.row_depth, tuple(reads), (w,)))
+        runs.append(LoopRun("ROW", row.trip, s.row_ii, s.row_depth, tuple(reads), (w,), lead))
+    # What csynth reports: a ROW loop whose trip varies at its largest (the fullest row's), every row
+    block = rules.sequential_block(lead + s.row)
     loops = [
         LoopCost("PRIME", prime_b, s.prime, 1, rules.DF_FILL_DEPTH),
-        # (a row that skips kernel rows on padding is shorter: the fullest row's iteration and loop)
-        LoopCost("ROWS", g.R, s.rows, iteration_latency=rules.sequential_block(s.row)),
+        LoopCost("ROWS", g.R, rules.sequential_loop(g.R, block), iteration_latency=block),
         LoopCost("ROW", s.row_trip, s.row, s.row_ii, s.row_depth),
     ]
     if g.drain:
@@ -334,6 +385,9 @@ def conv_process(
         ("row buffer", s.bram_out),
         ("bias ROM", s.bram_bias),
     )
-    fn = FunctionCost(cname, s.cycles, 1, tuple(loops))
+    tables = s.bram18k - s.bram_weights - s.bram_line - s.bram_out - s.bram_bias
+    buffers += (("row tables", tables),) if tables else ()
+    fn = FunctionCost(cname, s.csynth, 1, tuple(loops))
     return Process(cname, li.name, li.layer.op, tuple(runs), s.cycles, (fn,), res,
-                   li.in_shape.size, li.out_shape.size, buffers, width=Vo)  # fmt: skip
+                   li.in_shape.size, li.out_shape.size, buffers, width=Vo,
+                   csynth_cycles=s.csynth)  # fmt: skip

@@ -205,6 +205,7 @@ class LoopRun:
     depth: int
     reads: tuple[Segment, ...] = ()
     writes: tuple[Segment, ...] = ()
+    lead: int = 0  # cycles of its sequential block before the loop starts (a conv row's table reads)
 
     @property
     def latency(self) -> int:
@@ -219,12 +220,13 @@ class Process:
     layer: str | None  # the IR layer, None for the movers
     op: str
     runs: tuple[LoopRun, ...]
-    cycles: int
-    functions: tuple[FunctionCost, ...]
+    cycles: int  # one image's time in the process (its loops as they run)
+    functions: tuple[FunctionCost, ...]  # what csynth reports (its worst case where a trip varies)
     resources: Resources
     in_words: int
     out_words: int
     buffers: tuple[tuple[str, int], ...] = ()  # (buffer, BRAM18K) for the fit report
+    csynth_cycles: int | None = None  # csynth's latency where it differs from ``cycles`` (a varying trip)
     sources: tuple[str, ...] = ()  # the processes it reads, one per input stream (region sets them)
     width: int = 1  # words per beat of its output stream (``model.dataflow_width``)
     # Stream reads one iteration makes, each waiting for the last: a producer that stalls inside
