@@ -141,10 +141,13 @@ def kernel_steps(g: WindowGeometry, Ph, skip: bool) -> list[tuple]:
 #: MAC step over kernel rows, the weight ROM's first row and the rows it skips from one tile to the
 #: next, MAC_TRIP, OUT_START, the beats FILL reads, ROW_TRIP.
 ROW_TABLES = ("ROW_KF", "ROW_KE", "ROW_MW0", "ROW_KSKIP", "ROW_MAC", "ROW_OUT", "ROW_FILLS", "ROW_TRIPS")
-#: LUTs of the control a layer with tables adds: its counters compared with the row's values where they
-#: were compared with constants (about 8 comparisons), the weight address's skip adder, the hoisted
-#: sums. An estimate from a review against HLS semantics (stop 38): no csynth report checks it.
-ROW_CONTROL_LUTS = 200
+#: LUTs of the control a layer with tables adds, an estimate no csynth report checks: the ROW counter
+#: compared with the row's trip, MAC trip, OUT window and fill start where it was compared with
+#: constants (5 comparisons of about 17 bits, ~9 LUTs each on the carry chain, and the fill start's
+#: subtraction, ~17), the kernel-row counter against its first and end step (~6), the weight address's
+#: skip adder and its two resets (~25). A review of b4f6e11 put it at 200-300 with 32-bit operands; the
+#: tables' words are 8 or 16 bits wherever a row's trip is under 65,536.
+ROW_CONTROL_LUTS = 100
 
 
 class RowRun(NamedTuple):
