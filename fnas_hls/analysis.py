@@ -68,6 +68,8 @@ class Analysis:
     style: str = "sequential"
     interval_cycles: int | None = None  # dataflow: a new image every interval
     csynth_latency_cycles: int | None = None  # dataflow: what csynth reports (it cannot see the overlap)
+    # dataflow: the interval csynth reports, its slowest process at the worst case of a varying trip
+    csynth_interval_cycles: int | None = None
     streams: tuple[Stream, ...] = ()
     over_detail: str = ""  # what is over budget, buffer by buffer
     styles: tuple[StyleOutcome, ...] = ()  # every style tried (auto)
@@ -110,6 +112,7 @@ class Analysis:
             "latency_cycles": self.latency_cycles,
             "interval_cycles": self.interval_cycles,
             "csynth_latency_cycles": self.csynth_latency_cycles,
+            "csynth_interval_cycles": self.csynth_interval_cycles,
             "streams": [vars(s) for s in self.streams],
             "styles": [s.to_json() for s in self.styles],
             "engine": vars(self.engine) if self.engine else None,

@@ -158,3 +158,39 @@ def test_rows_all_the_same_take_constants_and_no_tables():
     varied = dfp.WindowGeometry.of(PADDED.info[0])
     s = dfc.conv_stage(varied, 2, 3, get_precision("int8"), MacCost())
     assert s.csynth > s.cycles  # csynth reports every row at the fullest row's trip
+
+
+def test_csynth_interval_is_the_slowest_process_at_its_worst_case():
+    """The interval csynth reports is its slowest process's latency at the worst case of a varying trip
+    (what ``compare`` reads); the schedule's is the processes' real time, no more than it."""
+    from fnas_hls.styles import analyze
+
+    a = analyze(PADDED, load_board("pynq"), "int8", style="dataflow")
+    worst = max(fn.latency for lc in a.layers for fn in lc.functions)
+    assert a.csynth_interval_cycles == worst
+    assert a.interval_cycles < a.csynth_interval_cycles  # the 7x7 layer's rows differ
+    assert a.to_json()["csynth_interval_cycles"] == worst
+
+
+@needs_gxx
+def test_no_prime_where_the_first_kernel_rows_are_all_padding(tmp_path):
+    """A 2x2 kernel under two rows of padding: PRIME has nothing to read, so the kernel renders none and
+    the model counts none; the first output row's windows lie wholly on padding (its bias alone). The
+    design C-simulates bit-exact."""
+    n = net_of(
+        [{"type": "conv", "out": 4, "kernel": 2, "padding": [2, 0, 2, 0], "relu": True}, {"type": "gap"}],
+        [3, 4, 4],
+    )
+    g = dfp.WindowGeometry.of(n.info[0])
+    assert g.real_prime == 0
+    rng = np.random.default_rng(3)
+    calib = rng.standard_normal((8, 3, 4, 4)).astype(np.float32)
+    res = emit_project(
+        n, load_board("pynq"), tmp_path / "prj", "int8", calib, test_inputs=calib[:2], style="dataflow"
+    )
+    (lc,) = [lc for lc in res.analysis.layers if lc.name == "conv1"]
+    assert "PRIME" not in {lp.label for fn in lc.functions for lp in fn.loops}
+    source = next((tmp_path / "prj" / "src").glob("*conv1*.cpp")).read_text()
+    assert "PRIME:" not in source
+    out = run_csim(tmp_path / "prj", opt="-O1")
+    assert out.bit_exact, out.verdict

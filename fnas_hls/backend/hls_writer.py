@@ -212,6 +212,7 @@ def _manifest(
             "style": analysis.style,
             "interval_cycles": analysis.interval_cycles,
             "csynth_latency_cycles": analysis.csynth_latency_cycles,
+            "csynth_interval_cycles": analysis.csynth_interval_cycles,
             "latency_cycles": analysis.latency_cycles,
             "latency_ms": analysis.latency_ms,
             "resources": analysis.to_json()["resources"],

@@ -281,9 +281,10 @@ def conv_stage(
         for run in runs
     )
     drain = rules.pipelined_loop(g_drain, 1, rules.DF_FILL_DEPTH)
-    cycles = process_function([prime, rows] + ([drain] if g.drain else []))
+    primes = [prime] if g_prime else []  # (no PRIME loop where the first Kh padded rows are all padding)
+    cycles = process_function(primes + [rows] + ([drain] if g.drain else []))
     csynth_rows = rules.sequential_loop(g.R, rules.sequential_block(lead + row))
-    csynth = process_function([prime, csynth_rows] + ([drain] if g.drain else []))
+    csynth = process_function(primes + [csynth_rows] + ([drain] if g.drain else []))
     # the tables' words: the largest of their values is a ROW trip, a MAC trip or a fill's beats
     width = table_bits(np.maximum(np.maximum(row_trip, mac), KHT * KT))
     tables_lut = np.where(varies, len(ROW_TABLES) * rm.memory_luts(g.R, width, True) + ROW_CONTROL_LUTS, 0)
@@ -358,7 +359,7 @@ def conv_process(
     prime_b, drain_b, row_b = g.real_prime // Vi, g.drain // Vi, g.W * g.n_total // Vi
     # PRIME and FILL read the real rows' real columns alone, one after another
     prime = rows_segments(0, prime_b // row_b if row_b else 0, row_b, 0, row_b, 0, 1)
-    runs = [LoopRun("PRIME", prime_b, 1, rules.DF_FILL_DEPTH, tuple(prime))]
+    runs = [LoopRun("PRIME", prime_b, 1, rules.DF_FILL_DEPTH, tuple(prime))] if prime_b else []
     out_row = g.C * g.m_total // Vo
     lag = rules.DF_WRITE_DEPTH - 1
     rows = conv_rows(g, p, prec, mac_cost, Vi, Vo, s)
@@ -371,8 +372,8 @@ def conv_process(
         runs.append(LoopRun("ROW", row.trip, s.row_ii, s.row_depth, tuple(reads), (w,), lead))
     # What csynth reports: a ROW loop whose trip varies at its largest (the fullest row's), every row
     block = rules.sequential_block(lead + s.row)
-    loops = [
-        LoopCost("PRIME", prime_b, s.prime, 1, rules.DF_FILL_DEPTH),
+    loops = [LoopCost("PRIME", prime_b, s.prime, 1, rules.DF_FILL_DEPTH)] if prime_b else []
+    loops += [
         LoopCost("ROWS", g.R, rules.sequential_loop(g.R, block), iteration_latency=block),
         LoopCost("ROW", s.row_trip, s.row, s.row_ii, s.row_depth),
     ]

@@ -66,8 +66,8 @@ def _analyze_dataflow(
     caps: tuple[int, ...] | None = None,
 ) -> Analysis:
     """The dataflow design of ``net``: for each stream-width cap of ``caps`` in turn (by default
-    ``dataflow_width.WIDTH_CAPS``; a wider one only while the latency keeps falling), the DSE's
-    design; the fastest that fits."""
+    ``dataflow_width.WIDTH_CAPS``; a wider one only while the least-interval design's latency keeps
+    falling), the DSE's design; the fastest that fits."""
     clock = float(clock_mhz or board.clock_mhz)
     infos = list(net.info)
     cnames, top = design_names([li.name for li in infos], net.name)
@@ -137,6 +137,7 @@ def _analyze_dataflow(
         style="dataflow",
         interval_cycles=reg.schedule.interval,
         csynth_latency_cycles=reg.csynth_latency,
+        csynth_interval_cycles=reg.csynth_interval,
         streams=streams,
         over_detail="" if fits else over_line(resources, budget, buffers),
     )
