@@ -245,7 +245,10 @@ def conv_stage(
     Every buffer is banked per group lane as well: lane (gi, i) of a MAC step reads group
     gt*Pg + gi's channels and weights and writes its output lane. ``Vi``, ``Vo``: words per beat
     of the input and output streams (FILL and DRAIN move a beat an iteration, OUT writes one);
-    PRIME_TRIP, FILL_TRIP and DRAIN_TRIP are ``g``'s word counts over ``Vi``."""
+    PRIME_TRIP, each row's fill and DRAIN_TRIP are ``g``'s word counts over ``Vi`` (real positions
+    alone: ``WindowGeometry.real_prime``, ``real_kernel_rows``). Each row's loop is its own
+    (``conv_rows``): ``mac``, ``out_start``, ``row_trip`` and ``row`` are the fullest row's, ``rows``
+    and ``cycles`` the process as it runs, ``csynth`` what csynth reports."""
     MT, NT, KT, GT = cdiv(g.M, Pm), cdiv(g.N, Pn), cdiv(g.Kw, Pk), cdiv(g.G, Pg)
     KHT = cdiv(g.Kh, Ph)
     taps = Pn * Pk * Ph  # products a lane sums in one step
