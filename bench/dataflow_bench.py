@@ -72,9 +72,7 @@ def real_tap_macs(li: LayerInfo) -> int:
     g = dfp.WindowGeometry.of(li)
 
     def taps(outputs: int, stride: int, k: int, pad: int, size: int) -> int:  # real taps, summed
-        return sum(
-            min(max(pad + size - o * stride, 0), k) - min(max(pad - o * stride, 0), k) for o in range(outputs)
-        )
+        return sum(hi - lo for lo, hi in (dfp.real_taps(o, stride, k, pad, size) for o in range(outputs)))
 
     return taps(g.R, g.Sh, g.Kh, g.pt, g.H) * taps(g.C, g.Sw, g.Kw, g.pl, g.W) * g.N * g.m_total
 
@@ -134,9 +132,9 @@ def _space_nets(mode: str) -> list[Network]:
     return [space.build(a) for a in list(space.architectures())[:: 64 if mode == "quick" else 8]]
 
 
-def _space_rows(nets: list[Network]) -> list[dict[str, Any]]:
+def _space_rows(nets: list[Network], shares: list[float]) -> list[dict[str, Any]]:
+    """The space's rows; ``shares``: each network's ``real_tap_share``."""
     rows = []
-    shares = [real_tap_share(n) for n in nets]
     for board_name in BOARDS:
         board = load_board(board_name)
         for pname in PRECISIONS:
@@ -201,7 +199,8 @@ def _small_rows() -> list[dict[str, Any]]:
 def bench_dataflow(mode: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     nets = _space_nets(mode)
-    space = _space_rows(nets)
+    shares = [real_tap_share(n) for n in nets]
+    space = _space_rows(nets, shares)
     small = _small_rows()
     floors = [f for n in nets if (f := fill_floor(n))]
     real_floors = [f for n in nets if (f := fill_floor(n, real_taps=True))]
@@ -210,7 +209,7 @@ def bench_dataflow(mode: str) -> dict[str, Any]:
         "space": space,
         "fill_floor": _stats(floors),
         "fill_floor_real_taps": _stats(real_floors),
-        "real_tap_share": _stats([real_tap_share(n) for n in nets]),
+        "real_tap_share": _stats(shares),
         "small": small,
         "seconds": time.perf_counter() - t0,
     }

@@ -79,7 +79,7 @@ def test_conv_counts_by_hand():
 
 def tables(s: dfc.ConvStage, rows: int) -> int:
     """LUTs of a conv's per-row tables (its rows differ), words as wide as its largest count needs."""
-    width = int(dfc.table_bits(max(int(s.row_trip), int(s.mac), 9)))
+    width = int(dfc.table_bits(int(s.row_trip), int(s.mac), 3, 3))  # (3x3 kernels: 9 ROM rows a tile at most)
     return len(dfc.ROW_TABLES) * rm.lutrom_luts(rows, width) + dfc.ROW_CONTROL_LUTS
 
 

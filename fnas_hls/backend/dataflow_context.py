@@ -132,10 +132,9 @@ def dataflow_layers(
             per_row = dfc.conv_rows(g, p, prec, mac, vi, vo, s)
             varies = dfc.rows_vary(per_row)
             tables = dfc.row_tables(g, p, per_row)  # what the kernel reads per row, or its constants
-            # the tables' words as the model counts them (``conv_stage``)
-            bits = int(dfc.table_bits(max(s.row_trip, s.mac, -(-g.Kh // p.Ph) * -(-g.Kw // Pk))))
-            assert len(per_row) == g.R and max(max(v) for v in tables.values()) < 1 << bits
             KT = -(-g.Kw // Pk)
+            bits = int(dfc.table_bits(s.row_trip, s.mac, -(-g.Kh // p.Ph), KT))  # as the model counts them
+            assert len(per_row) == g.R and max(max(v) for v in tables.values()) < 1 << bits
             span = int(dfc.window_span(g, Pk, p.Pc))
             w = lq.weight
             if isinstance(layer, Dense):
@@ -146,8 +145,7 @@ def dataflow_layers(
                 PC=p.Pc, CB=-(-g.C // p.Pc), SPAN=span, WB=int(dfc.line_buffer_words(g, Pk, p.Pc)),
                 BLOCK_Q=p.Pc * g.Sw // span, BLOCK_R=p.Pc * g.Sw % span,
                 MT=s.MT, NT=s.NT, GT=s.GT,
-                WU=g.wu, WQ=g.wq,
-                LBR=g.lb_rows,
+                WU=g.wu, LBR=g.lb_rows,
                 PRIME_TRIP=g.real_prime // vi, fills=any(r.fill for r in per_row),
                 OUT_TRIP=s.out, ROW_TRIP_MIN=min(r.trip for r in per_row), ROW_TRIP_MAX=s.row_trip,
                 row_tables={k: ", ".join(map(str, v)) for k, v in tables.items()} if varies else {},

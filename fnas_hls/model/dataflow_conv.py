@@ -182,6 +182,8 @@ def _row_runs(
 def rows_vary(runs: list[RowRun]):
     """Whether the rows' counts differ (element-wise for the DSE's arrays): the kernel then reads them
     from tables, each row's before its ROW loop, and the ROW loop's trip varies (else constants)."""
+    if not np.ndim(runs[0].trip):  # one design's rows (``conv_rows``): compare them as tuples
+        return len({tuple(int(v) for v in (*r[:2], *r[3:])) for r in runs}) > 1
     out = np.zeros(np.shape(runs[0].trip), dtype=bool)
     for r in runs[1:]:
         for a, b in zip(r[:2] + r[3:], runs[0][:2] + runs[0][3:], strict=True):
@@ -189,9 +191,11 @@ def rows_vary(runs: list[RowRun]):
     return out if out.ndim else bool(out)
 
 
-def table_bits(largest) -> object:
-    """Bits of a table's words: 8, 16 or 32, the least that holds ``largest`` (element-wise)."""
-    return np.where(np.asarray(largest) < 1 << 8, 8, np.where(np.asarray(largest) < 1 << 16, 16, 32))
+def table_bits(row_trip, mac, KHT, KT) -> object:
+    """Bits of the tables' words: 8, 16 or 32, the least that holds their largest value, a ROW trip, a
+    MAC trip (a fill's beats and OUT_START are within the trip) or a weight ROM row (element-wise)."""
+    largest = np.maximum(np.maximum(row_trip, mac), KHT * KT)
+    return np.where(largest < 1 << 8, 8, np.where(largest < 1 << 16, 16, 32))
 
 
 def row_tables(g: WindowGeometry, p: Parallelism, rows: list[RowRun]) -> dict[str, list[int]]:
@@ -288,8 +292,7 @@ def conv_stage(
     cycles = process_function(primes + [rows] + ([drain] if g.drain else []))
     csynth_rows = rules.sequential_loop(g.R, rules.sequential_block(lead + row))
     csynth = process_function(primes + [csynth_rows] + ([drain] if g.drain else []))
-    # the tables' words: the largest of their values is a ROW trip, a MAC trip or a fill's beats
-    width = table_bits(np.maximum(np.maximum(row_trip, mac), KHT * KT))
+    width = table_bits(row_trip, mac, KHT, KT)
     tables_lut = np.where(varies, len(ROW_TABLES) * rm.memory_luts(g.R, width, True) + ROW_CONTROL_LUTS, 0)
     tables_bram = np.where(varies, len(ROW_TABLES) * rm.bram18k(g.R, width), 0)
     bits = prec.bits

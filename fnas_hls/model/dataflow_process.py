@@ -30,6 +30,14 @@ from fnas_hls.resources import Resources
 # --- geometry ---------------------------------------------------------------------------------
 
 
+def real_taps(o: int, stride: int, k: int, pad: int, size: int) -> tuple[int, int]:
+    """Along one axis, the kernel taps lo .. hi - 1 of output position ``o`` whose input is real: tap j
+    reads padded position o*stride + j, real where pad <= it < pad + size (lo = hi: none, a window
+    wholly on padding)."""
+    lo = min(max(pad - o * stride, 0), k)
+    return lo, max(min(pad + size - o * stride, k), lo)
+
+
 @dataclass(frozen=True)
 class WindowGeometry:
     """A window operator over a streamed map: conv (per-group M, N), pooling (M = N = channels)."""
@@ -127,8 +135,7 @@ class WindowGeometry:
         runs: list[list[int]] = []
         for r in range(self.R):
             top = r * self.Sh
-            lo = min(max(self.pt - top, 0), self.Kh)
-            hi = max(min(self.pt + self.H - top, self.Kh), lo)
+            lo, hi = real_taps(r, self.Sh, self.Kh, self.pt, self.H)
             filled = self.real_rows(self.Kh + top, self.Kh + top + self.Sh) if self.R > 1 else 0
             if runs and runs[-1][:3] == [lo, hi, filled]:
                 runs[-1][3] += 1
